@@ -1,0 +1,53 @@
+/* The live-block table: every block the target holds that memtrace saw
+ * allocated, keyed by its address range [addr, addr + size).
+ *
+ * Blocks never overlap (the allocator hands out disjoint ranges), so the
+ * tree is an interval tree whose "containing" query is a predecessor search
+ * and whose range query is pruned by each subtree's maximum end.  Pure: no
+ * I/O, no target access.  Cost per live block is documented in livetable.c
+ * and in man/memtrace.1.
+ */
+#ifndef MT_LIVETABLE_H
+#define MT_LIVETABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mt_livetable;
+
+struct mt_block {
+	uint64_t addr;
+	uint64_t size;     /* bytes requested; a 0-byte block occupies [addr, addr+1) for lookups */
+	uint32_t site;     /* aggregation key from sites.h */
+	uint64_t time_ns;  /* when it was allocated */
+};
+
+struct mt_livetable *mt_livetable_new(void);
+void mt_livetable_destroy(struct mt_livetable *t);
+
+/* 0 on success; -EEXIST if the range overlaps a live block (nothing is
+ * inserted, *clash receives the overlapping block when clash != NULL);
+ * -ENOMEM on allocation failure. */
+int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b,
+			struct mt_block *clash);
+/* Remove the block that starts exactly at ADDR.  true and *out filled
+ * (out may be NULL) when it existed. */
+bool mt_livetable_erase(struct mt_livetable *t, uint64_t addr, struct mt_block *out);
+/* The block whose range contains ADDR. */
+bool mt_livetable_find_containing(const struct mt_livetable *t, uint64_t addr,
+				  struct mt_block *out);
+/* Call CB for every block overlapping [lo, hi), in address order; stops early
+ * and returns CB's value when it is non-zero. */
+typedef int (*mt_block_cb)(void *ctx, const struct mt_block *b);
+int mt_livetable_range(const struct mt_livetable *t, uint64_t lo, uint64_t hi,
+		       mt_block_cb cb, void *ctx);
+/* In-order walk of every block. */
+int mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx);
+
+size_t mt_livetable_count(const struct mt_livetable *t);
+uint64_t mt_livetable_bytes(const struct mt_livetable *t);
+/* memtrace's own memory per live block, in bytes (node size incl. malloc overhead) */
+size_t mt_livetable_bytes_per_block(void);
+
+#endif
