@@ -6,7 +6,8 @@
  *
  * Modules are opened through /proc/PID/map_files/START-END, falling back to
  * /proc/PID/root/PATH, so containers and deleted binaries work.  Uses libelf;
- * reads target memory through target.h (no ptrace calls of its own).
+ * reads target memory through memio.h (no ptrace calls of its own).  Never
+ * prints: errors are negative enum mt_err values.
  */
 #ifndef MT_DISCOVER_H
 #define MT_DISCOVER_H
@@ -22,8 +23,9 @@
 struct mt_hook_spec {
 	uint64_t addr;                 /* runtime address of the entry */
 	unsigned fn_mask;              /* 1u << enum mt_fn for every name bound here */
-	enum mt_fn fn;                 /* the one whose argument convention is used */
-	char symbol[64];               /* e.g. "malloc" (first name found) */
+	enum mt_fn fn;                 /* the one whose argument convention is used:
+	                                * memalign for glibc's memalign+aligned_alloc */
+	char symbol[64];               /* mt_fn_name(fn), e.g. "malloc" */
 	char module[256];              /* path as in /proc/PID/maps */
 	uint64_t file_offset;          /* where the entry's bytes are in that file */
 	unsigned char orig[MT_MAX_ORIG];  /* the entry's bytes as the ELF file has them */
@@ -32,12 +34,24 @@ struct mt_hook_spec {
 struct mt_alloc_set {
 	struct mt_hook_spec hooks[MT_MAX_HOOKS];
 	int n;
-	char allocator[256];           /* module that defines malloc: "libc.so.6", "libjemalloc.so.2", ... */
+	char allocator[256];           /* path of the module that defines malloc, as
+	                                * in maps: "/usr/lib/x86_64-linux-gnu/libc.so.6" */
 };
 
-/* 0, or -MT_E_NO_ALLOCATOR when no malloc/free definition is found, or
- * another negative enum mt_err.  The target need not be stopped, but its
- * link map should be stable (all threads stopped is best). */
+/* 0 when /proc/PID/exe is a 64-bit x86_64 ELF file; -MT_E_UNSUPPORTED_ARCH
+ * for ELFCLASS32 (i386, x32) or another e_machine; -MT_E_NO_PROCESS,
+ * -MT_E_NOT_TRACEABLE (no executable: kernel thread, zombie) or
+ * -MT_E_PERMISSION when it cannot be opened. */
+int mt_discover_check_arch(pid_t pid);
+
+/* Fills OUT: hooks sorted by fn, each with its runtime address, file offset
+ * and the 16 bytes the ELF file has there.  0, or -MT_E_NO_ALLOCATOR when
+ * no hookable malloc or free definition is found (e.g. a stripped static
+ * binary, or a process stopped before ld.so loaded libc), or
+ * -MT_E_UNSUPPORTED_ARCH (mt_discover_check_arch is called first), or
+ * another negative enum mt_err; OUT is zeroed on error.  The target need not
+ * be stopped, but its link map should be stable (all threads stopped is
+ * best).  A library that cannot be opened is skipped. */
 int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
 
 #endif

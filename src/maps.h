@@ -27,15 +27,20 @@ struct mt_maps {
 	size_t n;
 };
 
-/* Parse one line (no trailing newline needed).  0, or -EINVAL. out->path is
- * malloc'd. */
+/* Parse one line (a single trailing newline is allowed, not needed).
+ * 0, -EINVAL for a line the kernel would not print (bad field, end <= start,
+ * junk after the inode), or -ENOMEM.  out->path is malloc'd; OUT is left
+ * untouched on error. */
 int mt_map_parse_line(const char *line, struct mt_map *out);
-/* Parse a whole maps text. */
+/* Parse a whole maps text; blank lines are skipped.  Entries come out sorted
+ * by start address (the kernel's order).  0, or -EINVAL if any line is
+ * malformed (nothing is kept then), or -ENOMEM. */
 int mt_maps_parse(const char *text, struct mt_maps *out);
-/* Read /proc/PID/maps. 0, or -errno. */
+/* Read /proc/PID/maps. 0, or -errno (-ENOENT: no such process). */
 int mt_maps_read(pid_t pid, struct mt_maps *out);
+/* Frees the entries and empties M; safe on an empty or already freed M. */
 void mt_maps_free(struct mt_maps *m);
-/* The mapping containing ADDR, or NULL. */
+/* The mapping containing ADDR (start <= ADDR < end), or NULL.  O(log n). */
 const struct mt_map *mt_maps_find(const struct mt_maps *m, uint64_t addr);
 
 #endif
