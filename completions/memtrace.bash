@@ -1,0 +1,93 @@
+# bash completion for memtrace(1)                          -*- shell-script -*-
+#
+# Works alone or with the bash-completion package (then the command after
+# `memtrace run --` gets its own completions).  Every option of --help is
+# here; tests/docs checks that.
+
+# Process IDs from /proc.  bash cannot show descriptions, so only the
+# numbers; kernel threads (empty cmdline) are left out since memtrace
+# cannot trace them.
+_memtrace_pids()
+{
+    local dir cmdline
+    for dir in /proc/[0-9]*; do
+        [[ -r $dir/cmdline ]] || continue
+        read -r -d '' cmdline < "$dir/cmdline" 2>/dev/null
+        [[ -n $cmdline ]] && printf '%s\n' "${dir#/proc/}"
+    done
+}
+
+_memtrace()
+{
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    local cmd='' npos=0 dashdash=0 i word
+    COMPREPLY=()
+
+    # Find the command, the number of its positional arguments before the
+    # cursor, and for `run` where `--` ends memtrace's own options.
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word=${COMP_WORDS[i]}
+        if [[ -z $cmd ]]; then
+            [[ $word == -* ]] || cmd=$word
+        elif [[ $cmd == run && $word == -- ]]; then
+            dashdash=$i
+            break
+        elif [[ $word == --@(duration|interval|top) ]]; then
+            ((i++))        # skip the option's value
+        elif [[ $word != -* ]]; then
+            ((npos++))
+        fi
+    done
+
+    if ((dashdash)); then
+        if ((COMP_CWORD == dashdash + 1)); then
+            mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+        elif declare -F _command_offset >/dev/null; then
+            _command_offset $((dashdash + 1))
+        else
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        fi
+        return 0
+    fi
+
+    case $prev in
+    --duration | --interval | --top)
+        return 0          # a number: nothing to offer
+        ;;
+    esac
+
+    local opts
+    case $cmd in
+    '')
+        if [[ $cur == -* ]]; then
+            opts='--help -h --version -V'
+        else
+            opts='histo attach run help'
+        fi
+        ;;
+    histo)
+        opts='--duration --top --json --verbose -v --help -h'
+        ;;
+    attach)
+        opts='--interval --duration --top --verbose -v --help -h'
+        ;;
+    run)
+        opts='--duration --top --json --verbose -v --help -h --'
+        ;;
+    help)
+        ((npos == 0)) && opts='histo attach run help'
+        ;;
+    *)
+        return 0
+        ;;
+    esac
+
+    if [[ ($cmd == histo || $cmd == attach) && $npos -eq 0 && $cur != -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
+        return 0
+    fi
+    mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+    return 0
+}
+
+complete -F _memtrace memtrace

@@ -1,0 +1,93 @@
+# fish completion for memtrace(1).  Every option of --help is here; tests/docs
+# checks that.
+
+# The command given to memtrace (histo, attach, run, help), or nothing.
+function __memtrace_command
+    for tok in (commandline -opc)[2..-1]
+        switch $tok
+            case '-*'
+                continue
+            case '*'
+                echo $tok
+                return 0
+        end
+    end
+    return 1
+end
+
+# True when the command is one of the arguments and the cursor is not in the
+# command line that follows `run --`.
+function __memtrace_using
+    set -l cmd (__memtrace_command); or return 1
+    contains -- $cmd $argv; and not __memtrace_after_separator
+end
+
+function __memtrace_after_separator
+    set -l cmd (__memtrace_command); or return 1
+    test $cmd = run; and contains -- -- (commandline -opc)
+end
+
+# True while histo/attach still lacks its PID (option values do not count).
+function __memtrace_needs_pid
+    __memtrace_using histo attach; or return 1
+    set -l toks (commandline -opc)
+    set -l skip 1
+    for tok in $toks[3..-1]
+        if test $skip -eq 0
+            set skip 1
+        else if contains -- $tok --duration --interval --top
+            set skip 0
+        else if not string match -q -- '-*' $tok
+            return 1
+        end
+    end
+    # the PID may not follow an option that wants a value
+    test $skip -eq 1
+end
+
+# Process IDs from /proc with their command names; kernel threads (empty
+# cmdline) are left out: memtrace cannot trace them.
+function __memtrace_pids
+    for dir in (string match -r '^/proc/\d+$' /proc/*)
+        set -l cmdline (string split0 <$dir/cmdline 2>/dev/null)
+        test -n "$cmdline"; or continue
+        read -l comm <$dir/comm 2>/dev/null; or continue
+        printf '%s\t%s\n' (string replace /proc/ '' $dir) $comm
+    end
+end
+
+# What follows `run --` is completed as a command line of its own.
+function __memtrace_run_command
+    set -l toks (commandline -opc)
+    set -l sep (contains -i -- -- $toks)
+    set -l rest $toks[(math $sep + 1)..-1]
+    if test (count $rest) -eq 0
+        __fish_complete_command
+    else
+        complete -C (string join ' ' -- (string escape -- $rest) (commandline -ct))
+    end
+end
+
+complete -c memtrace -f
+
+# memtrace [--help | --version] COMMAND
+complete -c memtrace -n __fish_use_subcommand -s h -l help -d 'Show the usage'
+complete -c memtrace -n __fish_use_subcommand -s V -l version -d 'Show the version'
+complete -c memtrace -n __fish_use_subcommand -a histo -d 'Trace a process for a while, then print live memory by site'
+complete -c memtrace -n __fish_use_subcommand -a attach -d 'Trace a process until stopped, printing top sites every interval'
+complete -c memtrace -n __fish_use_subcommand -a run -d 'Run a command traced from its start; report what it holds at exit'
+complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memtrace or of a command'
+
+# Options of the commands
+complete -c memtrace -n '__memtrace_using histo attach run' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
+complete -c memtrace -n '__memtrace_using histo attach run' -l top -x -d 'Show the N sites holding the most live bytes'
+complete -c memtrace -n '__memtrace_using histo run' -l json -d 'Print the report as one JSON object'
+complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
+complete -c memtrace -n '__memtrace_using histo attach run' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
+complete -c memtrace -n '__memtrace_using histo attach run' -s h -l help -d 'Show the usage of this command'
+
+# Arguments
+complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
+complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
+complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run help'
