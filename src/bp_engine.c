@@ -1,1 +1,687 @@
-/* placeholder: being written */
+/* The breakpoint engine.  See bp_engine.h and engine.h.
+ *
+ * At each hooked entry the first byte becomes int3.  When a thread hits it:
+ *
+ *   1. the arguments are read from its registers;
+ *   2. for calls whose result matters, the return address at [sp] is saved
+ *      and replaced by the address of a return trap (an int3 in a page
+ *      memtrace maps into the target), so the thread stops again when the
+ *      call returns, with the result in the return register;
+ *   3. the displaced first instruction runs from its plan (insn_plan.h):
+ *      out of line in a slot of that same page, followed by a jump back,
+ *      or emulated.  The int3 is never lifted, so no thread runs past a
+ *      hook unseen.
+ *
+ * Page layout (one page per region of hooks within +-2 GiB):
+ *   +0    int3           the return trap
+ *   +64   slot 0         relocated instruction of hook 0, jump back
+ *   +128  slot 1         ...
+ *
+ * A thread already inside a hooked call (the allocator calling itself:
+ * realloc(NULL, n) entering malloc) only runs the displaced instruction:
+ * the outer call is the one counted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bp_engine.h"
+#include "errors.h"
+#include "insn_plan.h"
+#include "maps.h"
+#include "memio.h"
+
+#define PAGE_SIZE_BYTES 4096
+#define MAX_PAGES 8
+#define SLOT0 MT_SLOT_SIZE
+#define REACH (1ULL << 30) /* how far a page may sit from its hooks */
+
+struct page {
+	uint64_t addr;
+	int used_slots;
+};
+
+struct hook {
+	const struct mt_hook_spec *spec;
+	struct mt_insn_plan plan;
+	int page;                 /* index into pages */
+	uint64_t slot;            /* slot address */
+	bool installed;
+};
+
+/* One per thread that has entered a hooked call. */
+struct tstate {
+	pid_t tid;
+	bool pending;             /* inside an outermost call that needs its result */
+	enum mt_fn fn;
+	uint64_t args[3];
+	uint64_t caller;          /* the saved return address */
+	uint64_t ret_slot;        /* where on the stack it was */
+	struct tstate *next;
+};
+
+#define NBUCKETS 1024
+
+struct bp_engine {
+	struct mt_engine base;
+	struct mt_target *t;
+	pid_t pid;
+	int memfd;                        /* /proc/PID/mem */
+	const struct mt_alloc_set *set;
+	struct hook hooks[MT_MAX_HOOKS];
+	int nhooks;
+	struct page pages[MAX_PAGES];
+	int npages;
+	uint64_t syscall_pc;
+	struct tstate *threads[NBUCKETS];
+	mt_event_sink sink;
+	void *sink_ctx;
+	struct mt_engine_stats st;
+};
+
+/* ---- memory ------------------------------------------------------------ */
+
+static int peek(struct bp_engine *e, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(e->memfd, buf, len, (off_t)addr);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int poke(struct bp_engine *e, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n = pwrite(e->memfd, buf, len, (off_t)addr);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- per-thread state -------------------------------------------------- */
+
+static struct tstate *tstate_get(struct bp_engine *e, pid_t tid, bool create)
+{
+	unsigned b = (unsigned)tid % NBUCKETS;
+	for (struct tstate *s = e->threads[b]; s; s = s->next)
+		if (s->tid == tid)
+			return s;
+	if (!create)
+		return NULL;
+	struct tstate *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->tid = tid;
+	s->next = e->threads[b];
+	e->threads[b] = s;
+	return s;
+}
+
+static void tstate_drop(struct bp_engine *e, pid_t tid)
+{
+	for (struct tstate **pp = &e->threads[(unsigned)tid % NBUCKETS]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->tid == tid) {
+			struct tstate *s = *pp;
+			*pp = s->next;
+			free(s);
+			return;
+		}
+	}
+}
+
+/* ---- injected pages ---------------------------------------------------- */
+
+/* The address of some syscall instruction in the target's code, so that
+ * injected syscalls need no code written. */
+static uint64_t find_syscall_insn(struct bp_engine *e, const struct mt_maps *maps)
+{
+	static const unsigned char insn[] = MT_SYSCALL_INSN;
+	unsigned char buf[65536];
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mt_map *m = &maps->v[i];
+		if (!m->x || !m->r)
+			continue;
+		for (uint64_t a = m->start; a < m->end; a += sizeof buf - 1) {
+			size_t len = m->end - a < sizeof buf ? m->end - a : sizeof buf;
+			if (peek(e, a, buf, len) < 0)
+				break;
+			for (size_t j = 0; j + MT_SYSCALL_INSN_LEN <= len; j++)
+				if (memcmp(buf + j, insn, MT_SYSCALL_INSN_LEN) == 0)
+					return a + j;
+		}
+	}
+	return 0;
+}
+
+/* A free page-sized hole in the address space within REACH of NEAR. */
+static uint64_t find_hole(const struct mt_maps *maps, uint64_t near)
+{
+	uint64_t best = 0, best_dist = UINT64_MAX;
+	uint64_t prev_end = 0x10000; /* stay clear of the low guard area */
+	for (size_t i = 0; i <= maps->n; i++) {
+		uint64_t start = i < maps->n ? maps->v[i].start : 0x7ffffffff000ULL;
+		if (start >= prev_end + 2 * PAGE_SIZE_BYTES) {
+			/* Keep a guard page on each side. */
+			uint64_t lo = prev_end + PAGE_SIZE_BYTES;
+			uint64_t hi = start - 2 * PAGE_SIZE_BYTES;
+			uint64_t cand = near < lo ? lo : (near > hi ? hi : near & ~(uint64_t)(PAGE_SIZE_BYTES - 1));
+			uint64_t dist = cand > near ? cand - near : near - cand;
+			if (dist < best_dist) {
+				best = cand;
+				best_dist = dist;
+			}
+		}
+		if (i < maps->n && maps->v[i].end > prev_end)
+			prev_end = maps->v[i].end;
+	}
+	return best_dist < REACH ? best : 0;
+}
+
+static int inject(struct bp_engine *e, long nr, const uint64_t args[6], long *ret)
+{
+	pid_t tid = mt_target_any_stopped_thread(e->t);
+	if (!tid || !e->syscall_pc)
+		return -ESRCH;
+	return mt_target_inject_syscall(e->t, tid, e->syscall_pc, nr, args, ret);
+}
+
+static int page_for(struct bp_engine *e, const struct mt_maps *maps, uint64_t near)
+{
+	for (int i = 0; i < e->npages; i++) {
+		uint64_t a = e->pages[i].addr;
+		uint64_t d = a > near ? a - near : near - a;
+		if (d < REACH && SLOT0 + (e->pages[i].used_slots + 1) * MT_SLOT_SIZE <= PAGE_SIZE_BYTES)
+			return i;
+	}
+	if (e->npages == MAX_PAGES)
+		return -ENOSPC;
+	uint64_t hole = find_hole(maps, near);
+	if (!hole)
+		return -ENOSPC;
+	/* MAP_FIXED_NOREPLACE: never clobber a mapping that appeared meanwhile. */
+	uint64_t args[6] = { hole, PAGE_SIZE_BYTES, PROT_READ | PROT_EXEC,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0 };
+	long ret;
+	int err = inject(e, SYS_mmap, args, &ret);
+	if (err < 0)
+		return err;
+	if (ret < 0 && ret > -4096)
+		return (int)ret;
+	if ((uint64_t)ret != hole) /* an old kernel took it as a hint */
+		return -ENOSPC;
+	unsigned char trap[SLOT0];
+	memset(trap, MT_BP_BYTE, sizeof trap);
+	if (poke(e, hole, trap, sizeof trap) < 0)
+		return -EFAULT;
+	e->pages[e->npages].addr = hole;
+	e->pages[e->npages].used_slots = 0;
+	return e->npages++;
+}
+
+static bool is_trap(const struct bp_engine *e, uint64_t addr)
+{
+	for (int i = 0; i < e->npages; i++)
+		if (e->pages[i].addr == addr)
+			return true;
+	return false;
+}
+
+static const struct page *page_containing(const struct bp_engine *e, uint64_t addr)
+{
+	for (int i = 0; i < e->npages; i++)
+		if (addr >= e->pages[i].addr && addr < e->pages[i].addr + PAGE_SIZE_BYTES)
+			return &e->pages[i];
+	return NULL;
+}
+
+/* ---- install ----------------------------------------------------------- */
+
+static int bp_install(struct mt_engine *base, bool *installed, const char **why_not)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	struct mt_maps maps;
+	if (mt_maps_read(e->pid, &maps) < 0)
+		return -MT_E_TARGET_LOST;
+	e->syscall_pc = find_syscall_insn(e, &maps);
+
+	bool have_malloc = false;
+	for (int i = 0; i < e->set->n; i++) {
+		const struct mt_hook_spec *spec = &e->set->hooks[i];
+		struct hook *h = &e->hooks[e->nhooks];
+		installed[i] = false;
+		why_not[i] = NULL;
+
+		unsigned char mem[MT_MAX_ORIG];
+		if (peek(e, spec->addr, mem, sizeof mem) < 0) {
+			why_not[i] = "its code cannot be read";
+			continue;
+		}
+		if (memcmp(mem, spec->orig, sizeof mem) != 0) {
+			why_not[i] = mem[0] == MT_BP_BYTE ? "it already has a breakpoint (another tracer, or a killed memtrace)"
+						      : "its code in memory differs from the file";
+			continue;
+		}
+		if (mt_insn_plan_make(mem, sizeof mem, spec->addr, &h->plan) < 0) {
+			why_not[i] = "its first instruction does not decode";
+			continue;
+		}
+		if (h->plan.kind == MT_PLAN_UNSUPPORTED) {
+			why_not[i] = h->plan.why;
+			continue;
+		}
+		h->spec = spec;
+		h->page = -1;
+		if (h->plan.kind == MT_PLAN_OOL || h->plan.kind == MT_PLAN_OOL_JCC) {
+			int p = page_for(e, &maps, spec->addr);
+			if (p < 0) {
+				why_not[i] = "no room for memtrace's code page near it";
+				continue;
+			}
+			struct page *pg = &e->pages[p];
+			uint64_t slot = pg->addr + SLOT0 + (uint64_t)pg->used_slots * MT_SLOT_SIZE;
+			unsigned char code[MT_SLOT_SIZE];
+			if (mt_insn_plan_slot(&h->plan, slot, code) < 0) {
+				why_not[i] = "its RIP-relative operand cannot reach memtrace's code page";
+				continue;
+			}
+			if (poke(e, slot, code, sizeof code) < 0) {
+				why_not[i] = "memtrace's code page cannot be written";
+				continue;
+			}
+			pg->used_slots++;
+			h->page = p;
+			h->slot = slot;
+		}
+		/* Needs-return hooks need a return trap, i.e. a page. */
+		if (mt_fn_needs_return(spec->fn) && h->page < 0) {
+			int p = page_for(e, &maps, spec->addr);
+			if (p < 0) {
+				why_not[i] = "no room for memtrace's code page near it";
+				continue;
+			}
+			h->page = p;
+		}
+		/* Verify once more right before the write: all threads are stopped,
+		 * so nothing changes it between this read and the write. */
+		unsigned char b;
+		if (peek(e, spec->addr, &b, 1) < 0 || b != spec->orig[0]) {
+			why_not[i] = "its code changed during install";
+			continue;
+		}
+		b = MT_BP_BYTE;
+		if (poke(e, spec->addr, &b, 1) < 0) {
+			why_not[i] = "its code cannot be written";
+			continue;
+		}
+		h->installed = true;
+		installed[i] = true;
+		e->nhooks++;
+		if (spec->fn_mask & (1u << MT_FN_MALLOC))
+			have_malloc = true;
+	}
+	mt_maps_free(&maps);
+	e->st.hooks_installed = e->nhooks;
+	e->st.hooks_skipped = e->set->n - e->nhooks;
+	if (!have_malloc)
+		return -MT_E_NO_ALLOCATOR;
+	return 0;
+}
+
+/* ---- the hot path ------------------------------------------------------ */
+
+static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct tstate *s,
+		 pid_t tid, enum mt_fn fn, uint64_t addr, uint64_t size, uint64_t old, uint64_t caller)
+{
+	(void)s;
+	struct mt_event ev = {
+		.kind = kind, .fn = fn, .tid = tid, .addr = addr, .size = size,
+		.old_addr = old, .caller = caller, .time_ns = now_ns(),
+	};
+	e->sink(e->sink_ctx, &ev);
+}
+
+static bool is_free_fn(enum mt_fn fn)
+{
+	return fn == MT_FN_FREE || fn == MT_FN_FREE_SIZED || fn == MT_FN_FREE_ALIGNED_SIZED;
+}
+
+/* Entry of an outermost call. */
+static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook *h,
+		       pid_t tid, const mt_regs *r)
+{
+	enum mt_fn fn = h->spec->fn;
+	e->st.calls++;
+	if (is_free_fn(fn)) {
+		/* Published before the real free runs: no other thread can be
+		 * handed this address until we resume this one. */
+		uint64_t p = mt_regs_arg(r, 0);
+		if (p)
+			emit(e, MT_EV_FREE, s, tid, fn, p, 0, 0, 0);
+		return;
+	}
+	uint64_t slot = mt_regs_retaddr_slot(r), caller;
+	if (peek(e, slot, &caller, sizeof caller) < 0)
+		return; /* cannot see its result: lost */
+	uint64_t trap = e->pages[h->page].addr;
+	if (poke(e, slot, &trap, sizeof trap) < 0)
+		return;
+	s->pending = true;
+	s->fn = fn;
+	for (int i = 0; i < 3; i++)
+		s->args[i] = mt_regs_arg(r, i);
+	s->caller = caller;
+	s->ret_slot = slot;
+	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && s->args[0])
+		emit(e, MT_EV_REALLOC_BEGIN, s, tid, fn, 0, 0, s->args[0], caller);
+}
+
+/* The return trap of an outermost call. */
+static void finish_call(struct bp_engine *e, struct tstate *s, pid_t tid, const mt_regs *r)
+{
+	uint64_t ret = mt_regs_ret(r);
+	uint64_t *a = s->args;
+	switch (s->fn) {
+	case MT_FN_MALLOC:
+		if (ret)
+			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0], 0, s->caller);
+		break;
+	case MT_FN_CALLOC:
+		if (ret)
+			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0] * a[1], 0, s->caller);
+		break;
+	case MT_FN_REALLOC:
+		emit(e, MT_EV_REALLOC, s, tid, s->fn, ret, a[1], a[0], s->caller);
+		break;
+	case MT_FN_REALLOCARRAY:
+		emit(e, MT_EV_REALLOC, s, tid, s->fn, ret, a[1] * a[2], a[0], s->caller);
+		break;
+	case MT_FN_POSIX_MEMALIGN: {
+		uint64_t p = 0;
+		if ((uint32_t)ret == 0 && peek(e, a[0], &p, sizeof p) == 0 && p)
+			emit(e, MT_EV_ALLOC, s, tid, s->fn, p, a[2], 0, s->caller);
+		break;
+	}
+	case MT_FN_ALIGNED_ALLOC:
+	case MT_FN_MEMALIGN:
+		if (ret)
+			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[1], 0, s->caller);
+		break;
+	case MT_FN_VALLOC:
+	case MT_FN_PVALLOC:
+		if (ret)
+			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0], 0, s->caller);
+		break;
+	default:
+		break;
+	}
+	s->pending = false;
+}
+
+/* Run the displaced instruction per its plan, from the state at the hook. */
+static void apply_plan(struct bp_engine *e, const struct hook *h, pid_t tid, mt_regs *r)
+{
+	switch (h->plan.kind) {
+	case MT_PLAN_OOL:
+	case MT_PLAN_OOL_JCC:
+		mt_regs_set_pc(r, h->slot);
+		break;
+	case MT_PLAN_EMU_JMP:
+		mt_regs_set_pc(r, h->plan.target);
+		break;
+	case MT_PLAN_EMU_CALL: {
+		uint64_t ret = h->plan.addr + h->plan.len;
+		uint64_t sp = mt_regs_sp(r) - sizeof ret;
+		if (poke(e, sp, &ret, sizeof ret) == 0) {
+			mt_regs_set_sp(r, sp);
+			mt_regs_set_pc(r, h->plan.target);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+	(void)tid;
+}
+
+static const struct hook *hook_at(const struct bp_engine *e, uint64_t addr)
+{
+	for (int i = 0; i < e->nhooks; i++)
+		if (e->hooks[i].spec->addr == addr)
+			return &e->hooks[i];
+	return NULL;
+}
+
+static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool parking)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	mt_regs r = st->regs;
+	uint64_t at = mt_regs_pc(&r) - MT_BP_LEN;
+	pid_t tid = st->tid;
+
+	const struct hook *h = hook_at(e, at);
+	if (h) {
+		if (parking) {
+			/* Not yet entered: after restore it runs the original code. */
+			mt_regs_set_pc(&r, at);
+			mt_target_set_regs(e->t, tid, &r);
+			return true;
+		}
+		struct tstate *s = tstate_get(e, tid, true);
+		if (s && s->pending)
+			e->st.nested_calls++;
+		else if (s)
+			begin_call(e, s, h, tid, &r);
+		apply_plan(e, h, tid, &r);
+		mt_target_set_regs(e->t, tid, &r);
+		mt_target_resume(e->t, tid, 0);
+		return true;
+	}
+	if (is_trap(e, at)) {
+		struct tstate *s = tstate_get(e, tid, false);
+		if (!s || !s->pending)
+			return false; /* cannot know where to return: not ours to fix */
+		finish_call(e, s, tid, &r);
+		mt_regs_set_pc(&r, s->caller);
+		mt_target_set_regs(e->t, tid, &r);
+		if (!parking)
+			mt_target_resume(e->t, tid, 0);
+		return true;
+	}
+	return false;
+}
+
+static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
+{
+	tstate_drop((struct bp_engine *)base, tid);
+}
+
+/* ---- children, exec, removal ------------------------------------------ */
+
+static int restore_hooks(struct bp_engine *e, int fd, bool verify)
+{
+	int mismatches = 0;
+	for (int i = 0; i < e->nhooks; i++) {
+		struct hook *h = &e->hooks[i];
+		if (!h->installed)
+			continue;
+		unsigned char b;
+		if (pread(fd, &b, 1, (off_t)h->spec->addr) != 1)
+			continue;
+		if (b == MT_BP_BYTE)
+			pwrite(fd, &h->spec->orig[0], 1, (off_t)h->spec->addr);
+		if (verify) {
+			unsigned char now[MT_MAX_ORIG];
+			if (pread(fd, now, sizeof now, (off_t)h->spec->addr) != (ssize_t)sizeof now ||
+			    memcmp(now, h->spec->orig, sizeof now) != 0)
+				mismatches++;
+		}
+	}
+	return mismatches;
+}
+
+static int bp_clean_child(struct mt_engine *base, pid_t child)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int bad = restore_hooks(e, fd, true);
+	close(fd);
+	return bad ? -EIO : 0;
+}
+
+static void bp_abandon(struct mt_engine *base)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	for (int i = 0; i < e->nhooks; i++)
+		e->hooks[i].installed = false;
+	e->npages = 0;
+}
+
+struct unpark_ctx {
+	struct bp_engine *e;
+	bool page_in_use;
+};
+
+/* Move a stopped thread out of memtrace's page, to where it would be in
+ * the original code. */
+static void unpark(void *ctx, pid_t tid)
+{
+	struct unpark_ctx *u = ctx;
+	struct bp_engine *e = u->e;
+	mt_regs r;
+	if (mt_target_get_regs(e->t, tid, &r) < 0)
+		return;
+	uint64_t pc = mt_regs_pc(&r);
+	const struct page *pg = page_containing(e, pc);
+	if (!pg)
+		return;
+	uint64_t to = 0;
+	if (pc == pg->addr) {
+		/* Returned into the trap but not yet trapped. */
+		struct tstate *s = tstate_get(e, tid, false);
+		if (s && s->pending) {
+			to = s->caller;
+			s->pending = false;
+			e->st.in_flight++;
+		}
+	} else {
+		for (int i = 0; i < e->nhooks && !to; i++) {
+			const struct hook *h = &e->hooks[i];
+			if (h->slot && pc >= h->slot && pc < h->slot + MT_SLOT_SIZE)
+				to = mt_insn_plan_slot_pc_to_orig(&h->plan, (unsigned)(pc - h->slot));
+		}
+	}
+	if (to) {
+		mt_regs_set_pc(&r, to);
+		mt_target_set_regs(e->t, tid, &r);
+	} else {
+		u->page_in_use = true;
+	}
+}
+
+static int bp_remove(struct mt_engine *base)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	struct unpark_ctx u = { e, false };
+
+	/* Threads stopped in memtrace's code go back to the original code. */
+	mt_target_for_each_task(e->t, unpark, &u);
+
+	/* Threads inside a hooked call get their real return address back. */
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		for (struct tstate *s = e->threads[b]; s; s = s->next) {
+			if (!s->pending)
+				continue;
+			uint64_t cur;
+			if (peek(e, s->ret_slot, &cur, sizeof cur) == 0 && is_trap(e, cur))
+				poke(e, s->ret_slot, &s->caller, sizeof s->caller);
+			else
+				u.page_in_use = true; /* cannot prove it is safe to unmap */
+			s->pending = false;
+			e->st.in_flight++;
+		}
+	}
+
+	e->st.restore_mismatches = restore_hooks(e, e->memfd, true);
+	for (int i = 0; i < e->nhooks; i++)
+		e->hooks[i].installed = false;
+
+	/* Give the pages back unless something may still run or return there. */
+	if (!u.page_in_use) {
+		for (int i = 0; i < e->npages; i++) {
+			uint64_t args[6] = { e->pages[i].addr, PAGE_SIZE_BYTES, 0, 0, 0, 0 };
+			long ret;
+			inject(e, SYS_munmap, args, &ret);
+		}
+		e->npages = 0;
+	}
+	return e->st.restore_mismatches ? -EIO : 0;
+}
+
+static void bp_stats(const struct mt_engine *base, struct mt_engine_stats *out)
+{
+	*out = ((const struct bp_engine *)base)->st;
+}
+
+static void bp_destroy(struct mt_engine *base)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	if (!e)
+		return;
+	for (unsigned b = 0; b < NBUCKETS; b++) {
+		struct tstate *s = e->threads[b];
+		while (s) {
+			struct tstate *n = s->next;
+			free(s);
+			s = n;
+		}
+	}
+	if (e->memfd >= 0)
+		close(e->memfd);
+	free(e);
+}
+
+static const struct mt_engine_ops bp_ops = {
+	.name = "breakpoint",
+	.install = bp_install,
+	.on_trap = bp_on_trap,
+	.on_task_exit = bp_on_task_exit,
+	.clean_child = bp_clean_child,
+	.abandon = bp_abandon,
+	.remove = bp_remove,
+	.stats = bp_stats,
+	.destroy = bp_destroy,
+};
+
+struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
+				   mt_event_sink sink, void *sink_ctx)
+{
+	struct bp_engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->base.ops = &bp_ops;
+	e->t = t;
+	e->pid = mt_target_pid(t);
+	e->set = set;
+	e->sink = sink;
+	e->sink_ctx = sink_ctx;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/mem", (int)e->pid);
+	e->memfd = open(path, O_RDWR | O_CLOEXEC);
+	if (e->memfd < 0) {
+		free(e);
+		return NULL;
+	}
+	return &e->base;
+}

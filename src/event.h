@@ -15,8 +15,13 @@
 enum mt_event_kind {
 	MT_EV_ALLOC,   /* addr/size: a new block (malloc, calloc, memalign, ...) */
 	MT_EV_FREE,    /* addr: a block released (free, free_sized, ...)        */
-	MT_EV_REALLOC, /* old_addr released (if non-zero), addr/size allocated
-	                  (if addr non-zero); failed reallocs are not emitted    */
+	MT_EV_REALLOC_BEGIN, /* a realloc of old_addr has started: until it
+	                  returns, another thread may legitimately be handed
+	                  old_addr (the realloc moved and freed it)             */
+	MT_EV_REALLOC, /* a realloc returned: old_addr released (if non-zero),
+	                  addr/size allocated (if addr non-zero); addr == 0 with
+	                  size == 0 frees old_addr (glibc's realloc(p, 0));
+	                  addr == 0 otherwise is a failure: old_addr stays     */
 };
 
 struct mt_event {

@@ -1,1 +1,92 @@
-/* placeholder: being written */
+/* --json: one object, schema in man/memtrace.1 (JSON OUTPUT).  Built with
+ * jansson: escaping and number formatting are its job, not ours. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "report.h"
+
+static json_t *hex(uint64_t v)
+{
+	char buf[24];
+	snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+static json_t *names_array(const char *csv)
+{
+	json_t *a = json_array();
+	char buf[160];
+	snprintf(buf, sizeof buf, "%s", csv);
+	for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(a, json_string(tok));
+	return a;
+}
+
+int mt_report_json(FILE *f, const struct mt_report *r, int top)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
+	json_object_set_new(o, "pid", json_integer(r->pid));
+	json_object_set_new(o, "comm", json_string(r->comm));
+	json_object_set_new(o, "engine", json_string(r->engine));
+	json_object_set_new(o, "allocator", json_string(r->allocator));
+	json_object_set_new(o, "threads", json_integer(r->threads));
+	json_object_set_new(o, "duration_s", json_real(r->duration_s));
+	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+	json_object_set_new(o, "unknown_frees", json_integer((json_int_t)r->unknown_frees));
+	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
+	json_object_set_new(o, "nested_calls", json_integer((json_int_t)r->nested_calls));
+	json_object_set_new(o, "in_flight", json_integer((json_int_t)r->in_flight));
+	json_object_set_new(o, "inconsistencies", json_integer((json_int_t)r->inconsistencies));
+	json_object_set_new(o, "end_reason", json_string(r->end_reason));
+
+	json_t *tot = json_object();
+	json_object_set_new(tot, "live_blocks", json_integer((json_int_t)r->live_blocks));
+	json_object_set_new(tot, "live_bytes", json_integer((json_int_t)r->live_bytes));
+	json_object_set_new(tot, "allocs", json_integer((json_int_t)r->allocs));
+	json_object_set_new(tot, "frees", json_integer((json_int_t)r->frees));
+	json_object_set_new(o, "totals", tot);
+
+	json_t *hooks = json_array();
+	for (size_t i = 0; i < r->nhooks; i++) {
+		const struct mt_report_hook *h = &r->hooks[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "symbol", json_string(h->symbol));
+		json_object_set_new(j, "names", names_array(h->names));
+		json_object_set_new(j, "address", hex(h->address));
+		json_object_set_new(j, "module", json_string(h->module));
+		json_object_set_new(j, "file_offset", json_integer((json_int_t)h->file_offset));
+		json_array_append_new(hooks, j);
+	}
+	json_object_set_new(o, "hooks", hooks);
+
+	json_t *sites = json_array();
+	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_report_site *s = &r->sites[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "function", json_string(s->function));
+		json_object_set_new(j, "offset", json_integer((json_int_t)s->offset));
+		json_object_set_new(j, "module", json_string(s->module));
+		json_object_set_new(j, "file", json_string(s->file));
+		json_object_set_new(j, "line", json_integer(s->line));
+		json_object_set_new(j, "address", hex(s->address));
+		json_object_set_new(j, "live_blocks", json_integer((json_int_t)s->live_blocks));
+		json_object_set_new(j, "live_bytes", json_integer((json_int_t)s->live_bytes));
+		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
+		json_object_set_new(j, "frees", json_integer((json_int_t)s->frees));
+		json_object_set_new(j, "alloc_bytes", json_integer((json_int_t)s->alloc_bytes));
+		json_array_append_new(sites, j);
+	}
+	json_object_set_new(o, "sites", sites);
+
+	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(o);
+	fflush(f);
+	return err < 0 || ferror(f) ? -1 : 0;
+}

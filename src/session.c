@@ -1,1 +1,559 @@
-/* placeholder: being written */
+/* One tracing session.  See session.h.
+ *
+ *   attach/spawn -> all threads stopped -> discover allocators -> engine
+ *   installs hooks -> resume -> [loop: next stop -> engine / children /
+ *   exit / exec / signals / timers] -> stop all -> engine removes hooks
+ *   -> detach -> report
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bp_engine.h"
+#include "diagnose.h"
+#include "discover.h"
+#include "errors.h"
+#include "memio.h"
+#include "report.h"
+#include "rtld.h"
+#include "session.h"
+#include "symbolize.h"
+#include "target.h"
+#include "tracker.h"
+
+enum end_reason { END_NONE, END_DURATION, END_SIGNAL, END_EXITED, END_EXEC };
+
+static const char *end_reason_name[] = {
+	[END_NONE] = "duration", [END_DURATION] = "duration", [END_SIGNAL] = "signal",
+	[END_EXITED] = "target_exited", [END_EXEC] = "target_exec",
+};
+
+struct session {
+	const struct mt_options *o;
+	int sigfd;
+	pid_t pid;
+	char comm[64];
+	struct mt_target *t;
+	struct mt_alloc_set set;
+	bool installed[MT_MAX_HOOKS];
+	struct mt_engine *engine;
+	struct mt_tracker *tracker;
+	struct mt_symbolizer *sym;
+	double t_start;
+	enum end_reason end;
+	int exit_status;          /* waitpid status when the target exited */
+	bool spawned;
+	int64_t *prev_live;       /* attach: live bytes per site at the last interval */
+	size_t nprev;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtrace: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int fail(enum mt_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(enum mt_err e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtrace: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return mt_err_exit_status(e);
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	FILE *f = fopen(path, "re");
+	buf[0] = 0;
+	if (f) {
+		if (fgets(buf, (int)len, f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+	}
+}
+
+/* ---- the report -------------------------------------------------------- */
+
+static void symbolize_site(struct session *s, struct mt_report_site *rs)
+{
+	if (!s->sym)
+		return;
+	struct mt_symbol sym;
+	/* A return address: the call itself is the byte before. */
+	mt_symbolize(s->sym, rs->address - 1, &sym);
+	snprintf(rs->function, sizeof rs->function, "%s", sym.function);
+	rs->offset = sym.function[0] ? sym.offset + 1 : 0;
+	snprintf(rs->module, sizeof rs->module, "%s", sym.module);
+	snprintf(rs->file, sizeof rs->file, "%s", sym.file);
+	rs->line = sym.line;
+}
+
+static void names_of(unsigned mask, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (int f = 0; f < MT_FN__COUNT; f++) {
+		if (!(mask & (1u << f)))
+			continue;
+		int w = snprintf(buf + n, len - n, "%s%s", n ? "," : "", mt_fn_name((enum mt_fn)f));
+		if (w < 0 || (size_t)w >= len - n)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/* Fill R from the tracker; symbolize the first TOP sites (0: all). */
+static int build_report(struct session *s, struct mt_report *r, int top)
+{
+	memset(r, 0, sizeof *r);
+	struct mt_tracker_stats ts;
+	struct mt_engine_stats es = { 0 };
+	mt_tracker_stats(s->tracker, &ts);
+	if (s->engine)
+		s->engine->ops->stats(s->engine, &es);
+
+	r->pid = s->pid;
+	snprintf(r->comm, sizeof r->comm, "%s", s->comm);
+	r->engine = "breakpoint";
+	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
+	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
+	r->duration_s = now_s() - s->t_start;
+	r->events = es.calls;
+	r->unknown_frees = ts.unknown_frees;
+	r->lost_events = 0; /* the breakpoint engine stops the thread: it cannot lose one */
+	r->nested_calls = es.nested_calls;
+	r->in_flight = es.in_flight;
+	r->inconsistencies = ts.inconsistencies;
+	r->end_reason = end_reason_name[s->end];
+	r->live_blocks = ts.live_blocks;
+	r->live_bytes = ts.live_bytes;
+	r->allocs = ts.allocs;
+	r->frees = ts.frees;
+
+	r->hooks = calloc(MT_MAX_HOOKS, sizeof *r->hooks);
+	for (int i = 0; r->hooks && i < s->set.n; i++) {
+		if (!s->installed[i])
+			continue;
+		const struct mt_hook_spec *h = &s->set.hooks[i];
+		struct mt_report_hook *rh = &r->hooks[r->nhooks++];
+		snprintf(rh->symbol, sizeof rh->symbol, "%s", h->symbol);
+		names_of(h->fn_mask, rh->names, sizeof rh->names);
+		rh->address = h->addr;
+		snprintf(rh->module, sizeof rh->module, "%s", h->module);
+		rh->file_offset = h->file_offset;
+	}
+
+	const struct mt_sites *sites = mt_tracker_sites(s->tracker);
+	size_t n = mt_sites_count(sites);
+	r->sites = calloc(n ? n : 1, sizeof *r->sites);
+	if (!r->sites || !r->hooks)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_site *st = mt_sites_get_const(sites, (uint32_t)i);
+		struct mt_report_site *rs = &r->sites[r->nsites++];
+		rs->address = st->key;
+		rs->live_blocks = st->live_blocks;
+		rs->live_bytes = st->live_bytes;
+		rs->allocs = st->allocs;
+		rs->frees = st->frees;
+		rs->alloc_bytes = st->alloc_bytes;
+		int64_t prev = i < s->nprev ? s->prev_live[i] : 0;
+		rs->delta_interval = (int64_t)st->live_bytes - prev;
+		rs->delta_total = (int64_t)st->live_bytes;
+	}
+	mt_report_sort(r);
+	size_t nsym = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
+	for (size_t i = 0; i < nsym; i++)
+		symbolize_site(s, &r->sites[i]);
+	return 0;
+}
+
+static void free_report(struct mt_report *r)
+{
+	free(r->sites);
+	free(r->hooks);
+}
+
+/* attach: remember every site's live bytes for the next interval's delta. */
+static void remember_interval(struct session *s)
+{
+	const struct mt_sites *sites = mt_tracker_sites(s->tracker);
+	size_t n = mt_sites_count(sites);
+	if (n > s->nprev) {
+		int64_t *p = realloc(s->prev_live, n * sizeof *p);
+		if (!p)
+			return;
+		s->prev_live = p;
+		s->nprev = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		s->prev_live[i] = (int64_t)mt_sites_get_const(sites, (uint32_t)i)->live_bytes;
+}
+
+static int print_interval(struct session *s, bool final)
+{
+	struct mt_report r;
+	int top = s->o->top;
+	int err = build_report(s, &r, top);
+	if (err == 0)
+		err = mt_report_growth(stdout, &r, top, final);
+	free_report(&r);
+	remember_interval(s);
+	return err;
+}
+
+static int print_final(struct session *s)
+{
+	if (s->o->cmd == MT_CMD_ATTACH)
+		return print_interval(s, true);
+	int top = s->o->json && !s->o->top_given ? 0 : s->o->top;
+	struct mt_report r;
+	int err = build_report(s, &r, top);
+	if (err == 0)
+		err = s->o->json ? mt_report_json(stdout, &r, top) : mt_report_table(stdout, &r, top);
+	free_report(&r);
+	return err;
+}
+
+/* ---- hooks ------------------------------------------------------------- */
+
+static int install_hooks(struct session *s)
+{
+	int err = mt_discover_allocators(s->pid, &s->set);
+	if (err < 0) {
+		if (err == -MT_E_NO_ALLOCATOR)
+			return fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "
+				    "binary without symbols cannot be traced; rebuild it with "
+				    "symbols or link the allocator dynamically", (int)s->pid, s->comm);
+		if (err == -MT_E_UNSUPPORTED_ARCH)
+			return fail(MT_E_UNSUPPORTED_ARCH, "PID %d (%s) is not an x86_64 program: "
+				    "memtrace traces x86_64 processes only", (int)s->pid, s->comm);
+		return fail(-err < MT_E__COUNT ? (enum mt_err)-err : MT_E_INTERNAL,
+			    "cannot read the allocator of PID %d (%s): %s", (int)s->pid, s->comm,
+			    mt_err_default_message((enum mt_err)-err));
+	}
+	s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker);
+	if (!s->engine)
+		return fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
+	const char *why[MT_MAX_HOOKS];
+	err = s->engine->ops->install(s->engine, s->installed, why);
+	for (int i = 0; i < s->set.n; i++) {
+		if (why[i])
+			say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
+			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
+		else if (s->o->verbose)
+			say("hooked %s at %#" PRIx64 " (%s)", s->set.hooks[i].symbol,
+			    s->set.hooks[i].addr, s->set.hooks[i].module);
+	}
+	if (err < 0) {
+		s->engine->ops->remove(s->engine);
+		return fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "
+			    "warnings above)", (int)s->pid, s->comm);
+	}
+	return 0;
+}
+
+static int hooks_installed(const struct session *s)
+{
+	int n = 0;
+	for (int i = 0; i < s->set.n; i++)
+		n += s->installed[i];
+	return n;
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+/* Dispatch one stop.  Returns false when tracing is over (exit, exec). */
+static bool dispatch(struct session *s, const struct mt_stop *st, bool parking)
+{
+	switch (st->kind) {
+	case MT_STOP_TRAP:
+		if (!s->engine || !s->engine->ops->on_trap(s->engine, st, parking))
+			mt_target_resume(s->t, st->tid, SIGTRAP);
+		return true;
+	case MT_STOP_FORK_CHILD:
+		/* The child inherited the int3 bytes: clean its copy before it runs. */
+		if (s->engine && s->engine->ops->clean_child(s->engine, st->tid) < 0)
+			say("warning: the breakpoints in child PID %d could not all be removed",
+			    (int)st->tid);
+		else if (s->o->verbose)
+			say("child PID %d forked: breakpoints removed from its copy, released",
+			    (int)st->tid);
+		mt_target_release_child(s->t, st->tid);
+		return true;
+	case MT_STOP_EXEC:
+		if (st->shared_child) {
+			mt_target_release_child(s->t, st->tid);
+			return true;
+		}
+		say("pid %d executed a new program; tracing stopped", (int)s->pid);
+		if (s->engine)
+			s->engine->ops->abandon(s->engine);
+		s->end = END_EXEC;
+		return false;
+	case MT_STOP_TASK_EXIT:
+		if (s->engine)
+			s->engine->ops->on_task_exit(s->engine, st->tid);
+		return true;
+	case MT_STOP_PROCESS_EXIT:
+		s->exit_status = st->status;
+		if (WIFSIGNALED(st->status))
+			say("target killed by signal %d", WTERMSIG(st->status));
+		else
+			say("target exited with status %d", WEXITSTATUS(st->status));
+		if (s->engine)
+			s->engine->ops->abandon(s->engine);
+		s->end = END_EXITED;
+		return false;
+	case MT_STOP_NONE:
+		return true;
+	}
+	return true;
+}
+
+static int read_signal(int sigfd)
+{
+	struct signalfd_siginfo si;
+	if (read(sigfd, &si, sizeof si) == sizeof si)
+		return (int)si.ssi_signo;
+	return 0;
+}
+
+/* Stop every thread, remove the hooks, detach.  False when the target
+ * ended meanwhile. */
+static bool detach(struct session *s)
+{
+	double t0 = now_s();
+	mt_target_stop_all(s->t);
+	double deadline = t0 + 30;
+	while (!mt_target_all_stopped(s->t) && now_s() < deadline) {
+		struct mt_stop st;
+		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
+			break;
+		if (!dispatch(s, &st, true))
+			return false;
+	}
+	if (!mt_target_all_stopped(s->t))
+		say("warning: some threads of PID %d did not stop in time; detaching anyway",
+		    (int)s->pid);
+	if (s->engine && s->engine->ops->remove(s->engine) < 0)
+		say("warning: some code bytes of PID %d differ from the file after restoring",
+		    (int)s->pid);
+	mt_target_detach_all(s->t);
+	if (s->o->verbose)
+		say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
+	say("detached from pid %d", (int)s->pid);
+	return true;
+}
+
+static void trace_loop(struct session *s)
+{
+	double end_at = s->o->duration > 0 ? s->t_start + s->o->duration : 0;
+	double interval = s->o->cmd == MT_CMD_ATTACH ? s->o->interval : 0;
+	double next_tick = interval > 0 ? s->t_start + interval : 0;
+
+	for (;;) {
+		double now = now_s();
+		if (end_at && now >= end_at) {
+			s->end = END_DURATION;
+			return;
+		}
+		if (next_tick && now >= next_tick) {
+			print_interval(s, false);
+			next_tick += interval;
+			if (next_tick < now)
+				next_tick = now + interval;
+			continue;
+		}
+		double wake = end_at;
+		if (next_tick && (!wake || next_tick < wake))
+			wake = next_tick;
+		int timeout = wake ? (int)((wake - now) * 1000) + 1 : -1;
+		struct mt_stop st;
+		if (mt_target_next_stop(s->t, &st, timeout, s->sigfd) < 0) {
+			s->end = END_SIGNAL;
+			return;
+		}
+		if (st.kind == MT_STOP_NONE) {
+			int sig = read_signal(s->sigfd);
+			if (sig) {
+				say("%s: stopping", strsignal(sig));
+				s->end = END_SIGNAL;
+				return;
+			}
+			continue;
+		}
+		if (!dispatch(s, &st, false))
+			return;
+	}
+}
+
+/* ---- attach, run ------------------------------------------------------- */
+
+static int attach_target(struct session *s)
+{
+	char msg[512];
+	enum mt_err e = mt_diagnose_target(s->pid, msg, sizeof msg);
+	if (e != MT_E_OK)
+		return fail(e, "%s", msg);
+	read_comm(s->pid, s->comm, sizeof s->comm);
+
+	double t0 = now_s();
+	struct mt_attach_diag diag;
+	int err = mt_target_attach(s->pid, &s->t, &diag);
+	if (err < 0) {
+		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
+		return fail(e, "%s", msg);
+	}
+	int rc = install_hooks(s);
+	if (rc) {
+		mt_target_detach_all(s->t);
+		return rc;
+	}
+	mt_target_resume_all(s->t);
+	if (s->o->verbose)
+		say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
+	return 0;
+}
+
+/* memtrace run: the child is stopped at its exec.  Run it to the point
+ * where ld.so has mapped every library (its second _dl_debug_state call),
+ * or hook at once if it is static. */
+static int spawn_target(struct session *s)
+{
+	int err = mt_target_spawn(s->o->argv, &s->t);
+	if (err < 0)
+		return fail(MT_E_INTERNAL, "cannot start %s: %s", s->o->argv[0], strerror(-err));
+	s->spawned = true;
+	s->pid = mt_target_pid(s->t);
+	read_comm(s->pid, s->comm, sizeof s->comm);
+	if (mt_discover_check_arch(s->pid) == -MT_E_UNSUPPORTED_ARCH) {
+		kill(s->pid, SIGKILL);
+		return fail(MT_E_UNSUPPORTED_ARCH, "%s is not an x86_64 program", s->o->argv[0]);
+	}
+
+	uint64_t bp = 0;
+	mt_rtld_debug_state_addr(s->pid, &bp);
+	unsigned char orig = 0, int3 = MT_BP_BYTE;
+	if (bp && (mt_mem_read(s->pid, bp, &orig, 1) < 0 || mt_mem_write(s->pid, bp, &int3, 1) < 0))
+		bp = 0;
+	/* Only the main thread exists while ld.so starts the program, so this
+	 * one breakpoint may be lifted and stepped over. */
+	while (bp) {
+		mt_target_resume(s->t, s->pid, 0);
+		struct mt_stop st;
+		if (mt_target_next_stop(s->t, &st, -1, -1) < 0)
+			return fail(MT_E_INTERNAL, "lost %s while it started", s->o->argv[0]);
+		if (st.kind == MT_STOP_PROCESS_EXIT) {
+			s->exit_status = st.status;
+			s->end = END_EXITED;
+			return fail(MT_E_INTERNAL, "%s exited before its libraries were loaded",
+				    s->o->argv[0]);
+		}
+		if (st.kind != MT_STOP_TRAP || mt_regs_pc(&st.regs) != bp + MT_BP_LEN) {
+			if (st.kind == MT_STOP_TRAP)
+				mt_target_resume(s->t, st.tid, SIGTRAP);
+			continue;
+		}
+		mt_regs r = st.regs;
+		mt_regs_set_pc(&r, bp);
+		mt_target_set_regs(s->t, st.tid, &r);
+		mt_mem_write(s->pid, bp, &orig, 1);
+		struct mt_alloc_set probe;
+		if (mt_discover_allocators(s->pid, &probe) == 0 && strstr(probe.allocator, "/ld-") == NULL)
+			break; /* the libraries are mapped: hook now, before any runs */
+		mt_target_singlestep(s->t, st.tid);
+		mt_mem_write(s->pid, bp, &int3, 1);
+	}
+	int rc = install_hooks(s);
+	if (rc) {
+		mt_target_detach_all(s->t);
+		return rc;
+	}
+	return 0;
+}
+
+static void session_free(struct session *s)
+{
+	if (s->engine)
+		s->engine->ops->destroy(s->engine);
+	if (s->sym)
+		mt_symbolizer_destroy(s->sym);
+	if (s->tracker)
+		mt_tracker_destroy(s->tracker);
+	if (s->t)
+		mt_target_free(s->t);
+	free(s->prev_live);
+}
+
+int mt_session_main(const struct mt_options *o, int sigfd)
+{
+	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid };
+	s.tracker = mt_tracker_new();
+	if (!s.tracker)
+		return fail(MT_E_INTERNAL, "out of memory");
+
+	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
+	if (rc) {
+		if (s.spawned && s.pid > 0) {
+			int st;
+			kill(s.pid, SIGKILL);
+			waitpid(s.pid, &st, __WALL);
+		}
+		session_free(&s);
+		return rc;
+	}
+	s.t_start = now_s();
+	s.sym = mt_symbolizer_new(s.pid);
+	if (o->cmd == MT_CMD_RUN)
+		mt_target_resume_all(s.t);
+	say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",
+	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s));
+
+	trace_loop(&s);
+	if (s.end != END_EXITED && s.end != END_EXEC) {
+		detach(&s);
+	} else if (s.end == END_EXEC) {
+		mt_target_detach_all(s.t);
+	}
+
+	rc = print_final(&s) < 0 ? fail(MT_E_IO, "cannot write the report: %s", strerror(errno)) : 0;
+
+	if (o->cmd == MT_CMD_RUN) {
+		/* Like time(1): wait for the command and exit with its status. */
+		int st = s.exit_status;
+		if (s.end != END_EXITED) {
+			while (waitpid(s.pid, &st, __WALL) < 0 && errno == EINTR)
+				;
+		}
+		rc = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+	}
+	session_free(&s);
+	return rc;
+}

@@ -1,1 +1,178 @@
-/* placeholder: being written */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracker.h"
+
+/* A realloc between its entry and its return. */
+struct inflight {
+	int tid;
+	uint64_t old;
+	int released;   /* old was freed early: another thread was handed it */
+};
+
+struct mt_tracker {
+	struct mt_livetable *live;
+	struct mt_sites *sites;
+	struct mt_tracker_stats st;
+	struct inflight *fl;
+	size_t nfl, capfl;
+};
+
+struct mt_tracker *mt_tracker_new(void)
+{
+	struct mt_tracker *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->live = mt_livetable_new();
+	t->sites = mt_sites_new();
+	if (!t->live || !t->sites) {
+		mt_tracker_destroy(t);
+		return NULL;
+	}
+	return t;
+}
+
+void mt_tracker_destroy(struct mt_tracker *t)
+{
+	if (!t)
+		return;
+	if (t->live)
+		mt_livetable_destroy(t->live);
+	mt_sites_destroy(t->sites);
+	free(t->fl);
+	free(t);
+}
+
+/* Release a block; false when it was not live. */
+static bool release(struct mt_tracker *t, uint64_t addr)
+{
+	struct mt_block b;
+	if (!mt_livetable_erase(t->live, addr, &b))
+		return false;
+	struct mt_site *s = mt_sites_get(t->sites, b.site);
+	if (s) {
+		s->frees++;
+		s->freed_bytes += b.size;
+		s->live_blocks--;
+		s->live_bytes -= b.size;
+	}
+	t->st.frees++;
+	t->st.live_blocks--;
+	t->st.live_bytes -= b.size;
+	return true;
+}
+
+static void do_free(struct mt_tracker *t, uint64_t addr)
+{
+	if (!release(t, addr))
+		t->st.unknown_frees++;
+}
+
+static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
+{
+	for (size_t i = 0; i < t->nfl; i++)
+		if (t->fl[i].old == old && !t->fl[i].released)
+			return &t->fl[i];
+	return NULL;
+}
+
+static void do_alloc(struct mt_tracker *t, uint64_t addr, uint64_t size, uint64_t caller,
+		     uint64_t time_ns)
+{
+	uint32_t id = mt_sites_intern(t->sites, caller);
+	struct mt_block b = { .addr = addr, .size = size, .site = id, .time_ns = time_ns };
+	struct mt_block clash;
+	int r;
+	while ((r = mt_livetable_insert(t->live, &b, &clash)) == -EEXIST) {
+		struct inflight *f = inflight_by_old(t, clash.addr);
+		if (f)
+			f->released = 1;
+		else
+			t->st.inconsistencies++;
+		release(t, clash.addr);
+	}
+	if (r < 0)
+		return;
+	struct mt_site *s = mt_sites_get(t->sites, id);
+	if (s) {
+		s->allocs++;
+		s->alloc_bytes += size;
+		s->live_blocks++;
+		s->live_bytes += size;
+	}
+	t->st.allocs++;
+	t->st.live_blocks++;
+	t->st.live_bytes += size;
+}
+
+static void realloc_begin(struct mt_tracker *t, int tid, uint64_t old)
+{
+	if (t->nfl == t->capfl) {
+		size_t cap = t->capfl ? t->capfl * 2 : 16;
+		struct inflight *fl = realloc(t->fl, cap * sizeof *fl);
+		if (!fl)
+			return;
+		t->fl = fl;
+		t->capfl = cap;
+	}
+	t->fl[t->nfl++] = (struct inflight){ tid, old, 0 };
+}
+
+/* Ends the realloc in flight on TID; true when its old block was already
+ * released early. */
+static bool realloc_end(struct mt_tracker *t, int tid)
+{
+	for (size_t i = 0; i < t->nfl; i++) {
+		if (t->fl[i].tid == tid) {
+			bool released = t->fl[i].released;
+			t->fl[i] = t->fl[--t->nfl];
+			return released;
+		}
+	}
+	return false;
+}
+
+void mt_tracker_event(void *ctx, const struct mt_event *ev)
+{
+	struct mt_tracker *t = ctx;
+	t->st.events++;
+	switch (ev->kind) {
+	case MT_EV_ALLOC:
+		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
+		break;
+	case MT_EV_FREE:
+		do_free(t, ev->addr);
+		break;
+	case MT_EV_REALLOC_BEGIN:
+		realloc_begin(t, ev->tid, ev->old_addr);
+		break;
+	case MT_EV_REALLOC: {
+		bool released = ev->old_addr ? realloc_end(t, ev->tid) : false;
+		if (ev->addr == 0) {
+			if (ev->size == 0 && ev->old_addr && !released)
+				do_free(t, ev->old_addr);
+			break;
+		}
+		if (ev->old_addr && !released)
+			do_free(t, ev->old_addr);
+		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
+		break;
+	}
+	}
+}
+
+void mt_tracker_stats(const struct mt_tracker *t, struct mt_tracker_stats *out)
+{
+	*out = t->st;
+}
+
+const struct mt_sites *mt_tracker_sites(const struct mt_tracker *t)
+{
+	return t->sites;
+}
+
+const struct mt_livetable *mt_tracker_live(const struct mt_tracker *t)
+{
+	return t->live;
+}

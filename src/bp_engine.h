@@ -1,0 +1,12 @@
+/* The breakpoint engine: an int3 at each allocator entry; arguments read at
+ * the entry stop, the result at a return trap.  Exact, but every call costs
+ * ptrace round trips (tens of microseconds). */
+#ifndef MT_BP_ENGINE_H
+#define MT_BP_ENGINE_H
+
+#include "engine.h"
+
+struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
+				   mt_event_sink sink, void *sink_ctx);
+
+#endif

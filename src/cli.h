@@ -1,0 +1,38 @@
+/* The command line, parsed.  Pure: no I/O; errors come back as text for
+ * main.c to print. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum mt_cmd {
+	MT_CMD_NONE,
+	MT_CMD_HISTO,
+	MT_CMD_ATTACH,
+	MT_CMD_RUN,
+	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
+	MT_CMD_VERSION,
+};
+
+struct mt_options {
+	enum mt_cmd cmd;
+	enum mt_cmd help_for;     /* MT_CMD_HELP: which command, or NONE */
+	pid_t pid;
+	double duration;          /* seconds; 0 = no limit */
+	double interval;          /* attach */
+	int top;                  /* rows; 0 = all */
+	bool top_given;
+	bool json;
+	bool verbose;
+	char **argv;              /* run: COMMAND [ARGS...], NULL-terminated */
+};
+
+/* 0, or -1 with a one-line message in ERR (without "memtrace: error: "). */
+int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t errlen);
+/* Parse a PID the way the command line does: 1..INT_MAX decimal digits only. */
+int mt_cli_parse_pid(const char *s, pid_t *out);
+/* The usage text for CMD (MT_CMD_NONE: general). */
+const char *mt_cli_usage(enum mt_cmd cmd);
+
+#endif

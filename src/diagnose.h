@@ -1,0 +1,18 @@
+/* Why a process cannot be traced, told before and after trying.  Reads
+ * /proc only; never ptraces.  Each function returns an enum mt_err and
+ * writes one line "WHAT: WHAT TO DO" into MSG. */
+#ifndef MT_DIAGNOSE_H
+#define MT_DIAGNOSE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "errors.h"
+
+/* Before attaching: gone, zombie, kernel thread, memtrace itself, already
+ * traced, not x86_64.  MT_E_OK when nothing stands in the way. */
+enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len);
+/* PTRACE_SEIZE failed with ERR: say which rule refused it. */
+enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len);
+
+#endif

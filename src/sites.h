@@ -1,0 +1,30 @@
+/* Per-site aggregation.  A site is keyed by a 64-bit key: today the
+ * allocator's caller (a return address); with call stacks, an interned
+ * stack id.  Pure: no I/O. */
+#ifndef MT_SITES_H
+#define MT_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mt_sites;
+
+struct mt_site {
+	uint64_t key;          /* return address of the call into the allocator */
+	uint64_t live_blocks;
+	uint64_t live_bytes;
+	uint64_t allocs;       /* blocks this site allocated */
+	uint64_t alloc_bytes;
+	uint64_t frees;        /* of those, how many were freed */
+	uint64_t freed_bytes;
+};
+
+struct mt_sites *mt_sites_new(void);
+void mt_sites_destroy(struct mt_sites *s);
+/* The id of KEY's site, created on first sight; UINT32_MAX when out of memory. */
+uint32_t mt_sites_intern(struct mt_sites *s, uint64_t key);
+struct mt_site *mt_sites_get(struct mt_sites *s, uint32_t id);
+const struct mt_site *mt_sites_get_const(const struct mt_sites *s, uint32_t id);
+size_t mt_sites_count(const struct mt_sites *s);
+
+#endif
