@@ -127,6 +127,15 @@ def fish_offers(fish, path, cmd):
     return {entry.split("\t")[0] for entry in p.stdout.splitlines()}
 
 
+def completion_asker(path, fish):
+    """A function CMD -> options offered, for the completions we can run."""
+    if path.endswith(".bash"):
+        return lambda cmd: bash_offers(path, cmd)
+    if path.endswith(".fish") and fish:
+        return lambda cmd: fish_offers(fish, path, cmd)
+    return None
+
+
 def text_mentions(path, option):
     """OPTION written in the file: `--name`, or fish's `-l name`."""
     name = re.escape(option[2:])
@@ -154,24 +163,12 @@ def main():
     roff = read(args.man)
     in_man = man_options(roff)
     fish = shutil.which("fish")
-    how = {}
-    for path in args.completions:
-        if path.endswith(".bash"):
-            how[path] = "asked"
-        elif path.endswith(".fish") and fish:
-            how[path] = "asked"
-        else:
-            how[path] = "searched"
+    askers = {path: completion_asker(path, fish) for path in args.completions}
 
     for cmd in commands:
         where = " ".join(["memtrace", *cmd, "--help"])
         typed = " ".join(["memtrace", *cmd, "--"])
-        offers = {}
-        for path in args.completions:
-            if path.endswith(".bash"):
-                offers[path] = bash_offers(path, cmd)
-            elif path.endswith(".fish") and fish:
-                offers[path] = fish_offers(fish, path, cmd)
+        offers = {path: ask(cmd) for path, ask in askers.items() if ask}
         for opt in sorted(options[tuple(cmd)]):
             if opt not in in_man:
                 problems.append(f"{opt} (in `{where}`) is not an item of "
@@ -195,7 +192,8 @@ def main():
 
     n = len(set().union(*options.values()))
     print(f"{n} long options checked against the man page and "
-          + ", ".join(f"{p} ({h})" for p, h in how.items())
+          + ", ".join(f"{p} ({'asked' if a else 'searched'})"
+                      for p, a in askers.items())
           + f"; {len(statuses)} exit statuses checked")
     for p in problems:
         print(f"FAIL: {p}")
