@@ -362,9 +362,13 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	if (is_free_fn(fn)) {
 		/* Published before the real free runs: no other thread can be
 		 * handed this address until we resume this one. */
-		uint64_t p = mt_regs_arg(r, 0);
-		if (p)
-			emit(e, MT_EV_FREE, s, tid, fn, p, 0, 0, 0);
+		uint64_t p = mt_regs_arg(r, 0), caller = 0;
+		if (p) {
+			/* The caller tells an unknown free by the allocator's own
+			 * module (a dying thread's cache) from the program's. */
+			peek(e, mt_regs_retaddr_slot(r), &caller, sizeof caller);
+			emit(e, MT_EV_FREE, s, tid, fn, p, 0, 0, caller);
+		}
 		return;
 	}
 	uint64_t slot = mt_regs_retaddr_slot(r), caller;

@@ -37,6 +37,7 @@ struct mt_report {
 	double duration_s;
 	uint64_t events;
 	uint64_t unknown_frees;
+	uint64_t unknown_frees_internal;  /* of those, by the allocator's own module */
 	uint64_t lost_events;
 	uint64_t nested_calls;
 	uint64_t in_flight;

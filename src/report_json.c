@@ -38,6 +38,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
 	json_object_set_new(o, "unknown_frees", json_integer((json_int_t)r->unknown_frees));
+	json_object_set_new(o, "unknown_frees_by_allocator",
+			    json_integer((json_int_t)r->unknown_frees_internal));
 	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
 	json_object_set_new(o, "nested_calls", json_integer((json_int_t)r->nested_calls));
 	json_object_set_new(o, "in_flight", json_integer((json_int_t)r->in_flight));

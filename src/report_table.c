@@ -61,9 +61,11 @@ static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
 		r->threads, r->allocator, r->engine);
-	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees, %" PRIu64
-		   " lost events",
-		r->duration_s, r->events, r->unknown_frees, r->lost_events);
+	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
+		r->events, r->unknown_frees);
+	if (r->unknown_frees_internal)
+		fprintf(f, " (%" PRIu64 " by the allocator itself)", r->unknown_frees_internal);
+	fprintf(f, ", %" PRIu64 " lost events", r->lost_events);
 	if (r->in_flight)
 		fprintf(f, ", %" PRIu64 " calls in flight at the end", r->in_flight);
 	if (r->inconsistencies)

@@ -21,6 +21,7 @@
 #include "diagnose.h"
 #include "discover.h"
 #include "errors.h"
+#include "maps.h"
 #include "memio.h"
 #include "report.h"
 #include "rtld.h"
@@ -146,6 +147,7 @@ static int build_report(struct session *s, struct mt_report *r, int top)
 	r->duration_s = now_s() - s->t_start;
 	r->events = es.calls;
 	r->unknown_frees = ts.unknown_frees;
+	r->unknown_frees_internal = ts.unknown_frees_internal;
 	r->lost_events = 0; /* the breakpoint engine stops the thread: it cannot lose one */
 	r->nested_calls = es.nested_calls;
 	r->in_flight = es.in_flight;
@@ -243,6 +245,29 @@ static int print_final(struct session *s)
 
 /* ---- hooks ------------------------------------------------------------- */
 
+/* Unknown frees called from the allocator's own module are told apart. */
+static void set_allocator_range(struct session *s)
+{
+	const char *mod = NULL;
+	for (int i = 0; i < s->set.n; i++)
+		if (s->set.hooks[i].fn == MT_FN_FREE)
+			mod = s->set.hooks[i].module;
+	struct mt_maps maps;
+	if (!mod || mt_maps_read(s->pid, &maps) < 0)
+		return;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < maps.n; i++) {
+		const struct mt_map *m = &maps.v[i];
+		if (m->path && strcmp(m->path, mod) == 0) {
+			lo = m->start < lo ? m->start : lo;
+			hi = m->end > hi ? m->end : hi;
+		}
+	}
+	if (hi)
+		mt_tracker_set_allocator_range(s->tracker, lo, hi);
+	mt_maps_free(&maps);
+}
+
 static int install_hooks(struct session *s)
 {
 	int err = mt_discover_allocators(s->pid, &s->set);
@@ -271,6 +296,7 @@ static int install_hooks(struct session *s)
 			say("hooked %s at %#" PRIx64 " (%s)", s->set.hooks[i].symbol,
 			    s->set.hooks[i].addr, s->set.hooks[i].module);
 	}
+	set_allocator_range(s);
 	if (err < 0) {
 		s->engine->ops->remove(s->engine);
 		return fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "

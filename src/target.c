@@ -115,19 +115,29 @@ static void remove_task(struct mt_target *t, pid_t tid)
 
 /* ---- small /proc readers ----------------------------------------------- */
 
-static pid_t read_tgid(pid_t tid)
+/* A field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
+static pid_t read_status_pid(pid_t tid, const char *field)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -1;
-	pid_t tgid = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+	pid_t v = -1;
+	size_t n = strlen(field);
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			v = (pid_t)atoi(line + n + 1);
 			break;
+		}
+	}
 	fclose(f);
-	return tgid;
+	return v;
+}
+
+static pid_t read_tgid(pid_t tid)
+{
+	return read_status_pid(tid, "Tgid");
 }
 
 /* ---- resuming ---------------------------------------------------------- */
@@ -278,13 +288,16 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 		ptrace(PTRACE_GETEVENTMSG, tid, 0L, &msg);
 		pid_t child = (pid_t)msg;
 		struct task *c = find_task(t, child);
-		if (!c) {
+		/* Its first stop may have come, been handled (a forked child
+		 * released, a short-lived thread ended) and gone already: add it
+		 * only while it is still ours. */
+		if (!c && read_status_pid(child, "TracerPid") == getpid()) {
 			c = add_task(t, child);
 			if (c) {
 				c->first_stop_pending = true;
 				c->event = event;
 			}
-		} else {
+		} else if (c) {
 			c->event = event;
 			if (c->state == T_STOPPED && c->kind == K_UNKNOWN)
 				report = classify(t, c, stop);
@@ -412,8 +425,9 @@ void mt_target_stop_all(struct mt_target *t)
 bool mt_target_all_stopped(const struct mt_target *t)
 {
 	FOR_EACH_TASK(t, k)
-		if (k->state != T_STOPPED)
+		if (k->state != T_STOPPED) {
 			return false;
+		}
 	return true;
 }
 

@@ -17,7 +17,14 @@ struct mt_tracker {
 	struct mt_tracker_stats st;
 	struct inflight *fl;
 	size_t nfl, capfl;
+	uint64_t alloc_lo, alloc_hi;
 };
+
+void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi)
+{
+	t->alloc_lo = lo;
+	t->alloc_hi = hi;
+}
 
 struct mt_tracker *mt_tracker_new(void)
 {
@@ -63,10 +70,13 @@ static bool release(struct mt_tracker *t, uint64_t addr)
 	return true;
 }
 
-static void do_free(struct mt_tracker *t, uint64_t addr)
+static void do_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
 {
-	if (!release(t, addr))
-		t->st.unknown_frees++;
+	if (release(t, addr))
+		return;
+	t->st.unknown_frees++;
+	if (caller >= t->alloc_lo && caller < t->alloc_hi)
+		t->st.unknown_frees_internal++;
 }
 
 static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
@@ -142,7 +152,7 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
 		break;
 	case MT_EV_FREE:
-		do_free(t, ev->addr);
+		do_free(t, ev->addr, ev->caller);
 		break;
 	case MT_EV_REALLOC_BEGIN:
 		realloc_begin(t, ev->tid, ev->old_addr);
@@ -151,11 +161,11 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 		bool released = ev->old_addr ? realloc_end(t, ev->tid) : false;
 		if (ev->addr == 0) {
 			if (ev->size == 0 && ev->old_addr && !released)
-				do_free(t, ev->old_addr);
+				do_free(t, ev->old_addr, ev->caller);
 			break;
 		}
 		if (ev->old_addr && !released)
-			do_free(t, ev->old_addr);
+			do_free(t, ev->old_addr, ev->caller);
 		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
 		break;
 	}

@@ -28,12 +28,18 @@ struct mt_tracker_stats {
 	uint64_t events;         /* events consumed */
 	uint64_t allocs, frees;  /* blocks allocated and freed (known ones) */
 	uint64_t unknown_frees;  /* frees of addresses allocated before attach */
+	uint64_t unknown_frees_internal; /* of those, called from the allocator's
+	                            own module: glibc flushing an exiting
+	                            thread's tcache frees blocks the program
+	                            had already freed */
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
 };
 
 struct mt_tracker *mt_tracker_new(void);
 void mt_tracker_destroy(struct mt_tracker *t);
+/* Callers in [LO, HI) are the allocator's own module (see stats). */
+void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi);
 /* An mt_event_sink: ctx is the tracker. */
 void mt_tracker_event(void *ctx, const struct mt_event *ev);
 void mt_tracker_stats(const struct mt_tracker *t, struct mt_tracker_stats *out);
