@@ -6,9 +6,14 @@ parent's own allocations are exact."""
 import harness
 
 
+def children_ok(h, result):
+    h.check('children_ok=yes' in result.done.split(),
+            f'a child did not exit 0 while traced: {result.done}')
+
+
 def test(h):
-    h.scenario('target_fork', ['spawn'])
-    h.scenario('target_fork', ['vfork'])
+    for mode in ('spawn', 'vfork'):
+        h.scenario('target_fork', [mode], report_check=lambda r, res: children_ok(h, res))
 
 
 harness.main(test)

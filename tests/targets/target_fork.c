@@ -11,8 +11,8 @@
  * A forked child inherits a copy of the parent's memory, so it inherits
  * any int3 memtrace wrote into the allocator: unless memtrace removes them
  * from the child, the child's first malloc kills it with SIGTRAP.  The
- * parent checks every child's end and prints it on the done line, which
- * must equal the untraced run's.  The children's allocations are another
+ * parent checks every child's end against its own prediction (children_ok)
+ * and prints it on the done line, which must equal the untraced run's.  The children's allocations are another
  * process's: they must not appear in the parent's report.
  */
 #include <signal.h>
@@ -102,6 +102,22 @@ NOINLINE static uint64_t child_work(int n)
 	return h;
 }
 
+/* child_work's checksum computed in a stack buffer, without allocating:
+ * the parent's own prediction of each child's exit status. */
+static uint64_t child_checksum(int n)
+{
+	unsigned char buf[300];
+	uint64_t rng = 0x5eed0100 + (uint64_t)n;
+	uint64_t h = CKSUM_INIT;
+
+	for (int i = 0; i < 100; i++) {
+		size_t size = 1 + prng_next(&rng) % 300;
+		block_fill(buf, size, &rng);
+		block_fold(buf, size, &h);
+	}
+	return h;
+}
+
 static int status_of(uint64_t h)
 {
 	return 1 + (int)(h % 120);
@@ -124,8 +140,12 @@ static void append(char *line, size_t len, const char *word)
 	snprintf(line + used, len - used, "%s%s", used ? "," : "", word);
 }
 
-static void run_forks(char *ends, size_t len)
+/* Returns true when every child exited normally with the status its
+ * checksum gives. */
+static bool run_forks(char *ends, size_t len)
 {
+	bool ok = true;
+
 	for (int n = 0; n < CHILDREN; n++) {
 		int status;
 		char word[32];
@@ -139,12 +159,17 @@ static void run_forks(char *ends, size_t len)
 			proto_die("waitpid failed");
 		describe(word, sizeof(word), status);
 		append(ends, len, word);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != status_of(child_checksum(n)))
+			ok = false;
 	}
+	return ok;
 }
 
-static void run_spawns(char *ends, size_t len, bool use_vfork)
+/* Returns true when every child exited 0, as /bin/true does. */
+static bool run_spawns(char *ends, size_t len, bool use_vfork)
 {
 	char *const argv[] = { "true", NULL };
+	bool ok = true;
 
 	for (int n = 0; n < CHILDREN; n++) {
 		int status;
@@ -168,7 +193,10 @@ static void run_spawns(char *ends, size_t len, bool use_vfork)
 			proto_die("waitpid failed");
 		describe(word, sizeof(word), status);
 		append(ends, len, word);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			ok = false;
 	}
+	return ok;
 }
 
 int main(int argc, char **argv)
@@ -177,6 +205,7 @@ int main(int argc, char **argv)
 	char ends[512] = "";
 	char extra[600];
 	char line[64];
+	bool ok;
 
 	if (strcmp(mode, "fork") && strcmp(mode, "spawn") && strcmp(mode, "vfork"))
 		proto_die("usage: target_fork [fork|spawn|vfork]");
@@ -185,16 +214,17 @@ int main(int argc, char **argv)
 
 	parent_before();
 	if (strcmp(mode, "fork") == 0)
-		run_forks(ends, sizeof(ends));
+		ok = run_forks(ends, sizeof(ends));
 	else
-		run_spawns(ends, sizeof(ends), strcmp(mode, "vfork") == 0);
+		ok = run_spawns(ends, sizeof(ends), strcmp(mode, "vfork") == 0);
 	parent_after();
 
 	proto_expect(&e_before);
 	proto_expect(&e_after);
 	proto_expect(&e_child);
 	proto_expect_unknown_frees(0);
-	snprintf(extra, sizeof(extra), "mode=%s children=%s", mode, ends);
+	snprintf(extra, sizeof(extra), "mode=%s children=%s children_ok=%s", mode, ends,
+		 ok ? "yes" : "no");
 	proto_done(sum, extra);
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
