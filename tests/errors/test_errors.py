@@ -284,14 +284,6 @@ def no_target():
 
 
 @contextlib.contextmanager
-def live_target():
-    """A sleeping root-owned process memtrace could trace if allowed."""
-    with sleeper() as proc:
-        yield Ctx(proc.pid)
-        check_untouched(proc.pid)
-
-
-@contextlib.contextmanager
 def unused_pid():
     """A pid no process or thread has, as high as possible below pid_max.
 
@@ -529,7 +521,8 @@ class Case:
                                   # <PID>, <TRACER> substituted (escaped)
 
 
-PID_WORD = r'(?i)\bpid\b'
+# The message says it is about a PID ("PID", "process ID").
+PID_WORD = r'(?i)\bpid\b|\bprocess id\b'
 
 CASES = [
     # Bad command lines: status 2, nothing attached.  The message names the
@@ -559,7 +552,8 @@ CASES = [
 
     # Processes that do not exist or cannot be traced at all.
     Case('no-such-process', unused_pid, ['histo', '<PID>'], 3,
-         [r'\b<PID>\b', r'(?i)no such process|does not exist']),
+         [r'\b<PID>\b',
+          r'(?i)\bno (such )?process\b|does not exist|not running']),
     Case('zombie', zombie, ['histo', '<PID>'], 6,
          [r'\b<PID>\b', r'(?i)zombie']),
     Case('kernel-thread', kernel_thread, ['histo', '<PID>'], 6,
@@ -584,7 +578,8 @@ CASES = [
     Case('static-stripped', static_stripped, ['histo', '<PID>'], 7,
          [r'\b<PID>\b', r'(?i)\b(allocator|malloc)\b']),
     Case('32-bit', i386_process, ['histo', '<PID>'], 8,
-         [r'\b<PID>\b', r'(?i)32-bit|\bi386\b|ELFCLASS32']),
+         [r'\b<PID>\b',
+          r'(?i)32-bit|\bi386\b|ELFCLASS32|not a 64-bit|architecture']),
 ]
 
 
