@@ -191,18 +191,18 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 		} else if (strcmp(a, "--duration") == 0) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->duration) < 0)
-				FAIL("--duration takes a number of seconds >= 0, not '%s'", val);
+				FAIL("invalid --duration '%s': give a number of seconds >= 0", val);
 		} else if (strcmp(a, "--top") == 0) {
 			NEED_VALUE();
 			if (parse_count(val, &o->top) < 0)
-				FAIL("--top takes a whole number >= 0, not '%s'", val);
+				FAIL("invalid --top '%s': give a whole number >= 0", val);
 			o->top_given = true;
 		} else if (strcmp(a, "--json") == 0 && o->cmd != MT_CMD_ATTACH) {
 			o->json = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
-				FAIL("--interval takes a number of seconds >= 0.05, not '%s'", val);
+				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
 		} else if (a[0] == '-' && a[1]) {
 			FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
 		} else if (o->cmd == MT_CMD_RUN) {

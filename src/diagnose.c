@@ -177,9 +177,9 @@ enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len)
 		return MT_E_PERMISSION;
 	}
 	if (!cap) {
-		snprintf(msg, len, "permission denied: PID %d (%s) has privileges memtrace lacks "
-			 "(setuid, file capabilities or not dumpable): run memtrace with "
-			 "CAP_SYS_PTRACE (e.g. as root)", (int)pid, st.name);
+		snprintf(msg, len, "permission denied: memtrace lacks CAP_SYS_PTRACE and PID %d (%s) "
+			 "has privileges memtrace does not (capabilities, setuid, or not dumpable): "
+			 "run memtrace as root with CAP_SYS_PTRACE", (int)pid, st.name);
 		return MT_E_PERMISSION;
 	}
 	snprintf(msg, len, "permission denied attaching to PID %d (%s) although memtrace has "

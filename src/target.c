@@ -151,10 +151,16 @@ static void do_resume(struct mt_target *t, struct task *k, int sig)
 			k->pending_sig = sig;
 		return;
 	}
-	if (!sig) {
-		sig = k->pending_sig; /* kept during an injection or a single-step */
+	if (k->group_stopped) {
+		/* Stays stopped; a signal is kept until it runs again. */
+		if (sig)
+			k->pending_sig = sig;
+		sig = 0;
+	} else {
+		if (!sig)
+			sig = k->pending_sig; /* kept during an injection or a single-step */
+		k->pending_sig = 0;
 	}
-	k->pending_sig = 0;
 	long req = k->group_stopped ? PTRACE_LISTEN : PTRACE_CONT;
 	if (ptrace(req, k->tid, 0L, (long)(k->group_stopped ? 0 : sig)) == 0) {
 		k->state = k->group_stopped ? T_LISTENING : T_RUNNING;
@@ -267,15 +273,17 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	switch (event) {
 	case PTRACE_EVENT_STOP:
 		if (is_stop_signal(sig)) {
-			siginfo_t si;
-			/* A group-stop is the one stop for which GETSIGINFO fails (EINVAL). */
-			if (ptrace(PTRACE_GETSIGINFO, tid, 0L, &si) < 0 && errno == EINVAL) {
-				k->group_stopped = true;
-				do_resume(t, k, 0); /* PTRACE_LISTEN, or stay stopped */
-				return false;
-			}
+			/* A group-stop, or a notification (a new signal, our
+			 * PTRACE_INTERRUPT) while the group is still stopped: the
+			 * kernel reports the stop signal as long as the group stays
+			 * stopped (do_jobctl_trap).  PTRACE_CONT here would let the
+			 * thread run out of the user's SIGSTOP; PTRACE_LISTEN keeps it.
+			 * Testcase: tests/e2e/test_signals.py (SIGSTOP while traced). */
+			k->group_stopped = true;
+			do_resume(t, k, 0); /* PTRACE_LISTEN, or stay stopped */
+			return false;
 		}
-		/* Our PTRACE_INTERRUPT, or the wake-up after SIGCONT ended a group-stop. */
+		/* SIGTRAP: our PTRACE_INTERRUPT, or the wake-up after SIGCONT. */
 		k->group_stopped = false;
 		do_resume(t, k, 0);
 		return false;
@@ -358,6 +366,8 @@ int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_m
 		if (tid > 0) {
 			if (handle_status(t, tid, status, stop))
 				return 0;
+			if (t->stopping)
+				goto none; /* let the caller see whether all are stopped now */
 			continue;
 		}
 		if (tid < 0 && errno == EINTR)
