@@ -55,14 +55,28 @@ struct hook {
 	bool installed;
 };
 
-/* One per thread that has entered a hooked call. */
-struct tstate {
-	pid_t tid;
-	bool pending;             /* inside an outermost call that needs its result */
+/* An outermost hooked call waiting for its return trap. */
+struct call {
+	bool live;
 	enum mt_fn fn;
 	uint64_t args[3];
 	uint64_t caller;          /* the saved return address */
 	uint64_t ret_slot;        /* where on the stack it was */
+};
+
+/* A thread normally has at most one call in flight.  More happen when a
+ * signal handler running on another stack (sigaltstack) allocates while the
+ * thread is inside malloc; a call is also left behind when a handler
+ * longjmps out of the allocator.  Calls are told apart by their stack slot:
+ * the return trap fires with the stack pointer just above it. */
+#define MAX_CALLS 4
+/* How far apart two frames of one stack may be. */
+#define STACK_WINDOW (64ULL << 20)
+
+/* One per thread that has entered a hooked call. */
+struct tstate {
+	pid_t tid;
+	struct call calls[MAX_CALLS];
 	struct tstate *next;
 };
 
@@ -84,6 +98,40 @@ struct bp_engine {
 	void *sink_ctx;
 	struct mt_engine_stats st;
 };
+
+/* The call in flight whose frame SP is inside (a deeper point of the same
+ * stack): an entry at SP is the allocator calling itself. */
+static struct call *call_around(struct tstate *s, uint64_t sp)
+{
+	for (int i = 0; i < MAX_CALLS; i++) {
+		struct call *c = &s->calls[i];
+		if (c->live && sp < c->ret_slot && c->ret_slot - sp < STACK_WINDOW)
+			return c;
+	}
+	return NULL;
+}
+
+/* Calls whose frames lie below SP on the same stack were left without
+ * returning (longjmp out of a signal handler): forget them. */
+static void drop_abandoned(struct bp_engine *e, struct tstate *s, uint64_t sp)
+{
+	for (int i = 0; i < MAX_CALLS; i++) {
+		struct call *c = &s->calls[i];
+		if (c->live && c->ret_slot < sp && sp - c->ret_slot < STACK_WINDOW) {
+			c->live = false;
+			e->st.abandoned_calls++;
+		}
+	}
+}
+
+/* The call a return trap at stack pointer SP (just popped) belongs to. */
+static struct call *call_returning(struct tstate *s, uint64_t sp)
+{
+	for (int i = 0; i < MAX_CALLS; i++)
+		if (s->calls[i].live && s->calls[i].ret_slot + 8 == sp)
+			return &s->calls[i];
+	return NULL;
+}
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -372,61 +420,67 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		return;
 	}
 	uint64_t slot = mt_regs_retaddr_slot(r), caller;
-	if (peek(e, slot, &caller, sizeof caller) < 0)
-		return; /* cannot see its result: lost */
+	struct call *c = NULL;
+	for (int i = 0; i < MAX_CALLS && !c; i++)
+		if (!s->calls[i].live)
+			c = &s->calls[i];
 	uint64_t trap = e->pages[h->page].addr;
-	if (poke(e, slot, &trap, sizeof trap) < 0)
+	if (!c || peek(e, slot, &caller, sizeof caller) < 0 ||
+	    poke(e, slot, &trap, sizeof trap) < 0) {
+		e->st.lost_calls++; /* its result cannot be seen */
 		return;
-	s->pending = true;
-	s->fn = fn;
+	}
+	c->live = true;
+	c->fn = fn;
 	for (int i = 0; i < 3; i++)
-		s->args[i] = mt_regs_arg(r, i);
-	s->caller = caller;
-	s->ret_slot = slot;
-	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && s->args[0])
-		emit(e, MT_EV_REALLOC_BEGIN, s, tid, fn, 0, 0, s->args[0], caller);
+		c->args[i] = mt_regs_arg(r, i);
+	c->caller = caller;
+	c->ret_slot = slot;
+	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && c->args[0])
+		emit(e, MT_EV_REALLOC_BEGIN, s, tid, fn, 0, 0, c->args[0], caller);
 }
 
 /* The return trap of an outermost call. */
-static void finish_call(struct bp_engine *e, struct tstate *s, pid_t tid, const mt_regs *r)
+static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, pid_t tid,
+			const mt_regs *r)
 {
 	uint64_t ret = mt_regs_ret(r);
-	uint64_t *a = s->args;
-	switch (s->fn) {
+	uint64_t *a = c->args;
+	switch (c->fn) {
 	case MT_FN_MALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0], 0, s->caller);
+			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0], 0, c->caller);
 		break;
 	case MT_FN_CALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0] * a[1], 0, s->caller);
+			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0] * a[1], 0, c->caller);
 		break;
 	case MT_FN_REALLOC:
-		emit(e, MT_EV_REALLOC, s, tid, s->fn, ret, a[1], a[0], s->caller);
+		emit(e, MT_EV_REALLOC, s, tid, c->fn, ret, a[1], a[0], c->caller);
 		break;
 	case MT_FN_REALLOCARRAY:
-		emit(e, MT_EV_REALLOC, s, tid, s->fn, ret, a[1] * a[2], a[0], s->caller);
+		emit(e, MT_EV_REALLOC, s, tid, c->fn, ret, a[1] * a[2], a[0], c->caller);
 		break;
 	case MT_FN_POSIX_MEMALIGN: {
 		uint64_t p = 0;
 		if ((uint32_t)ret == 0 && peek(e, a[0], &p, sizeof p) == 0 && p)
-			emit(e, MT_EV_ALLOC, s, tid, s->fn, p, a[2], 0, s->caller);
+			emit(e, MT_EV_ALLOC, s, tid, c->fn, p, a[2], 0, c->caller);
 		break;
 	}
 	case MT_FN_ALIGNED_ALLOC:
 	case MT_FN_MEMALIGN:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[1], 0, s->caller);
+			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[1], 0, c->caller);
 		break;
 	case MT_FN_VALLOC:
 	case MT_FN_PVALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, s->fn, ret, a[0], 0, s->caller);
+			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0], 0, c->caller);
 		break;
 	default:
 		break;
 	}
-	s->pending = false;
+	c->live = false;
 }
 
 /* Run the displaced instruction per its plan, from the state at the hook. */
@@ -479,10 +533,13 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 			return true;
 		}
 		struct tstate *s = tstate_get(e, tid, true);
-		if (s && s->pending)
+		uint64_t sp = mt_regs_sp(&r);
+		if (s && call_around(s, sp)) {
 			e->st.nested_calls++;
-		else if (s)
+		} else if (s) {
+			drop_abandoned(e, s, sp);
 			begin_call(e, s, h, tid, &r);
+		}
 		apply_plan(e, h, tid, &r);
 		mt_target_set_regs(e->t, tid, &r);
 		mt_target_resume(e->t, tid, 0);
@@ -490,10 +547,12 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 	}
 	if (is_trap(e, at)) {
 		struct tstate *s = tstate_get(e, tid, false);
-		if (!s || !s->pending)
+		struct call *c = s ? call_returning(s, mt_regs_sp(&r)) : NULL;
+		if (!c)
 			return false; /* cannot know where to return: not ours to fix */
-		finish_call(e, s, tid, &r);
-		mt_regs_set_pc(&r, s->caller);
+		uint64_t caller = c->caller;
+		finish_call(e, s, c, tid, &r);
+		mt_regs_set_pc(&r, caller);
 		mt_target_set_regs(e->t, tid, &r);
 		if (!parking)
 			mt_target_resume(e->t, tid, 0);
@@ -574,9 +633,10 @@ static void unpark(void *ctx, pid_t tid)
 	if (pc == pg->addr) {
 		/* Returned into the trap but not yet trapped. */
 		struct tstate *s = tstate_get(e, tid, false);
-		if (s && s->pending) {
-			to = s->caller;
-			s->pending = false;
+		struct call *c = s ? call_returning(s, mt_regs_sp(&r)) : NULL;
+		if (c) {
+			to = c->caller;
+			c->live = false;
 			e->st.in_flight++;
 		}
 	} else {
@@ -605,15 +665,18 @@ static int bp_remove(struct mt_engine *base)
 	/* Threads inside a hooked call get their real return address back. */
 	for (unsigned b = 0; b < NBUCKETS; b++) {
 		for (struct tstate *s = e->threads[b]; s; s = s->next) {
-			if (!s->pending)
-				continue;
-			uint64_t cur;
-			if (peek(e, s->ret_slot, &cur, sizeof cur) == 0 && is_trap(e, cur))
-				poke(e, s->ret_slot, &s->caller, sizeof s->caller);
-			else
-				u.page_in_use = true; /* cannot prove it is safe to unmap */
-			s->pending = false;
-			e->st.in_flight++;
+			for (int i = 0; i < MAX_CALLS; i++) {
+				struct call *c = &s->calls[i];
+				if (!c->live)
+					continue;
+				uint64_t cur;
+				if (peek(e, c->ret_slot, &cur, sizeof cur) == 0 && is_trap(e, cur))
+					poke(e, c->ret_slot, &c->caller, sizeof c->caller);
+				else
+					u.page_in_use = true; /* cannot prove it is safe to unmap */
+				c->live = false;
+				e->st.in_flight++;
+			}
 		}
 	}
 

@@ -24,6 +24,8 @@ struct mt_engine_stats {
 	uint64_t calls;            /* outermost allocator calls seen */
 	uint64_t nested_calls;     /* allocator calls made by the allocator itself */
 	uint64_t in_flight;        /* calls entered but not returned when tracing ended */
+	uint64_t lost_calls;       /* calls whose result could not be caught */
+	uint64_t abandoned_calls;  /* calls left without returning (longjmp) */
 	int hooks_installed;
 	int hooks_skipped;
 	int restore_mismatches;    /* code bytes that did not match the file after restore */

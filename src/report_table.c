@@ -67,7 +67,8 @@ static void header(FILE *f, const struct mt_report *r)
 		fprintf(f, " (%" PRIu64 " by the allocator itself)", r->unknown_frees_internal);
 	fprintf(f, ", %" PRIu64 " lost events", r->lost_events);
 	if (r->in_flight)
-		fprintf(f, ", %" PRIu64 " calls in flight at the end", r->in_flight);
+		fprintf(f, ", %" PRIu64 " call%s in flight at the end", r->in_flight,
+			r->in_flight == 1 ? "" : "s");
 	if (r->inconsistencies)
 		fprintf(f, ", %" PRIu64 " inconsistencies", r->inconsistencies);
 	fprintf(f, "\n");
@@ -91,7 +92,8 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top)
 			i + 1, s->live_blocks, s->live_bytes, s->allocs, s->frees, name);
 	}
 	if (n < r->nsites)
-		fprintf(f, "(%zu more sites; --top 0 shows all)\n", r->nsites - n);
+		fprintf(f, "(%zu more site%s; --top 0 shows all)\n", r->nsites - n,
+			r->nsites - n == 1 ? "" : "s");
 	return ferror(f) ? -1 : 0;
 }
 

@@ -148,7 +148,7 @@ static int build_report(struct session *s, struct mt_report *r, int top)
 	r->events = es.calls;
 	r->unknown_frees = ts.unknown_frees;
 	r->unknown_frees_internal = ts.unknown_frees_internal;
-	r->lost_events = 0; /* the breakpoint engine stops the thread: it cannot lose one */
+	r->lost_events = es.lost_calls + es.abandoned_calls;
 	r->nested_calls = es.nested_calls;
 	r->in_flight = es.in_flight;
 	r->inconsistencies = ts.inconsistencies;
