@@ -9,6 +9,7 @@ struct inflight {
 	int tid;
 	uint64_t old;
 	int released;   /* old was freed early: another thread was handed it */
+	int known;      /* old was a live block at entry (not from before attach) */
 };
 
 struct mt_tracker {
@@ -70,13 +71,17 @@ static bool release(struct mt_tracker *t, uint64_t addr)
 	return true;
 }
 
-static void do_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
+static void unknown_free(struct mt_tracker *t, uint64_t caller)
 {
-	if (release(t, addr))
-		return;
 	t->st.unknown_frees++;
 	if (caller >= t->alloc_lo && caller < t->alloc_hi)
 		t->st.unknown_frees_internal++;
+}
+
+static void do_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
+{
+	if (!release(t, addr))
+		unknown_free(t, caller);
 }
 
 static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
@@ -126,21 +131,40 @@ static void realloc_begin(struct mt_tracker *t, int tid, uint64_t old)
 		t->fl = fl;
 		t->capfl = cap;
 	}
-	t->fl[t->nfl++] = (struct inflight){ tid, old, 0 };
+	struct mt_block b;
+	int known = mt_livetable_find_containing(t->live, old, &b) && b.addr == old;
+	t->fl[t->nfl++] = (struct inflight){ tid, old, 0, known };
 }
 
-/* Ends the realloc in flight on TID; true when its old block was already
- * released early. */
-static bool realloc_end(struct mt_tracker *t, int tid)
+/* Ends the realloc in flight on TID into *OUT; false when none was seen
+ * starting (the tracker could not record it). */
+static bool realloc_end(struct mt_tracker *t, int tid, struct inflight *out)
 {
 	for (size_t i = 0; i < t->nfl; i++) {
 		if (t->fl[i].tid == tid) {
-			bool released = t->fl[i].released;
+			*out = t->fl[i];
 			t->fl[i] = t->fl[--t->nfl];
-			return released;
+			return true;
 		}
 	}
 	return false;
+}
+
+/* A realloc released OLD.  A block from before attach is only counted: by
+ * now another thread may have been handed OLD (the realloc moved), and the
+ * block the tracker holds there is that thread's (tests/unit/test_tracker.c,
+ * test_realloc_race_unknown_old). */
+static void realloc_release(struct mt_tracker *t, const struct mt_event *ev)
+{
+	struct inflight f;
+	if (!realloc_end(t, ev->tid, &f))
+		do_free(t, ev->old_addr, ev->caller);
+	else if (f.released)
+		; /* already freed when another thread was handed it */
+	else if (f.known)
+		do_free(t, ev->old_addr, ev->caller);
+	else
+		unknown_free(t, ev->caller);
 }
 
 void mt_tracker_event(void *ctx, const struct mt_event *ev)
@@ -158,15 +182,18 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 		realloc_begin(t, ev->tid, ev->old_addr);
 		break;
 	case MT_EV_REALLOC: {
-		bool released = ev->old_addr ? realloc_end(t, ev->tid) : false;
-		if (ev->addr == 0) {
-			if (ev->size == 0 && ev->old_addr && !released)
-				do_free(t, ev->old_addr, ev->caller);
-			break;
+		/* addr == 0: size == 0 is realloc(p, 0) freeing p, else a failure
+		 * that leaves p alone. */
+		if (ev->old_addr) {
+			if (ev->addr || ev->size == 0) {
+				realloc_release(t, ev);
+			} else {
+				struct inflight f;
+				realloc_end(t, ev->tid, &f);
+			}
 		}
-		if (ev->old_addr && !released)
-			do_free(t, ev->old_addr, ev->caller);
-		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
+		if (ev->addr)
+			do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
 		break;
 	}
 	}
