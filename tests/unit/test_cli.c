@@ -1,0 +1,308 @@
+/* Unit tests for src/cli.c: one line per invocation and what it must parse
+ * to, or the error it must give.  The command line is the one in
+ * man/memtrace.1 (SYNOPSIS); every error reads "WHAT: WHAT TO DO". */
+#include <check.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define MAXARGS 16
+
+/* Run the parser on ARGS (NULL-terminated, without argv[0]). */
+static int parse(const char *const *args, struct mt_options *o, char *argv_buf[MAXARGS],
+		 char *err, size_t errlen)
+{
+	int argc = 0;
+	argv_buf[argc++] = (char *)"memtrace";
+	for (; args[argc - 1]; argc++) {
+		ck_assert_int_lt(argc, MAXARGS - 1);
+		argv_buf[argc] = (char *)args[argc - 1];
+	}
+	argv_buf[argc] = NULL;
+	err[0] = 0;
+	return mt_cli_parse(argc, argv_buf, o, err, errlen);
+}
+
+static const char *show(const char *const *args, char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (size_t i = 0; args[i]; i++) {
+		strncat(buf, " '", len - strlen(buf) - 1);
+		strncat(buf, args[i], len - strlen(buf) - 1);
+		strncat(buf, "'", len - strlen(buf) - 1);
+	}
+	return buf;
+}
+
+/* ---- accepted ----------------------------------------------------------- */
+
+struct ok_case {
+	const char *args[MAXARGS];
+	enum mt_cmd cmd, help_for;
+	pid_t pid;
+	double duration, interval;
+	int top;
+	bool top_given, json, verbose;
+	int run_at;   /* run: index in args where COMMAND starts; -1: no command */
+};
+
+#define H MT_CMD_HISTO
+#define A MT_CMD_ATTACH
+#define R MT_CMD_RUN
+#define N MT_CMD_NONE
+/*      cmd      help_for pid   duration interval top  given  json   verbose run_at */
+static const struct ok_case ok_cases[] = {
+	{ { "histo", "1234" },
+	  H, N, 1234, 10, 10, 20, false, false, false, -1 },
+	{ { "histo", "1234", "--duration", "2.5", "--top", "5", "--json", "--verbose" },
+	  H, N, 1234, 2.5, 10, 5, true, true, true, -1 },
+	{ { "histo", "--json", "-v", "--top", "3", "77" },
+	  H, N, 77, 10, 10, 3, true, true, true, -1 },
+	{ { "histo", "1234", "--duration=0", "--top=0" },
+	  H, N, 1234, 0, 10, 0, true, false, false, -1 },
+	{ { "histo", "2147483647", "--duration", "0.25" },
+	  H, N, INT_MAX, 0.25, 10, 20, false, false, false, -1 },
+	{ { "histo", "1", "--duration=1e1" },
+	  H, N, 1, 10, 10, 20, false, false, false, -1 },
+	{ { "attach", "42" },
+	  A, N, 42, 0, 10, 20, false, false, false, -1 },
+	{ { "attach", "42", "--interval", "0.5", "--duration", "60", "--top", "3", "-v" },
+	  A, N, 42, 60, 0.5, 3, true, false, true, -1 },
+	{ { "attach", "--interval=2", "--duration=7.5", "42" },
+	  A, N, 42, 7.5, 2, 20, false, false, false, -1 },
+	{ { "attach", "42", "--interval", "0.05" },
+	  A, N, 42, 0, 0.05, 20, false, false, false, -1 },
+	{ { "run", "--", "/bin/true" },
+	  R, N, 0, 0, 10, 20, false, false, false, 2 },
+	{ { "run", "--json", "--top", "7", "--", "prog", "a", "--", "b" },
+	  R, N, 0, 0, 10, 7, true, true, false, 5 },
+	{ { "run", "--duration=1.5", "--verbose", "--", "prog", "--json", "--help" },
+	  R, N, 0, 1.5, 10, 20, false, false, true, 4 },
+	{ { "run", "--", "--help" },   /* a command named --help */
+	  R, N, 0, 0, 10, 20, false, false, false, 2 },
+	{ { "--help" }, MT_CMD_HELP, N, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "-h" }, MT_CMD_HELP, N, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "help" }, MT_CMD_HELP, N, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "help", "histo" }, MT_CMD_HELP, H, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "help", "attach" }, MT_CMD_HELP, A, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "help", "run" }, MT_CMD_HELP, R, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "histo", "--help" }, MT_CMD_HELP, H, 0, 10, 10, 20, false, false, false, -1 },
+	{ { "histo", "12", "-h" }, MT_CMD_HELP, H, 0, 10, 10, 20, false, false, false, -1 },
+	{ { "attach", "--help" }, MT_CMD_HELP, A, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "run", "--help" }, MT_CMD_HELP, R, 0, 0, 10, 20, false, false, false, -1 },
+	/* --help wins over what follows, even a mistake. */
+	{ { "histo", "--help", "--bogus" }, MT_CMD_HELP, H, 0, 10, 10, 20, false, false, false, -1 },
+	{ { "-V" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "--version" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
+};
+
+START_TEST(test_accepted)
+{
+	const struct ok_case *c = &ok_cases[_i];
+	char *argv[MAXARGS], err[256], shown[512];
+	struct mt_options o;
+	int r = parse(c->args, &o, argv, err, sizeof err);
+	show(c->args, shown, sizeof shown);
+	ck_assert_msg(r == 0, "memtrace%s: refused: %s", shown, err);
+	ck_assert_msg(o.cmd == c->cmd, "memtrace%s: cmd %d", shown, o.cmd);
+	ck_assert_msg(o.help_for == c->help_for, "memtrace%s: help_for %d", shown, o.help_for);
+	if (c->cmd == MT_CMD_HELP || c->cmd == MT_CMD_VERSION)
+		return;
+	ck_assert_msg(o.pid == c->pid, "memtrace%s: pid %d", shown, (int)o.pid);
+	ck_assert_msg(o.duration == c->duration, "memtrace%s: duration %g", shown, o.duration);
+	ck_assert_msg(o.interval == c->interval, "memtrace%s: interval %g", shown, o.interval);
+	ck_assert_msg(o.top == c->top, "memtrace%s: top %d", shown, o.top);
+	ck_assert_msg(o.top_given == c->top_given, "memtrace%s: top_given", shown);
+	ck_assert_msg(o.json == c->json, "memtrace%s: json", shown);
+	ck_assert_msg(o.verbose == c->verbose, "memtrace%s: verbose", shown);
+	if (c->run_at < 0) {
+		ck_assert_msg(o.argv == NULL, "memtrace%s: argv", shown);
+		return;
+	}
+	/* COMMAND [ARGS...] is the rest of the command line, unchanged. */
+	ck_assert_ptr_nonnull(o.argv);
+	size_t i = 0;
+	for (; c->args[c->run_at + i]; i++)
+		ck_assert_str_eq(o.argv[i], c->args[c->run_at + i]);
+	ck_assert_ptr_null(o.argv[i]);
+}
+END_TEST
+
+/* ---- refused ------------------------------------------------------------ */
+
+struct bad_case {
+	const char *args[MAXARGS];
+	const char *says;  /* the message contains this */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ { NULL }, "no command" },
+	{ { "bogus" }, "unknown command 'bogus'" },
+	{ { "Histo", "12" }, "unknown command 'Histo'" },
+	{ { "--bogus" }, "unknown command '--bogus'" },
+	{ { "help", "bogus" }, "unknown command 'bogus'" },
+	{ { "help", "help" }, "unknown command 'help'" },
+	{ { "histo", "12", "--bogus" }, "unknown option '--bogus'" },
+	{ { "histo", "12", "-x" }, "unknown option '-x'" },
+	{ { "histo", "12", "-V" }, "unknown option '-V'" },
+	{ { "histo", "12", "--interval", "5" }, "unknown option '--interval'" },
+	{ { "attach", "12", "--json" }, "unknown option '--json'" },
+	{ { "histo", "12", "--a-very-long-option-name-indeed=1" }, "unknown option" },
+	/* malformed PIDs */
+	{ { "histo", "abc" }, "'abc' is not a process ID" },
+	{ { "histo", "12x" }, "'12x' is not a process ID" },
+	{ { "histo", "-5" }, "'-5'" },
+	{ { "histo", "0" }, "'0' is not a process ID" },
+	{ { "histo", "" }, "'' is not a process ID" },
+	{ { "histo", "99999999999" }, "'99999999999' is not a process ID" },
+	{ { "histo", "2147483648" }, "'2147483648' is not a process ID" },
+	{ { "histo", " 12" }, "is not a process ID" },
+	{ { "histo", "+12" }, "is not a process ID" },
+	{ { "attach", "0x10" }, "'0x10' is not a process ID" },
+	{ { "histo" }, "no PID given" },
+	{ { "attach", "--top", "3" }, "no PID given" },
+	{ { "histo", "12", "34" }, "one PID only" },
+	{ { "attach", "12", "34" }, "one PID only" },
+	/* missing and bad values */
+	{ { "histo", "12", "--duration" }, "option --duration needs a value" },
+	{ { "histo", "12", "--top" }, "option --top needs a value" },
+	{ { "attach", "12", "--interval" }, "option --interval needs a value" },
+	{ { "histo", "12", "--duration", "abc" }, "invalid --duration 'abc'" },
+	{ { "histo", "12", "--duration", "-1" }, "invalid --duration '-1'" },
+	{ { "histo", "12", "--duration", "nan" }, "invalid --duration 'nan'" },
+	{ { "histo", "12", "--duration", "inf" }, "invalid --duration 'inf'" },
+	{ { "histo", "12", "--duration=" }, "invalid --duration ''" },
+	{ { "histo", "12", "--duration", "5s" }, "invalid --duration '5s'" },
+	{ { "histo", "12", "--top", "-3" }, "invalid --top '-3'" },
+	{ { "histo", "12", "--top", "2.5" }, "invalid --top '2.5'" },
+	{ { "histo", "12", "--top=" }, "invalid --top ''" },
+	{ { "histo", "12", "--top", "99999999999" }, "invalid --top" },
+	{ { "attach", "12", "--interval", "0" }, "invalid --interval '0'" },
+	{ { "attach", "12", "--interval=0.01" }, "invalid --interval '0.01'" },
+	{ { "attach", "12", "--interval", "x" }, "invalid --interval 'x'" },
+	/* run */
+	{ { "run" }, "no command to run" },
+	{ { "run", "--" }, "no command to run" },
+	{ { "run", "--json", "--top", "3" }, "no command to run" },
+	{ { "run", "ls" }, "put '--' before the command" },
+	{ { "run", "--json", "ls", "-l" }, "put '--' before the command" },
+	{ { "run", "--bogus", "--", "ls" }, "unknown option '--bogus'" },
+	{ { "run", "--interval", "1", "--", "ls" }, "unknown option '--interval'" },
+	{ { "histo", "--", "12" }, "unknown option '--'" },
+};
+
+START_TEST(test_refused)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	char *argv[MAXARGS], err[256], shown[512];
+	struct mt_options o;
+	int r = parse(c->args, &o, argv, err, sizeof err);
+	show(c->args, shown, sizeof shown);
+	ck_assert_msg(r == -1, "memtrace%s: accepted", shown);
+	ck_assert_msg(strstr(err, c->says), "memtrace%s: says \"%s\", not \"%s\"", shown, err,
+		      c->says);
+	/* "WHAT: WHAT TO DO", one line, main.c adds "memtrace: error: ". */
+	const char *colon = strstr(err, ": ");
+	ck_assert_msg(colon && colon > err && colon[2], "memtrace%s: \"%s\" is not WHAT: WHAT TO DO",
+		      shown, err);
+	ck_assert_msg(!strchr(err, '\n'), "memtrace%s: \"%s\" has a newline", shown, err);
+	ck_assert_msg(strncmp(err, "memtrace", 8) != 0 && strncmp(err, "error", 5) != 0,
+		      "memtrace%s: \"%s\" has a prefix", shown, err);
+}
+END_TEST
+
+/* A short buffer gets a truncated, terminated message. */
+START_TEST(test_short_error_buffer)
+{
+	static const char *const args[] = { "histo", "abc", NULL };
+	char *argv[MAXARGS], err[8];
+	struct mt_options o;
+	memset(err, 'x', sizeof err);
+	ck_assert_int_eq(parse(args, &o, argv, err, sizeof err), -1);
+	ck_assert_uint_eq(strlen(err), sizeof err - 1);
+}
+END_TEST
+
+START_TEST(test_parse_pid)
+{
+	pid_t p = -1;
+	ck_assert_int_eq(mt_cli_parse_pid("1", &p), 0);
+	ck_assert_int_eq(p, 1);
+	ck_assert_int_eq(mt_cli_parse_pid("4194304", &p), 0);
+	ck_assert_int_eq(p, 4194304);
+	ck_assert_int_eq(mt_cli_parse_pid("2147483647", &p), 0);
+	ck_assert_int_eq(p, INT_MAX);
+	ck_assert_int_eq(mt_cli_parse_pid("0042", &p), 0);
+	ck_assert_int_eq(p, 42);
+
+	static const char *const bad[] = {
+		"", "0", "00", "-5", "+5", "abc", "12x", "x12", " 12", "12 ", "1.5", "0x10",
+		"2147483648", "99999999999", "18446744073709551617",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		p = 123;
+		ck_assert_msg(mt_cli_parse_pid(bad[i], &p) == -1, "'%s' accepted", bad[i]);
+		ck_assert_msg(p == 123, "'%s' changed the pid", bad[i]);
+	}
+	ck_assert_int_eq(mt_cli_parse_pid(NULL, &p), -1);
+}
+END_TEST
+
+/* Each usage text shows its command's options, and only those. */
+START_TEST(test_usage)
+{
+	const char *g = mt_cli_usage(MT_CMD_NONE);
+	ck_assert_ptr_nonnull(strstr(g, "usage: memtrace"));
+	ck_assert_ptr_nonnull(strstr(g, "histo"));
+	ck_assert_ptr_nonnull(strstr(g, "attach"));
+	ck_assert_ptr_nonnull(strstr(g, "run"));
+	ck_assert_ptr_nonnull(strstr(g, "--version"));
+	ck_assert_ptr_eq(mt_cli_usage(MT_CMD_HELP), g);
+
+	static const struct {
+		enum mt_cmd cmd;
+		const char *has[8], *lacks[4];
+	} u[] = {
+		{ MT_CMD_HISTO, { "memtrace histo <pid>", "--duration", "--top", "--json",
+				  "--verbose", "--help" }, { "--interval" } },
+		{ MT_CMD_ATTACH, { "memtrace attach <pid>", "--interval", "--duration", "--top",
+				   "--verbose", "--help" }, { "--json" } },
+		{ MT_CMD_RUN, { "memtrace run", "-- COMMAND", "--duration", "--top", "--json",
+				"--verbose", "--help" }, { "--interval", "<pid>" } },
+	};
+	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+		const char *text = mt_cli_usage(u[i].cmd);
+		for (size_t j = 0; u[i].has[j]; j++)
+			ck_assert_msg(strstr(text, u[i].has[j]), "usage %d lacks %s", u[i].cmd,
+				      u[i].has[j]);
+		for (size_t j = 0; u[i].lacks[j]; j++)
+			ck_assert_msg(!strstr(text, u[i].lacks[j]), "usage %d has %s", u[i].cmd,
+				      u[i].lacks[j]);
+	}
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("parse");
+	tcase_add_loop_test(tc, test_accepted, 0, (int)(sizeof ok_cases / sizeof ok_cases[0]));
+	tcase_add_loop_test(tc, test_refused, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
+	tcase_add_test(tc, test_short_error_buffer);
+	tcase_add_test(tc, test_parse_pid);
+	tcase_add_test(tc, test_usage);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(cli_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
