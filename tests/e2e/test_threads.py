@@ -3,12 +3,20 @@
 at once (malloc, realloc and free of 16 B - 4 KiB, per-thread seeded PRNG),
 with blocks kept at a known site; exact totals per site.
 
-E2E_THREADS_CALLS=N scales the number of calls down for a quick run."""
+    test_threads.py           the threads start after "go" (after attach)
+    test_threads.py --early   the 8 threads exist before "ready" and wait on
+                              a barrier: memtrace attaches to 9 threads
+                              (262144 calls, to keep the suite short)
+
+E2E_THREADS_CALLS=N sets the number of calls (e.g. smaller for a quick
+run)."""
 import os
+import sys
 
 import harness
 
-CALLS = int(os.environ.get('E2E_THREADS_CALLS', '0'))
+EARLY = '--early' in sys.argv[1:]
+CALLS = int(os.environ.get('E2E_THREADS_CALLS', '0')) or (262144 if EARLY else 0)
 
 
 def check(h, report, result):
@@ -23,7 +31,7 @@ def check(h, report, result):
 
 
 def test(h):
-    args = [str(CALLS)] if CALLS else []
+    args = (['--early'] if EARLY else []) + ([str(CALLS)] if CALLS else [])
     h.scenario('target_threads', args, report_check=lambda r, res: check(h, r, res))
 
 

@@ -1,8 +1,10 @@
 /* target_threads: 8 threads allocating, reallocating and freeing at once.
  *
- *   target_threads [CALLS]   CALLS allocator calls in all (malloc, realloc
- *                            and free each count one; default 1048576,
- *                            rounded up to whole steps per thread)
+ *   target_threads [--early] [CALLS]
+ *       CALLS allocator calls in all (malloc, realloc and free each count
+ *       one; default 1048576, rounded up to whole steps per thread).
+ *       --early creates the 8 threads before "ready": they wait on a barrier
+ *       for "go", so memtrace attaches to 9 existing threads.
  *
  * Each thread works on a ring of SLOTS slots with its own seeded PRNG:
  * an empty slot gets malloc(16 B .. 4 KiB) (site churn_alloc), a full one is
@@ -57,7 +59,8 @@ struct worker {
 	pthread_t thread;
 };
 
-static pthread_barrier_t all_alive;
+static pthread_barrier_t start;     /* workers (and main with --early) */
+static pthread_barrier_t all_alive; /* the workers, before they end     */
 static struct worker workers[THREADS];
 
 static size_t random_size(struct worker *w)
@@ -124,7 +127,7 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 
-	pthread_barrier_wait(&all_alive);
+	pthread_barrier_wait(&start);
 	while (w->calls < w->calls_wanted) {
 		struct slot *s = &w->ring[prng_next(&w->rng) % SLOTS];
 
@@ -146,22 +149,30 @@ static void *work(void *arg)
 int main(int argc, char **argv)
 {
 	long calls = DEFAULT_CALLS;
+	bool early = false;
 	long total = 0;
 	struct site_expect exp[S__COUNT];
 	uint64_t sum = CKSUM_INIT;
 	char line[64];
 
+	if (argc > 1 && strcmp(argv[1], "--early") == 0) {
+		early = true;
+		argc--;
+		argv++;
+	}
 	if (argc > 1) {
 		char *end;
 		calls = strtol(argv[1], &end, 10);
-		if (*end || calls < THREADS)
-			proto_die("usage: target_threads [CALLS]");
+		if (*end || calls < THREADS || argc > 2)
+			proto_die("usage: target_threads [--early] [CALLS]");
 	}
 	for (int s = 0; s < S__COUNT; s++)
 		exp[s] = (struct site_expect){ .function = site_names[s] };
 
-	proto_ready();
+	if (!early)
+		proto_ready();
 
+	pthread_barrier_init(&start, NULL, THREADS + (early ? 1 : 0));
 	pthread_barrier_init(&all_alive, NULL, THREADS);
 	for (int i = 0; i < THREADS; i++) {
 		struct worker *w = &workers[i];
@@ -171,6 +182,10 @@ int main(int argc, char **argv)
 		w->sum = CKSUM_INIT;
 		if (pthread_create(&w->thread, NULL, work, w) != 0)
 			proto_die("pthread_create failed");
+	}
+	if (early) {
+		proto_ready();
+		pthread_barrier_wait(&start);
 	}
 	for (int i = 0; i < THREADS; i++) {
 		struct worker *w = &workers[i];
