@@ -101,6 +101,8 @@ static enum mt_cmd cmd_from_name(const char *s)
 static int parse_seconds(const char *s, double *out)
 {
 	char *end;
+	if (strspn(s, "0123456789.") != strlen(s))
+		return -1; /* no signs, exponents, hex or "inf" */
 	errno = 0;
 	double v = strtod(s, &end);
 	if (!*s || *end || errno || !isfinite(v) || v < 0 || v > 1e9)
@@ -159,7 +161,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 		const char *val = NULL;
 		char name[32];
 		/* --opt=value or --opt value */
-		if (strncmp(a, "--", 2) == 0 && a[2] && strchr(a, '=')) {
+		if (strncmp(a, "--", 2) == 0 && a[2] && a[2] != '=' && strchr(a, '=')) {
 			size_t n = (size_t)(strchr(a, '=') - a);
 			if (n >= sizeof name)
 				FAIL("unknown option '%s': try 'memtrace %s --help'", a, first);
@@ -186,6 +188,10 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			o->cmd = MT_CMD_HELP;
 			return 0;
 		}
+		bool flag = strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 ||
+			    strcmp(a, "--json") == 0;
+		if (flag && val)
+			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			o->verbose = true;
 		} else if (strcmp(a, "--duration") == 0) {
@@ -203,6 +209,9 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
 				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
+		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && o->cmd != MT_CMD_RUN) {
+			FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
+			     a, INT_MAX);
 		} else if (a[0] == '-' && a[1]) {
 			FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
 		} else if (o->cmd == MT_CMD_RUN) {

@@ -9,6 +9,21 @@
 #include "config.h"
 #include "report.h"
 
+/* A JSON string from bytes that may not be UTF-8 (a comm set with prctl, a
+ * path): invalid bytes become '?' rather than the key going missing. */
+static json_t *str(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char buf[1024];
+	size_t n = 0;
+	for (; s[n] && n < sizeof buf - 1; n++)
+		buf[n] = (unsigned char)s[n] < 0x80 ? s[n] : '?';
+	buf[n] = 0;
+	return json_string(buf);
+}
+
 static json_t *hex(uint64_t v)
 {
 	char buf[24];
@@ -22,7 +37,7 @@ static json_t *names_array(const char *csv)
 	char buf[160];
 	snprintf(buf, sizeof buf, "%s", csv);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		json_array_append_new(a, json_string(tok));
+		json_array_append_new(a, str(tok));
 	return a;
 }
 
@@ -31,9 +46,9 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_t *o = json_object();
 	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
 	json_object_set_new(o, "pid", json_integer(r->pid));
-	json_object_set_new(o, "comm", json_string(r->comm));
+	json_object_set_new(o, "comm", str(r->comm));
 	json_object_set_new(o, "engine", json_string(r->engine));
-	json_object_set_new(o, "allocator", json_string(r->allocator));
+	json_object_set_new(o, "allocator", str(r->allocator));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
@@ -57,10 +72,10 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	for (size_t i = 0; i < r->nhooks; i++) {
 		const struct mt_report_hook *h = &r->hooks[i];
 		json_t *j = json_object();
-		json_object_set_new(j, "symbol", json_string(h->symbol));
+		json_object_set_new(j, "symbol", str(h->symbol));
 		json_object_set_new(j, "names", names_array(h->names));
 		json_object_set_new(j, "address", hex(h->address));
-		json_object_set_new(j, "module", json_string(h->module));
+		json_object_set_new(j, "module", str(h->module));
 		json_object_set_new(j, "file_offset", json_integer((json_int_t)h->file_offset));
 		json_array_append_new(hooks, j);
 	}
@@ -71,10 +86,10 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_report_site *s = &r->sites[i];
 		json_t *j = json_object();
-		json_object_set_new(j, "function", json_string(s->function));
+		json_object_set_new(j, "function", str(s->function));
 		json_object_set_new(j, "offset", json_integer((json_int_t)s->offset));
-		json_object_set_new(j, "module", json_string(s->module));
-		json_object_set_new(j, "file", json_string(s->file));
+		json_object_set_new(j, "module", str(s->module));
+		json_object_set_new(j, "file", str(s->file));
 		json_object_set_new(j, "line", json_integer(s->line));
 		json_object_set_new(j, "address", hex(s->address));
 		json_object_set_new(j, "live_blocks", json_integer((json_int_t)s->live_blocks));

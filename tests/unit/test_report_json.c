@@ -287,6 +287,19 @@ START_TEST(test_escaping)
 }
 END_TEST
 
+/* Bytes that are not UTF-8 (a comm set with prctl) keep their key, with '?'. */
+START_TEST(test_invalid_utf8)
+{
+	struct mt_report r = report();
+	strcpy(r.comm, "caf\xe9");
+	char *text;
+	json_t *o = print_parse(&r, 0, &text);
+	ck_assert_str_eq(get_str(o, "comm"), "caf?");
+	free(text);
+	json_decref(o);
+}
+END_TEST
+
 /* A write error is reported (memtrace then exits with 10). */
 START_TEST(test_write_error)
 {
@@ -309,6 +322,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_write_error);
+	tcase_add_test(tc, test_invalid_utf8);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,6 +20,8 @@ static void put_abs_jmp(uint8_t *p, uint64_t target)
 static const char *unsupported_reason(const cs_insn *insn)
 {
 	const cs_detail *d = insn->detail;
+	if (insn->id == X86_INS_SYSCALL || insn->id == X86_INS_SYSENTER)
+		return "the entry is a system call"; /* capstone files these under interrupts too */
 	for (int i = 0; i < d->groups_count; i++) {
 		switch (d->groups[i]) {
 		case CS_GRP_RET: return "the entry is a return";
@@ -29,9 +31,6 @@ static const char *unsupported_reason(const cs_insn *insn)
 		}
 	}
 	switch (insn->id) {
-	case X86_INS_SYSCALL:
-	case X86_INS_SYSENTER:
-		return "the entry is a system call";
 	case X86_INS_JRCXZ:
 	case X86_INS_JECXZ:
 	case X86_INS_LOOP:
