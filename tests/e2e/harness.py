@@ -371,6 +371,8 @@ def _maps(pid):
 
 
 def _same_file(a, b):
+    if not isinstance(a, str) or not isinstance(b, str) or not a or not b:
+        return False
     try:
         return os.path.samefile(a, b)
     except OSError:
