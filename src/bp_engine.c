@@ -330,7 +330,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 		if (h->plan.kind == MT_PLAN_OOL || h->plan.kind == MT_PLAN_OOL_JCC) {
 			int p = page_for(e, &maps, spec->addr);
 			if (p < 0) {
-				why_not[i] = "no room for memtrace's code page near it";
+				why_not[i] = "memtrace could not map its code page within reach of it";
 				continue;
 			}
 			struct page *pg = &e->pages[p];
@@ -352,7 +352,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 		if (mt_fn_needs_return(spec->fn) && h->page < 0) {
 			int p = page_for(e, &maps, spec->addr);
 			if (p < 0) {
-				why_not[i] = "no room for memtrace's code page near it";
+				why_not[i] = "memtrace could not map its code page within reach of it";
 				continue;
 			}
 			h->page = p;
@@ -659,8 +659,11 @@ static int bp_remove(struct mt_engine *base)
 	struct bp_engine *e = (struct bp_engine *)base;
 	struct unpark_ctx u = { e, false };
 
-	/* Threads stopped in memtrace's code go back to the original code. */
+	/* Threads stopped in memtrace's code go back to the original code.  A
+	 * thread that did not stop may be anywhere: the page then stays. */
 	mt_target_for_each_task(e->t, unpark, &u);
+	if (!mt_target_all_stopped(e->t))
+		u.page_in_use = true;
 
 	/* Threads inside a hooked call get their real return address back. */
 	for (unsigned b = 0; b < NBUCKETS; b++) {

@@ -91,6 +91,12 @@ enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len)
 			 "parent has not reaped it yet", (int)pid, st.name);
 		return MT_E_NOT_TRACEABLE;
 	}
+	if (st.state == 'T') {
+		/* Hooks need a running thread to map memtrace's code page. */
+		snprintf(msg, len, "PID %d (%s) is stopped (SIGSTOP or job control): continue it "
+			 "with 'kill -CONT %d' and attach again", (int)pid, st.name, (int)pid);
+		return MT_E_NOT_TRACEABLE;
+	}
 	if (is_kernel_thread(pid)) {
 		snprintf(msg, len, "PID %d (%s) is a kernel thread: it has no user-space heap to trace",
 			 (int)pid, st.name);

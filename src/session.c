@@ -49,6 +49,7 @@ struct session {
 	struct mt_tracker *tracker;
 	struct mt_symbolizer *sym;
 	double t_start;
+	double t_end;             /* when tracing ended (0: still tracing) */
 	enum end_reason end;
 	int exit_status;          /* waitpid status when the target exited */
 	bool spawned;
@@ -144,7 +145,7 @@ static int build_report(struct session *s, struct mt_report *r, int top)
 	r->engine = "breakpoint";
 	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
 	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
-	r->duration_s = now_s() - s->t_start;
+	r->duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start;
 	r->events = es.calls;
 	r->unknown_frees = ts.unknown_frees;
 	r->unknown_frees_internal = ts.unknown_frees_internal;
@@ -563,6 +564,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s));
 
 	trace_loop(&s);
+	s.t_end = now_s();
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		detach(&s);
 	} else if (s.end == END_EXEC) {

@@ -312,6 +312,24 @@ def zombie():
         yield Ctx(proc.pid)
 
 
+@contextlib.contextmanager
+def stopped_process():
+    """A process the user stopped with SIGSTOP: memtrace refuses it and
+    leaves it stopped and untraced."""
+    with sleeper() as proc:
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_until(f'pid {proc.pid} to stop',
+                   lambda: (proc_stat(proc.pid) or ['?'])[0] == 'T',
+                   READY_TIMEOUT)
+        yield Ctx(proc.pid)
+        st = proc_stat(proc.pid)
+        status = proc_status(proc.pid)
+        if st is None or st[0] != 'T' or status.get('TracerPid') != '0':
+            raise Failure(f'memtrace did not leave the stopped target as it '
+                          f'was: {describe(proc.pid)}')
+        os.kill(proc.pid, signal.SIGCONT)
+
+
 def is_kernel_thread(pid):
     st = proc_stat(pid)
     return (st is not None and int(st[6]) & PF_KTHREAD != 0
@@ -558,6 +576,8 @@ CASES = [
          [r'\b<PID>\b', r'(?i)zombie']),
     Case('kernel-thread', kernel_thread, ['histo', '<PID>'], 6,
          [r'\b<PID>\b', r'(?i)kernel thread']),
+    Case('stopped', stopped_process, ['histo', '<PID>'], 6,
+         [r'\b<PID>\b', r'(?i)stopped', r'kill -CONT']),
     Case('own-pid', own_pid, ['histo', '<PID>'], 6,
          [r'(?i)\bitself\b|\bown (process|pid)\b']),
 
