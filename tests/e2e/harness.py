@@ -44,6 +44,14 @@ Building blocks, for scenarios that need more than h.scenario():
   h.check(cond, msg)                  records a failure, goes on
   h.fail(msg) / h.skip(msg) / h.broken(msg)   end the test at once
 
+  h.scenario(name, args, memtrace_args, during=fn(t, m),
+             during_untraced=fn(t), report_check=fn(report, result))
+                                      the standard flow with hooks
+  harness.wait_until(pred, what)      poll until true (TIMEOUT), or Fail
+  harness.thread_states(pid)       -> {tid: state letter}
+  harness.run_time_ns(pid)         -> CPU time of all its threads
+  harness.parse_json(text, what)   -> dict, or Fail
+
 Failures print what differs: expected and reported values per function,
 and the sites memtrace reported for it.
 """
