@@ -100,12 +100,14 @@ struct bp_engine {
 };
 
 /* The call in flight whose frame SP is inside (a deeper point of the same
- * stack): an entry at SP is the allocator calling itself. */
+ * stack): an entry at SP is the allocator calling itself.  SP equal to the
+ * call's return slot is a tail call: glibc's reallocarray ends in
+ * `jmp realloc`, and the outer call's return trap catches the result. */
 static struct call *call_around(struct tstate *s, uint64_t sp)
 {
 	for (int i = 0; i < MAX_CALLS; i++) {
 		struct call *c = &s->calls[i];
-		if (c->live && sp < c->ret_slot && c->ret_slot - sp < STACK_WINDOW)
+		if (c->live && sp <= c->ret_slot && c->ret_slot - sp < STACK_WINDOW)
 			return c;
 	}
 	return NULL;
@@ -120,6 +122,7 @@ static void drop_abandoned(struct bp_engine *e, struct tstate *s, uint64_t sp)
 		if (c->live && c->ret_slot < sp && sp - c->ret_slot < STACK_WINDOW) {
 			c->live = false;
 			e->st.abandoned_calls++;
+
 		}
 	}
 }

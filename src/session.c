@@ -565,6 +565,12 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 
 	trace_loop(&s);
 	s.t_end = now_s();
+	if (o->verbose && s.engine) {
+		struct mt_engine_stats es;
+		s.engine->ops->stats(s.engine, &es);
+		say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
+		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
+	}
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		detach(&s);
 	} else if (s.end == END_EXEC) {
