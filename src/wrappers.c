@@ -1,0 +1,287 @@
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wrappers.h"
+
+/* The default list; wrappers.h says what each group is and why "__libc_*"
+ * is spelled out. */
+static const char *const default_patterns[] = {
+	/* glibc, public */
+	"malloc", "calloc", "realloc", "reallocarray", "free", "cfree",
+	"posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
+	"free_sized", "free_aligned_sized",
+	/* glibc, aliases of the entry points */
+	"__libc_malloc", "__libc_calloc", "__libc_realloc", "__libc_reallocarray",
+	"__libc_free", "__libc_memalign", "__libc_valloc", "__libc_pvalloc",
+	"__libc_aligned_alloc", "__posix_memalign", "_mid_memalign",
+	"__GI___libc_malloc", "__GI___libc_calloc", "__GI___libc_realloc",
+	"__GI___libc_reallocarray", "__GI___libc_free", "__GI___libc_memalign",
+	"__GI___posix_memalign", "__malloc", "__free", "__cfree", "__realloc",
+	"__calloc", "__memalign", "__valloc", "__pvalloc",
+	"__libc_malloc2", "__libc_calloc2",
+	/* glibc, internals */
+	"_int_malloc", "_int_free", "_int_free_chunk", "_int_free_merge_chunk",
+	"_int_realloc", "_int_memalign", "sysmalloc", "malloc_consolidate",
+	"malloc_hook_ini", "realloc_hook_ini", "memalign_hook_ini", "tcache_init",
+	/* libc_malloc_debug.so */
+	"__debug_malloc", "__debug_calloc", "__debug_realloc", "__debug_free",
+	"__debug_memalign", "__debug_posix_memalign", "__debug_aligned_alloc",
+	"__debug_valloc", "__debug_pvalloc",
+	/* jemalloc */
+	"je_malloc", "je_calloc", "je_realloc", "je_free", "je_posix_memalign",
+	"je_aligned_alloc", "je_memalign", "je_valloc", "je_pvalloc", "je_mallocx",
+	"je_rallocx", "je_xallocx", "je_dallocx", "je_sdallocx", "je_sdallocx_noflags",
+	"je_free_sized", "je_free_aligned_sized",
+	"mallocx", "rallocx", "xallocx", "dallocx", "sdallocx",
+	/* tcmalloc */
+	"tc_malloc", "tc_calloc", "tc_realloc", "tc_free", "tc_cfree", "tc_memalign",
+	"tc_posix_memalign", "tc_valloc", "tc_pvalloc", "tc_free_sized",
+	"tc_malloc_skip_new_handler", "tc_new*", "tc_delete*", "TCMallocInternal*",
+	/* mimalloc */
+	"mi_malloc*", "mi_zalloc*", "mi_calloc*", "mi_realloc*", "mi_recalloc*",
+	"mi_rezalloc*", "mi_expand", "mi_free*", "mi_cfree", "mi_new*",
+	"mi_heap_malloc*", "mi_heap_zalloc*", "mi_heap_calloc*", "mi_heap_realloc*",
+	"mi_heap_recalloc*", "mi_heap_rezalloc*", "mi_heap_strdup", "mi_heap_strndup",
+	"mi_heap_realpath", "mi_strdup", "mi_strndup", "mi_realpath",
+	"mi_posix_memalign", "mi_memalign", "mi_valloc", "mi_pvalloc",
+	"mi_aligned_alloc", "mi_aligned_recalloc", "mi_aligned_offset_recalloc",
+	"mi_reallocarray", "mi_reallocarr",
+	/* C++ global operator new/delete: demangled without parameters, and
+	 * mangled (_Znwm, _ZnamRKSt9nothrow_t, _ZdlPvmSt11align_val_t, ...) */
+	"operator new", "operator new[]", "operator delete", "operator delete[]",
+	"_Znw*", "_Zna*", "_Zdl*", "_Zda*",
+	/* string duplication */
+	"strdup", "strndup", "__strdup", "__strndup", "__GI___strdup",
+	"__GI___strndup", "wcsdup", "__wcsdup",
+};
+
+/* A pattern with any of these is tried with fnmatch() as well as compared;
+ * one without is only compared, by binary search. */
+#define GLOB_CHARS "*?[\\"
+
+struct glob {
+	char *pattern;
+	size_t prefix;             /* bytes before its first GLOB_CHARS */
+};
+
+struct mt_wrappers {
+	char **names;              /* exact names, sorted by strcmp */
+	size_t nnames, capnames;
+	struct glob *globs;
+	size_t nglobs, capglobs;
+};
+
+static int add_name(struct mt_wrappers *w, char *s)
+{
+	/* Insertion sort: a few hundred names, once at start-up. */
+	size_t lo = 0, hi = w->nnames;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(w->names[mid], s);
+		if (c == 0) {
+			free(s);           /* already there */
+			return 0;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (w->nnames == w->capnames) {
+		size_t cap = w->capnames ? w->capnames * 2 : 128;
+		char **v = realloc(w->names, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		w->names = v;
+		w->capnames = cap;
+	}
+	memmove(&w->names[lo + 1], &w->names[lo], (w->nnames - lo) * sizeof *w->names);
+	w->names[lo] = s;
+	w->nnames++;
+	return 0;
+}
+
+static int add_glob(struct mt_wrappers *w, char *s)
+{
+	if (w->nglobs == w->capglobs) {
+		size_t cap = w->capglobs ? w->capglobs * 2 : 32;
+		struct glob *v = realloc(w->globs, cap * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		w->globs = v;
+		w->capglobs = cap;
+	}
+	w->globs[w->nglobs++] = (struct glob){ s, strcspn(s, GLOB_CHARS) };
+	return 0;
+}
+
+int mt_wrappers_add(struct mt_wrappers *w, const char *glob)
+{
+	if (!glob || !*glob)
+		return -EINVAL;
+	char *s = strdup(glob);
+	if (!s)
+		return -ENOMEM;
+	int err = s[strcspn(s, GLOB_CHARS)] ? add_glob(w, s) : add_name(w, s);
+	if (err < 0)
+		free(s);
+	return err;
+}
+
+struct mt_wrappers *mt_wrappers_new(void)
+{
+	struct mt_wrappers *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	size_t n = sizeof default_patterns / sizeof default_patterns[0];
+	for (size_t i = 0; i < n; i++) {
+		if (mt_wrappers_add(w, default_patterns[i]) < 0) {
+			mt_wrappers_destroy(w);
+			return NULL;
+		}
+	}
+	return w;
+}
+
+void mt_wrappers_destroy(struct mt_wrappers *w)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->nnames; i++)
+		free(w->names[i]);
+	for (size_t i = 0; i < w->nglobs; i++)
+		free(w->globs[i].pattern);
+	free(w->names);
+	free(w->globs);
+	free(w);
+}
+
+static bool ends_with_word(const char *s, size_t e, const char *word)
+{
+	size_t n = strlen(word);
+	return e > n && memcmp(s + e - n, word, n) == 0 &&
+	       (s[e - n - 1] == ' ' || s[e - n - 1] == ')');
+}
+
+/* The length of NAME's first LEN bytes without the parameter list of the
+ * function it names, or LEN when there is none.  Demangled names look like
+ *
+ *     operator new[](unsigned long, std::align_val_t)
+ *     Foo::get() const &&
+ *     main::{lambda(int)#1}::operator()(int) const
+ *     (anonymous namespace)::parse(char const*) [clone .constprop.0]
+ *
+ * and become "operator new[]", "Foo::get", "main::{lambda(int)#1}::operator()"
+ * and "(anonymous namespace)::parse": drop GCC's clone suffixes and the
+ * cv/ref qualifiers, then the parenthesised group that ends the name. */
+static size_t without_params(const char *name, size_t len)
+{
+	size_t e = len;
+	for (;;) {
+		while (e > 0 && name[e - 1] == ' ')
+			e--;
+		if (e > 0 && name[e - 1] == ']') {
+			size_t i = e - 1;
+			while (i > 0 && name[i] != '[')
+				i--;
+			if (name[i] == '[' && e - i > 7 && memcmp(name + i, "[clone ", 7) == 0) {
+				e = i;
+				continue;
+			}
+			break;
+		}
+		if (e > 0 && name[e - 1] == '&') {
+			e--;
+			continue;
+		}
+		if (ends_with_word(name, e, "const")) {
+			e -= 5;
+			continue;
+		}
+		if (ends_with_word(name, e, "volatile")) {
+			e -= 8;
+			continue;
+		}
+		break;
+	}
+	if (e == 0 || name[e - 1] != ')')
+		return len;
+	size_t depth = 0;
+	for (size_t i = e; i-- > 0;) {
+		if (name[i] == ')')
+			depth++;
+		else if (name[i] == '(' && --depth == 0)
+			return i > 0 ? i : len;
+	}
+	return len;
+}
+
+/* Whether NAME[0..LEN) is one of the sorted exact names. */
+static bool exact(const struct mt_wrappers *w, const char *name, size_t len)
+{
+	size_t lo = 0, hi = w->nnames;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *s = w->names[mid];
+		int c = strncmp(s, name, len);
+		if (c == 0)
+			c = s[len] != '\0';   /* S is longer: it sorts after */
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool globbed(const struct mt_wrappers *w, const char *name)
+{
+	for (size_t i = 0; i < w->nglobs; i++) {
+		const struct glob *g = &w->globs[i];
+		if (strncmp(name, g->pattern, g->prefix) != 0)
+			continue;
+		if (strcmp(name, g->pattern) == 0 || fnmatch(g->pattern, name, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool mt_wrappers_match(const struct mt_wrappers *w, const char *function)
+{
+	if (!function || !*function)
+		return false;
+	size_t len = strlen(function);
+	if (exact(w, function, len) || globbed(w, function))
+		return true;
+	size_t short_len = without_params(function, len);
+	if (short_len == len)
+		return false;
+	if (exact(w, function, short_len))
+		return true;
+	if (!w->nglobs)
+		return false;
+
+	char buf[256], *name = buf;
+	if (short_len >= sizeof buf && !(name = malloc(short_len + 1)))
+		return false;
+	memcpy(name, function, short_len);
+	name[short_len] = '\0';
+	bool hit = globbed(w, name);
+	if (name != buf)
+		free(name);
+	return hit;
+}
+
+int mt_wrappers_site_index(const struct mt_wrappers *w, const char *const *functions, int n)
+{
+	if (n <= 0)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (!mt_wrappers_match(w, functions[i]))
+			return i;
+	return n - 1;
+}
