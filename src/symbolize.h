@@ -1,28 +1,51 @@
-/* Symbolization with libdwfl: address -> function+offset, module, file:line.
+/* Unwinding and symbolization with libdwfl: registers + stack -> pcs,
+ * pc -> frames (function, module, file:line, inlined functions).
  * The only file that talks to libdw.  Never attaches to the process (memtrace
  * owns the ptrace stops); reads modules through /proc/PID/maps and opens
  * their files through /proc/PID/map_files or /proc/PID/root when it can, so
- * deleted binaries and containers work.  Never prints.
+ * deleted binaries and containers work.  Never prints.  Not thread-safe: one
+ * thread uses a symbolizer at a time.
  *
  * For a return address, the call's source line is that of ADDR - 1 (the
  * return address may already be on the next line, or in the next function
- * after a noreturn call); which address to ask for is the caller's choice.
+ * after a noreturn call).  mt_symbolize leaves that to the caller;
+ * mt_symbolize_pc does it when told the pc is a return address.
+ *
+ * Modules loaded after the symbolizer was made (dlopen) are found when a pc
+ * falls in none of the known ones: the maps are read again, at most every
+ * 10 ms when the pc was in no mapping at the last read, 100 ms when it was
+ * in a file mapping, 1 s when in anonymous memory (JIT code, usually), and
+ * never more often than 20 times what the last read took.  Calling
+ * mt_symbolizer_refresh at ld.so's notifications makes that immediate.
+ * A module that was unloaded since (dlclose) stays known until something
+ * else is mapped over its addresses, so its frames keep their names; when
+ * something is, what was cached about those addresses is forgotten.
+ *
+ * Code in no ELF module (anonymous executable memory, memfd) is JIT code:
+ * module "[jit]", function from /tmp/perf-PID.map as the process sees it
+ * (/proc/PID/root/tmp/perf-NSPID.map), read again when its size changes.
  */
 #ifndef MT_SYMBOLIZE_H
 #define MT_SYMBOLIZE_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "arch.h"
 
 struct mt_symbolizer;
 
 struct mt_symbol {
-	char function[256];   /* "" when unknown */
-	uint64_t offset;      /* address - function start */
+	char function[256];   /* demangled ("ns::Foo::bar(int)"); a name that
+	                       * does not demangle stays as it is; "" when unknown */
+	uint64_t offset;      /* looked-up address - function start */
 	char module[256];     /* module path as in maps (" (deleted)" stripped),
-	                       * "[vdso]", or "" when unknown */
-	uint64_t module_offset; /* address - module load bias: the ELF vaddr
-	                         * (address - module start if the file is missing) */
+	                       * "[vdso]", "[jit]", or "" when unknown */
+	uint64_t module_offset; /* looked-up address - module load bias: the ELF
+	                         * vaddr (address - module start if the file is
+	                         * missing; address - mapping start for [jit]) */
 	char file[512];       /* source file, "" without debug info */
 	int line;             /* 0 without debug info */
 };
@@ -31,9 +54,59 @@ struct mt_symbol {
  * that knows no module. */
 struct mt_symbolizer *mt_symbolizer_new(pid_t pid);
 void mt_symbolizer_destroy(struct mt_symbolizer *s);
-/* Fill OUT; always succeeds (fields left empty when unknown). Cached per address. */
+/* Also search DIR for separate debug info (DIR/.build-id/xx/yyyy.debug and
+ * DIR/<path of the module>/<debuglink>), after the standard places (the
+ * module's directory, its .debug/, /usr/lib/debug, and the target's own
+ * /usr/lib/debug when it runs in another mount namespace).  Call before the
+ * first lookup: modules whose debug info was already searched keep what
+ * they found. */
+void mt_symbolizer_add_debug_dir(struct mt_symbolizer *s, const char *dir);
+
+/* Fill OUT for ADDR; always succeeds (fields left empty when unknown).
+ * FUNCTION is the ELF symbol containing ADDR (an inlined function is not
+ * told apart: see mt_symbolize_pc); FILE:LINE is the line table's.  Cached
+ * per address (JIT code excepted). */
 void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out);
-/* Re-read the module list (e.g. after dlopen) and empty the cache. */
+/* Re-read the module list now (e.g. at ld.so's notification of a dlopen
+ * or dlclose).  Cached answers stay, but for addresses whose module went
+ * away and was replaced (see above). */
 void mt_symbolizer_refresh(struct mt_symbolizer *s);
+
+/* Reads LEN bytes of the target at ADDR into BUF: 0, or -errno. */
+typedef int (*mt_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
+
+/* Unwind thread TID, stopped with REGS, with libdwfl: CFI (.eh_frame, then
+ * .debug_frame) where a module has it, libdw's frame-pointer fallback where
+ * it does not (JIT code, hand-written assembly).  REGS may be those of any
+ * instruction: at an allocator's first one the return address is at [rsp],
+ * and the CFI says so.  PCS[0] is the pc of REGS, then return addresses,
+ * innermost first; at most MAX.  Memory is read only through READ (8 bytes
+ * at a time; the caller serves it from a copy of the stack); a failed read
+ * ends the stack there.  Returns the count, >= 1 (0 only when MAX < 1).
+ * A frame in a module loaded since the last look at the maps makes it look
+ * again (see above) and unwind once more. */
+int mt_unwind(struct mt_symbolizer *s, pid_t tid, const mt_regs *regs, mt_read_fn read,
+	      void *ctx, uint64_t *pcs, int max);
+
+struct mt_frame {
+	struct mt_symbol sym;   /* offsets are those of the looked-up address
+	                         * (PC - 1 for a return address) */
+	bool inlined;           /* an inlined function's frame at this pc */
+	uint64_t address;       /* the pc (the same for all frames of one pc) */
+};
+
+/* The frames at PC, innermost first: the functions inlined at that pc
+ * (inlined = true), then the real function.  Each frame's file:line is
+ * where the code is at that point: the innermost frame's is the line
+ * table's, every other frame's is the call site of the function inlined
+ * into it.  The real function's name is its ELF symbol's (DWARF's when the
+ * ELF symbol is missing), an inlined one's is DWARF's (linkage name,
+ * demangled, else the plain name).  IS_RETURN: PC is a return address,
+ * look up PC - 1.  Returns the count, >= 1 (0 only when MAX < 1), at most
+ * MAX; when there are more frames than MAX, the innermost MAX - 1 and the
+ * real function are kept.  Cached per (pc, is_return), JIT code excepted;
+ * a cached pc keeps its frames after its module is unloaded. */
+int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
+		    struct mt_frame *out, int max);
 
 #endif
