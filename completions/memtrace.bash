@@ -32,7 +32,7 @@ _memtrace()
         elif [[ $cmd == run && $word == -- ]]; then
             dashdash=$i
             break
-        elif [[ $word == --@(duration|interval|top) ]]; then
+        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir) ]]; then
             ((i++))        # skip the option's value
         elif [[ $word != -* ]]; then
             ((npos++))
@@ -51,8 +51,16 @@ _memtrace()
     fi
 
     case $prev in
-    --duration | --interval | --top)
-        return 0          # a number: nothing to offer
+    --duration | --interval | --top | --depth | --wrapper)
+        return 0          # a number or a function name: nothing to offer
+        ;;
+    --group-by)
+        mapfile -t COMPREPLY < <(compgen -W 'site stack function module' -- "$cur")
+        return 0
+        ;;
+    --debug-dir)
+        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+        return 0
         ;;
     esac
 
@@ -66,13 +74,13 @@ _memtrace()
         fi
         ;;
     histo)
-        opts='--duration --top --json --verbose -v --help -h'
+        opts='--duration --top --json --stacks --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --verbose -v --help -h'
+        opts='--interval --duration --top --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     run)
-        opts='--duration --top --json --verbose -v --help -h --'
+        opts='--duration --top --json --stacks --depth --wrapper --group-by --debug-dir --verbose -v --help -h --'
         ;;
     help)
         ((npos == 0)) && opts='histo attach run help'

@@ -35,7 +35,7 @@ function __memtrace_needs_pid
     for tok in $toks[3..-1]
         if test $skip -eq 0
             set skip 1
-        else if contains -- $tok --duration --interval --top
+        else if contains -- $tok --duration --interval --top --depth --wrapper --group-by --debug-dir
             set skip 0
         else if not string match -q -- '-*' $tok
             return 1
@@ -82,6 +82,11 @@ complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memt
 complete -c memtrace -n '__memtrace_using histo attach run' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
 complete -c memtrace -n '__memtrace_using histo attach run' -l top -x -d 'Show the N sites holding the most live bytes'
 complete -c memtrace -n '__memtrace_using histo run' -l json -d 'Print the report as one JSON object'
+complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
+complete -c memtrace -n '__memtrace_using histo attach run' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
+complete -c memtrace -n '__memtrace_using histo attach run' -l wrapper -x -d 'Treat a function (glob) as an allocator wrapper'
+complete -c memtrace -n '__memtrace_using histo attach run' -l group-by -x -a 'site stack function module' -d 'Group rows by'
+complete -c memtrace -n '__memtrace_using histo attach run' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
 complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
 complete -c memtrace -n '__memtrace_using histo attach run' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
 complete -c memtrace -n '__memtrace_using histo attach run' -s h -l help -d 'Show the usage of this command'

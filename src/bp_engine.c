@@ -62,6 +62,7 @@ struct call {
 	uint64_t args[3];
 	uint64_t caller;          /* the saved return address */
 	uint64_t ret_slot;        /* where on the stack it was */
+	uint32_t stack;           /* interned stack at entry, 0 if none */
 };
 
 /* A thread normally has at most one call in flight.  More happen when a
@@ -80,6 +81,18 @@ struct tstate {
 	struct tstate *next;
 };
 
+/* A notification breakpoint (engine.h, watch). */
+struct watch {
+	uint64_t addr;
+	struct mt_insn_plan plan;
+	uint64_t slot;
+	unsigned char orig;
+	bool installed;
+	void (*cb)(void *ctx, pid_t tid);
+	void *ctx;
+};
+#define MAX_WATCHES 4
+
 #define NBUCKETS 1024
 
 struct bp_engine {
@@ -96,6 +109,9 @@ struct bp_engine {
 	struct tstate *threads[NBUCKETS];
 	mt_event_sink sink;
 	void *sink_ctx;
+	struct mt_stack_source stacks;
+	struct watch watches[MAX_WATCHES];
+	int nwatches;
 	struct mt_engine_stats st;
 };
 
@@ -303,12 +319,22 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 		return -MT_E_TARGET_LOST;
 	e->syscall_pc = find_syscall_insn(e, &maps);
 
-	bool have_malloc = false;
 	for (int i = 0; i < e->set->n; i++) {
 		const struct mt_hook_spec *spec = &e->set->hooks[i];
 		struct hook *h = &e->hooks[e->nhooks];
 		installed[i] = false;
 		why_not[i] = NULL;
+		bool live = false;
+		for (int k = 0; k < e->nhooks; k++)
+			live |= e->hooks[k].spec->addr == spec->addr;
+		if (live) {
+			installed[i] = true; /* from an earlier install */
+			continue;
+		}
+		if (e->nhooks == MT_MAX_HOOKS) {
+			why_not[i] = "memtrace hooks at most 32 entry points";
+			continue;
+		}
 
 		unsigned char mem[MT_MAX_ORIG];
 		if (peek(e, spec->addr, mem, sizeof mem) < 0) {
@@ -375,10 +401,11 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 		h->installed = true;
 		installed[i] = true;
 		e->nhooks++;
-		if (spec->fn_mask & (1u << MT_FN_MALLOC))
-			have_malloc = true;
 	}
 	mt_maps_free(&maps);
+	bool have_malloc = false;
+	for (int k = 0; k < e->nhooks; k++)
+		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	if (!have_malloc)
@@ -386,15 +413,42 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 	return 0;
 }
 
+static int bp_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
+		    void *ctx)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	if (e->nwatches == MAX_WATCHES)
+		return -ENOSPC;
+	struct watch *w = &e->watches[e->nwatches];
+	unsigned char mem[MT_MAX_ORIG];
+	if (peek(e, addr, mem, sizeof mem) < 0)
+		return -EFAULT;
+	if (mem[0] == MT_BP_BYTE)
+		return -EBUSY; /* someone else's breakpoint */
+	if (mt_insn_plan_make(mem, sizeof mem, addr, &w->plan) < 0 ||
+	    w->plan.kind == MT_PLAN_UNSUPPORTED || w->plan.kind == MT_PLAN_OOL ||
+	    w->plan.kind == MT_PLAN_OOL_JCC)
+		return -ENOTSUP; /* only emulated plans: no page needed */
+	w->addr = addr;
+	w->orig = mem[0];
+	w->cb = cb;
+	w->ctx = ctx;
+	unsigned char b = MT_BP_BYTE;
+	if (poke(e, addr, &b, 1) < 0)
+		return -EFAULT;
+	w->installed = true;
+	e->nwatches++;
+	return 0;
+}
+
 /* ---- the hot path ------------------------------------------------------ */
 
-static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct tstate *s,
+static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call *c,
 		 pid_t tid, enum mt_fn fn, uint64_t addr, uint64_t size, uint64_t old, uint64_t caller)
 {
-	(void)s;
 	struct mt_event ev = {
 		.kind = kind, .fn = fn, .tid = tid, .addr = addr, .size = size,
-		.old_addr = old, .caller = caller, .time_ns = now_ns(),
+		.old_addr = old, .caller = caller, .stack = c ? c->stack : 0, .time_ns = now_ns(),
 	};
 	e->sink(e->sink_ctx, &ev);
 }
@@ -418,7 +472,7 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 			/* The caller tells an unknown free by the allocator's own
 			 * module (a dying thread's cache) from the program's. */
 			peek(e, mt_regs_retaddr_slot(r), &caller, sizeof caller);
-			emit(e, MT_EV_FREE, s, tid, fn, p, 0, 0, caller);
+			emit(e, MT_EV_FREE, NULL, tid, fn, p, 0, 0, caller);
 		}
 		return;
 	}
@@ -427,10 +481,21 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	for (int i = 0; i < MAX_CALLS && !c; i++)
 		if (!s->calls[i].live)
 			c = &s->calls[i];
-	uint64_t trap = e->pages[h->page].addr;
-	if (!c || peek(e, slot, &caller, sizeof caller) < 0 ||
-	    poke(e, slot, &trap, sizeof trap) < 0) {
+	if (!c || peek(e, slot, &caller, sizeof caller) < 0) {
 		e->st.lost_calls++; /* its result cannot be seen */
+		return;
+	}
+	/* The stack is taken before the return address is replaced, with the
+	 * registers as they are at the entry (the pc back on the hook). */
+	uint32_t stack = 0;
+	if (e->stacks.capture) {
+		mt_regs at = *r;
+		mt_regs_set_pc(&at, h->spec->addr);
+		stack = e->stacks.capture(e->stacks.ctx, tid, &at);
+	}
+	uint64_t trap = e->pages[h->page].addr;
+	if (poke(e, slot, &trap, sizeof trap) < 0) {
+		e->st.lost_calls++;
 		return;
 	}
 	c->live = true;
@@ -439,8 +504,9 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		c->args[i] = mt_regs_arg(r, i);
 	c->caller = caller;
 	c->ret_slot = slot;
+	c->stack = stack;
 	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && c->args[0])
-		emit(e, MT_EV_REALLOC_BEGIN, s, tid, fn, 0, 0, c->args[0], caller);
+		emit(e, MT_EV_REALLOC_BEGIN, c, tid, fn, 0, 0, c->args[0], caller);
 }
 
 /* The return trap of an outermost call. */
@@ -452,33 +518,33 @@ static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 	switch (c->fn) {
 	case MT_FN_MALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
 		break;
 	case MT_FN_CALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0] * a[1], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0] * a[1], 0, c->caller);
 		break;
 	case MT_FN_REALLOC:
-		emit(e, MT_EV_REALLOC, s, tid, c->fn, ret, a[1], a[0], c->caller);
+		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1], a[0], c->caller);
 		break;
 	case MT_FN_REALLOCARRAY:
-		emit(e, MT_EV_REALLOC, s, tid, c->fn, ret, a[1] * a[2], a[0], c->caller);
+		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1] * a[2], a[0], c->caller);
 		break;
 	case MT_FN_POSIX_MEMALIGN: {
 		uint64_t p = 0;
 		if ((uint32_t)ret == 0 && peek(e, a[0], &p, sizeof p) == 0 && p)
-			emit(e, MT_EV_ALLOC, s, tid, c->fn, p, a[2], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, p, a[2], 0, c->caller);
 		break;
 	}
 	case MT_FN_ALIGNED_ALLOC:
 	case MT_FN_MEMALIGN:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[1], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[1], 0, c->caller);
 		break;
 	case MT_FN_VALLOC:
 	case MT_FN_PVALLOC:
 		if (ret)
-			emit(e, MT_EV_ALLOC, s, tid, c->fn, ret, a[0], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
 		break;
 	default:
 		break;
@@ -487,29 +553,37 @@ static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 }
 
 /* Run the displaced instruction per its plan, from the state at the hook. */
-static void apply_plan(struct bp_engine *e, const struct hook *h, pid_t tid, mt_regs *r)
+static void apply_plan(struct bp_engine *e, const struct mt_insn_plan *plan, uint64_t slot,
+		       mt_regs *r)
 {
-	switch (h->plan.kind) {
+	switch (plan->kind) {
 	case MT_PLAN_OOL:
 	case MT_PLAN_OOL_JCC:
-		mt_regs_set_pc(r, h->slot);
+		mt_regs_set_pc(r, slot);
 		break;
 	case MT_PLAN_EMU_JMP:
-		mt_regs_set_pc(r, h->plan.target);
+		mt_regs_set_pc(r, plan->target);
 		break;
 	case MT_PLAN_EMU_CALL: {
-		uint64_t ret = h->plan.addr + h->plan.len;
+		uint64_t ret = plan->addr + plan->len;
 		uint64_t sp = mt_regs_sp(r) - sizeof ret;
 		if (poke(e, sp, &ret, sizeof ret) == 0) {
 			mt_regs_set_sp(r, sp);
-			mt_regs_set_pc(r, h->plan.target);
+			mt_regs_set_pc(r, plan->target);
+		}
+		break;
+	}
+	case MT_PLAN_EMU_RET: {
+		uint64_t ret;
+		if (peek(e, mt_regs_sp(r), &ret, sizeof ret) == 0) {
+			mt_regs_set_sp(r, mt_regs_sp(r) + sizeof ret);
+			mt_regs_set_pc(r, ret);
 		}
 		break;
 	}
 	default:
 		break;
 	}
-	(void)tid;
 }
 
 static const struct hook *hook_at(const struct bp_engine *e, uint64_t addr)
@@ -543,7 +617,22 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 			drop_abandoned(e, s, sp);
 			begin_call(e, s, h, tid, &r);
 		}
-		apply_plan(e, h, tid, &r);
+		apply_plan(e, &h->plan, h->slot, &r);
+		mt_target_set_regs(e->t, tid, &r);
+		mt_target_resume(e->t, tid, 0);
+		return true;
+	}
+	for (int i = 0; i < e->nwatches; i++) {
+		struct watch *w = &e->watches[i];
+		if (!w->installed || w->addr != at)
+			continue;
+		if (parking) {
+			mt_regs_set_pc(&r, at);
+			mt_target_set_regs(e->t, tid, &r);
+			return true;
+		}
+		w->cb(w->ctx, tid);
+		apply_plan(e, &w->plan, w->slot, &r);
 		mt_target_set_regs(e->t, tid, &r);
 		mt_target_resume(e->t, tid, 0);
 		return true;
@@ -574,6 +663,12 @@ static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
 static int restore_hooks(struct bp_engine *e, int fd, bool verify)
 {
 	int mismatches = 0;
+	for (int i = 0; i < e->nwatches; i++) {
+		const struct watch *w = &e->watches[i];
+		unsigned char b;
+		if (w->installed && pread(fd, &b, 1, (off_t)w->addr) == 1 && b == MT_BP_BYTE)
+			pwrite(fd, &w->orig, 1, (off_t)w->addr);
+	}
 	for (int i = 0; i < e->nhooks; i++) {
 		struct hook *h = &e->hooks[i];
 		if (!h->installed)
@@ -611,6 +706,8 @@ static void bp_abandon(struct mt_engine *base)
 	struct bp_engine *e = (struct bp_engine *)base;
 	for (int i = 0; i < e->nhooks; i++)
 		e->hooks[i].installed = false;
+	for (int i = 0; i < e->nwatches; i++)
+		e->watches[i].installed = false;
 	e->npages = 0;
 }
 
@@ -689,6 +786,8 @@ static int bp_remove(struct mt_engine *base)
 	e->st.restore_mismatches = restore_hooks(e, e->memfd, true);
 	for (int i = 0; i < e->nhooks; i++)
 		e->hooks[i].installed = false;
+	for (int i = 0; i < e->nwatches; i++)
+		e->watches[i].installed = false;
 
 	/* Give the pages back unless something may still run or return there. */
 	if (!u.page_in_use) {
@@ -730,6 +829,7 @@ static const struct mt_engine_ops bp_ops = {
 	.install = bp_install,
 	.on_trap = bp_on_trap,
 	.on_task_exit = bp_on_task_exit,
+	.watch = bp_watch,
 	.clean_child = bp_clean_child,
 	.abandon = bp_abandon,
 	.remove = bp_remove,
@@ -738,7 +838,8 @@ static const struct mt_engine_ops bp_ops = {
 };
 
 struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
-				   mt_event_sink sink, void *sink_ctx)
+				   mt_event_sink sink, void *sink_ctx,
+				   const struct mt_stack_source *stacks)
 {
 	struct bp_engine *e = calloc(1, sizeof *e);
 	if (!e)
@@ -749,6 +850,8 @@ struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_se
 	e->set = set;
 	e->sink = sink;
 	e->sink_ctx = sink_ctx;
+	if (stacks)
+		e->stacks = *stacks;
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/mem", (int)e->pid);
 	e->memfd = open(path, O_RDWR | O_CLOEXEC);

@@ -6,7 +6,9 @@
 
 #include "engine.h"
 
+/* STACKS may be NULL: events then carry only the caller. */
 struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
-				   mt_event_sink sink, void *sink_ctx);
+				   mt_event_sink sink, void *sink_ctx,
+				   const struct mt_stack_source *stacks);
 
 #endif

@@ -24,8 +24,15 @@ static const char usage_general[] =
 	"\n"
 	"See memtrace(1) for output formats, accounting rules and exit statuses.\n";
 
+#define STACK_OPTIONS \
+	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n" \
+	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob; repeatable)\n" \
+	"  --group-by KEY       rows by site (default), stack, function or module\n" \
+	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
+
 static const char usage_histo[] =
-	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--verbose]\n"
+	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--stacks]\n"
+	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 	"largest live bytes first.\n"
@@ -34,11 +41,14 @@ static const char usage_histo[] =
 	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
 	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
 	"  --json               print one JSON object (schema in memtrace(1))\n"
+	"  --stacks             print each row's call stack under it\n"
+	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_attach[] =
-	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N] [--verbose]\n"
+	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
+	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--verbose]\n"
 	"\n"
 	"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
 	"every interval print the top sites with their live bytes and change.\n"
@@ -47,11 +57,13 @@ static const char usage_attach[] =
 	"  --interval SECONDS   report every SECONDS (default 10)\n"
 	"  --duration SECONDS   stop after SECONDS (default 0: no limit)\n"
 	"  --top N              show the N largest sites (default 20; 0: all)\n"
+	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_run[] =
-	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--verbose] -- COMMAND [ARGS...]\n"
+	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--stacks] [--depth N]\n"
+	"                    [--wrapper NAME]... [--group-by KEY] [--verbose] -- COMMAND [ARGS...]\n"
 	"\n"
 	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
 	"still held and exit with its status.\n"
@@ -60,8 +72,20 @@ static const char usage_run[] =
 	"  --duration SECONDS   stop tracing after SECONDS (default 0: until COMMAND exits)\n"
 	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
 	"  --json               print one JSON object (schema in memtrace(1))\n"
+	"  --stacks             print each row's call stack under it\n"
+	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
+
+static const char *const group_names[] = {
+	[MT_GROUP_SITE] = "site", [MT_GROUP_STACK] = "stack",
+	[MT_GROUP_FUNCTION] = "function", [MT_GROUP_MODULE] = "module",
+};
+
+const char *mt_group_name(enum mt_group g)
+{
+	return (unsigned)g < sizeof group_names / sizeof group_names[0] ? group_names[g] : "?";
+}
 
 const char *mt_cli_usage(enum mt_cmd cmd)
 {
@@ -129,6 +153,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	memset(o, 0, sizeof *o);
 	o->top = 20;
 	o->interval = 10;
+	o->depth = 32;
 	if (argc < 2)
 		FAIL("no command given: try 'memtrace --help'");
 
@@ -189,7 +214,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			return 0;
 		}
 		bool flag = strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 ||
-			    strcmp(a, "--json") == 0;
+			    strcmp(a, "--json") == 0 || strcmp(a, "--stacks") == 0;
 		if (flag && val)
 			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -205,6 +230,36 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			o->top_given = true;
 		} else if (strcmp(a, "--json") == 0 && o->cmd != MT_CMD_ATTACH) {
 			o->json = true;
+		} else if (strcmp(a, "--depth") == 0) {
+			NEED_VALUE();
+			if (parse_count(val, &o->depth) < 0 || o->depth < 1 || o->depth > MT_MAX_DEPTH)
+				FAIL("invalid --depth '%s': give a number of frames from 1 to %d", val,
+				     MT_MAX_DEPTH);
+		} else if (strcmp(a, "--wrapper") == 0) {
+			NEED_VALUE();
+			if (!*val)
+				FAIL("empty --wrapper: give a function name or a glob such as 'xmalloc*'");
+			if (o->nwrappers == MT_MAX_LIST)
+				FAIL("too many --wrapper options: give at most %d (globs match many)",
+				     MT_MAX_LIST);
+			o->wrappers[o->nwrappers++] = val;
+		} else if (strcmp(a, "--debug-dir") == 0) {
+			NEED_VALUE();
+			if (!*val)
+				FAIL("empty --debug-dir: give a directory holding debug files");
+			if (o->ndebug_dirs == MT_MAX_LIST)
+				FAIL("too many --debug-dir options: give at most %d", MT_MAX_LIST);
+			o->debug_dirs[o->ndebug_dirs++] = val;
+		} else if (strcmp(a, "--group-by") == 0) {
+			NEED_VALUE();
+			int g;
+			for (g = 0; g < 4 && strcmp(val, group_names[g]) != 0; g++)
+				;
+			if (g == 4)
+				FAIL("invalid --group-by '%s': give site, stack, function or module", val);
+			o->group_by = (enum mt_group)g;
+		} else if (strcmp(a, "--stacks") == 0 && o->cmd != MT_CMD_ATTACH) {
+			o->stacks = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)

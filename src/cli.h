@@ -15,6 +15,19 @@ enum mt_cmd {
 	MT_CMD_VERSION,
 };
 
+#define MT_MAX_DEPTH 128
+#define MT_MAX_LIST 32
+
+/* How report rows are grouped (--group-by). */
+enum mt_group {
+	MT_GROUP_SITE,      /* the first frame outside the allocator and its wrappers */
+	MT_GROUP_STACK,     /* the whole stack */
+	MT_GROUP_FUNCTION,  /* the site's function, wherever in it */
+	MT_GROUP_MODULE,    /* the site's module */
+};
+
+const char *mt_group_name(enum mt_group g);
+
 struct mt_options {
 	enum mt_cmd cmd;
 	enum mt_cmd help_for;     /* MT_CMD_HELP: which command, or NONE */
@@ -25,6 +38,13 @@ struct mt_options {
 	bool top_given;
 	bool json;
 	bool verbose;
+	int depth;                /* frames unwound above the allocator (1..128) */
+	bool stacks;              /* histo, run: print each row's stack */
+	enum mt_group group_by;
+	const char *wrappers[MT_MAX_LIST]; /* --wrapper globs */
+	int nwrappers;
+	const char *debug_dirs[MT_MAX_LIST];
+	int ndebug_dirs;
 	char **argv;              /* run: COMMAND [ARGS...], NULL-terminated */
 };
 

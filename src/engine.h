@@ -20,6 +20,13 @@
 
 struct mt_engine;
 
+/* Where an engine gets the call stack of a thread stopped at an allocator's
+ * first instruction: an interned stack id (stacks.h), 0 when unknown. */
+struct mt_stack_source {
+	uint32_t (*capture)(void *ctx, pid_t tid, const mt_regs *regs);
+	void *ctx;
+};
+
 struct mt_engine_stats {
 	uint64_t calls;            /* outermost allocator calls seen */
 	uint64_t nested_calls;     /* allocator calls made by the allocator itself */
@@ -33,15 +40,24 @@ struct mt_engine_stats {
 
 struct mt_engine_ops {
 	const char *name;
-	/* All threads stopped.  Installs what it can; installed[i] tells which
-	 * of set->hooks[i] are live; *why_not[i] says why a hook was skipped.
-	 * 0, or a negative enum mt_err when nothing usable could be installed. */
+	/* All threads stopped, or (after a dlopen) the calling thread stopped
+	 * in a watch callback.  Installs what it can of the set given at
+	 * creation, skipping hooks already live, so it may be called again
+	 * after the set grew; installed[i] tells which of set->hooks[i] are
+	 * live; *why_not[i] says why a hook was skipped.  0, or a negative
+	 * enum mt_err when no malloc is hooked. */
 	int (*install)(struct mt_engine *e, bool *installed, const char **why_not);
 	/* A SIGTRAP stop.  true when it was the engine's (and the engine has
 	 * resumed the thread, or, when PARKING, left it stopped at a point
 	 * where detaching is safe).  false: the target's own SIGTRAP. */
 	bool (*on_trap)(struct mt_engine *e, const struct mt_stop *st, bool parking);
 	void (*on_task_exit)(struct mt_engine *e, pid_t tid);
+	/* A notification breakpoint at ADDR (ld.so's _dl_debug_state, called
+	 * around every dlopen and dlclose): CB runs with the thread stopped
+	 * there, then the thread goes on.  May be called while threads run.
+	 * 0, or -errno. */
+	int (*watch)(struct mt_engine *e, uint64_t addr,
+		     void (*cb)(void *ctx, pid_t tid), void *ctx);
 	/* A forked child with its own copy of memory, stopped before it ran:
 	 * remove every hook from its copy. */
 	int (*clean_child)(struct mt_engine *e, pid_t child);

@@ -32,6 +32,7 @@ struct mt_event {
 	uint64_t size;
 	uint64_t old_addr;
 	uint64_t caller;      /* return address of the outermost call      */
+	uint32_t stack;       /* interned call stack (stacks.h), 0: none    */
 	uint64_t time_ns;     /* CLOCK_MONOTONIC, memtrace's clock          */
 };
 

@@ -11,6 +11,8 @@
  *   EMU_JMP   jmp rel: emulated by setting the PC.
  *   EMU_CALL  call rel: emulated by pushing the return address.
  *   OOL_JCC   jcc rel: a slot with a short jcc over two absolute jumps.
+ *   EMU_RET   a plain ret: emulated by popping the return address (ld.so's
+ *             _dl_debug_state is a lone `ret`).
  *   UNSUPPORTED  the function is not hooked, and `why` says why.
  *
  * The only file that talks to capstone is arch/ARCH/insn_plan.c.
@@ -28,6 +30,7 @@ enum mt_plan_kind {
 	MT_PLAN_EMU_JMP,
 	MT_PLAN_EMU_CALL,
 	MT_PLAN_OOL_JCC,
+	MT_PLAN_EMU_RET,
 	MT_PLAN_UNSUPPORTED,
 };
 

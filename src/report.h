@@ -8,13 +8,32 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* One frame of a site's stack; the strings belong to whoever built it. */
+struct mt_report_frame {
+	uint64_t address;
+	const char *function;  /* "" when unknown */
+	uint64_t offset;       /* address - function start */
+	const char *module;    /* "" when unknown, "[jit]" for JIT code */
+	uint64_t module_offset;
+	const char *file;      /* "" without debug info */
+	int line;
+	bool inlined;
+};
+
 struct mt_report_site {
+	uint64_t key;          /* the tracker's site key (stack id or caller) */
 	uint64_t address;
 	char function[256];
 	uint64_t offset;
 	char module[256];
+	uint64_t module_offset;
 	char file[512];
 	int line;
+	/* The stack, innermost first (allocator and wrapper frames included),
+	 * and which frame names the site.  NULL/0 without stacks. */
+	const struct mt_report_frame *frames;
+	int nframes;
+	int site_frame;
 	uint64_t live_blocks, live_bytes, allocs, frees, alloc_bytes;
 	/* attach only */
 	int64_t delta_interval, delta_total;
@@ -43,6 +62,9 @@ struct mt_report {
 	uint64_t in_flight;
 	uint64_t inconsistencies;
 	const char *end_reason;   /* "duration", "signal", "target_exited", "target_exec" */
+	int depth;                /* --depth, 0 without stacks */
+	const char *group_by;     /* "site", "stack", "function", "module" */
+	bool show_stacks;         /* table: each row's stack under it */
 	uint64_t live_blocks, live_bytes, allocs, frees;
 	struct mt_report_hook *hooks;
 	size_t nhooks;
@@ -52,6 +74,16 @@ struct mt_report {
 
 /* Sort sites by live bytes (then allocs, then address), largest first. */
 void mt_report_sort(struct mt_report *r);
+
+enum mt_report_group {
+	MT_REPORT_BY_SITE,      /* the site frame: same address and function */
+	MT_REPORT_BY_STACK,     /* the whole stack: rows stay as they are */
+	MT_REPORT_BY_FUNCTION,  /* the site frame's function (module+offset if unnamed) */
+	MT_REPORT_BY_MODULE,    /* the site frame's module */
+};
+/* Merge R's rows that share the group key, summing counters; a merged row
+ * keeps the stack of its largest member.  Then sorts. */
+int mt_report_group(struct mt_report *r, enum mt_report_group g);
 
 /* histo: header and the site table, TOP rows (0: all). */
 int mt_report_table(FILE *f, const struct mt_report *r, int top);

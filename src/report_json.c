@@ -60,6 +60,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "in_flight", json_integer((json_int_t)r->in_flight));
 	json_object_set_new(o, "inconsistencies", json_integer((json_int_t)r->inconsistencies));
 	json_object_set_new(o, "end_reason", json_string(r->end_reason));
+	json_object_set_new(o, "depth", json_integer(r->depth));
+	json_object_set_new(o, "group_by", json_string(r->group_by ? r->group_by : "site"));
 
 	json_t *tot = json_object();
 	json_object_set_new(tot, "live_blocks", json_integer((json_int_t)r->live_blocks));
@@ -97,6 +99,24 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
 		json_object_set_new(j, "frees", json_integer((json_int_t)s->frees));
 		json_object_set_new(j, "alloc_bytes", json_integer((json_int_t)s->alloc_bytes));
+		if (!s->function[0] && s->module[0])
+			json_object_set_new(j, "module_offset", json_integer((json_int_t)s->module_offset));
+		json_t *stack = json_array();
+		for (int k = 0; k < s->nframes; k++) {
+			const struct mt_report_frame *fr = &s->frames[k];
+			json_t *jf = json_object();
+			json_object_set_new(jf, "function", str(fr->function));
+			json_object_set_new(jf, "module", str(fr->module));
+			json_object_set_new(jf, "file", str(fr->file));
+			json_object_set_new(jf, "line", json_integer(fr->line));
+			json_object_set_new(jf, "address", hex(fr->address));
+			json_object_set_new(jf, "inlined", json_boolean(fr->inlined));
+			if (!fr->function[0] && fr->module[0])
+				json_object_set_new(jf, "module_offset",
+						    json_integer((json_int_t)fr->module_offset));
+			json_array_append_new(stack, jf);
+		}
+		json_object_set_new(j, "stack", stack);
 		json_array_append_new(sites, j);
 	}
 	json_object_set_new(o, "sites", sites);

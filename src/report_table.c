@@ -37,23 +37,46 @@ void mt_report_sort(struct mt_report *r)
 		qsort(r->sites, r->nsites, sizeof r->sites[0], cmp_sites);
 }
 
-/* "leak_small+0x17 (target_basic) target.c:42" */
-static void site_name(char *buf, size_t len, const struct mt_report_site *s)
+/* "leak_small+0x17 (target_basic) target.c:42"; without a symbol,
+ * "target_basic+0x11d9" (module+offset). */
+static void frame_name(char *buf, size_t len, const char *function, uint64_t offset,
+		       const char *module, uint64_t module_offset, uint64_t address,
+		       const char *file, int line)
 {
-	const char *mod = strrchr(s->module, '/');
-	mod = mod ? mod + 1 : s->module;
+	const char *mod = strrchr(module, '/');
+	mod = mod ? mod + 1 : module;
 	int n;
-	if (s->function[0])
-		n = snprintf(buf, len, "%s+0x%" PRIx64, s->function, s->offset);
+	if (function[0])
+		n = snprintf(buf, len, "%s+0x%" PRIx64 "%s%s%s", function, offset,
+			     mod[0] ? " (" : "", mod, mod[0] ? ")" : "");
+	else if (mod[0])
+		n = snprintf(buf, len, "%s+0x%" PRIx64, mod, module_offset);
 	else
-		n = snprintf(buf, len, "0x%" PRIx64, s->address);
+		n = snprintf(buf, len, "0x%" PRIx64, address);
 	if (n < 0 || (size_t)n >= len)
 		return;
-	if (mod[0])
-		n += snprintf(buf + n, len - n, " (%s)", mod);
-	if (s->file[0] && (size_t)n < len) {
-		const char *file = strrchr(s->file, '/');
-		snprintf(buf + n, len - n, " %s:%d", file ? file + 1 : s->file, s->line);
+	if (file[0]) {
+		const char *f = strrchr(file, '/');
+		snprintf(buf + n, len - n, " %s:%d", f ? f + 1 : file, line);
+	}
+}
+
+static void site_name(char *buf, size_t len, const struct mt_report_site *s)
+{
+	frame_name(buf, len, s->function, s->offset, s->module, s->module_offset, s->address,
+		   s->file, s->line);
+}
+
+/* --stacks: the row's stack under it, innermost first, the site marked. */
+static void print_stack(FILE *f, const struct mt_report_site *s)
+{
+	for (int i = 0; i < s->nframes; i++) {
+		const struct mt_report_frame *fr = &s->frames[i];
+		char name[1024];
+		frame_name(name, sizeof name, fr->function, fr->offset, fr->module,
+			   fr->module_offset, fr->address, fr->file, fr->line);
+		fprintf(f, "%*s%s %s%s\n", 8, "", i == s->site_frame ? "->" : "  ", name,
+			fr->inlined ? " [inlined]" : "");
 	}
 }
 
@@ -90,6 +113,8 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top)
 		site_name(name, sizeof name, s);
 		fprintf(f, "%5zu %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %s\n",
 			i + 1, s->live_blocks, s->live_bytes, s->allocs, s->frees, name);
+		if (r->show_stacks)
+			print_stack(f, s);
 	}
 	if (n < r->nsites)
 		fprintf(f, "(%zu more site%s; --top 0 shows all)\n", r->nsites - n,

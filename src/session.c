@@ -21,6 +21,10 @@
 #include "diagnose.h"
 #include "discover.h"
 #include "errors.h"
+#include "framecache.h"
+#include "stackcap.h"
+#include "stacks.h"
+#include "wrappers.h"
 #include "maps.h"
 #include "memio.h"
 #include "report.h"
@@ -48,6 +52,10 @@ struct session {
 	struct mt_engine *engine;
 	struct mt_tracker *tracker;
 	struct mt_symbolizer *sym;
+	struct mt_stacks *stacks;
+	struct mt_stackcap *stackcap;
+	struct mt_wrappers *wrappers;
+	struct mt_framecache *frames;
 	double t_start;
 	double t_end;             /* when tracing ended (0: still tracing) */
 	enum end_reason end;
@@ -112,6 +120,7 @@ static void symbolize_site(struct session *s, struct mt_report_site *rs)
 	snprintf(rs->function, sizeof rs->function, "%s", sym.function);
 	rs->offset = sym.function[0] ? sym.offset + 1 : 0;
 	snprintf(rs->module, sizeof rs->module, "%s", sym.module);
+	rs->module_offset = sym.module_offset + 1;
 	snprintf(rs->file, sizeof rs->file, "%s", sym.file);
 	rs->line = sym.line;
 }
@@ -130,8 +139,44 @@ static void names_of(unsigned mask, char *buf, size_t len)
 	}
 }
 
-/* Fill R from the tracker; symbolize the first TOP sites (0: all). */
-static int build_report(struct session *s, struct mt_report *r, int top)
+/* Name a row by its stack: the first frame outside the allocator and its
+ * wrappers.  Rows keyed by a caller alone are named by that caller. */
+static void name_site(struct session *s, struct mt_report_site *rs)
+{
+	const uint64_t *pcs;
+	int n;
+	if ((rs->key & MT_SITE_STACK_BIT) && s->stacks && s->frames &&
+	    (n = mt_stacks_get(s->stacks, (uint32_t)rs->key, &pcs)) > 0) {
+		const struct mt_report_frame *fr;
+		int nf = mt_framecache_stack(s->frames, (uint32_t)rs->key, pcs, n, &fr);
+		const char **names = nf > 0 ? calloc((size_t)nf, sizeof *names) : NULL;
+		if (names) {
+			for (int i = 0; i < nf; i++)
+				names[i] = fr[i].function;
+			int k = mt_wrappers_site_index(s->wrappers, names, nf);
+			free(names);
+			const struct mt_report_frame *f = &fr[k];
+			rs->frames = fr;
+			rs->nframes = nf;
+			rs->site_frame = k;
+			rs->address = f->address;
+			snprintf(rs->function, sizeof rs->function, "%s", f->function);
+			rs->offset = f->offset;
+			snprintf(rs->module, sizeof rs->module, "%s", f->module);
+			rs->module_offset = f->module_offset;
+			snprintf(rs->file, sizeof rs->file, "%s", f->file);
+			rs->line = f->line;
+			return;
+		}
+	}
+	if (!(rs->key & MT_SITE_STACK_BIT)) {
+		rs->address = rs->key;
+		symbolize_site(s, rs);
+	}
+}
+
+/* Fill R from the tracker: rows named, grouped and sorted. */
+static int build_report(struct session *s, struct mt_report *r)
 {
 	memset(r, 0, sizeof *r);
 	struct mt_tracker_stats ts;
@@ -180,7 +225,7 @@ static int build_report(struct session *s, struct mt_report *r, int top)
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_site *st = mt_sites_get_const(sites, (uint32_t)i);
 		struct mt_report_site *rs = &r->sites[r->nsites++];
-		rs->address = st->key;
+		rs->key = st->key;
 		rs->live_blocks = st->live_blocks;
 		rs->live_bytes = st->live_bytes;
 		rs->allocs = st->allocs;
@@ -189,12 +234,12 @@ static int build_report(struct session *s, struct mt_report *r, int top)
 		int64_t prev = i < s->nprev ? s->prev_live[i] : 0;
 		rs->delta_interval = (int64_t)st->live_bytes - prev;
 		rs->delta_total = (int64_t)st->live_bytes;
+		name_site(s, rs);
 	}
-	mt_report_sort(r);
-	size_t nsym = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
-	for (size_t i = 0; i < nsym; i++)
-		symbolize_site(s, &r->sites[i]);
-	return 0;
+	r->depth = s->stacks ? s->o->depth : 0;
+	r->group_by = mt_group_name(s->o->group_by);
+	r->show_stacks = s->o->stacks;
+	return mt_report_group(r, (enum mt_report_group)s->o->group_by) < 0 ? -ENOMEM : 0;
 }
 
 static void free_report(struct mt_report *r)
@@ -223,7 +268,7 @@ static int print_interval(struct session *s, bool final)
 {
 	struct mt_report r;
 	int top = s->o->top;
-	int err = build_report(s, &r, top);
+	int err = build_report(s, &r);
 	if (err == 0)
 		err = mt_report_growth(stdout, &r, top, final);
 	free_report(&r);
@@ -237,7 +282,7 @@ static int print_final(struct session *s)
 		return print_interval(s, true);
 	int top = s->o->json && !s->o->top_given ? 0 : s->o->top;
 	struct mt_report r;
-	int err = build_report(s, &r, top);
+	int err = build_report(s, &r);
 	if (err == 0)
 		err = s->o->json ? mt_report_json(stdout, &r, top) : mt_report_table(stdout, &r, top);
 	free_report(&r);
@@ -269,6 +314,59 @@ static void set_allocator_range(struct session *s)
 	mt_maps_free(&maps);
 }
 
+/* Symbolize every stack seen so far: a library they run through may be
+ * unloaded next, and its frames keep their names. */
+static void freeze_names(struct session *s)
+{
+	if (!s->stacks || !s->frames)
+		return;
+	size_t n = mt_stacks_count(s->stacks);
+	for (uint32_t id = 1; id <= n; id++) {
+		const uint64_t *pcs;
+		const struct mt_report_frame *fr;
+		int k = mt_stacks_get(s->stacks, id, &pcs);
+		if (k > 0)
+			mt_framecache_stack(s->frames, id, pcs, k, &fr);
+	}
+}
+
+/* ld.so's notification, around every dlopen and dlclose, with TID stopped
+ * in _dl_debug_state: names of what may go away are kept, new modules are
+ * learnt, and an allocator the program now binds to in one gets hooked. */
+static void on_rtld(void *ctx, pid_t tid)
+{
+	struct session *s = ctx;
+	(void)tid;
+	freeze_names(s);
+	if (s->sym)
+		mt_symbolizer_refresh(s->sym);
+	struct mt_alloc_set fresh;
+	if (mt_discover_allocators(s->pid, &fresh) < 0)
+		return;
+	int added = 0;
+	for (int i = 0; i < fresh.n && s->set.n < MT_MAX_HOOKS; i++) {
+		bool known = false;
+		for (int k = 0; k < s->set.n; k++)
+			known |= s->set.hooks[k].addr == fresh.hooks[i].addr;
+		if (!known) {
+			s->set.hooks[s->set.n++] = fresh.hooks[i];
+			added++;
+		}
+	}
+	if (!added)
+		return;
+	const char *why[MT_MAX_HOOKS];
+	s->engine->ops->install(s->engine, s->installed, why);
+	for (int i = s->set.n - added; i < s->set.n; i++) {
+		if (why[i])
+			say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
+			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
+		else if (s->o->verbose)
+			say("hooked %s at %#" PRIx64 " (%s), loaded after attach",
+			    s->set.hooks[i].symbol, s->set.hooks[i].addr, s->set.hooks[i].module);
+	}
+}
+
 static int install_hooks(struct session *s)
 {
 	int err = mt_discover_allocators(s->pid, &s->set);
@@ -284,7 +382,21 @@ static int install_hooks(struct session *s)
 			    "cannot read the allocator of PID %d (%s): %s", (int)s->pid, s->comm,
 			    mt_err_default_message((enum mt_err)-err));
 	}
-	s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker);
+	/* Stacks: the symbolizer's view of the modules serves the unwinder. */
+	s->sym = mt_symbolizer_new(s->pid);
+	for (int i = 0; s->sym && i < s->o->ndebug_dirs; i++)
+		mt_symbolizer_add_debug_dir(s->sym, s->o->debug_dirs[i]);
+	s->stacks = mt_stacks_new();
+	s->wrappers = mt_wrappers_new();
+	for (int i = 0; s->wrappers && i < s->o->nwrappers; i++)
+		mt_wrappers_add(s->wrappers, s->o->wrappers[i]);
+	if (s->sym && s->stacks)
+		s->stackcap = mt_stackcap_new(s->pid, s->sym, s->stacks, s->o->depth);
+	if (s->sym)
+		s->frames = mt_framecache_new(s->sym);
+	struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
+	s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
+				     s->stackcap && s->wrappers ? &src : NULL);
 	if (!s->engine)
 		return fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
 	const char *why[MT_MAX_HOOKS];
@@ -298,6 +410,13 @@ static int install_hooks(struct session *s)
 			    s->set.hooks[i].addr, s->set.hooks[i].module);
 	}
 	set_allocator_range(s);
+	if (err == 0) {
+		uint64_t dbg = 0;
+		if (mt_rtld_debug_state_addr(s->pid, &dbg) == 0 && dbg &&
+		    s->engine->ops->watch(s->engine, dbg, on_rtld, s) < 0)
+			say("warning: libraries loaded after attach will not be seen: ld.so's "
+			    "_dl_debug_state cannot be watched");
+	}
 	if (err < 0) {
 		s->engine->ops->remove(s->engine);
 		return fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "
@@ -530,6 +649,12 @@ static void session_free(struct session *s)
 {
 	if (s->engine)
 		s->engine->ops->destroy(s->engine);
+	mt_framecache_destroy(s->frames);
+	mt_stackcap_destroy(s->stackcap);
+	if (s->wrappers)
+		mt_wrappers_destroy(s->wrappers);
+	if (s->stacks)
+		mt_stacks_destroy(s->stacks);
 	if (s->sym)
 		mt_symbolizer_destroy(s->sym);
 	if (s->tracker)
@@ -557,7 +682,6 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		return rc;
 	}
 	s.t_start = now_s();
-	s.sym = mt_symbolizer_new(s.pid);
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
 	say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",

@@ -9,8 +9,14 @@
 
 struct mt_sites;
 
+/* A site key holding a stack id has the top bit set: no user-space return
+ * address does. */
+#define MT_SITE_STACK_BIT (1ULL << 63)
+#define MT_SITE_STACK_KEY(id) (MT_SITE_STACK_BIT | (uint64_t)(id))
+
 struct mt_site {
-	uint64_t key;          /* return address of the call into the allocator */
+	uint64_t key;          /* interned stack id, or the return address of the call
+	                          into the allocator when no stack was taken */
 	uint64_t live_blocks;
 	uint64_t live_bytes;
 	uint64_t allocs;       /* blocks this site allocated */

@@ -92,10 +92,10 @@ static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
 	return NULL;
 }
 
-static void do_alloc(struct mt_tracker *t, uint64_t addr, uint64_t size, uint64_t caller,
+static void do_alloc(struct mt_tracker *t, uint64_t addr, uint64_t size, uint64_t key,
 		     uint64_t time_ns)
 {
-	uint32_t id = mt_sites_intern(t->sites, caller);
+	uint32_t id = mt_sites_intern(t->sites, key);
 	struct mt_block b = { .addr = addr, .size = size, .site = id, .time_ns = time_ns };
 	struct mt_block clash;
 	int r;
@@ -167,13 +167,20 @@ static void realloc_release(struct mt_tracker *t, const struct mt_event *ev)
 		unknown_free(t, ev->caller);
 }
 
+/* Allocations are aggregated by stack when the engine took one, else by
+ * the caller alone (see MT_SITE_STACK_KEY). */
+static uint64_t site_key(const struct mt_event *ev)
+{
+	return ev->stack ? MT_SITE_STACK_KEY(ev->stack) : ev->caller;
+}
+
 void mt_tracker_event(void *ctx, const struct mt_event *ev)
 {
 	struct mt_tracker *t = ctx;
 	t->st.events++;
 	switch (ev->kind) {
 	case MT_EV_ALLOC:
-		do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
+		do_alloc(t, ev->addr, ev->size, site_key(ev), ev->time_ns);
 		break;
 	case MT_EV_FREE:
 		do_free(t, ev->addr, ev->caller);
@@ -193,7 +200,7 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 			}
 		}
 		if (ev->addr)
-			do_alloc(t, ev->addr, ev->size, ev->caller, ev->time_ns);
+			do_alloc(t, ev->addr, ev->size, site_key(ev), ev->time_ns);
 		break;
 	}
 	}

@@ -52,6 +52,12 @@ static const char *const default_patterns[] = {
 	 * mangled (_Znwm, _ZnamRKSt9nothrow_t, _ZdlPvmSt11align_val_t, ...) */
 	"operator new", "operator new[]", "operator delete", "operator delete[]",
 	"_Znw*", "_Zna*", "_Zdl*", "_Zda*",
+	/* The C++ standard library's own layers between user code and operator
+	 * new (std::__new_allocator<T>::allocate, std::vector<T>::_M_realloc_insert,
+	 * std::__cxx11::basic_string<...>::_M_create, ...): a vector or string
+	 * that grows is the user's call, not libstdc++'s.  Template functions
+	 * demangle with their return type first, hence the second form. */
+	"std::*", "* std::*", "__gnu_cxx::*", "* __gnu_cxx::*",
 	/* string duplication */
 	"strdup", "strndup", "__strdup", "__strndup", "__GI___strdup",
 	"__GI___strndup", "wcsdup", "__wcsdup",

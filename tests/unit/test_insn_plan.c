@@ -381,7 +381,6 @@ START_TEST(test_unsupported)
 	static const uint8_t loop[] = { 0xe2, 0xfe };
 	static const uint8_t xbegin[] = { 0xc7, 0xf8, 0x00, 0x01, 0x00, 0x00 };
 
-	assert_unsupported(ret, sizeof ret, 1);
 	assert_unsupported(ret_imm, sizeof ret_imm, 3);
 	assert_unsupported(int3, sizeof int3, 1);
 	assert_unsupported(int80, sizeof int80, 2);
@@ -392,8 +391,12 @@ START_TEST(test_unsupported)
 	/* xbegin's rel32 fallback would be wrong in a slot. */
 	assert_unsupported(xbegin, sizeof xbegin, 6);
 
+	/* A lone ret is emulated (EMU_RET); ret $imm is not. */
 	struct mt_insn_plan p;
 	plan(ret, sizeof ret, 0x401000, &p);
+	ck_assert_int_eq(p.kind, MT_PLAN_EMU_RET);
+	ck_assert_uint_eq(p.len, 1);
+	plan(ret_imm, sizeof ret_imm, 0x401000, &p);
 	ck_assert_msg(strstr(p.why, "return"), "why '%s'", p.why);
 	plan(jrcxz, sizeof jrcxz, 0x401000, &p);
 	ck_assert_msg(strstr(p.why, "loop"), "why '%s'", p.why);

@@ -53,6 +53,15 @@ static const char *const allocator_names[] = {
 	"_ZdlPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t",
 	"strdup", "strndup", "__strdup", "__strndup", "__GI___strdup",
 	"__GI___strndup", "wcsdup",
+	/* the C++ standard library's layers above operator new */
+	"std::vector<int, std::allocator<int> >::push_back(int const&)",
+	"std::vector<int>::push_back(int const&)",
+	"std::__new_allocator<int>::allocate(unsigned long, void const*)",
+	"void std::vector<int, std::allocator<int> >::_M_realloc_insert<int const&>"
+	"(__gnu_cxx::__normal_iterator<int*, std::vector<int, std::allocator<int> > >, int const&)",
+	"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >"
+	"::_M_create(unsigned long&, unsigned long)",
+	"__gnu_cxx::new_allocator<char>::allocate(unsigned long, void const*)",
 };
 
 /* Names a default list must leave alone: libc's other __libc_ and
@@ -60,16 +69,15 @@ static const char *const allocator_names[] = {
  * operator new, placement-free user code, and unknown frames. */
 static const char *const other_names[] = {
 	"main", "my_xmalloc", "my_xmalloc(unsigned long)", "xmalloc",
-	"std::vector<int, std::allocator<int> >::push_back(int const&)",
-	"std::vector<int>::push_back(int const&)",
 	"__libc_start_main", "__libc_start_call_main", "__libc_read",
+	"stdx::make()", "mystd::vector<int>::push_back(int const&)",
 	"__GI___libc_write", "__GI___libc_open", "__libc_fork",
 	"mallocinfo", "malloc_info", "malloc_usable_size", "malloc_stats",
 	"malloc_trim", "mallopt", "mallinfo", "mallinfo2", "malloc_consolidate2",
 	"mymalloc", "malloc2", "xfree", "freeaddrinfo", "realpath", "strcpy",
 	"strdupa", "tc_mallinfo", "je_mallctl", "mi_stats_print", "mi_option_set",
 	"Foo::operator new(unsigned long)", "Foo::make()", "operator new_handler",
-	"operator<<(std::ostream&, Foo const&)", "std::nothrow",
+	"operator<<(std::ostream&, Foo const&)",
 	"_ZN3Foo4makeEv", "_Z6leak_sv", "_ZNSt6vectorIiSaIiEE9push_backERKi",
 	"newfoo", "new_object(int)", "operator delete_foo", "delete",
 	"", "  ",

@@ -72,6 +72,10 @@ int mt_insn_plan_make(const uint8_t *code, size_t n, uint64_t addr, struct mt_in
 	snprintf(out->text, sizeof out->text, "%s %s", insn->mnemonic, insn->op_str);
 	err = 0;
 
+	if (insn->id == X86_INS_RET && x->op_count == 0) {
+		out->kind = MT_PLAN_EMU_RET; /* a lone ret: pop the return address */
+		goto out;
+	}
 	const char *why = unsupported_reason(insn);
 	if (why) {
 		out->kind = MT_PLAN_UNSUPPORTED;
