@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compare malloc_bench untraced and under `memtrace histo PID --duration 0`.
+"""Compare malloc_bench untraced and under `memtrace histo PID --duration 0`
+at each --depth (full stacks, 32 frames by default, and the caller only).
 
 For each thread count the same number of calls runs untraced (the median
 of --untraced-runs runs) and once with memtrace attached:
@@ -106,7 +107,7 @@ def stop(proc):
             pass
 
 
-def run_traced(memtrace, bench, threads, calls):
+def run_traced(memtrace, bench, threads, calls, depth):
     target = tracer = None
     try:
         target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
@@ -116,7 +117,7 @@ def run_traced(memtrace, bench, threads, calls):
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
 
         tracer = subprocess.Popen([memtrace, 'histo', str(pid),
-                                   '--duration', '0'],
+                                   '--duration', '0', '--depth', str(depth)],
                                   stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
@@ -156,6 +157,10 @@ def main():
                     help='allocator calls per thread (default %(default)s)')
     ap.add_argument('--threads', default='1,2',
                     help='comma-separated thread counts (default %(default)s)')
+    ap.add_argument('--depths', default='32,1',
+                    help='comma-separated --depth values to trace with: 32 '
+                         'is the default full stack, 1 the caller only '
+                         '(default %(default)s)')
     ap.add_argument('--untraced-runs', type=int, default=5,
                     help='untraced runs per thread count; the median is '
                          'shown (default %(default)s)')
@@ -165,7 +170,7 @@ def main():
         if not path or not os.access(path, os.X_OK):
             ap.error(f'--{what}: {path!r} is not an executable')
 
-    print(f'{"threads":>7}  {"untraced ns/call":>16}  '
+    print(f'{"threads":>7}  {"depth":>5}  {"untraced ns/call":>16}  '
           f'{"memtrace ns/call":>16}  {"ratio":>8}  {"calls":>9}')
     ok = True
     for threads in (int(t) for t in args.threads.split(',')):
@@ -173,17 +178,23 @@ def main():
             untraced = statistics.median(
                 run_untraced(args.bench, threads, args.calls)['ns_per_call']
                 for _ in range(args.untraced_runs))
-            traced = run_traced(args.memtrace, args.bench, threads,
-                                args.calls)
         except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-            print(f'{threads:>7}  failed: {e}')
+            print(f'{threads:>7}  failed untraced: {e}')
             ok = False
             continue
-        print(f'{threads:>7}  {untraced:>16.1f}  '
-              f'{traced["ns_per_call"]:>16.1f}  '
-              f'{traced["ns_per_call"] / untraced:>8.1f}  '
-              f'{int(traced["calls"]):>9}')
-        sys.stdout.flush()
+        for depth in (int(d) for d in args.depths.split(',')):
+            try:
+                traced = run_traced(args.memtrace, args.bench, threads,
+                                    args.calls, depth)
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                print(f'{threads:>7}  {depth:>5}  failed: {e}')
+                ok = False
+                continue
+            print(f'{threads:>7}  {depth:>5}  {untraced:>16.1f}  '
+                  f'{traced["ns_per_call"]:>16.1f}  '
+                  f'{traced["ns_per_call"] / untraced:>8.1f}  '
+                  f'{int(traced["calls"]):>9}')
+            sys.stdout.flush()
     return 0 if ok else 1
 
 
