@@ -683,11 +683,9 @@ static int cmp_hook(const void *a, const void *b)
 	return (int)x->fn - (int)y->fn;
 }
 
-static int build_result(struct ctx *c, struct mt_alloc_set *out)
+/* Add the hookable definitions found to OUT, one hook per address. */
+static int append_found(struct ctx *c, struct mt_alloc_set *out)
 {
-	if (!c->found[MT_FN_MALLOC].hookable || !c->found[MT_FN_FREE].hookable)
-		return -MT_E_NO_ALLOCATOR;
-
 	for (int fn = 0; fn < MT_FN__COUNT; fn++) {
 		const struct found *f = &c->found[fn];
 		if (!f->hookable)
@@ -718,9 +716,43 @@ static int build_result(struct ctx *c, struct mt_alloc_set *out)
 		snprintf(h->symbol, sizeof h->symbol, "%s", mt_fn_name(h->fn));
 	}
 	qsort(out->hooks, (size_t)out->n, sizeof out->hooks[0], cmp_hook);
+	return 0;
+}
+
+static int build_result(struct ctx *c, struct mt_alloc_set *out)
+{
+	if (!c->found[MT_FN_MALLOC].hookable || !c->found[MT_FN_FREE].hookable)
+		return -MT_E_NO_ALLOCATOR;
+	int err = append_found(c, out);
+	if (err < 0)
+		return err;
 	snprintf(out->allocator, sizeof out->allocator, "%s",
 		 c->mods[c->found[MT_FN_MALLOC].module].map->path);
 	return 0;
+}
+
+int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_set *out)
+{
+	struct ctx c = { .pid = pid };
+	memset(out, 0, sizeof *out);
+	int err = mt_maps_read(pid, &c.maps);
+	if (err < 0)
+		return err == -ENOENT || err == -ESRCH ? -MT_E_NO_PROCESS : err_from_errno(-err);
+	const struct mt_map *map = map_of_path(&c, path);
+	err = map ? add_module(&c, map, 0, false, false) : -MT_E_NO_ALLOCATOR;
+	if (err == 0)
+		err = search_module(&c, 0) < 0 ? -MT_E_NO_ALLOCATOR : 0;
+	if (err == 0) {
+		for (int fn = 0; fn < MT_FN__COUNT; fn++)
+			if (c.found[fn].defined && c.found[fn].ifunc)
+				resolve_ifunc(&c, (enum mt_fn)fn);
+		err = append_found(&c, out);
+	}
+	if (err < 0)
+		memset(out, 0, sizeof *out);
+	free(c.mods);
+	mt_maps_free(&c.maps);
+	return err;
 }
 
 int mt_discover_check_arch(pid_t pid)

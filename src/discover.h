@@ -54,4 +54,10 @@ int mt_discover_check_arch(pid_t pid);
  * best).  A library that cannot be opened is skipped. */
 int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
 
+/* Every allocator entry point the module mapped from PATH defines, bound to
+ * or not: for a library loaded after attach, whose own calls (symbolic or
+ * RTLD_DEEPBIND binding) or dlsym lookups may reach them.  0 (OUT->n may be
+ * 0), or a negative enum mt_err. */
+int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_set *out);
+
 #endif

@@ -56,6 +56,8 @@ struct session {
 	struct mt_stackcap *stackcap;
 	struct mt_wrappers *wrappers;
 	struct mt_framecache *frames;
+	char **modules;           /* file-backed modules seen mapped so far */
+	size_t nmodules, capmodules;
 	double t_start;
 	double t_end;             /* when tracing ended (0: still tracing) */
 	enum end_reason end;
@@ -330,9 +332,55 @@ static void freeze_names(struct session *s)
 	}
 }
 
+static int merge_specs(struct session *s, const struct mt_alloc_set *fresh);
+static void install_added(struct session *s, int added);
+
+/* Modules mapped now that were not before (all of them the first time). */
+static int new_modules(struct session *s, char ***out)
+{
+	struct mt_maps maps;
+	*out = NULL;
+	if (mt_maps_read(s->pid, &maps) < 0)
+		return 0;
+	int n = 0;
+	for (size_t i = 0; i < maps.n; i++) {
+		const struct mt_map *m = &maps.v[i];
+		if (!m->path || m->path[0] != '/' || !m->x)
+			continue;
+		bool seen = false;
+		for (size_t k = 0; k < s->nmodules && !seen; k++)
+			seen = strcmp(s->modules[k], m->path) == 0;
+		if (seen)
+			continue;
+		if (s->nmodules == s->capmodules) {
+			size_t cap = s->capmodules ? 2 * s->capmodules : 64;
+			char **v = realloc(s->modules, cap * sizeof *v);
+			if (!v)
+				break;
+			s->modules = v;
+			s->capmodules = cap;
+		}
+		char **o = realloc(*out, (size_t)(n + 1) * sizeof *o);
+		char *dup = strdup(m->path);
+		if (!o || !dup) {
+			free(dup);
+			if (o)
+				*out = o;
+			break;
+		}
+		*out = o;
+		s->modules[s->nmodules++] = dup;
+		o[n++] = dup;
+	}
+	mt_maps_free(&maps);
+	return n;
+}
+
 /* ld.so's notification, around every dlopen and dlclose, with TID stopped
  * in _dl_debug_state: names of what may go away are kept, new modules are
- * learnt, and an allocator the program now binds to in one gets hooked. */
+ * learnt, and the allocator entry points a newly loaded library defines are
+ * hooked: its own calls (symbolic or RTLD_DEEPBIND binding) and anything
+ * that looks them up reach them. */
 static void on_rtld(void *ctx, pid_t tid)
 {
 	struct session *s = ctx;
@@ -340,21 +388,39 @@ static void on_rtld(void *ctx, pid_t tid)
 	freeze_names(s);
 	if (s->sym)
 		mt_symbolizer_refresh(s->sym);
-	struct mt_alloc_set fresh;
-	if (mt_discover_allocators(s->pid, &fresh) < 0)
-		return;
+	char **mods;
+	int nmods = new_modules(s, &mods);
 	int added = 0;
-	for (int i = 0; i < fresh.n && s->set.n < MT_MAX_HOOKS; i++) {
+	for (int m = 0; m < nmods; m++) {
+		struct mt_alloc_set fresh;
+		if (mt_discover_module_allocators(s->pid, mods[m], &fresh) < 0)
+			continue;
+		added += merge_specs(s, &fresh);
+	}
+	free(mods);
+	if (!added)
+		return;
+	install_added(s, added);
+}
+
+/* Specs of FRESH not hooked yet join the session's set; how many. */
+static int merge_specs(struct session *s, const struct mt_alloc_set *fresh)
+{
+	int added = 0;
+	for (int i = 0; i < fresh->n && s->set.n < MT_MAX_HOOKS; i++) {
 		bool known = false;
 		for (int k = 0; k < s->set.n; k++)
-			known |= s->set.hooks[k].addr == fresh.hooks[i].addr;
+			known |= s->set.hooks[k].addr == fresh->hooks[i].addr;
 		if (!known) {
-			s->set.hooks[s->set.n++] = fresh.hooks[i];
+			s->set.hooks[s->set.n++] = fresh->hooks[i];
 			added++;
 		}
 	}
-	if (!added)
-		return;
+	return added;
+}
+
+static void install_added(struct session *s, int added)
+{
 	const char *why[MT_MAX_HOOKS];
 	s->engine->ops->install(s->engine, s->installed, why);
 	for (int i = s->set.n - added; i < s->set.n; i++) {
@@ -411,6 +477,9 @@ static int install_hooks(struct session *s)
 	}
 	set_allocator_range(s);
 	if (err == 0) {
+		char **known;
+		new_modules(s, &known); /* the modules there at attach */
+		free(known);
 		uint64_t dbg = 0;
 		if (mt_rtld_debug_state_addr(s->pid, &dbg) == 0 && dbg &&
 		    s->engine->ops->watch(s->engine, dbg, on_rtld, s) < 0)
@@ -662,6 +731,9 @@ static void session_free(struct session *s)
 	if (s->t)
 		mt_target_free(s->t);
 	free(s->prev_live);
+	for (size_t i = 0; i < s->nmodules; i++)
+		free(s->modules[i]);
+	free(s->modules);
 }
 
 int mt_session_main(const struct mt_options *o, int sigfd)

@@ -287,7 +287,9 @@ def check_report(h, report, pid, modules, wrappers=(), group_by='site', depth=DE
         h.check(k > 0, 'stack does not start with the allocator\'s own frame(s):\n    '
                 + site_text(s))
         if k > 0:
+            hooked = {hk['module'] for hk in report.get('hooks', [])}
             h.check(module_is(stack[0]['module'], report['allocator'])
+                    or stack[0]['module'] in hooked
                     or is_allocator_module(stack[0]['module']),
                     f'innermost frame is not in the allocator {report["allocator"]}:\n    '
                     + site_text(s))
