@@ -20,7 +20,10 @@
 	X(NO_ALLOCATOR,     7, "no allocator found in the process")            \
 	X(UNSUPPORTED_ARCH, 8, "unsupported architecture")                     \
 	X(TARGET_LOST,      9, "target vanished while attaching")              \
-	X(IO,              10, "input/output error")
+	X(IO,              10, "input/output error")                           \
+	X(BAD_SNAPSHOT,    11, "not a valid snapshot")                         \
+	X(SNAPSHOT_VERSION, 12, "snapshot written by a newer memtrace")        \
+	X(DIFFERENT_PROGRAMS, 13, "snapshots of different programs")
 
 enum mt_err {
 #define MT_X(name, code, msg) MT_E_##name,

@@ -1,0 +1,95 @@
+/* Writes the fuzzer's seed snapshots into a directory: valid files that
+ * reach every part of the decoder, so the fuzzer starts from deep inside
+ * the format rather than from the magic number.
+ *
+ *   make_seeds DIR   ->  DIR/seed-empty.mtsnap      no tables, no text
+ *                        DIR/seed-minimal.mtsnap    one of everything
+ *                        DIR/seed-program.mtsnap    a small program: shared
+ *                            frames, inlined frames, modules with and
+ *                            without build-ids, large counters
+ *
+ * Run at build time (tests/fuzz/seeds/meson.build); tests/fuzz/corpus/
+ * holds copies made with it, for running the fuzzer by hand. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot.h"
+
+static void write_seed(const struct mt_snapshot *s, const char *dir, const char *name)
+{
+	char path[4096], err[256];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (mt_snapshot_write(s, path, err, sizeof err) < 0) {
+		fprintf(stderr, "make_seeds: %s: %s\n", path, err);
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: make_seeds DIR\n");
+		return 2;
+	}
+	const char *dir = argv[1];
+
+	struct mt_snapshot empty = { .format_version = MT_SNAPSHOT_VERSION };
+	write_seed(&empty, dir, "seed-empty.mtsnap");
+
+	struct mt_snap_module m1 = { .path = "/bin/t", .build_id = { 0xab, 0xcd }, .build_id_len = 2 };
+	struct mt_snap_frame f1 = { .module = 1, .module_offset = 0x1139, .address = 0x5555555551a9,
+				    .function = "f", .offset = 4, .file = "t.c", .line = 3 };
+	uint32_t st1[] = { 0 };
+	struct mt_snap_stack s1 = { .frames = st1, .nframes = 1 };
+	struct mt_snap_site site1 = { .live_blocks = 1, .live_bytes = 16, .allocs = 1,
+				      .alloc_bytes = 16 };
+	struct mt_snapshot minimal = {
+		.format_version = MT_SNAPSHOT_VERSION, .memtrace_version = "0.1.0", .pid = 1,
+		.comm = "t", .exe = "/bin/t", .exe_module = 1, .start_unix_ns = 1,
+		.time_unix_ns = 2, .duration_s = 1.0, .events = 1, .engine = "breakpoint",
+		.allocator = "/lib/libc.so.6", .depth = 1,
+		.modules = &m1, .nmodules = 1, .frames = &f1, .nframes = 1,
+		.stacks = &s1, .nstacks = 1, .sites = &site1, .nsites = 1,
+	};
+	write_seed(&minimal, dir, "seed-minimal.mtsnap");
+
+	struct mt_snap_module mods[3] = {
+		{ .path = "/srv/bin/server", .build_id_len = 20 },
+		{ .path = "/usr/lib/x86_64-linux-gnu/libc.so.6", .build_id_len = 20 },
+		{ .path = "/opt/jit/libjit.so" },
+	};
+	for (int i = 0; i < 20; i++) {
+		mods[0].build_id[i] = (unsigned char)(0x10 + i);
+		mods[1].build_id[i] = (unsigned char)(0xf0 - i);
+	}
+	struct mt_snap_frame frames[] = {
+		{ 1, 0x1189, 0x55d0c1a01189, "xmalloc", 0x19, "util.c", 42, false },
+		{ 1, 0x1305, 0x55d0c1a01305, "make_buffer", 0, "buf.h", 7, true },
+		{ 1, 0x1305, 0x55d0c1a01305, "handle_request", 0x45, "server.c", 311, false },
+		{ 1, 0x1420, 0x55d0c1a01420, "main", 0x80, "server.c", 90, false },
+		{ 2, 0x29d90, 0x7f3a1c029d90, "__libc_start_call_main", 0x80, "", 0, false },
+		{ 3, 0x4000, 0x7f3a1d004000, "", 0, "", 0, false },
+		{ 0, 0, 0x7ffd00001000, "", 0, "", 0, false },
+	};
+	uint32_t a[] = { 0, 1, 2, 3, 4 }, b[] = { 0, 2, 3, 4 }, c[] = { 5, 6, 3, 4 };
+	struct mt_snap_stack stacks[] = { { a, 5, 1 }, { b, 4, 1 }, { c, 4, 0 } };
+	struct mt_snap_site sites[] = {
+		{ 0, 1000, 4096000, 1500, 500, 6144000 },
+		{ 1, 3, 1ULL << 33, 9, 6, 3ULL << 33 },
+		{ 2, 0, 0, 123456789, 123456789, 987654321 },
+	};
+	struct mt_snapshot program = {
+		.format_version = MT_SNAPSHOT_VERSION, .memtrace_version = "0.1.0", .pid = 48213,
+		.comm = "server", .exe = "/srv/bin/server", .exe_module = 1,
+		.start_unix_ns = 1718000000123456789ULL, .time_unix_ns = 1718000060987654321ULL,
+		.duration_s = 60.86, .events = 1234567, .unknown_frees = 17, .lost_events = 3,
+		.engine = "breakpoint", .allocator = "/usr/lib/x86_64-linux-gnu/libc.so.6",
+		.depth = 32,
+		.modules = mods, .nmodules = 3, .frames = frames,
+		.nframes = sizeof frames / sizeof frames[0], .stacks = stacks, .nstacks = 3,
+		.sites = sites, .nsites = 3,
+	};
+	write_seed(&program, dir, "seed-program.mtsnap");
+	return 0;
+}
