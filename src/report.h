@@ -91,6 +91,9 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top);
 int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final);
 /* histo --json: one object, TOP sites (0: all). */
 int mt_report_json(FILE *f, const struct mt_report *r, int top);
+/* --format folded: collapsed stacks (flamegraph.pl, inferno, speedscope),
+ * outermost frame first, weighted by live bytes; format in report_folded.c. */
+int mt_report_folded(FILE *f, const struct mt_report *r);
 
 /* "12.3 KiB" */
 void mt_format_bytes(char *buf, size_t len, double bytes);
