@@ -475,11 +475,36 @@ void mt_series_trend(const struct mt_series *s, struct mt_trend_info *out)
 	bool stopped = fabs(late_change) <= LATE_FLAT * grew &&
 		       significant(&sig, early_slope * late_span - late_change);
 
+	/* A short series whose early part is a steep ramp inflates the noise
+	 * estimates above (the ramp is not noise).  Where growth stopped, the
+	 * later half's own scatter is the noise that counts: judged against
+	 * it, a clean ramp-then-flat series is a plateau. */
+	double dev[WINDOWS], mid = median(late_sorted, (size_t)half);
+	for (int i = 0; i < half; i++)
+		dev[i] = fabs(late_lo[i] - mid);
+	double late_noise = median(dev, (size_t)half);
+	if (late_noise < 1)
+		late_noise = 1;
+	struct significance late_sig = { SIG_NOISE * (1 + 2 / w.m) * late_noise, SIG_LEVEL * level };
+	bool stopped_late = fabs(late_change) <= LATE_FLAT * grew &&
+			    significant(&late_sig, early_slope * late_span - late_change);
+	/* ... but only for a clean shape: the early lows rise window by window
+	 * and the later half never dips below where the rise ended. */
+	bool clean = true;
+	double late_min = INFINITY;
+	for (int i = 1; i < k - half; i++)
+		clean &= w.lo[i] > w.lo[i - 1];
+	for (int i = 0; i < half; i++)
+		late_min = late_lo[i] < late_min ? late_lo[i] : late_min;
+	clean &= late_min >= w.lo[k - half - 1];
+	bool plateau = (significant(&sig, grew) && stopped) ||
+		       (clean && significant(&late_sig, grew) && stopped_late && tau >= MONOTONE);
+
 	out->rate_bytes_per_min = slope * 60;
-	if (tau >= MONOTONE && significant(&sig, rise) && !stopped) {
+	if (tau >= MONOTONE && significant(&sig, rise) && !stopped && !plateau) {
 		out->trend = MT_TREND_GROWING;
 		out->score = evidence(tau, rise, noise, level);
-	} else if (significant(&sig, grew) && stopped) {
+	} else if (plateau) {
 		out->trend = MT_TREND_PLATEAU;
 		out->rate_bytes_per_min = late_slope * 60;
 	} else if (tau <= -MONOTONE && significant(&sig, -rise) && w.hi[k - 1] < w.hi[0]) {

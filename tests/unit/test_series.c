@@ -169,6 +169,24 @@ START_TEST(test_plateau)
 }
 END_TEST
 
+
+/* A short, clean ramp then flat (what attach sees at a short interval): the
+ * ramp must not count as noise that hides the plateau. */
+START_TEST(test_short_clean_plateau)
+{
+	static const uint64_t v[] = { 30720, 61440, 92160, 122880, 153600, 184320, 204800,
+				      204800, 204800, 204800, 204800, 204800, 204800, 204800,
+				      204800, 204800, 204800, 204800, 204800, 204800 };
+	struct mt_series *s = mt_series_new();
+	for (int i = 0; i < 20; i++)
+		mt_series_add(s, 0.3 * (i + 1), v[i], v[i] / 1024);
+	struct mt_trend_info ti;
+	mt_series_trend(s, &ti);
+	ck_assert_str_eq(mt_trend_name(ti.trend), "plateau");
+	mt_series_destroy(s);
+}
+END_TEST
+
 START_TEST(test_churn_never_growing)
 {
 	static const long lengths[] = { 12, 20, 50, 100, 1000, 10000 };
@@ -554,6 +572,7 @@ static Suite *series_suite(void)
 	tcase_add_test(tc, test_steady_leak);
 	tcase_add_test(tc, test_leak_under_churn);
 	tcase_add_test(tc, test_plateau);
+	tcase_add_test(tc, test_short_clean_plateau);
 	tcase_add_test(tc, test_churn_never_growing);
 	tcase_add_test(tc, test_shrinking);
 	tcase_add_test(tc, test_random_noise);
