@@ -32,7 +32,7 @@ _memtrace()
         elif [[ $cmd == run && $word == -- ]]; then
             dashdash=$i
             break
-        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir) ]]; then
+        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir|format|snapshot|output|record|snapshot-every) || $word == -o ]]; then
             ((i++))        # skip the option's value
         elif [[ $word != -* ]]; then
             ((npos++))
@@ -51,7 +51,7 @@ _memtrace()
     fi
 
     case $prev in
-    --duration | --interval | --top | --depth | --wrapper)
+    --duration | --interval | --top | --depth | --wrapper | --snapshot-every)
         return 0          # a number or a function name: nothing to offer
         ;;
     --group-by)
@@ -62,6 +62,14 @@ _memtrace()
         mapfile -t COMPREPLY < <(compgen -d -- "$cur")
         return 0
         ;;
+    --format)
+        mapfile -t COMPREPLY < <(compgen -W 'table json folded' -- "$cur")
+        return 0
+        ;;
+    --snapshot | --output | -o | --record)
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+        ;;
     esac
 
     local opts
@@ -70,27 +78,38 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run help'
+            opts='histo attach run snapshot diff help'
         fi
         ;;
     histo)
-        opts='--duration --top --json --stacks --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
+        opts='--duration --top --json --format --stacks --snapshot --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
+        opts='--interval --duration --top --json --format --record --snapshot-every --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     run)
-        opts='--duration --top --json --stacks --depth --wrapper --group-by --debug-dir --verbose -v --help -h --'
+        opts='--duration --top --json --format --stacks --snapshot --depth --wrapper --group-by --debug-dir --verbose -v --help -h --'
+        ;;
+    snapshot)
+        opts='--output -o --duration --depth --wrapper --debug-dir --verbose -v --help -h'
+        ;;
+    diff)
+        if [[ $cur == -* ]]; then
+            opts='--json --format --group-by --top --force --help -h'
+        else
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return 0
+        fi
         ;;
     help)
-        ((npos == 0)) && opts='histo attach run help'
+        ((npos == 0)) && opts='histo attach run snapshot diff help'
         ;;
     *)
         return 0
         ;;
     esac
 
-    if [[ ($cmd == histo || $cmd == attach) && $npos -eq 0 && $cur != -* ]]; then
+    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot) && $npos -eq 0 && $cur != -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
         return 0
     fi

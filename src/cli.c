@@ -16,6 +16,8 @@ static const char usage_general[] =
 	"  histo <pid>          live blocks and bytes by allocation site, jmap -histo style\n"
 	"  attach <pid>         trace until stopped; growth per site every interval\n"
 	"  run -- COMMAND ...   start COMMAND traced from its first allocation\n"
+	"  snapshot <pid> -o FILE  trace, then write a snapshot of the live heap\n"
+	"  diff A B             what grew and shrank between two snapshots\n"
 	"  help [COMMAND]       show help for a command\n"
 	"\n"
 	"options:\n"
@@ -30,9 +32,13 @@ static const char usage_general[] =
 	"  --group-by KEY       rows by site (default), stack, function or module\n" \
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
 
+#define FORMAT_OPTION \
+	"  --format FORMAT      table (default), json or folded (collapsed stacks for flame graphs)\n"
+
 static const char usage_histo[] =
-	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--stacks]\n"
-	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--verbose]\n"
+	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
+	"                      [--stacks] [--snapshot FILE] [--depth N] [--wrapper NAME]...\n"
+	"                      [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 	"largest live bytes first.\n"
@@ -41,29 +47,39 @@ static const char usage_histo[] =
 	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
 	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
 	"  --json               print one JSON object (schema in memtrace(1))\n"
+	FORMAT_OPTION
 	"  --stacks             print each row's call stack under it\n"
+	"  --snapshot FILE      also write a snapshot of the live heap to FILE\n"
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_attach[] =
 	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
-	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--verbose]\n"
+	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
+	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
+	"                      [--verbose]\n"
 	"\n"
 	"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
-	"every interval print the top sites with their live bytes and change.\n"
+	"every interval print the top sites with their live bytes, change, rate and\n"
+	"verdict (growing, plateau, fluctuating, shrinking, flat), then a final summary.\n"
 	"\n"
 	"options:\n"
 	"  --interval SECONDS   report every SECONDS (default 10)\n"
 	"  --duration SECONDS   stop after SECONDS (default 0: no limit)\n"
-	"  --top N              show the N largest sites (default 20; 0: all)\n"
+	"  --top N              show the N sites with the most evidence of growth (default 20; 0: all)\n"
+	"  --json               one JSON object per interval (JSON Lines), then a final one\n"
+	FORMAT_OPTION
+	"  --record FILE        write a snapshot to FILE at the end (and every --snapshot-every)\n"
+	"  --snapshot-every SECONDS  also rewrite the --record snapshot every SECONDS\n"
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_run[] =
-	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--stacks] [--depth N]\n"
-	"                    [--wrapper NAME]... [--group-by KEY] [--verbose] -- COMMAND [ARGS...]\n"
+	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
+	"                    [--snapshot FILE] [--depth N] [--wrapper NAME]... [--group-by KEY]\n"
+	"                    [--debug-dir DIR]... [--verbose] -- COMMAND [ARGS...]\n"
 	"\n"
 	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
 	"still held and exit with its status.\n"
@@ -72,9 +88,41 @@ static const char usage_run[] =
 	"  --duration SECONDS   stop tracing after SECONDS (default 0: until COMMAND exits)\n"
 	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
 	"  --json               print one JSON object (schema in memtrace(1))\n"
+	FORMAT_OPTION
 	"  --stacks             print each row's call stack under it\n"
+	"  --snapshot FILE      also write a snapshot of what it held to FILE\n"
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
+	"  -h, --help           show this help\n";
+
+static const char usage_snapshot[] =
+	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--depth N]\n"
+	"                      [--wrapper NAME]... [--debug-dir DIR]... [--verbose]\n"
+	"\n"
+	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
+	"snapshot of its live heap, aggregated per stack, to FILE (atomically).\n"
+	"\n"
+	"options:\n"
+	"  -o, --output FILE    the snapshot file to write\n"
+	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
+	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n"
+	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob; repeatable)\n"
+	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
+	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
+	"  -h, --help           show this help\n";
+
+static const char usage_diff[] =
+	"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
+	"\n"
+	"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
+	"largest growth first; sites only in B are new, only in A gone.\n"
+	"\n"
+	"options:\n"
+	"  --json               print one JSON object (schema in memtrace(1))\n"
+	FORMAT_OPTION
+	"  --group-by KEY       rows by site (default), stack, function or module\n"
+	"  --top N              show the N rows that changed most (default 20; 0: all)\n"
+	"  --force              compare snapshots of different programs all the same\n"
 	"  -h, --help           show this help\n";
 
 static const char *const group_names[] = {
@@ -93,6 +141,8 @@ const char *mt_cli_usage(enum mt_cmd cmd)
 	case MT_CMD_HISTO: return usage_histo;
 	case MT_CMD_ATTACH: return usage_attach;
 	case MT_CMD_RUN: return usage_run;
+	case MT_CMD_SNAPSHOT: return usage_snapshot;
+	case MT_CMD_DIFF: return usage_diff;
 	default: return usage_general;
 	}
 }
@@ -118,6 +168,8 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "histo") == 0) return MT_CMD_HISTO;
 	if (strcmp(s, "attach") == 0) return MT_CMD_ATTACH;
 	if (strcmp(s, "run") == 0) return MT_CMD_RUN;
+	if (strcmp(s, "snapshot") == 0) return MT_CMD_SNAPSHOT;
+	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -154,6 +206,8 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	o->top = 20;
 	o->interval = 10;
 	o->depth = 32;
+	o->raw_argc = argc - 1;
+	o->raw_argv = argv + 1;
 	if (argc < 2)
 		FAIL("no command given: try 'memtrace --help'");
 
@@ -177,9 +231,19 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 		}
 		return 0;
 	}
-	o->duration = o->cmd == MT_CMD_HISTO ? 10 : 0;
+	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
+	const enum mt_cmd c = o->cmd;
+	/* Which commands take an option: H histo, A attach, R run, S snapshot, D diff. */
+#define H (1u << MT_CMD_HISTO)
+#define A (1u << MT_CMD_ATTACH)
+#define R (1u << MT_CMD_RUN)
+#define S (1u << MT_CMD_SNAPSHOT)
+#define D (1u << MT_CMD_DIFF)
+#define FOR(mask) (((mask) & (1u << c)) != 0)
 
 	const char *pid_arg = NULL;
+	const char *files[2] = { NULL, NULL };
+	int nfiles = 0;
 	int i;
 	for (i = 2; i < argc; i++) {
 		const char *a = argv[i];
@@ -214,28 +278,60 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			return 0;
 		}
 		bool flag = strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 ||
-			    strcmp(a, "--json") == 0 || strcmp(a, "--stacks") == 0;
+			    strcmp(a, "--json") == 0 || strcmp(a, "--stacks") == 0 ||
+			    strcmp(a, "--force") == 0;
 		if (flag && val)
 			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
-		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S)) {
 			o->verbose = true;
-		} else if (strcmp(a, "--duration") == 0) {
+		} else if (strcmp(a, "--duration") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->duration) < 0)
 				FAIL("invalid --duration '%s': give a number of seconds >= 0", val);
-		} else if (strcmp(a, "--top") == 0) {
+		} else if (strcmp(a, "--top") == 0 && FOR(H | A | R | D)) {
 			NEED_VALUE();
 			if (parse_count(val, &o->top) < 0)
 				FAIL("invalid --top '%s': give a whole number >= 0", val);
 			o->top_given = true;
-		} else if (strcmp(a, "--json") == 0 && o->cmd != MT_CMD_ATTACH) {
-			o->json = true;
-		} else if (strcmp(a, "--depth") == 0) {
+		} else if (strcmp(a, "--json") == 0 && FOR(H | A | R | D)) {
+			o->format = MT_FORMAT_JSON;
+		} else if (strcmp(a, "--format") == 0 && FOR(H | A | R | D)) {
+			NEED_VALUE();
+			if (strcmp(val, "table") == 0)
+				o->format = MT_FORMAT_TABLE;
+			else if (strcmp(val, "json") == 0)
+				o->format = MT_FORMAT_JSON;
+			else if (strcmp(val, "folded") == 0)
+				o->format = MT_FORMAT_FOLDED;
+			else
+				FAIL("invalid --format '%s': give table, json or folded", val);
+		} else if (strcmp(a, "--snapshot") == 0 && FOR(H | R)) {
+			NEED_VALUE();
+			if (!*val)
+				FAIL("empty --snapshot: give the file to write the snapshot to");
+			o->snapshot_path = val;
+		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && FOR(S)) {
+			NEED_VALUE();
+			if (!*val)
+				FAIL("empty %s: give the file to write the snapshot to", a);
+			o->snapshot_path = val;
+		} else if (strcmp(a, "--record") == 0 && FOR(A)) {
+			NEED_VALUE();
+			if (!*val)
+				FAIL("empty --record: give the file to write snapshots to");
+			o->record_path = val;
+		} else if (strcmp(a, "--snapshot-every") == 0 && FOR(A)) {
+			NEED_VALUE();
+			if (parse_seconds(val, &o->snapshot_every) < 0 || o->snapshot_every < 0.05)
+				FAIL("invalid --snapshot-every '%s': give a number of seconds >= 0.05", val);
+		} else if (strcmp(a, "--force") == 0 && FOR(D)) {
+			o->force = true;
+		} else if (strcmp(a, "--depth") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (parse_count(val, &o->depth) < 0 || o->depth < 1 || o->depth > MT_MAX_DEPTH)
 				FAIL("invalid --depth '%s': give a number of frames from 1 to %d", val,
 				     MT_MAX_DEPTH);
-		} else if (strcmp(a, "--wrapper") == 0) {
+		} else if (strcmp(a, "--wrapper") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (!*val)
 				FAIL("empty --wrapper: give a function name or a glob such as 'xmalloc*'");
@@ -243,14 +339,14 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 				FAIL("too many --wrapper options: give at most %d (globs match many)",
 				     MT_MAX_LIST);
 			o->wrappers[o->nwrappers++] = val;
-		} else if (strcmp(a, "--debug-dir") == 0) {
+		} else if (strcmp(a, "--debug-dir") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (!*val)
 				FAIL("empty --debug-dir: give a directory holding debug files");
 			if (o->ndebug_dirs == MT_MAX_LIST)
 				FAIL("too many --debug-dir options: give at most %d", MT_MAX_LIST);
 			o->debug_dirs[o->ndebug_dirs++] = val;
-		} else if (strcmp(a, "--group-by") == 0) {
+		} else if (strcmp(a, "--group-by") == 0 && FOR(H | A | R | D)) {
 			NEED_VALUE();
 			int g;
 			for (g = 0; g < 4 && strcmp(val, group_names[g]) != 0; g++)
@@ -258,19 +354,24 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			if (g == 4)
 				FAIL("invalid --group-by '%s': give site, stack, function or module", val);
 			o->group_by = (enum mt_group)g;
-		} else if (strcmp(a, "--stacks") == 0 && o->cmd != MT_CMD_ATTACH) {
+		} else if (strcmp(a, "--stacks") == 0 && FOR(H | R)) {
 			o->stacks = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
 				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
-		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && o->cmd != MT_CMD_RUN) {
+		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S)) {
 			FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
 			     a, INT_MAX);
 		} else if (a[0] == '-' && a[1]) {
 			FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
 		} else if (o->cmd == MT_CMD_RUN) {
 			FAIL("put '--' before the command to run: memtrace run [OPTIONS] -- %s", a);
+		} else if (o->cmd == MT_CMD_DIFF) {
+			if (nfiles == 2)
+				FAIL("diff compares two snapshots: '%s', '%s' and '%s' given", files[0],
+				     files[1], a);
+			files[nfiles++] = a;
 		} else if (pid_arg) {
 			FAIL("one PID only: '%s' and '%s' given", pid_arg, a);
 		} else {
@@ -278,6 +379,25 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 		}
 #undef NEED_VALUE
 	}
+#undef H
+#undef A
+#undef R
+#undef S
+#undef D
+#undef FOR
+	o->json = o->format == MT_FORMAT_JSON;
+
+	if (o->cmd == MT_CMD_DIFF) {
+		if (nfiles < 2)
+			FAIL("diff needs two snapshots: memtrace diff A B");
+		o->diff_a = files[0];
+		o->diff_b = files[1];
+		return 0;
+	}
+	if (o->cmd == MT_CMD_SNAPSHOT && !o->snapshot_path)
+		FAIL("no output file: memtrace snapshot <pid> -o FILE");
+	if (o->snapshot_every > 0 && !o->record_path)
+		FAIL("--snapshot-every needs --record FILE: the file to rewrite");
 
 	if (o->cmd == MT_CMD_RUN) {
 		if (i >= argc)

@@ -11,6 +11,8 @@ enum mt_cmd {
 	MT_CMD_HISTO,
 	MT_CMD_ATTACH,
 	MT_CMD_RUN,
+	MT_CMD_SNAPSHOT,  /* histo that writes a snapshot file */
+	MT_CMD_DIFF,      /* compare two snapshot files */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };
@@ -28,6 +30,13 @@ enum mt_group {
 
 const char *mt_group_name(enum mt_group g);
 
+/* How a report is printed (--format; --json is --format json). */
+enum mt_format {
+	MT_FORMAT_TABLE,
+	MT_FORMAT_JSON,    /* attach: JSON Lines, one object per interval */
+	MT_FORMAT_FOLDED,  /* collapsed stacks for flame graphs */
+};
+
 struct mt_options {
 	enum mt_cmd cmd;
 	enum mt_cmd help_for;     /* MT_CMD_HELP: which command, or NONE */
@@ -36,8 +45,16 @@ struct mt_options {
 	double interval;          /* attach */
 	int top;                  /* rows; 0 = all */
 	bool top_given;
-	bool json;
+	bool json;                /* format == MT_FORMAT_JSON */
+	enum mt_format format;
 	bool verbose;
+	const char *snapshot_path; /* histo/run --snapshot, snapshot -o */
+	const char *record_path;  /* attach --record */
+	double snapshot_every;    /* attach --snapshot-every, 0: at the end only */
+	bool force;               /* diff --force */
+	const char *diff_a, *diff_b;
+	int raw_argc;             /* the command line after "memtrace" */
+	char **raw_argv;
 	int depth;                /* frames unwound above the allocator (1..128) */
 	bool stacks;              /* histo, run: print each row's stack */
 	enum mt_group group_by;

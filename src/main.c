@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_diff.h"
 #include "config.h"
 #include "errors.h"
 #include "session.h"
@@ -25,6 +26,9 @@ int main(int argc, char **argv)
 	case MT_CMD_VERSION:
 		printf("memtrace %s\n", MT_VERSION);
 		return 0;
+	case MT_CMD_DIFF:
+		signal(SIGPIPE, SIG_IGN);
+		return mt_cmd_diff(&o);
 	default:
 		break;
 	}

@@ -37,6 +37,12 @@ struct mt_report_site {
 	uint64_t live_blocks, live_bytes, allocs, frees, alloc_bytes;
 	/* attach only */
 	int64_t delta_interval, delta_total;
+	int64_t delta_blocks;          /* live blocks since the last interval */
+	uint64_t churn_allocs, churn_frees; /* in the last interval */
+	const char *trend;             /* "growing", "plateau", ... */
+	double rate_bytes_per_min;     /* of the low points */
+	double score;                  /* evidence for growth (rank) */
+	char sparkline[160];
 };
 
 struct mt_report_hook {
@@ -70,10 +76,14 @@ struct mt_report {
 	size_t nhooks;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */
 	size_t nsites;
+	int interval;             /* attach: the interval's number, from 1 */
+	bool color;               /* tables: ANSI colors (a terminal, no NO_COLOR) */
 };
 
 /* Sort sites by live bytes (then allocs, then address), largest first. */
 void mt_report_sort(struct mt_report *r);
+/* attach: by evidence for growth (score), then live bytes. */
+void mt_report_sort_growth(struct mt_report *r);
 
 enum mt_report_group {
 	MT_REPORT_BY_SITE,      /* the site frame: same address and function */
@@ -84,6 +94,9 @@ enum mt_report_group {
 /* Merge R's rows that share the group key, summing counters; a merged row
  * keeps the stack of its largest member.  Then sorts. */
 int mt_report_group(struct mt_report *r, enum mt_report_group g);
+/* The key rows are grouped by, as text (the same across intervals). */
+void mt_report_row_key(const struct mt_report_site *s, enum mt_report_group g, char *buf,
+		       size_t len);
 
 /* histo: header and the site table, TOP rows (0: all). */
 int mt_report_table(FILE *f, const struct mt_report *r, int top);
@@ -91,6 +104,8 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top);
 int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final);
 /* histo --json: one object, TOP sites (0: all). */
 int mt_report_json(FILE *f, const struct mt_report *r, int top);
+/* attach --json: one line per interval (JSON Lines), FINAL for the last. */
+int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool final);
 /* --format folded: collapsed stacks (flamegraph.pl, inferno, speedscope),
  * outermost frame first, weighted by live bytes; format in report_folded.c. */
 int mt_report_folded(FILE *f, const struct mt_report *r);

@@ -12,7 +12,8 @@ struct keyed {
 	size_t index;
 };
 
-static void make_key(char *buf, size_t len, const struct mt_report_site *s, enum mt_report_group g)
+void mt_report_row_key(const struct mt_report_site *s, enum mt_report_group g, char *buf,
+		       size_t len)
 {
 	switch (g) {
 	case MT_REPORT_BY_STACK:
@@ -52,6 +53,9 @@ static void add_into(struct mt_report_site *to, const struct mt_report_site *fro
 	uint64_t ab = to->alloc_bytes + from->alloc_bytes;
 	int64_t di = to->delta_interval + from->delta_interval;
 	int64_t dt = to->delta_total + from->delta_total;
+	int64_t db = to->delta_blocks + from->delta_blocks;
+	uint64_t ca = to->churn_allocs + from->churn_allocs;
+	uint64_t cf = to->churn_frees + from->churn_frees;
 	if (bigger)
 		*to = *from; /* the largest member names the row and gives its stack */
 	to->live_blocks = lb;
@@ -61,6 +65,9 @@ static void add_into(struct mt_report_site *to, const struct mt_report_site *fro
 	to->alloc_bytes = ab;
 	to->delta_interval = di;
 	to->delta_total = dt;
+	to->delta_blocks = db;
+	to->churn_allocs = ca;
+	to->churn_frees = cf;
 }
 
 int mt_report_group(struct mt_report *r, enum mt_report_group g)
@@ -73,7 +80,7 @@ int mt_report_group(struct mt_report *r, enum mt_report_group g)
 	if (!k)
 		return -1;
 	for (size_t i = 0; i < r->nsites; i++) {
-		make_key(k[i].key, sizeof k[i].key, &r->sites[i], g);
+		mt_report_row_key(&r->sites[i], g, k[i].key, sizeof k[i].key);
 		k[i].index = i;
 	}
 	qsort(k, r->nsites, sizeof *k, cmp_keyed);

@@ -127,3 +127,51 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	fflush(f);
 	return err < 0 || ferror(f) ? -1 : 0;
 }
+
+int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool final)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "interval", json_integer(r->interval));
+	json_object_set_new(o, "final", json_boolean(final));
+	json_object_set_new(o, "pid", json_integer(r->pid));
+	json_object_set_new(o, "time_s", json_real(r->duration_s));
+	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
+	json_object_set_new(o, "unknown_frees", json_integer((json_int_t)r->unknown_frees));
+	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
+	json_object_set_new(o, "live_bytes", json_integer((json_int_t)r->live_bytes));
+	json_object_set_new(o, "live_blocks", json_integer((json_int_t)r->live_blocks));
+	if (final)
+		json_object_set_new(o, "end_reason", json_string(r->end_reason));
+	json_t *sites = json_array();
+	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_report_site *s = &r->sites[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "function", str(s->function));
+		json_object_set_new(j, "module", str(s->module));
+		json_object_set_new(j, "file", str(s->file));
+		json_object_set_new(j, "line", json_integer(s->line));
+		json_object_set_new(j, "address", hex(s->address));
+		json_object_set_new(j, "live_bytes", json_integer((json_int_t)s->live_bytes));
+		json_object_set_new(j, "live_blocks", json_integer((json_int_t)s->live_blocks));
+		json_object_set_new(j, "delta_bytes", json_integer((json_int_t)s->delta_interval));
+		json_object_set_new(j, "delta_blocks", json_integer((json_int_t)s->delta_blocks));
+		json_object_set_new(j, "delta_bytes_since_attach",
+				    json_integer((json_int_t)s->delta_total));
+		json_object_set_new(j, "rate_bytes_per_min", json_real(s->rate_bytes_per_min));
+		json_object_set_new(j, "trend", json_string(s->trend ? s->trend : "flat"));
+		json_object_set_new(j, "score", json_real(s->score));
+		json_object_set_new(j, "churn_allocs", json_integer((json_int_t)s->churn_allocs));
+		json_object_set_new(j, "churn_frees", json_integer((json_int_t)s->churn_frees));
+		json_object_set_new(j, "sparkline", str(s->sparkline));
+		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
+		json_object_set_new(j, "frees", json_integer((json_int_t)s->frees));
+		json_array_append_new(sites, j);
+	}
+	json_object_set_new(o, "sites", sites);
+	int err = json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(o);
+	fflush(f);
+	return err < 0 || ferror(f) ? -1 : 0;
+}

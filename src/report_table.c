@@ -31,6 +31,20 @@ static int cmp_sites(const void *a, const void *b)
 	return x->address < y->address ? -1 : (x->address > y->address);
 }
 
+static int cmp_growth(const void *a, const void *b)
+{
+	const struct mt_report_site *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return cmp_sites(a, b);
+}
+
+void mt_report_sort_growth(struct mt_report *r)
+{
+	if (r->nsites)
+		qsort(r->sites, r->nsites, sizeof r->sites[0], cmp_growth);
+}
+
 void mt_report_sort(struct mt_report *r)
 {
 	if (r->nsites)
@@ -122,6 +136,20 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top)
 	return ferror(f) ? -1 : 0;
 }
 
+/* ANSI colors for the verdicts, only when R->color. */
+static const char *trend_color(const struct mt_report *r, const char *trend)
+{
+	if (!r->color || !trend)
+		return "";
+	if (strcmp(trend, "growing") == 0)
+		return "\033[1;31m";
+	if (strcmp(trend, "plateau") == 0)
+		return "\033[33m";
+	if (strcmp(trend, "shrinking") == 0)
+		return "\033[32m";
+	return "";
+}
+
 int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final)
 {
 	if (final) {
@@ -134,19 +162,27 @@ int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final)
 			   " unknown frees, %" PRIu64 " lost events ---\n",
 			r->duration_s, r->events, r->live_blocks, live, r->unknown_frees, r->lost_events);
 	}
-	fprintf(f, "%5s %12s %12s %12s %12s  %s\n", "rank", "live bytes", "interval",
-		"since attach", "live blocks", "site");
+	fprintf(f, "%4s %10s %11s %12s %11s  %-12s %-11s %15s  %s\n", "rank", "live bytes",
+		"interval", "since attach", "rate/min", "trend", "verdict", "churn a/f", "site");
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_report_site *s = &r->sites[i];
-		char name[1024], live[32], di[32], dt[32];
+		char name[1024], live[32], di[32], dt[32], rate[32], churn[48];
 		site_name(name, sizeof name, s);
 		mt_format_bytes(live, sizeof live, (double)s->live_bytes);
 		mt_format_bytes(di, sizeof di, (double)s->delta_interval);
 		mt_format_bytes(dt, sizeof dt, (double)s->delta_total);
-		fprintf(f, "%5zu %12s %s%11s %s%11s %12" PRIu64 "  %s\n", i + 1, live,
+		mt_format_bytes(rate, sizeof rate, s->rate_bytes_per_min);
+		snprintf(churn, sizeof churn, "%" PRIu64 "/%" PRIu64, s->churn_allocs, s->churn_frees);
+		const char *trend = s->trend ? s->trend : "flat";
+		/* The sparkline is UTF-8: pad it by cells, not bytes. */
+		int cells = 0;
+		for (const char *p = s->sparkline; *p; p++)
+			cells += ((unsigned char)*p & 0xc0) != 0x80;
+		fprintf(f, "%4zu %10s %s%10s %s%11s %11s  %s%*s %s%-11s%s %15s  %s\n", i + 1, live,
 			s->delta_interval > 0 ? "+" : " ", di, s->delta_total > 0 ? "+" : " ", dt,
-			s->live_blocks, name);
+			rate, s->sparkline, cells < 12 ? 12 - cells : 0, "", trend_color(r, trend),
+			trend, r->color && trend_color(r, trend)[0] ? "\033[0m" : "", churn, name);
 	}
 	fprintf(f, "\n");
 	fflush(f);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -21,7 +22,12 @@
 #include "diagnose.h"
 #include "discover.h"
 #include "errors.h"
+#include "ctlsock.h"
 #include "framecache.h"
+#include "history.h"
+#include "series.h"
+#include "snapbuild.h"
+#include "snapshot.h"
 #include "stackcap.h"
 #include "stacks.h"
 #include "wrappers.h"
@@ -63,8 +69,14 @@ struct session {
 	enum end_reason end;
 	int exit_status;          /* waitpid status when the target exited */
 	bool spawned;
-	int64_t *prev_live;       /* attach: live bytes per site at the last interval */
-	size_t nprev;
+	bool answered;            /* another memtrace's session answered */
+	struct mt_history *history; /* attach: each row across intervals */
+	int intervals;
+	uint64_t start_unix_ns;
+	struct mt_ctl_server *ctl; /* answers histo/snapshot from other memtraces */
+	int waitfd;               /* epoll: signals and the control socket */
+	char exe[4096];           /* the main executable, as /proc/PID/exe says */
+	uint64_t exe_load;        /* an address inside it */
 };
 
 static double now_s(void)
@@ -233,8 +245,6 @@ static int build_report(struct session *s, struct mt_report *r)
 		rs->allocs = st->allocs;
 		rs->frees = st->frees;
 		rs->alloc_bytes = st->alloc_bytes;
-		int64_t prev = i < s->nprev ? s->prev_live[i] : 0;
-		rs->delta_interval = (int64_t)st->live_bytes - prev;
 		rs->delta_total = (int64_t)st->live_bytes;
 		name_site(s, rs);
 	}
@@ -250,31 +260,83 @@ static void free_report(struct mt_report *r)
 	free(r->hooks);
 }
 
-/* attach: remember every site's live bytes for the next interval's delta. */
-static void remember_interval(struct session *s)
+/* attach: each row's change since the last interval, its series, trend,
+ * sparkline and churn; rows ranked by the evidence for growth. */
+static void add_history(struct session *s, struct mt_report *r)
 {
-	const struct mt_sites *sites = mt_tracker_sites(s->tracker);
-	size_t n = mt_sites_count(sites);
-	if (n > s->nprev) {
-		int64_t *p = realloc(s->prev_live, n * sizeof *p);
-		if (!p)
-			return;
-		s->prev_live = p;
-		s->nprev = n;
+	if (!s->history)
+		s->history = mt_history_new();
+	if (!s->history)
+		return;
+	for (size_t i = 0; i < r->nsites; i++) {
+		struct mt_report_site *rs = &r->sites[i];
+		char key[600];
+		mt_report_row_key(rs, (enum mt_report_group)s->o->group_by, key, sizeof key);
+		struct mt_history_row *h = mt_history_get(s->history, key);
+		if (!h)
+			continue;
+		rs->delta_interval = (int64_t)rs->live_bytes - (int64_t)h->prev_live_bytes;
+		rs->delta_blocks = (int64_t)rs->live_blocks - (int64_t)h->prev_live_blocks;
+		rs->churn_allocs = rs->allocs - h->prev_allocs;
+		rs->churn_frees = rs->frees - h->prev_frees;
+		h->prev_live_bytes = rs->live_bytes;
+		h->prev_live_blocks = rs->live_blocks;
+		h->prev_allocs = rs->allocs;
+		h->prev_frees = rs->frees;
+		mt_series_add(h->series, r->duration_s, rs->live_bytes, rs->live_blocks);
+		struct mt_trend_info ti;
+		mt_series_trend(h->series, &ti);
+		rs->trend = mt_trend_name(ti.trend);
+		rs->rate_bytes_per_min = ti.rate_bytes_per_min;
+		rs->score = ti.score;
+		mt_series_sparkline(h->series, 12, rs->sparkline, sizeof rs->sparkline);
 	}
-	for (size_t i = 0; i < n; i++)
-		s->prev_live[i] = (int64_t)mt_sites_get_const(sites, (uint32_t)i)->live_bytes;
+	mt_report_sort_growth(r);
+}
+
+static bool use_color(const struct session *s)
+{
+	return s->o->format == MT_FORMAT_TABLE && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
 }
 
 static int print_interval(struct session *s, bool final)
 {
 	struct mt_report r;
-	int top = s->o->top;
+	int top = s->o->json && !s->o->top_given ? 0 : s->o->top;
 	int err = build_report(s, &r);
-	if (err == 0)
-		err = mt_report_growth(stdout, &r, top, final);
+	if (err == 0) {
+		r.interval = ++s->intervals;
+		r.color = use_color(s);
+		add_history(s, &r);
+		if (s->o->format == MT_FORMAT_JSON)
+			err = mt_report_json_interval(stdout, &r, top, final);
+		else if (s->o->format == MT_FORMAT_FOLDED)
+			err = final ? mt_report_folded(stdout, &r) : 0;
+		else
+			err = mt_report_growth(stdout, &r, top, final);
+	}
 	free_report(&r);
-	remember_interval(s);
+	return err;
+}
+
+/* histo, run, and the session answering a client: one report to F. */
+static int print_report(struct session *s, const struct mt_options *o, FILE *f)
+{
+	int top = o->json && !o->top_given ? 0 : o->top;
+	struct mt_report r;
+	int err = build_report(s, &r);
+	if (err == 0) {
+		r.show_stacks = o->stacks;
+		r.color = f == stdout && o->format == MT_FORMAT_TABLE && isatty(STDOUT_FILENO) &&
+			  !getenv("NO_COLOR");
+		if (o->format == MT_FORMAT_JSON)
+			err = mt_report_json(f, &r, top);
+		else if (o->format == MT_FORMAT_FOLDED)
+			err = mt_report_folded(f, &r);
+		else
+			err = mt_report_table(f, &r, top);
+	}
+	free_report(&r);
 	return err;
 }
 
@@ -282,13 +344,139 @@ static int print_final(struct session *s)
 {
 	if (s->o->cmd == MT_CMD_ATTACH)
 		return print_interval(s, true);
-	int top = s->o->json && !s->o->top_given ? 0 : s->o->top;
-	struct mt_report r;
-	int err = build_report(s, &r);
-	if (err == 0)
-		err = s->o->json ? mt_report_json(stdout, &r, top) : mt_report_table(stdout, &r, top);
-	free_report(&r);
-	return err;
+	return print_report(s, s->o, stdout);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+static uint64_t unix_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Write the live table as a snapshot to PATH (atomically).  0, or an exit
+ * status with the reason in MSG. */
+static int snapshot_to(struct session *s, const char *path, char *msg, size_t len)
+{
+	struct mt_tracker_stats ts;
+	struct mt_engine_stats es = { 0 };
+	mt_tracker_stats(s->tracker, &ts);
+	if (s->engine)
+		s->engine->ops->stats(s->engine, &es);
+	struct mt_snapbuild_input in = {
+		.tracker = s->tracker, .stacks = s->stacks, .frames = s->frames,
+		.wrappers = s->wrappers, .sym = s->sym, .pid = s->pid, .comm = s->comm,
+		.exe = s->exe, .engine = "breakpoint", .allocator = s->set.allocator,
+		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
+		.time_unix_ns = unix_ns(),
+		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,
+		.events = es.calls, .unknown_frees = ts.unknown_frees,
+		.lost_events = es.lost_calls + es.abandoned_calls,
+		.depth = s->stacks ? s->o->depth : 0,
+	};
+	struct mt_snapshot *snap = mt_snapbuild(&in);
+	if (!snap) {
+		snprintf(msg, len, "out of memory building the snapshot: free some memory");
+		return mt_err_exit_status(MT_E_INTERNAL);
+	}
+	int rc = mt_snapshot_write(snap, path, msg, len);
+	mt_snapshot_free(snap);
+	if (rc < 0)
+		return mt_err_exit_status(-rc < MT_E__COUNT ? (enum mt_err)-rc : MT_E_IO);
+	return 0;
+}
+
+static int write_snapshot(struct session *s, const char *path)
+{
+	char msg[600];
+	int rc = snapshot_to(s, path, msg, sizeof msg);
+	if (rc) {
+		fprintf(stderr, "memtrace: error: %s\n", msg);
+		return rc;
+	}
+	if (s->o->verbose)
+		say("snapshot written to %s", path);
+	return 0;
+}
+
+/* Another memtrace asks this session for a report or a snapshot of the
+ * process (a process has one tracer: see ctlsock.h). */
+static void serve_request(struct session *s, struct mt_ctl_request *req)
+{
+	char *argv[MT_CTL_MAX_ARGC + 2];
+	int argc = 0;
+	argv[argc++] = "memtrace";
+	for (int i = 0; i < req->argc && argc < MT_CTL_MAX_ARGC + 1; i++)
+		argv[argc++] = req->argv[i];
+	argv[argc] = NULL;
+	struct mt_options ro;
+	char msg[700];
+	char line[800];
+	if (mt_cli_parse(argc, argv, &ro, msg, sizeof msg) < 0) {
+		snprintf(line, sizeof line, "memtrace: error: %s", msg);
+		mt_ctl_server_reply(req, mt_err_exit_status(MT_E_USAGE), line);
+		return;
+	}
+	if ((ro.cmd != MT_CMD_HISTO && ro.cmd != MT_CMD_SNAPSHOT) || ro.pid != s->pid) {
+		snprintf(line, sizeof line, "memtrace: error: the memtrace session tracing PID %d "
+			 "answers histo and snapshot for it only: ask it one of those", (int)s->pid);
+		mt_ctl_server_reply(req, mt_err_exit_status(MT_E_USAGE), line);
+		return;
+	}
+	const struct mt_options *own = s->o;
+	/* The client's report options; the trace itself keeps this session's. */
+	ro.depth = own->depth;
+	int rc = 0;
+	msg[0] = 0;
+	s->o = &ro;
+	if (ro.cmd == MT_CMD_SNAPSHOT || ro.snapshot_path) {
+		char path[8192];
+		if (ro.snapshot_path[0] == '/')
+			snprintf(path, sizeof path, "%s", ro.snapshot_path);
+		else
+			snprintf(path, sizeof path, "%s/%s", req->cwd, ro.snapshot_path);
+		rc = snapshot_to(s, path, msg, sizeof msg);
+		if (!rc && ro.cmd == MT_CMD_SNAPSHOT)
+			snprintf(msg, sizeof msg, "snapshot of pid %d written to %s by the session "
+				 "tracing it", (int)s->pid, ro.snapshot_path);
+	}
+	if (!rc && ro.cmd == MT_CMD_HISTO) {
+		int fd = dup(req->out_fd);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f || print_report(s, &ro, f) < 0) {
+			rc = mt_err_exit_status(MT_E_IO);
+			snprintf(msg, sizeof msg, "cannot write the report: check the output");
+		}
+		if (f)
+			fclose(f);
+		else if (fd >= 0)
+			close(fd);
+	}
+	s->o = own;
+	if (msg[0])
+		snprintf(line, sizeof line, "memtrace: %s%s", rc ? "error: " : "", msg);
+	mt_ctl_server_reply(req, rc, msg[0] ? line : NULL);
+}
+
+/* Where the main executable is: its path and an address inside it. */
+static void find_exe(struct session *s)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)s->pid);
+	ssize_t n = readlink(path, s->exe, sizeof s->exe - 1);
+	s->exe[n > 0 ? n : 0] = 0;
+	char *del = strstr(s->exe, " (deleted)");
+	if (del)
+		*del = 0;
+	struct mt_maps maps;
+	if (mt_maps_read(s->pid, &maps) < 0)
+		return;
+	for (size_t i = 0; i < maps.n && !s->exe_load; i++)
+		if (maps.v[i].path && strcmp(maps.v[i].path, s->exe) == 0)
+			s->exe_load = maps.v[i].start;
+	mt_maps_free(&maps);
 }
 
 /* ---- hooks ------------------------------------------------------------- */
@@ -592,12 +780,21 @@ static void trace_loop(struct session *s)
 	double end_at = s->o->duration > 0 ? s->t_start + s->o->duration : 0;
 	double interval = s->o->cmd == MT_CMD_ATTACH ? s->o->interval : 0;
 	double next_tick = interval > 0 ? s->t_start + interval : 0;
+	double every = s->o->record_path ? s->o->snapshot_every : 0;
+	double next_snap = every > 0 ? s->t_start + every : 0;
 
 	for (;;) {
 		double now = now_s();
 		if (end_at && now >= end_at) {
 			s->end = END_DURATION;
 			return;
+		}
+		if (next_snap && now >= next_snap) {
+			write_snapshot(s, s->o->record_path);
+			next_snap += every;
+			if (next_snap < now)
+				next_snap = now + every;
+			continue;
 		}
 		if (next_tick && now >= next_tick) {
 			print_interval(s, false);
@@ -609,9 +806,11 @@ static void trace_loop(struct session *s)
 		double wake = end_at;
 		if (next_tick && (!wake || next_tick < wake))
 			wake = next_tick;
+		if (next_snap && (!wake || next_snap < wake))
+			wake = next_snap;
 		int timeout = wake ? (int)((wake - now) * 1000) + 1 : -1;
 		struct mt_stop st;
-		if (mt_target_next_stop(s->t, &st, timeout, s->sigfd) < 0) {
+		if (mt_target_next_stop(s->t, &st, timeout, s->waitfd >= 0 ? s->waitfd : s->sigfd) < 0) {
 			s->end = END_SIGNAL;
 			return;
 		}
@@ -622,6 +821,9 @@ static void trace_loop(struct session *s)
 				s->end = END_SIGNAL;
 				return;
 			}
+			struct mt_ctl_request req;
+			while (s->ctl && mt_ctl_server_accept(s->ctl, &req) == 0)
+				serve_request(s, &req);
 			continue;
 		}
 		if (!dispatch(s, &st, false))
@@ -635,6 +837,16 @@ static int attach_target(struct session *s)
 {
 	char msg[512];
 	enum mt_err e = mt_diagnose_target(s->pid, msg, sizeof msg);
+	if (e == MT_E_ALREADY_TRACED &&
+	    (s->o->cmd == MT_CMD_HISTO || s->o->cmd == MT_CMD_SNAPSHOT)) {
+		/* Another memtrace may be the tracer: ask it. */
+		int rc = mt_ctl_client_run(s->pid, s->o->raw_argc, s->o->raw_argv, STDOUT_FILENO,
+					   120000);
+		if (rc >= 0) {
+			s->answered = true;
+			return rc;
+		}
+	}
 	if (e != MT_E_OK)
 		return fail(e, "%s", msg);
 	read_comm(s->pid, s->comm, sizeof s->comm);
@@ -730,7 +942,11 @@ static void session_free(struct session *s)
 		mt_tracker_destroy(s->tracker);
 	if (s->t)
 		mt_target_free(s->t);
-	free(s->prev_live);
+	mt_history_destroy(s->history);
+	if (s->ctl)
+		mt_ctl_server_destroy(s->ctl);
+	if (s->waitfd > 0)
+		close(s->waitfd);
 	for (size_t i = 0; i < s->nmodules; i++)
 		free(s->modules[i]);
 	free(s->modules);
@@ -738,12 +954,16 @@ static void session_free(struct session *s)
 
 int mt_session_main(const struct mt_options *o, int sigfd)
 {
-	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid };
+	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid, .waitfd = -1 };
 	s.tracker = mt_tracker_new();
 	if (!s.tracker)
 		return fail(MT_E_INTERNAL, "out of memory");
 
 	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
+	if (s.answered) {
+		session_free(&s);
+		return rc;
+	}
 	if (rc) {
 		if (s.spawned && s.pid > 0) {
 			int st;
@@ -754,6 +974,22 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		return rc;
 	}
 	s.t_start = now_s();
+	s.start_unix_ns = unix_ns();
+	find_exe(&s);
+	char ctlerr[256];
+	s.ctl = mt_ctl_server_new(s.pid, ctlerr, sizeof ctlerr);
+	if (!s.ctl && o->verbose)
+		say("warning: other memtraces cannot ask this session: %s", ctlerr);
+	s.waitfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s.waitfd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		ev.data.fd = sigfd;
+		epoll_ctl(s.waitfd, EPOLL_CTL_ADD, sigfd, &ev);
+		if (s.ctl) {
+			ev.data.fd = mt_ctl_server_fd(s.ctl);
+			epoll_ctl(s.waitfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+		}
+	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
 	say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",
@@ -773,7 +1009,14 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		mt_target_detach_all(s.t);
 	}
 
-	rc = print_final(&s) < 0 ? fail(MT_E_IO, "cannot write the report: %s", strerror(errno)) : 0;
+	rc = 0;
+	const char *snap_path = o->cmd == MT_CMD_ATTACH ? o->record_path : o->snapshot_path;
+	if (snap_path)
+		rc = write_snapshot(&s, snap_path);
+	if (o->cmd != MT_CMD_SNAPSHOT && print_final(&s) < 0 && !rc)
+		rc = fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+	if (o->cmd == MT_CMD_SNAPSHOT && !rc)
+		say("snapshot of pid %d written to %s", (int)s.pid, snap_path);
 
 	if (o->cmd == MT_CMD_RUN) {
 		/* Like time(1): wait for the command and exit with its status. */

@@ -1274,3 +1274,19 @@ int mt_unwind(struct mt_symbolizer *s, pid_t tid, const mt_regs *regs, mt_read_f
 	}
 	return n;
 }
+
+int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len)
+{
+	Dwfl_Module *mod = module_at(s, addr);
+	if (!mod)
+		return 0;
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (n <= 0)
+		return 0;
+	if ((size_t)n > len)
+		n = (int)len;
+	memcpy(buf, bits, (size_t)n);
+	return n;
+}

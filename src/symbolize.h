@@ -109,4 +109,8 @@ struct mt_frame {
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		    struct mt_frame *out, int max);
 
+/* The GNU build-id of the module containing ADDR into BUF (at most LEN
+ * bytes): its length, 0 when unknown.  Snapshots match modules by it. */
+int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len);
+
 #endif

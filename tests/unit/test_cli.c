@@ -149,7 +149,17 @@ static const struct bad_case bad_cases[] = {
 	{ { "histo", "12", "-x" }, "unknown option '-x'" },
 	{ { "histo", "12", "-V" }, "unknown option '-V'" },
 	{ { "histo", "12", "--interval", "5" }, "unknown option '--interval'" },
-	{ { "attach", "12", "--json" }, "unknown option '--json'" },
+	{ { "attach", "12", "--stacks" }, "unknown option '--stacks'" },
+	{ { "attach", "12", "--snapshot", "f" }, "unknown option '--snapshot'" },
+	{ { "histo", "12", "--record", "f" }, "unknown option '--record'" },
+	{ { "histo", "12", "--format", "xml" }, "invalid --format 'xml'" },
+	{ { "attach", "12", "--snapshot-every", "1" }, "--snapshot-every needs --record" },
+	{ { "snapshot", "12" }, "no output file" },
+	{ { "snapshot", "12", "-o", "f", "--json" }, "unknown option '--json'" },
+	{ { "diff", "a" }, "diff needs two snapshots" },
+	{ { "diff", "a", "b", "c" }, "diff compares two snapshots" },
+	{ { "diff", "a", "b", "--duration", "1" }, "unknown option '--duration'" },
+	{ { "histo", "12", "--force" }, "unknown option '--force'" },
 	{ { "histo", "12", "--a-very-long-option-name-indeed=1" }, "unknown option" },
 	/* malformed PIDs */
 	{ { "histo", "abc" }, "'abc' is not a process ID" },
@@ -274,7 +284,11 @@ START_TEST(test_usage)
 		{ MT_CMD_HISTO, { "memtrace histo <pid>", "--duration", "--top", "--json",
 				  "--verbose", "--help" }, { "--interval" } },
 		{ MT_CMD_ATTACH, { "memtrace attach <pid>", "--interval", "--duration", "--top",
-				   "--verbose", "--help" }, { "--json" } },
+				   "--json", "--record", "--help" }, { "--stacks" } },
+		{ MT_CMD_SNAPSHOT, { "memtrace snapshot <pid>", "-o FILE", "--duration", "--depth",
+				     "--verbose", "--help" }, { "--json", "--interval" } },
+		{ MT_CMD_DIFF, { "memtrace diff A B", "--json", "--format", "--group-by", "--force",
+				 "--help" }, { "--duration", "<pid>" } },
 		{ MT_CMD_RUN, { "memtrace run", "-- COMMAND", "--duration", "--top", "--json",
 				"--verbose", "--help" }, { "--interval", "<pid>" } },
 	};
@@ -290,6 +304,44 @@ START_TEST(test_usage)
 }
 END_TEST
 
+
+/* Issue 4's commands and options: snapshot, diff, --format, --record. */
+START_TEST(test_snapshot_diff_options)
+{
+	struct mt_options o;
+	char err[256];
+	char *a1[] = { "memtrace", "snapshot", "77", "-o", "heap.snap", "--duration", "0", NULL };
+	ck_assert_int_eq(mt_cli_parse(7, a1, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.cmd, MT_CMD_SNAPSHOT);
+	ck_assert_int_eq(o.pid, 77);
+	ck_assert_str_eq(o.snapshot_path, "heap.snap");
+	ck_assert(o.duration == 0);
+
+	char *a2[] = { "memtrace", "diff", "a.snap", "b.snap", "--json", "--force",
+		       "--group-by", "function", NULL };
+	ck_assert_int_eq(mt_cli_parse(8, a2, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.cmd, MT_CMD_DIFF);
+	ck_assert_str_eq(o.diff_a, "a.snap");
+	ck_assert_str_eq(o.diff_b, "b.snap");
+	ck_assert(o.json && o.force);
+	ck_assert_int_eq(o.format, MT_FORMAT_JSON);
+	ck_assert_int_eq(o.group_by, MT_GROUP_FUNCTION);
+
+	char *a3[] = { "memtrace", "attach", "5", "--json", "--record", "r.snap",
+		       "--snapshot-every=0.5", NULL };
+	ck_assert_int_eq(mt_cli_parse(7, a3, &o, err, sizeof err), 0);
+	ck_assert(o.json);
+	ck_assert_str_eq(o.record_path, "r.snap");
+	ck_assert(o.snapshot_every == 0.5);
+
+	char *a4[] = { "memtrace", "histo", "5", "--format", "folded", "--snapshot", "s", NULL };
+	ck_assert_int_eq(mt_cli_parse(7, a4, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.format, MT_FORMAT_FOLDED);
+	ck_assert(!o.json);
+	ck_assert_str_eq(o.snapshot_path, "s");
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -299,6 +351,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_short_error_buffer);
 	tcase_add_test(tc, test_parse_pid);
 	tcase_add_test(tc, test_usage);
+	tcase_add_test(tc, test_snapshot_diff_options);
 	suite_add_tcase(s, tc);
 	return s;
 }
