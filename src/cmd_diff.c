@@ -1,7 +1,6 @@
 /* memtrace diff A B.  Reads both snapshots (every bad input gets one line
  * and a documented status, errors.h), refuses two different programs
  * unless --force, then prints the rows in the chosen format. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,19 +8,9 @@
 #include "cmd_diff.h"
 #include "diff.h"
 #include "errors.h"
+#include "msg.h"
 #include "snapshot.h"
 
-static int fail(enum mt_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(enum mt_err e, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("memtrace: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return mt_err_exit_status(e);
-}
 
 static int load(const char *path, struct mt_snapshot **out)
 {
@@ -32,11 +21,11 @@ static int load(const char *path, struct mt_snapshot **out)
 	enum mt_err e = -err > 0 && -err < MT_E__COUNT ? (enum mt_err)-err : MT_E_BAD_SNAPSHOT;
 	switch (e) {
 	case MT_E_SNAPSHOT_VERSION:
-		return fail(e, "%s: %s: read it with a newer memtrace", path, why);
+		return mt_fail(e, "%s: %s: read it with a newer memtrace", path, why);
 	case MT_E_IO:
-		return fail(e, "%s: %s: give a readable snapshot file", path, why);
+		return mt_fail(e, "%s: %s: give a readable snapshot file", path, why);
 	default:
-		return fail(e, "%s is not a usable snapshot (%s): take one with 'memtrace snapshot "
+		return mt_fail(e, "%s is not a usable snapshot (%s): take one with 'memtrace snapshot "
 			    "PID -o FILE'", path, why);
 	}
 }
@@ -50,13 +39,13 @@ int mt_cmd_diff(const struct mt_options *o)
 	if (rc == 0 && !o->force) {
 		char why[512];
 		if (!mt_diff_same_program(a, b, why, sizeof why))
-			rc = fail(MT_E_DIFFERENT_PROGRAMS, "%s and %s are snapshots of different "
+			rc = mt_fail(MT_E_DIFFERENT_PROGRAMS, "%s and %s are snapshots of different "
 				  "programs (%s): give --force to compare them anyway", o->diff_a,
 				  o->diff_b, why);
 	}
 	struct mt_diff d = { 0 };
 	if (rc == 0 && mt_diff_compute(a, b, (enum mt_report_group)o->group_by, &d) < 0)
-		rc = fail(MT_E_INTERNAL, "out of memory comparing the snapshots");
+		rc = mt_fail(MT_E_INTERNAL, "out of memory comparing the snapshots");
 	if (rc == 0) {
 		int top = o->json && !o->top_given ? 0 : o->top;
 		bool color = o->format == MT_FORMAT_TABLE && isatty(STDOUT_FILENO) &&
@@ -69,7 +58,7 @@ int mt_cmd_diff(const struct mt_options *o)
 		else
 			err = mt_diff_print_table(stdout, a, b, &d, top, color);
 		if (err < 0)
-			rc = fail(MT_E_IO, "cannot write the diff: check the output");
+			rc = mt_fail(MT_E_IO, "cannot write the diff: check the output");
 		mt_diff_free(&d);
 	}
 	if (a)

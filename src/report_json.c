@@ -31,6 +31,19 @@ static json_t *hex(uint64_t v)
 	return json_string(buf);
 }
 
+/* The members that name a site: function, offset, module, file, line, address. */
+static json_t *site_identity(const struct mt_report_site *s)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "function", str(s->function));
+	json_object_set_new(j, "offset", json_integer((json_int_t)s->offset));
+	json_object_set_new(j, "module", str(s->module));
+	json_object_set_new(j, "file", str(s->file));
+	json_object_set_new(j, "line", json_integer(s->line));
+	json_object_set_new(j, "address", hex(s->address));
+	return j;
+}
+
 static json_t *names_array(const char *csv)
 {
 	json_t *a = json_array();
@@ -87,13 +100,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_report_site *s = &r->sites[i];
-		json_t *j = json_object();
-		json_object_set_new(j, "function", str(s->function));
-		json_object_set_new(j, "offset", json_integer((json_int_t)s->offset));
-		json_object_set_new(j, "module", str(s->module));
-		json_object_set_new(j, "file", str(s->file));
-		json_object_set_new(j, "line", json_integer(s->line));
-		json_object_set_new(j, "address", hex(s->address));
+		json_t *j = site_identity(s);
 		json_object_set_new(j, "live_blocks", json_integer((json_int_t)s->live_blocks));
 		json_object_set_new(j, "live_bytes", json_integer((json_int_t)s->live_bytes));
 		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
@@ -146,12 +153,7 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_report_site *s = &r->sites[i];
-		json_t *j = json_object();
-		json_object_set_new(j, "function", str(s->function));
-		json_object_set_new(j, "module", str(s->module));
-		json_object_set_new(j, "file", str(s->file));
-		json_object_set_new(j, "line", json_integer(s->line));
-		json_object_set_new(j, "address", hex(s->address));
+		json_t *j = site_identity(s);
 		json_object_set_new(j, "live_bytes", json_integer((json_int_t)s->live_bytes));
 		json_object_set_new(j, "live_blocks", json_integer((json_int_t)s->live_blocks));
 		json_object_set_new(j, "delta_bytes", json_integer((json_int_t)s->delta_interval));

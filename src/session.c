@@ -32,6 +32,7 @@
 #include "stacks.h"
 #include "wrappers.h"
 #include "maps.h"
+#include "msg.h"
 #include "memio.h"
 #include "report.h"
 #include "rtld.h"
@@ -86,28 +87,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("memtrace: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static int fail(enum mt_err e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(enum mt_err e, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("memtrace: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return mt_err_exit_status(e);
-}
 
 static void read_comm(pid_t pid, char *buf, size_t len)
 {
@@ -397,7 +376,7 @@ static int write_snapshot(struct session *s, const char *path)
 		return rc;
 	}
 	if (s->o->verbose)
-		say("snapshot written to %s", path);
+		mt_say("snapshot written to %s", path);
 	return 0;
 }
 
@@ -613,10 +592,10 @@ static void install_added(struct session *s, int added)
 	s->engine->ops->install(s->engine, s->installed, why);
 	for (int i = s->set.n - added; i < s->set.n; i++) {
 		if (why[i])
-			say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
+			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
 			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
 		else if (s->o->verbose)
-			say("hooked %s at %#" PRIx64 " (%s), loaded after attach",
+			mt_say("hooked %s at %#" PRIx64 " (%s), loaded after attach",
 			    s->set.hooks[i].symbol, s->set.hooks[i].addr, s->set.hooks[i].module);
 	}
 }
@@ -626,13 +605,13 @@ static int install_hooks(struct session *s)
 	int err = mt_discover_allocators(s->pid, &s->set);
 	if (err < 0) {
 		if (err == -MT_E_NO_ALLOCATOR)
-			return fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "
+			return mt_fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "
 				    "binary without symbols cannot be traced; rebuild it with "
 				    "symbols or link the allocator dynamically", (int)s->pid, s->comm);
 		if (err == -MT_E_UNSUPPORTED_ARCH)
-			return fail(MT_E_UNSUPPORTED_ARCH, "PID %d (%s) is not an x86_64 program: "
+			return mt_fail(MT_E_UNSUPPORTED_ARCH, "PID %d (%s) is not an x86_64 program: "
 				    "memtrace traces x86_64 processes only", (int)s->pid, s->comm);
-		return fail(-err < MT_E__COUNT ? (enum mt_err)-err : MT_E_INTERNAL,
+		return mt_fail(-err < MT_E__COUNT ? (enum mt_err)-err : MT_E_INTERNAL,
 			    "cannot read the allocator of PID %d (%s): %s", (int)s->pid, s->comm,
 			    mt_err_default_message((enum mt_err)-err));
 	}
@@ -652,15 +631,15 @@ static int install_hooks(struct session *s)
 	s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
 				     s->stackcap && s->wrappers ? &src : NULL);
 	if (!s->engine)
-		return fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
+		return mt_fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
 	const char *why[MT_MAX_HOOKS];
 	err = s->engine->ops->install(s->engine, s->installed, why);
 	for (int i = 0; i < s->set.n; i++) {
 		if (why[i])
-			say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
+			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
 			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
 		else if (s->o->verbose)
-			say("hooked %s at %#" PRIx64 " (%s)", s->set.hooks[i].symbol,
+			mt_say("hooked %s at %#" PRIx64 " (%s)", s->set.hooks[i].symbol,
 			    s->set.hooks[i].addr, s->set.hooks[i].module);
 	}
 	set_allocator_range(s);
@@ -671,12 +650,12 @@ static int install_hooks(struct session *s)
 		uint64_t dbg = 0;
 		if (mt_rtld_debug_state_addr(s->pid, &dbg) == 0 && dbg &&
 		    s->engine->ops->watch(s->engine, dbg, on_rtld, s) < 0)
-			say("warning: libraries loaded after attach will not be seen: ld.so's "
+			mt_say("warning: libraries loaded after attach will not be seen: ld.so's "
 			    "_dl_debug_state cannot be watched");
 	}
 	if (err < 0) {
 		s->engine->ops->remove(s->engine);
-		return fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "
+		return mt_fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "
 			    "warnings above)", (int)s->pid, s->comm);
 	}
 	return 0;
@@ -703,10 +682,10 @@ static bool dispatch(struct session *s, const struct mt_stop *st, bool parking)
 	case MT_STOP_FORK_CHILD:
 		/* The child inherited the int3 bytes: clean its copy before it runs. */
 		if (s->engine && s->engine->ops->clean_child(s->engine, st->tid) < 0)
-			say("warning: the breakpoints in child PID %d could not all be removed",
+			mt_say("warning: the breakpoints in child PID %d could not all be removed",
 			    (int)st->tid);
 		else if (s->o->verbose)
-			say("child PID %d forked: breakpoints removed from its copy, released",
+			mt_say("child PID %d forked: breakpoints removed from its copy, released",
 			    (int)st->tid);
 		mt_target_release_child(s->t, st->tid);
 		return true;
@@ -715,7 +694,7 @@ static bool dispatch(struct session *s, const struct mt_stop *st, bool parking)
 			mt_target_release_child(s->t, st->tid);
 			return true;
 		}
-		say("pid %d executed a new program; tracing stopped", (int)s->pid);
+		mt_say("pid %d executed a new program; tracing stopped", (int)s->pid);
 		if (s->engine)
 			s->engine->ops->abandon(s->engine);
 		s->end = END_EXEC;
@@ -727,9 +706,9 @@ static bool dispatch(struct session *s, const struct mt_stop *st, bool parking)
 	case MT_STOP_PROCESS_EXIT:
 		s->exit_status = st->status;
 		if (WIFSIGNALED(st->status))
-			say("target killed by signal %d", WTERMSIG(st->status));
+			mt_say("target killed by signal %d", WTERMSIG(st->status));
 		else
-			say("target exited with status %d", WEXITSTATUS(st->status));
+			mt_say("target exited with status %d", WEXITSTATUS(st->status));
 		if (s->engine)
 			s->engine->ops->abandon(s->engine);
 		s->end = END_EXITED;
@@ -763,15 +742,15 @@ static bool detach(struct session *s)
 			return false;
 	}
 	if (!mt_target_all_stopped(s->t))
-		say("warning: some threads of PID %d did not stop in time; detaching anyway",
+		mt_say("warning: some threads of PID %d did not stop in time; detaching anyway",
 		    (int)s->pid);
 	if (s->engine && s->engine->ops->remove(s->engine) < 0)
-		say("warning: some code bytes of PID %d differ from the file after restoring",
+		mt_say("warning: some code bytes of PID %d differ from the file after restoring",
 		    (int)s->pid);
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
-		say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
-	say("detached from pid %d", (int)s->pid);
+		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
+	mt_say("detached from pid %d", (int)s->pid);
 	return true;
 }
 
@@ -817,7 +796,7 @@ static void trace_loop(struct session *s)
 		if (st.kind == MT_STOP_NONE) {
 			int sig = read_signal(s->sigfd);
 			if (sig) {
-				say("%s: stopping", strsignal(sig));
+				mt_say("%s: stopping", strsignal(sig));
 				s->end = END_SIGNAL;
 				return;
 			}
@@ -848,7 +827,7 @@ static int attach_target(struct session *s)
 		}
 	}
 	if (e != MT_E_OK)
-		return fail(e, "%s", msg);
+		return mt_fail(e, "%s", msg);
 	read_comm(s->pid, s->comm, sizeof s->comm);
 
 	double t0 = now_s();
@@ -856,7 +835,7 @@ static int attach_target(struct session *s)
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
 		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
-		return fail(e, "%s", msg);
+		return mt_fail(e, "%s", msg);
 	}
 	int rc = install_hooks(s);
 	if (rc) {
@@ -865,7 +844,7 @@ static int attach_target(struct session *s)
 	}
 	mt_target_resume_all(s->t);
 	if (s->o->verbose)
-		say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
+		mt_say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
 	return 0;
 }
 
@@ -876,13 +855,13 @@ static int spawn_target(struct session *s)
 {
 	int err = mt_target_spawn(s->o->argv, &s->t);
 	if (err < 0)
-		return fail(MT_E_INTERNAL, "cannot start %s: %s", s->o->argv[0], strerror(-err));
+		return mt_fail(MT_E_INTERNAL, "cannot start %s: %s", s->o->argv[0], strerror(-err));
 	s->spawned = true;
 	s->pid = mt_target_pid(s->t);
 	read_comm(s->pid, s->comm, sizeof s->comm);
 	if (mt_discover_check_arch(s->pid) == -MT_E_UNSUPPORTED_ARCH) {
 		kill(s->pid, SIGKILL);
-		return fail(MT_E_UNSUPPORTED_ARCH, "%s is not an x86_64 program", s->o->argv[0]);
+		return mt_fail(MT_E_UNSUPPORTED_ARCH, "%s is not an x86_64 program", s->o->argv[0]);
 	}
 
 	uint64_t bp = 0;
@@ -896,11 +875,11 @@ static int spawn_target(struct session *s)
 		mt_target_resume(s->t, s->pid, 0);
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, -1, -1) < 0)
-			return fail(MT_E_INTERNAL, "lost %s while it started", s->o->argv[0]);
+			return mt_fail(MT_E_INTERNAL, "lost %s while it started", s->o->argv[0]);
 		if (st.kind == MT_STOP_PROCESS_EXIT) {
 			s->exit_status = st.status;
 			s->end = END_EXITED;
-			return fail(MT_E_INTERNAL, "%s exited before its libraries were loaded",
+			return mt_fail(MT_E_INTERNAL, "%s exited before its libraries were loaded",
 				    s->o->argv[0]);
 		}
 		if (st.kind != MT_STOP_TRAP || mt_regs_pc(&st.regs) != bp + MT_BP_LEN) {
@@ -957,7 +936,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid, .waitfd = -1 };
 	s.tracker = mt_tracker_new();
 	if (!s.tracker)
-		return fail(MT_E_INTERNAL, "out of memory");
+		return mt_fail(MT_E_INTERNAL, "out of memory");
 
 	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
 	if (s.answered) {
@@ -979,7 +958,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	char ctlerr[256];
 	s.ctl = mt_ctl_server_new(s.pid, ctlerr, sizeof ctlerr);
 	if (!s.ctl && o->verbose)
-		say("warning: other memtraces cannot ask this session: %s", ctlerr);
+		mt_say("warning: other memtraces cannot ask this session: %s", ctlerr);
 	s.waitfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s.waitfd >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN };
@@ -992,7 +971,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
-	say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",
+	mt_say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",
 	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s));
 
 	trace_loop(&s);
@@ -1000,7 +979,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	if (o->verbose && s.engine) {
 		struct mt_engine_stats es;
 		s.engine->ops->stats(s.engine, &es);
-		say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
+		mt_say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
 	}
 	if (s.end != END_EXITED && s.end != END_EXEC) {
@@ -1014,9 +993,9 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	if (snap_path)
 		rc = write_snapshot(&s, snap_path);
 	if (o->cmd != MT_CMD_SNAPSHOT && print_final(&s) < 0 && !rc)
-		rc = fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (o->cmd == MT_CMD_SNAPSHOT && !rc)
-		say("snapshot of pid %d written to %s", (int)s.pid, snap_path);
+		mt_say("snapshot of pid %d written to %s", (int)s.pid, snap_path);
 
 	if (o->cmd == MT_CMD_RUN) {
 		/* Like time(1): wait for the command and exit with its status. */
