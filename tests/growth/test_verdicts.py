@@ -15,8 +15,10 @@ its verdict at the end, rank the leak first, and show the churn.
                           holds its verdict word and a sparkline
 
 A second argument N runs grow_sites --plateau-ms N: grow_plateau grows for
-N ms instead of 2000 (3000: it rises for half the run and holds for the
-other half, still a plateau).
+N ms instead of 2000 (2700: it rises for nearly half the run and holds for the
+other half, still a plateau).  3000 sat on the edge: the rise starts at
+`go`, after tracing began, so it ended past the trace's midpoint and on a
+loaded machine the later half of the series could still be rising.
 """
 import json
 import os
