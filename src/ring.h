@@ -1,0 +1,284 @@
+/* The shared event rings of the in-process engine (issue 5).
+ *
+ * A small freestanding agent inside the target records every outermost
+ * allocator call into a region of shared memory (a sealed memfd) that
+ * memtrace maps too; memtrace drains it (ringdec.c).  This header is the
+ * whole contract between the two sides: the layout, and the producer's
+ * functions as static inlines, so the agent and the unit tests run the same
+ * code.  It needs no libc: only <stdint.h> and the compiler's __atomic
+ * builtins, no lock, no system call.
+ *
+ * The region (all offsets from its start; sizes are in the header so a
+ * reader can check them against its own build):
+ *
+ *   0            +--------------------------------------------+
+ *                | struct mt_ring_region  (128 bytes)         |
+ *                |   magic "MTRINGS", version, header_size,   |
+ *                |   ring_header_size, record_size, nrings,   |
+ *                |   capacity, region_size,                   |
+ *                |   reader_pid, reader_heartbeat,  <- memtrace|
+ *                |   dropped_noring                 <- agent  |
+ *   header_size  +--------------------------------------------+
+ *                | ring 0: struct mt_ring (128 bytes)         |
+ *                |   line 0 (producer): owner tid, busy,      |
+ *                |     head, dropped_full/_noreader/_reentered|
+ *                |   line 1 (reader):   tail                  |
+ *                |   capacity x struct mt_ring_rec (64 bytes) |
+ *                +--------------------------------------------+
+ *                | ring 1 ...           (stride = ring_header_size
+ *                |                        + capacity * record_size)
+ *                +--------------------------------------------+
+ *                | ring nrings-1                              |
+ *   region_size  +--------------------------------------------+
+ *
+ * One ring per thread, one producer per ring.  A thread claims a free ring
+ * (owner 0) or a retired one with one compare-and-swap on its first event,
+ * and keeps it; a thread that finds none drops its event and counts it in
+ * dropped_noring.  head and tail are free-running 64-bit counts of records
+ * published and consumed: the record at position p lives in slot
+ * p & (capacity - 1) and carries seq == p.  The producer writes the record,
+ * then publishes head = p + 1 with release; the reader loads head with
+ * acquire, copies records, then stores tail with release.  A full ring
+ * (head - tail == capacity) never blocks: the producer drops the event and
+ * counts it.  While no reader is attached (reader_pid == 0) the producer
+ * drops at once; if memtrace dies without clearing reader_pid the rings
+ * simply fill and then drop, and the target runs on.
+ *
+ * Order without a global counter.  The agent publishes a free (and a
+ * REALLOC_BEGIN) BEFORE the real free runs, and an allocation AFTER the
+ * real allocator returns.  So when an allocation of address A is published,
+ * the free that released A earlier, in whatever thread, is already
+ * published, and an allocation of A is published before any thread can
+ * free it.  The reader orders across rings with that fact: when it meets
+ * an allocation of an address its table still holds live (or a free of an
+ * address it does not hold), it reloads the other rings' published heads
+ * and drains them up to there before it emits that record.  If nothing
+ * then moves (the matching record was dropped, or the block predates the
+ * attach) it emits the record anyway and counts it.  Per ring the order is
+ * always kept.  See ringdec.h.
+ *
+ * Everything in the region is untrusted to memtrace: the target can write
+ * any byte at any time.  ringdec.c reads the geometry once, checks it
+ * against the size it mapped, keeps its own copies of positions, copies
+ * each record out before checking it, and never reads tail back.  The
+ * memfd must be sealed (F_SEAL_SHRINK) before the target sees it, or a
+ * shrinking ftruncate would make memtrace's reads fault.
+ */
+#ifndef MT_RING_H
+#define MT_RING_H
+
+#include <stdint.h>
+
+#define MT_RING_MAGIC   0x53474E4952544DULL   /* "MTRINGS\0", little-endian */
+#define MT_RING_VERSION 1u
+
+/* Limits the reader enforces (a writer must stay within them). */
+#define MT_RING_MAX_RINGS    4096u
+#define MT_RING_MAX_CAPACITY (1u << 20)   /* records per ring, a power of 2 */
+
+/* mt_ring.owner: 0 never claimed; a thread id; or retired (claimable). */
+#define MT_RING_OWNER_FREE    0u
+#define MT_RING_OWNER_RETIRED 0xffffffffu
+
+/* Record kinds: the same values and meanings as enum mt_event_kind. */
+enum mt_ring_kind {
+	MT_RING_ALLOC = 0,
+	MT_RING_FREE = 1,
+	MT_RING_REALLOC_BEGIN = 2,
+	MT_RING_REALLOC = 3,
+	MT_RING__KINDS
+};
+
+struct mt_ring_region {
+	uint64_t magic;             /* MT_RING_MAGIC                           */
+	uint32_t version;           /* MT_RING_VERSION                         */
+	uint32_t header_size;       /* sizeof(struct mt_ring_region)           */
+	uint32_t ring_header_size;  /* sizeof(struct mt_ring)                  */
+	uint32_t record_size;       /* sizeof(struct mt_ring_rec)              */
+	uint32_t nrings;
+	uint32_t capacity;          /* records per ring, a power of two        */
+	uint64_t region_size;       /* bytes, header included                  */
+	int32_t reader_pid;         /* memtrace's pid while it reads, else 0   */
+	uint32_t reserved0;
+	uint64_t reader_heartbeat;  /* memtrace adds 1 at every drain          */
+	uint64_t dropped_noring;    /* events of threads that found no ring    */
+	uint64_t reserved[8];
+};
+
+struct mt_ring {
+	/* written by the ring's producer */
+	uint32_t owner;             /* MT_RING_OWNER_* or the producer's tid   */
+	uint32_t busy;              /* a push is under way (signal re-entry)   */
+	uint64_t head;              /* records published                       */
+	uint64_t dropped_full;      /* events dropped: ring full               */
+	uint64_t dropped_noreader;  /* events dropped: no reader attached      */
+	uint64_t dropped_reentered; /* events of a push interrupted by a signal
+	                               handler that allocated                  */
+	uint64_t pad0[3];
+	/* written by the reader */
+	uint64_t tail;              /* records consumed                        */
+	uint64_t pad1[7];
+};
+
+struct mt_ring_rec {
+	uint64_t seq;       /* the record's position in its ring               */
+	uint64_t addr;      /* ALLOC: the block; FREE: the block freed;
+	                       REALLOC: the result (0: failed, or freed when
+	                       size == 0); REALLOC_BEGIN: 0                     */
+	uint64_t size;
+	uint64_t old_addr;  /* REALLOC_BEGIN and REALLOC: the block passed in   */
+	uint64_t caller;    /* return address of the outermost call            */
+	uint64_t stack;     /* hash of the call stack, 0: none                 */
+	uint32_t tid;
+	uint16_t kind;      /* enum mt_ring_kind                               */
+	uint16_t fn;        /* enum mt_fn (allocfn.h)                          */
+	uint64_t check;     /* mt_ring_rec_check() of the fields above: a torn
+	                       or scribbled-on record fails it                 */
+};
+
+_Static_assert(sizeof(struct mt_ring_region) == 128, "region header layout");
+_Static_assert(sizeof(struct mt_ring) == 128, "ring header layout");
+_Static_assert(sizeof(struct mt_ring_rec) == 64, "record layout");
+
+static inline uint64_t mt_ring_rotl(uint64_t x, unsigned r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* A cheap fold of every field: a few independent rotates and xors, no
+ * multiply, so the push stays within a couple of nanoseconds.  It catches
+ * a torn record or a stray write, not a deliberate forgery (nothing can:
+ * the target owns the region). */
+static inline uint64_t mt_ring_rec_check(const struct mt_ring_rec *r)
+{
+	uint64_t packed = ((uint64_t)r->tid << 32) | ((uint64_t)r->kind << 16) | r->fn;
+	return 0x9e3779b97f4a7c15ULL ^ r->seq ^ mt_ring_rotl(r->addr, 7) ^
+	       mt_ring_rotl(r->size, 17) ^ mt_ring_rotl(r->old_addr, 29) ^
+	       mt_ring_rotl(r->caller, 41) ^ mt_ring_rotl(r->stack, 53) ^
+	       mt_ring_rotl(packed, 11);
+}
+
+/* Bytes of a region of NRINGS rings of CAPACITY records. */
+static inline uint64_t mt_ring_region_bytes(uint32_t nrings, uint32_t capacity)
+{
+	uint64_t stride = sizeof(struct mt_ring) +
+			  (uint64_t)capacity * sizeof(struct mt_ring_rec);
+	return sizeof(struct mt_ring_region) + (uint64_t)nrings * stride;
+}
+
+/* Ring I of a region whose header the agent trusts (memtrace wrote it). */
+static inline struct mt_ring *mt_ring_at(struct mt_ring_region *rg, uint32_t i)
+{
+	uint64_t stride = rg->ring_header_size + (uint64_t)rg->capacity * rg->record_size;
+	return (struct mt_ring *)((char *)rg + rg->header_size + i * stride);
+}
+
+static inline struct mt_ring_rec *mt_ring_slot(struct mt_ring_region *rg,
+					       struct mt_ring *r, uint64_t pos)
+{
+	struct mt_ring_rec *recs = (struct mt_ring_rec *)((char *)r + rg->ring_header_size);
+	return &recs[pos & (rg->capacity - 1)];
+}
+
+/* The ring of thread TID (non-zero), claimed on its first call: NULL when
+ * every ring belongs to another thread.  The search starts at a slot
+ * hashed from TID and goes round once; it stops at the first never-claimed
+ * ring, because claimed rings never become never-claimed again (retiring
+ * marks them RETIRED), so TID's ring cannot lie beyond one.  A thread
+ * that finds no ring pays a scan of every ring on each call. */
+static inline struct mt_ring *mt_ring_claim(struct mt_ring_region *rg, uint32_t tid)
+{
+	uint32_t n = rg->nrings;
+	uint32_t start = (uint32_t)((tid * 0x9e3779b1u) % n);
+	struct mt_ring *retired = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		struct mt_ring *r = mt_ring_at(rg, (start + k) % n);
+		uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
+		if (owner == tid)
+			return r;
+		if (owner == MT_RING_OWNER_RETIRED && !retired)
+			retired = r;
+		if (owner != MT_RING_OWNER_FREE)
+			continue;
+		/* TID owns no ring: take a retired one if seen, else this */
+		uint32_t want = retired ? MT_RING_OWNER_RETIRED : MT_RING_OWNER_FREE;
+		struct mt_ring *take = retired ? retired : r;
+		if (__atomic_compare_exchange_n(&take->owner, &want, tid, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return take;
+		/* another thread took it: go on from here */
+		if (take == retired)
+			retired = 0;
+	}
+	if (retired) {
+		uint32_t want = MT_RING_OWNER_RETIRED;
+		if (__atomic_compare_exchange_n(&retired->owner, &want, tid, 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return retired;
+	}
+	return 0;
+}
+
+/* The thread that owns R is exiting: another thread may claim R.  Its
+ * positions go on where they are, so the reader sees one sequence. */
+static inline void mt_ring_retire(struct mt_ring *r)
+{
+	__atomic_store_n(&r->owner, MT_RING_OWNER_RETIRED, __ATOMIC_RELEASE);
+}
+
+/* Single-writer counter: only R's producer writes it. */
+static inline void mt_ring_count(uint64_t *c)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* Publishes EV (every field but seq and check) in R, the calling thread's
+ * ring from mt_ring_claim(), or counts the event as dropped when R is NULL
+ * (no ring), no reader is attached, R is full, or this is a signal handler
+ * interrupting a push on the same ring.  Returns 1 published, 0 dropped.
+ * Never blocks, never calls anything. */
+static inline int mt_ring_push(struct mt_ring_region *rg, struct mt_ring *r,
+			       const struct mt_ring_rec *ev)
+{
+	if (!r) {
+		__atomic_fetch_add(&rg->dropped_noring, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (__atomic_load_n(&r->busy, __ATOMIC_RELAXED)) {
+		mt_ring_count(&r->dropped_reentered);
+		return 0;
+	}
+	__atomic_store_n(&r->busy, 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a handler sees busy */
+	int ok = 0;
+	if (__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) == 0) {
+		mt_ring_count(&r->dropped_noreader);
+	} else {
+		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (head - tail >= rg->capacity) {
+			mt_ring_count(&r->dropped_full);
+		} else {
+			/* field by field: a struct copy may become a call
+			   to memcpy, which the agent does not have */
+			struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
+			s->seq = head;
+			s->addr = ev->addr;
+			s->size = ev->size;
+			s->old_addr = ev->old_addr;
+			s->caller = ev->caller;
+			s->stack = ev->stack;
+			s->tid = ev->tid;
+			s->kind = ev->kind;
+			s->fn = ev->fn;
+			s->check = mt_ring_rec_check(s);
+			__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+			ok = 1;
+		}
+	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&r->busy, 0, __ATOMIC_RELAXED);
+	return ok;
+}
+
+#endif

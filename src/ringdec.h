@@ -1,0 +1,89 @@
+/* memtrace's reader of the shared event rings (ring.h).
+ *
+ * The region lives in memory the target can write at any time, so nothing
+ * read from it is believed:
+ *   - the geometry (magic, version, sizes, ring count, capacity) is read
+ *     once by mt_ringdec_new(), checked against the length memtrace mapped
+ *     and against this build's layout, and copied; later changes to it are
+ *     never read;
+ *   - the reader keeps its own position per ring and never reads tail
+ *     back; a published head that moved backwards or more than a ring's
+ *     capacity ahead marks the ring poisoned: it is not read again;
+ *   - each record is copied out of the region before it is checked, and
+ *     is rejected (skipped, counted) unless its seq is its position, its
+ *     check word matches, its kind and fn are known and agree, and its
+ *     addresses and sizes are possible;
+ *   - a drain does at most BUDGET records' work and O(BUDGET * rings)
+ *     steps in all, whatever the region holds.
+ * The caller must seal the memfd against shrinking (ring.h).
+ *
+ * Order: per ring, records are emitted in ring order.  Across rings, with
+ * a live() callback: before an allocation of an address that live() says
+ * is held (or a free of one it says is not), the reader reloads the other
+ * rings' heads and drains them up to there first; if that moves nothing,
+ * it emits the record anyway and counts it in order_forced.
+ */
+#ifndef MT_RINGDEC_H
+#define MT_RINGDEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "event.h"
+
+struct mt_ringdec;
+
+struct mt_ringdec_ops {
+	mt_event_sink emit;   /* every accepted record, as an mt_event */
+	/* optional: whether the consumer holds ADDR as a live block */
+	bool (*live)(void *ctx, uint64_t addr);
+	/* optional: the interned stack id (stacks.h) of an agent's stack
+	 * hash; without it events carry stack 0 */
+	uint32_t (*stack)(void *ctx, uint64_t hash);
+	void *ctx;
+};
+
+struct mt_ringdec_stats {
+	uint64_t events;          /* records emitted                         */
+	uint64_t drains;
+	uint64_t skipped_at_open; /* records a previous reader left unread   */
+	uint64_t rejected;        /* records that failed a check, skipped    */
+	uint64_t poisoned_rings;  /* rings given up: impossible head         */
+	uint64_t order_waits;     /* records held back for other rings       */
+	uint64_t order_forced;    /* held records emitted with nothing to wait for */
+	/* the agent's own counts, as the region reports them (untrusted,
+	 * summed with saturation) */
+	uint64_t dropped_full;
+	uint64_t dropped_noreader;
+	uint64_t dropped_reentered;
+	uint64_t dropped_noring;
+};
+
+/* Initialises a region of LEN bytes at BASE (64-byte aligned) with NRINGS
+ * rings of CAPACITY records: memtrace does it on the memfd it creates.
+ * 0, or -EINVAL when the numbers break the reader's limits or do not fit. */
+int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capacity);
+
+/* A reader of the region mapped at BASE for LEN bytes.  It starts at each
+ * ring's current head (what an earlier reader left is skipped and
+ * counted).  0 and *OUT, or -EINVAL (not a region this build reads: bad
+ * magic, version, sizes, ring count, capacity, or larger than LEN) or
+ * -ENOMEM. */
+int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
+		   struct mt_ringdec **out);
+void mt_ringdec_destroy(struct mt_ringdec *d);
+
+/* Tells the agent a reader is attached (PID) or gone (0). */
+void mt_ringdec_set_reader(struct mt_ringdec *d, pid_t pid);
+
+/* Decodes and emits at most BUDGET records (accepted or rejected), in
+ * batches per ring, giving the space back to the producers after each
+ * batch.  Returns how many records it consumed; less than BUDGET means
+ * every readable ring was empty. */
+size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget);
+
+void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out);
+
+#endif
