@@ -265,8 +265,15 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	int event = (unsigned)status >> 16;
 
 	if (k->first_stop_pending) {
-		/* Auto-attached tasks of a seized tracee start with PTRACE_EVENT_STOP. */
+		/* Auto-attached tasks of a seized tracee start with PTRACE_EVENT_STOP:
+		 * with SIGTRAP, or with the stop signal when the thread was born
+		 * while the group is stopping (a user's SIGSTOP): it must then stay
+		 * stopped with the others (PTRACE_LISTEN), not run out of the stop.
+		 * Testcase: tests/e2e/test_signals.py (threads created during a
+		 * SIGUSR1 storm, SIGSTOP sent meanwhile). */
 		k->first_stop_pending = false;
+		if (event == PTRACE_EVENT_STOP && is_stop_signal(sig))
+			k->group_stopped = true;
 		return classify(t, k, stop);
 	}
 
