@@ -1,0 +1,83 @@
+/* The session's state, shared by the files that make up a session:
+ * session.c (attach, hooks, the loop, detach) and session_report.c
+ * (reports, attach's history, snapshots, requests from other memtraces).
+ * Private to them: everything else goes through session.h. */
+#ifndef MT_SESSION_PRIV_H
+#define MT_SESSION_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cli.h"
+#include "ctlsock.h"
+#include "discover.h"
+#include "engine.h"
+#include "framecache.h"
+#include "history.h"
+#include "report.h"
+#include "stackcap.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "target.h"
+#include "tracker.h"
+#include "wrappers.h"
+
+enum end_reason { END_NONE, END_DURATION, END_SIGNAL, END_EXITED, END_EXEC };
+
+struct session {
+	const struct mt_options *o;
+	int sigfd;
+	pid_t pid;
+	char comm[64];
+	struct mt_target *t;
+	struct mt_alloc_set set;
+	bool installed[MT_MAX_HOOKS];
+	struct mt_engine *engine;
+	struct mt_tracker *tracker;
+	struct mt_symbolizer *sym;
+	struct mt_stacks *stacks;
+	struct mt_stackcap *stackcap;
+	struct mt_wrappers *wrappers;
+	struct mt_framecache *frames;
+	char **modules;           /* file-backed modules seen mapped so far */
+	size_t nmodules, capmodules;
+	double t_start;
+	double t_end;             /* when tracing ended (0: still tracing) */
+	enum end_reason end;
+	int exit_status;          /* waitpid status when the target exited */
+	bool spawned;
+	bool answered;            /* another memtrace's session answered */
+	struct mt_history *history; /* attach: each row across intervals */
+	int intervals;
+	uint64_t start_unix_ns;
+	struct mt_ctl_server *ctl; /* answers histo/snapshot from other memtraces */
+	int waitfd;               /* epoll: signals and the control socket */
+	char exe[4096];           /* the main executable, as /proc/PID/exe says */
+	uint64_t exe_load;        /* an address inside it */
+};
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* session_report.c */
+int build_report(struct session *s, struct mt_report *r);
+void free_report(struct mt_report *r);
+/* attach: one interval's report (FINAL: the summary at the end). */
+int print_interval(struct session *s, bool final);
+/* histo, run, and a request from another memtrace: one report to F. */
+int print_report(struct session *s, const struct mt_options *o, FILE *f);
+int print_final(struct session *s);
+/* The live table as a snapshot at PATH: 0, or an exit status (said). */
+int write_snapshot(struct session *s, const char *path);
+void serve_request(struct session *s, struct mt_ctl_request *req);
+/* The main executable's path and an address inside it, for snapshots. */
+void find_exe(struct session *s);
+uint64_t unix_ns(void);
+
+#endif
