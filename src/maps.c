@@ -24,37 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hexnum.h"
 #include "maps.h"
 
 #define DELETED_SUFFIX " (deleted)"
-
-/* Parse at most 16 hex digits at *p; at least one is required.  */
-static bool parse_hex(const char **p, uint64_t *out)
-{
-	const char *s = *p;
-	uint64_t v = 0;
-	int n = 0;
-
-	for (;; s++, n++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (*s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (n == 16)
-			return false;      /* more than 64 bits */
-		v = v << 4 | d;
-	}
-	if (n == 0)
-		return false;
-	*p = s;
-	*out = v;
-	return true;
-}
 
 static bool parse_dec(const char **p, uint64_t *out)
 {
@@ -101,8 +74,8 @@ int mt_map_parse_line(const char *line, struct mt_map *out)
 	struct mt_map m = { 0 };
 	uint64_t major, minor;
 
-	if (!parse_hex(&p, &m.start) || !expect(&p, '-') ||
-	    !parse_hex(&p, &m.end) || !expect(&p, ' '))
+	if (!mt_parse_hex(&p, NULL, &m.start) || !expect(&p, '-') ||
+	    !mt_parse_hex(&p, NULL, &m.end) || !expect(&p, ' '))
 		return -EINVAL;
 	if (m.end <= m.start)
 		return -EINVAL;
@@ -114,10 +87,10 @@ int mt_map_parse_line(const char *line, struct mt_map *out)
 	else if (*p != 's')
 		return -EINVAL;
 	p++;
-	if (!expect(&p, ' ') || !parse_hex(&p, &m.offset) || !expect(&p, ' '))
+	if (!expect(&p, ' ') || !mt_parse_hex(&p, NULL, &m.offset) || !expect(&p, ' '))
 		return -EINVAL;
-	if (!parse_hex(&p, &major) || !expect(&p, ':') ||
-	    !parse_hex(&p, &minor) || !expect(&p, ' '))
+	if (!mt_parse_hex(&p, NULL, &major) || !expect(&p, ':') ||
+	    !mt_parse_hex(&p, NULL, &minor) || !expect(&p, ' '))
 		return -EINVAL;
 	if (major > 0xfff || minor > 0xfffff)   /* the kernel's dev_t limits */
 		return -EINVAL;

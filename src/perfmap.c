@@ -12,35 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hexnum.h"
 #include "perfmap.h"
 
 /* Hex digits at *P (an optional 0x first), at most 16; at least one.  */
 static bool parse_hex(const char **p, const char *end, uint64_t *out)
 {
-	const char *s = *p;
-	if (end - s > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		s += 2;
-	uint64_t v = 0;
-	int n = 0;
-	for (; s < end; s++, n++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (*s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			break;
-		if (n == 16)
-			return false;
-		v = v << 4 | d;
-	}
-	if (n == 0)
-		return false;
-	*p = s;
-	*out = v;
-	return true;
+	if (end - *p > 2 && (*p)[0] == '0' && ((*p)[1] == 'x' || (*p)[1] == 'X'))
+		*p += 2;
+	return mt_parse_hex(p, end, out);
 }
 
 /* One line, without its newline: "START SIZE NAME".  The name is copied to
