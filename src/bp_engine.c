@@ -653,6 +653,21 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 	return false;
 }
 
+static bool bp_past_int3(struct mt_engine *base, pid_t tid)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	mt_regs r;
+	if (mt_target_get_regs(e->t, tid, &r) < 0)
+		return false;
+	uint64_t at = mt_regs_pc(&r) - MT_BP_LEN;
+	if (hook_at(e, at) || is_trap(e, at))
+		return true;
+	for (int i = 0; i < e->nwatches; i++)
+		if (e->watches[i].installed && e->watches[i].addr == at)
+			return true;
+	return false;
+}
+
 static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
 {
 	tstate_drop((struct bp_engine *)base, tid);
@@ -829,6 +844,7 @@ static const struct mt_engine_ops bp_ops = {
 	.install = bp_install,
 	.on_trap = bp_on_trap,
 	.on_task_exit = bp_on_task_exit,
+	.past_int3 = bp_past_int3,
 	.watch = bp_watch,
 	.clean_child = bp_clean_child,
 	.abandon = bp_abandon,

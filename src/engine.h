@@ -52,6 +52,9 @@ struct mt_engine_ops {
 	 * where detaching is safe).  false: the target's own SIGTRAP. */
 	bool (*on_trap)(struct mt_engine *e, const struct mt_stop *st, bool parking);
 	void (*on_task_exit)(struct mt_engine *e, pid_t tid);
+	/* A stopped thread whose PC is just past one of the engine's int3s:
+	 * its SIGTRAP may still be pending (see mt_target_collect_pending). */
+	bool (*past_int3)(struct mt_engine *e, pid_t tid);
 	/* A notification breakpoint at ADDR (ld.so's _dl_debug_state, called
 	 * around every dlopen and dlclose): CB runs with the thread stopped
 	 * there, then the thread goes on.  May be called while threads run.

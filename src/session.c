@@ -309,6 +309,23 @@ static int read_signal(int sigfd)
 	return 0;
 }
 
+struct collect {
+	struct session *s;
+	int collected;
+};
+
+static void collect_pending(void *ctx, pid_t tid)
+{
+	struct collect *c = ctx;
+	struct session *s = c->s;
+	if (!s->engine->ops->past_int3(s->engine, tid))
+		return;
+	struct mt_stop st;
+	if (mt_target_collect_pending(s->t, tid, &st) == 0 && st.kind != MT_STOP_NONE)
+		dispatch(s, &st, true);
+	c->collected++;
+}
+
 /* Stop every thread, remove the hooks, detach.  False when the target
  * ended meanwhile. */
 static bool detach(struct session *s)
@@ -322,6 +339,22 @@ static bool detach(struct session *s)
 			break;
 		if (!dispatch(s, &st, true))
 			return false;
+	}
+	/* A thread that executed one of our int3s as the interrupt came holds
+	 * its SIGTRAP still: take that stop now, or the detached thread would
+	 * die of it.  Testcase: tests/e2e/test_detach_busy.py duration. */
+	for (int round = 0; round < 8 && s->engine; round++) {
+		struct collect c = { s, 0 };
+		mt_target_for_each_task(s->t, collect_pending, &c);
+		if (!c.collected)
+			break;
+		while (!mt_target_all_stopped(s->t) && now_s() < deadline) {
+			struct mt_stop st;
+			if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
+				break;
+			if (!dispatch(s, &st, true))
+				return false;
+		}
 	}
 	if (!mt_target_all_stopped(s->t))
 		mt_say("warning: some threads of PID %d did not stop in time; detaching anyway",

@@ -470,6 +470,32 @@ void mt_target_detach_all(struct mt_target *t)
 	}
 }
 
+int mt_target_collect_pending(struct mt_target *t, pid_t tid, struct mt_stop *stop)
+{
+	struct task *k = find_task(t, tid);
+	memset(stop, 0, sizeof *stop);
+	stop->kind = MT_STOP_NONE;
+	if (!k || k->state != T_STOPPED || k->group_stopped)
+		return -ESRCH;
+	if (ptrace(PTRACE_CONT, tid, 0L, 0L) < 0)
+		return -errno;
+	k->state = T_RUNNING;
+	/* The pending SIGTRAP is dequeued as soon as it runs: its stop comes at
+	 * once.  Should nothing be pending, stop it again. */
+	for (int i = 0; i < 200; i++) {
+		int status;
+		pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+		if (r == tid)
+			return handle_status(t, tid, status, stop) ? 0 : 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	ptrace(PTRACE_INTERRUPT, tid, 0L, 0L);
+	return 0;
+}
+
 void mt_target_for_each_task(struct mt_target *t, mt_task_fn fn, void *ctx)
 {
 	FOR_EACH_TASK(t, k)

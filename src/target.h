@@ -94,6 +94,14 @@ void mt_target_resume_all(struct mt_target *t);
 /* Detach every task, delivering the signals kept for them. */
 void mt_target_detach_all(struct mt_target *t);
 
+/* While stopping all: let stopped task TID take a stop the kernel still
+ * holds for it.  A thread that executed an int3 just as our
+ * PTRACE_INTERRUPT arrived reports the interrupt first and keeps the
+ * SIGTRAP pending: detached like that, it would die of it.  Continues TID
+ * and returns its next stop in *STOP (MT_STOP_NONE if it did not come
+ * within a moment: then it is interrupted again).  0 or -errno. */
+int mt_target_collect_pending(struct mt_target *t, pid_t tid, struct mt_stop *stop);
+
 /* Call FN for each stopped task (e.g. to inspect PCs before detaching). */
 typedef void (*mt_task_fn)(void *ctx, pid_t tid);
 void mt_target_for_each_task(struct mt_target *t, mt_task_fn fn, void *ctx);
