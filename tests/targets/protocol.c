@@ -152,3 +152,27 @@ void block_fold(const void *p, size_t size, uint64_t *h)
 		cksum_add(h, get_bytes(b + size - tail, tail));
 	}
 }
+
+static void *held[1024];
+static size_t held_n;
+
+void proto_hold(void *p)
+{
+	if (held_n == sizeof(held) / sizeof(held[0]))
+		proto_die("held[] is full");
+	held[held_n++] = p;
+}
+
+void proto_free_held(void)
+{
+	for (size_t i = 0; i < held_n; i++)
+		free(held[i]);
+	held_n = 0;
+}
+
+void *proto_checked(void *p, const char *what)
+{
+	if (!p)
+		proto_die("%s returned NULL", what);
+	return p;
+}

@@ -75,6 +75,14 @@ bool proto_wait(char *buf, size_t len);
  * found something wrong (bad protocol input, a broken allocator result). */
 void proto_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* Blocks a target keeps until "exit": proto_hold() notes one (in a static
+ * table, so holding allocates nothing), proto_free_held() frees them all
+ * (after memtrace detached). */
+void proto_hold(void *p);
+void proto_free_held(void);
+/* P, or the target dies saying WHAT returned NULL. */
+void *proto_checked(void *p, const char *what);
+
 /* Deterministic data: a seeded PRNG (splitmix64) and a checksum (FNV-1a
  * over 64-bit words) of what the target wrote into its blocks. */
 uint64_t prng_next(uint64_t *state);

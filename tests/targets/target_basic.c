@@ -47,45 +47,28 @@ static struct site_expect e_half_keep = { .function = "half_keep" };
 static struct site_expect e_free_evens = { .function = "free_evens" };
 static struct site_expect e_free_null = { .function = "free_null" };
 
-/* Everything still held at "done", freed on "exit" (outside the trace). */
-static void *held[1024];
-static size_t held_n;
 static uint64_t rng = 0x5eed0001;
 static uint64_t sum = CKSUM_INIT;
-
-static void hold(void *p)
-{
-	if (held_n == sizeof(held) / sizeof(held[0]))
-		proto_die("held[] is full");
-	held[held_n++] = p;
-}
-
-static void *checked(void *p, const char *what)
-{
-	if (!p)
-		proto_die("%s returned NULL", what);
-	return p;
-}
 
 NOINLINE static void leak_small(void)
 {
 	for (int i = 0; i < LEAK_SMALL_N; i++) {
-		void *p = checked(malloc(LEAK_SMALL_SIZE), "malloc");
+		void *p = proto_checked(malloc(LEAK_SMALL_SIZE), "malloc");
 		exp_alloc(&e_leak_small, LEAK_SMALL_SIZE);
 		block_fill(p, LEAK_SMALL_SIZE, &rng);
 		block_fold(p, LEAK_SMALL_SIZE, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
 NOINLINE static void leak_big(void)
 {
 	for (int i = 0; i < LEAK_BIG_N; i++) {
-		void *p = checked(malloc(LEAK_BIG_SIZE), "malloc");
+		void *p = proto_checked(malloc(LEAK_BIG_SIZE), "malloc");
 		exp_alloc(&e_leak_big, LEAK_BIG_SIZE);
 		block_fill(p, LEAK_BIG_SIZE, &rng);
 		block_fold(p, LEAK_BIG_SIZE, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -93,7 +76,7 @@ NOINLINE static void churn(void)
 {
 	for (int i = 0; i < CHURN_N; i++) {
 		size_t size = 1 + prng_next(&rng) % 512;
-		void *p = checked(malloc(size), "malloc");
+		void *p = proto_checked(malloc(size), "malloc");
 		exp_alloc(&e_churn, size);
 		block_fill(p, size, &rng);
 		block_fold(p, size, &sum);
@@ -107,7 +90,7 @@ NOINLINE static struct node *make_list(void)
 	struct node *head = NULL;
 
 	for (int i = 0; i < LIST_N; i++) {
-		struct node *n = checked(malloc(sizeof(*n)), "malloc");
+		struct node *n = proto_checked(malloc(sizeof(*n)), "malloc");
 		exp_alloc(&e_make_list, sizeof(*n));
 		n->next = head;
 		for (int j = 0; j < 4; j++)
@@ -133,14 +116,14 @@ NOINLINE static void free_list(struct node *head)
 NOINLINE static void calloc_matrix(void)
 {
 	for (int i = 0; i < CALLOC_N; i++) {
-		unsigned char *p = checked(calloc(7, 13), "calloc");
+		unsigned char *p = proto_checked(calloc(7, 13), "calloc");
 		exp_alloc(&e_calloc_matrix, 7 * 13);
 		for (int j = 0; j < 7 * 13; j++)
 			if (p[j] != 0)
 				proto_die("calloc memory not zeroed");
 		block_fill(p, 7 * 13, &rng);
 		block_fold(p, 7 * 13, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -152,19 +135,19 @@ NOINLINE static void zero_size(void)
 		void *p = malloc(0);
 		if (p) {
 			exp_alloc(&e_zero_size, 0);
-			hold(p);
+			proto_hold(p);
 		}
 	}
 }
 
 NOINLINE static void recurse(int depth)
 {
-	void *p = checked(malloc(32), "malloc");
+	void *p = proto_checked(malloc(32), "malloc");
 
 	exp_alloc(&e_recurse, 32);
 	block_fill(p, 32, &rng);
 	block_fold(p, 32, &sum);
-	hold(p);
+	proto_hold(p);
 	if (depth > 1)
 		recurse(depth - 1);
 }
@@ -173,23 +156,23 @@ NOINLINE static void recurse(int depth)
 NOINLINE static void two_sites(void)
 {
 	for (int i = 0; i < TWO_A_N; i++) {
-		void *p = checked(malloc(48), "malloc");
+		void *p = proto_checked(malloc(48), "malloc");
 		exp_alloc(&e_two_sites, 48);
 		block_fill(p, 48, &rng);
-		hold(p);
+		proto_hold(p);
 	}
 	for (int i = 0; i < TWO_B_N; i++) {
-		void *p = checked(malloc(80), "malloc");
+		void *p = proto_checked(malloc(80), "malloc");
 		exp_alloc(&e_two_sites, 80);
 		block_fill(p, 80, &rng);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
 NOINLINE static void half_keep(void **out)
 {
 	for (int i = 0; i < HALF_N; i++) {
-		out[i] = checked(malloc(100 + (size_t)i), "malloc");
+		out[i] = proto_checked(malloc(100 + (size_t)i), "malloc");
 		exp_alloc(&e_half_keep, 100 + (size_t)i);
 		block_fill(out[i], 100 + (size_t)i, &rng);
 	}
@@ -203,7 +186,7 @@ NOINLINE static void free_evens(void **blocks)
 			free(blocks[i]);
 			exp_free(&e_half_keep, 100 + (size_t)i);
 		} else {
-			hold(blocks[i]);
+			proto_hold(blocks[i]);
 		}
 	}
 }
@@ -255,7 +238,6 @@ int main(int argc, char **argv)
 	}
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (size_t i = 0; i < held_n; i++)
-		free(held[i]);
+	proto_free_held();
 	return 0;
 }

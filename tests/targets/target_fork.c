@@ -36,16 +36,7 @@ static struct site_expect e_before = { .function = "parent_before" };
 static struct site_expect e_after = { .function = "parent_after" };
 static struct site_expect e_child = { .function = "child_work" }; /* stays all zero */
 
-static void *held[128];
-static size_t held_n;
 static uint64_t sum = CKSUM_INIT;
-
-static void hold(void *p)
-{
-	if (held_n == sizeof(held) / sizeof(held[0]))
-		proto_die("held[] is full");
-	held[held_n++] = p;
-}
 
 NOINLINE static void parent_before(void)
 {
@@ -59,7 +50,7 @@ NOINLINE static void parent_before(void)
 		block_fill(p, 64, &rng);
 		block_fold(p, 64, &sum);
 		if (i < 10) {
-			hold(p);
+			proto_hold(p);
 		} else {
 			free(p);
 			exp_free(&e_before, 64);
@@ -78,7 +69,7 @@ NOINLINE static void parent_after(void)
 		exp_alloc(&e_after, 128);
 		block_fill(p, 128, &rng);
 		block_fold(p, 128, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -229,7 +220,6 @@ int main(int argc, char **argv)
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (size_t i = 0; i < held_n; i++)
-		free(held[i]);
+	proto_free_held();
 	return 0;
 }

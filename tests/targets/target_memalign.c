@@ -29,17 +29,8 @@ static struct site_expect e_v = { .function = "v_alloc" };
 static struct site_expect e_pv = { .function = "pv_alloc" };
 static struct site_expect e_free_some = { .function = "free_some" };
 
-static void *held[256];
-static size_t held_n;
 static uint64_t rng = 0x5eed0003;
 static uint64_t sum = CKSUM_INIT;
-
-static void hold(void *p)
-{
-	if (held_n == sizeof(held) / sizeof(held[0]))
-		proto_die("held[] is full");
-	held[held_n++] = p;
-}
 
 static void check_aligned(void *p, size_t align, const char *what)
 {
@@ -75,7 +66,7 @@ NOINLINE static void pm_align16(void)
 		block_fill(p, 40, &rng);
 		block_fold(p, 40, &sum);
 		if (i % 2) {
-			hold(p);
+			proto_hold(p);
 		} else {
 			free(p);
 			exp_free(&e_pm16, 40);
@@ -102,7 +93,7 @@ NOINLINE static void al_alloc(void)
 		block_fill(p, 512, &rng);
 		block_fold(p, 512, &sum);
 		if (i < 4) {
-			hold(p);
+			proto_hold(p);
 		} else {
 			free(p);
 			exp_free(&e_al, 512);
@@ -118,7 +109,7 @@ NOINLINE static void mem_align(void)
 		exp_alloc(&e_mem, 3000);
 		block_fill(p, 3000, &rng);
 		block_fold(p, 3000, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -130,7 +121,7 @@ NOINLINE static void v_alloc(void)
 		exp_alloc(&e_v, 5000);
 		block_fill(p, 5000, &rng);
 		block_fold(p, 5000, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -142,7 +133,7 @@ NOINLINE static void pv_alloc(void)
 		exp_alloc(&e_pv, 100);
 		block_fill(p, 100, &rng);
 		block_fold(p, 100, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -155,7 +146,7 @@ NOINLINE static void free_some(void **blocks)
 			free(blocks[i]);
 			exp_free(&e_pm64, 100);
 		} else {
-			hold(blocks[i]);
+			proto_hold(blocks[i]);
 		}
 	}
 }
@@ -187,7 +178,6 @@ int main(void)
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (size_t i = 0; i < held_n; i++)
-		free(held[i]);
+	proto_free_held();
 	return 0;
 }

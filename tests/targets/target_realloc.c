@@ -32,29 +32,13 @@ static struct site_expect e_chain = { .function = "chain" };
 static struct site_expect e_ra_new = { .function = "reallocarray_new" };
 static struct site_expect e_ra_grow = { .function = "reallocarray_grow" };
 
-static void *held[256];
-static size_t held_n;
 static uint64_t rng = 0x5eed0002;
 static uint64_t sum = CKSUM_INIT;
-
-static void hold(void *p)
-{
-	if (held_n == sizeof(held) / sizeof(held[0]))
-		proto_die("held[] is full");
-	held[held_n++] = p;
-}
-
-static void *checked(void *p, const char *what)
-{
-	if (!p)
-		proto_die("%s returned NULL", what);
-	return p;
-}
 
 /* The site of every block that some other function reallocates. */
 NOINLINE static void *origin_alloc(size_t size)
 {
-	void *p = checked(malloc(size), "malloc");
+	void *p = proto_checked(malloc(size), "malloc");
 
 	exp_alloc(&e_origin, size);
 	block_fill(p, size, &rng);
@@ -64,7 +48,7 @@ NOINLINE static void *origin_alloc(size_t size)
 NOINLINE static void do_calloc(void)
 {
 	for (int i = 0; i < 14; i++) {
-		unsigned char *p = checked(calloc(5, 24), "calloc");
+		unsigned char *p = proto_checked(calloc(5, 24), "calloc");
 		exp_alloc(&e_do_calloc, 5 * 24);
 		for (int j = 0; j < 5 * 24; j++)
 			if (p[j])
@@ -72,7 +56,7 @@ NOINLINE static void do_calloc(void)
 		block_fill(p, 5 * 24, &rng);
 		block_fold(p, 5 * 24, &sum);
 		if (i < 10) {
-			hold(p);
+			proto_hold(p);
 		} else {
 			free(p);
 			exp_free(&e_do_calloc, 5 * 24);
@@ -86,7 +70,7 @@ NOINLINE static void grow(void **blocks)
 	for (int i = 0; i < 10; i++) {
 		void *p = origin_alloc(32);
 		block_fold(p, 32, &sum);
-		blocks[i] = checked(realloc(p, 64), "realloc");
+		blocks[i] = proto_checked(realloc(p, 64), "realloc");
 		exp_free(&e_origin, 32);
 		exp_alloc(&e_grow, 64);
 		block_fill(blocks[i], 64, &rng);
@@ -98,11 +82,11 @@ NOINLINE static void shrink(void **blocks)
 {
 	for (int i = 0; i < 10; i++) {
 		block_fold(blocks[i], 8, &sum); /* the head survives a realloc */
-		blocks[i] = checked(realloc(blocks[i], 16), "realloc");
+		blocks[i] = proto_checked(realloc(blocks[i], 16), "realloc");
 		exp_free(&e_grow, 64);
 		exp_alloc(&e_shrink, 16);
 		block_fill(blocks[i], 16, &rng);
-		hold(blocks[i]);
+		proto_hold(blocks[i]);
 	}
 }
 
@@ -116,10 +100,10 @@ NOINLINE static void *move(void)
 	uint64_t head = 0;
 	void *q;
 
-	hold(barrier);
+	proto_hold(barrier);
 	for (int i = 0; i < 8; i++)
 		head |= (uint64_t)((unsigned char *)p)[i] << (8 * i);
-	q = checked(realloc(p, 1024 * 1024), "realloc");
+	q = proto_checked(realloc(p, 1024 * 1024), "realloc");
 	exp_free(&e_origin, 16);
 	exp_alloc(&e_move, 1024 * 1024);
 	if ((uintptr_t)q == old)
@@ -143,11 +127,11 @@ NOINLINE static void free_moved(void *p)
 NOINLINE static void realloc_null(void)
 {
 	for (int i = 0; i < 6; i++) {
-		void *p = checked(realloc(NULL, 200), "realloc");
+		void *p = proto_checked(realloc(NULL, 200), "realloc");
 		exp_alloc(&e_realloc_null, 200);
 		block_fill(p, 200, &rng);
 		block_fold(p, 200, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -163,7 +147,7 @@ NOINLINE static void realloc_zero(void)
 		exp_free(&e_origin, 50);
 		if (q) { /* not glibc's behaviour; still count it right */
 			exp_alloc(&e_realloc_zero, 0);
-			hold(q);
+			proto_hold(q);
 		}
 	}
 }
@@ -176,11 +160,11 @@ NOINLINE static void realloc_same(void)
 		void *q;
 
 		block_fold(p, 100, &sum);
-		q = checked(realloc(p, 100), "realloc");
+		q = proto_checked(realloc(p, 100), "realloc");
 		exp_free(&e_origin, 100);
 		exp_alloc(&e_realloc_same, 100);
 		block_fold(q, 100, &sum);
-		hold(q);
+		proto_hold(q);
 	}
 }
 
@@ -196,7 +180,7 @@ NOINLINE static void realloc_fail(void)
 		if (q)
 			proto_die("realloc of %zu bytes succeeded", (size_t)huge);
 		block_fold(p, 40, &sum);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -204,27 +188,27 @@ NOINLINE static void realloc_fail(void)
 NOINLINE static void chain(void)
 {
 	size_t size = 8;
-	void *p = checked(realloc(NULL, size), "realloc");
+	void *p = proto_checked(realloc(NULL, size), "realloc");
 
 	exp_alloc(&e_chain, size);
 	block_fill(p, size, &rng);
 	for (int i = 0; i < 20; i++) {
 		size_t next = 8 * (size_t)(i + 2);
 		block_fold(p, 8, &sum);
-		p = checked(realloc(p, next), "realloc");
+		p = proto_checked(realloc(p, next), "realloc");
 		exp_free(&e_chain, size);
 		exp_alloc(&e_chain, next);
 		size = next;
 		block_fill(p, size, &rng);
 	}
 	block_fold(p, size, &sum);
-	hold(p);
+	proto_hold(p);
 }
 
 NOINLINE static void reallocarray_new(void **blocks)
 {
 	for (int i = 0; i < 4; i++) {
-		blocks[i] = checked(reallocarray(NULL, 12, 10), "reallocarray");
+		blocks[i] = proto_checked(reallocarray(NULL, 12, 10), "reallocarray");
 		exp_alloc(&e_ra_new, 120);
 		block_fill(blocks[i], 120, &rng);
 	}
@@ -235,12 +219,12 @@ NOINLINE static void reallocarray_grow(void **blocks)
 	for (int i = 0; i < 4; i++) {
 		if (i < 2) {
 			block_fold(blocks[i], 8, &sum);
-			blocks[i] = checked(reallocarray(blocks[i], 25, 10), "reallocarray");
+			blocks[i] = proto_checked(reallocarray(blocks[i], 25, 10), "reallocarray");
 			exp_free(&e_ra_new, 120);
 			exp_alloc(&e_ra_grow, 250);
 			block_fill(blocks[i], 250, &rng);
 		}
-		hold(blocks[i]);
+		proto_hold(blocks[i]);
 	}
 }
 
@@ -263,8 +247,8 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		moved[i] = move();
 	free_moved(moved[0]);
-	hold(moved[1]);
-	hold(moved[2]);
+	proto_hold(moved[1]);
+	proto_hold(moved[2]);
 	realloc_null();
 	realloc_zero();
 	realloc_same();
@@ -280,7 +264,6 @@ int main(void)
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (size_t i = 0; i < held_n; i++)
-		free(held[i]);
+	proto_free_held();
 	return 0;
 }

@@ -26,18 +26,9 @@ static struct site_expect e_realloc_pre = { .function = "realloc_pre_attach" };
 static struct site_expect e_zero_pre = { .function = "zero_pre_attach" };
 static struct site_expect e_after = { .function = "after_attach" };
 
-static void *held[64];
-static size_t held_n;
 static uint64_t rng = 0x5eed0004;
 static uint64_t sum = CKSUM_INIT;
 static long long unknown_frees;
-
-static void hold(void *p)
-{
-	if (held_n == sizeof(held) / sizeof(held[0]))
-		proto_die("held[] is full");
-	held[held_n++] = p;
-}
 
 static size_t pre_size(int i)
 {
@@ -76,7 +67,7 @@ NOINLINE static void realloc_pre_attach(void **blocks)
 		unknown_frees++;
 		exp_alloc(&e_realloc_pre, 1000);
 		block_fill(p, 1000, &rng);
-		hold(p);
+		proto_hold(p);
 	}
 }
 
@@ -90,7 +81,7 @@ NOINLINE static void zero_pre_attach(void **blocks)
 		unknown_frees++;
 		if (p) { /* not glibc's behaviour; still count it right */
 			exp_alloc(&e_zero_pre, 0);
-			hold(p);
+			proto_hold(p);
 		}
 	}
 }
@@ -105,7 +96,7 @@ NOINLINE static void after_attach(void)
 		block_fill(p, 72, &rng);
 		block_fold(p, 72, &sum);
 		if (i < 15) {
-			hold(p);
+			proto_hold(p);
 		} else {
 			free(p);
 			exp_free(&e_after, 72);
@@ -136,7 +127,6 @@ int main(void)
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (size_t i = 0; i < held_n; i++)
-		free(held[i]);
+	proto_free_held();
 	return 0;
 }
