@@ -10,13 +10,14 @@
 
 #include "stackcap.h"
 
-/* Enough for 32 ordinary frames; deeper or larger frames read on demand. */
+/* Enough for 32 ordinary frames; deeper or larger frames are read on demand. */
 #define WINDOW (16 * 1024)
 
 struct mt_stackcap {
 	struct mt_symbolizer *sym;
 	struct mt_stacks *stacks;
 	int depth;
+	size_t window_len;  /* what one capture copies: sized by the depth */
 	int memfd;
 	uint64_t base;      /* the window's start in the target */
 	size_t len;         /* bytes valid in the window */
@@ -40,6 +41,10 @@ struct mt_stackcap *mt_stackcap_new(pid_t pid, struct mt_symbolizer *sym,
 	c->sym = sym;
 	c->stacks = stacks;
 	c->depth = depth < 1 ? 1 : (depth > 128 ? 128 : depth);
+	/* About 512 bytes a frame: --depth 1 copies 1 KiB, not the whole window. */
+	c->window_len = 512 + (size_t)c->depth * 512;
+	if (c->window_len > WINDOW)
+		c->window_len = WINDOW;
 	return c;
 }
 
@@ -67,7 +72,7 @@ uint32_t mt_stackcap_capture(void *ctx, pid_t tid, const mt_regs *regs)
 	struct mt_stackcap *c = ctx;
 	c->base = mt_regs_sp(regs);
 	/* A read that runs off the top of the stack mapping stops there. */
-	ssize_t n = pread(c->memfd, c->window, sizeof c->window, (off_t)c->base);
+	ssize_t n = pread(c->memfd, c->window, c->window_len, (off_t)c->base);
 	c->len = n > 0 ? (size_t)n : 0;
 	int got = mt_unwind(c->sym, tid, regs, read_mem, c, c->pcs, 1 + c->depth);
 	if (got < 1)
