@@ -1,0 +1,185 @@
+/* The contract between memtrace and its in-process agent (issue 5).
+ *
+ * The agent is freestanding position-independent code built with memtrace
+ * (src/agent/) and embedded in its binary.  memtrace maps it into the
+ * target with injected system calls, then a shared region (one sealed
+ * memfd) that both sides map:
+ *
+ *   agent mapping (private, anonymous)      shared memfd (MAP_SHARED)
+ *   +------------------------------+        +------------------------------+
+ *   | code: struct mt_agent_header |        | ring region (ring.h)         |
+ *   |   stubs, C handlers (r-x)    |        +------------------------------+
+ *   +------------------------------+  page  | struct mt_agent_shared       |
+ *   | struct mt_agent_state (rw,   |        |   futex words, requests      |
+ *   |   MADV_WIPEONFORK)           |        | rules  [rules_cap]  memtrace |
+ *   +------------------------------+        | stacks [stacks_cap] agent    |
+ *                                           +------------------------------+
+ *
+ * Each hooked entry F starts with `jmp T`; its trampoline T (in a page
+ * memtrace maps within +-2 GiB of F) loads r11 with the address of the
+ * struct mt_agent_hook inside T and jumps to the agent's stub for F's
+ * function.  The stub passes r11 and the entry's rsp/rbp to the agent's C
+ * handler, which calls the original code (T's relocated prologue, then
+ * back into F) and records the call:
+ *
+ *   T+0   49 bb <imm64>     movabs $T+32, %r11
+ *   T+10  ff 25 00 00 00 00 jmp *0(%rip)
+ *   T+16  <imm64>           the stub's address
+ *   T+24  cc x 8
+ *   T+32  struct mt_agent_hook (32 bytes)
+ *   T+64  relocated prologue, then jmp F+patch_len   (tramp_plan.h)
+ *
+ * The state page is wiped in a forked child (MADV_WIPEONFORK): there
+ * `rings` reads 0 and every handler only calls the original.  Hooks live in
+ * the trampoline pages, which a child keeps, so its calls still work.
+ *
+ * Trust: the agent believes what memtrace wrote (the state page, the rules);
+ * memtrace believes nothing it reads from the target (ringdec.c validates
+ * the rings, the stack reader validates stacks).
+ */
+#ifndef MT_AGENT_ABI_H
+#define MT_AGENT_ABI_H
+
+#include <stdint.h>
+
+#define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
+#define MT_AGENT_VERSION 1u
+#define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
+#define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
+
+/* Entry stubs: one per enum mt_fn (allocfn.h), then ld.so's notification. */
+#define MT_AGENT_ENTRY_DL_NOTIFY 12
+#define MT_AGENT_NENTRIES 13
+
+/* At offset 0 of the agent's code.  Offsets are from the mapping's start. */
+struct mt_agent_header {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t code_size;        /* bytes of code (page-rounded: state_off) */
+	uint64_t state_off;        /* struct mt_agent_state, page aligned */
+	uint64_t state_size;       /* page-rounded */
+	uint64_t entry[MT_AGENT_NENTRIES]; /* stub offsets; 0: none */
+};
+
+/* Inside each trampoline, at T+32: read by the agent (r11 points here). */
+struct mt_agent_hook {
+	uint64_t orig;       /* T+64: call this to run the original function */
+	uint64_t addr;       /* F: the hooked entry (pcs[0] of its stacks) */
+	uint32_t fn;         /* enum mt_fn */
+	uint32_t index;      /* the hook's index in mt_agent_state.hooks */
+	uint64_t reserved;
+};
+
+#define MT_AGENT_TRAMP_HOOK_OFF 32
+#define MT_AGENT_TRAMP_CODE_OFF 64
+#define MT_AGENT_TRAMP_SIZE 256     /* one trampoline slot */
+#define MT_AGENT_MAX_HOOKS 32
+
+/* What memtrace installed, kept in the target so that a later memtrace
+ * (after a SIGKILL, or after a detach) can find and reuse it. */
+struct mt_agent_hook_rec {
+	uint64_t addr;        /* F; 0: slot unused */
+	uint64_t tramp;       /* T */
+	uint32_t patch_len;
+	uint32_t live;        /* 1 while F holds the jmp */
+	uint8_t orig[16];     /* F's original bytes */
+	uint8_t patch[16];    /* what F holds while live */
+};
+
+/* The agent's own page(s), right after its code: memtrace writes it while
+ * every thread is stopped; the agent only reads it (but for the counters
+ * marked "agent"). */
+struct mt_agent_state {
+	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
+	uint64_t rings;        /* the ring region (ring.h) in the target; 0: off */
+	uint64_t shared;       /* struct mt_agent_shared in the target */
+	uint64_t shared_len;   /* bytes of the memfd mapping (rings + shared) */
+	uint32_t tid_off;      /* %fs:tid_off holds the thread id; 0: gettid() */
+	uint32_t depth;        /* return addresses to record above pcs[0] (>= 1) */
+	uint64_t sample_bytes; /* mean bytes between samples; 0: every call */
+	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
+	uint64_t dl_hook;      /* _dl_debug_state's patched address, 0: none */
+	struct mt_agent_hook_rec hooks[MT_AGENT_MAX_HOOKS + 1]; /* +1: dl_notify */
+	uint64_t reserved[16];
+};
+
+/* ---- the shared part of the memfd, after the ring region ---------------- */
+
+/* How the caller's frame is found from code at ADDR (symbolize.c's rule):
+ *   CFA = (cfa_reg == 7 ? rsp : rbp) + cfa_off
+ *   return address at CFA + ra_off
+ *   rbp: SAME, LOST, AT (saved at CFA + bp_off) or IS (= CFA + bp_off)
+ *   rsp = CFA
+ * kind STEP: as above; LAST: the outermost frame; SLOW: the agent cannot
+ * (the stack ends there, counted in stacks_truncated). */
+enum mt_agent_rule_kind { MT_AGENT_RULE_SLOW = 0, MT_AGENT_RULE_STEP = 1, MT_AGENT_RULE_LAST = 2 };
+enum mt_agent_rule_bp { MT_AGENT_BP_SAME = 0, MT_AGENT_BP_LOST = 1, MT_AGENT_BP_AT = 2,
+			MT_AGENT_BP_IS = 3 };
+
+/* Written by memtrace only: every field, then addr with release.  Open
+ * addressing on mt_agent_rule_slot(addr), linear probing; an addr of 0 ends
+ * a probe. */
+struct mt_agent_rule {
+	uint64_t addr;        /* the looked-up code address (a return address - 1) */
+	int32_t cfa_off, ra_off, bp_off;
+	uint8_t kind, cfa_reg, bp, pad;
+	uint64_t reserved;
+};
+
+/* A distinct stack, written once by the agent thread that met it first:
+ * it claims the slot by a compare-and-swap of hash from 0, writes n and
+ * pcs, then stores state READY with release.  Other threads use the slot
+ * only once READY.  Open addressing on hash. */
+#define MT_AGENT_STACK_WRITING 1u
+#define MT_AGENT_STACK_READY 2u
+struct mt_agent_stack {
+	uint64_t hash;        /* mt_agent_stack_hash(pcs, n), never 0 */
+	uint32_t state;
+	uint32_t n;           /* pcs, at most stack_max */
+	uint64_t pcs[];       /* pcs[0]: the allocator's entry; then return addresses */
+};
+
+#define MT_AGENT_NREQ 64
+
+struct mt_agent_shared {
+	uint64_t magic;        /* MT_AGENT_SHARED_MAGIC */
+	uint32_t version;
+	uint32_t size;         /* sizeof(struct mt_agent_shared) */
+	uint64_t rules_off;    /* from this struct's start */
+	uint32_t rules_cap;    /* a power of two */
+	uint32_t stack_max;    /* pcs per stack slot */
+	uint64_t stacks_off;   /* from this struct's start */
+	uint32_t stacks_cap;   /* a power of two */
+	uint32_t stack_slot;   /* bytes per slot: 16 + 8 * stack_max */
+	/* futex words (shared futexes: both processes wait on them) */
+	uint32_t req_seq;      /* agent: +1 and wake after posting a request */
+	uint32_t rule_gen;     /* memtrace: +1 and wake after answering */
+	uint32_t dl_gen;       /* agent: +1 and wake at each ld.so notification */
+	uint32_t dl_ack;       /* memtrace: = dl_gen and wake once handled */
+	uint64_t req[MT_AGENT_NREQ]; /* addresses that need a rule; 0: free */
+	/* agent's counters (untrusted: reported as the agent says) */
+	uint64_t stacks_truncated;   /* a frame without a usable rule */
+	uint64_t stacks_lost;        /* no room in the stack table */
+	uint64_t rule_waits;         /* requests the agent waited for */
+	uint64_t rule_timeouts;      /* requests memtrace did not answer in time */
+	uint64_t reserved[16];
+};
+
+static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)
+{
+	return ((addr * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+}
+
+static inline uint64_t mt_agent_stack_hash(const uint64_t *pcs, uint32_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ n;
+	for (uint32_t i = 0; i < n; i++) {
+		h ^= pcs[i];
+		h *= 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	return h ? h : 1;
+}
+
+#endif
