@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_abi.h"
 #include "maps.h"
 #include "perfmap.h"
 #include "symbolize.h"
@@ -1273,6 +1274,45 @@ int mt_unwind(struct mt_symbolizer *s, pid_t tid, const mt_regs *regs, mt_read_f
 		}
 	}
 	return n;
+}
+
+static bool fits_i32(int64_t v)
+{
+	return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_agent_rule *out)
+{
+	*out = (struct mt_agent_rule){ .addr = addr, .kind = MT_AGENT_RULE_SLOW };
+	if (!s)
+		return 0;
+	/* A module loaded since the last report (dlopen) has CFI for ADDR:
+	 * the agent keeps the answer for good, so look before saying SLOW. */
+	if (!known_code(s, addr))
+		report_for(s, addr);
+	struct rule made;
+	const struct rule *r = rule_for(s, addr);
+	if (!r) {                     /* out of memory for the cache only */
+		make_rule(s, addr, &made);
+		r = &made;
+	}
+	if (r->kind == RULE_SLOW || !fits_i32(r->cfa_off) || !fits_i32(r->ra_off) ||
+	    !fits_i32(r->bp_off))
+		return 0;
+	/* The ABI's numbers are the DWARF ones, but say so rather than
+	 * rely on it. */
+	out->cfa_reg = r->cfa_reg == DW_REG_RSP ? 7 : 6;
+	out->cfa_off = (int32_t)r->cfa_off;
+	out->ra_off = (int32_t)r->ra_off;
+	out->bp_off = (int32_t)r->bp_off;
+	switch (r->bp) {
+	case BP_SAME: out->bp = MT_AGENT_BP_SAME; break;
+	case BP_LOST: out->bp = MT_AGENT_BP_LOST; break;
+	case BP_AT: out->bp = MT_AGENT_BP_AT; break;
+	default: out->bp = MT_AGENT_BP_IS; break;
+	}
+	out->kind = r->kind == RULE_LAST ? MT_AGENT_RULE_LAST : MT_AGENT_RULE_STEP;
+	return 0;
 }
 
 int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len)

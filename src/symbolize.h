@@ -36,6 +36,7 @@
 #include "arch.h"
 
 struct mt_symbolizer;
+struct mt_agent_rule;
 
 struct mt_symbol {
 	char function[256];   /* demangled ("ns::Foo::bar(int)"); a name that
@@ -108,6 +109,15 @@ struct mt_frame {
  * a cached pc keeps its frames after its module is unloaded. */
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		    struct mt_frame *out, int max);
+
+/* The unwind rule for code at ADDR (agent_abi.h), from the same .eh_frame
+ * reduction mt_unwind's fast path uses: ADDR is the looked-up address
+ * itself (a return address - 1 for every frame but the first, as the agent
+ * does).  SLOW when the CFI is more than the rule can say, when ADDR is in
+ * no module (the maps are read again first, when due: see above), or when
+ * an offset does not fit 32 bits.  Returns 0, OUT filled (out->addr = ADDR,
+ * reserved fields 0). */
+int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_agent_rule *out);
 
 /* The GNU build-id of the module containing ADDR into BUF (at most LEN
  * bytes): its length, 0 when unknown.  Snapshots match modules by it. */
