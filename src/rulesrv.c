@@ -1,0 +1,295 @@
+/* The rule server (rulesrv.h): one thread answering the agent's requests
+ * for unwind rules through the shared area.
+ *
+ * Waking: the thread waits on req_seq with the value it read before
+ * looking at the requests, so a request posted meanwhile makes the wait
+ * return at once (EAGAIN) instead of being missed.  memtrace's side wakes
+ * its own thread the same way, by bumping req_seq too (the agent only ever
+ * adds to it, so an extra count means nothing to it): a stop or refresh
+ * request can then never be lost between the thread's check and its wait.
+ * The wait is bounded anyway, so that a target that scribbles over req_seq
+ * cannot keep the thread asleep past a stop.
+ *
+ * Locking: the lock guards the symbolizer and the table's writers (the
+ * thread and mt_rulesrv_insert); the agent never takes it, it only reads
+ * entries whose addr it saw stored with release, after every other field.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rulesrv.h"
+#include "symbolize.h"
+
+/* Bound on one futex wait: how late a stop may be seen if the target
+ * tampers with req_seq. */
+#define WAIT_NS (100 * 1000000L)
+#define MAX_RULES_CAP (1u << 22)
+/* Longest probe sequence written or searched: the target may fill the
+ * table with junk, and a lookup must stay cheap for the agent too. */
+#define MAX_PROBE 64
+
+struct mt_rulesrv {
+	struct mt_agent_shared *sh;
+	struct mt_agent_rule *rules;   /* sh + rules_off, as checked at creation */
+	uint32_t cap;                  /* rules_cap, as checked at creation */
+
+	pthread_mutex_t lock;          /* guards sym, used and table writes */
+	struct mt_symbolizer *sym;
+	size_t used;                   /* entries seen at creation + written */
+
+	pthread_t thread;
+	int stop, refresh;             /* __atomic: set by memtrace's thread */
+	struct mt_rulesrv_stats stats; /* __atomic: read by memtrace's thread */
+};
+
+static void futex_wait(uint32_t *word, uint32_t val, long ns)
+{
+	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
+	/* Shared futex (no FUTEX_PRIVATE_FLAG): the agent is another
+	 * process.  EAGAIN, EINTR and ETIMEDOUT all mean "look again". */
+	syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+static void futex_wake_all(uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static void count(uint64_t *counter)
+{
+	__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+}
+
+/* Wake the server's own thread (see the top of the file). */
+static void kick(struct mt_rulesrv *srv)
+{
+	__atomic_add_fetch(&srv->sh->req_seq, 1, __ATOMIC_SEQ_CST);
+	futex_wake_all(&srv->sh->req_seq);
+}
+
+/* Tell the agent's waiters that the table grew. */
+static void publish(struct mt_rulesrv *srv)
+{
+	__atomic_add_fetch(&srv->sh->rule_gen, 1, __ATOMIC_SEQ_CST);
+	futex_wake_all(&srv->sh->rule_gen);
+}
+
+enum probe { PROBE_FOUND, PROBE_FREE, PROBE_FULL };
+
+/* Where ADDR is (FOUND) or would go (FREE, *AT), each slot's addr read
+ * once.  FULL past MAX_PROBE slots or over half the table. */
+static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr, size_t *at)
+{
+	size_t mask = srv->cap - 1, i = (size_t)mt_agent_rule_slot(addr, srv->cap);
+	for (int n = 0; n < MAX_PROBE && (uint32_t)n < srv->cap; n++, i = (i + 1) & mask) {
+		uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_ACQUIRE);
+		if (a == addr)
+			return PROBE_FOUND;
+		if (a == 0) {
+			*at = i;
+			return 2 * (srv->used + 1) > srv->cap ? PROBE_FULL : PROBE_FREE;
+		}
+	}
+	return PROBE_FULL;
+}
+
+/* The rule for ADDR into the table, the lock held: 1 written, 0 there
+ * already, -ENOSPC.  WRITTEN counts it. */
+static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
+{
+	size_t at = 0;
+	switch (probe(srv, addr, &at)) {
+	case PROBE_FOUND:
+		return 0;
+	case PROBE_FULL:
+		count(&srv->stats.table_full);
+		return -ENOSPC;
+	case PROBE_FREE:
+		break;
+	}
+	if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
+		mt_symbolizer_refresh(srv->sym);
+	struct mt_agent_rule r;
+	mt_symbolizer_agent_rule(srv->sym, addr, &r);
+
+	/* Every field, then addr with release: the agent reads an entry
+	 * only once its addr matches.  Atomic stores, since the target may
+	 * be touching the same memory. */
+	struct mt_agent_rule *e = &srv->rules[at];
+	__atomic_store_n(&e->cfa_off, r.cfa_off, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->ra_off, r.ra_off, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->bp_off, r.bp_off, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->kind, r.kind, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->cfa_reg, r.cfa_reg, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->bp, r.bp, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->pad, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->reserved, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->addr, addr, __ATOMIC_RELEASE);
+	srv->used++;
+	count(written);
+	if (r.kind == MT_AGENT_RULE_SLOW)
+		count(&srv->stats.slow);
+	return 1;
+}
+
+/* One look at the requests: at most MT_AGENT_NREQ lookups, each slot read
+ * once.  The agent clears its own slot once it has the rule. */
+static void answer(struct mt_rulesrv *srv)
+{
+	bool wrote = false;
+	for (int i = 0; i < MT_AGENT_NREQ; i++) {
+		if (__atomic_load_n(&srv->stop, __ATOMIC_SEQ_CST))
+			break;
+		uint64_t addr = __atomic_load_n(&srv->sh->req[i], __ATOMIC_ACQUIRE);
+		if (!addr)
+			continue;
+		pthread_mutex_lock(&srv->lock);
+		wrote |= put_locked(srv, addr, &srv->stats.answered) > 0;
+		pthread_mutex_unlock(&srv->lock);
+	}
+	if (wrote)
+		publish(srv);
+}
+
+static void *serve(void *arg)
+{
+	struct mt_rulesrv *srv = arg;
+	uint32_t *seq = &srv->sh->req_seq;
+	for (;;) {
+		/* Read before looking, so that what is posted after the look
+		 * makes the wait below return at once. */
+		uint32_t seen = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&srv->stop, __ATOMIC_SEQ_CST))
+			break;
+		if (__atomic_load_n(&srv->refresh, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_lock(&srv->lock);
+			if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
+				mt_symbolizer_refresh(srv->sym);
+			pthread_mutex_unlock(&srv->lock);
+		}
+		answer(srv);
+		futex_wait(seq, seen, WAIT_NS);
+	}
+	return NULL;
+}
+
+/* The rules table inside SH_LEN bytes at SH, read once: NULL when it does
+ * not fit (the target may have written anything there). */
+static struct mt_agent_rule *checked_table(struct mt_agent_shared *sh, size_t sh_len,
+					   uint32_t *cap_out)
+{
+	if (!sh || sh_len < sizeof *sh || (uintptr_t)sh % _Alignof(struct mt_agent_shared))
+		return NULL;
+	uint64_t off = __atomic_load_n(&sh->rules_off, __ATOMIC_RELAXED);
+	uint32_t cap = __atomic_load_n(&sh->rules_cap, __ATOMIC_RELAXED);
+	if (cap == 0 || cap > MAX_RULES_CAP || (cap & (cap - 1)) != 0)
+		return NULL;
+	/* Past the struct (its futex words and requests are not rules), on
+	 * an entry boundary (atomics need aligned words), within SH_LEN. */
+	if (off < sizeof *sh || off % _Alignof(struct mt_agent_rule) != 0 || off > sh_len ||
+	    (sh_len - off) / sizeof(struct mt_agent_rule) < cap)
+		return NULL;
+	*cap_out = cap;
+	return (struct mt_agent_rule *)((char *)sh + off);
+}
+
+struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t sh_len,
+				  const char *const *debug_dirs, int ndebug)
+{
+	uint32_t cap = 0;
+	struct mt_agent_rule *rules = checked_table(sh, sh_len, &cap);
+	if (!rules) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct mt_rulesrv *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	srv->sh = sh;
+	srv->rules = rules;
+	srv->cap = cap;
+	/* A table left by an earlier memtrace keeps its entries: count them
+	 * for the load limit. */
+	for (uint32_t i = 0; i < cap; i++)
+		if (__atomic_load_n(&rules[i].addr, __ATOMIC_RELAXED))
+			srv->used++;
+
+	srv->sym = mt_symbolizer_new(pid);
+	if (!srv->sym) {
+		free(srv);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (int i = 0; i < ndebug; i++)
+		mt_symbolizer_add_debug_dir(srv->sym, debug_dirs[i]);
+	pthread_mutex_init(&srv->lock, NULL);
+
+	/* Signals stay with memtrace's main thread (its signalfd): the
+	 * server thread blocks them all. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&srv->thread, NULL, serve, srv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_mutex_destroy(&srv->lock);
+		mt_symbolizer_destroy(srv->sym);
+		free(srv);
+		errno = err;
+		return NULL;
+	}
+	return srv;
+}
+
+void mt_rulesrv_destroy(struct mt_rulesrv *srv)
+{
+	if (!srv)
+		return;
+	__atomic_store_n(&srv->stop, 1, __ATOMIC_SEQ_CST);
+	kick(srv);
+	pthread_join(srv->thread, NULL);
+	pthread_mutex_destroy(&srv->lock);
+	mt_symbolizer_destroy(srv->sym);
+	free(srv);
+}
+
+int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr)
+{
+	if (!srv || !addr)
+		return -EINVAL;
+	pthread_mutex_lock(&srv->lock);
+	int rc = put_locked(srv, addr, &srv->stats.prefilled);
+	pthread_mutex_unlock(&srv->lock);
+	if (rc > 0)
+		publish(srv);
+	return rc < 0 ? rc : 0;
+}
+
+void mt_rulesrv_refresh(struct mt_rulesrv *srv)
+{
+	if (!srv)
+		return;
+	__atomic_store_n(&srv->refresh, 1, __ATOMIC_RELEASE);
+	kick(srv);
+}
+
+void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out)
+{
+	*out = (struct mt_rulesrv_stats){ 0 };
+	if (!srv)
+		return;
+	out->answered = __atomic_load_n(&srv->stats.answered, __ATOMIC_RELAXED);
+	out->prefilled = __atomic_load_n(&srv->stats.prefilled, __ATOMIC_RELAXED);
+	out->slow = __atomic_load_n(&srv->stats.slow, __ATOMIC_RELAXED);
+	out->table_full = __atomic_load_n(&srv->stats.table_full, __ATOMIC_RELAXED);
+}

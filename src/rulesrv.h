@@ -1,0 +1,67 @@
+/* The rule server: answers the agent's requests for unwind rules.
+ *
+ * The agent, meeting a code address without a rule, posts it in
+ * mt_agent_shared.req[], bumps req_seq and wakes it, then waits on rule_gen
+ * (agent_abi.h).  The server is one thread, with a symbolizer of its own
+ * for the target, that waits on req_seq, writes a rule into the shared
+ * table for every posted address the table lacks, then bumps rule_gen and
+ * wakes every waiter.  memtrace's main thread may also write rules
+ * beforehand (mt_rulesrv_insert), e.g. for the return addresses of stacks
+ * it already knows; both writers share one lock, which the agent never
+ * sees: it only reads the table.
+ *
+ * Everything in the shared area may be written by the target at any time.
+ * The table's place is read once, at creation, and checked against the
+ * mapping's length; each request slot is read once; a rule is never
+ * written over an existing entry; a wake does at most MT_AGENT_NREQ
+ * lookups.  A full table (load over 1/2, or no free slot within 64 probes)
+ * leaves the address unanswered: the agent times out and ends the stack.
+ *
+ * The agent must read rule_gen before it looks the address up in the table
+ * (then post, then wait on the value it read): rule_gen is bumped after
+ * rules are written, not when a posted address is found there already.
+ * memtrace's side also bumps req_seq, to wake its own thread.
+ *
+ * Never prints. */
+#ifndef MT_RULESRV_H
+#define MT_RULESRV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent_abi.h"
+
+struct mt_rulesrv;
+
+struct mt_rulesrv_stats {
+	uint64_t answered;    /* rules written for the agent's requests */
+	uint64_t prefilled;   /* rules written by mt_rulesrv_insert */
+	uint64_t slow;        /* of both, those of kind SLOW */
+	uint64_t table_full;  /* addresses left out for want of room */
+};
+
+/* Serve the shared area SH (SH_LEN bytes mapped from it) of process PID,
+ * searching DEBUG_DIRS (NDEBUG of them) for separate debug info.  NULL with
+ * errno: EINVAL when the rules table is not a power-of-two count of at most
+ * 1 << 22 aligned entries inside SH_LEN, ENOMEM, or pthread_create's
+ * error. */
+struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t sh_len,
+				  const char *const *debug_dirs, int ndebug);
+/* Stops the thread (promptly: it is woken) and joins it.  The shared area
+ * must still be mapped; its rules stay. */
+void mt_rulesrv_destroy(struct mt_rulesrv *srv);
+
+/* Write the rule for code address ADDR (the looked-up one: a return
+ * address - 1) now, from the calling thread, and wake the agent's waiters.
+ * 0 when the table holds an entry for ADDR (new or not), -EINVAL for
+ * ADDR 0, -ENOSPC when the table is full. */
+int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr);
+
+/* The target's modules changed (ld.so's notification): the server reads
+ * the maps again before its next rule. */
+void mt_rulesrv_refresh(struct mt_rulesrv *srv);
+
+void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out);
+
+#endif
