@@ -1,0 +1,399 @@
+/* Tests for src/rulesrv.c on the test's own process: a fake shared area
+ * in malloc'd memory plays the agent's side (post a request, bump and wake
+ * req_seq, wait on rule_gen), the server answers from the test binary's
+ * own CFI.  rs_probe below is assembly with hand-written CFI, so that the
+ * rule at each of its instructions is known exactly; a return address in
+ * compiled code is checked against the live stack instead. */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rulesrv.h"
+
+/* +0: CFA rsp+8; +1 (after the push): CFA rsp+16, rbp saved at CFA-16;
+ * +4 (after the mov): CFA rbp+16.  The return address is at CFA-8 all
+ * along.  Never called. */
+__asm__(".text\n"
+	".globl rs_probe\n"
+	".type rs_probe, @function\n"
+	"rs_probe:\n"
+	".cfi_startproc\n"
+	"	pushq %rbp\n"
+	".cfi_def_cfa_offset 16\n"
+	".cfi_offset %rbp, -16\n"
+	"	movq %rsp, %rbp\n"
+	".cfi_def_cfa_register %rbp\n"
+	"	nop\n"
+	"	popq %rbp\n"
+	".cfi_def_cfa %rsp, 8\n"
+	"	ret\n"
+	".cfi_endproc\n"
+	".size rs_probe, .-rs_probe\n");
+void rs_probe(void);
+
+#define PROBE ((uint64_t)(uintptr_t)&rs_probe)
+#define NS_PER_MS 1000000L
+
+struct area {
+	struct mt_agent_shared *sh;
+	struct mt_agent_rule *rules;
+	size_t len;
+};
+
+static struct area area_new(uint32_t cap)
+{
+	size_t off = (sizeof(struct mt_agent_shared) + 63) & ~(size_t)63;
+	struct area a = { .len = off + cap * sizeof(struct mt_agent_rule) };
+	a.sh = aligned_alloc(64, (a.len + 63) & ~(size_t)63);
+	ck_assert_ptr_nonnull(a.sh);
+	memset(a.sh, 0, a.len);
+	a.sh->magic = MT_AGENT_SHARED_MAGIC;
+	a.sh->version = MT_AGENT_VERSION;
+	a.sh->size = sizeof *a.sh;
+	a.sh->rules_off = off;
+	a.sh->rules_cap = cap;
+	a.rules = (struct mt_agent_rule *)((char *)a.sh + off);
+	return a;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void futex(uint32_t *word, int op, uint32_t val, long ns)
+{
+	struct timespec ts = { 0, ns };
+	syscall(SYS_futex, word, op, val, op == FUTEX_WAIT ? &ts : NULL, NULL, 0);
+}
+
+/* The agent's lookup: NULL when ADDR has no entry. */
+static const struct mt_agent_rule *find(const struct area *a, uint64_t addr)
+{
+	uint32_t cap = a->sh->rules_cap;
+	uint64_t i = mt_agent_rule_slot(addr, cap);
+	for (uint32_t n = 0; n < cap; n++, i = (i + 1) & (cap - 1)) {
+		uint64_t k = __atomic_load_n(&a->rules[i].addr, __ATOMIC_ACQUIRE);
+		if (k == addr)
+			return &a->rules[i];
+		if (k == 0)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* As the agent does: claim a free request slot, bump and wake req_seq. */
+static int post(struct area *a, uint64_t addr)
+{
+	for (int i = 0; i < MT_AGENT_NREQ; i++) {
+		uint64_t zero = 0;
+		if (__atomic_compare_exchange_n(&a->sh->req[i], &zero, addr, false,
+						__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			__atomic_add_fetch(&a->sh->req_seq, 1, __ATOMIC_SEQ_CST);
+			futex(&a->sh->req_seq, FUTEX_WAKE, INT_MAX, 0);
+			return i;
+		}
+	}
+	ck_abort_msg("no free request slot");
+	return -1;
+}
+
+/* Wait (at most 5 s) for ADDR's rule, as the agent does: rule_gen read
+ * before the lookup, then a bounded wait on it.  NULL on timeout. */
+static const struct mt_agent_rule *await(struct area *a, uint64_t addr)
+{
+	uint64_t end = now_ns() + 5000 * (uint64_t)NS_PER_MS;
+	for (;;) {
+		uint32_t gen = __atomic_load_n(&a->sh->rule_gen, __ATOMIC_SEQ_CST);
+		const struct mt_agent_rule *r = find(a, addr);
+		if (r || now_ns() > end)
+			return r;
+		futex(&a->sh->rule_gen, FUTEX_WAIT, gen, 20 * NS_PER_MS);
+	}
+}
+
+static struct mt_rulesrv *server(struct area *a)
+{
+	struct mt_rulesrv *srv = mt_rulesrv_new(getpid(), a->sh, a->len, NULL, 0);
+	ck_assert_ptr_nonnull(srv);
+	return srv;
+}
+
+static void assert_rule(const struct mt_agent_rule *r, uint64_t addr, int kind, int cfa_reg,
+			int cfa_off, int ra_off, int bp, int bp_off)
+{
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->addr, addr);
+	ck_assert_int_eq(r->kind, kind);
+	ck_assert_int_eq(r->cfa_reg, cfa_reg);
+	ck_assert_int_eq(r->cfa_off, cfa_off);
+	ck_assert_int_eq(r->ra_off, ra_off);
+	ck_assert_int_eq(r->bp, bp);
+	ck_assert_int_eq(r->bp_off, bp_off);
+}
+
+START_TEST(requests_get_exact_rules)
+{
+	struct area a = area_new(256);
+	struct mt_rulesrv *srv = server(&a);
+	int s0 = post(&a, PROBE), s1 = post(&a, PROBE + 1), s4 = post(&a, PROBE + 4);
+
+	assert_rule(await(&a, PROBE), PROBE, MT_AGENT_RULE_STEP, 7, 8, -8, MT_AGENT_BP_SAME, 0);
+	assert_rule(await(&a, PROBE + 1), PROBE + 1, MT_AGENT_RULE_STEP, 7, 16, -8,
+		    MT_AGENT_BP_AT, -16);
+	assert_rule(await(&a, PROBE + 4), PROBE + 4, MT_AGENT_RULE_STEP, 6, 16, -8,
+		    MT_AGENT_BP_AT, -16);
+	ck_assert_uint_ge(a.sh->rule_gen, 1);
+	/* The agent clears its slots; nothing more is written. */
+	a.sh->req[s0] = a.sh->req[s1] = a.sh->req[s4] = 0;
+
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.answered, 3);
+	ck_assert_uint_eq(st.slow, 0);
+	ck_assert_uint_eq(st.prefilled, 0);
+	ck_assert_uint_eq(st.table_full, 0);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+/* A return address in compiled code: the rule, applied to the stack as it
+ * was at the return, must find the caller's own return address. */
+static struct area ret_area;
+static const struct mt_agent_rule *ret_rule;
+static uint64_t ret_addr, ret_found, outer_ra;
+
+static int read_self(uint64_t addr, uint64_t *out)
+{
+	/* Not a dereference: a wrong rule must fail the test, not crash it. */
+	struct iovec l = { out, sizeof *out }, r = { (void *)(uintptr_t)addr, sizeof *out };
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)sizeof *out ? 0 : -1;
+}
+
+__attribute__((noinline, noclone)) static void inner(void)
+{
+	ret_addr = (uint64_t)(uintptr_t)__builtin_return_address(0);
+	/* Our CFA is the caller's rsp once we have returned. */
+	uint64_t rsp = (uint64_t)(uintptr_t)__builtin_dwarf_cfa();
+	int slot = post(&ret_area, ret_addr - 1);
+	ret_rule = await(&ret_area, ret_addr - 1);
+	ret_area.sh->req[slot] = 0;
+	if (ret_rule && ret_rule->kind == MT_AGENT_RULE_STEP && ret_rule->cfa_reg == 7) {
+		uint64_t cfa = rsp + (uint64_t)(int64_t)ret_rule->cfa_off;
+		if (read_self(cfa + (uint64_t)(int64_t)ret_rule->ra_off, &ret_found) != 0)
+			ret_found = 0;
+	}
+}
+
+__attribute__((noinline, noclone)) static int outer(int x)
+{
+	outer_ra = (uint64_t)(uintptr_t)__builtin_return_address(0);
+	inner();
+	__asm__ volatile("" ::: "memory");   /* no tail call: a real return */
+	return x + 1;
+}
+
+START_TEST(return_address_rule_matches_the_stack)
+{
+	ret_area = area_new(256);
+	struct mt_rulesrv *srv = server(&ret_area);
+	ck_assert_int_eq(outer(1), 2);
+	ck_assert_ptr_nonnull(ret_rule);
+	ck_assert_uint_eq(ret_rule->addr, ret_addr - 1);
+	ck_assert_int_eq(ret_rule->kind, MT_AGENT_RULE_STEP);
+	ck_assert_int_eq(ret_rule->cfa_reg, 7);
+	ck_assert_int_eq(ret_rule->ra_off, -8);
+	ck_assert_int_ge(ret_rule->cfa_off, 8);
+	ck_assert_int_eq(ret_rule->cfa_off % 8, 0);
+	ck_assert_uint_ne(outer_ra, 0);
+	ck_assert_uint_eq(ret_found, outer_ra);
+	mt_rulesrv_destroy(srv);
+	free(ret_area.sh);
+}
+END_TEST
+
+START_TEST(garbage_gets_slow_and_serving_goes_on)
+{
+	struct area a = area_new(256);
+	struct mt_rulesrv *srv = server(&a);
+	int s = post(&a, 0x10);
+	assert_rule(await(&a, 0x10), 0x10, MT_AGENT_RULE_SLOW, 0, 0, 0, MT_AGENT_BP_SAME, 0);
+	a.sh->req[s] = 0;
+	post(&a, UINT64_MAX - 7);    /* no user address at all */
+	ck_assert_ptr_nonnull(await(&a, UINT64_MAX - 7));
+	post(&a, PROBE);
+	assert_rule(await(&a, PROBE), PROBE, MT_AGENT_RULE_STEP, 7, 8, -8, MT_AGENT_BP_SAME, 0);
+
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.answered, 3);
+	ck_assert_uint_eq(st.slow, 2);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(insert_prefills_synchronously)
+{
+	struct area a = area_new(256);
+	struct mt_rulesrv *srv = server(&a);
+	uint32_t gen = __atomic_load_n(&a.sh->rule_gen, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	assert_rule(find(&a, PROBE + 1), PROBE + 1, MT_AGENT_RULE_STEP, 7, 16, -8,
+		    MT_AGENT_BP_AT, -16);
+	ck_assert_uint_eq(a.sh->rule_gen, gen + 1);
+	/* Already there: nothing written, nothing woken. */
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	ck_assert_uint_eq(a.sh->rule_gen, gen + 1);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, 0), -EINVAL);
+
+	/* After a refresh the server still answers. */
+	mt_rulesrv_refresh(srv);
+	post(&a, PROBE);
+	ck_assert_ptr_nonnull(await(&a, PROBE));
+
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.prefilled, 1);
+	ck_assert_uint_eq(st.answered, 1);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(existing_entries_are_never_overwritten)
+{
+	struct area a = area_new(256);
+	/* Left by someone else (an earlier memtrace, or the target). */
+	struct mt_agent_rule *e = &a.rules[mt_agent_rule_slot(PROBE, 256)];
+	*e = (struct mt_agent_rule){ .addr = PROBE, .kind = MT_AGENT_RULE_LAST, .cfa_reg = 6,
+				     .cfa_off = 1234, .ra_off = 5, .bp_off = 6,
+				     .bp = MT_AGENT_BP_IS };
+	struct mt_agent_rule before = *e;
+	struct mt_rulesrv *srv = server(&a);
+	post(&a, PROBE);
+	post(&a, PROBE + 1);
+	ck_assert_ptr_nonnull(await(&a, PROBE + 1));
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE), 0);
+	ck_assert_mem_eq(e, &before, sizeof before);
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.answered, 1);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(full_table_leaves_addresses_out)
+{
+	struct area a = area_new(4);       /* room for 2: load <= 1/2 */
+	struct mt_rulesrv *srv = server(&a);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE), 0);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 4), -ENOSPC);
+	ck_assert_ptr_null(find(&a, PROBE + 4));
+
+	/* A request that finds no room is left unanswered. */
+	post(&a, PROBE + 5);
+	struct mt_rulesrv_stats st;
+	uint64_t end = now_ns() + 5000 * (uint64_t)NS_PER_MS;
+	do {
+		usleep(1000);
+		mt_rulesrv_stats(srv, &st);
+	} while (st.table_full < 2 && now_ns() < end);
+	ck_assert_uint_ge(st.table_full, 2);
+	ck_assert_ptr_null(find(&a, PROBE + 5));
+	ck_assert_uint_eq(st.prefilled, 2);
+	ck_assert_uint_eq(st.answered, 0);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(bad_layouts_refused)
+{
+	struct area a = area_new(256);
+	uint64_t off = a.sh->rules_off;
+	struct {
+		uint64_t off;
+		uint32_t cap;
+		size_t len;
+	} bad[] = {
+		{ off, 3, a.len },                   /* no power of two */
+		{ off, 0, a.len },
+		{ off, 1u << 23, (size_t)1 << 40 },  /* too big */
+		{ off, 256, a.len - 1 },             /* past the end */
+		{ off + 4, 128, a.len },             /* misaligned */
+		{ 0, 4, a.len },                     /* over the struct */
+		{ UINT64_MAX - 15, 2, a.len },       /* wraps */
+		{ off, 256, sizeof *a.sh - 1 },      /* no room for the struct */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		a.sh->rules_off = bad[i].off;
+		a.sh->rules_cap = bad[i].cap;
+		errno = 0;
+		ck_assert_msg(mt_rulesrv_new(getpid(), a.sh, bad[i].len, NULL, 0) == NULL,
+			      "layout %zu accepted", i);
+		ck_assert_int_eq(errno, EINVAL);
+	}
+	ck_assert_ptr_null(mt_rulesrv_new(getpid(), NULL, a.len, NULL, 0));
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(destroy_joins_promptly)
+{
+	struct area a = area_new(256);
+	const char *dirs[] = { "/nonexistent-debug-dir" };
+	struct mt_rulesrv *srv = mt_rulesrv_new(getpid(), a.sh, a.len, dirs, 1);
+	ck_assert_ptr_nonnull(srv);
+	post(&a, PROBE);
+	ck_assert_ptr_nonnull(await(&a, PROBE));
+	/* Asleep in a 100 ms wait begun right after answering: only a wake
+	 * ends it well before 95 ms. */
+	usleep(5000);
+	uint64_t t0 = now_ns();
+	mt_rulesrv_destroy(srv);
+	uint64_t took = now_ns() - t0;
+	ck_assert_msg(took < 50 * (uint64_t)NS_PER_MS, "destroy took %llu ns",
+		      (unsigned long long)took);
+	free(a.sh);
+}
+END_TEST
+
+static Suite *rulesrv_suite(void)
+{
+	Suite *s = suite_create("rulesrv");
+	TCase *tc = tcase_create("self");
+	tcase_add_test(tc, requests_get_exact_rules);
+	tcase_add_test(tc, return_address_rule_matches_the_stack);
+	tcase_add_test(tc, garbage_gets_slow_and_serving_goes_on);
+	tcase_add_test(tc, insert_prefills_synchronously);
+	tcase_add_test(tc, existing_entries_are_never_overwritten);
+	tcase_add_test(tc, full_table_leaves_addresses_out);
+	tcase_add_test(tc, bad_layouts_refused);
+	tcase_add_test(tc, destroy_joins_promptly);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rulesrv_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
