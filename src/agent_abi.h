@@ -58,7 +58,7 @@ struct mt_agent_header {
 	uint32_t header_size;
 	uint64_t code_size;        /* bytes of code (page-rounded: state_off) */
 	uint64_t state_off;        /* struct mt_agent_state, page aligned */
-	uint64_t state_size;       /* page-rounded */
+	uint64_t state_end;        /* end of the state pages (page aligned) */
 	uint64_t entry[MT_AGENT_NENTRIES]; /* stub offsets; 0: none */
 };
 
@@ -141,6 +141,7 @@ struct mt_agent_stack {
 };
 
 #define MT_AGENT_NREQ 64
+#define MT_AGENT_MAX_DEPTH 128  /* return addresses above the entry, at most */
 
 struct mt_agent_shared {
 	uint64_t magic;        /* MT_AGENT_SHARED_MAGIC */
@@ -157,6 +158,10 @@ struct mt_agent_shared {
 	uint32_t rule_gen;     /* memtrace: +1 and wake after answering */
 	uint32_t dl_gen;       /* agent: +1 and wake at each ld.so notification */
 	uint32_t dl_ack;       /* memtrace: = dl_gen and wake once handled */
+	uint32_t reader_stale; /* agent: 1 when memtrace did not answer in time;
+	                          memtrace: 0 at every drain.  While 1 the
+	                          agent never waits. */
+	uint32_t pad;
 	uint64_t req[MT_AGENT_NREQ]; /* addresses that need a rule; 0: free */
 	/* agent's counters (untrusted: reported as the agent says) */
 	uint64_t stacks_truncated;   /* a frame without a usable rule */

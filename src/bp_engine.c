@@ -36,6 +36,7 @@
 #include "insn_plan.h"
 #include "maps.h"
 #include "memio.h"
+#include "remote.h"
 
 #define PAGE_SIZE_BYTES 4096
 #define MAX_PAGES 8
@@ -206,60 +207,6 @@ static void tstate_drop(struct bp_engine *e, pid_t tid)
 
 /* ---- injected pages ---------------------------------------------------- */
 
-/* The address of some syscall instruction in the target's code, so that
- * injected syscalls need no code written. */
-static uint64_t find_syscall_insn(struct bp_engine *e, const struct mt_maps *maps)
-{
-	static const unsigned char insn[] = MT_SYSCALL_INSN;
-	unsigned char buf[65536];
-	for (size_t i = 0; i < maps->n; i++) {
-		const struct mt_map *m = &maps->v[i];
-		if (!m->x || !m->r)
-			continue;
-		for (uint64_t a = m->start; a < m->end; a += sizeof buf - 1) {
-			size_t len = m->end - a < sizeof buf ? m->end - a : sizeof buf;
-			if (peek(e, a, buf, len) < 0)
-				break;
-			for (size_t j = 0; j + MT_SYSCALL_INSN_LEN <= len; j++)
-				if (memcmp(buf + j, insn, MT_SYSCALL_INSN_LEN) == 0)
-					return a + j;
-		}
-	}
-	return 0;
-}
-
-/* A free page-sized hole in the address space within REACH of NEAR. */
-static uint64_t find_hole(const struct mt_maps *maps, uint64_t near)
-{
-	uint64_t best = 0, best_dist = UINT64_MAX;
-	uint64_t prev_end = 0x10000; /* stay clear of the low guard area */
-	for (size_t i = 0; i <= maps->n; i++) {
-		uint64_t start = i < maps->n ? maps->v[i].start : 0x7ffffffff000ULL;
-		if (start >= prev_end + 2 * PAGE_SIZE_BYTES) {
-			/* Keep a guard page on each side. */
-			uint64_t lo = prev_end + PAGE_SIZE_BYTES;
-			uint64_t hi = start - 2 * PAGE_SIZE_BYTES;
-			uint64_t cand = near < lo ? lo : (near > hi ? hi : near & ~(uint64_t)(PAGE_SIZE_BYTES - 1));
-			uint64_t dist = cand > near ? cand - near : near - cand;
-			if (dist < best_dist) {
-				best = cand;
-				best_dist = dist;
-			}
-		}
-		if (i < maps->n && maps->v[i].end > prev_end)
-			prev_end = maps->v[i].end;
-	}
-	return best_dist < REACH ? best : 0;
-}
-
-static int inject(struct bp_engine *e, long nr, const uint64_t args[6], long *ret)
-{
-	pid_t tid = mt_target_any_stopped_thread(e->t);
-	if (!tid || !e->syscall_pc)
-		return -ESRCH;
-	return mt_target_inject_syscall(e->t, tid, e->syscall_pc, nr, args, ret);
-}
-
 static int page_for(struct bp_engine *e, const struct mt_maps *maps, uint64_t near)
 {
 	for (int i = 0; i < e->npages; i++) {
@@ -270,20 +217,14 @@ static int page_for(struct bp_engine *e, const struct mt_maps *maps, uint64_t ne
 	}
 	if (e->npages == MAX_PAGES)
 		return -ENOSPC;
-	uint64_t hole = find_hole(maps, near);
+	uint64_t hole = mt_remote_find_hole(maps, near, PAGE_SIZE_BYTES, REACH);
 	if (!hole)
 		return -ENOSPC;
 	/* MAP_FIXED_NOREPLACE: never clobber a mapping that appeared meanwhile. */
-	uint64_t args[6] = { hole, PAGE_SIZE_BYTES, PROT_READ | PROT_EXEC,
-			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0 };
-	long ret;
-	int err = inject(e, SYS_mmap, args, &ret);
-	if (err < 0)
-		return err;
-	if (ret < 0 && ret > -4096)
-		return (int)ret;
-	if ((uint64_t)ret != hole) /* an old kernel took it as a hint */
-		return -ENOSPC;
+	int err;
+	if (!mt_remote_mmap(e->t, e->syscall_pc, hole, PAGE_SIZE_BYTES, PROT_READ | PROT_EXEC,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, &err))
+		return err == -EEXIST ? -ENOSPC : err;
 	unsigned char trap[SLOT0];
 	memset(trap, MT_BP_BYTE, sizeof trap);
 	if (poke(e, hole, trap, sizeof trap) < 0)
@@ -317,7 +258,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 	struct mt_maps maps;
 	if (mt_maps_read(e->pid, &maps) < 0)
 		return -MT_E_TARGET_LOST;
-	e->syscall_pc = find_syscall_insn(e, &maps);
+	e->syscall_pc = mt_remote_syscall_insn(e->pid, &maps);
 
 	for (int i = 0; i < e->set->n; i++) {
 		const struct mt_hook_spec *spec = &e->set->hooks[i];
@@ -809,7 +750,7 @@ static int bp_remove(struct mt_engine *base)
 		for (int i = 0; i < e->npages; i++) {
 			uint64_t args[6] = { e->pages[i].addr, PAGE_SIZE_BYTES, 0, 0, 0, 0 };
 			long ret;
-			inject(e, SYS_munmap, args, &ret);
+			mt_remote_syscall(e->t, e->syscall_pc, SYS_munmap, args, &ret);
 		}
 		e->npages = 0;
 	}

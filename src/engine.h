@@ -36,6 +36,14 @@ struct mt_engine_stats {
 	int hooks_installed;
 	int hooks_skipped;
 	int restore_mismatches;    /* code bytes that did not match the file after restore */
+	/* in-process engine: events the agent could not record (ring full, no
+	 * ring, a signal handler interrupting a record) and stacks it could
+	 * not complete or store */
+	uint64_t dropped;
+	uint64_t stacks_truncated;
+	uint64_t stacks_lost;
+	uint64_t rejected;         /* records that failed memtrace's checks */
+	bool reused_agent;         /* the agent was already in the target */
 };
 
 struct mt_engine_ops {
@@ -69,6 +77,15 @@ struct mt_engine_ops {
 	/* All threads stopped (parked): restore every byte, move threads out of
 	 * memtrace's code, give back memory. */
 	int (*remove)(struct mt_engine *e);
+	/* Optional (NULL for the breakpoint engine): work while the target
+	 * runs, such as draining what an in-process agent recorded.  Returns
+	 * the milliseconds until it wants to be called again.  *NOTIFY is set
+	 * when a watch notification waits: the caller stops every thread, calls
+	 * notify(), and resumes them. */
+	int (*poll)(struct mt_engine *e, bool *notify);
+	/* All threads stopped: run the pending watch callbacks and let the
+	 * thread that raised the notification go on. */
+	void (*notify)(struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
 	void (*destroy)(struct mt_engine *e);
 };

@@ -114,7 +114,11 @@ struct mt_ring {
 	uint64_t dropped_noreader;  /* events dropped: no reader attached      */
 	uint64_t dropped_reentered; /* events of a push interrupted by a signal
 	                               handler that allocated                  */
-	uint64_t pad0[3];
+	/* the producer's own, never read by memtrace: */
+	uint32_t nest;              /* allocator calls in flight on this thread */
+	uint32_t pad0;
+	int64_t sample_left;        /* bytes until the next sampled allocation */
+	uint64_t rng;               /* the sampler's random state              */
 	/* written by the reader */
 	uint64_t tail;              /* records consumed                        */
 	uint64_t pad1[7];

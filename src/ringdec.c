@@ -53,7 +53,13 @@ int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capaci
 	uint64_t need = mt_ring_region_bytes(nrings, capacity);
 	if (need > len)
 		return -EINVAL;
-	memset(base, 0, need);
+	/* Headers only: records are believed by their seq, never by being
+	 * zero, and touching every record would commit the whole region. */
+	memset(base, 0, sizeof(struct mt_ring_region));
+	uint64_t stride = sizeof(struct mt_ring) + (uint64_t)capacity * sizeof(struct mt_ring_rec);
+	for (uint32_t i = 0; i < nrings; i++)
+		memset((char *)base + sizeof(struct mt_ring_region) + i * stride, 0,
+		       sizeof(struct mt_ring));
 	struct mt_ring_region *rg = base;
 	rg->magic = MT_RING_MAGIC;
 	rg->version = MT_RING_VERSION;
@@ -134,6 +140,17 @@ void mt_ringdec_destroy(struct mt_ringdec *d)
 void mt_ringdec_set_reader(struct mt_ringdec *d, pid_t pid)
 {
 	__atomic_store_n(&d->rg->reader_pid, (int32_t)pid, __ATOMIC_RELEASE);
+}
+
+void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid)
+{
+	for (uint32_t i = 0; i < d->nrings; i++) {
+		uint32_t want = tid;
+		if (tid && LOAD(&d->rings[i].ring->owner) == tid)
+			__atomic_compare_exchange_n(&d->rings[i].ring->owner, &want,
+						    MT_RING_OWNER_RETIRED, 0, __ATOMIC_ACQ_REL,
+						    __ATOMIC_RELAXED);
+	}
 }
 
 static bool is_free_fn(uint16_t fn)

@@ -84,6 +84,10 @@ void mt_ringdec_set_reader(struct mt_ringdec *d, pid_t pid);
  * every readable ring was empty. */
 size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget);
 
+/* Thread TID exited: the ring it owned (if any) may be claimed by another
+ * thread, which goes on with its positions. */
+void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid);
+
 void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bp_engine.h"
+#include "inj_engine.h"
 #include "diagnose.h"
 #include "errors.h"
 #include "maps.h"
@@ -182,6 +183,36 @@ static void install_added(struct session *s, int added)
 	}
 }
 
+/* Whether the tracker holds a block starting at ADDR: the in-process
+ * engine orders its rings by it. */
+static bool tracker_holds(void *ctx, uint64_t addr)
+{
+	struct mt_block b;
+	return mt_livetable_find_containing(mt_tracker_live(ctx), addr, &b) && b.addr == addr;
+}
+
+static int make_engine(struct session *s, enum mt_engine_kind kind)
+{
+	bool stacks = s->stacks && s->wrappers;
+	if (kind == MT_ENGINE_INJECT) {
+		struct mt_inj_config cfg = {
+			.depth = s->o->depth, .sample_bytes = s->o->sample_bytes,
+			.stacks = stacks ? s->stacks : NULL, .live = tracker_holds,
+			.live_ctx = s->tracker,
+			.debug_dirs = (const char *const *)s->o->debug_dirs,
+			.ndebug_dirs = s->o->ndebug_dirs,
+		};
+		s->engine = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker, &cfg);
+	} else {
+		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
+		s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
+					     s->stackcap && stacks ? &src : NULL);
+	}
+	if (!s->engine)
+		return mt_fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
+	return 0;
+}
+
 static int install_hooks(struct session *s)
 {
 	int err = mt_discover_allocators(s->pid, &s->set);
@@ -209,13 +240,23 @@ static int install_hooks(struct session *s)
 		s->stackcap = mt_stackcap_new(s->pid, s->sym, s->stacks, s->o->depth);
 	if (s->sym)
 		s->frames = mt_framecache_new(s->sym);
-	struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
-	s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
-				     s->stackcap && s->wrappers ? &src : NULL);
-	if (!s->engine)
-		return mt_fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
+	err = make_engine(s, s->o->engine);
+	if (err)
+		return err;
 	const char *why[MT_MAX_HOOKS];
 	err = s->engine->ops->install(s->engine, s->installed, why);
+	if (err == -MT_E_NOT_TRACEABLE && s->o->engine == MT_ENGINE_INJECT) {
+		/* The agent cannot go in: trace with breakpoints instead. */
+		mt_say("warning: memtrace's agent cannot be loaded into PID %d (%s): %s; using "
+		    "the breakpoint engine", (int)s->pid, s->comm, why[0] ? why[0] : "unknown");
+		s->engine->ops->remove(s->engine);
+		s->engine->ops->destroy(s->engine);
+		s->engine = NULL;
+		err = make_engine(s, MT_ENGINE_BREAKPOINT);
+		if (err)
+			return err;
+		err = s->engine->ops->install(s->engine, s->installed, why);
+	}
 	for (int i = 0; i < s->set.n; i++) {
 		if (why[i])
 			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
@@ -326,13 +367,11 @@ static void collect_pending(void *ctx, pid_t tid)
 	c->collected++;
 }
 
-/* Stop every thread, remove the hooks, detach.  False when the target
- * ended meanwhile. */
-static bool detach(struct session *s)
+/* Stop every thread (until DEADLINE).  False when the target ended
+ * meanwhile. */
+static bool stop_everything(struct session *s, double deadline)
 {
-	double t0 = now_s();
 	mt_target_stop_all(s->t);
-	double deadline = t0 + 30;
 	while (!mt_target_all_stopped(s->t) && now_s() < deadline) {
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
@@ -340,6 +379,33 @@ static bool detach(struct session *s)
 		if (!dispatch(s, &st, true))
 			return false;
 	}
+	return true;
+}
+
+/* The engine's regular work; a watch notification (ld.so's, from the
+ * in-process agent) is handled with every thread stopped, as hooks may be
+ * written.  Returns when to poll again; 0 when the target ended. */
+static double engine_poll(struct session *s, double now)
+{
+	bool notify = false;
+	int ms = s->engine->ops->poll(s->engine, &notify);
+	if (notify) {
+		if (!stop_everything(s, now + 30))
+			return 0;
+		s->engine->ops->notify(s->engine);
+		mt_target_resume_all(s->t);
+	}
+	return now_s() + ms / 1000.0;
+}
+
+/* Stop every thread, remove the hooks, detach.  False when the target
+ * ended meanwhile. */
+static bool detach(struct session *s)
+{
+	double t0 = now_s();
+	double deadline = t0 + 30;
+	if (!stop_everything(s, deadline))
+		return false;
 	/* A thread that executed one of our int3s as the interrupt came holds
 	 * its SIGTRAP still: take that stop now, or the detached thread would
 	 * die of it.  Testcase: tests/e2e/test_detach_busy.py duration. */
@@ -376,9 +442,16 @@ static void trace_loop(struct session *s)
 	double next_tick = interval > 0 ? s->t_start + interval : 0;
 	double every = s->o->record_path ? s->o->snapshot_every : 0;
 	double next_snap = every > 0 ? s->t_start + every : 0;
+	double next_poll = s->engine && s->engine->ops->poll ? s->t_start : 0;
 
 	for (;;) {
 		double now = now_s();
+		if (next_poll && now >= next_poll) {
+			next_poll = engine_poll(s, now);
+			if (!next_poll)
+				return;
+			continue;
+		}
 		if (end_at && now >= end_at) {
 			s->end = END_DURATION;
 			return;
@@ -402,6 +475,8 @@ static void trace_loop(struct session *s)
 			wake = next_tick;
 		if (next_snap && (!wake || next_snap < wake))
 			wake = next_snap;
+		if (next_poll && (!wake || next_poll < wake))
+			wake = next_poll;
 		int timeout = wake ? (int)((wake - now) * 1000) + 1 : -1;
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, timeout, s->waitfd >= 0 ? s->waitfd : s->sigfd) < 0) {
@@ -586,8 +661,9 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
-	mt_say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine breakpoint",
-	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s));
+	mt_say("tracing pid %d (%s): %d threads, allocator %s, %d hooks, engine %s",
+	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s),
+	    s.engine->ops->name);
 
 	trace_loop(&s);
 	s.t_end = now_s();

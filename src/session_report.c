@@ -100,7 +100,7 @@ int build_report(struct session *s, struct mt_report *r)
 
 	r->pid = s->pid;
 	snprintf(r->comm, sizeof r->comm, "%s", s->comm);
-	r->engine = "breakpoint";
+	r->engine = s->engine ? s->engine->ops->name : "breakpoint";
 	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
 	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
 	r->duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start;
@@ -267,7 +267,7 @@ static int snapshot_to(struct session *s, const char *path, char *msg, size_t le
 	struct mt_snapbuild_input in = {
 		.tracker = s->tracker, .stacks = s->stacks, .frames = s->frames,
 		.wrappers = s->wrappers, .sym = s->sym, .pid = s->pid, .comm = s->comm,
-		.exe = s->exe, .engine = "breakpoint", .allocator = s->set.allocator,
+		.exe = s->exe, .engine = s->engine ? s->engine->ops->name : "breakpoint", .allocator = s->set.allocator,
 		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
 		.time_unix_ns = unix_ns(),
 		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,

@@ -1,31 +1,23 @@
 /* Plans for the jump patch of the in-process engine (issue 5, point 2).
  *
  * The in-process engine replaces the first bytes of each hooked allocator
- * entry with a 5-byte `jmp rel32` to a per-function trampoline placed within
- * +-2 GiB.  The trampoline first calls the hook (the agent's entry, which
- * records the event and returns), then runs the instructions the jump
- * displaced, relocated, then jumps back to the first original instruction
- * the patch did not touch:
+ * entry with a 5-byte `jmp rel32` to JUMP_TO, within +-2 GiB (the entry of
+ * its trampoline, which passes control to the agent: agent_abi.h).  The
+ * agent runs the original function by calling TRAMP_ADDR, where the
+ * instructions the jump displaced run relocated, then a jump back to the
+ * first original instruction the patch did not touch:
  *
- *   ADDR        e9 <rel32>            jmp TRAMP
+ *   ADDR        e9 <rel32>            jmp JUMP_TO
  *   ADDR+5      cc ...                int3 up to PATCH_LEN (never executed)
  *   ADDR+LEN    the rest of the function, untouched
  *
- *   TRAMP+0     e8 <rel32>            call HOOK   pushes TRAMP+5: the hook
- *                                                 finds the caller's return
- *                                                 address at 8(%rsp), its
- *                                                 own at 0(%rsp)
- *   TRAMP+5     the displaced instructions, relocated
+ *   TRAMP_ADDR  the displaced instructions, relocated
  *   TRAMP+k     e9 <rel32>            jmp ADDR+LEN
  *
- * The hook must preserve every register and the flags: the displaced
- * instructions run after it with the caller's arguments.  The stack inside
- * the hook is 16-byte aligned (the caller's call left it at 8 mod 16).
- *
  * Planning is pure: it decodes bytes it is given and builds the patch and
- * the trampoline for given addresses.  Installing them (stopping threads,
- * checking no thread's PC is inside the patched bytes, writing) is the
- * engine's job.  The only files that talk to capstone are
+ * the relocated code for given addresses.  Installing them (stopping
+ * threads, checking no thread's PC is inside the patched bytes, writing) is
+ * the engine's job.  The only files that talk to capstone are
  * arch/ARCH/insn_plan.c and arch/ARCH/tramp_plan.c. */
 #ifndef MT_TRAMP_PLAN_H
 #define MT_TRAMP_PLAN_H
@@ -42,7 +34,7 @@ struct mt_tramp_plan {
 	const char *why;        /* !ok: why the function keeps the breakpoint engine */
 	unsigned patch_len;     /* >= 5: the whole instructions covering the first 5 bytes */
 	uint8_t patch[MT_TRAMP_MAX_PATCH]; /* jmp rel32 + int3 padding, for ADDR */
-	uint8_t tramp[MT_TRAMP_MAX];       /* call hook + relocated insns + jmp back */
+	uint8_t tramp[MT_TRAMP_MAX];       /* relocated insns + jmp back */
 	unsigned tramp_len;
 	unsigned ninsn;         /* instructions covered by the patch */
 };
@@ -63,7 +55,7 @@ struct mt_tramp_plan {
  * (the trampoline, the hook, the way back, a re-displaced operand or a
  * branch target), or -EINVAL (too short, does not decode, an instruction
  * that cannot run elsewhere, a branch into the patched bytes). */
-int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t tramp_addr,
-                       uint64_t hook_target, struct mt_tramp_plan *out);
+int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t jump_to,
+                       uint64_t tramp_addr, struct mt_tramp_plan *out);
 
 #endif

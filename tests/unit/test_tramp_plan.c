@@ -6,7 +6,7 @@
  * posix_memalign, memalign, valloc: the branch sweep sees every branch),
  * their first 64 bytes otherwise (malloc, calloc, realloc: a size the
  * engine uses when it does not know the function's).  libc is placed at
- * LIBC_BASE, the trampoline page just past its data, the hook beside it.
+ * LIBC_BASE, the trampoline page just past its data.
  * Every patch and trampoline is checked byte for byte: they are what a
  * thread executes in the target. */
 #include <check.h>
@@ -19,7 +19,6 @@
 
 #define LIBC_BASE 0x7f3a1c000000ULL
 #define TRAMP (LIBC_BASE + 0x1f0000)
-#define HOOK (LIBC_BASE + 0x1f8000)
 
 /* free: 257 bytes at 0x98ef0
  *   48 85 ff              test %rdi,%rdi
@@ -124,7 +123,7 @@ static const uint8_t realloc_code[] = {
 
 static void plan_ok(const uint8_t *code, size_t n, uint64_t addr, struct mt_tramp_plan *p)
 {
-	int r = mt_tramp_plan_make(code, n, addr, TRAMP, HOOK, p);
+	int r = mt_tramp_plan_make(code, n, addr, TRAMP, TRAMP + 5, p);
 	ck_assert_msg(r == 0 && p->ok, "plan: %d, %s", r, p->why ? p->why : "(no reason)");
 	ck_assert_ptr_null(p->why);
 }
@@ -138,20 +137,19 @@ static void assert_bytes(const char *what, const uint8_t *got, unsigned got_len,
 			ck_abort_msg("%s byte %u: got %02x, want %02x", what, i, got[i], want[i]);
 }
 
-static void assert_refused(const uint8_t *code, size_t n, uint64_t addr, uint64_t tramp,
-                           uint64_t hook, int err, const char *why_part)
+static void assert_refused(const uint8_t *code, size_t n, uint64_t addr, uint64_t jump_to,
+                           uint64_t tramp, int err, const char *why_part)
 {
 	struct mt_tramp_plan p;
-	int r = mt_tramp_plan_make(code, n, addr, tramp, hook, &p);
+	int r = mt_tramp_plan_make(code, n, addr, jump_to, tramp, &p);
 	ck_assert_int_eq(r, err);
 	ck_assert_int_eq(p.ok, 0);
 	ck_assert_ptr_nonnull(p.why);
 	ck_assert_msg(strstr(p.why, why_part), "why '%s', want '%s'", p.why, why_part);
 }
 
-/* The call to the hook is the same in every trampoline at TRAMP:
- * HOOK - (TRAMP+5) = 0x7ffb. */
-#define CALL_HOOK 0xe8, 0xfb, 0x7f, 0x00, 0x00
+/* The patch jumps to TRAMP; the relocated code is placed at TRAMP + 5, so
+ * the displacements below are those from TRAMP + 5. */
 
 START_TEST(test_malloc)
 {
@@ -165,7 +163,6 @@ START_TEST(test_malloc)
 	static const uint8_t patch[] = { 0xe9, 0xcb, 0x76, 0x15, 0x00, 0xcc, 0xcc };
 	assert_bytes("patch", p.patch, p.patch_len, patch, sizeof patch);
 	static const uint8_t tramp[] = {
-		CALL_HOOK,                          /* +0   call HOOK          */
 		0x41, 0x54, 0x55, 0x53,             /* +5   push r12, rbp, rbx */
 		0x48, 0x89, 0xfb,                   /* +9   mov %rdi,%rbx      */
 		0xe9, 0x26, 0x89, 0xea, 0xff,       /* +12  jmp A+7            */
@@ -186,14 +183,13 @@ START_TEST(test_free_je_rewritten)
 	static const uint8_t patch[] = { 0xe9, 0x0b, 0x71, 0x15, 0x00, 0xcc, 0xcc, 0xcc, 0xcc };
 	assert_bytes("patch", p.patch, p.patch_len, patch, sizeof patch);
 	static const uint8_t tramp[] = {
-		CALL_HOOK,                          /* +0   call HOOK               */
 		0x48, 0x85, 0xff,                   /* +5   test %rdi,%rdi          */
 		0x0f, 0x84, 0xaa, 0x8f, 0xea, 0xff, /* +8   je A+0xc8 (from +14)   */
 		0xe9, 0xe6, 0x8e, 0xea, 0xff,       /* +14  jmp A+9                 */
 	};
 	assert_bytes("tramp", p.tramp, p.tramp_len, tramp, sizeof tramp);
 	int32_t d;
-	memcpy(&d, p.tramp + 10, 4);
+	memcpy(&d, p.tramp + 5, 4);
 	ck_assert_uint_eq(TRAMP + 14 + (uint64_t)(int64_t)d, a + 0xc8);
 }
 END_TEST
@@ -208,7 +204,6 @@ START_TEST(test_calloc_exactly_five)
 	static const uint8_t patch[] = { 0xe9, 0x1b, 0x69, 0x15, 0x00 };
 	assert_bytes("patch", p.patch, p.patch_len, patch, sizeof patch);
 	static const uint8_t tramp[] = {
-		CALL_HOOK,
 		0x41, 0x55,                         /* +5   push %r13      */
 		0x48, 0x89, 0xf8,                   /* +7   mov %rdi,%rax  */
 		0xe9, 0xd6, 0x96, 0xea, 0xff,       /* +10  jmp A+5        */
@@ -227,7 +222,6 @@ START_TEST(test_realloc)
 	static const uint8_t patch[] = { 0xe9, 0xcb, 0x6e, 0x15, 0x00, 0xcc };
 	assert_bytes("patch", p.patch, p.patch_len, patch, sizeof patch);
 	static const uint8_t tramp[] = {
-		CALL_HOOK,
 		0x41, 0x57, 0x41, 0x56, 0x41, 0x55, /* +5   push r15, r14, r13 */
 		0xe9, 0x26, 0x91, 0xea, 0xff,       /* +11  jmp A+6            */
 	};
@@ -247,13 +241,12 @@ static void check_cmpb(const uint8_t *code, size_t n, uint64_t off, const uint8_
 	ck_assert_uint_eq(p.ninsn, 1);
 	assert_bytes("patch", p.patch, p.patch_len, patch, 7);
 	const uint8_t tramp[] = {
-		CALL_HOOK,
 		0x80, 0x3d, 0x7c, 0xa4, 0xfe, 0xff, 0x00, /* +5   cmpb $0x0,-0x15b84(%rip) */
 		0xe9, back[0], back[1], back[2], back[3], /* +12  jmp A+7                  */
 	};
 	assert_bytes("tramp", p.tramp, p.tramp_len, tramp, sizeof tramp);
 	int32_t d;
-	memcpy(&d, p.tramp + 7, 4);
+	memcpy(&d, p.tramp + 2, 4);
 	ck_assert_uint_eq(TRAMP + 12 + (uint64_t)(int64_t)d, LIBC_BASE + 0x1da488);
 }
 
@@ -294,17 +287,16 @@ START_TEST(test_loop_into_patch_refused)
 	static const uint8_t code[] = {
 		0x48, 0x31, 0xc0, 0x48, 0xff, 0xc0, 0x48, 0x83, 0xf8, 0x0a, 0x75, 0xf7, 0xc3,
 	};
-	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x403000, -EINVAL, "branch");
+	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x402005, -EINVAL, "branch");
 
 	/* The same loop, jne +6, has its head past the patch: accepted. */
 	uint8_t ok_code[sizeof code];
 	memcpy(ok_code, code, sizeof code);
 	ok_code[11] = 0xfa;
 	struct mt_tramp_plan p;
-	ck_assert_int_eq(mt_tramp_plan_make(ok_code, sizeof ok_code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(ok_code, sizeof ok_code, 0x401000, 0x402000, 0x402005, &p), 0);
 	ck_assert_uint_eq(p.patch_len, 6);
 	static const uint8_t tramp[] = {
-		0xe8, 0xfb, 0x0f, 0x00, 0x00,       /* call 0x403000    */
 		0x48, 0x31, 0xc0, 0x48, 0xff, 0xc0, /* xor; inc         */
 		0xe9, 0xf6, 0xef, 0xff, 0xff,       /* jmp 0x401006     */
 	};
@@ -312,7 +304,7 @@ START_TEST(test_loop_into_patch_refused)
 
 	/* A jump to the entry itself (offset 0) is no harm: accepted. */
 	ok_code[11] = 0xf4;
-	ck_assert_int_eq(mt_tramp_plan_make(ok_code, sizeof ok_code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(ok_code, sizeof ok_code, 0x401000, 0x402000, 0x402005, &p), 0);
 }
 END_TEST
 
@@ -328,12 +320,12 @@ START_TEST(test_far_branch_into_patch_refused)
 	code[150] = 0x0f;
 	code[151] = 0x85;
 	memcpy(code + 152, &d, 4);
-	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x403000, -EINVAL, "branch");
+	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x402005, -EINVAL, "branch");
 	/* jne +5, the first byte past the patch: accepted */
 	d = 5 - 156;
 	memcpy(code + 152, &d, 4);
 	struct mt_tramp_plan p;
-	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x402005, &p), 0);
 	ck_assert_uint_eq(p.patch_len, 5);
 }
 END_TEST
@@ -349,10 +341,10 @@ START_TEST(test_address_and_table_into_patch_refused)
 	static const uint8_t body[] = { 0x48, 0x89, 0xf8, 0x48, 0x8d, 0x0d, 0xf6, 0xff, 0xff, 0xff, 0xc3 };
 	memcpy(code, body, sizeof body);
 	struct mt_tramp_plan p;
-	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x402005, &p), 0);
 	/* lea +2(%rip): an address inside the patch is taken */
 	code[6] = 0xf8;
-	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x403000, -EINVAL, "address");
+	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x402005, -EINVAL, "address");
 
 	/* lea table(%rip),%rcx with the table at +16: 32-bit offsets from the
 	 * table, the second one to +3 (inside the patch, 3 - 16 = -13). */
@@ -360,10 +352,10 @@ START_TEST(test_address_and_table_into_patch_refused)
 	memcpy(code + 6, &d, 4);
 	int32_t ents[] = { 10 - 16, 3 - 16 };
 	memcpy(code + 16, ents, sizeof ents);
-	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x403000, -EINVAL, "jump table");
+	assert_refused(code, sizeof code, 0x401000, 0x402000, 0x402005, -EINVAL, "jump table");
 	ents[1] = 10 - 16;
 	memcpy(code + 16, ents, sizeof ents);
-	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x402005, &p), 0);
 }
 END_TEST
 
@@ -375,12 +367,12 @@ START_TEST(test_out_of_range_refused)
 	/* the trampoline 3 GiB away from the function */
 	assert_refused(c, n, a, a + 0xc0000000ULL, a + 0xc0001000ULL, -ERANGE, "trampoline");
 	assert_refused(c, n, a, a - 0xc0000000ULL, a - 0xc0001000ULL, -ERANGE, "trampoline");
-	/* the hook 3 GiB away from the trampoline */
-	assert_refused(c, n, a, TRAMP, TRAMP + 0xc0000000ULL, -ERANGE, "hook");
+	/* the relocated code 3 GiB away from the function */
+	assert_refused(c, n, a, TRAMP, TRAMP + 0xc0000000ULL, -ERANGE, "out of +-2 GiB");
 	/* the trampoline within reach of the function, 2 GiB - 1 MiB below it,
 	 * but __malloc_initialized, 1.25 MiB above it, is then out of reach */
 	const uint64_t t = a - 0x7ff00000ULL;
-	assert_refused(c, n, a, t, t + 0x1000, -ERANGE, "RIP-relative");
+	assert_refused(c, n, a, t, t + 5, -ERANGE, "RIP-relative");
 	/* malloc's pushes need no reach but the way back */
 	struct mt_tramp_plan p;
 	ck_assert_int_eq(mt_tramp_plan_make(malloc_code, sizeof malloc_code, LIBC_BASE + 0x98930,
@@ -388,7 +380,7 @@ START_TEST(test_out_of_range_refused)
 	                                    LIBC_BASE + 0x98930 - 0x7fe00000ULL, &p), 0);
 	/* free's je to +0xc8 from a trampoline just under 2 GiB below free */
 	const uint64_t fa = LIBC_BASE + 0x98ef0;
-	assert_refused(free_code, sizeof free_code, fa, fa - 0x7ffffff0ULL, fa - 0x7ffffff0ULL + 0x100,
+	assert_refused(free_code, sizeof free_code, fa, fa - 0x7ffffff0ULL, fa - 0x7ffffff0ULL + 5,
 	               -ERANGE, "branch");
 }
 END_TEST
@@ -396,11 +388,11 @@ END_TEST
 START_TEST(test_too_short_refused)
 {
 	static const uint8_t tiny[] = { 0x31, 0xc0, 0xc3 }; /* xor %eax,%eax; ret */
-	assert_refused(tiny, sizeof tiny, 0x401000, 0x402000, 0x403000, -EINVAL, "shorter");
-	assert_refused(malloc_code, 4, LIBC_BASE + 0x98930, TRAMP, HOOK, -EINVAL, "shorter");
+	assert_refused(tiny, sizeof tiny, 0x401000, 0x402000, 0x402005, -EINVAL, "shorter");
+	assert_refused(malloc_code, 4, LIBC_BASE + 0x98930, TRAMP, TRAMP + 5, -EINVAL, "shorter");
 	/* 6 bytes known, the patch would need 7 (push; push; push; mov = 7) */
-	assert_refused(malloc_code, 6, LIBC_BASE + 0x98930, TRAMP, HOOK, -EINVAL, "shorter");
-	assert_refused(malloc_code, 0, LIBC_BASE + 0x98930, TRAMP, HOOK, -EINVAL, "shorter");
+	assert_refused(malloc_code, 6, LIBC_BASE + 0x98930, TRAMP, TRAMP + 5, -EINVAL, "shorter");
+	assert_refused(malloc_code, 0, LIBC_BASE + 0x98930, TRAMP, TRAMP + 5, -EINVAL, "shorter");
 }
 END_TEST
 
@@ -424,7 +416,7 @@ START_TEST(test_unrelocatable_refused)
 		uint8_t code[64];
 		memset(code, 0x90, sizeof code); /* nops after the case's bytes */
 		memcpy(code, cases[i].code, cases[i].len);
-		assert_refused(code, sizeof code, 0x401000, 0x402000, 0x403000, -EINVAL, cases[i].why);
+		assert_refused(code, sizeof code, 0x401000, 0x402000, 0x402005, -EINVAL, cases[i].why);
 	}
 }
 END_TEST
@@ -439,11 +431,10 @@ START_TEST(test_jmp_call_rewritten)
 	static const uint8_t head[] = { 0xeb, 0x10, 0xe8, 0x00, 0x01, 0x00, 0x00 };
 	memcpy(code, head, sizeof head);
 	struct mt_tramp_plan p;
-	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x403000, &p), 0);
+	ck_assert_int_eq(mt_tramp_plan_make(code, sizeof code, 0x401000, 0x402000, 0x402005, &p), 0);
 	ck_assert_uint_eq(p.patch_len, 7);
 	ck_assert_uint_eq(p.ninsn, 2);
 	static const uint8_t tramp[] = {
-		0xe8, 0xfb, 0x0f, 0x00, 0x00,       /* +0   call 0x403000         */
 		0xe9, 0x08, 0xf0, 0xff, 0xff,       /* +5   jmp 0x401012          */
 		0xe8, 0xf8, 0xf0, 0xff, 0xff,       /* +10  call 0x401107         */
 		0xe9, 0xf3, 0xef, 0xff, 0xff,       /* +15  jmp 0x401007          */

@@ -34,8 +34,27 @@ static inline uint64_t mt_regs_arg(const mt_regs *r, int n)
 	}
 }
 
+/* The thread pointer (%fs base): glibc's struct pthread of the thread. */
+static inline uint64_t mt_regs_tp(const mt_regs *r) { return r->fs_base; }
+
 /* At function entry the return address is the word at the stack pointer. */
 static inline uint64_t mt_regs_retaddr_slot(const mt_regs *r) { return r->rsp; }
+
+/* The trampoline head of the in-process engine (agent_abi.h):
+ *   movabs $HOOK, %r11 ; jmp *0(%rip) ; .quad STUB ; int3 x 8    (32 bytes) */
+#define MT_TRAMP_HEAD_LEN 32
+static inline void mt_arch_tramp_head(uint8_t *p, uint64_t hook, uint64_t stub)
+{
+	static const uint8_t head[] = { 0x49, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0,
+					0xff, 0x25, 0, 0, 0, 0 };
+	for (unsigned i = 0; i < sizeof head; i++)
+		p[i] = head[i];
+	for (int i = 0; i < 8; i++) {
+		p[2 + i] = (uint8_t)(hook >> (8 * i));
+		p[16 + i] = (uint8_t)(stub >> (8 * i));
+		p[24 + i] = MT_BP_BYTE;
+	}
+}
 
 /* Raw syscalls made on the target's behalf (injection). */
 #define MT_SYSCALL_INSN { 0x0f, 0x05 }

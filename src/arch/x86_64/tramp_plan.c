@@ -249,8 +249,8 @@ static int relocate(const cs_insn *insn, uint64_t tramp_addr, struct mt_tramp_pl
 	return 0;
 }
 
-int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t tramp_addr,
-                       uint64_t hook_target, struct mt_tramp_plan *out)
+int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t jump_to,
+                       uint64_t tramp_addr, struct mt_tramp_plan *out)
 {
 	csh cs;
 	cs_insn *insn = NULL;
@@ -283,9 +283,9 @@ int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t tr
 
 	/* The patch, "push %r12; push %rbp; push %rbx; mov %rdi,%rbx" at A:
 	 *   before  A  41 54 55 53 48 89 fb
-	 *   after   A  e9 <TRAMP-(A+5)> cc cc                               */
+	 *   after   A  e9 <JUMP_TO-(A+5)> cc cc                             */
 	err = -ERANGE;
-	if (!rel32(addr + MT_TRAMP_JMP_LEN, tramp_addr, &d)) {
+	if (!rel32(addr + MT_TRAMP_JMP_LEN, jump_to, &d)) {
 		out->why = "the trampoline is out of +-2 GiB of the function";
 		goto out;
 	}
@@ -293,14 +293,7 @@ int mt_tramp_plan_make(const uint8_t *code, size_t n, uint64_t addr, uint64_t tr
 	put_rel32(out->patch + 1, d);
 	memset(out->patch + MT_TRAMP_JMP_LEN, 0xcc, out->patch_len - MT_TRAMP_JMP_LEN);
 
-	/* TRAMP+0: call HOOK */
-	if (!rel32(tramp_addr + 5, hook_target, &d)) {
-		out->why = "the hook is out of +-2 GiB of the trampoline";
-		goto out;
-	}
-	out->tramp[0] = 0xe8;
-	put_rel32(out->tramp + 1, d);
-	unsigned pos = 5;
+	unsigned pos = 0;
 
 	/* the relocated instructions: at most 16 bytes of them, each growing at
 	 * most from 2 to 6 bytes (jcc rel8), so they fit in MT_TRAMP_MAX */

@@ -1,0 +1,535 @@
+/* The in-process agent (issue 5): freestanding code that memtrace maps into
+ * the target.  See agent_abi.h for the layout and the trampolines.
+ *
+ * Rules of this file: no libc, no lock, nothing that can block but the
+ * bounded futex waits for memtrace's answers (skipped once memtrace has
+ * failed to answer in time), no writable global but the state page.  Built
+ * with -ffreestanding -fPIC -fvisibility=hidden and linked at 0 into a flat
+ * image (agent.ld): every reference is RIP-relative.
+ *
+ * Every handler is entered from its stub (arch/ARCH/agent_entry.S) with the
+ * allocator's own arguments, then the hook (r11 of the trampoline) and the
+ * rsp/rbp of the allocator's first instruction, where the caller's return
+ * address is at [sp].  It returns straight to the caller.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent_abi.h"
+#include "agent_sys.h"
+#include "allocfn.h"
+#include "ring.h"
+
+#pragma GCC visibility push(hidden)
+
+/* The state page: memtrace writes it; wiped in a forked child. */
+__attribute__((section(".bss.agent_state"), aligned(4096)))
+struct mt_agent_state mt_agent_state;
+
+/* One thread's view of one call. */
+struct call {
+	struct mt_ring_region *rg;
+	struct mt_agent_shared *sh;
+	struct mt_ring *r;
+	uint32_t tid;
+	uint64_t caller;
+	uint64_t stack;
+};
+
+enum { PASS, TRACE, NESTED };
+
+static inline uint32_t thread_id(const struct mt_agent_state *s)
+{
+	uint32_t off = s->tid_off;
+	return off ? mt_agent_fs_u32(off) : (uint32_t)mt_agent_gettid();
+}
+
+/* ---- unwinding -------------------------------------------------------- */
+
+/* A rule memtrace wrote for ADDR, copied out; 0 when there is none.  An
+ * entry is read, then its addr again: an entry being cleared is missed. */
+static int find_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_agent_rule *out)
+{
+	uint32_t cap = sh->rules_cap;
+	struct mt_agent_rule *t = (struct mt_agent_rule *)((char *)sh + sh->rules_off);
+	uint64_t i = mt_agent_rule_slot(addr, cap);
+	for (int probe = 0; probe < 64; probe++, i = (i + 1) & (cap - 1)) {
+		uint64_t a = __atomic_load_n(&t[i].addr, __ATOMIC_ACQUIRE);
+		if (a == 0)
+			return 0;
+		if (a != addr)
+			continue;
+		out->cfa_off = t[i].cfa_off;
+		out->ra_off = t[i].ra_off;
+		out->bp_off = t[i].bp_off;
+		out->kind = t[i].kind;
+		out->cfa_reg = t[i].cfa_reg;
+		out->bp = t[i].bp;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		return __atomic_load_n(&t[i].addr, __ATOMIC_RELAXED) == addr;
+	}
+	return 0;
+}
+
+/* Ask memtrace for the rule of ADDR and wait a little for it.  A memtrace
+ * that does not answer in time (killed, stopped) marks itself stale, and
+ * nobody waits again until it clears that (it does at every drain). */
+static int request_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_agent_rule *out)
+{
+	if (__atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
+		return 0;
+	int k;
+	for (k = 0; k < MT_AGENT_NREQ; k++) {
+		uint64_t want = 0;
+		if (__atomic_compare_exchange_n(&sh->req[k], &want, addr, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			break;
+		if (want == addr) { /* another thread asked already */
+			k = -1;
+			break;
+		}
+	}
+	if (k == MT_AGENT_NREQ)
+		return 0;
+	__atomic_fetch_add(&sh->rule_waits, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
+	mt_agent_futex_wake(&sh->req_seq);
+	int found = 0;
+	/* at most 8 waits of 5 ms */
+	for (int round = 0; round < 8 && !found; round++) {
+		uint32_t gen = __atomic_load_n(&sh->rule_gen, __ATOMIC_ACQUIRE);
+		found = find_rule(sh, addr, out);
+		if (!found)
+			mt_agent_futex_wait(&sh->rule_gen, gen, 5000000);
+		found = found || find_rule(sh, addr, out);
+	}
+	if (k >= 0) {
+		uint64_t mine = addr;
+		__atomic_compare_exchange_n(&sh->req[k], &mine, 0, 0, __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED);
+	}
+	if (!found) {
+		__atomic_fetch_add(&sh->rule_timeouts, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+	}
+	return found;
+}
+
+/* The frames above an allocator entry ENTRY, where the thread has SP and
+ * BP: PCS[0] = ENTRY, then return addresses.  Frames are found with the
+ * rules memtrace derives from the modules' CFI, per code address; a frame
+ * further than 1 MiB up, or not above the last, ends the stack (a wrong
+ * rule must not make the agent read where nothing is mapped). */
+static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, uint64_t bp,
+		       uint64_t *pcs, uint32_t max)
+{
+	uint32_t n = 0;
+	pcs[n++] = entry;
+	/* At a function's first instruction: CFA = rsp + 8, RA at CFA - 8. */
+	uint64_t ra = *(const uint64_t *)sp;
+	sp += 8;
+	int bp_known = 1;
+	while (n < max && ra) {
+		pcs[n++] = ra;
+		if (n == max)
+			break;
+		struct mt_agent_rule r;
+		if (!find_rule(sh, ra - 1, &r) && !request_rule(sh, ra - 1, &r)) {
+			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		if (r.kind == MT_AGENT_RULE_LAST)
+			break;
+		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == 6 && !bp_known) ||
+		    (r.cfa_reg != 6 && r.cfa_reg != 7)) {
+			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		uint64_t cfa = (r.cfa_reg == 7 ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
+		uint64_t at = cfa + (uint64_t)(int64_t)r.ra_off;
+		if (cfa <= sp || cfa - sp > (1u << 20) || (at & 7) || at < sp || at >= cfa + 64) {
+			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		ra = *(const uint64_t *)at;
+		switch (r.bp) {
+		case MT_AGENT_BP_SAME:
+			break;
+		case MT_AGENT_BP_LOST:
+			bp_known = 0;
+			break;
+		case MT_AGENT_BP_AT: {
+			uint64_t slot = cfa + (uint64_t)(int64_t)r.bp_off;
+			if (slot < sp || slot >= cfa + 64 || (slot & 7)) {
+				bp_known = 0;
+				break;
+			}
+			bp = *(const uint64_t *)slot;
+			bp_known = 1;
+			break;
+		}
+		case MT_AGENT_BP_IS:
+			bp = cfa + (uint64_t)(int64_t)r.bp_off;
+			bp_known = 1;
+			break;
+		}
+		sp = cfa;
+	}
+	return n;
+}
+
+/* The stack's hash, after making sure memtrace can read its pcs from the
+ * shared table; 0 when it cannot (table full, or another thread is still
+ * writing the same stack: counted). */
+static uint64_t publish_stack(struct mt_agent_shared *sh, const uint64_t *pcs, uint32_t n)
+{
+	uint64_t h = mt_agent_stack_hash(pcs, n);
+	uint32_t cap = sh->stacks_cap, size = sh->stack_slot;
+	char *base = (char *)sh + sh->stacks_off;
+	uint64_t i = h & (cap - 1);
+	for (int probe = 0; probe < 32; probe++, i = (i + 1) & (cap - 1)) {
+		struct mt_agent_stack *s = (struct mt_agent_stack *)(base + i * size);
+		uint64_t cur = __atomic_load_n(&s->hash, __ATOMIC_ACQUIRE);
+		if (cur == 0) {
+			if (__atomic_compare_exchange_n(&s->hash, &cur, h, 0, __ATOMIC_ACQ_REL,
+							__ATOMIC_ACQUIRE)) {
+				s->n = n;
+				for (uint32_t k = 0; k < n; k++)
+					s->pcs[k] = pcs[k];
+				__atomic_store_n(&s->state, MT_AGENT_STACK_READY, __ATOMIC_RELEASE);
+				return h;
+			}
+		}
+		if (cur != h)
+			continue;
+		for (int spin = 0; spin < 4096; spin++) {
+			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == MT_AGENT_STACK_READY)
+				return h;
+			__builtin_ia32_pause();
+		}
+		break;
+	}
+	__atomic_fetch_add(&sh->stacks_lost, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* ---- sampling --------------------------------------------------------- */
+
+/* ln(u) for u in (0, 1], accurate to about 1e-5: enough to draw sample
+ * gaps.  u = m * 2^e with m in [1, 2); ln m = 2 atanh((m-1)/(m+1)). */
+static double ln01(double u)
+{
+	union { double d; uint64_t b; } x = { .d = u };
+	int e = (int)((x.b >> 52) & 0x7ff) - 1023;
+	x.b = (x.b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+	double t = (x.d - 1) / (x.d + 1), t2 = t * t;
+	double s = t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 / 11)))));
+	return e * 0.69314718055994530942 + 2 * s;
+}
+
+/* Bytes to the next sample: exponential with mean MEAN (a Poisson process
+ * over allocated bytes, as jemalloc and tcmalloc sample). */
+static int64_t next_gap(struct mt_ring *r, uint64_t mean)
+{
+	uint64_t x = r->rng;
+	if (!x)
+		x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)r->owner << 17) ^ (uint64_t)(uintptr_t)r;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->rng = x;
+	double u = ((double)((x * 0x2545f4914f6cdd1dULL) >> 11) + 1) * (1.0 / 9007199254740992.0);
+	double gap = -ln01(u) * (double)mean;
+	return gap < 1 ? 1 : (gap > 4e18 ? (int64_t)4e18 : (int64_t)gap);
+}
+
+/* Whether an allocation of SIZE bytes is sampled. */
+static int sampled(const struct mt_agent_state *s, struct mt_ring *r, uint64_t size)
+{
+	uint64_t mean = s->sample_bytes;
+	if (!mean)
+		return 1;
+	if (r->sample_left == 0)
+		r->sample_left = next_gap(r, mean);
+	r->sample_left -= (int64_t)(size ? size : 1);
+	if (r->sample_left > 0)
+		return 0;
+	r->sample_left = next_gap(r, mean);
+	return 1;
+}
+
+/* ---- the calls -------------------------------------------------------- */
+
+/* The start of a call: PASS (not traced: off, or no ring), NESTED (the
+ * allocator or our own code called it: just run it), TRACE (outermost). */
+static int begin(struct call *c, uint64_t sp)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t rings = __atomic_load_n(&s->rings, __ATOMIC_ACQUIRE);
+	if (!rings)
+		return PASS;
+	c->rg = (struct mt_ring_region *)rings;
+	c->sh = (struct mt_agent_shared *)s->shared;
+	c->tid = thread_id(s);
+	c->r = mt_ring_claim(c->rg, c->tid);
+	if (!c->r) {
+		mt_ring_push(c->rg, 0, 0);   /* counts dropped_noring */
+		return PASS;
+	}
+	if (c->r->nest++)
+		return NESTED;
+	c->caller = *(const uint64_t *)sp;
+	c->stack = 0;
+	return TRACE;
+}
+
+static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	uint32_t depth = mt_agent_state.depth;
+	if (depth <= 1 || !c->sh || !c->sh->stacks_cap)
+		return;
+	uint64_t pcs[MT_AGENT_MAX_DEPTH + 1];
+	uint32_t max = depth + 1 <= c->sh->stack_max ? depth + 1 : c->sh->stack_max;
+	if (max > MT_AGENT_MAX_DEPTH + 1)
+		max = MT_AGENT_MAX_DEPTH + 1;
+	uint32_t n = unwind(c->sh, h->addr, sp, bp, pcs, max);
+	c->stack = publish_stack(c->sh, pcs, n);
+}
+
+static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
+		uint64_t size, uint64_t old)
+{
+	struct mt_ring_rec ev = {
+		.addr = addr, .size = size, .old_addr = old, .caller = c->caller,
+		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
+	};
+	mt_ring_push(c->rg, c->r, &ev);
+}
+
+static inline void end(struct call *c)
+{
+	c->r->nest--;
+}
+
+typedef void *(*fn1)(uint64_t);
+typedef void *(*fn2)(uint64_t, uint64_t);
+typedef void *(*fn3)(uint64_t, uint64_t, uint64_t);
+
+/* An allocation returning its block: malloc, valloc, pvalloc (one
+ * argument: the size), calloc, memalign, aligned_alloc (two). */
+void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	struct call c;
+	int how = begin(&c, sp);
+	if (how == PASS)
+		return ((fn1)h->orig)(a);
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, a)) {
+		void *p = ((fn1)h->orig)(a);
+		end(&c);
+		return p;
+	}
+	take_stack(&c, h, sp, bp);
+	void *p = ((fn1)h->orig)(a);
+	if (p)
+		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0);
+	end(&c);
+	return p;
+}
+
+void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	struct call c;
+	int how = begin(&c, sp);
+	if (how == PASS)
+		return ((fn2)h->orig)(a, b);
+	/* calloc(n, size): n * size; memalign(al, size): size */
+	uint64_t size = h->fn == MT_FN_CALLOC ? a * b : b;
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size)) {
+		void *p = ((fn2)h->orig)(a, b);
+		end(&c);
+		return p;
+	}
+	take_stack(&c, h, sp, bp);
+	void *p = ((fn2)h->orig)(a, b);
+	if (p)
+		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0);
+	end(&c);
+	return p;
+}
+
+/* posix_memalign(&p, al, size) */
+int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt_agent_hook *h,
+			uint64_t sp, uint64_t bp);
+int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt_agent_hook *h,
+			uint64_t sp, uint64_t bp)
+{
+	typedef int (*pm)(uint64_t, uint64_t, uint64_t);
+	struct call c;
+	int how = begin(&c, sp);
+	if (how == PASS)
+		return ((pm)h->orig)(pp, al, size);
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size)) {
+		int rc = ((pm)h->orig)(pp, al, size);
+		end(&c);
+		return rc;
+	}
+	take_stack(&c, h, sp, bp);
+	int rc = ((pm)h->orig)(pp, al, size);
+	if (rc == 0 && pp) {
+		uint64_t p = *(const uint64_t *)pp;
+		if (p)
+			put(&c, MT_RING_ALLOC, h->fn, p, size, 0);
+	}
+	end(&c);
+	return rc;
+}
+
+/* realloc(p, size), reallocarray(p, n, size).  The old block is announced
+ * before the real call (another thread may be handed it once it is freed),
+ * the outcome after it. */
+static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
+			    const struct mt_agent_hook *h, uint64_t sp, uint64_t bp, int three)
+{
+	struct call c;
+	int how = begin(&c, sp);
+	if (how != TRACE) {
+		void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+		if (how == NESTED)
+			end(&c);
+		return q;
+	}
+	take_stack(&c, h, sp, bp);
+	if (p)
+		put(&c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, p);
+	void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+	if (q && !sampled(&mt_agent_state, c.r, size))
+		put(&c, MT_RING_REALLOC, h->fn, 0, 0, p);   /* old freed, new not traced */
+	else
+		put(&c, MT_RING_REALLOC, h->fn, (uint64_t)q, size, p);
+	end(&c);
+	return q;
+}
+
+void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	return realloc_common(p, size, 0, size, h, sp, bp, 0);
+}
+
+void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
+			uint64_t sp, uint64_t bp);
+void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
+			uint64_t sp, uint64_t bp)
+{
+	return realloc_common(p, n, m, n * m, h, sp, bp, 1);
+}
+
+/* free(p), free_sized(p, n), free_aligned_sized(p, al, n): published
+ * before the real free runs. */
+static void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, struct call *c,
+			int *how)
+{
+	*how = begin(c, sp);
+	if (*how == TRACE && p)
+		put(c, MT_RING_FREE, h->fn, p, 0, 0);
+}
+
+void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	struct call c;
+	int how;
+	free_common(p, h, sp, &c, &how);
+	((void (*)(uint64_t))h->orig)(p);
+	if (how != PASS)
+		end(&c);
+}
+
+void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	struct call c;
+	int how;
+	free_common(p, h, sp, &c, &how);
+	((void (*)(uint64_t, uint64_t))h->orig)(p, a);
+	if (how != PASS)
+		end(&c);
+}
+
+void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+		uint64_t bp);
+void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+		uint64_t bp)
+{
+	struct call c;
+	int how;
+	free_common(p, h, sp, &c, &how);
+	((void (*)(uint64_t, uint64_t, uint64_t))h->orig)(p, a, b);
+	if (how != PASS)
+		end(&c);
+}
+
+/* ld.so's _dl_debug_state(), around every dlopen and dlclose: memtrace
+ * must see the link map before ld.so goes on (to hook a new library's
+ * allocator, to name frames of one about to be unloaded).  Wait for its
+ * acknowledgement, at most about half a second, and not at all once it
+ * failed to answer in time. */
+void mt_h_dl_notify(void);
+void mt_h_dl_notify(void)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t rings = __atomic_load_n(&s->rings, __ATOMIC_ACQUIRE);
+	if (!rings)
+		return;
+	struct mt_ring_region *rg = (struct mt_ring_region *)rings;
+	struct mt_agent_shared *sh = (struct mt_agent_shared *)s->shared;
+	if (!__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
+		return;
+	uint32_t gen = __atomic_add_fetch(&sh->dl_gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
+	mt_agent_futex_wake(&sh->req_seq);
+	for (int round = 0; round < 50; round++) {
+		uint32_t ack = __atomic_load_n(&sh->dl_ack, __ATOMIC_ACQUIRE);
+		if ((int32_t)(ack - gen) >= 0)
+			return;
+		mt_agent_futex_wait(&sh->dl_ack, ack, 10000000);
+	}
+	__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- the header memtrace reads ---------------------------------------- */
+
+extern char mt_agent_code_end[], mt_agent_state_end[];
+void mt_stub_alloc1(void), mt_stub_alloc2(void), mt_stub_realloc(void),
+	mt_stub_reallocarray(void), mt_stub_free1(void), mt_stub_free2(void),
+	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_dl_notify(void);
+
+__attribute__((section(".agent_header"), used))
+const struct mt_agent_header mt_agent_header = {
+	.magic = MT_AGENT_MAGIC,
+	.version = MT_AGENT_VERSION,
+	.header_size = sizeof(struct mt_agent_header),
+	.code_size = (uint64_t)mt_agent_code_end,
+	.state_off = (uint64_t)&mt_agent_state,
+	.state_end = (uint64_t)mt_agent_state_end,
+	.entry = {
+		[MT_FN_MALLOC] = (uint64_t)mt_stub_alloc1,
+		[MT_FN_CALLOC] = (uint64_t)mt_stub_alloc2,
+		[MT_FN_REALLOC] = (uint64_t)mt_stub_realloc,
+		[MT_FN_REALLOCARRAY] = (uint64_t)mt_stub_reallocarray,
+		[MT_FN_FREE] = (uint64_t)mt_stub_free1,
+		[MT_FN_POSIX_MEMALIGN] = (uint64_t)mt_stub_posix_memalign,
+		[MT_FN_ALIGNED_ALLOC] = (uint64_t)mt_stub_alloc2,
+		[MT_FN_MEMALIGN] = (uint64_t)mt_stub_alloc2,
+		[MT_FN_VALLOC] = (uint64_t)mt_stub_alloc1,
+		[MT_FN_PVALLOC] = (uint64_t)mt_stub_alloc1,
+		[MT_FN_FREE_SIZED] = (uint64_t)mt_stub_free2,
+		[MT_FN_FREE_ALIGNED_SIZED] = (uint64_t)mt_stub_free3,
+		[MT_AGENT_ENTRY_DL_NOTIFY] = (uint64_t)mt_stub_dl_notify,
+	},
+};
+
+#pragma GCC visibility pop

@@ -1,0 +1,45 @@
+/* The agent's entry stubs (see agent_abi.h).  A trampoline jumps here with
+ * the allocator's arguments untouched, the caller's return address at
+ * (%rsp) and %r11 = the hook.  Each stub passes the hook, %rsp and %rbp as
+ * the next three arguments and tail-jumps to the C handler, which returns
+ * to the allocator's caller.  %rsp is as at the allocator's first
+ * instruction (8 mod 16), as a C function expects at its entry. */
+	.text
+	.hidden mt_stub_alloc1, mt_stub_alloc2, mt_stub_realloc, mt_stub_reallocarray
+	.hidden mt_stub_free1, mt_stub_free2, mt_stub_free3, mt_stub_posix_memalign
+	.hidden mt_stub_dl_notify
+
+/* one argument: malloc(size), valloc, pvalloc, free(p) */
+#define STUB1(name, handler) \
+	.globl name; .type name, @function; name: \
+	movq %r11, %rsi; movq %rsp, %rdx; movq %rbp, %rcx; jmp handler; \
+	.size name, . - name
+
+/* two: calloc, memalign, aligned_alloc, realloc, free_sized */
+#define STUB2(name, handler) \
+	.globl name; .type name, @function; name: \
+	movq %r11, %rdx; movq %rsp, %rcx; movq %rbp, %r8; jmp handler; \
+	.size name, . - name
+
+/* three: reallocarray, posix_memalign, free_aligned_sized */
+#define STUB3(name, handler) \
+	.globl name; .type name, @function; name: \
+	movq %r11, %rcx; movq %rsp, %r8; movq %rbp, %r9; jmp handler; \
+	.size name, . - name
+
+STUB1(mt_stub_alloc1, mt_h_alloc1)
+STUB2(mt_stub_alloc2, mt_h_alloc2)
+STUB2(mt_stub_realloc, mt_h_realloc)
+STUB3(mt_stub_reallocarray, mt_h_reallocarray)
+STUB1(mt_stub_free1, mt_h_free1)
+STUB2(mt_stub_free2, mt_h_free2)
+STUB3(mt_stub_free3, mt_h_free3)
+STUB3(mt_stub_posix_memalign, mt_h_posix_memalign)
+
+/* _dl_debug_state(): no arguments, nothing to run but its `ret`. */
+	.globl mt_stub_dl_notify; .type mt_stub_dl_notify, @function
+mt_stub_dl_notify:
+	jmp mt_h_dl_notify
+	.size mt_stub_dl_notify, . - mt_stub_dl_notify
+
+	.section .note.GNU-stack, "", @progbits

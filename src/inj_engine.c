@@ -1,0 +1,966 @@
+/* The in-process engine.  See inj_engine.h, agent_abi.h and ring.h.
+ *
+ * install (all threads stopped):
+ *   1. find the agent an earlier memtrace left in the target (its header
+ *      in an anonymous r-x mapping), or map a new one: injected mmap of
+ *      code + state, the image written, mprotect r-x, MADV_WIPEONFORK on
+ *      the state; an injected memfd_create + ftruncate + F_ADD_SEALS + mmap
+ *      MAP_SHARED + close for the shared region, which memtrace maps too
+ *      through /proc/PID/map_files;
+ *   2. configure the state page (thread-id offset, depth, sampling, where
+ *      the region is), then mark memtrace as the reader;
+ *   3. per hook: plan the patch (tramp_plan.h), write the trampoline into
+ *      a page within +-2 GiB of the entry (an earlier one is reused when
+ *      its bytes are still right), check that no thread's pc is inside
+ *      the bytes to patch, and write the jump.
+ *
+ * While tracing, poll() drains the rings into the sink (ringdec.c), turns
+ * the agent's stack hashes into interned stacks, and a rule server thread
+ * (rulesrv.c) answers the agent's requests for unwind rules.
+ *
+ * remove (all threads stopped): drain, restore every patched entry, and
+ * tell the agent no reader is attached.  The agent, its state and the
+ * trampolines stay mapped: a thread may still be inside them, or return
+ * into them, and a later attach reuses them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent_abi.h"
+#include "errors.h"
+#include "inj_engine.h"
+#include "maps.h"
+#include "memio.h"
+#include "remote.h"
+#include "ring.h"
+#include "ringdec.h"
+#include "rulesrv.h"
+#include "tramp_plan.h"
+
+extern const unsigned char mt_agent_image[];
+extern const size_t mt_agent_image_len;
+
+#define REACH (1ULL << 30)       /* how far a trampoline page may sit from its hooks */
+#define MAX_PAGES MT_AGENT_MAX_HOOKS
+#define SLOTS_PER_PAGE (MT_REMOTE_PAGE / MT_AGENT_TRAMP_SIZE)
+#define CODE_READ 256            /* bytes of a function read to plan its patch */
+#define RING_CAPACITY 32768u     /* records per ring: 2 MiB */
+#define RULES_CAP 65536u
+#define STACKS_CAP 32768u
+#define DL_SLOT MT_AGENT_MAX_HOOKS /* state.hooks[] index of ld.so's hook */
+
+struct hook {
+	const struct mt_hook_spec *spec;   /* NULL for ld.so's notification */
+	uint64_t addr, tramp;
+	unsigned patch_len;
+	uint8_t orig[MT_TRAMP_MAX_PATCH], patch[MT_TRAMP_MAX_PATCH];
+	bool live;
+};
+
+struct page {
+	uint64_t addr;
+	unsigned used;
+};
+
+struct scache_ent {
+	uint64_t hash;
+	uint32_t id;
+};
+
+struct inj_engine {
+	struct mt_engine base;
+	struct mt_target *t;
+	pid_t pid;
+	const struct mt_alloc_set *set;
+	mt_event_sink sink;
+	void *sink_ctx;
+	struct mt_inj_config cfg;
+	uint64_t syscall_pc;
+
+	struct mt_agent_header hdr;
+	uint64_t agent;            /* the agent's mapping in the target, 0: none */
+	uint64_t state;            /* its state page */
+	uint64_t shm_target;       /* the memfd mapping in the target */
+	void *shm;                 /* and in memtrace */
+	size_t shm_len, rings_len;
+	struct mt_agent_shared *sh; /* memtrace's view: untrusted */
+	uint32_t stack_max, stack_slot, stacks_cap;
+	uint64_t stacks_off;
+	struct mt_ringdec *dec;
+	struct mt_rulesrv *rs;
+	bool reader;               /* we told the agent we read */
+
+	struct page pages[MAX_PAGES];
+	int npages;
+	struct hook hooks[MT_MAX_HOOKS];
+	int nhooks;
+	struct hook dl;
+	void (*dl_cb)(void *ctx, pid_t tid);
+	void *dl_ctx;
+	uint32_t dl_seen;
+
+	struct scache_ent *scache; /* agent stack hash -> interned id */
+	size_t scap, sn;
+
+	struct mt_engine_stats st;
+};
+
+static int peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
+{
+	return mt_mem_read(e->pid, addr, buf, len);
+}
+
+static int poke(struct inj_engine *e, uint64_t addr, const void *buf, size_t len)
+{
+	return mt_mem_write(e->pid, addr, buf, len);
+}
+
+static long rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+		 uint64_t a3, uint64_t a4, uint64_t a5)
+{
+	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
+	long ret;
+	int err = mt_remote_syscall(e->t, e->syscall_pc, nr, args, &ret);
+	return err ? err : ret;
+}
+
+static void put_state(struct inj_engine *e, size_t off, const void *v, size_t len)
+{
+	poke(e, e->state + off, v, len);
+}
+
+/* ---- the agent's stacks ----------------------------------------------- */
+
+/* The interned stack of the agent's stack HASH: read from the shared
+ * table once, validated, cached.  0 when it is not there or not right. */
+static uint32_t stack_of(void *ctx, uint64_t hash)
+{
+	struct inj_engine *e = ctx;
+	if (!e->cfg.stacks || !e->scap)
+		return 0;
+	size_t mask = e->scap - 1;
+	for (size_t i = hash & mask; e->scache[i].hash; i = (i + 1) & mask)
+		if (e->scache[i].hash == hash)
+			return e->scache[i].id;
+
+	uint64_t pcs[MT_AGENT_MAX_DEPTH + 1];
+	uint32_t n = 0;
+	const char *base = (const char *)e->sh + e->stacks_off;
+	uint64_t j = hash & (e->stacks_cap - 1);
+	for (int probe = 0; probe < 32 && !n; probe++, j = (j + 1) & (e->stacks_cap - 1)) {
+		const struct mt_agent_stack *s =
+			(const struct mt_agent_stack *)(base + j * e->stack_slot);
+		if (__atomic_load_n(&s->hash, __ATOMIC_ACQUIRE) != hash)
+			continue;
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MT_AGENT_STACK_READY)
+			break;
+		uint32_t k = __atomic_load_n(&s->n, __ATOMIC_RELAXED);
+		if (k == 0 || k > e->stack_max || k > MT_AGENT_MAX_DEPTH + 1)
+			break;
+		for (uint32_t q = 0; q < k; q++)
+			pcs[q] = __atomic_load_n(&s->pcs[q], __ATOMIC_RELAXED);
+		if (mt_agent_stack_hash(pcs, k) == hash)
+			n = k;
+		break;
+	}
+	if (!n)
+		return 0;
+	uint32_t id = mt_stacks_intern(e->cfg.stacks, pcs, (int)n);
+	if (!id)
+		return 0;
+	if (2 * (e->sn + 1) > e->scap) {
+		size_t cap = e->scap * 2;
+		struct scache_ent *v = calloc(cap, sizeof *v);
+		if (!v)
+			return id;
+		for (size_t i = 0; i < e->scap; i++) {
+			if (!e->scache[i].hash)
+				continue;
+			size_t k = e->scache[i].hash & (cap - 1);
+			while (v[k].hash)
+				k = (k + 1) & (cap - 1);
+			v[k] = e->scache[i];
+		}
+		free(e->scache);
+		e->scache = v;
+		e->scap = cap;
+		mask = cap - 1;
+	}
+	size_t i = hash & mask;
+	while (e->scache[i].hash)
+		i = (i + 1) & mask;
+	e->scache[i] = (struct scache_ent){ hash, id };
+	e->sn++;
+	return id;
+}
+
+/* ---- finding or mapping the agent ------------------------------------- */
+
+static bool header_ok(const struct mt_agent_header *h)
+{
+	return h->magic == MT_AGENT_MAGIC && h->version == MT_AGENT_VERSION &&
+	       h->header_size == sizeof *h && h->state_off >= h->code_size &&
+	       h->state_end > h->state_off && h->state_end - h->state_off >= sizeof(struct mt_agent_state);
+}
+
+/* Maps the shared region the target has at ADDR (LEN bytes) into memtrace
+ * through /proc/PID/map_files, and checks its geometry. */
+static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len)
+{
+	char path[128];
+	snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)e->pid, addr,
+		 addr + len);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int err = errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return -err;
+	e->shm = p;
+	e->shm_len = len;
+	e->shm_target = addr;
+	return 0;
+}
+
+/* The geometry of the shared part, read once: memtrace's own copies. */
+static int adopt_shared(struct inj_engine *e, size_t rings_len)
+{
+	if (rings_len % 4096 || rings_len + sizeof(struct mt_agent_shared) > e->shm_len)
+		return -EINVAL;
+	e->rings_len = rings_len;
+	e->sh = (struct mt_agent_shared *)((char *)e->shm + rings_len);
+	struct mt_agent_shared *sh = e->sh;
+	uint64_t avail = e->shm_len - rings_len;
+	uint64_t magic = __atomic_load_n(&sh->magic, __ATOMIC_RELAXED);
+	uint32_t rcap = __atomic_load_n(&sh->rules_cap, __ATOMIC_RELAXED);
+	uint64_t roff = __atomic_load_n(&sh->rules_off, __ATOMIC_RELAXED);
+	e->stack_max = __atomic_load_n(&sh->stack_max, __ATOMIC_RELAXED);
+	e->stack_slot = __atomic_load_n(&sh->stack_slot, __ATOMIC_RELAXED);
+	e->stacks_cap = __atomic_load_n(&sh->stacks_cap, __ATOMIC_RELAXED);
+	e->stacks_off = __atomic_load_n(&sh->stacks_off, __ATOMIC_RELAXED);
+	if (magic != MT_AGENT_SHARED_MAGIC || !rcap || (rcap & (rcap - 1)) || rcap > (1u << 22) ||
+	    roff < sizeof *sh || roff > avail || (uint64_t)rcap * sizeof(struct mt_agent_rule) > avail - roff ||
+	    e->stack_max < 2 || e->stack_max > MT_AGENT_MAX_DEPTH + 1 ||
+	    e->stack_slot != 16 + 8 * e->stack_max || !e->stacks_cap ||
+	    (e->stacks_cap & (e->stacks_cap - 1)) || e->stacks_cap > (1u << 22) ||
+	    e->stacks_off < sizeof *sh || e->stacks_off > avail ||
+	    (uint64_t)e->stacks_cap * e->stack_slot > avail - e->stacks_off)
+		return -EINVAL;
+	return 0;
+}
+
+/* An agent an earlier memtrace left: 1 found and adopted, 0 none, or
+ * -errno (one is there but cannot be used). */
+static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
+{
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mt_map *m = &maps->v[i];
+		if (m->path || !m->x || m->w || m->end - m->start < sizeof(struct mt_agent_header))
+			continue;
+		struct mt_agent_header h;
+		if (peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
+			continue;
+		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0)
+			return -EPROTO;   /* another memtrace version's agent */
+		struct mt_agent_state st;
+		if (peek(e, m->start + h.state_off, &st, sizeof st) < 0)
+			return -EFAULT;
+		e->hdr = h;
+		e->agent = m->start;
+		e->state = m->start + h.state_off;
+		if (st.magic != MT_AGENT_STATE_MAGIC || !st.rings || st.shared <= st.rings ||
+		    st.shared - st.rings >= st.shared_len)
+			return -EPROTO;
+		int err = map_shared(e, st.rings, st.shared_len);
+		if (err < 0)
+			return err;
+		err = adopt_shared(e, st.shared - st.rings);
+		if (err < 0)
+			return err;
+		/* What it had installed: reusable trampolines, and hooks still
+		 * live if that memtrace was killed. */
+		for (int k = 0; k < MAX_PAGES; k++)
+			if (st.tramp_pages[k] && e->npages < MAX_PAGES)
+				e->pages[e->npages++] = (struct page){ st.tramp_pages[k], SLOTS_PER_PAGE };
+		e->st.reused_agent = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int map_agent(struct inj_engine *e)
+{
+	memcpy(&e->hdr, mt_agent_image, sizeof e->hdr);
+	if (!header_ok(&e->hdr) || e->hdr.code_size < mt_agent_image_len)
+		return -EINVAL;
+	int err;
+	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, &err);
+	if (!a)
+		return err;
+	if (poke(e, a, mt_agent_image, mt_agent_image_len) < 0)
+		return -EFAULT;
+	long r = rsys(e, SYS_mprotect, a, e->hdr.code_size, PROT_READ | PROT_EXEC, 0, 0, 0);
+	if (r < 0)
+		return (int)r;
+	/* A forked child sees the state zeroed: its agent stays off. */
+	r = rsys(e, SYS_madvise, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
+		 MADV_WIPEONFORK, 0, 0, 0);
+	if (r < 0)
+		return (int)r;
+	e->agent = a;
+	e->state = a + e->hdr.state_off;
+	return 0;
+}
+
+static int map_region(struct inj_engine *e, int nthreads)
+{
+	uint32_t nrings = 64;
+	while (nrings < 2u * (uint32_t)nthreads + 16 && nrings < MT_RING_MAX_RINGS)
+		nrings *= 2;
+	size_t rings_len = (mt_ring_region_bytes(nrings, RING_CAPACITY) + 4095) & ~(size_t)4095;
+	uint32_t stack_max = MT_AGENT_MAX_DEPTH + 1, slot = 16 + 8 * stack_max;
+	uint64_t rules_off = (sizeof(struct mt_agent_shared) + 63) & ~63ULL;
+	uint64_t stacks_off = rules_off + (uint64_t)RULES_CAP * sizeof(struct mt_agent_rule);
+	uint64_t len = rings_len + ((stacks_off + (uint64_t)STACKS_CAP * slot + 4095) & ~4095ULL);
+
+	/* The name memfd_create needs, in the target: the state page (rw). */
+	static const char name[] = "memtrace-rings";
+	uint64_t name_at = e->state + offsetof(struct mt_agent_state, reserved);
+	poke(e, name_at, name, sizeof name);
+	long fd = rsys(e, SYS_memfd_create, name_at, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
+	uint64_t zero[4] = { 0 };
+	poke(e, name_at, zero, sizeof zero);
+	if (fd < 0)
+		return (int)fd;
+	long r = rsys(e, SYS_ftruncate, (uint64_t)fd, len, 0, 0, 0, 0);
+	/* A region that cannot shrink: memtrace's reads never fault. */
+	if (r == 0)
+		r = rsys(e, SYS_fcntl, (uint64_t)fd, F_ADD_SEALS,
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0, 0, 0);
+	int err = 0;
+	uint64_t a = 0;
+	if (r == 0)
+		a = mt_remote_mmap(e->t, e->syscall_pc, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+				   (int)fd, &err);
+	rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return (int)r;
+	if (!a)
+		return err;
+	err = map_shared(e, a, len);
+	if (err < 0)
+		return err;
+	if (mt_ring_region_init(e->shm, rings_len, nrings, RING_CAPACITY) < 0)
+		return -EINVAL;
+	struct mt_agent_shared *sh = (struct mt_agent_shared *)((char *)e->shm + rings_len);
+	*sh = (struct mt_agent_shared){
+		.magic = MT_AGENT_SHARED_MAGIC, .version = MT_AGENT_VERSION, .size = sizeof *sh,
+		.rules_off = rules_off, .rules_cap = RULES_CAP, .stack_max = stack_max,
+		.stacks_off = stacks_off, .stacks_cap = STACKS_CAP, .stack_slot = slot,
+	};
+	return adopt_shared(e, rings_len);
+}
+
+/* The offset from the thread pointer where glibc (or another libc) keeps
+ * each thread's id: the first one that holds the id of every stopped
+ * thread.  0 when none does (the agent then asks the kernel). */
+struct tid_probe {
+	struct inj_engine *e;
+	uint32_t ok[1024];   /* candidate offsets / 4 still possible */
+	int threads;
+	bool failed;
+};
+
+static void probe_tid(void *ctx, pid_t tid)
+{
+	struct tid_probe *p = ctx;
+	mt_regs r;
+	uint32_t words[1024];
+	if (mt_target_get_regs(p->e->t, tid, &r) < 0 || !mt_regs_tp(&r) ||
+	    peek(p->e, mt_regs_tp(&r), words, sizeof words) < 0) {
+		p->failed = true;
+		return;
+	}
+	for (int i = 0; i < 1024; i++)
+		if (words[i] != (uint32_t)tid)
+			p->ok[i] = 0;
+	p->threads++;
+}
+
+static uint32_t find_tid_offset(struct inj_engine *e)
+{
+	struct tid_probe p = { .e = e };
+	for (int i = 0; i < 1024; i++)
+		p.ok[i] = 1;
+	mt_target_for_each_task(e->t, probe_tid, &p);
+	if (p.failed || !p.threads)
+		return 0;
+	/* glibc 2.36 x86_64: struct pthread's tid at 0x2d0; prefer it when
+	 * it fits, else the first candidate past the TCB header. */
+	if (p.ok[0x2d0 / 4])
+		return 0x2d0;
+	for (int i = 0x40 / 4; i < 1024; i++)
+		if (p.ok[i] && p.threads > 1)
+			return (uint32_t)i * 4;
+	return 0;
+}
+
+/* ---- trampolines ------------------------------------------------------ */
+
+static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
+{
+	for (int i = 0; i < e->npages; i++) {
+		struct page *pg = &e->pages[i];
+		uint64_t d = pg->addr > near ? pg->addr - near : near - pg->addr;
+		if (d < REACH && pg->used < SLOTS_PER_PAGE)
+			return pg->addr + (uint64_t)pg->used++ * MT_AGENT_TRAMP_SIZE;
+	}
+	if (e->npages == MAX_PAGES)
+		return 0;
+	uint64_t hole = mt_remote_find_hole(maps, near, MT_REMOTE_PAGE, REACH);
+	if (!hole || !mt_remote_mmap(e->t, e->syscall_pc, hole, MT_REMOTE_PAGE,
+				     PROT_READ | PROT_EXEC,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, NULL))
+		return 0;
+	int k = e->npages++;
+	e->pages[k] = (struct page){ hole, 1 };
+	put_state(e, offsetof(struct mt_agent_state, tramp_pages) + (size_t)k * 8, &hole, 8);
+	return hole;
+}
+
+struct pc_check {
+	struct inj_engine *e;
+	uint64_t lo, hi;
+	bool inside;
+};
+
+static void check_pc(void *ctx, pid_t tid)
+{
+	struct pc_check *c = ctx;
+	mt_regs r;
+	if (mt_target_get_regs(c->e->t, tid, &r) == 0) {
+		uint64_t pc = mt_regs_pc(&r);
+		c->inside |= pc > c->lo && pc < c->hi;
+	}
+}
+
+static void record_hook(struct inj_engine *e, int slot, const struct hook *h)
+{
+	struct mt_agent_hook_rec rec = { .addr = h->addr, .tramp = h->tramp,
+					 .patch_len = h->patch_len, .live = h->live };
+	memcpy(rec.orig, h->orig, sizeof rec.orig);
+	memcpy(rec.patch, h->patch, sizeof rec.patch);
+	put_state(e, offsetof(struct mt_agent_state, hooks) + (size_t)slot * sizeof rec, &rec,
+		  sizeof rec);
+}
+
+/* Writes H's patch, all threads stopped: NULL, or why not. */
+static const char *patch_in(struct inj_engine *e, struct hook *h)
+{
+	struct pc_check c = { e, h->addr, h->addr + h->patch_len, false };
+	mt_target_for_each_task(e->t, check_pc, &c);
+	if (c.inside)
+		return "a thread was stopped inside its first instructions";
+	uint8_t now[MT_TRAMP_MAX_PATCH];
+	if (peek(e, h->addr, now, h->patch_len) < 0 || memcmp(now, h->orig, h->patch_len) != 0)
+		return "its code changed during install";
+	if (poke(e, h->addr, h->patch, h->patch_len) < 0)
+		return "its code cannot be written";
+	h->live = true;
+	return NULL;
+}
+
+/* The trampoline of an earlier memtrace for ADDR, if it is intact and its
+ * patch fits what the file has. */
+static bool reuse_tramp(struct inj_engine *e, struct hook *h, const struct mt_agent_state *st,
+			int slot)
+{
+	const struct mt_agent_hook_rec *rec = &st->hooks[slot];
+	if (rec->addr != h->addr || !rec->tramp || rec->patch_len < MT_TRAMP_JMP_LEN ||
+	    rec->patch_len > MT_TRAMP_MAX_PATCH || memcmp(rec->orig, h->orig, rec->patch_len) != 0)
+		return false;
+	struct mt_agent_hook hk;
+	if (peek(e, rec->tramp + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk) < 0 || hk.addr != h->addr ||
+	    hk.orig != rec->tramp + MT_AGENT_TRAMP_CODE_OFF)
+		return false;
+	h->tramp = rec->tramp;
+	h->patch_len = rec->patch_len;
+	memcpy(h->patch, rec->patch, sizeof h->patch);
+	return true;
+}
+
+/* Plans and installs hook H at slot SLOT: NULL, or why not.  ST: the
+ * state as found (an earlier memtrace's records), or NULL. */
+static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, enum mt_fn fn,
+				const struct mt_maps *maps, const struct mt_agent_state *st)
+{
+	uint8_t code[CODE_READ];
+	if (peek(e, h->addr, code, sizeof code) < 0)
+		return "its code cannot be read";
+	/* Still patched by a memtrace that was killed: take it over. */
+	if (st && st->hooks[slot].addr == h->addr && st->hooks[slot].live &&
+	    reuse_tramp(e, h, st, slot) && memcmp(code, h->patch, h->patch_len) == 0) {
+		h->live = true;
+		return NULL;
+	}
+	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
+		return code[0] == 0xe9 ? "it already jumps elsewhere (another tool's hook?)"
+				       : "its code in memory differs from the file";
+	if (st && reuse_tramp(e, h, st, slot))
+		return patch_in(e, h);
+
+	uint64_t t = tramp_slot(e, maps, h->addr);
+	if (!t)
+		return "memtrace could not map a trampoline page within reach of it";
+	struct mt_tramp_plan plan;
+	mt_tramp_plan_make(code, sizeof code, h->addr, t, t + MT_AGENT_TRAMP_CODE_OFF, &plan);
+	if (!plan.ok)
+		return plan.why;
+	uint8_t tr[MT_AGENT_TRAMP_SIZE];
+	memset(tr, MT_BP_BYTE, sizeof tr);
+	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[fn]);
+	struct mt_agent_hook hk = { .orig = t + MT_AGENT_TRAMP_CODE_OFF, .addr = h->addr,
+				    .fn = (uint32_t)fn, .index = (uint32_t)slot };
+	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
+	if (plan.tramp_len > sizeof tr - MT_AGENT_TRAMP_CODE_OFF)
+		return "its relocated prologue is too long";
+	memcpy(tr + MT_AGENT_TRAMP_CODE_OFF, plan.tramp, plan.tramp_len);
+	if (poke(e, t, tr, sizeof tr) < 0)
+		return "memtrace's trampoline page cannot be written";
+	h->tramp = t;
+	h->patch_len = plan.patch_len;
+	memcpy(h->patch, plan.patch, sizeof h->patch);
+	return patch_in(e, h);
+}
+
+/* ---- engine ops ------------------------------------------------------- */
+
+static int setup(struct inj_engine *e, const struct mt_maps *maps)
+{
+	int found = find_agent(e, maps);
+	if (found < 0)
+		return found;
+	if (!found) {
+		int err = map_agent(e);
+		if (err == 0)
+			err = map_region(e, mt_target_thread_count(e->t));
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static void route_emit(void *ctx, const struct mt_event *ev)
+{
+	struct inj_engine *e = ctx;
+	e->sink(e->sink_ctx, ev);
+}
+
+static bool route_live(void *ctx, uint64_t addr)
+{
+	struct inj_engine *e = ctx;
+	return e->cfg.live(e->cfg.live_ctx, addr);
+}
+
+static int start_reading(struct inj_engine *e)
+{
+	struct mt_ringdec_ops ops = { .emit = route_emit, .live = e->cfg.live ? route_live : NULL,
+				      .stack = stack_of, .ctx = e };
+	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
+	if (err < 0)
+		return err;
+	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
+			       e->cfg.ndebug_dirs);
+	if (!e->rs)
+		return -ENOMEM;
+	uint32_t tid_off = find_tid_offset(e);
+	uint32_t depth = (uint32_t)(e->cfg.stacks ? e->cfg.depth : 1);
+	struct mt_agent_state st;
+	if (peek(e, e->state, &st, sizeof st) < 0)
+		return -EFAULT;
+	st.magic = MT_AGENT_STATE_MAGIC;
+	st.shared = e->shm_target + e->rings_len;
+	st.shared_len = e->shm_len;
+	st.tid_off = tid_off;
+	st.depth = depth < 1 ? 1 : depth;
+	st.sample_bytes = e->cfg.sample_bytes;
+	st.rings = 0;   /* written last */
+	poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
+	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
+	e->dl_seen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->sh->dl_ack, e->dl_seen, __ATOMIC_RELEASE);
+	mt_ringdec_set_reader(e->dec, getpid());
+	put_state(e, offsetof(struct mt_agent_state, rings), &e->shm_target, 8);
+	e->reader = true;
+	return 0;
+}
+
+static int inj_install(struct mt_engine *base, bool *installed, const char **why_not)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	struct mt_maps maps;
+	if (mt_maps_read(e->pid, &maps) < 0)
+		return -MT_E_TARGET_LOST;
+	if (!e->syscall_pc)
+		e->syscall_pc = mt_remote_syscall_insn(e->pid, &maps);
+	int err = 0;
+	if (!e->agent) {
+		err = setup(e, &maps);
+		if (err == 0)
+			err = start_reading(e);
+		/* the agent and the region took room the trampolines may not */
+		mt_maps_free(&maps);
+		if (mt_maps_read(e->pid, &maps) < 0)
+			return -MT_E_TARGET_LOST;
+	}
+	if (err < 0) {
+		mt_maps_free(&maps);
+		for (int i = 0; i < e->set->n; i++) {
+			installed[i] = false;
+			why_not[i] = err == -EPROTO ? "an agent of another memtrace version is loaded"
+						    : "memtrace's agent could not be loaded";
+		}
+		return -MT_E_NOT_TRACEABLE;
+	}
+	struct mt_agent_state st;
+	bool have_st = peek(e, e->state, &st, sizeof st) == 0;
+
+	for (int i = 0; i < e->set->n; i++) {
+		const struct mt_hook_spec *spec = &e->set->hooks[i];
+		installed[i] = false;
+		why_not[i] = NULL;
+		bool live = false;
+		for (int k = 0; k < e->nhooks; k++)
+			live |= e->hooks[k].spec == spec || e->hooks[k].addr == spec->addr;
+		if (live) {
+			installed[i] = true;
+			continue;
+		}
+		if (e->nhooks == MT_MAX_HOOKS || e->nhooks == MT_AGENT_MAX_HOOKS) {
+			why_not[i] = "memtrace hooks at most 32 entry points";
+			continue;
+		}
+		if (!e->hdr.entry[spec->fn]) {
+			why_not[i] = "the agent has no handler for it";
+			continue;
+		}
+		/* the slot an earlier memtrace used for this address, else a free one */
+		int slot = -1;
+		for (int k = 0; have_st && k < MT_AGENT_MAX_HOOKS && slot < 0; k++)
+			if (st.hooks[k].addr == spec->addr)
+				slot = k;
+		for (int k = 0; have_st && k < MT_AGENT_MAX_HOOKS && slot < 0; k++)
+			if (st.hooks[k].addr == 0)
+				slot = k;
+		if (slot < 0) {
+			why_not[i] = "no room left in the agent's records";
+			continue;
+		}
+		struct hook *h = &e->hooks[e->nhooks];
+		*h = (struct hook){ .spec = spec, .addr = spec->addr };
+		memcpy(h->orig, spec->orig, MT_MAX_ORIG);
+		why_not[i] = install_hook(e, h, slot, spec->fn, &maps, have_st ? &st : NULL);
+		if (why_not[i])
+			continue;
+		record_hook(e, slot, h);
+		if (have_st)
+			st.hooks[slot].addr = h->addr;   /* taken */
+		installed[i] = true;
+		e->nhooks++;
+	}
+	mt_maps_free(&maps);
+	bool have_malloc = false;
+	for (int k = 0; k < e->nhooks; k++)
+		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
+	e->st.hooks_installed = e->nhooks;
+	e->st.hooks_skipped = e->set->n - e->nhooks;
+	return have_malloc ? 0 : -MT_E_NO_ALLOCATOR;
+}
+
+/* ld.so's _dl_debug_state is a lone `ret` followed by padding: the jump
+ * covers the ret and four bytes of padding nothing executes, and the agent
+ * returns to the caller itself. */
+static int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
+		     void *ctx)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (e->dl.live || !e->agent)
+		return -EBUSY;
+	uint8_t code[MT_TRAMP_MAX_PATCH];
+	if (peek(e, addr, code, sizeof code) < 0)
+		return -EFAULT;
+	struct mt_agent_state st;
+	bool have_st = peek(e, e->state, &st, sizeof st) == 0;
+	struct hook *h = &e->dl;
+	*h = (struct hook){ .addr = addr, .patch_len = MT_TRAMP_JMP_LEN };
+	const struct mt_agent_hook_rec *rec = have_st ? &st.hooks[DL_SLOT] : NULL;
+	if (rec && rec->addr == addr && rec->tramp && rec->patch_len == MT_TRAMP_JMP_LEN) {
+		memcpy(h->orig, rec->orig, sizeof h->orig);
+		memcpy(h->patch, rec->patch, sizeof h->patch);
+		h->tramp = rec->tramp;
+		if (rec->live && memcmp(code, h->patch, h->patch_len) == 0)
+			h->live = true;
+	}
+	if (!h->live) {
+		/* ret, then multi-byte nop padding (66/0f/2e/90 prefixes) */
+		if (code[0] != 0xc3)
+			return -EINVAL;
+		for (int i = 1; i < MT_TRAMP_JMP_LEN; i++)
+			if (code[i] != 0x66 && code[i] != 0x0f && code[i] != 0x2e && code[i] != 0x90 &&
+			    code[i] != 0x1f && code[i] != 0x84 && code[i] != 0x00 && code[i] != 0x44 &&
+			    code[i] != 0x40 && code[i] != 0x80)
+				return -EINVAL;
+		if (!h->tramp) {
+			struct mt_maps maps;
+			if (mt_maps_read(e->pid, &maps) < 0)
+				return -ESRCH;
+			h->tramp = tramp_slot(e, &maps, addr);
+			mt_maps_free(&maps);
+			if (!h->tramp)
+				return -ENOSPC;
+			uint8_t tr[MT_AGENT_TRAMP_SIZE];
+			memset(tr, MT_BP_BYTE, sizeof tr);
+			mt_arch_tramp_head(tr, 0, e->agent + e->hdr.entry[MT_AGENT_ENTRY_DL_NOTIFY]);
+			if (poke(e, h->tramp, tr, sizeof tr) < 0)
+				return -EFAULT;
+		}
+		memcpy(h->orig, code, sizeof h->orig);
+		int32_t d = (int32_t)(h->tramp - (addr + MT_TRAMP_JMP_LEN));
+		if ((int64_t)d != (int64_t)(h->tramp - (addr + MT_TRAMP_JMP_LEN)))
+			return -ERANGE;
+		memcpy(h->patch, code, sizeof h->patch);
+		h->patch[0] = 0xe9;
+		memcpy(h->patch + 1, &d, 4);
+		if (patch_in(e, h))
+			return -EFAULT;
+	}
+	record_hook(e, DL_SLOT, h);
+	put_state(e, offsetof(struct mt_agent_state, dl_hook), &addr, 8);
+	e->dl_cb = cb;
+	e->dl_ctx = ctx;
+	return 0;
+}
+
+static size_t drain(struct inj_engine *e, size_t budget)
+{
+	size_t total = 0;
+	while (e->dec && total < budget) {
+		size_t n = mt_ringdec_drain(e->dec, 65536);
+		total += n;
+		if (n < 65536)
+			break;
+	}
+	return total;
+}
+
+static int inj_poll(struct mt_engine *base, bool *notify)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	*notify = false;
+	if (!e->dec)
+		return 1000;
+	size_t n = drain(e, 1u << 20);
+	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
+	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
+	if (gen != e->dl_seen)
+		*notify = true;
+	return n > 4096 ? 2 : 10;
+}
+
+static void inj_notify(struct mt_engine *base)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (!e->dec)
+		return;
+	drain(e, SIZE_MAX);
+	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
+	if (e->dl_cb)
+		e->dl_cb(e->dl_ctx, 0);
+	if (e->rs)
+		mt_rulesrv_refresh(e->rs);
+	e->dl_seen = gen;
+	__atomic_store_n(&e->sh->dl_ack, gen, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &e->sh->dl_ack, 1 /* FUTEX_WAKE */, 0x7fffffff, NULL, NULL, 0);
+}
+
+static bool inj_on_trap(struct mt_engine *base, const struct mt_stop *st, bool parking)
+{
+	(void)base; (void)st; (void)parking;
+	return false;
+}
+
+static bool inj_past_int3(struct mt_engine *base, pid_t tid)
+{
+	(void)base; (void)tid;
+	return false;
+}
+
+static void inj_on_task_exit(struct mt_engine *base, pid_t tid)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (e->dec) {
+		drain(e, SIZE_MAX);
+		mt_ringdec_retire(e->dec, (uint32_t)tid);
+	}
+}
+
+static int restore(struct inj_engine *e, pid_t pid, struct hook *h)
+{
+	uint8_t now[MT_TRAMP_MAX_PATCH];
+	if (mt_mem_read(pid, h->addr, now, h->patch_len) < 0)
+		return -1;
+	if (memcmp(now, h->patch, h->patch_len) != 0)
+		return memcmp(now, h->orig, h->patch_len) == 0 ? 0 : -1;
+	if (mt_mem_write(pid, h->addr, h->orig, h->patch_len) < 0 ||
+	    mt_mem_read(pid, h->addr, now, h->patch_len) < 0 ||
+	    memcmp(now, h->orig, h->patch_len) != 0)
+		return -1;
+	(void)e;
+	return 0;
+}
+
+static int inj_clean_child(struct mt_engine *base, pid_t child)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	int bad = 0;
+	for (int i = 0; i < e->nhooks; i++)
+		if (e->hooks[i].live)
+			bad += restore(e, child, &e->hooks[i]) < 0;
+	if (e->dl.live)
+		bad += restore(e, child, &e->dl) < 0;
+	return bad ? -EIO : 0;
+}
+
+static void inj_abandon(struct mt_engine *base)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (e->dec)
+		drain(e, SIZE_MAX);
+	for (int i = 0; i < e->nhooks; i++)
+		e->hooks[i].live = false;
+	e->dl.live = false;
+	e->reader = false;
+}
+
+static void collect_stats(struct inj_engine *e)
+{
+	if (!e->dec)
+		return;
+	struct mt_ringdec_stats ds;
+	mt_ringdec_stats(e->dec, &ds);
+	e->st.calls = ds.events;
+	e->st.dropped = ds.dropped_full + ds.dropped_noring + ds.dropped_reentered;
+	e->st.rejected = ds.rejected;
+	e->st.stacks_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
+	e->st.stacks_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
+	e->st.lost_calls = e->st.dropped + e->st.rejected;
+}
+
+static int inj_remove(struct mt_engine *base)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	drain(e, SIZE_MAX);
+	int bad = 0;
+	for (int i = 0; i < e->nhooks; i++) {
+		struct hook *h = &e->hooks[i];
+		if (!h->live)
+			continue;
+		bad += restore(e, e->pid, h) < 0;
+		h->live = false;
+		for (int k = 0; k < MT_AGENT_MAX_HOOKS; k++) {
+			uint64_t a;
+			size_t off = offsetof(struct mt_agent_state, hooks) + (size_t)k * sizeof(struct mt_agent_hook_rec);
+			if (peek(e, e->state + off, &a, 8) == 0 && a == h->addr) {
+				uint32_t zero = 0;
+				put_state(e, off + offsetof(struct mt_agent_hook_rec, live), &zero, 4);
+			}
+		}
+	}
+	if (e->dl.live) {
+		bad += restore(e, e->pid, &e->dl) < 0;
+		e->dl.live = false;
+		record_hook(e, DL_SLOT, &e->dl);
+	}
+	/* Threads inside a handler finish their call; with no reader their
+	 * record is only counted. */
+	if (e->dec) {
+		drain(e, SIZE_MAX);
+		collect_stats(e);
+		mt_ringdec_set_reader(e->dec, 0);
+	}
+	e->reader = false;
+	e->st.restore_mismatches = bad;
+	return bad ? -EIO : 0;
+}
+
+static void inj_stats(const struct mt_engine *base, struct mt_engine_stats *out)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	collect_stats(e);
+	*out = e->st;
+}
+
+static void inj_destroy(struct mt_engine *base)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (e->rs)
+		mt_rulesrv_destroy(e->rs);
+	if (e->dec) {
+		if (e->reader)
+			mt_ringdec_set_reader(e->dec, 0);
+		mt_ringdec_destroy(e->dec);
+	}
+	if (e->shm)
+		munmap(e->shm, e->shm_len);
+	free(e->scache);
+	free(e);
+}
+
+static const struct mt_engine_ops inj_ops = {
+	.name = "inject",
+	.install = inj_install,
+	.on_trap = inj_on_trap,
+	.on_task_exit = inj_on_task_exit,
+	.past_int3 = inj_past_int3,
+	.watch = inj_watch,
+	.clean_child = inj_clean_child,
+	.abandon = inj_abandon,
+	.remove = inj_remove,
+	.poll = inj_poll,
+	.notify = inj_notify,
+	.stats = inj_stats,
+	.destroy = inj_destroy,
+};
+
+struct mt_engine *mt_inj_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
+				    mt_event_sink sink, void *sink_ctx,
+				    const struct mt_inj_config *cfg)
+{
+	struct inj_engine *e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	e->base.ops = &inj_ops;
+	e->t = t;
+	e->pid = mt_target_pid(t);
+	e->set = set;
+	e->sink = sink;
+	e->sink_ctx = sink_ctx;
+	e->cfg = *cfg;
+	e->scap = 1024;
+	e->scache = calloc(e->scap, sizeof *e->scache);
+	if (!e->scache) {
+		free(e);
+		return NULL;
+	}
+	return &e->base;
+}
