@@ -32,7 +32,7 @@ _memtrace()
         elif [[ $cmd == run && $word == -- ]]; then
             dashdash=$i
             break
-        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir|format|snapshot|output|record|snapshot-every) || $word == -o ]]; then
+        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir|format|snapshot|output|record|snapshot-every|engine|sample-bytes) || $word == -o ]]; then
             ((i++))        # skip the option's value
         elif [[ $word != -* ]]; then
             ((npos++))
@@ -51,7 +51,7 @@ _memtrace()
     fi
 
     case $prev in
-    --duration | --interval | --top | --depth | --wrapper | --snapshot-every)
+    --duration | --interval | --top | --depth | --wrapper | --snapshot-every | --sample-bytes)
         return 0          # a number or a function name: nothing to offer
         ;;
     --group-by)
@@ -60,6 +60,10 @@ _memtrace()
         ;;
     --debug-dir)
         mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+        return 0
+        ;;
+    --engine)
+        mapfile -t COMPREPLY < <(compgen -W 'inject breakpoint' -- "$cur")
         return 0
         ;;
     --format)
@@ -82,16 +86,16 @@ _memtrace()
         fi
         ;;
     histo)
-        opts='--duration --top --json --format --stacks --snapshot --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
+        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --json --format --record --snapshot-every --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
+        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --depth --wrapper --group-by --debug-dir --verbose -v --help -h'
         ;;
     run)
-        opts='--duration --top --json --format --stacks --snapshot --depth --wrapper --group-by --debug-dir --verbose -v --help -h --'
+        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --depth --wrapper --group-by --debug-dir --verbose -v --help -h --'
         ;;
     snapshot)
-        opts='--output -o --duration --depth --wrapper --debug-dir --verbose -v --help -h'
+        opts='--output -o --duration --engine --sample-bytes --depth --wrapper --debug-dir --verbose -v --help -h'
         ;;
     diff)
         if [[ $cur == -* ]]; then

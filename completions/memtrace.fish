@@ -35,7 +35,7 @@ function __memtrace_needs_pid
     for tok in $toks[3..-1]
         if test $skip -eq 0
             set skip 1
-        else if contains -- $tok --duration --interval --top --depth --wrapper --group-by --debug-dir --format --snapshot --output -o --record --snapshot-every
+        else if contains -- $tok --duration --interval --top --depth --wrapper --group-by --debug-dir --format --snapshot --output -o --record --snapshot-every --engine --sample-bytes
             set skip 0
         else if not string match -q -- '-*' $tok
             return 1
@@ -92,6 +92,8 @@ complete -c memtrace -n '__memtrace_using attach' -l snapshot-every -x -d 'Rewri
 complete -c memtrace -n '__memtrace_using diff' -l force -d 'Compare snapshots of different programs'
 complete -c memtrace -n '__memtrace_using diff' -F -d 'Snapshot file'
 complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
+complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l wrapper -x -d 'Treat a function (glob) as an allocator wrapper'
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x -a 'site stack function module' -d 'Group rows by'

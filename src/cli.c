@@ -32,13 +32,18 @@ static const char usage_general[] =
 	"  --group-by KEY       rows by site (default), stack, function or module\n" \
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
 
+#define ENGINE_OPTIONS \
+	"  --engine ENGINE      inject (default: trampolines, in-process agent) or breakpoint\n" \
+	"  --sample-bytes N     sample allocations, one per ~N bytes; reports estimates (default: all)\n"
+
 #define FORMAT_OPTION \
 	"  --format FORMAT      table (default), json or folded (collapsed stacks for flame graphs)\n"
 
 static const char usage_histo[] =
 	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
-	"                      [--stacks] [--snapshot FILE] [--depth N] [--wrapper NAME]...\n"
-	"                      [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+	"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
+	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
+	"                      [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 	"largest live bytes first.\n"
@@ -50,6 +55,7 @@ static const char usage_histo[] =
 	FORMAT_OPTION
 	"  --stacks             print each row's call stack under it\n"
 	"  --snapshot FILE      also write a snapshot of the live heap to FILE\n"
+	ENGINE_OPTIONS
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
@@ -57,6 +63,7 @@ static const char usage_histo[] =
 static const char usage_attach[] =
 	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
 	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
+	"                      [--engine ENGINE] [--sample-bytes N]\n"
 	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
 	"                      [--verbose]\n"
 	"\n"
@@ -72,14 +79,16 @@ static const char usage_attach[] =
 	FORMAT_OPTION
 	"  --record FILE        write a snapshot to FILE at the end (and every --snapshot-every)\n"
 	"  --snapshot-every SECONDS  also rewrite the --record snapshot every SECONDS\n"
+	ENGINE_OPTIONS
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_run[] =
 	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
-	"                    [--snapshot FILE] [--depth N] [--wrapper NAME]... [--group-by KEY]\n"
-	"                    [--debug-dir DIR]... [--verbose] -- COMMAND [ARGS...]\n"
+	"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--depth N]\n"
+	"                    [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+	"                    -- COMMAND [ARGS...]\n"
 	"\n"
 	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
 	"still held and exit with its status.\n"
@@ -91,13 +100,15 @@ static const char usage_run[] =
 	FORMAT_OPTION
 	"  --stacks             print each row's call stack under it\n"
 	"  --snapshot FILE      also write a snapshot of what it held to FILE\n"
+	ENGINE_OPTIONS
 	STACK_OPTIONS
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_snapshot[] =
-	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--depth N]\n"
-	"                      [--wrapper NAME]... [--debug-dir DIR]... [--verbose]\n"
+	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
+	"                      [--sample-bytes N] [--depth N] [--wrapper NAME]...\n"
+	"                      [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
 	"snapshot of its live heap, aggregated per stack, to FILE (atomically).\n"
@@ -105,6 +116,7 @@ static const char usage_snapshot[] =
 	"options:\n"
 	"  -o, --output FILE    the snapshot file to write\n"
 	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
+	ENGINE_OPTIONS
 	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n"
 	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob; repeatable)\n"
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
@@ -129,6 +141,15 @@ static const char *const group_names[] = {
 	[MT_GROUP_SITE] = "site", [MT_GROUP_STACK] = "stack",
 	[MT_GROUP_FUNCTION] = "function", [MT_GROUP_MODULE] = "module",
 };
+
+static const char *const engine_names[] = {
+	[MT_ENGINE_INJECT] = "inject", [MT_ENGINE_BREAKPOINT] = "breakpoint",
+};
+
+const char *mt_engine_kind_name(enum mt_engine_kind e)
+{
+	return (unsigned)e < sizeof engine_names / sizeof engine_names[0] ? engine_names[e] : "?";
+}
 
 const char *mt_group_name(enum mt_group g)
 {
@@ -195,6 +216,18 @@ static int parse_count(const char *s, int *out)
 	if (!*s || *end || errno || v < 0 || v > INT_MAX)
 		return -1;
 	*out = (int)v;
+	return 0;
+}
+
+/* A byte count: decimal digits only, 1..MT_MAX_SAMPLE_BYTES. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 12)
+		return -1;
+	uint64_t v = strtoull(s, NULL, 10);
+	if (v < 1 || v > MT_MAX_SAMPLE_BYTES)
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -354,6 +387,19 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			if (g == 4)
 				FAIL("invalid --group-by '%s': give site, stack, function or module", val);
 			o->group_by = (enum mt_group)g;
+		} else if (strcmp(a, "--engine") == 0 && FOR(H | A | R | S)) {
+			NEED_VALUE();
+			if (strcmp(val, "inject") == 0)
+				o->engine = MT_ENGINE_INJECT;
+			else if (strcmp(val, "breakpoint") == 0)
+				o->engine = MT_ENGINE_BREAKPOINT;
+			else
+				FAIL("invalid --engine '%s': give inject or breakpoint", val);
+		} else if (strcmp(a, "--sample-bytes") == 0 && FOR(H | A | R | S)) {
+			NEED_VALUE();
+			if (parse_bytes(val, &o->sample_bytes) < 0)
+				FAIL("invalid --sample-bytes '%s': give a number of bytes from 1 to %llu",
+				     val, (unsigned long long)MT_MAX_SAMPLE_BYTES);
 		} else if (strcmp(a, "--stacks") == 0 && FOR(H | R)) {
 			o->stacks = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {

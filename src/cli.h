@@ -4,6 +4,7 @@
 #define MT_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum mt_cmd {
@@ -37,6 +38,18 @@ enum mt_format {
 	MT_FORMAT_FOLDED,  /* collapsed stacks for flame graphs */
 };
 
+/* Which hook engine traces the allocator (--engine). */
+enum mt_engine_kind {
+	MT_ENGINE_INJECT,      /* trampolines + in-process agent + shared rings */
+	MT_ENGINE_BREAKPOINT,  /* int3 + ptrace stops; no code injected */
+};
+
+const char *mt_engine_kind_name(enum mt_engine_kind e);
+
+/* --sample-bytes: at most this mean (1 GiB), so that one sampled block's
+ * estimate stays far from overflowing the tracker's counters. */
+#define MT_MAX_SAMPLE_BYTES (1ULL << 30)
+
 struct mt_options {
 	enum mt_cmd cmd;
 	enum mt_cmd help_for;     /* MT_CMD_HELP: which command, or NONE */
@@ -63,6 +76,8 @@ struct mt_options {
 	const char *debug_dirs[MT_MAX_LIST];
 	int ndebug_dirs;
 	char **argv;              /* run: COMMAND [ARGS...], NULL-terminated */
+	enum mt_engine_kind engine; /* --engine, default inject */
+	uint64_t sample_bytes;    /* --sample-bytes: mean bytes between samples; 0 = off */
 };
 
 /* 0, or -1 with a one-line message in ERR (without "memtrace: error: "). */

@@ -207,6 +207,22 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--bogus", "--", "ls" }, "unknown option '--bogus'" },
 	{ { "run", "--interval", "1", "--", "ls" }, "unknown option '--interval'" },
 	{ { "histo", "--", "12" }, "unknown option '--'" },
+	/* --engine, --sample-bytes */
+	{ { "histo", "12", "--engine", "ptrace" }, "invalid --engine 'ptrace': give inject or breakpoint" },
+	{ { "histo", "12", "--engine", "" }, "invalid --engine ''" },
+	{ { "histo", "12", "--engine", "Inject" }, "invalid --engine 'Inject'" },
+	{ { "histo", "12", "--engine" }, "option --engine needs a value" },
+	{ { "diff", "a", "b", "--engine", "inject" }, "unknown option '--engine'" },
+	{ { "histo", "12", "--sample-bytes", "0" }, "invalid --sample-bytes '0'" },
+	{ { "histo", "12", "--sample-bytes", "-4096" }, "invalid --sample-bytes '-4096'" },
+	{ { "histo", "12", "--sample-bytes", "4k" }, "invalid --sample-bytes '4k'" },
+	{ { "histo", "12", "--sample-bytes", "1.5" }, "invalid --sample-bytes '1.5'" },
+	{ { "histo", "12", "--sample-bytes", "+8" }, "invalid --sample-bytes '+8'" },
+	{ { "histo", "12", "--sample-bytes=" }, "invalid --sample-bytes ''" },
+	{ { "attach", "12", "--sample-bytes", "1073741825" }, "from 1 to 1073741824" },
+	{ { "run", "--sample-bytes", "99999999999999999999", "--", "ls" }, "invalid --sample-bytes" },
+	{ { "snapshot", "12", "-o", "f", "--sample-bytes" }, "option --sample-bytes needs a value" },
+	{ { "diff", "a", "b", "--sample-bytes", "8" }, "unknown option '--sample-bytes'" },
 };
 
 START_TEST(test_refused)
@@ -342,6 +358,57 @@ START_TEST(test_snapshot_diff_options)
 }
 END_TEST
 
+/* --engine and --sample-bytes: histo, attach, run and snapshot take them. */
+START_TEST(test_engine_sampling_options)
+{
+	struct mt_options o;
+	char err[256];
+	char *d[] = { "memtrace", "histo", "5", NULL };
+	ck_assert_int_eq(mt_cli_parse(3, d, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_INJECT);
+	ck_assert_uint_eq(o.sample_bytes, 0);
+
+	char *a1[] = { "memtrace", "histo", "5", "--engine", "breakpoint", "--sample-bytes",
+		       "524288", NULL };
+	ck_assert_int_eq(mt_cli_parse(7, a1, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_BREAKPOINT);
+	ck_assert_uint_eq(o.sample_bytes, 524288);
+
+	char *a2[] = { "memtrace", "attach", "5", "--engine=inject", "--sample-bytes=1", NULL };
+	ck_assert_int_eq(mt_cli_parse(5, a2, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_INJECT);
+	ck_assert_uint_eq(o.sample_bytes, 1);
+
+	char *a3[] = { "memtrace", "run", "--engine", "breakpoint", "--sample-bytes",
+		       "1073741824", "--", "ls", NULL };
+	ck_assert_int_eq(mt_cli_parse(8, a3, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_BREAKPOINT);
+	ck_assert_uint_eq(o.sample_bytes, MT_MAX_SAMPLE_BYTES);
+	ck_assert_str_eq(o.argv[0], "ls");
+
+	/* the last one given wins, as for every option with a value */
+	char *a4[] = { "memtrace", "snapshot", "5", "-o", "s", "--engine", "breakpoint",
+		       "--engine", "inject", "--sample-bytes", "0004096", NULL };
+	ck_assert_int_eq(mt_cli_parse(11, a4, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_INJECT);
+	ck_assert_uint_eq(o.sample_bytes, 4096);
+
+	/* run: after "--" they belong to COMMAND */
+	char *a5[] = { "memtrace", "run", "--", "prog", "--engine", "x", NULL };
+	ck_assert_int_eq(mt_cli_parse(6, a5, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.engine, MT_ENGINE_INJECT);
+
+	ck_assert_str_eq(mt_engine_kind_name(MT_ENGINE_INJECT), "inject");
+	ck_assert_str_eq(mt_engine_kind_name(MT_ENGINE_BREAKPOINT), "breakpoint");
+
+	for (enum mt_cmd c = MT_CMD_HISTO; c <= MT_CMD_SNAPSHOT; c++) {
+		ck_assert_msg(strstr(mt_cli_usage(c), "--engine ENGINE"), "usage %d", c);
+		ck_assert_msg(strstr(mt_cli_usage(c), "--sample-bytes N"), "usage %d", c);
+	}
+	ck_assert(!strstr(mt_cli_usage(MT_CMD_DIFF), "--engine"));
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -352,6 +419,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_parse_pid);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_snapshot_diff_options);
+	tcase_add_test(tc, test_engine_sampling_options);
 	suite_add_tcase(s, tc);
 	return s;
 }
