@@ -569,6 +569,24 @@ static void describe(FILE *f, const char *label, const struct mt_snapshot *s)
 	fprintf(f, ", traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees, %" PRIu64
 		   " lost events\n",
 		s->duration_s, s->events, s->unknown_frees, s->lost_events);
+	if (s->sample_bytes)
+		fprintf(f, "%s: sampled: 1 in ~%" PRIu64 " bytes, counts and bytes are estimates "
+			   "(%" PRIu64 " unsampled frees)\n", label, s->sample_bytes, s->unsampled_frees);
+}
+
+/* Two snapshots sampled differently are compared all the same (both sides
+ * estimate the same quantities), with a note saying so. */
+static void sampling_note(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b)
+{
+	if (a->sample_bytes == b->sample_bytes)
+		return;
+	char sa[48], sb[48];
+	snprintf(sa, sizeof sa, a->sample_bytes ? "1 in ~%" PRIu64 " bytes" : "not sampled",
+		 a->sample_bytes);
+	snprintf(sb, sizeof sb, b->sample_bytes ? "1 in ~%" PRIu64 " bytes" : "not sampled",
+		 b->sample_bytes);
+	fprintf(f, "note: A is %s, B %s: the changes compare estimates, small ones are "
+		   "noise\n", sa, sb);
 }
 
 /* "leak_small+0x17 (target_basic) target.c:42", "libfoo.so+0x2b11",
@@ -612,6 +630,7 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
 	}
 	describe(f, "A", a);
 	describe(f, "B", b);
+	sampling_note(f, a, b);
 	char la[32], lb[32], dl[32];
 	mt_format_bytes(la, sizeof la, (double)bytes_a);
 	mt_format_bytes(lb, sizeof lb, (double)bytes_b);
@@ -699,6 +718,14 @@ static json_t *meta(const struct mt_snapshot *s)
 	json_object_set_new(o, "engine", jstr(s->engine));
 	json_object_set_new(o, "allocator", jstr(s->allocator));
 	json_object_set_new(o, "depth", json_integer(s->depth));
+	if (s->sample_bytes) {
+		json_t *smp = json_object();
+		json_object_set_new(smp, "mean_bytes", jint(s->sample_bytes));
+		json_object_set_new(o, "sampling", smp);
+		json_object_set_new(o, "unsampled_frees", jint(s->unsampled_frees));
+	} else {
+		json_object_set_new(o, "sampling", json_null());
+	}
 	return o;
 }
 

@@ -95,7 +95,8 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
  *   META: {memtrace_version, pid, comm, exe, build_id (hex, "" without),
  *          start_unix_ns, time_unix_ns, time ("2024-05-01T10:00:00Z", null
  *          when unknown), duration_s, events, unknown_frees, lost_events,
- *          engine, allocator, depth}
+ *          engine, allocator, depth, sampling ({mean_bytes}, null when
+ *          not sampled), unsampled_frees (sampled only)}
  * TOP rows (0: all), empty rows included. */
 int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b,
 		       const struct mt_diff *d, int top);

@@ -34,7 +34,10 @@ struct mt_report_site {
 	const struct mt_report_frame *frames;
 	int nframes;
 	int site_frame;
+	/* With sampling (struct mt_report.sample_bytes) these are estimates,
+	 * rounded; sampled_* are the blocks actually recorded. */
 	uint64_t live_blocks, live_bytes, allocs, frees, alloc_bytes;
+	uint64_t sampled_live_blocks, sampled_allocs;
 	/* attach only */
 	int64_t delta_interval, delta_total;
 	int64_t delta_blocks;          /* live blocks since the last interval */
@@ -67,11 +70,13 @@ struct mt_report {
 	uint64_t nested_calls;
 	uint64_t in_flight;
 	uint64_t inconsistencies;
+	uint64_t sample_bytes;    /* --sample-bytes: the mean; 0 = every allocation seen */
+	uint64_t unsampled_frees; /* with sampling: frees of blocks not recorded */
 	const char *end_reason;   /* "duration", "signal", "target_exited", "target_exec" */
 	int depth;                /* --depth, 0 without stacks */
 	const char *group_by;     /* "site", "stack", "function", "module" */
 	bool show_stacks;         /* table: each row's stack under it */
-	uint64_t live_blocks, live_bytes, allocs, frees;
+	uint64_t live_blocks, live_bytes, allocs, frees;  /* estimates with sampling */
 	struct mt_report_hook *hooks;
 	size_t nhooks;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */

@@ -51,6 +51,8 @@ static void add_into(struct mt_report_site *to, const struct mt_report_site *fro
 	uint64_t lb = to->live_blocks + from->live_blocks, ly = to->live_bytes + from->live_bytes;
 	uint64_t al = to->allocs + from->allocs, fr = to->frees + from->frees;
 	uint64_t ab = to->alloc_bytes + from->alloc_bytes;
+	uint64_t sl = to->sampled_live_blocks + from->sampled_live_blocks;
+	uint64_t sa = to->sampled_allocs + from->sampled_allocs;
 	int64_t di = to->delta_interval + from->delta_interval;
 	int64_t dt = to->delta_total + from->delta_total;
 	int64_t db = to->delta_blocks + from->delta_blocks;
@@ -63,6 +65,8 @@ static void add_into(struct mt_report_site *to, const struct mt_report_site *fro
 	to->allocs = al;
 	to->frees = fr;
 	to->alloc_bytes = ab;
+	to->sampled_live_blocks = sl;
+	to->sampled_allocs = sa;
 	to->delta_interval = di;
 	to->delta_total = dt;
 	to->delta_blocks = db;

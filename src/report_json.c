@@ -44,6 +44,16 @@ static json_t *site_identity(const struct mt_report_site *s)
 	return j;
 }
 
+/* "sampling": {"mean_bytes": N}, or null when every allocation was seen. */
+static json_t *sampling(const struct mt_report *r)
+{
+	if (!r->sample_bytes)
+		return json_null();
+	json_t *j = json_object();
+	json_object_set_new(j, "mean_bytes", json_integer((json_int_t)r->sample_bytes));
+	return j;
+}
+
 static json_t *names_array(const char *csv)
 {
 	json_t *a = json_array();
@@ -75,6 +85,9 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "end_reason", json_string(r->end_reason));
 	json_object_set_new(o, "depth", json_integer(r->depth));
 	json_object_set_new(o, "group_by", json_string(r->group_by ? r->group_by : "site"));
+	json_object_set_new(o, "sampling", sampling(r));
+	if (r->sample_bytes)
+		json_object_set_new(o, "unsampled_frees", json_integer((json_int_t)r->unsampled_frees));
 
 	json_t *tot = json_object();
 	json_object_set_new(tot, "live_blocks", json_integer((json_int_t)r->live_blocks));
@@ -106,6 +119,12 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
 		json_object_set_new(j, "frees", json_integer((json_int_t)s->frees));
 		json_object_set_new(j, "alloc_bytes", json_integer((json_int_t)s->alloc_bytes));
+		if (r->sample_bytes) {
+			json_object_set_new(j, "sampled_live_blocks",
+					    json_integer((json_int_t)s->sampled_live_blocks));
+			json_object_set_new(j, "sampled_allocs",
+					    json_integer((json_int_t)s->sampled_allocs));
+		}
 		if (!s->function[0] && s->module[0])
 			json_object_set_new(j, "module_offset", json_integer((json_int_t)s->module_offset));
 		json_t *stack = json_array();
@@ -147,6 +166,9 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
 	json_object_set_new(o, "live_bytes", json_integer((json_int_t)r->live_bytes));
 	json_object_set_new(o, "live_blocks", json_integer((json_int_t)r->live_blocks));
+	json_object_set_new(o, "sampling", sampling(r));
+	if (r->sample_bytes)
+		json_object_set_new(o, "unsampled_frees", json_integer((json_int_t)r->unsampled_frees));
 	if (final)
 		json_object_set_new(o, "end_reason", json_string(r->end_reason));
 	json_t *sites = json_array();
@@ -168,6 +190,9 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 		json_object_set_new(j, "sparkline", str(s->sparkline));
 		json_object_set_new(j, "allocs", json_integer((json_int_t)s->allocs));
 		json_object_set_new(j, "frees", json_integer((json_int_t)s->frees));
+		if (r->sample_bytes)
+			json_object_set_new(j, "sampled_live_blocks",
+					    json_integer((json_int_t)s->sampled_live_blocks));
 		json_array_append_new(sites, j);
 	}
 	json_object_set_new(o, "sites", sites);

@@ -94,14 +94,30 @@ static void print_stack(FILE *f, const struct mt_report_site *s)
 	}
 }
 
+/* "sampled: 1 in ~524288 bytes (512.0 KiB), counts and bytes are estimates" */
+static void sampling_line(FILE *f, const struct mt_report *r)
+{
+	if (!r->sample_bytes)
+		return;
+	char mean[32];
+	mt_format_bytes(mean, sizeof mean, (double)r->sample_bytes);
+	fprintf(f, "sampled: 1 in ~%" PRIu64 " bytes", r->sample_bytes);
+	if (r->sample_bytes >= 1024)
+		fprintf(f, " (%s)", mean);
+	fprintf(f, ", counts and bytes are estimates\n");
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
 		r->threads, r->allocator, r->engine);
+	sampling_line(f, r);
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);
 	if (r->unknown_frees_internal)
 		fprintf(f, " (%" PRIu64 " by the allocator itself)", r->unknown_frees_internal);
+	if (r->sample_bytes)
+		fprintf(f, ", %" PRIu64 " unsampled frees", r->unsampled_frees);
 	fprintf(f, ", %" PRIu64 " lost events", r->lost_events);
 	if (r->in_flight)
 		fprintf(f, ", %" PRIu64 " call%s in flight at the end", r->in_flight,
@@ -111,8 +127,9 @@ static void header(FILE *f, const struct mt_report *r)
 	fprintf(f, "\n");
 	char live[32];
 	mt_format_bytes(live, sizeof live, (double)r->live_bytes);
-	fprintf(f, "live: %" PRIu64 " blocks, %s (%" PRIu64 " B) seen allocated since attach\n\n",
-		r->live_blocks, live, r->live_bytes);
+	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) %s since attach\n\n",
+		r->sample_bytes ? "~" : "", r->live_blocks, live, r->live_bytes,
+		r->sample_bytes ? "estimated from the sampled allocations" : "seen allocated");
 }
 
 int mt_report_table(FILE *f, const struct mt_report *r, int top)
@@ -161,6 +178,7 @@ int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final)
 		fprintf(f, "--- %.1f s: %" PRIu64 " events, live %" PRIu64 " blocks, %s, %" PRIu64
 			   " unknown frees, %" PRIu64 " lost events ---\n",
 			r->duration_s, r->events, r->live_blocks, live, r->unknown_frees, r->lost_events);
+		sampling_line(f, r);
 	}
 	fprintf(f, "%4s %10s %11s %12s %11s  %-12s %-11s %15s  %s\n", "rank", "live bytes",
 		"interval", "since attach", "rate/min", "trend", "verdict", "churn a/f", "site");

@@ -627,6 +627,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	s.tracker = mt_tracker_new();
 	if (!s.tracker)
 		return mt_fail(MT_E_INTERNAL, "out of memory");
+	if (o->sample_bytes) mt_tracker_set_sampling(s.tracker, o->sample_bytes);
 
 	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
 	if (s.answered) {

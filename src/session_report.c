@@ -112,10 +112,15 @@ int build_report(struct session *s, struct mt_report *r)
 	r->in_flight = es.in_flight;
 	r->inconsistencies = ts.inconsistencies;
 	r->end_reason = end_reason_name[s->end];
-	r->live_blocks = ts.live_blocks;
-	r->live_bytes = ts.live_bytes;
-	r->allocs = ts.allocs;
-	r->frees = ts.frees;
+	/* The tracker's mean, which the session set from --sample-bytes: a
+	 * request from another memtrace (serve_request) brings options of its
+	 * own, but the trace is this session's. */
+	r->sample_bytes = ts.sample_bytes;
+	r->unsampled_frees = ts.unsampled_frees;
+	r->live_blocks = ts.est_live_blocks;
+	r->live_bytes = ts.est_live_bytes;
+	r->allocs = ts.est_allocs;
+	r->frees = ts.est_frees;
 
 	r->hooks = calloc(MT_MAX_HOOKS, sizeof *r->hooks);
 	for (int i = 0; r->hooks && i < s->set.n; i++) {
@@ -138,13 +143,17 @@ int build_report(struct session *s, struct mt_report *r)
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_site *st = mt_sites_get_const(sites, (uint32_t)i);
 		struct mt_report_site *rs = &r->sites[r->nsites++];
+		struct mt_site_counts c;
+		mt_tracker_site_counts(s->tracker, st, &c);
 		rs->key = st->key;
-		rs->live_blocks = st->live_blocks;
-		rs->live_bytes = st->live_bytes;
-		rs->allocs = st->allocs;
-		rs->frees = st->frees;
-		rs->alloc_bytes = st->alloc_bytes;
-		rs->delta_total = (int64_t)st->live_bytes;
+		rs->live_blocks = c.live_blocks;
+		rs->live_bytes = c.live_bytes;
+		rs->allocs = c.allocs;
+		rs->frees = c.frees;
+		rs->alloc_bytes = c.alloc_bytes;
+		rs->sampled_live_blocks = st->live_blocks;
+		rs->sampled_allocs = st->allocs;
+		rs->delta_total = (int64_t)c.live_bytes;
 		name_site(s, rs);
 	}
 	r->depth = s->stacks ? s->o->depth : 0;

@@ -14,6 +14,12 @@ struct mt_sites;
 #define MT_SITE_STACK_BIT (1ULL << 63)
 #define MT_SITE_STACK_KEY(id) (MT_SITE_STACK_BIT | (uint64_t)(id))
 
+/* Estimated counters (sampling, see tracker.h) are fixed point: MT_EST_ONE
+ * is 1.0.  Integers, so that a block's weight added at its allocation is
+ * taken away exactly at its free, whatever happened in between. */
+#define MT_EST_SHIFT 16
+#define MT_EST_ONE (1ULL << MT_EST_SHIFT)
+
 struct mt_site {
 	uint64_t key;          /* interned stack id, or the return address of the call
 	                          into the allocator when no stack was taken */
@@ -23,6 +29,13 @@ struct mt_site {
 	uint64_t alloc_bytes;
 	uint64_t frees;        /* of those, how many were freed */
 	uint64_t freed_bytes;
+	/* With sampling only (else 0): the counters above are the sampled
+	 * blocks the tracker saw; these are the estimates of all blocks, each
+	 * sampled block weighing 1/p(size) blocks and size/p(size) bytes, in
+	 * MT_EST_ONE units. */
+	uint64_t est_live_blocks, est_live_bytes;
+	uint64_t est_allocs, est_alloc_bytes;
+	uint64_t est_frees, est_freed_bytes;
 };
 
 struct mt_sites *mt_sites_new(void);

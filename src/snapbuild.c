@@ -177,10 +177,12 @@ static bool add_site(struct builder *b, const struct mt_site *site)
 	st->site_frame = nf > 1 && in->wrappers ?
 		(uint32_t)mt_wrappers_site_index(in->wrappers, names, nf) : 0;
 	free(names);
+	/* exact, or the estimates when sampling */
+	struct mt_site_counts c;
+	mt_tracker_site_counts(in->tracker, site, &c);
 	s->sites[s->nsites] = (struct mt_snap_site){
-		.stack = s->nstacks, .live_blocks = site->live_blocks,
-		.live_bytes = site->live_bytes, .allocs = site->allocs, .frees = site->frees,
-		.alloc_bytes = site->alloc_bytes,
+		.stack = s->nstacks, .live_blocks = c.live_blocks, .live_bytes = c.live_bytes,
+		.allocs = c.allocs, .frees = c.frees, .alloc_bytes = c.alloc_bytes,
 	};
 	s->nstacks++;
 	s->nsites++;
@@ -207,6 +209,10 @@ struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
 	s->unknown_frees = in->unknown_frees;
 	s->lost_events = in->lost_events;
 	s->depth = in->depth;
+	struct mt_tracker_stats ts;
+	mt_tracker_stats(in->tracker, &ts);
+	s->sample_bytes = ts.sample_bytes;
+	s->unsampled_frees = ts.unsampled_frees;
 	bool ok = s->memtrace_version && s->comm && s->exe && s->engine && s->allocator;
 	if (ok && in->exe && in->exe[0])
 		s->exe_module = module_index(&b, in->exe, in->exe_load);

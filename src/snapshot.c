@@ -189,6 +189,8 @@ static bool pb_build(struct pb *p, const struct mt_snapshot *s)
 	m->engine = text(s->engine);
 	m->allocator = text(s->allocator);
 	m->depth = s->depth;
+	m->sample_bytes = s->sample_bytes;
+	m->unsampled_frees = s->unsampled_frees;
 
 	for (uint32_t i = 0; i < s->nmodules; i++) {
 		const struct mt_snap_module *sm = &s->modules[i];
@@ -535,6 +537,8 @@ static int convert(const Mtsnap__Snapshot *m, uint32_t version, struct mt_snapsh
 	s->unknown_frees = m->unknown_frees;
 	s->lost_events = m->lost_events;
 	s->depth = m->depth;
+	s->sample_bytes = m->sample_bytes;
+	s->unsampled_frees = m->unsampled_frees;
 	if ((rc = take_text(&s->memtrace_version, &m->memtrace_version, NULL, 0,
 			    "memtrace_version", err, errlen)) ||
 	    (rc = take_text(&s->comm, &m->comm, NULL, 0, "comm", err, errlen)) ||

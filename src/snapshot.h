@@ -89,6 +89,8 @@ struct mt_snapshot {
 	char *engine;
 	char *allocator;
 	int32_t depth;            /* never negative */
+	uint64_t sample_bytes;    /* sampling mean; 0: not sampled (site counts exact) */
+	uint64_t unsampled_frees;
 	struct mt_snap_module *modules;
 	uint32_t nmodules;
 	struct mt_snap_frame *frames;

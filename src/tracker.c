@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,63 @@ struct mt_tracker {
 	struct inflight *fl;
 	size_t nfl, capfl;
 	uint64_t alloc_lo, alloc_hi;
+	/* sampling: totals of the estimates, MT_EST_ONE units */
+	uint64_t mean;
+	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
 };
+
+/* What one sampled block stands for, in MT_EST_ONE units. */
+struct weight {
+	uint64_t blocks, bytes;
+};
+
+/* Far below UINT64_MAX: sums of many weights stay representable. */
+#define MAX_WEIGHT (1ULL << 62)
+
+double mt_sample_probability(uint64_t size, uint64_t mean)
+{
+	if (!mean)
+		return 1.0;
+	return -expm1(-(double)(size ? size : 1) / (double)mean);
+}
+
+static uint64_t to_fixed(double v)
+{
+	v = v * (double)MT_EST_ONE + 0.5;
+	return v >= (double)MAX_WEIGHT ? MAX_WEIGHT : (uint64_t)v;
+}
+
+static struct weight weight_of(const struct mt_tracker *t, uint64_t size)
+{
+	double p = mt_sample_probability(size, t->mean);
+	return (struct weight){ to_fixed(1.0 / p), to_fixed((double)size / p) };
+}
+
+void mt_tracker_set_sampling(struct mt_tracker *t, uint64_t mean_bytes)
+{
+	if (t->st.events == 0)
+		t->mean = mean_bytes;
+}
+
+uint64_t mt_tracker_sampling(const struct mt_tracker *t)
+{
+	return t->mean;
+}
+
+void mt_tracker_site_counts(const struct mt_tracker *t, const struct mt_site *s,
+			    struct mt_site_counts *out)
+{
+	if (!t->mean) {
+		*out = (struct mt_site_counts){ s->live_blocks, s->live_bytes, s->allocs,
+						s->alloc_bytes, s->frees, s->freed_bytes };
+		return;
+	}
+	*out = (struct mt_site_counts){
+		mt_est_round(s->est_live_blocks), mt_est_round(s->est_live_bytes),
+		mt_est_round(s->est_allocs), mt_est_round(s->est_alloc_bytes),
+		mt_est_round(s->est_frees), mt_est_round(s->est_freed_bytes),
+	};
+}
 
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi)
 {
@@ -59,12 +116,22 @@ static bool release(struct mt_tracker *t, uint64_t addr)
 	if (!mt_livetable_erase(t->live, addr, &b))
 		return false;
 	struct mt_site *s = mt_sites_get(t->sites, b.site);
+	struct weight w = { 0, 0 };
+	if (t->mean)
+		w = weight_of(t, b.size);
 	if (s) {
 		s->frees++;
 		s->freed_bytes += b.size;
 		s->live_blocks--;
 		s->live_bytes -= b.size;
+		s->est_frees += w.blocks;
+		s->est_freed_bytes += w.bytes;
+		s->est_live_blocks -= w.blocks;
+		s->est_live_bytes -= w.bytes;
 	}
+	t->est_frees += w.blocks;
+	t->est_live_blocks -= w.blocks;
+	t->est_live_bytes -= w.bytes;
 	t->st.frees++;
 	t->st.live_blocks--;
 	t->st.live_bytes -= b.size;
@@ -73,6 +140,10 @@ static bool release(struct mt_tracker *t, uint64_t addr)
 
 static void unknown_free(struct mt_tracker *t, uint64_t caller)
 {
+	if (t->mean) {
+		t->st.unsampled_frees++;
+		return;
+	}
 	t->st.unknown_frees++;
 	if (caller >= t->alloc_lo && caller < t->alloc_hi)
 		t->st.unknown_frees_internal++;
@@ -110,12 +181,22 @@ static void do_alloc(struct mt_tracker *t, uint64_t addr, uint64_t size, uint64_
 	if (r < 0)
 		return;
 	struct mt_site *s = mt_sites_get(t->sites, id);
+	struct weight w = { 0, 0 };
+	if (t->mean)
+		w = weight_of(t, size);
 	if (s) {
 		s->allocs++;
 		s->alloc_bytes += size;
 		s->live_blocks++;
 		s->live_bytes += size;
+		s->est_allocs += w.blocks;
+		s->est_alloc_bytes += w.bytes;
+		s->est_live_blocks += w.blocks;
+		s->est_live_bytes += w.bytes;
 	}
+	t->est_allocs += w.blocks;
+	t->est_live_blocks += w.blocks;
+	t->est_live_bytes += w.bytes;
 	t->st.allocs++;
 	t->st.live_blocks++;
 	t->st.live_bytes += size;
@@ -209,6 +290,18 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 void mt_tracker_stats(const struct mt_tracker *t, struct mt_tracker_stats *out)
 {
 	*out = t->st;
+	out->sample_bytes = t->mean;
+	if (t->mean) {
+		out->est_allocs = mt_est_round(t->est_allocs);
+		out->est_frees = mt_est_round(t->est_frees);
+		out->est_live_blocks = mt_est_round(t->est_live_blocks);
+		out->est_live_bytes = mt_est_round(t->est_live_bytes);
+	} else {
+		out->est_allocs = t->st.allocs;
+		out->est_frees = t->st.frees;
+		out->est_live_blocks = t->st.live_blocks;
+		out->est_live_bytes = t->st.live_bytes;
+	}
 }
 
 const struct mt_sites *mt_tracker_sites(const struct mt_tracker *t)

@@ -12,6 +12,16 @@
  *   - an allocation over a live block whose realloc is still in flight on
  *     another thread means that realloc moved: the old block is freed then.
  *     Any other overlap is counted as an inconsistency (never expected).
+ *
+ * Sampling (mt_tracker_set_sampling, --sample-bytes N): the engine reports
+ * only sampled allocations, an allocation of SIZE bytes being sampled with
+ * probability p(SIZE) = 1 - exp(-SIZE / N) (Poisson sampling by bytes, as
+ * jemalloc's and tcmalloc's heap profiles).  Each sampled block then stands
+ * for 1/p(SIZE) blocks and SIZE/p(SIZE) bytes: the estimates are unbiased.
+ * A free of an address the tracker does not hold is an unsampled free, not
+ * an unknown free (the two cannot be told apart: a block from before attach
+ * is among them).  A REALLOC whose new block was not sampled arrives with
+ * addr 0 and size 0 and frees the old block, as event.h says.
  */
 #ifndef MT_TRACKER_H
 #define MT_TRACKER_H
@@ -34,12 +44,43 @@ struct mt_tracker_stats {
 	                            had already freed */
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
+	/* sampling */
+	uint64_t sample_bytes;   /* the mean N; 0: every allocation is seen */
+	uint64_t unsampled_frees; /* with sampling, frees of addresses not held
+	                            (counted here instead of unknown_frees) */
+	/* Estimates of all blocks, rounded; without sampling they equal the
+	 * exact allocs, frees, live_blocks and live_bytes above. */
+	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
+};
+
+/* A site's counters as reports show them: exact without sampling, the
+ * rounded estimates with it.  The raw sampled counts stay in struct mt_site. */
+struct mt_site_counts {
+	uint64_t live_blocks, live_bytes;
+	uint64_t allocs, alloc_bytes;
+	uint64_t frees, freed_bytes;
 };
 
 struct mt_tracker *mt_tracker_new(void);
 void mt_tracker_destroy(struct mt_tracker *t);
 /* Callers in [LO, HI) are the allocator's own module (see stats). */
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi);
+/* Sample allocations, on average one per MEAN_BYTES bytes (0: off; see
+ * above).  Takes effect only before the first event: a block's weight must
+ * be the same at its allocation and at its free. */
+void mt_tracker_set_sampling(struct mt_tracker *t, uint64_t mean_bytes);
+/* The mean set, 0 when not sampling. */
+uint64_t mt_tracker_sampling(const struct mt_tracker *t);
+/* p(SIZE) = 1 - exp(-SIZE / MEAN), computed without cancellation; a size 0
+ * block counts as 1 byte.  1 when MEAN is 0. */
+double mt_sample_probability(uint64_t size, uint64_t mean);
+/* Fixed point (MT_EST_ONE units) to the nearest integer. */
+static inline uint64_t mt_est_round(uint64_t fixed)
+{
+	return (fixed >> MT_EST_SHIFT) + ((fixed >> (MT_EST_SHIFT - 1)) & 1);
+}
+void mt_tracker_site_counts(const struct mt_tracker *t, const struct mt_site *s,
+			    struct mt_site_counts *out);
 /* An mt_event_sink: ctx is the tracker. */
 void mt_tracker_event(void *ctx, const struct mt_event *ev);
 void mt_tracker_stats(const struct mt_tracker *t, struct mt_tracker_stats *out);

@@ -541,6 +541,44 @@ static int folded_p(FILE *f, const struct mt_diff *d, int top, bool color)
 	return mt_diff_print_folded(f, &fb.s, d);
 }
 
+/* Sampled snapshots are labeled; different means get a note, not a refusal. */
+START_TEST(test_sampling_labels)
+{
+	char *out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(!strstr(out, "sampled") && !strstr(out, "note:"), "%s", out);
+	free(out);
+
+	fa.s.sample_bytes = 4096;
+	fa.s.unsampled_frees = 7;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "A: sampled: 1 in ~4096 bytes, counts and bytes are estimates "
+				  "(7 unsampled frees)\n"), "%s", out);
+	ck_assert_msg(!strstr(out, "B: sampled"), "%s", out);
+	ck_assert_msg(strstr(out, "note: A is 1 in ~4096 bytes, B not sampled: the changes compare "
+				  "estimates, small ones are noise\n"), "%s", out);
+	free(out);
+
+	out = print_with(json_p, MT_REPORT_BY_SITE, 0, false);
+	json_error_t err;
+	json_t *o = json_loads(out, 0, &err);
+	ck_assert_msg(o != NULL, "%s: %s", err.text, out);
+	json_t *smp = get(get(o, "a"), "sampling");
+	ck_assert(json_is_object(smp));
+	ck_assert_int_eq(json_integer_value(get(smp, "mean_bytes")), 4096);
+	ck_assert_int_eq(json_integer_value(get(get(o, "a"), "unsampled_frees")), 7);
+	ck_assert(json_is_null(get(get(o, "b"), "sampling")));
+	json_decref(o);
+	free(out);
+
+	/* the same mean on both sides: labeled, no note */
+	fb.s.sample_bytes = 4096;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "B: sampled: 1 in ~4096 bytes"), "%s", out);
+	ck_assert_msg(!strstr(out, "note:"), "%s", out);
+	free(out);
+}
+END_TEST
+
 START_TEST(test_folded)
 {
 	/* B's stacks, weighted by their growth: the planted leak and the new site */
@@ -583,6 +621,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_table_color);
 	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_sampling_labels);
 	tcase_add_test(tc, test_folded);
 	suite_add_tcase(s, tc);
 	return s;

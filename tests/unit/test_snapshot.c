@@ -146,6 +146,8 @@ static void assert_same(const struct mt_snapshot *a, const struct mt_snapshot *b
 	ck_assert_uint_eq(a->events, b->events);
 	ck_assert_uint_eq(a->unknown_frees, b->unknown_frees);
 	ck_assert_uint_eq(a->lost_events, b->lost_events);
+	ck_assert_uint_eq(a->sample_bytes, b->sample_bytes);
+	ck_assert_uint_eq(a->unsampled_frees, b->unsampled_frees);
 	ck_assert_str_eq(a->engine, b->engine);
 	ck_assert_str_eq(a->allocator, b->allocator);
 	ck_assert_int_eq(a->depth, b->depth);
@@ -312,6 +314,37 @@ static void write_file(const char *path, const void *data, size_t len)
 }
 
 /* ---- round trips ----------------------------------------------------- */
+
+/* The sampling mean travels; a file without it (every file written before
+ * sampling existed) reads as not sampled, and the format stays version 1. */
+START_TEST(test_round_trip_sampling)
+{
+	struct mt_snapshot *s = realistic();
+	ck_assert_uint_eq(s->sample_bytes, 0);
+	size_t len0;
+	uint8_t *buf0 = encode(s, &len0);
+	s->sample_bytes = 524288;
+	s->unsampled_frees = 12345;
+	size_t len;
+	uint8_t *buf = encode(s, &len);
+	ck_assert_mem_eq(buf, "MTSNAP\r\n\x01\0\0\0", 12);
+	ck_assert_uint_gt(len, 0);
+	struct mt_snapshot *d = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	assert_same(s, d);
+	ck_assert_uint_eq(d->sample_bytes, 524288);
+	ck_assert_uint_eq(d->unsampled_frees, 12345);
+	mt_snapshot_free(d);
+	ck_assert_int_eq(mt_snapshot_decode(buf0, len0, &d, err, sizeof err), 0);
+	ck_assert_uint_eq(d->sample_bytes, 0);
+	ck_assert_uint_eq(d->unsampled_frees, 0);
+	mt_snapshot_free(d);
+	free(buf0);
+	free(buf);
+	mt_snapshot_free(s);
+}
+END_TEST
 
 START_TEST(test_round_trip)
 {
@@ -1003,6 +1036,7 @@ static Suite *snapshot_suite(void)
 	Suite *s = suite_create("snapshot");
 	TCase *tc = tcase_create("format");
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_round_trip_sampling);
 	tcase_add_test(tc, test_round_trip_file);
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_unknown_fields_skipped);

@@ -2,6 +2,7 @@
  * counters out.  The accounting rules are the ones in tracker.h (and the
  * ACCOUNTING section of memtrace(1)). */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -470,6 +471,172 @@ START_TEST(test_totals_match_sites)
 }
 END_TEST
 
+/* ---- sampling ----------------------------------------------------------- */
+
+/* p(s) = 1 - exp(-s/N), computed here independently of the tracker. */
+static double p_of(double size, double mean)
+{
+	return 1.0 - exp(-size / mean);
+}
+
+static double fixed(uint64_t v)
+{
+	return (double)v / (double)MT_EST_ONE;
+}
+
+/* N = 4096: 100 sampled blocks of 64 bytes stand for 100/p(64) blocks and
+ * 6400/p(64) bytes (p(64) = 0.015504: about 6450 blocks, 412808 bytes). */
+START_TEST(test_sampling_estimates)
+{
+	mt_tracker_set_sampling(t, 4096);
+	ck_assert_uint_eq(mt_tracker_sampling(t), 4096);
+	for (uint64_t i = 0; i < 100; i++)
+		alloc(1, P + i * 64, 64, C1);
+	const double p = p_of(64, 4096);
+	ck_assert(fabs(p - 0.0155035) < 1e-6);
+	const double blocks = 100 / p, bytes = 64 * 100 / p;
+	const struct mt_site *s = site(C1);
+	ck_assert_ptr_nonnull(s);
+	/* the raw sampled counts stay exact */
+	ck_assert_uint_eq(s->allocs, 100);
+	ck_assert_uint_eq(s->live_blocks, 100);
+	ck_assert_uint_eq(s->live_bytes, 6400);
+	/* fixed point: within 100 rounding steps of 1/65536 */
+	ck_assert_msg(fabs(fixed(s->est_live_blocks) - blocks) < 0.01, "%f vs %f",
+		      fixed(s->est_live_blocks), blocks);
+	ck_assert_msg(fabs(fixed(s->est_live_bytes) - bytes) < 0.01, "%f vs %f",
+		      fixed(s->est_live_bytes), bytes);
+	ck_assert(fabs(fixed(s->est_allocs) - blocks) < 0.01);
+	ck_assert(fabs(fixed(s->est_alloc_bytes) - bytes) < 0.01);
+
+	struct mt_site_counts c;
+	mt_tracker_site_counts(t, s, &c);
+	ck_assert_uint_eq(c.live_blocks, (uint64_t)llround(blocks));  /* 6450 */
+	ck_assert_uint_eq(c.live_bytes, (uint64_t)llround(bytes));    /* 412808 */
+	ck_assert_uint_eq(c.allocs, (uint64_t)llround(blocks));
+	ck_assert_uint_eq(c.frees, 0);
+
+	struct mt_tracker_stats st = stats();
+	ck_assert_uint_eq(st.sample_bytes, 4096);
+	ck_assert_uint_eq(st.allocs, 100);
+	ck_assert_uint_eq(st.est_live_blocks, (uint64_t)llround(blocks));
+	ck_assert_uint_eq(st.est_live_bytes, (uint64_t)llround(bytes));
+	ck_assert_uint_eq(st.est_allocs, (uint64_t)llround(blocks));
+
+	/* Free half: the estimates drop by exactly what those blocks added. */
+	for (uint64_t i = 0; i < 50; i++)
+		dofree(1, P + i * 64, C2);
+	mt_tracker_site_counts(t, s, &c);
+	ck_assert_uint_eq(s->frees, 50);
+	ck_assert(fabs(fixed(s->est_live_blocks) - blocks / 2) < 0.01);
+	ck_assert(fabs(fixed(s->est_frees) - blocks / 2) < 0.01);
+	ck_assert(fabs(fixed(s->est_freed_bytes) - bytes / 2) < 0.01);
+	ck_assert_uint_eq(s->est_live_blocks + s->est_frees, s->est_allocs);
+	ck_assert_uint_eq(s->est_live_bytes + s->est_freed_bytes, s->est_alloc_bytes);
+	for (uint64_t i = 50; i < 100; i++)
+		dofree(1, P + i * 64, C2);
+	ck_assert_uint_eq(s->est_live_blocks, 0);
+	ck_assert_uint_eq(s->est_live_bytes, 0);
+	st = stats();
+	ck_assert_uint_eq(st.est_live_blocks, 0);
+	ck_assert_uint_eq(st.est_live_bytes, 0);
+	ck_assert_uint_eq(st.est_frees, (uint64_t)llround(blocks));
+	ck_assert_uint_eq(st.unsampled_frees, 0);
+	ck_assert_uint_eq(st.unknown_frees, 0);
+}
+END_TEST
+
+/* A large block is almost surely sampled: it stands for about itself. */
+START_TEST(test_sampling_large_and_mixed)
+{
+	mt_tracker_set_sampling(t, 4096);
+	alloc(1, 0x7f0000000000ULL, 1 << 20, C1); /* p = 1 - e^-256: 1.0 */
+	alloc(1, Q, 4096, C2);                /* p = 1 - 1/e */
+	alloc(1, Q + 8192, 1, C2);            /* p(1) ~ 1/4096.5 */
+	struct mt_site_counts c;
+	mt_tracker_site_counts(t, site(C1), &c);
+	ck_assert_uint_eq(c.live_blocks, 1);
+	ck_assert_uint_eq(c.live_bytes, 1 << 20);
+	const double p4k = p_of(4096, 4096), p1 = p_of(1, 4096);
+	mt_tracker_site_counts(t, site(C2), &c);
+	ck_assert_uint_eq(c.live_blocks, (uint64_t)llround(1 / p4k + 1 / p1));
+	ck_assert_uint_eq(c.live_bytes, (uint64_t)llround(4096 / p4k + 1 / p1));
+	ck_assert_uint_eq(c.live_blocks, 4098);  /* 1.582 + 4096.5 */
+	ck_assert(fabs(mt_sample_probability(4096, 4096) - p4k) < 1e-15);
+	ck_assert(mt_sample_probability(123, 0) == 1.0);
+	/* size 0 is weighed as 1 byte, never as an infinite weight */
+	ck_assert(mt_sample_probability(0, 4096) == mt_sample_probability(1, 4096));
+}
+END_TEST
+
+/* With sampling, a free of an address not held is an unsampled free. */
+START_TEST(test_sampling_unsampled_free)
+{
+	mt_tracker_set_sampling(t, 4096);
+	alloc(1, P, 64, C1);
+	dofree(1, Q, C2);            /* never sampled */
+	dofree(1, Q + 64, C_LIBC);   /* even from the allocator itself */
+	struct mt_tracker_stats st = stats();
+	ck_assert_uint_eq(st.unsampled_frees, 2);
+	ck_assert_uint_eq(st.unknown_frees, 0);
+	ck_assert_uint_eq(st.unknown_frees_internal, 0);
+	ck_assert_uint_eq(st.frees, 0);
+	ck_assert_uint_eq(st.live_blocks, 1);
+	/* without sampling the same free is an unknown free */
+	mt_tracker_destroy(t);
+	t = mt_tracker_new();
+	dofree(1, Q, C2);
+	st = stats();
+	ck_assert_uint_eq(st.unknown_frees, 1);
+	ck_assert_uint_eq(st.unsampled_frees, 0);
+	ck_assert_uint_eq(st.sample_bytes, 0);
+	ck_assert_uint_eq(st.est_live_blocks, 0);
+}
+END_TEST
+
+/* REALLOC as event.h documents it, under sampling. */
+START_TEST(test_sampling_realloc)
+{
+	mt_tracker_set_sampling(t, 4096);
+	alloc(1, P, 64, C1);
+	/* sampled old, new block not sampled: addr 0, size 0 frees the old one */
+	realloc_begin(1, P, C2);
+	realloc_end(1, P, 0, 0, C2);
+	struct mt_tracker_stats st = stats();
+	ck_assert_uint_eq(st.live_blocks, 0);
+	ck_assert_uint_eq(st.est_live_blocks, 0);
+	ck_assert_uint_eq(st.est_live_bytes, 0);
+	ck_assert_uint_eq(site(C1)->frees, 1);
+	ck_assert_uint_eq(st.unsampled_frees, 0);
+	/* unsampled old, sampled new: an unsampled free plus a sampled block */
+	realloc_begin(1, Q, C2);
+	realloc_end(1, Q, P, 8192, C2);
+	st = stats();
+	ck_assert_uint_eq(st.unsampled_frees, 1);
+	ck_assert_uint_eq(st.unknown_frees, 0);
+	ck_assert_uint_eq(st.live_blocks, 1);
+	ck_assert_uint_eq(st.est_live_bytes, (uint64_t)llround(8192 / p_of(8192, 4096)));
+	/* a failed realloc (addr 0, size != 0) leaves the old block alone */
+	realloc_begin(1, P, C2);
+	realloc_end(1, P, 0, 100, C2);
+	ck_assert_uint_eq(stats().live_blocks, 1);
+	ck_assert_uint_eq(stats().est_live_bytes, (uint64_t)llround(8192 / p_of(8192, 4096)));
+}
+END_TEST
+
+/* The mean is fixed before the first event; later calls change nothing. */
+START_TEST(test_sampling_set_late)
+{
+	alloc(1, P, 64, C1);
+	mt_tracker_set_sampling(t, 4096);
+	ck_assert_uint_eq(mt_tracker_sampling(t), 0);
+	dofree(1, P, C1);
+	struct mt_tracker_stats st = stats();
+	ck_assert_uint_eq(st.live_blocks, 0);
+	ck_assert_uint_eq(st.est_live_bytes, 0);
+}
+END_TEST
+
 static Suite *tracker_suite(void)
 {
 	Suite *s = suite_create("tracker");
@@ -494,6 +661,14 @@ static Suite *tracker_suite(void)
 	tcase_add_test(tc, test_realloc_race_unknown_old);
 	tcase_add_test(tc, test_realloc_two_in_flight);
 	tcase_add_test(tc, test_overlap_inconsistency);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("sampling");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_sampling_estimates);
+	tcase_add_test(tc, test_sampling_large_and_mixed);
+	tcase_add_test(tc, test_sampling_unsampled_free);
+	tcase_add_test(tc, test_sampling_realloc);
+	tcase_add_test(tc, test_sampling_set_late);
 	suite_add_tcase(s, tc);
 	return s;
 }
