@@ -1,32 +1,54 @@
 #!/usr/bin/env python3
-"""Compare malloc_bench untraced and under `memtrace histo PID --duration 0`
-at each --depth (full stacks, 32 frames by default, and the caller only).
+"""malloc_bench untraced and under memtrace with each hook engine, and the
+time a 50-thread target is kept stopped to attach and to detach.
 
-For each thread count the same number of calls runs untraced (the median
-of --untraced-runs runs) and once with memtrace attached:
+One invocation measures, for each thread count (default 1 and 2):
+
+    untraced                      malloc_bench THREADS CALLS, median of
+                                  --untraced-runs runs
+    breakpoint                    memtrace histo PID --duration 0 --engine breakpoint
+    inject --depth 1              ... --engine inject --depth 1 (caller sites)
+    inject                        ... --engine inject (the default depth)
+
+each traced run as
 
     malloc_bench --wait T CALLS        prints `ready PID`, waits
-    memtrace histo PID --duration 0    until `memtrace: tracing ...`
+    memtrace histo PID --engine E ...  until `memtrace: tracing ...`
     go -> malloc_bench                 it runs, prints its result line
     SIGINT -> memtrace                 detaches, prints its report, exits 0
     exit -> malloc_bench               it exits 0
 
-and prints one table:
+ns/call is the mean time of one malloc or free as a thread sees it; the
+ratio is to the untraced median of the same call count, measured in the
+same invocation.  The breakpoint engine costs tens of microseconds per
+call, so it runs --breakpoint-calls calls per thread (default 100000),
+the others --calls (default 2000000).
 
-    threads  untraced ns/call  memtrace ns/call  ratio  calls
+Then, --stop-runs times per engine (default 3), malloc_bench with
+--stop-threads threads (default 50) is started and told to go, and
 
-ns/call is the mean time of one malloc or free as a thread sees it.  The
-breakpoint engine costs tens of microseconds per call: the default of
-200000 calls per thread keeps the traced runs to about a minute.  The
-untraced runs use the same count.
+    memtrace attach PID --engine E --verbose --duration 1
 
-Usage: run.py [--memtrace PATH] [--bench PATH] [--calls N] [--threads 1,2]
-Paths default to $MEMTRACE and $MT_MALLOC_BENCH.  Exit 0 if every run
-worked, 1 otherwise.  Timing is reported, never judged.
+reports `threads were stopped X ms to attach and hook` and `... to
+detach`: the median and range are shown.  malloc_bench is then killed.
+
+Output is markdown: two tables (see print_tables()).
+
+Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH] [--calls N]
+              [--breakpoint-calls N] [--threads 1,2]
+              [--configs breakpoint,inject:1,inject] [--untraced-runs N]
+              [--stop-threads N] [--stop-runs N]
+A config is ENGINE or ENGINE:DEPTH; ENGINE `default` passes no --engine
+(memtrace's default engine).  Paths default to $MEMTRACE and
+$MT_MALLOC_BENCH (set by `meson test --benchmark`), else to
+src/memtrace and bench/malloc_bench in the build directory: --build, else
+$MT_BUILD_DIR, else build/ beside this script's directory.  Exit 0 if
+every run worked, 1 otherwise.  Timing is reported, never judged.
 """
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -107,7 +129,14 @@ def stop(proc):
             pass
 
 
-def run_traced(memtrace, bench, threads, calls, depth):
+def engine_args(engine, depth):
+    """memtrace options of one config: --engine unless ENGINE is
+    'default', --depth when DEPTH is given."""
+    args = [] if engine == 'default' else ['--engine', engine]
+    return args + ([] if depth is None else ['--depth', str(depth)])
+
+
+def run_traced(memtrace, bench, threads, calls, engine, depth):
     target = tracer = None
     try:
         target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
@@ -116,13 +145,13 @@ def run_traced(memtrace, bench, threads, calls, depth):
         target_out = LineReader(target.stdout, 'malloc_bench')
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
 
-        tracer = subprocess.Popen([memtrace, 'histo', str(pid),
-                                   '--duration', '0', '--depth', str(depth)],
+        tracer = subprocess.Popen([memtrace, 'histo', *engine_args(engine, depth),
+                                   str(pid), '--duration', '0'],
                                   stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
         tracer_err = LineReader(tracer.stderr, 'memtrace')
-        tracer_err.wait_for('memtrace: tracing', START_TIMEOUT)
+        tracing = tracer_err.wait_for('memtrace: tracing', START_TIMEOUT)
 
         target.stdin.write('go\n')
         target.stdin.flush()
@@ -143,58 +172,226 @@ def run_traced(memtrace, bench, threads, calls, depth):
         if target.wait(timeout=STOP_TIMEOUT) != 0:
             raise BenchError(f'malloc_bench exited {target.returncode} '
                              'after memtrace detached')
+        result['engine'] = tracing.rsplit(' ', 1)[-1]
         return result
     finally:
         stop(tracer)
         stop(target)
 
 
+STOP_RE = re.compile(r'^memtrace: threads were stopped (\d+(?:\.\d+)?) ms to '
+                     r'(attach and hook|detach)$')
+
+
+def run_stop_times(memtrace, bench, threads, engine):
+    """malloc_bench with THREADS busy threads; `memtrace attach PID --engine
+    ENGINE --verbose --duration 1`: (attach ms, detach ms, engine named by
+    the tracing line, whether the threads still ran at the end)."""
+    target = tracer = None
+    try:
+        # Enough calls that the threads are still busy when memtrace is done.
+        target = subprocess.Popen([bench, '--wait', str(threads), '100000000'],
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        target_out = LineReader(target.stdout, 'malloc_bench')
+        pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
+        target.stdin.write('go\n')
+        target.stdin.flush()
+        tracer = subprocess.Popen([memtrace, 'attach', *engine_args(engine, None),
+                                   str(pid), '--verbose', '--duration', '1'],
+                                  stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+        tracer_err = LineReader(tracer.stderr, 'memtrace')
+        try:
+            status = tracer.wait(timeout=START_TIMEOUT + STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise BenchError('memtrace attach --duration 1 still running after '
+                             f'{START_TIMEOUT + STOP_TIMEOUT:g} s')
+        tracer_err.thread.join(timeout=10)
+        if status != 0:
+            raise BenchError(f'memtrace exited {status}: {tracer_err.lines}')
+        times = {}
+        used = '?'
+        for line in tracer_err.lines:
+            m = STOP_RE.match(line)
+            if m:
+                times[m.group(2)] = float(m.group(1))
+            if line.startswith('memtrace: tracing'):
+                used = line.rsplit(' ', 1)[-1]
+        if len(times) != 2:
+            raise BenchError(f'no stop times in memtrace --verbose: {tracer_err.lines}')
+        busy = target.poll() is None and not any(
+            line.startswith('result ') for line in target_out.lines)
+        return times['attach and hook'], times['detach'], used, busy
+    finally:
+        stop(tracer)
+        stop(target)
+
+
+def parse_configs(text):
+    """'breakpoint,inject:1,inject' -> [(engine, depth or None)]."""
+    configs = []
+    for item in text.split(','):
+        engine, _, depth = item.strip().partition(':')
+        if not engine:
+            raise ValueError(f'empty config in {text!r}')
+        configs.append((engine, int(depth) if depth else None))
+    return configs
+
+
+def config_name(engine, depth):
+    return engine + (f' --depth {depth}' if depth is not None else '')
+
+
+def find_paths(args):
+    """--memtrace and --bench: the options, the environment, else the build
+    directory (--build, $MT_BUILD_DIR, build/ at the top of the tree)."""
+    build = args.build or os.environ.get('MT_BUILD_DIR') or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'build')
+    if not args.memtrace:
+        args.memtrace = os.path.join(build, 'src', 'memtrace')
+    if not args.bench:
+        args.bench = os.path.join(build, 'bench', 'malloc_bench')
+
+
+def cell(text, width=160):
+    """TEXT as one markdown table cell: one line, no '|', at most WIDTH."""
+    text = ' '.join(str(text).split()).replace('|', '/')
+    return text if len(text) <= width else text[:width - 3] + '...'
+
+
+def fmt_ms(values):
+    if not values:
+        return 'failed'
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f'{med:.1f}'
+    return f'{med:.1f} ({min(values):.1f}-{max(values):.1f})'
+
+
+def print_tables(rows, stops, args):
+    """Markdown.  Overhead rows: (threads, config, engine named by memtrace,
+    calls per thread, ns/call or None, ratio or None, error).  Stop rows:
+    (config, engine named, [attach ms], [detach ms], errors)."""
+    print('### malloc_bench: ns per allocator call (random 16 B - 4 KiB malloc+free)')
+    print()
+    print('| threads | tracing | calls/thread | ns/call | ratio to untraced |')
+    print('|--------:|:--------|-------------:|--------:|------------------:|')
+    for threads, name, used, calls, ns, ratio, err in rows:
+        if err:
+            print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | |')
+            continue
+        if used and not name.startswith(used) and name != 'untraced':
+            name += f' (engine {used})'
+        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio:.2f} |')
+    print()
+    print(f'### threads kept stopped, {args.stop_threads}-thread malloc_bench, '
+          f'`memtrace attach --verbose --duration 1`, ms: median (min-max) of '
+          f'{args.stop_runs}')
+    print()
+    print('| engine | attach and hook | detach | runs failed |')
+    print('|:-------|----------------:|-------:|------------:|')
+    for name, used, attach, detach, errors in stops:
+        if used and not name.startswith(used):
+            name += f' (engine {used})'
+        failed = f'{len(errors)}' + (f': {cell(errors[0])}' if errors else '')
+        print(f'| {name} | {fmt_ms(attach)} | {fmt_ms(detach)} | {failed} |')
+    print()
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--build', help='the build directory (default $MT_BUILD_DIR or build/)')
     ap.add_argument('--memtrace', default=os.environ.get('MEMTRACE'))
     ap.add_argument('--bench', default=os.environ.get('MT_MALLOC_BENCH'))
-    ap.add_argument('--calls', type=int, default=200000,
-                    help='allocator calls per thread (default %(default)s)')
+    ap.add_argument('--calls', type=int, default=2000000,
+                    help='allocator calls per thread, untraced and inject '
+                         '(default %(default)s)')
+    ap.add_argument('--breakpoint-calls', type=int, default=100000,
+                    help='allocator calls per thread with the breakpoint '
+                         'engine (default %(default)s)')
     ap.add_argument('--threads', default='1,2',
                     help='comma-separated thread counts (default %(default)s)')
-    ap.add_argument('--depths', default='32,1',
-                    help='comma-separated --depth values to trace with: 32 '
-                         'is the default full stack, 1 the caller only '
-                         '(default %(default)s)')
+    ap.add_argument('--configs', default='breakpoint,inject:1,inject',
+                    help='comma-separated ENGINE[:DEPTH] to trace with; '
+                         'ENGINE default: no --engine (default %(default)s)')
     ap.add_argument('--untraced-runs', type=int, default=5,
-                    help='untraced runs per thread count; the median is '
-                         'shown (default %(default)s)')
+                    help='untraced runs per thread count and call count; the '
+                         'median is shown (default %(default)s)')
+    ap.add_argument('--stop-threads', type=int, default=50,
+                    help='threads of the stop-time target (default %(default)s)')
+    ap.add_argument('--stop-runs', type=int, default=3,
+                    help='stop-time runs per engine; 0 skips them '
+                         '(default %(default)s)')
     args = ap.parse_args()
+    find_paths(args)
+    try:
+        configs = parse_configs(args.configs)
+    except ValueError as e:
+        ap.error(f'--configs: {e}')
     for what in ('memtrace', 'bench'):
         path = getattr(args, what)
         if not path or not os.access(path, os.X_OK):
-            ap.error(f'--{what}: {path!r} is not an executable')
+            ap.error(f'--{what}: {path!r} is not an executable (build first, or '
+                     'give --build DIR)')
 
-    print(f'{"threads":>7}  {"depth":>5}  {"untraced ns/call":>16}  '
-          f'{"memtrace ns/call":>16}  {"ratio":>8}  {"calls":>9}')
     ok = True
+    rows = []
     for threads in (int(t) for t in args.threads.split(',')):
-        try:
-            untraced = statistics.median(
-                run_untraced(args.bench, threads, args.calls)['ns_per_call']
-                for _ in range(args.untraced_runs))
-        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-            print(f'{threads:>7}  failed untraced: {e}')
-            ok = False
-            continue
-        for depth in (int(d) for d in args.depths.split(',')):
+        untraced = {}
+        counts = sorted({args.breakpoint_calls if e == 'breakpoint' else args.calls
+                         for e, _ in configs} | {args.calls})
+        for calls in counts:
             try:
-                traced = run_traced(args.memtrace, args.bench, threads,
-                                    args.calls, depth)
+                untraced[calls] = statistics.median(
+                    run_untraced(args.bench, threads, calls)['ns_per_call']
+                    for _ in range(args.untraced_runs))
+                rows.append((threads, 'untraced', None, calls, untraced[calls], 1.0, None))
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                print(f'{threads:>7}  {depth:>5}  failed: {e}')
+                rows.append((threads, 'untraced', None, calls, None, None, str(e)))
                 ok = False
-                continue
-            print(f'{threads:>7}  {depth:>5}  {untraced:>16.1f}  '
-                  f'{traced["ns_per_call"]:>16.1f}  '
-                  f'{traced["ns_per_call"] / untraced:>8.1f}  '
-                  f'{int(traced["calls"]):>9}')
-            sys.stdout.flush()
+            print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
+        for engine, depth in configs:
+            calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
+            name = config_name(engine, depth)
+            try:
+                if calls not in untraced:
+                    raise BenchError('no untraced run to compare with')
+                traced = run_traced(args.memtrace, args.bench, threads, calls,
+                                    engine, depth)
+                ns = traced['ns_per_call']
+                rows.append((threads, name, traced['engine'], calls, ns,
+                             ns / untraced[calls], None))
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                rows.append((threads, name, None, calls, None, None, str(e)))
+                ok = False
+            print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
+
+    stops = []
+    engines = []
+    for engine, _ in configs:
+        if engine not in engines:
+            engines.append(engine)
+    for engine in engines if args.stop_runs > 0 else []:
+        attach, detach, errors, used = [], [], [], None
+        for _ in range(args.stop_runs):
+            try:
+                a, d, used, busy = run_stop_times(args.memtrace, args.bench,
+                                                  args.stop_threads, engine)
+                if not busy:
+                    raise BenchError('malloc_bench finished before memtrace did: '
+                                     'its threads were not all busy')
+                attach.append(a)
+                detach.append(d)
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                errors.append(str(e))
+                ok = False
+                print(f'<!-- stop times {engine}: {e} -->', file=sys.stderr, flush=True)
+        stops.append((engine, used, attach, detach, errors))
+
+    print_tables(rows, stops, args)
     return 0 if ok else 1
 
 

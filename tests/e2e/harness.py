@@ -15,6 +15,13 @@ always kills every process the test started.  Environment: MEMTRACE (the
 memtrace executable) and TARGETS (the directory of the built test targets);
 E2E_TIMEOUT (seconds, default 120) bounds every single wait.
 
+MT_TEST_ENGINE (inject or breakpoint; meson runs every end-to-end test once
+with each): when set, every memtrace command that traces (attach, histo,
+run, snapshot) gets `--engine VALUE` right after its sub-command
+(engine_args()), and the engine named by the tracing line and the report
+must be that one.  Unset, memtrace picks its default engine and either name
+is accepted.
+
 The target protocol (tests/targets/protocol.h): the target prints
 "ready PID" and waits for "go"; after its work it prints
 "expect function=NAME live_blocks=N live_bytes=N allocs=N frees=N" lines,
@@ -27,7 +34,15 @@ Building blocks, for scenarios that need more than h.scenario():
   h.attach(target, extra_args=())  -> Memtrace running
                                       `histo PID --json --duration 0`, after
                                       its "memtrace: tracing" line (checked)
-  h.start_memtrace(args)           -> Memtrace, nothing awaited
+  h.start_memtrace(args, engine=True)
+                                   -> Memtrace, nothing awaited (engine=False:
+                                      no --engine, for command-line errors)
+  harness.engine_args(args)        -> ARGS with --engine MT_TEST_ENGINE
+  harness.test_engine()            -> MT_TEST_ENGINE, or None
+  h.check_engine(name, what)          NAME is an engine, MT_TEST_ENGINE's
+  h.check_entry_bytes(pid)            the first bytes of malloc, free, calloc
+                                      and realloc in the target's C library
+                                      are the file's (nothing left patched)
   target.send(line)                   one line to the target's stdin
   target.expect_line(regex)        -> re.Match of the next line matching it
   target.collect()                 -> Result, once "done" came
@@ -61,8 +76,10 @@ import os
 import queue
 import re
 import signal
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -77,6 +94,35 @@ ALIASES = {
 }
 
 SITE_FIELDS = ('live_blocks', 'live_bytes', 'allocs', 'frees')
+
+# The hook engines memtrace has (--engine), and the sub-commands that trace
+# and so take --engine.
+ENGINES = ('inject', 'breakpoint')
+ENGINE_COMMANDS = ('attach', 'histo', 'run', 'snapshot')
+
+
+def test_engine():
+    """The engine the test runs with (MT_TEST_ENGINE), or None when unset.
+    Any other value is a broken harness."""
+    engine = os.environ.get('MT_TEST_ENGINE') or None
+    if engine is not None and engine not in ENGINES:
+        raise Broken(f'MT_TEST_ENGINE={engine!r}: expected one of {", ".join(ENGINES)}')
+    return engine
+
+
+def engine_args(args):
+    """ARGS (a memtrace command line without the executable) with
+    `--engine MT_TEST_ENGINE` right after the sub-command, when that is set
+    and the sub-command traces; otherwise ARGS unchanged.  An --engine
+    already given is left alone."""
+    args = [str(a) for a in args]
+    engine = test_engine()
+    if engine is None or not args or args[0] not in ENGINE_COMMANDS:
+        return args
+    head = args[1:args.index('--')] if '--' in args else args[1:]
+    if '--engine' in head or any(a.startswith('--engine=') for a in head):
+        return args
+    return [args[0], '--engine', engine, *args[1:]]
 
 TRACING_RE = re.compile(
     r'^memtrace: tracing pid (\d+) \((.*)\): (\d+) threads, '
@@ -260,7 +306,9 @@ class Target(_Proc):
 
 
 class Memtrace(_Proc):
-    def __init__(self, harness, args, stdin=subprocess.DEVNULL):
+    def __init__(self, harness, args, stdin=subprocess.DEVNULL, engine=True):
+        if engine:
+            args = engine_args(args)
         super().__init__(harness, [harness.memtrace, *args], 'memtrace', stdin)
         self.tracing = None   # re.Match of the tracing line
 
@@ -285,6 +333,7 @@ class Memtrace(_Proc):
                 m = TRACING_RE.match(line)
                 if not m:
                     raise Fail(f'malformed tracing line: {line!r}')
+                self.h.check_engine(m.group(6), 'the tracing line')
                 self.tracing = m
                 return m
 
@@ -387,6 +436,47 @@ def _same_file(a, b):
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _dynamic_symbols(image, path):
+    """{name: st_value} of the functions an ELF file defines, from
+    `nm -D --defined-only` (default versions only, name@@VERSION, or plain
+    names)."""
+    with tempfile.NamedTemporaryFile(prefix='mt-libc-') as tmp:
+        tmp.write(image)
+        tmp.flush()
+        try:
+            out = subprocess.run(['nm', '-D', '--defined-only', tmp.name], capture_output=True,
+                                 text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise Broken(f'cannot run nm -D on {path}: {e}') from None
+    if out.returncode != 0:
+        raise Broken(f'nm -D {path} exited {out.returncode}: {out.stderr.strip()}')
+    symbols = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[1] not in 'TtWiI':
+            continue
+        name, _, version = parts[2].partition('@')
+        if version and not version.startswith('@'):
+            continue   # name@VERSION: an old version, not the default
+        symbols[name] = int(parts[0], 16)
+    return symbols
+
+
+def _vaddr_to_offset(image, vaddr):
+    """The file offset of VADDR in a 64-bit little-endian ELF IMAGE, from
+    its PT_LOAD program headers; None if no segment holds it."""
+    if image[:4] != b'\x7fELF' or image[4] != 2 or image[5] != 1:
+        raise Broken('not a 64-bit little-endian ELF file')
+    phoff, = struct.unpack_from('<Q', image, 0x20)
+    phentsize, phnum = struct.unpack_from('<HH', image, 0x36)
+    for i in range(phnum):
+        p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = \
+            struct.unpack_from('<IIQQQQ', image, phoff + i * phentsize)
+        if p_type == 1 and p_vaddr <= vaddr < p_vaddr + p_filesz:
+            return vaddr - p_vaddr + p_offset
+    return None
+
+
 def _hex(data):
     return ' '.join(f'{b:02x}' for b in data)
 
@@ -434,8 +524,10 @@ class Harness:
         t.ready()
         return t
 
-    def start_memtrace(self, args, stdin=subprocess.DEVNULL):
-        return Memtrace(self, list(args), stdin)
+    def start_memtrace(self, args, stdin=subprocess.DEVNULL, engine=True):
+        """memtrace ARGS; with ENGINE, --engine MT_TEST_ENGINE is added
+        (engine_args()).  engine=False for command-line error tests."""
+        return Memtrace(self, list(args), stdin, engine)
 
     def attach(self, target, extra_args=()):
         """memtrace histo PID --json --duration 0, up to its tracing line,
@@ -450,7 +542,6 @@ class Harness:
         self.check(tr.group(2) == comm, f'tracing line names comm {tr.group(2)!r}, target is {comm!r}')
         self.check(int(tr.group(3)) == threads,
                    f'tracing line says {tr.group(3)} threads, the target has {threads}')
-        self.check(tr.group(6) == 'breakpoint', f'tracing line says engine {tr.group(6)!r}')
         return m
 
     # -- checks ----------------------------------------------------------
@@ -469,7 +560,7 @@ class Harness:
         self.check(report['pid'] == pid, f'report pid {report["pid"]}, target is {pid}')
         comm = os.path.basename(exe)[:15]
         self.check(report['comm'] == comm, f'report comm {report["comm"]!r}, expected {comm!r}')
-        self.check(report['engine'] == 'breakpoint', f'report engine {report["engine"]!r}')
+        self.check_engine(report['engine'], 'the report')
         self.check(report['lost_events'] == 0, f'report lost_events {report["lost_events"]}')
         if end_reason:
             self.check(report['end_reason'] == end_reason,
@@ -539,8 +630,21 @@ class Harness:
         self.check(report['events'] >= totals.get('allocs', 0),
                    f'events {report["events"]} < totals.allocs {totals.get("allocs")}')
 
+    def check_engine(self, name, what):
+        """NAME, the engine WHAT names, is one of ENGINES, and the one
+        MT_TEST_ENGINE asked for when that is set."""
+        want = test_engine()
+        if want is not None:
+            return self.check(name == want, f'{what} says engine {name!r}, '
+                              f'MT_TEST_ENGINE is {want!r}')
+        return self.check(name in ENGINES, f'{what} says engine {name!r}, expected one '
+                          f'of {", ".join(ENGINES)}')
+
     def check_tracing_line(self, m, report):
         """The tracing line agrees with the report (after check_report)."""
+        self.check(report['engine'] == m.tracing.group(6),
+                   f'report engine {report["engine"]!r}, tracing line said '
+                   f'{m.tracing.group(6)!r}')
         self.check(report['allocator'] == m.tracing.group(4),
                    f'report allocator {report["allocator"]!r}, tracing line said '
                    f'{m.tracing.group(4)!r}')
@@ -590,6 +694,47 @@ class Harness:
                     disk = f.read(16)
                 self.check(live == disk, f'{where}: bytes in memory differ from the file\n'
                            f'    memory: {_hex(live)}\n    file:   {_hex(disk)}')
+
+    def check_entry_bytes(self, pid, names=('malloc', 'free', 'calloc', 'realloc'),
+                          length=16):
+        """The first LENGTH code bytes of each function NAMES in PID's C
+        library, read from /proc/PID/mem, are those of the library file:
+        no hook of any engine is left at the allocator's entries.  The
+        addresses come from the file's dynamic symbols (nm -D) and program
+        headers, placed by /proc/PID/maps."""
+        libc = [mp for mp in _maps(pid) if os.path.basename(mp[3]).startswith('libc.so')]
+        if not libc:
+            raise Fail(f'no C library mapped in pid {pid}')
+        path = libc[0][3]
+        try:
+            f = open(f'/proc/{pid}/map_files/{libc[0][4]}', 'rb')
+        except OSError:
+            f = open(f'/proc/{pid}/root{path}', 'rb')
+        with f:
+            image = f.read()
+        symbols = _dynamic_symbols(image, path)
+        checked = 0
+        with open(f'/proc/{pid}/mem', 'rb', buffering=0) as mem:
+            for name in names:
+                if name not in symbols:
+                    self.check(False, f'{path} has no dynamic symbol {name}')
+                    continue
+                off = _vaddr_to_offset(image, symbols[name])
+                if off is None:
+                    self.check(False, f'{name} at {symbols[name]:#x}: in no PT_LOAD of {path}')
+                    continue
+                where = [mp for mp in libc if mp[2] <= off < mp[2] + (mp[1] - mp[0])]
+                if not self.check(where, f'{name} (file offset {off:#x}) is not mapped '
+                                  f'in pid {pid}'):
+                    continue
+                addr = where[0][0] + off - where[0][2]
+                mem.seek(addr)
+                live = mem.read(length)
+                disk = image[off:off + length]
+                checked += 1
+                self.check(live == disk, f'{name} at {addr:#x} in pid {pid}: code bytes differ '
+                           f'from {path}\n    memory: {_hex(live)}\n    file:   {_hex(disk)}')
+        return checked
 
     def check_released(self, pid):
         """No thread of PID is traced any more or left stopped."""

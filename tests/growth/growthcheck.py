@@ -90,9 +90,12 @@ def nobody_prefix():
     return ['setpriv', f'--reuid={pw.pw_uid}', f'--regid={pw.pw_gid}', '--clear-groups']
 
 
-def run_mt(h, args, env=None, prefix=(), timeout=RUN_TIMEOUT):
+def run_mt(h, args, env=None, prefix=(), timeout=RUN_TIMEOUT, engine=True):
     """Run `memtrace ARGS` to its end: a Run.  A memtrace that does not end
-    within TIMEOUT is killed and fails the test."""
+    within TIMEOUT is killed and fails the test.  With ENGINE, a tracing
+    sub-command gets --engine MT_TEST_ENGINE (harness.engine_args)."""
+    if engine:
+        args = harness.engine_args(args)
     argv = [*prefix, h.memtrace, *[str(a) for a in args]]
     try:
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,

@@ -39,7 +39,7 @@ class PtyMemtrace:
         self.name = 'memtrace (tty)'
         master, slave = pty.openpty()
         try:
-            self.popen = subprocess.Popen([h.memtrace, *args], stdin=subprocess.DEVNULL,
+            self.popen = subprocess.Popen([h.memtrace, *harness.engine_args(args)], stdin=subprocess.DEVNULL,
                                           stdout=slave, stderr=subprocess.PIPE, env=env)
         finally:
             os.close(slave)

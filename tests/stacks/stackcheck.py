@@ -238,6 +238,7 @@ def check_report(h, report, pid, modules, wrappers=(), group_by='site', depth=DE
     if comm is not None:
         h.check(report['comm'] == comm, f'report comm {report["comm"]!r}, expected {comm!r}')
     h.check(report['lost_events'] == 0, f'report lost_events {report["lost_events"]}, expected 0')
+    h.check_engine(report['engine'], 'the report')
     if end_reason:
         h.check(report['end_reason'] == end_reason,
                 f'report end_reason {report["end_reason"]!r}, expected {end_reason!r}')

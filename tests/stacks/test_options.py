@@ -37,7 +37,11 @@ HELP = {
 }
 
 
-def run(h, args):
+def run(h, args, engine=False):
+    """memtrace ARGS to its end; ENGINE adds --engine MT_TEST_ENGINE (not
+    for the bad command lines, whose point is their own error)."""
+    if engine:
+        args = stackcheck.harness.engine_args(args)
     try:
         p = subprocess.run([h.memtrace, *args], capture_output=True, text=True,
                            timeout=stackcheck.harness.TIMEOUT, stdin=subprocess.DEVNULL)
@@ -57,7 +61,7 @@ def test(h):
                 f'{p.stderr.strip()!r}, expected 2 and one "memtrace: error:" line')
     for good, depth, key in GOOD:
         args = ['histo', pid, '--json', '--duration', '0.05', *good]
-        p = run(h, args)
+        p = run(h, args, engine=True)
         if not h.check(p.returncode == 0, f'memtrace {" ".join(args)}: exit status '
                        f'{p.returncode}: {p.stderr.strip()}'):
             continue
@@ -66,6 +70,7 @@ def test(h):
                 f'memtrace {" ".join(args)}: depth {report.get("depth")!r}, group_by '
                 f'{report.get("group_by")!r}, expected {depth} and {key!r}')
         h.check(report.get('lost_events') == 0, f'lost_events {report.get("lost_events")}')
+        h.check_engine(report.get('engine'), f'memtrace {" ".join(args)}')
         h.check_released(t.pid)
     for cmd, opts in HELP.items():
         p = run(h, [cmd, '--help'])
