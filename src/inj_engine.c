@@ -774,7 +774,8 @@ static int inj_poll(struct mt_engine *base, bool *notify)
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (gen != e->dl_seen)
 		*notify = true;
-	return n > 4096 ? 2 : 10;
+	/* Busy: come back at once (the agent may be waiting for room). */
+	return n >= (1u << 20) ? 0 : n > 4096 ? 1 : 10;
 }
 
 static void inj_notify(struct mt_engine *base)

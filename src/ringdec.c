@@ -186,8 +186,9 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 		return false;
 	if (r.tid == 0 || r.tid > MT_TID_MAX || r.fn >= MT_FN__COUNT)
 		return false;
+	/* A failed allocation (addr 0) may have asked for any size. */
 	if (r.addr >= MT_USER_END || r.old_addr >= MT_USER_END ||
-	    r.caller >= MT_USER_END || r.size > MT_USER_END - r.addr)
+	    r.caller >= MT_USER_END || (r.addr && r.size > MT_USER_END - r.addr))
 		return false;
 	switch (r.kind) {
 	case MT_RING_ALLOC:

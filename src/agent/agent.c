@@ -296,9 +296,34 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	c->stack = publish_stack(c->sh, pcs, n);
 }
 
+/* A full ring: wait (at most about 100 ms) for memtrace to drain it, so
+ * that a burst of allocations is not lost while memtrace is alive and
+ * answering.  One that does not make room in time is marked stale: from
+ * then on nobody waits, events are dropped and counted, until memtrace
+ * clears the mark at its next drain.  A killed memtrace costs the target
+ * one such wait at most. */
+static void wait_room(struct call *c)
+{
+	struct mt_ring *r = c->r;
+	uint32_t cap = c->rg->capacity;
+	for (int round = 0; round < 100; round++) {
+		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) - tail < cap)
+			return;
+		if (!__atomic_load_n(&c->rg->reader_pid, __ATOMIC_RELAXED) ||
+		    __atomic_load_n(&c->sh->reader_stale, __ATOMIC_RELAXED))
+			return;
+		mt_agent_futex_wait((uint32_t *)&r->tail, (uint32_t)tail, 1000000);
+	}
+	__atomic_store_n(&c->sh->reader_stale, 1, __ATOMIC_RELAXED);
+}
+
 static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
 		uint64_t size, uint64_t old)
 {
+	if (__atomic_load_n(&c->r->head, __ATOMIC_RELAXED) -
+	    __atomic_load_n(&c->r->tail, __ATOMIC_ACQUIRE) >= c->rg->capacity)
+		wait_room(c);
 	struct mt_ring_rec ev = {
 		.addr = addr, .size = size, .old_addr = old, .caller = c->caller,
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
