@@ -447,10 +447,11 @@ static void trace_loop(struct session *s)
 	for (;;) {
 		double now = now_s();
 		if (next_poll && now >= next_poll) {
+			/* not `continue`: signals and requests are read below */
 			next_poll = engine_poll(s, now);
 			if (!next_poll)
 				return;
-			continue;
+			now = now_s();
 		}
 		if (end_at && now >= end_at) {
 			s->end = END_DURATION;
@@ -477,7 +478,7 @@ static void trace_loop(struct session *s)
 			wake = next_snap;
 		if (next_poll && (!wake || next_poll < wake))
 			wake = next_poll;
-		int timeout = wake ? (int)((wake - now) * 1000) + 1 : -1;
+		int timeout = !wake ? -1 : wake <= now ? 0 : (int)((wake - now) * 1000) + 1;
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, timeout, s->waitfd >= 0 ? s->waitfd : s->sigfd) < 0) {
 			s->end = END_SIGNAL;
