@@ -110,6 +110,8 @@ struct inj_engine {
 	size_t scap, sn;
 
 	struct mt_engine_stats st;
+	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
+	uint64_t base_truncated, base_lost;
 };
 
 static int peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
@@ -579,6 +581,10 @@ static int start_reading(struct inj_engine *e)
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
+	/* The agent's counters run since it was loaded: ours start now. */
+	mt_ringdec_stats(e->dec, &e->at_start);
+	e->base_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
+	e->base_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -859,11 +865,18 @@ static void collect_stats(struct inj_engine *e)
 		return;
 	struct mt_ringdec_stats ds;
 	mt_ringdec_stats(e->dec, &ds);
+#define SINCE(now, then) ((now) > (then) ? (now) - (then) : 0)
+	const struct mt_ringdec_stats *b = &e->at_start;
 	e->st.calls = ds.events;
-	e->st.dropped = ds.dropped_full + ds.dropped_noring + ds.dropped_reentered;
+	e->st.dropped = SINCE(ds.dropped_full, b->dropped_full) +
+			SINCE(ds.dropped_noring, b->dropped_noring) +
+			SINCE(ds.dropped_reentered, b->dropped_reentered);
 	e->st.rejected = ds.rejected;
-	e->st.stacks_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
-	e->st.stacks_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
+	e->st.stacks_truncated = SINCE(__atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED),
+				       e->base_truncated);
+	e->st.stacks_lost = SINCE(__atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED),
+				  e->base_lost);
+#undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }
 

@@ -296,9 +296,10 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	c->stack = publish_stack(c->sh, pcs, n);
 }
 
-/* A full ring: wait (at most about 100 ms) for memtrace to drain it, so
- * that a burst of allocations is not lost while memtrace is alive and
- * answering.  One that does not make room in time is marked stale: from
+/* A full ring: wait for memtrace to drain it, so that allocations are not
+ * lost while memtrace is alive and draining (its heartbeat moves: then the
+ * target goes at memtrace's pace, as with heaptrack's pipe).  A memtrace
+ * whose heartbeat stands still for about 100 ms is marked stale: from
  * then on nobody waits, events are dropped and counted, until memtrace
  * clears the mark at its next drain.  A killed memtrace costs the target
  * one such wait at most. */
@@ -306,7 +307,14 @@ static void wait_room(struct call *c)
 {
 	struct mt_ring *r = c->r;
 	uint32_t cap = c->rg->capacity;
+	uint64_t beat = __atomic_load_n(&c->rg->reader_heartbeat, __ATOMIC_RELAXED);
 	for (int round = 0; round < 100; round++) {
+		/* memtrace is draining, only slower than we allocate: wait on */
+		uint64_t now = __atomic_load_n(&c->rg->reader_heartbeat, __ATOMIC_RELAXED);
+		if (now != beat) {
+			beat = now;
+			round = 0;
+		}
 		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) - tail < cap)
 			return;
