@@ -110,6 +110,7 @@ struct inj_engine {
 	size_t scap, sn;
 
 	struct mt_engine_stats st;
+	uint64_t emitted;
 	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
 	uint64_t base_truncated, base_lost;
 };
@@ -446,14 +447,25 @@ struct pc_check {
 	bool inside;
 };
 
+/* A thread stopped inside the bytes about to be patched (after the first
+ * instruction, before the first one the patch leaves) is stepped out of
+ * them: the covered instructions never branch back into them
+ * (tramp_plan.h), so a few steps do.  Testcase: tests/e2e/test_cycles.py
+ * (8 threads in malloc, 100 attaches). */
 static void check_pc(void *ctx, pid_t tid)
 {
 	struct pc_check *c = ctx;
 	mt_regs r;
-	if (mt_target_get_regs(c->e->t, tid, &r) == 0) {
+	for (int step = 0; step <= MT_TRAMP_MAX_PATCH; step++) {
+		if (mt_target_get_regs(c->e->t, tid, &r) < 0)
+			return;
 		uint64_t pc = mt_regs_pc(&r);
-		c->inside |= pc > c->lo && pc < c->hi;
+		if (pc <= c->lo || pc >= c->hi)
+			return;
+		if (step == MT_TRAMP_MAX_PATCH || mt_target_singlestep(c->e->t, tid) < 0)
+			break;
 	}
+	c->inside = true;
 }
 
 static void record_hook(struct inj_engine *e, int slot, const struct hook *h)
@@ -566,6 +578,11 @@ static void route_emit(void *ctx, const struct mt_event *ev)
 {
 	struct inj_engine *e = ctx;
 	e->sink(e->sink_ctx, ev);
+	/* A beat every 1024 events: an agent waiting for room in a full ring
+	 * sees memtrace at work however long one drain takes. */
+	if ((++e->emitted & 1023) == 0)
+		__atomic_fetch_add(&((struct mt_ring_region *)e->shm)->reader_heartbeat, 1,
+				   __ATOMIC_RELAXED);
 }
 
 static bool route_live(void *ctx, uint64_t addr)
@@ -775,13 +792,15 @@ static int inj_poll(struct mt_engine *base, bool *notify)
 	*notify = false;
 	if (!e->dec)
 		return 1000;
-	size_t n = drain(e, 1u << 20);
+	/* A batch at a time, so that timers, signals and requests are seen
+	 * between batches. */
+	size_t n = drain(e, 65536);
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (gen != e->dl_seen)
 		*notify = true;
 	/* Busy: come back at once (the agent may be waiting for room). */
-	return n >= (1u << 20) ? 0 : n > 4096 ? 1 : 10;
+	return n >= 65536 ? 0 : n > 4096 ? 1 : 10;
 }
 
 static void inj_notify(struct mt_engine *base)
@@ -883,7 +902,6 @@ static void collect_stats(struct inj_engine *e)
 static int inj_remove(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
-	drain(e, SIZE_MAX);
 	int bad = 0;
 	for (int i = 0; i < e->nhooks; i++) {
 		struct hook *h = &e->hooks[i];
@@ -905,14 +923,9 @@ static int inj_remove(struct mt_engine *base)
 		e->dl.live = false;
 		record_hook(e, DL_SLOT, &e->dl);
 	}
-	/* Threads inside a handler finish their call; with no reader their
-	 * record is only counted. */
-	if (e->dec) {
-		drain(e, SIZE_MAX);
-		collect_stats(e);
-		mt_ringdec_set_reader(e->dec, 0);
-	}
-	e->reader = false;
+	/* What the rings hold is drained once the threads run again (poll),
+	 * not while they are stopped: the reader stays attached until
+	 * destroy, and a thread still inside a handler records its call. */
 	e->st.restore_mismatches = bad;
 	return bad ? -EIO : 0;
 }
@@ -927,13 +940,14 @@ static void inj_stats(const struct mt_engine *base, struct mt_engine_stats *out)
 static void inj_destroy(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
+	/* No reader from now on: the agent drops and counts, and asks no
+	 * more rules; then the rule server can go. */
+	if (e->dec && e->reader)
+		mt_ringdec_set_reader(e->dec, 0);
 	if (e->rs)
 		mt_rulesrv_destroy(e->rs);
-	if (e->dec) {
-		if (e->reader)
-			mt_ringdec_set_reader(e->dec, 0);
+	if (e->dec)
 		mt_ringdec_destroy(e->dec);
-	}
 	if (e->shm)
 		munmap(e->shm, e->shm_len);
 	free(e->scache);

@@ -431,6 +431,10 @@ static bool detach(struct session *s)
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
+	/* What an in-process agent recorded before the hooks went out. */
+	bool notify;
+	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
+		;
 	mt_say("detached from pid %d", (int)s->pid);
 	return true;
 }
@@ -674,6 +678,11 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		s.engine->ops->stats(s.engine, &es);
 		mt_say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
+		if (s.engine->ops->poll)
+			mt_say("agent: %" PRIu64 " events dropped, %" PRIu64 " records rejected, %" PRIu64
+			    " stacks cut short, %" PRIu64 " stacks not stored%s", es.dropped, es.rejected,
+			    es.stacks_truncated, es.stacks_lost,
+			    es.reused_agent ? ", agent reused" : "");
 	}
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		detach(&s);
