@@ -1281,6 +1281,27 @@ static bool fits_i32(int64_t v)
 	return v >= INT32_MIN && v <= INT32_MAX;
 }
 
+/* Whether no module's CFI covers ADDR (.eh_frame nor .debug_frame). */
+static bool no_cfi(struct mt_symbolizer *s, uint64_t addr)
+{
+	Dwfl_Module *mod = known_code(s, addr) ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	if (!mod)
+		return true;
+	Dwarf_Addr bias;
+	Dwarf_Frame *frame = NULL;
+	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+	if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) == 0) {
+		free(frame);
+		return false;
+	}
+	cfi = dwfl_module_dwarf_cfi(mod, &bias);
+	if (cfi && dwarf_cfi_addrframe(cfi, addr - bias, &frame) == 0) {
+		free(frame);
+		return false;
+	}
+	return true;
+}
+
 int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_agent_rule *out)
 {
 	*out = (struct mt_agent_rule){ .addr = addr, .kind = MT_AGENT_RULE_SLOW };
@@ -1295,6 +1316,15 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 	if (!r) {                     /* out of memory for the cache only */
 		make_rule(s, addr, &made);
 		r = &made;
+	}
+	if (r->kind == RULE_SLOW && no_cfi(s, addr)) {
+		/* Code without CFI (JIT, hand-written assembly): the frame
+		 * pointer chain, as libdwfl falls back to for such code:
+		 * CFA = rbp + 16, return address at CFA - 8, rbp at CFA - 16. */
+		*out = (struct mt_agent_rule){ .addr = addr, .kind = MT_AGENT_RULE_STEP,
+					       .cfa_reg = 6, .cfa_off = 16, .ra_off = -8,
+					       .bp_off = -16, .bp = MT_AGENT_BP_AT };
+		return 0;
 	}
 	if (r->kind == RULE_SLOW || !fits_i32(r->cfa_off) || !fits_i32(r->ra_off) ||
 	    !fits_i32(r->bp_off))
