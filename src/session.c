@@ -398,6 +398,15 @@ static double engine_poll(struct session *s, double now)
 	return now_s() + ms / 1000.0;
 }
 
+/* Everything the target recorded so far reaches the tracker (before a
+ * report, a snapshot or an answer to another memtrace). */
+static void catch_up(struct session *s)
+{
+	bool notify;
+	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
+		;
+}
+
 /* Stop every thread, remove the hooks, detach.  False when the target
  * ended meanwhile. */
 static bool detach(struct session *s)
@@ -432,9 +441,7 @@ static bool detach(struct session *s)
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
 	/* What an in-process agent recorded before the hooks went out. */
-	bool notify;
-	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
-		;
+	catch_up(s);
 	mt_say("detached from pid %d", (int)s->pid);
 	return true;
 }
@@ -462,6 +469,7 @@ static void trace_loop(struct session *s)
 			return;
 		}
 		if (next_snap && now >= next_snap) {
+			catch_up(s);
 			write_snapshot(s, s->o->record_path);
 			next_snap += every;
 			if (next_snap < now)
@@ -469,6 +477,7 @@ static void trace_loop(struct session *s)
 			continue;
 		}
 		if (next_tick && now >= next_tick) {
+			catch_up(s);
 			print_interval(s, false);
 			next_tick += interval;
 			if (next_tick < now)
@@ -496,8 +505,10 @@ static void trace_loop(struct session *s)
 				return;
 			}
 			struct mt_ctl_request req;
-			while (s->ctl && mt_ctl_server_accept(s->ctl, &req) == 0)
+			while (s->ctl && mt_ctl_server_accept(s->ctl, &req) == 0) {
+				catch_up(s);
 				serve_request(s, &req);
+			}
 			continue;
 		}
 		if (!dispatch(s, &st, false))

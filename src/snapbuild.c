@@ -38,9 +38,18 @@ static uint32_t module_index(struct builder *b, const char *path, uint64_t addr)
 	if (!path || !path[0])
 		return 0;
 	struct mt_snapshot *s = b->s;
-	for (uint32_t i = 0; i < s->nmodules; i++)
-		if (strcmp(s->modules[i].path, path) == 0)
-			return i + 1;
+	for (uint32_t i = 0; i < s->nmodules; i++) {
+		struct mt_snap_module *m = &s->modules[i];
+		if (strcmp(m->path, path) != 0)
+			continue;
+		/* Not found at the first address (the executable's header
+		 * mapping may not be code the symbolizer knows yet): at a pc of
+		 * a frame in it then. */
+		if (!m->build_id_len && b->in->sym && addr)
+			m->build_id_len = (uint32_t)mt_symbolizer_build_id(b->in->sym, addr, m->build_id,
+									   sizeof m->build_id);
+		return i + 1;
+	}
 	if (!grow((void **)&s->modules, &b->capmodules, s->nmodules, sizeof *s->modules))
 		return 0;
 	struct mt_snap_module *m = &s->modules[s->nmodules];
