@@ -585,16 +585,9 @@ static void route_emit(void *ctx, const struct mt_event *ev)
 				   __ATOMIC_RELAXED);
 }
 
-static bool route_live(void *ctx, uint64_t addr)
-{
-	struct inj_engine *e = ctx;
-	return e->cfg.live(e->cfg.live_ctx, addr);
-}
-
 static int start_reading(struct inj_engine *e)
 {
-	struct mt_ringdec_ops ops = { .emit = route_emit, .live = e->cfg.live ? route_live : NULL,
-				      .stack = stack_of, .ctx = e };
+	struct mt_ringdec_ops ops = { .emit = route_emit, .stack = stack_of, .ctx = e };
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;

@@ -17,9 +17,6 @@ struct mt_inj_config {
 	int depth;                 /* return addresses to record (>= 1) */
 	uint64_t sample_bytes;     /* 0: every call */
 	struct mt_stacks *stacks;  /* where stacks are interned; NULL: callers only */
-	/* whether the consumer holds a live block at ADDR (cross-ring order) */
-	bool (*live)(void *ctx, uint64_t addr);
-	void *live_ctx;
 	const char *const *debug_dirs;
 	int ndebug_dirs;
 };

@@ -15,7 +15,7 @@
  *                | struct mt_ring_region  (128 bytes)         |
  *                |   magic "MTRINGS", version, header_size,   |
  *                |   ring_header_size, record_size, nrings,   |
- *                |   capacity, region_size,                   |
+ *                |   capacity, region_size, gens_cap,         |
  *                |   reader_pid, reader_heartbeat,  <- memtrace|
  *                |   dropped_noring                 <- agent  |
  *   header_size  +--------------------------------------------+
@@ -29,6 +29,9 @@
  *                |                        + capacity * record_size)
  *                +--------------------------------------------+
  *                | ring nrings-1                              |
+ *   gens         +--------------------------------------------+
+ *                | uint32_t gens[gens_cap]   <- agent         |
+ *                |   (padded to 64 bytes)                     |
  *   region_size  +--------------------------------------------+
  *
  * One ring per thread, one producer per ring.  A thread claims a free ring
@@ -36,7 +39,7 @@
  * and keeps it; a thread that finds none drops its event and counts it in
  * dropped_noring.  head and tail are free-running 64-bit counts of records
  * published and consumed: the record at position p lives in slot
- * p & (capacity - 1) and carries seq == p.  The producer writes the record,
+ * p & (capacity - 1) and carries seq == (uint32_t)p.  The producer writes the record,
  * then publishes head = p + 1 with release; the reader loads head with
  * acquire, copies records, then stores tail with release.  A full ring
  * (head - tail == capacity) never blocks: the producer drops the event and
@@ -44,18 +47,22 @@
  * drops at once; if memtrace dies without clearing reader_pid the rings
  * simply fill and then drop, and the target runs on.
  *
- * Order without a global counter.  The agent publishes a free (and a
- * REALLOC_BEGIN) BEFORE the real free runs, and an allocation AFTER the
- * real allocator returns.  So when an allocation of address A is published,
- * the free that released A earlier, in whatever thread, is already
- * published, and an allocation of A is published before any thread can
- * free it.  The reader orders across rings with that fact: when it meets
- * an allocation of an address its table still holds live (or a free of an
- * address it does not hold), it reloads the other rings' published heads
- * and drains them up to there before it emits that record.  If nothing
- * then moves (the matching record was dropped, or the block predates the
- * attach) it emits the record anyway and counts it.  Per ring the order is
- * always kept.  See ringdec.h.
+ * Order without a global counter: per-address generations.  Every record
+ * carries gen, taken from gens[mt_ring_gen_slot(key)] with one atomic
+ * increment (mt_ring_next_gen), where the key is the address the record is
+ * about: ALLOC the block, FREE the block, REALLOC_BEGIN the old block,
+ * REALLOC the new block (gen 0, no order, when that is 0).  The agent takes
+ * it for a free (and a REALLOC_BEGIN) BEFORE the real free runs, and for an
+ * allocation AFTER the real allocator returns.  So the records of one
+ * address (and of the others sharing its slot) carry increasing gens in
+ * the order the calls really happened, whatever threads made them: a free
+ * of X gets its gen before X can be handed out again, an allocation of X
+ * gets its gen before anyone can free X.  The reader emits, per slot, gen
+ * after gen: a record whose gen is ahead of the next one expected waits
+ * while the reader reloads the other rings' heads and drains them.  If
+ * nothing then moves (its predecessor was dropped, or not yet published)
+ * it emits the record anyway and counts it.  Per ring the order is always
+ * kept.  Gen 0 is never taken: it means no constraint.  See ringdec.h.
  *
  * Everything in the region is untrusted to memtrace: the target can write
  * any byte at any time.  ringdec.c reads the geometry once, checks it
@@ -70,11 +77,15 @@
 #include <stdint.h>
 
 #define MT_RING_MAGIC   0x53474E4952544DULL   /* "MTRINGS\0", little-endian */
-#define MT_RING_VERSION 1u
+#define MT_RING_VERSION 2u
 
 /* Limits the reader enforces (a writer must stay within them). */
 #define MT_RING_MAX_RINGS    4096u
 #define MT_RING_MAX_CAPACITY (1u << 20)   /* records per ring, a power of 2 */
+#define MT_RING_MAX_GENS     (1u << 22)   /* generation slots, a power of 2 */
+
+/* The generation slots memtrace's regions have (mt_ring_region_init). */
+#define MT_RING_GENS 65536u
 
 /* mt_ring.owner: 0 never claimed; a thread id; or retired (claimable). */
 #define MT_RING_OWNER_FREE    0u
@@ -102,7 +113,10 @@ struct mt_ring_region {
 	uint32_t reserved0;
 	uint64_t reader_heartbeat;  /* memtrace adds 1 at every drain          */
 	uint64_t dropped_noring;    /* events of threads that found no ring    */
-	uint64_t reserved[8];
+	uint32_t gens_cap;          /* generation slots, a power of two; the
+	                               table follows the last ring            */
+	uint32_t reserved1;
+	uint64_t reserved[7];
 };
 
 struct mt_ring {
@@ -125,7 +139,8 @@ struct mt_ring {
 };
 
 struct mt_ring_rec {
-	uint64_t seq;       /* the record's position in its ring               */
+	uint32_t seq;       /* low 32 bits of the record's position            */
+	uint32_t gen;       /* the generation of its key's slot; 0: none       */
 	uint64_t addr;      /* ALLOC: the block; FREE: the block freed;
 	                       REALLOC: the result (0: failed, or freed when
 	                       size == 0); REALLOC_BEGIN: 0                     */
@@ -156,18 +171,36 @@ static inline uint64_t mt_ring_rotl(uint64_t x, unsigned r)
 static inline uint64_t mt_ring_rec_check(const struct mt_ring_rec *r)
 {
 	uint64_t packed = ((uint64_t)r->tid << 32) | ((uint64_t)r->kind << 16) | r->fn;
-	return 0x9e3779b97f4a7c15ULL ^ r->seq ^ mt_ring_rotl(r->addr, 7) ^
+	uint64_t seqgen = ((uint64_t)r->gen << 32) | r->seq;
+	return 0x9e3779b97f4a7c15ULL ^ seqgen ^ mt_ring_rotl(r->addr, 7) ^
 	       mt_ring_rotl(r->size, 17) ^ mt_ring_rotl(r->old_addr, 29) ^
 	       mt_ring_rotl(r->caller, 41) ^ mt_ring_rotl(r->stack, 53) ^
 	       mt_ring_rotl(packed, 11);
 }
 
-/* Bytes of a region of NRINGS rings of CAPACITY records. */
-static inline uint64_t mt_ring_region_bytes(uint32_t nrings, uint32_t capacity)
+/* Offset of the generation table in a region of NRINGS rings of CAPACITY
+ * records: right after the last ring (a multiple of 64). */
+static inline uint64_t mt_ring_gens_offset(uint32_t nrings, uint32_t capacity)
 {
 	uint64_t stride = sizeof(struct mt_ring) +
 			  (uint64_t)capacity * sizeof(struct mt_ring_rec);
 	return sizeof(struct mt_ring_region) + (uint64_t)nrings * stride;
+}
+
+/* Bytes of a region of NRINGS rings of CAPACITY records and GENS_CAP
+ * generation slots. */
+static inline uint64_t mt_ring_region_bytes_gens(uint32_t nrings, uint32_t capacity,
+						 uint32_t gens_cap)
+{
+	return mt_ring_gens_offset(nrings, capacity) +
+	       ((uint64_t)gens_cap * sizeof(uint32_t) + 63) / 64 * 64;
+}
+
+/* Bytes of a region of NRINGS rings of CAPACITY records, as
+ * mt_ring_region_init() lays it out (MT_RING_GENS slots). */
+static inline uint64_t mt_ring_region_bytes(uint32_t nrings, uint32_t capacity)
+{
+	return mt_ring_region_bytes_gens(nrings, capacity, MT_RING_GENS);
 }
 
 /* Ring I of a region whose header the agent trusts (memtrace wrote it). */
@@ -230,14 +263,46 @@ static inline void mt_ring_retire(struct mt_ring *r)
 	__atomic_store_n(&r->owner, MT_RING_OWNER_RETIRED, __ATOMIC_RELEASE);
 }
 
+/* The generation slot of ADDR in a table of CAP (a power of two) slots:
+ * a multiplicative hash of ADDR >> 4 (blocks are 16-byte aligned). */
+static inline uint32_t mt_ring_gen_slot(uint64_t addr, uint32_t cap)
+{
+	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
+}
+
+/* The generation after G: G + 1, skipping 0 (no constraint). */
+static inline uint32_t mt_ring_gen_after(uint32_t g)
+{
+	return g + 1 ? g + 1 : 1;
+}
+
+/* The next generation of ADDR's slot, for a record about ADDR; never 0.
+ * The agent takes it for a free before the real free, for an allocation
+ * after the real allocator returned (ring.h's comment at the top). */
+static inline uint32_t mt_ring_next_gen(struct mt_ring_region *rg, uint64_t addr)
+{
+	uint32_t cap = rg->gens_cap;
+	if (!cap)
+		return 0;
+	uint32_t *gens = (uint32_t *)((char *)rg + rg->header_size +
+				      (uint64_t)rg->nrings * (rg->ring_header_size +
+							      (uint64_t)rg->capacity * rg->record_size));
+	uint32_t *g = &gens[mt_ring_gen_slot(addr, cap)];
+	uint32_t v = __atomic_add_fetch(g, 1, __ATOMIC_ACQ_REL);
+	if (v == 0)
+		v = __atomic_add_fetch(g, 1, __ATOMIC_ACQ_REL);
+	return v;
+}
+
 /* Single-writer counter: only R's producer writes it. */
 static inline void mt_ring_count(uint64_t *c)
 {
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-/* Publishes EV (every field but seq and check) in R, the calling thread's
- * ring from mt_ring_claim(), or counts the event as dropped when R is NULL
+/* Publishes EV (every field but seq and check; its gen from
+ * mt_ring_next_gen(), or 0) in R, the calling thread's ring from
+ * mt_ring_claim(), or counts the event as dropped when R is NULL
  * (no ring), no reader is attached, R is full, or this is a signal handler
  * interrupting a push on the same ring.  Returns 1 published, 0 dropped.
  * Never blocks, never calls anything. */
@@ -266,7 +331,8 @@ static inline int mt_ring_push(struct mt_ring_region *rg, struct mt_ring *r,
 			/* field by field: a struct copy may become a call
 			   to memcpy, which the agent does not have */
 			struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
-			s->seq = head;
+			s->seq = (uint32_t)head;
+			s->gen = ev->gen;
 			s->addr = ev->addr;
 			s->size = ev->size;
 			s->old_addr = ev->old_addr;

@@ -28,6 +28,7 @@ struct ringstate {
 	uint64_t head;             /* published head, as last loaded         */
 	bool poisoned;
 	bool waiting;              /* pending is held back for other rings   */
+	uint32_t pending_gen;      /* its generation                         */
 	uint64_t pending_epoch;    /* d->epoch when pending was read         */
 	struct mt_event pending;
 };
@@ -36,6 +37,9 @@ struct mt_ringdec {
 	struct mt_ring_region *rg;
 	uint32_t nrings;           /* our copies of the geometry             */
 	uint32_t capacity;
+	uint32_t gens_cap;
+	uint32_t *last;            /* per generation slot: the last emitted,
+	                              or taken before we opened (0: none)    */
 	struct mt_ringdec_ops ops;
 	uint64_t epoch;            /* heads reloaded this many times         */
 	uint64_t heartbeat;
@@ -53,13 +57,16 @@ int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capaci
 	uint64_t need = mt_ring_region_bytes(nrings, capacity);
 	if (need > len)
 		return -EINVAL;
-	/* Headers only: records are believed by their seq, never by being
-	 * zero, and touching every record would commit the whole region. */
+	/* Headers and generations only: records are believed by their seq,
+	 * never by being zero, and touching every record would commit the
+	 * whole region. */
 	memset(base, 0, sizeof(struct mt_ring_region));
 	uint64_t stride = sizeof(struct mt_ring) + (uint64_t)capacity * sizeof(struct mt_ring_rec);
 	for (uint32_t i = 0; i < nrings; i++)
 		memset((char *)base + sizeof(struct mt_ring_region) + i * stride, 0,
 		       sizeof(struct mt_ring));
+	uint64_t goff = mt_ring_gens_offset(nrings, capacity);
+	memset((char *)base + goff, 0, need - goff);
 	struct mt_ring_region *rg = base;
 	rg->magic = MT_RING_MAGIC;
 	rg->version = MT_RING_VERSION;
@@ -69,6 +76,7 @@ int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capaci
 	rg->nrings = nrings;
 	rg->capacity = capacity;
 	rg->region_size = need;
+	rg->gens_cap = MT_RING_GENS;
 	return 0;
 }
 
@@ -97,24 +105,38 @@ int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 	uint32_t nrings = LOAD(&rg->nrings);
 	uint32_t cap = LOAD(&rg->capacity);
 	uint64_t rsize = LOAD(&rg->region_size);
+	uint32_t gcap = LOAD(&rg->gens_cap);
 	if (magic != MT_RING_MAGIC || version != MT_RING_VERSION ||
 	    hsize != sizeof(struct mt_ring_region) ||
 	    rhsize != sizeof(struct mt_ring) || recsize != sizeof(struct mt_ring_rec) ||
 	    nrings == 0 || nrings > MT_RING_MAX_RINGS ||
-	    cap < 2 || cap > MT_RING_MAX_CAPACITY || (cap & (cap - 1)) != 0)
+	    cap < 2 || cap > MT_RING_MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
+	    gcap == 0 || gcap > MT_RING_MAX_GENS || (gcap & (gcap - 1)) != 0)
 		return -EINVAL;
-	/* no overflow: at most 4096 rings of 2^20 64-byte records */
-	uint64_t need = mt_ring_region_bytes(nrings, cap);
+	/* no overflow: at most 4096 rings of 2^20 64-byte records, and
+	 * 2^22 generations */
+	uint64_t need = mt_ring_region_bytes_gens(nrings, cap, gcap);
 	if (rsize > len || need > rsize)
 		return -EINVAL;
 
 	struct mt_ringdec *d = calloc(1, sizeof *d + nrings * sizeof d->rings[0]);
 	if (!d)
 		return -ENOMEM;
+	d->last = malloc(gcap * sizeof d->last[0]);
+	if (!d->last) {
+		free(d);
+		return -ENOMEM;
+	}
 	d->rg = rg;
 	d->nrings = nrings;
 	d->capacity = cap;
+	d->gens_cap = gcap;
 	d->ops = *ops;
+	/* Where the producers are now: the records before are not read.  The
+	 * values are the target's; wrong ones only steer the order. */
+	const uint32_t *gens = (const uint32_t *)((char *)base + mt_ring_gens_offset(nrings, cap));
+	for (uint32_t i = 0; i < gcap; i++)
+		d->last[i] = LOAD(&gens[i]);
 	uint64_t stride = sizeof(struct mt_ring) + (uint64_t)cap * sizeof(struct mt_ring_rec);
 	for (uint32_t i = 0; i < nrings; i++) {
 		struct ringstate *s = &d->rings[i];
@@ -134,6 +156,9 @@ int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 
 void mt_ringdec_destroy(struct mt_ringdec *d)
 {
+	if (!d)
+		return;
+	free(d->last);
 	free(d);
 }
 
@@ -164,13 +189,15 @@ static bool is_realloc_fn(uint16_t fn)
 }
 
 /* Copies the record at position POS of S out of the region and checks it;
- * true with *EV filled when it is one the agent could have written. */
+ * true with *EV and *GEN filled when it is one the agent could have
+ * written. */
 static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
-			struct mt_event *ev)
+			struct mt_event *ev, uint32_t *gen)
 {
 	const struct mt_ring_rec *src = &s->recs[pos & (d->capacity - 1)];
 	struct mt_ring_rec r = {
 		.seq = LOAD(&src->seq),
+		.gen = LOAD(&src->gen),
 		.addr = LOAD(&src->addr),
 		.size = LOAD(&src->size),
 		.old_addr = LOAD(&src->old_addr),
@@ -182,7 +209,7 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 		.check = LOAD(&src->check),
 	};
 	/* from here on only the copy is looked at */
-	if (r.seq != pos || r.check != mt_ring_rec_check(&r))
+	if (r.seq != (uint32_t)pos || r.check != mt_ring_rec_check(&r))
 		return false;
 	if (r.tid == 0 || r.tid > MT_TID_MAX || r.fn >= MT_FN__COUNT)
 		return false;
@@ -207,7 +234,8 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 		ev->kind = MT_EV_REALLOC_BEGIN;
 		break;
 	case MT_RING_REALLOC:
-		if (!is_realloc_fn(r.fn))
+		/* no new block, no key: no generation */
+		if (!is_realloc_fn(r.fn) || (r.addr == 0 && r.gen != 0))
 			return false;
 		ev->kind = MT_EV_REALLOC;
 		break;
@@ -221,29 +249,51 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 	ev->old_addr = r.old_addr;
 	ev->caller = r.caller;
 	ev->stack = r.stack && d->ops.stack ? d->ops.stack(d->ops.ctx, r.stack) : 0;
+	*gen = r.gen;
 	return true;
 }
 
-/* Whether EV must wait for the other rings: an allocation of an address
- * still live must come after the free that released it, which the agent
- * published before the allocation; a free of an address not live must
- * come after its allocation, published before anyone could free it. */
-static bool must_wait(const struct mt_ringdec *d, const struct mt_event *ev)
+/* The generation slot of EV's key (ring.h): the block it is about. */
+static uint32_t slot_of(const struct mt_ringdec *d, const struct mt_event *ev)
 {
-	if (!d->ops.live)
-		return false;
-	void *c = d->ops.ctx;
-	switch (ev->kind) {
-	case MT_EV_ALLOC:
-		return d->ops.live(c, ev->addr);
-	case MT_EV_FREE:
-		return !d->ops.live(c, ev->addr);
-	case MT_EV_REALLOC_BEGIN:
-		return !d->ops.live(c, ev->old_addr);
-	case MT_EV_REALLOC:
-		return ev->addr != 0 && ev->addr != ev->old_addr && d->ops.live(c, ev->addr);
-	}
-	return false;
+	uint64_t key = ev->kind == MT_EV_REALLOC_BEGIN ? ev->old_addr : ev->addr;
+	return mt_ring_gen_slot(key, d->gens_cap);
+}
+
+/* How far generation GEN of EV is ahead of the next one its slot expects:
+ * 0 when it may go (the next one, an old one, or no generation).  A slot
+ * still at 0 expects 1: the agent takes generations only while a reader
+ * is attached, so the first record of an address since the open may be
+ * read after its successors and must not be taken for a first one. */
+static int32_t ahead(const struct mt_ringdec *d, const struct mt_event *ev, uint32_t gen)
+{
+	if (gen == 0)
+		return 0;
+	uint32_t last = d->last[slot_of(d, ev)];
+	if (gen == mt_ring_gen_after(last))
+		return 0;
+	int32_t by = (int32_t)(gen - last);
+	return by <= 0 ? 0 : by - 1;
+}
+
+/* Whether EV must wait for the other rings: its slot's earlier
+ * generations (the free that released its block, the allocation that
+ * made the block it frees) are in other rings, not emitted yet, or were
+ * dropped. */
+static bool must_wait(const struct mt_ringdec *d, const struct mt_event *ev, uint32_t gen)
+{
+	return ahead(d, ev, gen) > 0;
+}
+
+/* EV (generation GEN) is emitted: its slot moves on to GEN, unless GEN
+ * is an old one.  FORCED: GEN was ahead; its predecessors are given up. */
+static void advance(struct mt_ringdec *d, const struct mt_event *ev, uint32_t gen, bool forced)
+{
+	if (gen == 0)
+		return;
+	uint32_t *last = &d->last[slot_of(d, ev)];
+	if (forced || gen == mt_ring_gen_after(*last))
+		*last = gen;
 }
 
 /* Loads every readable ring's published head.  A head behind our position,
@@ -267,8 +317,10 @@ static void reload_heads(struct mt_ringdec *d)
 	}
 }
 
-static void emit(struct mt_ringdec *d, struct mt_event *ev, uint64_t now)
+static void emit(struct mt_ringdec *d, struct mt_event *ev, uint32_t gen, bool forced,
+		 uint64_t now)
 {
+	advance(d, ev, gen, forced);
 	ev->time_ns = now;
 	d->st.events++;
 	d->ops.emit(d->ops.ctx, ev);
@@ -280,30 +332,32 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 			 uint64_t now, bool *moved)
 {
 	if (s->waiting) {
-		if (must_wait(d, &s->pending))
+		if (must_wait(d, &s->pending, s->pending_gen))
 			return 0;
 		s->waiting = false;
-		emit(d, &s->pending, now);
+		emit(d, &s->pending, s->pending_gen, false, now);
 		*moved = true;
 	}
 	size_t n = 0;
 	while (s->pos != s->head && n < limit) {
 		struct mt_event ev;
-		bool ok = read_record(d, s, s->pos, &ev);
+		uint32_t gen;
+		bool ok = read_record(d, s, s->pos, &ev, &gen);
 		s->pos++;
 		n++;
 		if (!ok) {
 			d->st.rejected++;
 			continue;
 		}
-		if (must_wait(d, &ev)) {
+		if (must_wait(d, &ev, gen)) {
 			s->pending = ev;
+			s->pending_gen = gen;
 			s->pending_epoch = d->epoch;
 			s->waiting = true;
 			d->st.order_waits++;
 			break;
 		}
-		emit(d, &ev, now);
+		emit(d, &ev, gen, false, now);
 	}
 	if (n) {
 		*moved = true;
@@ -313,22 +367,33 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 }
 
 /* Nothing moved: emit a held record whose wait is over (heads were
- * reloaded after it was read, and drained), or reload the heads.  False
- * when no record is held. */
+ * reloaded after it was read, and drained), or reload the heads.  Of
+ * those, the one least ahead of its slot goes first, so that a chain of
+ * held records of one slot (one predecessor dropped) comes out in order.
+ * False when no record is held. */
 static bool unblock(struct mt_ringdec *d, uint64_t now)
 {
 	bool any = false;
+	struct ringstate *best = NULL;
+	int32_t best_by = 0;
 	for (uint32_t k = 0; k < d->nrings; k++) {
 		struct ringstate *s = &d->rings[(d->rr + k) % d->nrings];
 		if (!s->waiting)
 			continue;
 		any = true;
 		if (s->pending_epoch < d->epoch) {
-			s->waiting = false;
-			d->st.order_forced++;
-			emit(d, &s->pending, now);
-			return true;
+			int32_t by = ahead(d, &s->pending, s->pending_gen);
+			if (!best || by < best_by) {
+				best = s;
+				best_by = by;
+			}
 		}
+	}
+	if (best) {
+		best->waiting = false;
+		d->st.order_forced++;
+		emit(d, &best->pending, best->pending_gen, true, now);
+		return true;
 	}
 	if (any)
 		reload_heads(d);

@@ -10,18 +10,23 @@
  *     back; a published head that moved backwards or more than a ring's
  *     capacity ahead marks the ring poisoned: it is not read again;
  *   - each record is copied out of the region before it is checked, and
- *     is rejected (skipped, counted) unless its seq is its position, its
- *     check word matches, its kind and fn are known and agree, and its
+ *     is rejected (skipped, counted) unless its seq is its position (low
+ *     32 bits), its check word matches, its kind and fn are known and agree, and its
  *     addresses and sizes are possible;
  *   - a drain does at most BUDGET records' work and O(BUDGET * rings)
  *     steps in all, whatever the region holds.
  * The caller must seal the memfd against shrinking (ring.h).
  *
- * Order: per ring, records are emitted in ring order.  Across rings, with
- * a live() callback: before an allocation of an address that live() says
- * is held (or a free of one it says is not), the reader reloads the other
- * rings' heads and drains them up to there first; if that moves nothing,
- * it emits the record anyway and counts it in order_forced.
+ * Order: per ring, records are emitted in ring order.  Across rings, by
+ * the records' generations (ring.h): the reader keeps, per generation
+ * slot, the last generation it emitted (starting from the region's values
+ * at mt_ringdec_new()).  A record whose generation is the next one, an
+ * old one, or 0 goes; one further ahead is held while the reader reloads
+ * the other rings' heads and drains them up to there; if that moves
+ * nothing (its predecessor was dropped, or is not published yet), it is
+ * emitted anyway, counted in order_forced, and its slot moves on to it.
+ * The generation table is the target's too: its values only steer the
+ * order, never memory safety or termination.
  */
 #ifndef MT_RINGDEC_H
 #define MT_RINGDEC_H
@@ -37,8 +42,6 @@ struct mt_ringdec;
 
 struct mt_ringdec_ops {
 	mt_event_sink emit;   /* every accepted record, as an mt_event */
-	/* optional: whether the consumer holds ADDR as a live block */
-	bool (*live)(void *ctx, uint64_t addr);
 	/* optional: the interned stack id (stacks.h) of an agent's stack
 	 * hash; without it events carry stack 0 */
 	uint32_t (*stack)(void *ctx, uint64_t hash);
@@ -62,14 +65,16 @@ struct mt_ringdec_stats {
 };
 
 /* Initialises a region of LEN bytes at BASE (64-byte aligned) with NRINGS
- * rings of CAPACITY records: memtrace does it on the memfd it creates.
+ * rings of CAPACITY records and MT_RING_GENS generation slots
+ * (mt_ring_region_bytes()): memtrace does it on the memfd it creates.
  * 0, or -EINVAL when the numbers break the reader's limits or do not fit. */
 int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capacity);
 
 /* A reader of the region mapped at BASE for LEN bytes.  It starts at each
  * ring's current head (what an earlier reader left is skipped and
  * counted).  0 and *OUT, or -EINVAL (not a region this build reads: bad
- * magic, version, sizes, ring count, capacity, or larger than LEN) or
+ * magic, version, sizes, ring count, capacity, generation slots, or larger
+ * than LEN) or
  * -ENOMEM. */
 int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 		   struct mt_ringdec **out);

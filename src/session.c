@@ -183,22 +183,13 @@ static void install_added(struct session *s, int added)
 	}
 }
 
-/* Whether the tracker holds a block starting at ADDR: the in-process
- * engine orders its rings by it. */
-static bool tracker_holds(void *ctx, uint64_t addr)
-{
-	struct mt_block b;
-	return mt_livetable_find_containing(mt_tracker_live(ctx), addr, &b) && b.addr == addr;
-}
-
 static int make_engine(struct session *s, enum mt_engine_kind kind)
 {
 	bool stacks = s->stacks && s->wrappers;
 	if (kind == MT_ENGINE_INJECT) {
 		struct mt_inj_config cfg = {
 			.depth = s->o->depth, .sample_bytes = s->o->sample_bytes,
-			.stacks = stacks ? s->stacks : NULL, .live = tracker_holds,
-			.live_ctx = s->tracker,
+			.stacks = stacks ? s->stacks : NULL,
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,
 		};

@@ -326,6 +326,12 @@ static void wait_room(struct call *c)
 	__atomic_store_n(&c->sh->reader_stale, 1, __ATOMIC_RELAXED);
 }
 
+/* Publishes one record.  Its generation (ring.h) is taken here, so put()
+ * must be called where the order is decided: for a free and a
+ * REALLOC_BEGIN before the real call, for an allocation and a REALLOC
+ * after it.  The key is the block the record is about; a REALLOC without
+ * a new block has none.  No reader attached: the push drops the record,
+ * and no generation is spent on it. */
 static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
 		uint64_t size, uint64_t old)
 {
@@ -336,6 +342,9 @@ static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t ad
 		.addr = addr, .size = size, .old_addr = old, .caller = c->caller,
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
 	};
+	uint64_t key = kind == MT_RING_REALLOC_BEGIN ? old : addr;
+	if (key && __atomic_load_n(&c->rg->reader_pid, __ATOMIC_RELAXED))
+		ev.gen = mt_ring_next_gen(c->rg, key);
 	mt_ring_push(c->rg, c->r, &ev);
 }
 

@@ -2,20 +2,23 @@
  * is memory a hostile target writes, before and while memtrace reads it.
  *
  * Input:  byte 0   mode bits: 1 make the header valid (else the bytes are
- *                  the header as they come), 2 give the reader a live()
- *                  callback (cross-ring waits), 4 give the records the
- *                  producers would write a right seq and check word (so
- *                  kinds, functions and ordering are reached), 8 a small
- *                  drain budget
- *         byte 1   rings - 1 (mod 4), byte 2: log2 capacity (1..4)
+ *                  the header as they come), 2 give those records small
+ *                  generations (0..3: next, old and ahead ones, so
+ *                  cross-ring waits and forced emits are reached), 4 give
+ *                  the records the producers would write a right seq and
+ *                  check word (so kinds, functions and ordering are
+ *                  reached), 8 a small drain budget
+ *         byte 1   bits 0-1: rings - 1, bits 2-4: log2 generation slots
+ *                  (0..7); byte 2: log2 capacity (1..4)
  *         then     the region's bytes, then per drain round: one byte per
  *                  ring of how far its producer moves the head, and one
- *                  hostile 8-byte write (2-byte offset, 8-byte value)
+ *                  hostile 8-byte write (2-byte offset, 8-byte value; the
+ *                  generation table included)
  * Properties (a broken one abort()s): mt_ringdec_new() refuses or accepts
  * without touching memory past the region; every drain ends, consumes no
  * more than its budget, and emits only events that passed the reader's
  * checks (known kind and function, a thread id, user-space addresses,
- * no wrap-around).
+ * no wrap-around but for failed allocations).
  *
  * Built by tests/fuzz/meson.build with clang -fsanitize=fuzzer,address,
  * undefined; run by hand with
@@ -36,8 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ROUNDS 4
 
 struct fsink {
-	uint64_t live[32];
-	unsigned nlive;
 	uint64_t events;
 };
 
@@ -46,28 +47,9 @@ static void fz_emit(void *ctx, const struct mt_event *ev)
 	struct fsink *s = ctx;
 	if ((unsigned)ev->kind > MT_EV_REALLOC || (unsigned)ev->fn >= MT_FN__COUNT ||
 	    ev->tid <= 0 || ev->addr >= (1ULL << 56) || ev->old_addr >= (1ULL << 56) ||
-	    ev->size > (1ULL << 56) - ev->addr)
-		abort();
+	    (ev->addr && ev->size > (1ULL << 56) - ev->addr))
+		abort();   /* a failed allocation (addr 0) may ask for any size */
 	s->events++;
-	uint64_t del = ev->kind == MT_EV_FREE ? ev->addr
-		     : ev->kind == MT_EV_REALLOC ? ev->old_addr : 0;
-	uint64_t add = ev->kind == MT_EV_ALLOC || ev->kind == MT_EV_REALLOC ? ev->addr : 0;
-	for (unsigned i = 0; del && i < s->nlive; i++)
-		if (s->live[i] == del) {
-			s->live[i] = s->live[--s->nlive];
-			break;
-		}
-	if (add && s->nlive < 32)
-		s->live[s->nlive++] = add;
-}
-
-static bool fz_live(void *ctx, uint64_t addr)
-{
-	struct fsink *s = ctx;
-	for (unsigned i = 0; i < s->nlive; i++)
-		if (s->live[i] == addr)
-			return true;
-	return false;
 }
 
 static uint32_t fz_stack(void *ctx, uint64_t hash)
@@ -89,11 +71,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	const uint8_t *p = data, *end = data + size;
 	unsigned mode = (unsigned)take(&p, end, 1);
-	uint32_t nrings = (uint32_t)(take(&p, end, 1) % 4) + 1;
+	unsigned b1 = (unsigned)take(&p, end, 1);
+	uint32_t nrings = (b1 & 3) + 1;
+	uint32_t gcap = 1u << ((b1 >> 2) & 7);
 	uint32_t cap = 1u << ((take(&p, end, 1) % 4) + 1);
 
 	static _Alignas(64) uint8_t region[MAX_REGION];
-	size_t len = (mode & 1) ? mt_ring_region_bytes(nrings, cap)
+	_Static_assert(sizeof(struct mt_ring_region) +
+			       4 * (sizeof(struct mt_ring) + 16 * sizeof(struct mt_ring_rec)) +
+			       128 * sizeof(uint32_t) <= MAX_REGION,
+		       "the largest valid region fits");
+	size_t len = (mode & 1) ? mt_ring_region_bytes_gens(nrings, cap, gcap)
 				: (size_t)(end - p) < MAX_REGION ? (size_t)(end - p) : MAX_REGION;
 	if (len < 8)
 		len = 8;
@@ -111,11 +99,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rg->nrings = nrings;
 		rg->capacity = cap;
 		rg->region_size = len;
+		rg->gens_cap = gcap;
 	}
 
 	struct fsink s = { 0 };
-	struct mt_ringdec_ops ops = { .emit = fz_emit, .stack = fz_stack, .ctx = &s,
-				      .live = (mode & 2) ? fz_live : NULL };
+	struct mt_ringdec_ops ops = { .emit = fz_emit, .stack = fz_stack, .ctx = &s };
 	struct mt_ringdec *d;
 	/* the reader is told the exact length: ASan catches a read beyond */
 	if (mt_ringdec_new(region, len, &ops, &d) != 0)
@@ -134,7 +122,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint64_t h = r->head;
 			for (uint64_t k = 0; (mode & 4) && k < adv && k < cap; k++) {
 				struct mt_ring_rec *rec = &recs[(h + k) & (cap - 1)];
-				rec->seq = h + k;
+				rec->seq = (uint32_t)(h + k);
+				if (mode & 2)
+					rec->gen %= 4;
 				rec->check = mt_ring_rec_check(rec);
 			}
 			r->head = h + adv;

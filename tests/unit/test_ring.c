@@ -2,8 +2,8 @@
  * (memtrace's reader): push and drain on one thread, drops of every kind
  * counted, claiming and retiring rings, several producer threads against a
  * draining reader (every published event exactly once, per-ring order,
- * exact drop counts), cross-ring ordering of a reused address, and regions
- * and records a hostile target could write. */
+ * exact drop counts), cross-ring ordering of a reused address by
+ * generations, and regions and records a hostile target could write. */
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -32,8 +32,6 @@ static void *region_new(uint32_t nrings, uint32_t cap, size_t *len)
 struct sink {
 	struct mt_event ev[SINK_MAX];
 	size_t n;
-	uint64_t live[SINK_MAX];   /* a tiny live-block set for ordering */
-	size_t nlive;
 };
 
 static void sink_emit(void *ctx, const struct mt_event *ev)
@@ -41,31 +39,6 @@ static void sink_emit(void *ctx, const struct mt_event *ev)
 	struct sink *s = ctx;
 	ck_assert_uint_lt(s->n, SINK_MAX);
 	s->ev[s->n++] = *ev;
-	uint64_t add = 0, del = 0;
-	if (ev->kind == MT_EV_ALLOC)
-		add = ev->addr;
-	else if (ev->kind == MT_EV_FREE)
-		del = ev->addr;
-	else if (ev->kind == MT_EV_REALLOC) {
-		del = ev->old_addr;
-		add = ev->addr;
-	}
-	for (size_t i = 0; del && i < s->nlive; i++)
-		if (s->live[i] == del) {
-			s->live[i] = s->live[--s->nlive];
-			break;
-		}
-	if (add && s->nlive < SINK_MAX)
-		s->live[s->nlive++] = add;
-}
-
-static bool sink_live(void *ctx, uint64_t addr)
-{
-	struct sink *s = ctx;
-	for (size_t i = 0; i < s->nlive; i++)
-		if (s->live[i] == addr)
-			return true;
-	return false;
 }
 
 static uint32_t sink_stack(void *ctx, uint64_t hash)
@@ -73,12 +46,9 @@ static uint32_t sink_stack(void *ctx, uint64_t hash)
 	return (uint32_t)(hash & 0xffff) + 1;
 }
 
-static struct mt_ringdec *reader(void *rg, size_t len, struct sink *s, bool ordered)
+static struct mt_ringdec *reader(void *rg, size_t len, struct sink *s)
 {
-	struct mt_ringdec_ops ops = {
-		.emit = sink_emit, .stack = sink_stack, .ctx = s,
-		.live = ordered ? sink_live : NULL,
-	};
+	struct mt_ringdec_ops ops = { .emit = sink_emit, .stack = sink_stack, .ctx = s };
 	struct mt_ringdec *d;
 	ck_assert_int_eq(mt_ringdec_new(rg, len, &ops, &d), 0);
 	mt_ringdec_set_reader(d, 4242);
@@ -91,6 +61,20 @@ static struct mt_ring_rec rec(enum mt_ring_kind kind, enum mt_fn fn, uint32_t ti
 	return (struct mt_ring_rec){ .kind = kind, .fn = fn, .tid = tid, .addr = addr,
 		.size = size, .old_addr = old, .caller = 0x401000 + addr % 64,
 		.stack = addr ? 0xabc00 + tid : 0 };
+}
+
+/* The key of a record (ring.h): the block it is about. */
+static uint64_t key_of(const struct mt_ring_rec *e)
+{
+	return e->kind == MT_RING_REALLOC_BEGIN ? e->old_addr : e->addr;
+}
+
+/* Takes E's generation as the agent does, at the moment the call is
+ * ordered (a free before the real free, an allocation after). */
+static struct mt_ring_rec gen(struct mt_ring_region *rg, struct mt_ring_rec e)
+{
+	e.gen = key_of(&e) ? mt_ring_next_gen(rg, key_of(&e)) : 0;
+	return e;
 }
 
 static struct mt_ringdec_stats stats(struct mt_ringdec *d)
@@ -107,7 +91,7 @@ START_TEST(push_and_drain)
 	size_t len;
 	struct mt_ring_region *rg = region_new(4, 16, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	ck_assert_int_eq(rg->reader_pid, 4242);
 	struct mt_ring *r = mt_ring_claim(rg, 77);
 	ck_assert_ptr_nonnull(r);
@@ -162,7 +146,7 @@ START_TEST(full_ring_drops_and_counts)
 	size_t len;
 	struct mt_ring_region *rg = region_new(2, 8, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	struct mt_ring *r = mt_ring_claim(rg, 5);
 	int ok = 0;
 	for (uint64_t i = 0; i < 20; i++) {
@@ -196,7 +180,7 @@ START_TEST(other_drops)
 	ck_assert_uint_eq(r1->head, 0);
 
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	/* two rings, three threads */
 	struct mt_ring *r2 = mt_ring_claim(rg, 2);
 	ck_assert_ptr_nonnull(r2);
@@ -240,14 +224,14 @@ START_TEST(reattach_skips_backlog)
 	size_t len;
 	struct mt_ring_region *rg = region_new(2, 8, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	struct mt_ring *r = mt_ring_claim(rg, 9);
 	struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 9, 0x1000, 8, 0);
 	for (int i = 0; i < 5; i++)
 		mt_ring_push(rg, r, &e);
 	mt_ringdec_destroy(d);   /* killed: reader_pid stays */
 	struct sink s2 = { 0 };
-	struct mt_ringdec *d2 = reader(rg, len, &s2, false);
+	struct mt_ringdec *d2 = reader(rg, len, &s2);
 	ck_assert_uint_eq(stats(d2).skipped_at_open, 5);
 	ck_assert_uint_eq(r->tail, 5);
 	ck_assert_int_eq(mt_ring_push(rg, r, &e), 1);
@@ -260,29 +244,30 @@ END_TEST
 
 /* ---- cross-ring order ---------------------------------------------------- */
 
-/* Thread 2 frees X (published before the real free), then thread 1's
- * malloc returns X (published after); and the same for Y the other way
- * round.  Whichever ring the reader visits first, each free comes out
+/* Thread 2 frees X (its generation taken before the real free), then
+ * thread 1's malloc returns X (taken after); and the same for Y the other
+ * way round.  Whichever ring the reader visits first, each free comes out
  * before the allocation that reuses its address, and nothing is forced. */
 START_TEST(reused_address_waits_for_other_rings)
 {
 	size_t len;
 	struct mt_ring_region *rg = region_new(2, 8, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, true);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	struct mt_ring *r1 = mt_ring_claim(rg, 1), *r2 = mt_ring_claim(rg, 2);
 	const uint64_t X = 0x5000, Y = 0x6000;
-	struct mt_ring_rec ax = rec(MT_RING_ALLOC, MT_FN_MALLOC, 2, X, 16, 0);
-	struct mt_ring_rec ay = rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, Y, 16, 0);
+	struct mt_ring_rec ax = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 2, X, 16, 0));
+	struct mt_ring_rec ay = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, Y, 16, 0));
 	mt_ring_push(rg, r2, &ax);
 	mt_ring_push(rg, r1, &ay);
 	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 2);   /* X and Y live */
 
-	/* ring 1: malloc -> X, free(Y);  ring 2: free(X), malloc -> Y */
-	struct mt_ring_rec r1a = rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, X, 48, 0);
-	struct mt_ring_rec r1b = rec(MT_RING_FREE, MT_FN_FREE, 1, Y, 0, 0);
-	struct mt_ring_rec r2a = rec(MT_RING_FREE, MT_FN_FREE, 2, X, 0, 0);
-	struct mt_ring_rec r2b = rec(MT_RING_ALLOC, MT_FN_CALLOC, 2, Y, 96, 0);
+	/* in time: free(X), malloc -> X, free(Y), calloc -> Y;
+	 * ring 1: malloc -> X, free(Y);  ring 2: free(X), calloc -> Y */
+	struct mt_ring_rec r2a = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, 2, X, 0, 0));
+	struct mt_ring_rec r1a = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, X, 48, 0));
+	struct mt_ring_rec r1b = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, 1, Y, 0, 0));
+	struct mt_ring_rec r2b = gen(rg, rec(MT_RING_ALLOC, MT_FN_CALLOC, 2, Y, 96, 0));
 	mt_ring_push(rg, r2, &r2a);
 	mt_ring_push(rg, r1, &r1a);
 	mt_ring_push(rg, r1, &r1b);
@@ -301,23 +286,150 @@ START_TEST(reused_address_waits_for_other_rings)
 	ck_assert_int_lt(free_y, alloc_y);
 	ck_assert_int_ge(free_x, 2);
 	ck_assert_int_ge(free_y, 2);
-	ck_assert_uint_eq(s.nlive, 2);
 	struct mt_ringdec_stats st = stats(d);
 	ck_assert_uint_ge(st.order_waits, 1);
 	ck_assert_uint_eq(st.order_forced, 0);
 
-	/* The free was dropped: the allocation waits, then goes anyway. */
+	/* A free of a block from before the attach, and a record without a
+	 * key (a failed realloc): neither waits. */
 	uint64_t waits = st.order_waits;
-	struct mt_ring_rec again = rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, X, 8, 0);
-	mt_ring_push(rg, r1, &again);
-	/* and a free of a block from before the attach */
-	struct mt_ring_rec old = rec(MT_RING_FREE, MT_FN_FREE, 2, 0x9000, 0, 0);
+	struct mt_ring_rec old = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, 2, 0x9000, 0, 0));
+	struct mt_ring_rec failed = gen(rg, rec(MT_RING_REALLOC, MT_FN_REALLOC, 1, 0, 1, 0x9100));
+	ck_assert_uint_eq(failed.gen, 0);
 	mt_ring_push(rg, r2, &old);
+	mt_ring_push(rg, r1, &failed);
 	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 2);
 	ck_assert_uint_eq(s.n, 8);
 	st = stats(d);
-	ck_assert_uint_eq(st.order_waits, waits + 2);
-	ck_assert_uint_eq(st.order_forced, 2);
+	ck_assert_uint_eq(st.order_waits, waits);
+	ck_assert_uint_eq(st.order_forced, 0);
+	mt_ringdec_destroy(d);
+	free(rg);
+}
+END_TEST
+
+/* The case a live-block test gets wrong: thread A allocates X, thread B
+ * frees it, thread C's allocation returns X again, each in its own ring.
+ * The reader drains C's ring first; at that moment X is not live for it
+ * (A's allocation is unread), so only the generations tell that C's
+ * allocation must wait for both others. */
+START_TEST(alloc_free_alloc_across_three_rings)
+{
+	size_t len;
+	struct mt_ring_region *rg = region_new(3, 8, &len);
+	struct sink s = { 0 };
+	struct mt_ringdec *d = reader(rg, len, &s);
+	/* the reader starts at ring 0: C has ring 0, B ring 1, A ring 2 */
+	struct mt_ring *ring[3];
+	uint32_t tid[3];
+	for (uint32_t t = 1; t <= 3; t++) {
+		struct mt_ring *r = mt_ring_claim(rg, t);
+		for (uint32_t i = 0; i < 3; i++)
+			if (mt_ring_at(rg, i) == r) {
+				ring[i] = r;
+				tid[i] = t;
+			}
+	}
+	struct mt_ring *rc = ring[0], *rb = ring[1], *ra = ring[2];
+	const uint64_t X = 0x7ff012345670;
+	struct mt_ring_rec alloc1 = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, tid[2], X, 16, 0));
+	struct mt_ring_rec fr = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, tid[1], X, 0, 0));
+	struct mt_ring_rec alloc2 = gen(rg, rec(MT_RING_ALLOC, MT_FN_CALLOC, tid[0], X, 64, 0));
+	ck_assert_uint_eq(alloc1.gen, 1);
+	ck_assert_uint_eq(fr.gen, 2);
+	ck_assert_uint_eq(alloc2.gen, 3);
+	/* published in the reverse order, as late as the agent may */
+	ck_assert_int_eq(mt_ring_push(rg, rc, &alloc2), 1);
+	ck_assert_int_eq(mt_ring_push(rg, rb, &fr), 1);
+	ck_assert_int_eq(mt_ring_push(rg, ra, &alloc1), 1);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 3);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_int_eq(s.ev[0].kind, MT_EV_ALLOC);
+	ck_assert_int_eq(s.ev[0].tid, tid[2]);
+	ck_assert_uint_eq(s.ev[0].size, 16);
+	ck_assert_int_eq(s.ev[1].kind, MT_EV_FREE);
+	ck_assert_int_eq(s.ev[1].tid, tid[1]);
+	ck_assert_int_eq(s.ev[2].kind, MT_EV_ALLOC);
+	ck_assert_int_eq(s.ev[2].tid, tid[0]);
+	ck_assert_uint_eq(s.ev[2].size, 64);
+	struct mt_ringdec_stats st = stats(d);
+	ck_assert_uint_ge(st.order_waits, 1);
+	ck_assert_uint_eq(st.order_forced, 0);
+
+	/* and a realloc of X in place by A, then a free by B: the realloc's
+	 * begin and end are keyed on X too */
+	struct mt_ring_rec rb1 = gen(rg, rec(MT_RING_REALLOC_BEGIN, MT_FN_REALLOC, tid[2], 0, 0, X));
+	struct mt_ring_rec rb2 = gen(rg, rec(MT_RING_REALLOC, MT_FN_REALLOC, tid[2], X, 128, X));
+	struct mt_ring_rec fr2 = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, tid[1], X, 0, 0));
+	ck_assert_uint_eq(fr2.gen, 6);
+	mt_ring_push(rg, rb, &fr2);
+	mt_ring_push(rg, ra, &rb1);
+	mt_ring_push(rg, ra, &rb2);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 3);
+	ck_assert_uint_eq(s.n, 6);
+	ck_assert_int_eq(s.ev[3].kind, MT_EV_REALLOC_BEGIN);
+	ck_assert_int_eq(s.ev[4].kind, MT_EV_REALLOC);
+	ck_assert_int_eq(s.ev[5].kind, MT_EV_FREE);
+	ck_assert_uint_eq(stats(d).order_forced, 0);
+	mt_ringdec_destroy(d);
+	free(rg);
+}
+END_TEST
+
+/* A record dropped (its ring was full) leaves a gap in its slot's
+ * generations: the next record of that address waits, nothing moves, and
+ * it goes anyway, counted; the slot goes on from it without waiting. */
+START_TEST(dropped_record_forces_once)
+{
+	size_t len;
+	struct mt_ring_region *rg = region_new(2, 2, &len);
+	struct sink s = { 0 };
+	struct mt_ringdec *d = reader(rg, len, &s);
+	struct mt_ring *r1 = mt_ring_claim(rg, 1), *r2 = mt_ring_claim(rg, 2);
+	const uint64_t X = 0x8000;
+	struct mt_ring_rec a = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, X, 8, 0));
+	struct mt_ring_rec other = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, 0x9000, 8, 0));
+	ck_assert_int_eq(mt_ring_push(rg, r1, &a), 1);
+	ck_assert_int_eq(mt_ring_push(rg, r1, &other), 1);
+	/* ring 1 is full: its free of X is dropped, generation and all */
+	struct mt_ring_rec f = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, 1, X, 0, 0));
+	ck_assert_int_eq(mt_ring_push(rg, r1, &f), 0);
+	ck_assert_uint_eq(stats(d).dropped_full, 1);
+	/* thread 2 gets X again, then frees it */
+	struct mt_ring_rec b = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 2, X, 32, 0));
+	struct mt_ring_rec g = gen(rg, rec(MT_RING_FREE, MT_FN_FREE, 2, X, 0, 0));
+	ck_assert_uint_eq(b.gen, f.gen + 1);
+	ck_assert_int_eq(mt_ring_push(rg, r2, &b), 1);
+	ck_assert_int_eq(mt_ring_push(rg, r2, &g), 1);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 4);
+	ck_assert_uint_eq(s.n, 4);
+	/* ring order kept; X's allocations in their order */
+	int ia = -1, ib = -1, ig = -1;
+	for (int i = 0; i < 4; i++) {
+		if (s.ev[i].addr != X)
+			continue;
+		if (s.ev[i].kind == MT_EV_FREE)
+			ig = i;
+		else if (s.ev[i].tid == 1)
+			ia = i;
+		else
+			ib = i;
+	}
+	ck_assert_int_ge(ia, 0);
+	ck_assert_int_lt(ia, ib);
+	ck_assert_int_lt(ib, ig);
+	struct mt_ringdec_stats st = stats(d);
+	ck_assert_uint_eq(st.order_forced, 1);
+	ck_assert_uint_ge(st.order_waits, 1);
+	ck_assert_uint_eq(st.events, 4);
+	/* the slot is in step again: the next record of X goes at once */
+	uint64_t waits = st.order_waits;
+	struct mt_ring_rec c = gen(rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, X, 8, 0));
+	ck_assert_int_eq(mt_ring_push(rg, r1, &c), 1);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 1);
+	st = stats(d);
+	ck_assert_uint_eq(st.order_waits, waits);
+	ck_assert_uint_eq(st.order_forced, 1);
 	mt_ringdec_destroy(d);
 	free(rg);
 }
@@ -342,9 +454,13 @@ static void *produce(void *arg)
 	struct producer *p = arg;
 	struct mt_ring *r = mt_ring_claim(p->rg, p->tid);
 	for (uint32_t i = 0; i < PER_THREAD; i++) {
-		/* the event's number in addr, its thread in the high bits */
-		struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, p->tid,
-					   ((uint64_t)p->tid << 32) | ((uint64_t)i << 4), i, 0);
+		/* the event's number in addr, its thread in the high bits; a
+		 * generation as the agent takes it, so that the reader's
+		 * cross-ring waits (slots are shared by hashing) and the
+		 * gaps of dropped events are exercised too */
+		struct mt_ring_rec e = gen(p->rg, rec(MT_RING_ALLOC, MT_FN_MALLOC, p->tid,
+						      ((uint64_t)p->tid << 32) | ((uint64_t)i << 4),
+						      i, 0));
 		if (mt_ring_push(p->rg, r, &e)) {
 			p->ok[i] = 1;
 			p->pushed++;
@@ -427,8 +543,10 @@ START_TEST(threads_exactly_once)
 	ck_assert_uint_eq(st.poisoned_rings, 0);
 	ck_assert_uint_gt(pushed, 0);
 	if (getenv("TEST_RING_VERBOSE"))
-		fprintf(stderr, "threads: %" PRIu64 " published, %" PRIu64 " dropped\n",
-			pushed, dropped);
+		fprintf(stderr,
+			"threads: %" PRIu64 " published, %" PRIu64 " dropped, %" PRIu64
+			" waits, %" PRIu64 " forced\n",
+			pushed, dropped, st.order_waits, st.order_forced);
 	mt_ringdec_destroy(d);
 	free(rg);
 }
@@ -468,6 +586,11 @@ START_TEST(bad_regions_refused)
 	REFUSED(capacity, 1u << 31);
 	REFUSED(region_size, len + 1);        /* larger than the mapping */
 	REFUSED(region_size, len - 1);        /* smaller than its rings */
+	REFUSED(gens_cap, 0);
+	REFUSED(gens_cap, 3);                 /* no power of two */
+	REFUSED(gens_cap, MT_RING_GENS * 2);  /* the table past the region */
+	REFUSED(gens_cap, MT_RING_MAX_GENS * 2);
+	REFUSED(gens_cap, 1u << 31);
 	*rg = good;
 	ck_assert_int_eq(mt_ringdec_new(rg, sizeof *rg - 1, &ops, &d), -EINVAL);
 	ck_assert_int_eq(mt_ringdec_new(rg, len - 1, &ops, &d), -EINVAL);
@@ -500,7 +623,7 @@ START_TEST(bad_records_rejected)
 	size_t len;
 	struct mt_ring_region *rg = region_new(2, 64, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	struct mt_ring *r = mt_ring_claim(rg, 3);
 	struct mt_ring_rec good = rec(MT_RING_ALLOC, MT_FN_MALLOC, 3, 0x7000, 8, 0);
 	poke(rg, r, good, true);
@@ -529,16 +652,21 @@ START_TEST(bad_records_rejected)
 	struct mt_ring_rec torn = good;
 	torn.check = mt_ring_rec_check(&good) ^ 1;
 	poke(rg, r, torn, false);
+	/* a failed realloc (no new block) with a generation */
+	struct mt_ring_rec genless = rec(MT_RING_REALLOC, MT_FN_REALLOC, 3, 0, 8, 0x6000);
+	poke(rg, r, genless, true);   /* gen 0: fine */
+	genless.gen = 7;
+	poke(rg, r, genless, true);
 	/* a stale record: the seq of a lap ago */
 	struct mt_ring_rec stale = good;
 	stale.seq = r->head + 64 * 1000;
 	poke(rg, r, stale, true);
 	poke(rg, r, good, true);
-	ck_assert_uint_eq(mt_ringdec_drain(d, 1000), 1 + 2 * nbad + 3);
-	ck_assert_uint_eq(s.n, 1 + nbad + 1);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 1000), 1 + 2 * nbad + 5);
+	ck_assert_uint_eq(s.n, 1 + nbad + 2);
 	for (size_t i = 0; i < s.n; i++)
-		ck_assert_uint_eq(s.ev[i].addr, 0x7000);
-	ck_assert_uint_eq(stats(d).rejected, nbad + 2);
+		ck_assert_uint_eq(s.ev[i].addr, s.ev[i].kind == MT_EV_REALLOC ? 0 : 0x7000);
+	ck_assert_uint_eq(stats(d).rejected, nbad + 3);
 	mt_ringdec_destroy(d);
 	free(rg);
 }
@@ -549,7 +677,7 @@ START_TEST(impossible_heads_poison_the_ring)
 	size_t len;
 	struct mt_ring_region *rg = region_new(3, 8, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, false);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	struct mt_ring *a = mt_ring_claim(rg, 1), *b = mt_ring_claim(rg, 2),
 		       *c = mt_ring_claim(rg, 3);
 	struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 1, 0x1000, 8, 0);
@@ -580,13 +708,15 @@ START_TEST(waiting_everywhere_terminates)
 	size_t len;
 	struct mt_ring_region *rg = region_new(4, 8, &len);
 	struct sink s = { 0 };
-	struct mt_ringdec *d = reader(rg, len, &s, true);
+	struct mt_ringdec *d = reader(rg, len, &s);
 	for (uint32_t t = 1; t <= 4; t++) {
 		struct mt_ring *r = mt_ring_claim(rg, t);
 		for (int i = 0; i < 8; i++) {
-			/* frees of blocks nobody allocated */
+			/* frees whose allocations were all dropped */
 			struct mt_ring_rec e = rec(MT_RING_FREE, MT_FN_FREE, t,
 						   0x100000 * t + 16 * (uint64_t)i, 0, 0);
+			mt_ring_next_gen(rg, e.addr);
+			e = gen(rg, e);
 			ck_assert_int_eq(mt_ring_push(rg, r, &e), 1);
 		}
 	}
@@ -609,6 +739,8 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, other_drops);
 	tcase_add_test(tc, reattach_skips_backlog);
 	tcase_add_test(tc, reused_address_waits_for_other_rings);
+	tcase_add_test(tc, alloc_free_alloc_across_three_rings);
+	tcase_add_test(tc, dropped_record_forces_once);
 	tcase_add_test(tc, threads_exactly_once);
 	tcase_add_test(tc, bad_regions_refused);
 	tcase_add_test(tc, bad_records_rejected);
