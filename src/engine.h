@@ -43,6 +43,7 @@ struct mt_engine_stats {
 	uint64_t stacks_truncated;
 	uint64_t stacks_lost;
 	uint64_t rejected;         /* records that failed memtrace's checks */
+	uint64_t order_forced;     /* records emitted without their predecessor */
 	bool reused_agent;         /* the agent was already in the target */
 };
 

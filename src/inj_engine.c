@@ -884,6 +884,7 @@ static void collect_stats(struct inj_engine *e)
 			SINCE(ds.dropped_noring, b->dropped_noring) +
 			SINCE(ds.dropped_reentered, b->dropped_reentered);
 	e->st.rejected = ds.rejected;
+	e->st.order_forced = ds.order_forced;
 	e->st.stacks_truncated = SINCE(__atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED),
 				       e->base_truncated);
 	e->st.stacks_lost = SINCE(__atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED),

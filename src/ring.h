@@ -264,10 +264,18 @@ static inline void mt_ring_retire(struct mt_ring *r)
 }
 
 /* The generation slot of ADDR in a table of CAP (a power of two) slots:
- * a multiplicative hash of ADDR >> 4 (blocks are 16-byte aligned). */
+ * a multiplicative hash of the 64 KiB region ADDR lies in.  Not of ADDR
+ * itself: an allocator hands out blocks that overlap freed ones at other
+ * addresses (a realloc growing in place over a freed neighbour, chunks
+ * coalesced and split), and the live-block table holds ranges, so the free
+ * of the neighbour must be read before the block that now covers it.
+ * Blocks of one region are ordered together; a block that overlaps a
+ * freed one starting in another region is not (the tracker counts such
+ * a clash as an inconsistency).  Testcase: tests/e2e/test_thread_churn.py
+ * (an in-place realloc over a block another thread had freed). */
 static inline uint32_t mt_ring_gen_slot(uint64_t addr, uint32_t cap)
 {
-	return (uint32_t)(((addr >> 4) * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
+	return (uint32_t)(((addr >> 16) * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
 }
 
 /* The generation after G: G + 1, skipping 0 (no constraint). */
@@ -288,9 +296,9 @@ static inline uint32_t mt_ring_next_gen(struct mt_ring_region *rg, uint64_t addr
 				      (uint64_t)rg->nrings * (rg->ring_header_size +
 							      (uint64_t)rg->capacity * rg->record_size));
 	uint32_t *g = &gens[mt_ring_gen_slot(addr, cap)];
-	uint32_t v = __atomic_add_fetch(g, 1, __ATOMIC_ACQ_REL);
+	uint32_t v = __atomic_add_fetch(g, 1, __ATOMIC_SEQ_CST);
 	if (v == 0)
-		v = __atomic_add_fetch(g, 1, __ATOMIC_ACQ_REL);
+		v = __atomic_add_fetch(g, 1, __ATOMIC_SEQ_CST);
 	return v;
 }
 
@@ -306,8 +314,24 @@ static inline void mt_ring_count(uint64_t *c)
  * (no ring), no reader is attached, R is full, or this is a signal handler
  * interrupting a push on the same ring.  Returns 1 published, 0 dropped.
  * Never blocks, never calls anything. */
+static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *r,
+				     const struct mt_ring_rec *ev, uint64_t key);
+
 static inline int mt_ring_push(struct mt_ring_region *rg, struct mt_ring *r,
 			       const struct mt_ring_rec *ev)
+{
+	return mt_ring_push_keyed(rg, r, ev, 0);
+}
+
+/* As mt_ring_push, but with KEY non-zero the record's gen is taken here,
+ * for KEY, inside the push (busy set) and only when the record is written:
+ * a reader that finds a generation missing and sees no ring busy knows it
+ * was not taken by a push still under way (ringdec.c), and no generation
+ * is taken for a dropped record.  busy is stored before the sequentially
+ * consistent increment, which orders it on x86; an aarch64 port needs a
+ * full fence between them. */
+static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *r,
+				     const struct mt_ring_rec *ev, uint64_t key)
 {
 	if (!r) {
 		__atomic_fetch_add(&rg->dropped_noring, 1, __ATOMIC_RELAXED);
@@ -332,7 +356,7 @@ static inline int mt_ring_push(struct mt_ring_region *rg, struct mt_ring *r,
 			   to memcpy, which the agent does not have */
 			struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
 			s->seq = (uint32_t)head;
-			s->gen = ev->gen;
+			s->gen = key ? mt_ring_next_gen(rg, key) : ev->gen;
 			s->addr = ev->addr;
 			s->size = ev->size;
 			s->old_addr = ev->old_addr;

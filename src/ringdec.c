@@ -21,6 +21,9 @@
  * levels): no block, and no return address, lies at or above it. */
 #define MT_USER_END (1ULL << 56)
 
+/* How long a held record waits for a producer preempted inside a push. */
+#define MT_RINGDEC_BUSY_WAIT_NS 200000000ull
+
 struct ringstate {
 	struct mt_ring *ring;      /* in the region                          */
 	struct mt_ring_rec *recs;  /* its records                            */
@@ -30,6 +33,7 @@ struct ringstate {
 	bool waiting;              /* pending is held back for other rings   */
 	uint32_t pending_gen;      /* its generation                         */
 	uint64_t pending_epoch;    /* d->epoch when pending was read         */
+	uint64_t held_ns;          /* when it was held                       */
 	struct mt_event pending;
 };
 
@@ -353,6 +357,7 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 			s->pending = ev;
 			s->pending_gen = gen;
 			s->pending_epoch = d->epoch;
+			s->held_ns = now;
 			s->waiting = true;
 			d->st.order_waits++;
 			break;
@@ -371,6 +376,15 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
  * those, the one least ahead of its slot goes first, so that a chain of
  * held records of one slot (one predecessor dropped) comes out in order.
  * False when no record is held. */
+/* Whether some producer is inside a push. */
+static bool rings_busy(const struct mt_ringdec *d)
+{
+	for (uint32_t k = 0; k < d->nrings; k++)
+		if (!d->rings[k].poisoned && LOAD(&d->rings[k].ring->busy))
+			return true;
+	return false;
+}
+
 static bool unblock(struct mt_ringdec *d, uint64_t now)
 {
 	bool any = false;
@@ -390,6 +404,21 @@ static bool unblock(struct mt_ringdec *d, uint64_t now)
 		}
 	}
 	if (best) {
+		/* A producer inside a push may hold the missing generation:
+		 * it takes it with its ring marked busy (mt_ring_push_keyed),
+		 * and may be preempted there.  Give it time (this drain ends;
+		 * the record stays held), but not forever: it may be dead. */
+		if (rings_busy(d) && now - best->held_ns < MT_RINGDEC_BUSY_WAIT_NS) {
+			reload_heads(d);
+			return false;
+		}
+		/* a push that ended since the heads were loaded */
+		reload_heads(d);
+		for (uint32_t k = 0; k < d->nrings; k++) {
+			const struct ringstate *o = &d->rings[k];
+			if (!o->waiting && !o->poisoned && o->pos != o->head)
+				return true;
+		}
 		best->waiting = false;
 		d->st.order_forced++;
 		emit(d, &best->pending, best->pending_gen, true, now);

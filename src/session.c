@@ -682,8 +682,8 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
 		if (s.engine->ops->poll)
 			mt_say("agent: %" PRIu64 " events dropped, %" PRIu64 " records rejected, %" PRIu64
-			    " stacks cut short, %" PRIu64 " stacks not stored%s", es.dropped, es.rejected,
-			    es.stacks_truncated, es.stacks_lost,
+			    " out of order, %" PRIu64 " stacks cut short, %" PRIu64 " stacks not stored%s",
+			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated, es.stacks_lost,
 			    es.reused_agent ? ", agent reused" : "");
 	}
 	if (s.end != END_EXITED && s.end != END_EXEC) {

@@ -343,9 +343,7 @@ static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t ad
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
 	};
 	uint64_t key = kind == MT_RING_REALLOC_BEGIN ? old : addr;
-	if (key && __atomic_load_n(&c->rg->reader_pid, __ATOMIC_RELAXED))
-		ev.gen = mt_ring_next_gen(c->rg, key);
-	mt_ring_push(c->rg, c->r, &ev);
+	mt_ring_push_keyed(c->rg, c->r, &ev, key);
 }
 
 static inline void end(struct call *c)
