@@ -389,13 +389,18 @@ static double engine_poll(struct session *s, double now)
 	return now_s() + ms / 1000.0;
 }
 
-/* Everything the target recorded so far reaches the tracker (before a
- * report, a snapshot or an answer to another memtrace). */
-static void catch_up(struct session *s)
+/* What the target recorded so far reaches the tracker (before a report,
+ * a snapshot or an answer to another memtrace): all of it, or what can be
+ * drained in MAX_S seconds from a target that allocates faster than
+ * memtrace accounts (0: no limit, for after the detach, when nothing new
+ * comes). */
+static void catch_up(struct session *s, double max_s)
 {
 	bool notify;
+	double until = now_s() + max_s;
 	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
-		;
+		if (max_s > 0 && now_s() >= until)
+			break;
 }
 
 /* Stop every thread, remove the hooks, detach.  False when the target
@@ -432,7 +437,7 @@ static bool detach(struct session *s)
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
 	/* What an in-process agent recorded before the hooks went out. */
-	catch_up(s);
+	catch_up(s, 0);
 	mt_say("detached from pid %d", (int)s->pid);
 	return true;
 }
@@ -460,7 +465,7 @@ static void trace_loop(struct session *s)
 			return;
 		}
 		if (next_snap && now >= next_snap) {
-			catch_up(s);
+			catch_up(s, 0.2);
 			write_snapshot(s, s->o->record_path);
 			next_snap += every;
 			if (next_snap < now)
@@ -468,7 +473,7 @@ static void trace_loop(struct session *s)
 			continue;
 		}
 		if (next_tick && now >= next_tick) {
-			catch_up(s);
+			catch_up(s, 0.2);
 			print_interval(s, false);
 			next_tick += interval;
 			if (next_tick < now)
@@ -497,7 +502,7 @@ static void trace_loop(struct session *s)
 			}
 			struct mt_ctl_request req;
 			while (s->ctl && mt_ctl_server_accept(s->ctl, &req) == 0) {
-				catch_up(s);
+				catch_up(s, 0.2);
 				serve_request(s, &req);
 			}
 			continue;
