@@ -833,7 +833,8 @@ static void inj_on_task_exit(struct mt_engine *base, pid_t tid)
 	}
 }
 
-static int restore(struct inj_engine *e, pid_t pid, struct hook *h)
+/* Puts H's original bytes back in PID (the target, or a forked child). */
+static int restore(pid_t pid, const struct hook *h)
 {
 	uint8_t now[MT_TRAMP_MAX_PATCH];
 	if (mt_mem_read(pid, h->addr, now, h->patch_len) < 0)
@@ -844,7 +845,6 @@ static int restore(struct inj_engine *e, pid_t pid, struct hook *h)
 	    mt_mem_read(pid, h->addr, now, h->patch_len) < 0 ||
 	    memcmp(now, h->orig, h->patch_len) != 0)
 		return -1;
-	(void)e;
 	return 0;
 }
 
@@ -854,9 +854,9 @@ static int inj_clean_child(struct mt_engine *base, pid_t child)
 	int bad = 0;
 	for (int i = 0; i < e->nhooks; i++)
 		if (e->hooks[i].live)
-			bad += restore(e, child, &e->hooks[i]) < 0;
+			bad += restore(child, &e->hooks[i]) < 0;
 	if (e->dl.live)
-		bad += restore(e, child, &e->dl) < 0;
+		bad += restore(child, &e->dl) < 0;
 	return bad ? -EIO : 0;
 }
 
@@ -901,7 +901,7 @@ static int inj_remove(struct mt_engine *base)
 		struct hook *h = &e->hooks[i];
 		if (!h->live)
 			continue;
-		bad += restore(e, e->pid, h) < 0;
+		bad += restore(e->pid, h) < 0;
 		h->live = false;
 		for (int k = 0; k < MT_AGENT_MAX_HOOKS; k++) {
 			uint64_t a;
@@ -913,7 +913,7 @@ static int inj_remove(struct mt_engine *base)
 		}
 	}
 	if (e->dl.live) {
-		bad += restore(e, e->pid, &e->dl) < 0;
+		bad += restore(e->pid, &e->dl) < 0;
 		e->dl.live = false;
 		record_hook(e, DL_SLOT, &e->dl);
 	}

@@ -41,11 +41,13 @@
  * published and consumed: the record at position p lives in slot
  * p & (capacity - 1) and carries seq == (uint32_t)p.  The producer writes the record,
  * then publishes head = p + 1 with release; the reader loads head with
- * acquire, copies records, then stores tail with release.  A full ring
- * (head - tail == capacity) never blocks: the producer drops the event and
- * counts it.  While no reader is attached (reader_pid == 0) the producer
- * drops at once; if memtrace dies without clearing reader_pid the rings
- * simply fill and then drop, and the target runs on.
+ * acquire, copies records, then stores tail with release.  mt_ring_push
+ * never blocks: on a full ring (head - tail == capacity) it drops the event
+ * and counts it.  Before pushing, the agent waits for room while the
+ * reader's heartbeat moves, and stops waiting for good once it stood still
+ * for about 100 ms (agent.c, wait_room).  While no reader is attached
+ * (reader_pid == 0) the producer drops at once; if memtrace dies without
+ * clearing reader_pid the rings fill, then drop, and the target runs on.
  *
  * Order without a global counter: per-address generations.  Every record
  * carries gen, taken from gens[mt_ring_gen_slot(key)] with one atomic
