@@ -377,25 +377,43 @@ static int map_region(struct inj_engine *e, int nthreads)
 /* The offset from the thread pointer where glibc (or another libc) keeps
  * each thread's id: the first one that holds the id of every stopped
  * thread.  0 when none does (the agent then asks the kernel). */
+#define TID_PROBE_WORDS 256   /* offsets 0 to 1 KiB past the thread pointer */
+
 struct tid_probe {
 	struct inj_engine *e;
-	uint32_t ok[1024];   /* candidate offsets / 4 still possible */
+	uint32_t ok[TID_PROBE_WORDS];   /* candidate offsets / 4 still possible */
 	int threads;
 	bool failed;
 };
+
+/* Reads the first TID_PROBE_WORDS words at a thread's pointer; a thread's
+ * struct pthread may end its stack's mapping (glibc puts it at the top),
+ * so what lies past the thread pointer's page may be unmapped: then only
+ * that page is read.  How many words were read, 0 on failure. */
+static int read_tp_words(struct inj_engine *e, uint64_t tp, uint32_t *words)
+{
+	if (peek(e, tp, words, TID_PROBE_WORDS * 4) == 0)
+		return TID_PROBE_WORDS;
+	uint64_t in_page = 4096 - (tp & 4095);
+	int n = (int)(in_page / 4);
+	if (n > TID_PROBE_WORDS)
+		n = TID_PROBE_WORDS;
+	return n > 0 && peek(e, tp, words, (size_t)n * 4) == 0 ? n : 0;
+}
 
 static void probe_tid(void *ctx, pid_t tid)
 {
 	struct tid_probe *p = ctx;
 	mt_regs r;
-	uint32_t words[1024];
+	uint32_t words[TID_PROBE_WORDS];
+	int n = 0;
 	if (mt_target_get_regs(p->e->t, tid, &r) < 0 || !mt_regs_tp(&r) ||
-	    peek(p->e, mt_regs_tp(&r), words, sizeof words) < 0) {
+	    (n = read_tp_words(p->e, mt_regs_tp(&r), words)) == 0) {
 		p->failed = true;
 		return;
 	}
-	for (int i = 0; i < 1024; i++)
-		if (words[i] != (uint32_t)tid)
+	for (int i = 0; i < TID_PROBE_WORDS; i++)
+		if (i >= n || words[i] != (uint32_t)tid)
 			p->ok[i] = 0;
 	p->threads++;
 }
@@ -403,7 +421,7 @@ static void probe_tid(void *ctx, pid_t tid)
 static uint32_t find_tid_offset(struct inj_engine *e)
 {
 	struct tid_probe p = { .e = e };
-	for (int i = 0; i < 1024; i++)
+	for (int i = 0; i < TID_PROBE_WORDS; i++)
 		p.ok[i] = 1;
 	mt_target_for_each_task(e->t, probe_tid, &p);
 	if (p.failed || !p.threads)
@@ -412,7 +430,7 @@ static uint32_t find_tid_offset(struct inj_engine *e)
 	 * it fits, else the first candidate past the TCB header. */
 	if (p.ok[0x2d0 / 4])
 		return 0x2d0;
-	for (int i = 0x40 / 4; i < 1024; i++)
+	for (int i = 0x40 / 4; i < TID_PROBE_WORDS; i++)
 		if (p.ok[i] && p.threads > 1)
 			return (uint32_t)i * 4;
 	return 0;
@@ -608,6 +626,7 @@ static int start_reading(struct inj_engine *e)
 	st.shared = e->shm_target + e->rings_len;
 	st.shared_len = e->shm_len;
 	st.tid_off = tid_off;
+	e->st.tid_offset = tid_off;
 	st.depth = depth < 1 ? 1 : depth;
 	st.sample_bytes = e->cfg.sample_bytes;
 	st.rings = 0;   /* written last */

@@ -685,11 +685,16 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		s.engine->ops->stats(s.engine, &es);
 		mt_say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
-		if (s.engine->ops->poll)
+		if (s.engine->ops->poll) {
+			char tid[64] = "by gettid()";
+			if (es.tid_offset)
+				snprintf(tid, sizeof tid, "at %%fs:%#x", es.tid_offset);
 			mt_say("agent: %" PRIu64 " events dropped, %" PRIu64 " records rejected, %" PRIu64
-			    " out of order, %" PRIu64 " stacks cut short, %" PRIu64 " stacks not stored%s",
+			    " out of order, %" PRIu64 " stacks cut short, %" PRIu64 " stacks not stored"
+			    ", thread ids %s%s",
 			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated, es.stacks_lost,
-			    es.reused_agent ? ", agent reused" : "");
+			    tid, es.reused_agent ? ", agent reused" : "");
+		}
 	}
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		detach(&s);
