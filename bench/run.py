@@ -9,6 +9,8 @@ One invocation measures, for each thread count (default 1 and 2):
     breakpoint                    memtrace histo PID --duration 0 --engine breakpoint
     inject --depth 1              ... --engine inject --depth 1 (caller sites)
     inject                        ... --engine inject (the default depth)
+    inject ... --lossless         the same with --lossless (the agent waits
+                                  for room instead of dropping events)
 
 each traced run as
 
@@ -20,7 +22,9 @@ each traced run as
 
 ns/call is the mean time of one malloc or free as a thread sees it; the
 ratio is to the untraced median of the same call count, measured in the
-same invocation.  The breakpoint engine costs tens of microseconds per
+same invocation.  "calls recorded" is the share of the benchmark's calls
+memtrace's report counted (its JSON `events`); the rest were dropped
+while memtrace fell behind (its `lost_events`).  The breakpoint engine costs tens of microseconds per
 call, so it runs --breakpoint-calls calls per thread (default 100000),
 the others --calls (default 2000000).
 
@@ -36,10 +40,11 @@ Output is markdown: two tables (see print_tables()).
 
 Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH] [--calls N]
               [--breakpoint-calls N] [--threads 1,2]
-              [--configs breakpoint,inject:1,inject] [--untraced-runs N]
+              [--configs CONFIG,...] [--untraced-runs N]
               [--stop-threads N] [--stop-runs N]
-A config is ENGINE or ENGINE:DEPTH; ENGINE `default` passes no --engine
-(memtrace's default engine).  Paths default to $MEMTRACE and
+A config is ENGINE[:DEPTH][+lossless] (default: breakpoint, inject:1,
+inject, inject:1+lossless, inject+lossless); ENGINE `default` passes no
+--engine (memtrace's default engine).  Paths default to $MEMTRACE and
 $MT_MALLOC_BENCH (set by `meson test --benchmark`), else to
 src/memtrace and bench/malloc_bench in the build directory: --build, else
 $MT_BUILD_DIR, else build/ beside this script's directory.  Exit 0 if
@@ -47,6 +52,7 @@ every run worked, 1 otherwise.  Timing is reported, never judged.
 """
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -136,7 +142,7 @@ def engine_args(engine, depth):
     return args + ([] if depth is None else ['--depth', str(depth)])
 
 
-def run_traced(memtrace, bench, threads, calls, engine, depth):
+def run_traced(memtrace, bench, threads, calls, engine, depth, lossless):
     target = tracer = None
     try:
         target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
@@ -146,9 +152,10 @@ def run_traced(memtrace, bench, threads, calls, engine, depth):
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
 
         tracer = subprocess.Popen([memtrace, 'histo', *engine_args(engine, depth),
-                                   str(pid), '--duration', '0'],
+                                   *(['--lossless'] if lossless else []),
+                                   str(pid), '--duration', '0', '--json'],
                                   stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         tracer_err = LineReader(tracer.stderr, 'memtrace')
         tracing = tracer_err.wait_for('memtrace: tracing', START_TIMEOUT)
@@ -159,7 +166,8 @@ def run_traced(memtrace, bench, threads, calls, engine, depth):
 
         tracer.send_signal(signal.SIGINT)
         try:
-            status = tracer.wait(timeout=STOP_TIMEOUT)
+            report, _ = tracer.communicate(timeout=STOP_TIMEOUT)
+            status = tracer.returncode
         except subprocess.TimeoutExpired:
             raise BenchError(f'memtrace still running {STOP_TIMEOUT:g} s '
                              'after SIGINT')
@@ -173,6 +181,12 @@ def run_traced(memtrace, bench, threads, calls, engine, depth):
             raise BenchError(f'malloc_bench exited {target.returncode} '
                              'after memtrace detached')
         result['engine'] = tracing.rsplit(' ', 1)[-1]
+        try:
+            rep = json.loads(report)
+            result['events'] = rep['events']
+            result['lost'] = rep['lost_events']
+        except (ValueError, KeyError) as e:
+            raise BenchError(f'memtrace printed no JSON report: {e}')
         return result
     finally:
         stop(tracer)
@@ -230,18 +244,23 @@ def run_stop_times(memtrace, bench, threads, engine):
 
 
 def parse_configs(text):
-    """'breakpoint,inject:1,inject' -> [(engine, depth or None)]."""
+    """'breakpoint,inject:1,inject+lossless' -> [(engine, depth or None,
+    lossless)]."""
     configs = []
     for item in text.split(','):
-        engine, _, depth = item.strip().partition(':')
+        item, plus, flag = item.strip().partition('+')
+        if plus and flag != 'lossless':
+            raise ValueError(f'unknown +{flag} in {text!r}: only +lossless')
+        engine, _, depth = item.partition(':')
         if not engine:
             raise ValueError(f'empty config in {text!r}')
-        configs.append((engine, int(depth) if depth else None))
+        configs.append((engine, int(depth) if depth else None, bool(plus)))
     return configs
 
 
-def config_name(engine, depth):
-    return engine + (f' --depth {depth}' if depth is not None else '')
+def config_name(engine, depth, lossless):
+    return (engine + (f' --depth {depth}' if depth is not None else '') +
+            (' --lossless' if lossless else ''))
 
 
 def find_paths(args):
@@ -272,19 +291,21 @@ def fmt_ms(values):
 
 def print_tables(rows, stops, args):
     """Markdown.  Overhead rows: (threads, config, engine named by memtrace,
-    calls per thread, ns/call or None, ratio or None, error).  Stop rows:
-    (config, engine named, [attach ms], [detach ms], errors)."""
+    calls per thread, ns/call or None, ratio or None, the share of calls
+    memtrace recorded or None, error).  Stop rows: (config, engine named,
+    [attach ms], [detach ms], errors)."""
     print('### malloc_bench: ns per allocator call (random 16 B - 4 KiB malloc+free)')
     print()
-    print('| threads | tracing | calls/thread | ns/call | ratio to untraced |')
-    print('|--------:|:--------|-------------:|--------:|------------------:|')
-    for threads, name, used, calls, ns, ratio, err in rows:
+    print('| threads | tracing | calls/thread | ns/call | ratio to untraced | calls recorded |')
+    print('|--------:|:--------|-------------:|--------:|------------------:|---------------:|')
+    for threads, name, used, calls, ns, ratio, seen, err in rows:
         if err:
-            print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | |')
+            print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | | |')
             continue
         if used and not name.startswith(used) and name != 'untraced':
             name += f' (engine {used})'
-        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio:.2f} |')
+        shown = '' if seen is None else f'{100 * seen:.1f}%'
+        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio:.2f} | {shown} |')
     print()
     print(f'### threads kept stopped, {args.stop_threads}-thread malloc_bench, '
           f'`memtrace attach --verbose --duration 1`, ms: median (min-max) of '
@@ -314,8 +335,9 @@ def main():
                          'engine (default %(default)s)')
     ap.add_argument('--threads', default='1,2',
                     help='comma-separated thread counts (default %(default)s)')
-    ap.add_argument('--configs', default='breakpoint,inject:1,inject',
-                    help='comma-separated ENGINE[:DEPTH] to trace with; '
+    ap.add_argument('--configs',
+                    default='breakpoint,inject:1,inject,inject:1+lossless,inject+lossless',
+                    help='comma-separated ENGINE[:DEPTH][+lossless] to trace with; '
                          'ENGINE default: no --engine (default %(default)s)')
     ap.add_argument('--untraced-runs', type=int, default=5,
                     help='untraced runs per thread count and call count; the '
@@ -342,36 +364,38 @@ def main():
     for threads in (int(t) for t in args.threads.split(',')):
         untraced = {}
         counts = sorted({args.breakpoint_calls if e == 'breakpoint' else args.calls
-                         for e, _ in configs} | {args.calls})
+                         for e, _, _ in configs} | {args.calls})
         for calls in counts:
             try:
                 untraced[calls] = statistics.median(
                     run_untraced(args.bench, threads, calls)['ns_per_call']
                     for _ in range(args.untraced_runs))
-                rows.append((threads, 'untraced', None, calls, untraced[calls], 1.0, None))
+                rows.append((threads, 'untraced', None, calls, untraced[calls], 1.0,
+                             None, None))
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                rows.append((threads, 'untraced', None, calls, None, None, str(e)))
+                rows.append((threads, 'untraced', None, calls, None, None, None, str(e)))
                 ok = False
             print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
-        for engine, depth in configs:
+        for engine, depth, lossless in configs:
             calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
-            name = config_name(engine, depth)
+            name = config_name(engine, depth, lossless)
             try:
                 if calls not in untraced:
                     raise BenchError('no untraced run to compare with')
                 traced = run_traced(args.memtrace, args.bench, threads, calls,
-                                    engine, depth)
+                                    engine, depth, lossless)
                 ns = traced['ns_per_call']
+                seen = traced['events'] / (threads * calls)
                 rows.append((threads, name, traced['engine'], calls, ns,
-                             ns / untraced[calls], None))
+                             ns / untraced[calls], seen, None))
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                rows.append((threads, name, None, calls, None, None, str(e)))
+                rows.append((threads, name, None, calls, None, None, None, str(e)))
                 ok = False
             print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
 
     stops = []
     engines = []
-    for engine, _ in configs:
+    for engine, _, _ in configs:
         if engine not in engines:
             engines.append(engine)
     for engine in engines if args.stop_runs > 0 else []:

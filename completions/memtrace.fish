@@ -94,6 +94,7 @@ complete -c memtrace -n '__memtrace_using diff' -F -d 'Snapshot file'
 complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l lossless -d 'Slow the process down rather than drop events when memtrace falls behind'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l wrapper -x -d 'Treat a function (glob) as an allocator wrapper'
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x -a 'site stack function module' -d 'Group rows by'

@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 1u
+#define MT_AGENT_VERSION 2u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 
@@ -87,6 +87,10 @@ struct mt_agent_hook_rec {
 	uint8_t patch[16];    /* what F holds while live */
 };
 
+/* A full ring: wait for room while memtrace's heartbeat moves (--lossless)
+ * instead of dropping the event and counting it. */
+#define MT_AGENT_F_WAIT 1u
+
 /* The agent's own page(s), right after its code: memtrace writes it while
  * every thread is stopped; the agent only reads it (but for the counters
  * marked "agent"). */
@@ -98,6 +102,8 @@ struct mt_agent_state {
 	uint32_t tid_off;      /* %fs:tid_off holds the thread id; 0: gettid() */
 	uint32_t depth;        /* return addresses to record above pcs[0] (>= 1) */
 	uint64_t sample_bytes; /* mean bytes between samples; 0: every call */
+	uint32_t flags;        /* MT_AGENT_F_* */
+	uint32_t reserved_flags;
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
 	uint64_t dl_hook;      /* _dl_debug_state's patched address, 0: none */
 	struct mt_agent_hook_rec hooks[MT_AGENT_MAX_HOOKS + 1]; /* +1: dl_notify */

@@ -34,7 +34,9 @@ static const char usage_general[] =
 
 #define ENGINE_OPTIONS \
 	"  --engine ENGINE      inject (default: trampolines, in-process agent) or breakpoint\n" \
-	"  --sample-bytes N     sample allocations, one per ~N bytes; reports estimates (default: all)\n"
+	"  --sample-bytes N     sample allocations, one per ~N bytes; reports estimates (default: all)\n" \
+	"  --lossless           when memtrace falls behind, slow the process down instead of\n" \
+	"                       dropping events (inject; default: drop and count them)\n"
 
 #define FORMAT_OPTION \
 	"  --format FORMAT      table (default), json or folded (collapsed stacks for flame graphs)\n"
@@ -42,8 +44,8 @@ static const char usage_general[] =
 static const char usage_histo[] =
 	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
 	"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
-	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
-	"                      [--verbose]\n"
+	"                      [--lossless] [--depth N] [--wrapper NAME]... [--group-by KEY]\n"
+	"                      [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 	"largest live bytes first.\n"
@@ -63,7 +65,7 @@ static const char usage_histo[] =
 static const char usage_attach[] =
 	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
 	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
-	"                      [--engine ENGINE] [--sample-bytes N]\n"
+	"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
 	"                      [--verbose]\n"
 	"\n"
@@ -86,8 +88,9 @@ static const char usage_attach[] =
 
 static const char usage_run[] =
 	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
-	"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--depth N]\n"
-	"                    [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+	"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
+	"                    [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
+	"                    [--verbose]\n"
 	"                    -- COMMAND [ARGS...]\n"
 	"\n"
 	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
@@ -107,7 +110,7 @@ static const char usage_run[] =
 
 static const char usage_snapshot[] =
 	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
-	"                      [--sample-bytes N] [--depth N] [--wrapper NAME]...\n"
+	"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
 	"                      [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
@@ -400,6 +403,8 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			if (parse_bytes(val, &o->sample_bytes) < 0)
 				FAIL("invalid --sample-bytes '%s': give a number of bytes from 1 to %llu",
 				     val, (unsigned long long)MT_MAX_SAMPLE_BYTES);
+		} else if (strcmp(a, "--lossless") == 0 && FOR(H | A | R | S)) {
+			o->lossless = true;
 		} else if (strcmp(a, "--stacks") == 0 && FOR(H | R)) {
 			o->stacks = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {

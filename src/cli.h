@@ -78,6 +78,7 @@ struct mt_options {
 	char **argv;              /* run: COMMAND [ARGS...], NULL-terminated */
 	enum mt_engine_kind engine; /* --engine, default inject */
 	uint64_t sample_bytes;    /* --sample-bytes: mean bytes between samples; 0 = off */
+	bool lossless;            /* --lossless: the agent waits for room, never drops */
 };
 
 /* 0, or -1 with a one-line message in ERR (without "memtrace: error: "). */

@@ -629,6 +629,7 @@ static int start_reading(struct inj_engine *e)
 	e->st.tid_offset = tid_off;
 	st.depth = depth < 1 ? 1 : depth;
 	st.sample_bytes = e->cfg.sample_bytes;
+	st.flags = e->cfg.lossless ? MT_AGENT_F_WAIT : 0;
 	st.rings = 0;   /* written last */
 	poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

@@ -19,10 +19,11 @@
  *                |   reader_pid, reader_heartbeat,  <- memtrace|
  *                |   dropped_noring                 <- agent  |
  *   header_size  +--------------------------------------------+
- *                | ring 0: struct mt_ring (128 bytes)         |
+ *                | ring 0: struct mt_ring (192 bytes)         |
  *                |   line 0 (producer): owner tid, busy,      |
  *                |     head, dropped_full/_noreader/_reentered|
  *                |   line 1 (reader):   tail                  |
+ *                |   line 2 (producer's own): tail_seen       |
  *                |   capacity x struct mt_ring_rec (64 bytes) |
  *                +--------------------------------------------+
  *                | ring 1 ...           (stride = ring_header_size
@@ -41,9 +42,12 @@
  * published and consumed: the record at position p lives in slot
  * p & (capacity - 1) and carries seq == (uint32_t)p.  The producer writes the record,
  * then publishes head = p + 1 with release; the reader loads head with
- * acquire, copies records, then stores tail with release.  mt_ring_push
- * never blocks: on a full ring (head - tail == capacity) it drops the event
- * and counts it.  Before pushing, the agent waits for room while the
+ * acquire, copies records, then stores tail with release; the producer
+ * loads tail (into tail_seen) only when the tail it saw last leaves no
+ * room, so a reader that keeps up does not cost it a cache miss per push.
+ * mt_ring_push never blocks: on a full ring (head - tail == capacity) it
+ * drops the event and counts it.  That is the agent's default; with
+ * --lossless (MT_AGENT_F_WAIT) the agent first waits for room while the
  * reader's heartbeat moves, and stops waiting for good once it stood still
  * for about 100 ms (agent.c, wait_room).  While no reader is attached
  * (reader_pid == 0) the producer drops at once; if memtrace dies without
@@ -79,7 +83,7 @@
 #include <stdint.h>
 
 #define MT_RING_MAGIC   0x53474E4952544DULL   /* "MTRINGS\0", little-endian */
-#define MT_RING_VERSION 2u
+#define MT_RING_VERSION 3u
 
 /* Limits the reader enforces (a writer must stay within them). */
 #define MT_RING_MAX_RINGS    4096u
@@ -138,6 +142,9 @@ struct mt_ring {
 	/* written by the reader */
 	uint64_t tail;              /* records consumed                        */
 	uint64_t pad1[7];
+	/* the producer's own again, on a line the reader never writes */
+	uint64_t tail_seen;         /* tail as the producer last loaded it     */
+	uint64_t pad2[7];
 };
 
 struct mt_ring_rec {
@@ -158,7 +165,7 @@ struct mt_ring_rec {
 };
 
 _Static_assert(sizeof(struct mt_ring_region) == 128, "region header layout");
-_Static_assert(sizeof(struct mt_ring) == 128, "ring header layout");
+_Static_assert(sizeof(struct mt_ring) == 192, "ring header layout");
 _Static_assert(sizeof(struct mt_ring_rec) == 64, "record layout");
 
 static inline uint64_t mt_ring_rotl(uint64_t x, unsigned r)
@@ -228,10 +235,13 @@ static inline struct mt_ring_rec *mt_ring_slot(struct mt_ring_region *rg,
 static inline struct mt_ring *mt_ring_claim(struct mt_ring_region *rg, uint32_t tid)
 {
 	uint32_t n = rg->nrings;
-	uint32_t start = (uint32_t)((tid * 0x9e3779b1u) % n);
+	uint32_t hash = tid * 0x9e3779b1u;
+	/* no division on this path (tens of cycles): memtrace makes n a
+	 * power of two */
+	uint32_t i = (n & (n - 1)) == 0 ? hash & (n - 1) : hash % n;
 	struct mt_ring *retired = 0;
-	for (uint32_t k = 0; k < n; k++) {
-		struct mt_ring *r = mt_ring_at(rg, (start + k) % n);
+	for (uint32_t k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+		struct mt_ring *r = mt_ring_at(rg, i);
 		uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
 		if (owner == tid)
 			return r;
@@ -350,15 +360,26 @@ static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *
 		mt_ring_count(&r->dropped_noreader);
 	} else {
 		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		if (head - tail >= rg->capacity) {
+		uint64_t seen = __atomic_load_n(&r->tail_seen, __ATOMIC_RELAXED);
+		if (head - seen >= rg->capacity) {
+			/* the reader's line: only when the last tail seen is
+			   used up (acquire: it has copied what it freed) */
+			seen = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+			__atomic_store_n(&r->tail_seen, seen, __ATOMIC_RELAXED);
+		}
+		if (head - seen >= rg->capacity) {
 			mt_ring_count(&r->dropped_full);
 		} else {
+			/* The generation first: its locked increment waits
+			   for every earlier store, and a store into the slot
+			   (likely not in this core's cache: the reader read
+			   it a lap ago) would make it wait for that miss. */
+			uint32_t gen = key ? mt_ring_next_gen(rg, key) : ev->gen;
 			/* field by field: a struct copy may become a call
 			   to memcpy, which the agent does not have */
 			struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
 			s->seq = (uint32_t)head;
-			s->gen = key ? mt_ring_next_gen(rg, key) : ev->gen;
+			s->gen = gen;
 			s->addr = ev->addr;
 			s->size = ev->size;
 			s->old_addr = ev->old_addr;
@@ -369,6 +390,10 @@ static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *
 			s->fn = ev->fn;
 			s->check = mt_ring_rec_check(s);
 			__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+			/* Ask for the next slot's line now, for writing, so
+			   that its miss overlaps the caller's work rather
+			   than the next push's locked increment. */
+			__builtin_prefetch(mt_ring_slot(rg, r, head + 1), 1, 3);
 			ok = 1;
 		}
 	}

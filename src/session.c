@@ -189,6 +189,7 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 	if (kind == MT_ENGINE_INJECT) {
 		struct mt_inj_config cfg = {
 			.depth = s->o->depth, .sample_bytes = s->o->sample_bytes,
+			.lossless = s->o->lossless,
 			.stacks = stacks ? s->stacks : NULL,
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,

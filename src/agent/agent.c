@@ -296,9 +296,11 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	c->stack = publish_stack(c->sh, pcs, n);
 }
 
-/* A full ring: wait for memtrace to drain it, so that allocations are not
- * lost while memtrace is alive and draining (its heartbeat moves: then the
- * target goes at memtrace's pace, as with heaptrack's pipe).  A memtrace
+/* A full ring, by default: the push drops the event and counts it, so the
+ * target never waits for memtrace.  With MT_AGENT_F_WAIT (--lossless):
+ * wait for memtrace to drain it, so that allocations are not lost while
+ * memtrace is alive and draining (its heartbeat moves: then the target
+ * goes at memtrace's pace, as with heaptrack's pipe).  A memtrace
  * whose heartbeat stands still for about 100 ms is marked stale: from
  * then on nobody waits, events are dropped and counted, until memtrace
  * clears the mark at its next drain.  A killed memtrace costs the target
@@ -335,9 +337,12 @@ static void wait_room(struct call *c)
 static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
 		uint64_t size, uint64_t old)
 {
-	if (__atomic_load_n(&c->r->head, __ATOMIC_RELAXED) -
-	    __atomic_load_n(&c->r->tail, __ATOMIC_ACQUIRE) >= c->rg->capacity)
-		wait_room(c);
+	if (mt_agent_state.flags & MT_AGENT_F_WAIT) {
+		uint64_t head = __atomic_load_n(&c->r->head, __ATOMIC_RELAXED);
+		if (head - __atomic_load_n(&c->r->tail_seen, __ATOMIC_RELAXED) >= c->rg->capacity &&
+		    head - __atomic_load_n(&c->r->tail, __ATOMIC_ACQUIRE) >= c->rg->capacity)
+			wait_room(c);
+	}
 	struct mt_ring_rec ev = {
 		.addr = addr, .size = size, .old_addr = old, .caller = c->caller,
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,

@@ -546,11 +546,15 @@ class Harness:
 
     # -- checks ----------------------------------------------------------
     def check_report(self, report, result, target=None, pid=None, exe=None,
-                     end_reason='signal'):
+                     end_reason='signal', lossy=False):
         """Every expectation of RESULT (summed over the sites whose function
         has the expected name), unknown_frees when the target gave it, the
         report's own invariants, and no site of the target's executable
-        that the target did not expect."""
+        that the target did not expect.  LOSSY: memtrace may have dropped
+        events (the inject engine's default when it falls behind), so
+        lost_events may be non-zero, a function's allocs and frees may be
+        below the expectation but never above it, and unknown_frees is not
+        compared."""
         pid = pid if pid is not None else target.pid
         exe = exe or target.exe
         for key in ('pid', 'comm', 'engine', 'allocator', 'threads', 'events',
@@ -561,7 +565,8 @@ class Harness:
         comm = os.path.basename(exe)[:15]
         self.check(report['comm'] == comm, f'report comm {report["comm"]!r}, expected {comm!r}')
         self.check_engine(report['engine'], 'the report')
-        self.check(report['lost_events'] == 0, f'report lost_events {report["lost_events"]}')
+        if not lossy:
+            self.check(report['lost_events'] == 0, f'report lost_events {report["lost_events"]}')
         if end_reason:
             self.check(report['end_reason'] == end_reason,
                        f'report end_reason {report["end_reason"]!r}, expected {end_reason!r}')
@@ -580,7 +585,10 @@ class Harness:
             names = ALIASES.get(name, (name,))
             mine = [s for s in sites if s['function'] in names]
             got = {k: sum(s[k] for s in mine) for k in SITE_FIELDS}
-            if got != want:
+            if lossy:
+                if got['allocs'] > want['allocs'] or got['frees'] > want['frees']:
+                    diffs.append((name, want, got, mine))
+            elif got != want:
                 diffs.append((name, want, got, mine))
         for name, want, got, mine in diffs:
             self.check(False, f'function {name}: reported values differ from the expectation')
@@ -592,7 +600,7 @@ class Harness:
                 log('    (no site reported for this function)')
             for s in mine:
                 log('    site ' + json.dumps(s, sort_keys=True))
-        if result.unknown_frees is not None:
+        if result.unknown_frees is not None and not lossy:
             self.check(report['unknown_frees'] == result.unknown_frees,
                        f'unknown_frees: expected {result.unknown_frees}, '
                        f'reported {report["unknown_frees"]}')
@@ -767,12 +775,13 @@ class Harness:
         return result
 
     def scenario(self, name, args=(), memtrace_args=(), during=None,
-                 during_untraced=None, report_check=None):
+                 during_untraced=None, report_check=None, lossy=False):
         """The standard protocol: attach, go, collect the expectations,
         SIGINT memtrace, check its report and the restored bytes, let the
         target exit 0, then compare with an untraced run's done line.
         DURING(target, memtrace) runs right after "go" (DURING_UNTRACED(t)
-        in the untraced run); REPORT_CHECK(report, result) adds checks."""
+        in the untraced run); REPORT_CHECK(report, result) adds checks;
+        LOSSY as for check_report."""
         t = self.start_target(name, args)
         m = self.attach(t, memtrace_args)
         t.send('go')
@@ -782,7 +791,7 @@ class Harness:
         report = m.stop()
         self.check(m.saw(f'memtrace: detached from pid {t.pid}') is not None,
                    f"no 'memtrace: detached from pid {t.pid}' line on memtrace's stderr")
-        self.check_report(report, result, t)
+        self.check_report(report, result, t, lossy=lossy)
         self.check_tracing_line(m, report)
         self.check_hooks(t.pid, report)
         self.check_released(t.pid)

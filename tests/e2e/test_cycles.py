@@ -7,8 +7,9 @@ realloc and free, pass after pass) runs; then CYCLES times
     memtrace histo PID --duration 0.2 --json      (--engine MT_TEST_ENGINE)
 
 must exit 0 with a report that traced events of the storm (events > 0,
-lost_events 0, end_reason duration) and leave every thread untraced and
-running.  After the cycles, while the target still runs:
+end_reason duration; lost_events 0 with the breakpoint engine, and with
+inject no more inconsistencies than lost events: its agent drops what
+finds its ring full) and leave every thread untraced and running.  After the cycles, while the target still runs:
 
   - the first 16 code bytes of malloc, free, calloc and realloc in the
     target's C library, read from /proc/PID/mem at the addresses its
@@ -53,8 +54,13 @@ def test(h):
                      f'cycle {i + 1}: end_reason {report["end_reason"]!r}, expected duration')
         ok &= h.check(report['events'] > 0,
                       f'cycle {i + 1}: {report["events"]} events traced in 0.2 s of the storm')
-        ok &= h.check(report['lost_events'] == 0,
-                      f'cycle {i + 1}: lost_events {report["lost_events"]}')
+        # the storm outruns memtrace: the agent drops and counts (the
+        # default); an inconsistency needs a dropped free
+        lost, bad = report['lost_events'], report['inconsistencies']
+        if report['engine'] == 'breakpoint':
+            ok &= h.check(lost == 0, f'cycle {i + 1}: lost_events {lost}')
+        ok &= h.check(0 <= bad <= lost, f'cycle {i + 1}: {bad} inconsistencies, '
+                      f'{lost} lost events (at most as many expected)')
         h.check_released(t.pid)
         if not ok or h.failures:
             m.dump()

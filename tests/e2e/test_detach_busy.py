@@ -11,7 +11,11 @@ hook, in memtrace's page, or returning into its trap), and the target
 finishes its own work with the checksum it prints untraced.  The signal is
 sent once the 8 workers exist (the storm lasts seconds traced), --duration
 1 ends it by itself; the test checks the target was still working at that point
-(memtrace saw fewer events than the storm makes)."""
+(memtrace saw fewer events than the storm makes).  The storm allocates
+faster than memtrace accounts: the inject engine's agent drops what finds
+its ring full (the default), so the report may count lost events, and as
+many inconsistencies at most (a dropped free whose address was allocated
+again); the breakpoint engine loses none."""
 import os
 import signal
 import sys
@@ -45,8 +49,11 @@ def test(h):
     want_end = 'duration' if how == 'duration' else 'signal'
     h.check(report['end_reason'] == want_end,
             f'end_reason {report["end_reason"]!r}, expected {want_end!r}')
-    h.check(report['lost_events'] == 0, f'lost_events {report["lost_events"]}')
-    h.check(report['inconsistencies'] == 0, f'inconsistencies {report["inconsistencies"]}')
+    lost, bad = report['lost_events'], report['inconsistencies']
+    if harness.test_engine() == 'breakpoint':
+        h.check(lost == 0, f'lost_events {lost}')
+    h.check(0 <= bad <= lost, f'{bad} inconsistencies, {lost} lost events '
+            '(at most as many expected)')
     h.check_hooks(t.pid, report)
     h.check_released(t.pid)
     # The target goes on untraced and must finish exactly as without memtrace.

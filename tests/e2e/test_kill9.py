@@ -24,10 +24,18 @@ killed with SIGKILL.  Afterwards:
     pass of every thread gave the same checksum (bad_passes=0), and its
     checksum is that of an untraced run (target_churn 8 CALLS 1).
 
+The storm allocates faster than memtrace accounts.  By default the agent
+drops what finds its ring full: the reports may count lost events, and as
+many inconsistencies at most (a dropped free whose address was allocated
+again).  `test_kill9.py --lossless` runs both memtraces with --lossless:
+then no event may be lost, and the agent, which waits for room while
+memtrace's heartbeat moves, must stop waiting once memtrace is dead.
+
 With MT_TEST_ENGINE=breakpoint the test is skipped (77): meson does not
 register it for that engine.  E2E_KILL9_CALLS sets the calls per pass."""
 import os
 import signal
+import sys
 
 import churn
 import harness
@@ -35,6 +43,19 @@ import harness
 THREADS = 8
 CALLS = int(os.environ.get('E2E_KILL9_CALLS', '0')) or 50000
 AGENT_MAGIC = (0x31544e4547415446).to_bytes(8, 'little')   # MT_AGENT_MAGIC
+LOSSLESS = '--lossless' in sys.argv[1:]
+MODE = ['--lossless'] if LOSSLESS else []
+
+
+def check_losses(h, report, what):
+    """No event lost with --lossless; by default, lost events are allowed
+    (and shown), inconsistencies (in a final report; interval reports do
+    not have them) no more than them."""
+    lost, bad = report.get('lost_events'), report.get('inconsistencies', 0)
+    if LOSSLESS:
+        h.check(lost == 0, f'{what}: lost_events {lost} with --lossless')
+    h.check(isinstance(lost, int) and isinstance(bad, int) and 0 <= bad <= lost,
+            f'{what}: {bad} inconsistencies, {lost} lost events (at most as many expected)')
 
 
 def agent_mappings(pid):
@@ -66,7 +87,7 @@ def test(h):
     untraced = churn.untraced_checksum(h, THREADS, CALLS)
     t = churn.start_running(h, THREADS, CALLS)
     m = h.start_memtrace(['attach', str(t.pid), '--engine', 'inject', '--interval', '0.1',
-                          '--json'])
+                          '--json', *MODE])
     tr = m.wait_tracing()
     if not h.check(tr.group(6) == 'inject', f'tracing line says engine {tr.group(6)!r}, '
                    'expected inject (--engine inject)'):
@@ -83,8 +104,7 @@ def test(h):
             h.fail(f'memtrace ended (status {m.wait()}) before it reported events')
         report = harness.parse_json(line, 'an interval report of memtrace attach --json')
         events = report.get('events', 0)
-        h.check(report.get('lost_events') == 0,
-                f'interval report: lost_events {report.get("lost_events")}')
+        check_losses(h, report, 'interval report')
     h.check(m.running(), 'memtrace ended before it was killed')
     os.kill(m.pid, signal.SIGKILL)
     rc = m.wait(what='die of SIGKILL')
@@ -103,7 +123,7 @@ def test(h):
 
     # A new memtrace finds and reuses the agent.
     m2 = h.start_memtrace(['histo', str(t.pid), '--engine', 'inject', '--duration', '1',
-                           '--json'])
+                           '--json', *MODE])
     tr2 = m2.wait_tracing()
     h.check(tr2.group(6) == 'inject', f'second memtrace: tracing line says engine '
             f'{tr2.group(6)!r}, expected inject')
@@ -113,7 +133,7 @@ def test(h):
             f'second memtrace: end_reason {report["end_reason"]!r}, expected duration')
     h.check(report['events'] > 0, f'second memtrace traced {report["events"]} events of a '
             'running storm')
-    h.check(report['lost_events'] == 0, f'second memtrace: lost_events {report["lost_events"]}')
+    check_losses(h, report, 'second memtrace')
     h.check_released(t.pid)
     agents2 = agent_mappings(t.pid)
     h.check(agents2 == agents, f'agent mappings after the second memtrace: {agents2}, '

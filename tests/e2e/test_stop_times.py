@@ -8,7 +8,7 @@ how long it kept the threads stopped:
 Both lines must appear once, each with a number (no threshold: timing
 belongs in bench/run.py).  With the inject engine, the agent must read
 thread ids from the thread pointer (`thread ids at %fs:0x...`), not with
-a gettid() system call per allocator call: a 1 KiB probe past a thread
+a gettid() system call per allocator call: a 4 KiB probe past a thread
 pointer near the end of its stack's mapping once failed, and every call
 then made a system call (the 2-thread bench ran 8x slower).  The target (target_churn 50 CALLS 0 PAUSE_US:
 50 threads allocating in short passes with a pause between them) runs

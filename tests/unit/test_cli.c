@@ -367,6 +367,18 @@ START_TEST(test_engine_sampling_options)
 	ck_assert_int_eq(mt_cli_parse(3, d, &o, err, sizeof err), 0);
 	ck_assert_int_eq(o.engine, MT_ENGINE_INJECT);
 	ck_assert_uint_eq(o.sample_bytes, 0);
+	ck_assert(!o.lossless);
+
+	/* --lossless: a flag of histo, attach, run and snapshot */
+	char *l1[] = { "memtrace", "attach", "5", "--lossless", NULL };
+	ck_assert_int_eq(mt_cli_parse(4, l1, &o, err, sizeof err), 0);
+	ck_assert(o.lossless);
+	char *l2[] = { "memtrace", "snapshot", "5", "-o", "s", "--lossless", NULL };
+	ck_assert_int_eq(mt_cli_parse(6, l2, &o, err, sizeof err), 0);
+	ck_assert(o.lossless);
+	char *l3[] = { "memtrace", "diff", "a", "b", "--lossless", NULL };
+	ck_assert_int_eq(mt_cli_parse(5, l3, &o, err, sizeof err), -1);
+	ck_assert_msg(strstr(err, "unknown option '--lossless'"), "%s", err);
 
 	char *a1[] = { "memtrace", "histo", "5", "--engine", "breakpoint", "--sample-bytes",
 		       "524288", NULL };
@@ -404,6 +416,7 @@ START_TEST(test_engine_sampling_options)
 	for (enum mt_cmd c = MT_CMD_HISTO; c <= MT_CMD_SNAPSHOT; c++) {
 		ck_assert_msg(strstr(mt_cli_usage(c), "--engine ENGINE"), "usage %d", c);
 		ck_assert_msg(strstr(mt_cli_usage(c), "--sample-bytes N"), "usage %d", c);
+		ck_assert_msg(strstr(mt_cli_usage(c), "--lossless"), "usage %d", c);
 	}
 	ck_assert(!strstr(mt_cli_usage(MT_CMD_DIFF), "--engine"));
 }
