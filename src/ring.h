@@ -320,6 +320,20 @@ static inline void mt_ring_count(uint64_t *c)
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
+/* Whether R, the calling thread's ring, has room for one more record.
+ * The reader's tail is loaded (into tail_seen) only when the tail seen
+ * last leaves none (acquire: the reader has copied what it freed). */
+static inline int mt_ring_room(const struct mt_ring_region *rg, struct mt_ring *r)
+{
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	uint64_t seen = __atomic_load_n(&r->tail_seen, __ATOMIC_RELAXED);
+	if (head - seen < rg->capacity)
+		return 1;
+	seen = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&r->tail_seen, seen, __ATOMIC_RELAXED);
+	return head - seen < rg->capacity;
+}
+
 /* Publishes EV (every field but seq and check; its gen from
  * mt_ring_next_gen(), or 0) in R, the calling thread's ring from
  * mt_ring_claim(), or counts the event as dropped when R is NULL
@@ -360,14 +374,7 @@ static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *
 		mt_ring_count(&r->dropped_noreader);
 	} else {
 		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		uint64_t seen = __atomic_load_n(&r->tail_seen, __ATOMIC_RELAXED);
-		if (head - seen >= rg->capacity) {
-			/* the reader's line: only when the last tail seen is
-			   used up (acquire: it has copied what it freed) */
-			seen = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-			__atomic_store_n(&r->tail_seen, seen, __ATOMIC_RELAXED);
-		}
-		if (head - seen >= rg->capacity) {
+		if (!mt_ring_room(rg, r)) {
 			mt_ring_count(&r->dropped_full);
 		} else {
 			/* The generation first: its locked increment waits

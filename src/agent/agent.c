@@ -337,12 +337,8 @@ static void wait_room(struct call *c)
 static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
 		uint64_t size, uint64_t old)
 {
-	if (mt_agent_state.flags & MT_AGENT_F_WAIT) {
-		uint64_t head = __atomic_load_n(&c->r->head, __ATOMIC_RELAXED);
-		if (head - __atomic_load_n(&c->r->tail_seen, __ATOMIC_RELAXED) >= c->rg->capacity &&
-		    head - __atomic_load_n(&c->r->tail, __ATOMIC_ACQUIRE) >= c->rg->capacity)
-			wait_room(c);
-	}
+	if ((mt_agent_state.flags & MT_AGENT_F_WAIT) && !mt_ring_room(c->rg, c->r))
+		wait_room(c);
 	struct mt_ring_rec ev = {
 		.addr = addr, .size = size, .old_addr = old, .caller = c->caller,
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
