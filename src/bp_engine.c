@@ -37,6 +37,7 @@
 #include "maps.h"
 #include "memio.h"
 #include "remote.h"
+#include "sampler.h"
 
 #define PAGE_SIZE_BYTES 4096
 #define MAX_PAGES 8
@@ -111,6 +112,7 @@ struct bp_engine {
 	mt_event_sink sink;
 	void *sink_ctx;
 	struct mt_stack_source stacks;
+	struct mt_sampler *sampler;       /* NULL: every allocation */
 	struct watch watches[MAX_WATCHES];
 	int nwatches;
 	struct mt_engine_stats st;
@@ -387,6 +389,15 @@ static int bp_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx,
 static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call *c,
 		 pid_t tid, enum mt_fn fn, uint64_t addr, uint64_t size, uint64_t old, uint64_t caller)
 {
+	/* Sampling: an allocation not sampled is not sent; a realloc whose
+	 * new block is not sampled frees the old one (event.h). */
+	if (e->sampler && addr && (kind == MT_EV_ALLOC || kind == MT_EV_REALLOC) &&
+	    !mt_sampler_take(e->sampler, size)) {
+		if (kind == MT_EV_ALLOC)
+			return;
+		addr = 0;
+		size = 0;
+	}
 	struct mt_event ev = {
 		.kind = kind, .fn = fn, .tid = tid, .addr = addr, .size = size,
 		.old_addr = old, .caller = caller, .stack = c ? c->stack : 0, .time_ns = now_ns(),
@@ -777,6 +788,7 @@ static void bp_destroy(struct mt_engine *base)
 	}
 	if (e->memfd >= 0)
 		close(e->memfd);
+	mt_sampler_destroy(e->sampler);
 	free(e);
 }
 
@@ -817,4 +829,15 @@ struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_se
 		return NULL;
 	}
 	return &e->base;
+}
+
+int mt_bp_engine_set_sampling(struct mt_engine *base, uint64_t mean)
+{
+	struct bp_engine *e = (struct bp_engine *)base;
+	mt_sampler_destroy(e->sampler);
+	e->sampler = NULL;
+	if (!mean)
+		return 0;
+	e->sampler = mt_sampler_new(mean, (uint64_t)now_ns() ^ ((uint64_t)e->pid << 32));
+	return e->sampler ? 0 : -ENOMEM;
 }

@@ -11,4 +11,8 @@ struct mt_engine *mt_bp_engine_new(struct mt_target *t, const struct mt_alloc_se
 				   mt_event_sink sink, void *sink_ctx,
 				   const struct mt_stack_source *stacks);
 
+/* Record only a sample of the allocations, one per ~MEAN bytes (sampler.h;
+ * 0: all).  Before install.  0, or -ENOMEM. */
+int mt_bp_engine_set_sampling(struct mt_engine *e, uint64_t mean);
+
 #endif

@@ -199,6 +199,10 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 		s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
 					     s->stackcap && stacks ? &src : NULL);
+		if (s->engine && mt_bp_engine_set_sampling(s->engine, s->o->sample_bytes) < 0) {
+			s->engine->ops->destroy(s->engine);
+			s->engine = NULL;
+		}
 	}
 	if (!s->engine)
 		return mt_fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
