@@ -113,10 +113,19 @@ struct bp_engine {
 	void *sink_ctx;
 	struct mt_stack_source stacks;
 	struct mt_sampler *sampler;       /* NULL: every allocation */
+	struct mt_call_gate gate;         /* enter NULL: none */
 	struct watch watches[MAX_WATCHES];
 	int nwatches;
 	struct mt_engine_stats st;
 };
+
+/* TID left a traced call (or it was given up): the other engine's calls on
+ * TID are outermost again. */
+static void gate_leave(struct bp_engine *e, pid_t tid)
+{
+	if (e->gate.leave)
+		e->gate.leave(e->gate.ctx, tid);
+}
 
 /* The call in flight whose frame SP is inside (a deeper point of the same
  * stack): an entry at SP is the allocator calling itself.  SP equal to the
@@ -141,7 +150,7 @@ static void drop_abandoned(struct bp_engine *e, struct tstate *s, uint64_t sp)
 		if (c->live && c->ret_slot < sp && sp - c->ret_slot < STACK_WINDOW) {
 			c->live = false;
 			e->st.abandoned_calls++;
-
+			gate_leave(e, s->tid);
 		}
 	}
 }
@@ -415,6 +424,10 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		       pid_t tid, const mt_regs *r)
 {
 	enum mt_fn fn = h->spec->fn;
+	if (e->gate.enter && !e->gate.enter(e->gate.ctx, tid)) {
+		e->st.nested_calls++;   /* inside a call the other engine traces */
+		return;
+	}
 	e->st.calls++;
 	if (is_free_fn(fn)) {
 		/* Published before the real free runs: no other thread can be
@@ -426,6 +439,7 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 			peek(e, mt_regs_retaddr_slot(r), &caller, sizeof caller);
 			emit(e, MT_EV_FREE, NULL, tid, fn, p, 0, 0, caller);
 		}
+		gate_leave(e, tid);
 		return;
 	}
 	uint64_t slot = mt_regs_retaddr_slot(r), caller;
@@ -435,6 +449,7 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 			c = &s->calls[i];
 	if (!c || peek(e, slot, &caller, sizeof caller) < 0) {
 		e->st.lost_calls++; /* its result cannot be seen */
+		gate_leave(e, tid);
 		return;
 	}
 	/* The stack is taken before the return address is replaced, with the
@@ -448,6 +463,7 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	uint64_t trap = e->pages[h->page].addr;
 	if (poke(e, slot, &trap, sizeof trap) < 0) {
 		e->st.lost_calls++;
+		gate_leave(e, tid);
 		return;
 	}
 	c->live = true;
@@ -467,6 +483,8 @@ static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 {
 	uint64_t ret = mt_regs_ret(r);
 	uint64_t *a = c->args;
+	c->live = false;
+	gate_leave(e, tid);
 	switch (c->fn) {
 	case MT_FN_MALLOC:
 		if (ret)
@@ -501,7 +519,6 @@ static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 	default:
 		break;
 	}
-	c->live = false;
 }
 
 /* Run the displaced instruction per its plan, from the state at the hook. */
@@ -622,7 +639,12 @@ static bool bp_past_int3(struct mt_engine *base, pid_t tid)
 
 static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
 {
-	tstate_drop((struct bp_engine *)base, tid);
+	struct bp_engine *e = (struct bp_engine *)base;
+	struct tstate *s = tstate_get(e, tid, false);
+	for (int i = 0; s && i < MAX_CALLS; i++)
+		if (s->calls[i].live)
+			gate_leave(e, tid);
+	tstate_drop(e, tid);
 }
 
 /* ---- children, exec, removal ------------------------------------------ */
@@ -705,6 +727,7 @@ static void unpark(void *ctx, pid_t tid)
 			to = c->caller;
 			c->live = false;
 			e->st.in_flight++;
+			gate_leave(e, tid);
 		}
 	} else {
 		for (int i = 0; i < e->nhooks && !to; i++) {
@@ -746,6 +769,7 @@ static int bp_remove(struct mt_engine *base)
 					u.page_in_use = true; /* cannot prove it is safe to unmap */
 				c->live = false;
 				e->st.in_flight++;
+				gate_leave(e, s->tid);
 			}
 		}
 	}
@@ -840,4 +864,9 @@ int mt_bp_engine_set_sampling(struct mt_engine *base, uint64_t mean)
 		return 0;
 	e->sampler = mt_sampler_new(mean, (uint64_t)now_ns() ^ ((uint64_t)e->pid << 32));
 	return e->sampler ? 0 : -ENOMEM;
+}
+
+void mt_bp_engine_set_gate(struct mt_engine *base, const struct mt_call_gate *gate)
+{
+	((struct bp_engine *)base)->gate = *gate;
 }

@@ -90,6 +90,11 @@ struct mt_engine_ops {
 	 * thread that raised the notification go on. */
 	void (*notify)(struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
+	/* Optional: the name of the engine that traces the installed hook at
+	 * ADDR, when an engine runs another for some functions (the hybrid
+	 * engine's breakpoints), and in *WHY why this one could not; NULL
+	 * hook_engine: ops->name for every hook. */
+	const char *(*hook_engine)(const struct mt_engine *e, uint64_t addr, const char **why);
 	void (*destroy)(struct mt_engine *e);
 };
 

@@ -54,6 +54,7 @@ struct mt_report_hook {
 	uint64_t address;
 	char module[256];
 	uint64_t file_offset;
+	char engine[16];       /* the engine that traced it: "inject", "breakpoint" */
 };
 
 struct mt_report {

@@ -105,6 +105,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_object_set_new(j, "address", hex(h->address));
 		json_object_set_new(j, "module", str(h->module));
 		json_object_set_new(j, "file_offset", json_integer((json_int_t)h->file_offset));
+		json_object_set_new(j, "engine", str(h->engine));
 		json_array_append_new(hooks, j);
 	}
 	json_object_set_new(o, "hooks", hooks);

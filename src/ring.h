@@ -226,22 +226,24 @@ static inline struct mt_ring_rec *mt_ring_slot(struct mt_ring_region *rg,
 	return &recs[pos & (rg->capacity - 1)];
 }
 
-/* The ring of thread TID (non-zero), claimed on its first call: NULL when
- * every ring belongs to another thread.  The search starts at a slot
- * hashed from TID and goes round once; it stops at the first never-claimed
- * ring, because claimed rings never become never-claimed again (retiring
- * marks them RETIRED), so TID's ring cannot lie beyond one.  A thread
- * that finds no ring pays a scan of every ring on each call. */
-static inline struct mt_ring *mt_ring_claim(struct mt_ring_region *rg, uint32_t tid)
+/* The ring of thread TID (non-zero) among N rings, ring i at
+ * FIRST + i * STRIDE, claimed on its first call: NULL when every ring
+ * belongs to another thread.  The search starts at a slot hashed from TID
+ * and goes round once; it stops at the first never-claimed ring, because
+ * claimed rings never become never-claimed again (retiring marks them
+ * RETIRED), so TID's ring cannot lie beyond one.  A thread that finds no
+ * ring pays a scan of every ring on each call.  memtrace claims a ring for
+ * a thread the same way (ringdec.c), so both find the same one. */
+static inline struct mt_ring *mt_ring_claim_in(char *first, uint64_t stride, uint32_t n,
+					       uint32_t tid)
 {
-	uint32_t n = rg->nrings;
 	uint32_t hash = tid * 0x9e3779b1u;
 	/* no division on this path (tens of cycles): memtrace makes n a
 	 * power of two */
 	uint32_t i = (n & (n - 1)) == 0 ? hash & (n - 1) : hash % n;
 	struct mt_ring *retired = 0;
 	for (uint32_t k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
-		struct mt_ring *r = mt_ring_at(rg, i);
+		struct mt_ring *r = (struct mt_ring *)(first + i * stride);
 		uint32_t owner = __atomic_load_n(&r->owner, __ATOMIC_ACQUIRE);
 		if (owner == tid)
 			return r;
@@ -266,6 +268,13 @@ static inline struct mt_ring *mt_ring_claim(struct mt_ring_region *rg, uint32_t 
 			return retired;
 	}
 	return 0;
+}
+
+/* The ring of thread TID in a region whose header the agent trusts. */
+static inline struct mt_ring *mt_ring_claim(struct mt_ring_region *rg, uint32_t tid)
+{
+	uint64_t stride = rg->ring_header_size + (uint64_t)rg->capacity * rg->record_size;
+	return mt_ring_claim_in((char *)rg + rg->header_size, stride, rg->nrings, tid);
 }
 
 /* The thread that owns R is exiting: another thread may claim R.  Its

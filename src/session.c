@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bp_engine.h"
+#include "hybrid_engine.h"
 #include "inj_engine.h"
 #include "diagnose.h"
 #include "errors.h"
@@ -169,18 +170,36 @@ static int merge_specs(struct session *s, const struct mt_alloc_set *fresh)
 	return added;
 }
 
+/* What install did to hooks FROM.. of the set: a warning for each one not
+ * traced and each one another engine took (the hybrid engine's
+ * breakpoints), and with --verbose a line for each hooked one. */
+static void say_hooks(const struct session *s, int from, const char *const *why,
+		      const char *when)
+{
+	const struct mt_engine_ops *ops = s->engine->ops;
+	for (int i = from; i < s->set.n; i++) {
+		const struct mt_hook_spec *h = &s->set.hooks[i];
+		const char *because = NULL;
+		const char *by = s->installed[i] && ops->hook_engine
+				 ? ops->hook_engine(s->engine, h->addr, &because) : ops->name;
+		if (why[i])
+			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", h->symbol,
+			    h->addr, h->module, why[i]);
+		else if (strcmp(by, ops->name) != 0)
+			mt_say("warning: %s at %#" PRIx64 " in %s is traced by the %s engine (tens of "
+			    "microseconds a call; if memtrace is killed with SIGKILL, the process "
+			    "dies at its next call): the %s engine cannot patch it: %s", h->symbol,
+			    h->addr, h->module, by, ops->name, because ? because : "unknown");
+		else if (s->o->verbose)
+			mt_say("hooked %s at %#" PRIx64 " (%s)%s", h->symbol, h->addr, h->module, when);
+	}
+}
+
 static void install_added(struct session *s, int added)
 {
 	const char *why[MT_MAX_HOOKS];
 	s->engine->ops->install(s->engine, s->installed, why);
-	for (int i = s->set.n - added; i < s->set.n; i++) {
-		if (why[i])
-			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
-			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
-		else if (s->o->verbose)
-			mt_say("hooked %s at %#" PRIx64 " (%s), loaded after attach",
-			    s->set.hooks[i].symbol, s->set.hooks[i].addr, s->set.hooks[i].module);
-	}
+	say_hooks(s, s->set.n - added, why, ", loaded after attach");
 }
 
 static int make_engine(struct session *s, enum mt_engine_kind kind)
@@ -194,7 +213,14 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,
 		};
-		s->engine = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker, &cfg);
+		struct mt_engine *inj = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
+							  &cfg);
+		/* functions the trampolines cannot take keep breakpoints */
+		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
+		if (inj)
+			s->engine = mt_hybrid_engine_new(inj, s->t, &s->set, mt_tracker_event,
+							 s->tracker, s->stackcap && stacks ? &src : NULL,
+							 s->o->sample_bytes);
 	} else {
 		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 		s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
@@ -253,14 +279,7 @@ static int install_hooks(struct session *s)
 			return err;
 		err = s->engine->ops->install(s->engine, s->installed, why);
 	}
-	for (int i = 0; i < s->set.n; i++) {
-		if (why[i])
-			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", s->set.hooks[i].symbol,
-			    s->set.hooks[i].addr, s->set.hooks[i].module, why[i]);
-		else if (s->o->verbose)
-			mt_say("hooked %s at %#" PRIx64 " (%s)", s->set.hooks[i].symbol,
-			    s->set.hooks[i].addr, s->set.hooks[i].module);
-	}
+	say_hooks(s, 0, why, "");
 	set_allocator_range(s);
 	if (err == 0) {
 		char **known;

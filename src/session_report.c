@@ -133,6 +133,10 @@ int build_report(struct session *s, struct mt_report *r)
 		rh->address = h->addr;
 		snprintf(rh->module, sizeof rh->module, "%s", h->module);
 		rh->file_offset = h->file_offset;
+		const struct mt_engine_ops *ops = s->engine ? s->engine->ops : NULL;
+		snprintf(rh->engine, sizeof rh->engine, "%s",
+			 !ops ? r->engine : ops->hook_engine ? ops->hook_engine(s->engine, h->addr, NULL)
+							    : ops->name);
 	}
 
 	const struct mt_sites *sites = mt_tracker_sites(s->tracker);

@@ -775,13 +775,15 @@ class Harness:
         return result
 
     def scenario(self, name, args=(), memtrace_args=(), during=None,
-                 during_untraced=None, report_check=None, lossy=False):
+                 during_untraced=None, report_check=None, lossy=False,
+                 memtrace_check=None):
         """The standard protocol: attach, go, collect the expectations,
         SIGINT memtrace, check its report and the restored bytes, let the
         target exit 0, then compare with an untraced run's done line.
         DURING(target, memtrace) runs right after "go" (DURING_UNTRACED(t)
         in the untraced run); REPORT_CHECK(report, result) adds checks;
-        LOSSY as for check_report."""
+        MEMTRACE_CHECK(memtrace) looks at memtrace's stderr once it
+        exited; LOSSY as for check_report."""
         t = self.start_target(name, args)
         m = self.attach(t, memtrace_args)
         t.send('go')
@@ -797,6 +799,8 @@ class Harness:
         self.check_released(t.pid)
         if report_check:
             report_check(report, result)
+        if memtrace_check:
+            memtrace_check(m)
         t.send('exit')
         t.wait_exit(0)
         untraced = self.run_untraced(name, args, during=during_untraced)
