@@ -195,7 +195,7 @@ static const char *hy_hook_engine(const struct mt_engine *base, uint64_t addr, c
 {
 	const struct hybrid *h = (const struct hybrid *)base;
 	for (int i = 0; i < h->set->n; i++) {
-		if (h->set->hooks[i].addr == addr && h->bp_of[i] >= 0) {
+		if (h->set->hooks[i].addr == addr && h->bp_of[i] >= 0 && h->bp) {
 			if (why)
 				*why = h->why[i];
 			return h->bp->ops->name;

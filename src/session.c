@@ -205,6 +205,7 @@ static void install_added(struct session *s, int added)
 static int make_engine(struct session *s, enum mt_engine_kind kind)
 {
 	bool stacks = s->stacks && s->wrappers;
+	struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 	if (kind == MT_ENGINE_INJECT) {
 		struct mt_inj_config cfg = {
 			.depth = s->o->depth, .sample_bytes = s->o->sample_bytes,
@@ -216,13 +217,11 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 		struct mt_engine *inj = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
 							  &cfg);
 		/* functions the trampolines cannot take keep breakpoints */
-		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 		if (inj)
 			s->engine = mt_hybrid_engine_new(inj, s->t, &s->set, mt_tracker_event,
 							 s->tracker, s->stackcap && stacks ? &src : NULL,
 							 s->o->sample_bytes);
 	} else {
-		struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 		s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
 					     s->stackcap && stacks ? &src : NULL);
 		if (s->engine && mt_bp_engine_set_sampling(s->engine, s->o->sample_bytes) < 0) {
