@@ -22,6 +22,7 @@
  *                | ring 0: struct mt_ring (192 bytes)         |
  *                |   line 0 (producer): owner tid, busy,      |
  *                |     head, dropped_full/_noreader/_reentered|
+ *                |     and its own: nest, shut, sampler state |
  *                |   line 1 (reader):   tail                  |
  *                |   line 2 (producer's own): tail_seen       |
  *                |   capacity x struct mt_ring_rec (64 bytes) |
@@ -46,7 +47,8 @@
  * loads tail (into tail_seen) only when the tail it saw last leaves no
  * room, so a reader that keeps up does not cost it a cache miss per push.
  * mt_ring_push never blocks: on a full ring (head - tail == capacity) it
- * drops the event and counts it.  That is the agent's default; with
+ * drops the event and counts it, and the ring stays shut (drops every
+ * event) until the reader has emptied half of it (mt_ring_open).  That is the agent's default; with
  * --lossless (MT_AGENT_F_WAIT) the agent first waits for room while the
  * reader's heartbeat moves, and stops waiting for good once it stood still
  * for about 100 ms (agent.c, wait_room).  While no reader is attached
@@ -136,7 +138,8 @@ struct mt_ring {
 	                               handler that allocated                  */
 	/* the producer's own, never read by memtrace: */
 	uint32_t nest;              /* allocator calls in flight on this thread */
-	uint32_t pad0;
+	uint32_t shut;              /* found full: takes no record until the
+	                               reader has emptied half (mt_ring_open) */
 	int64_t sample_left;        /* bytes until the next sampled allocation */
 	uint64_t rng;               /* the sampler's random state              */
 	/* written by the reader */
@@ -234,13 +237,20 @@ static inline struct mt_ring_rec *mt_ring_slot(struct mt_ring_region *rg,
  * RETIRED), so TID's ring cannot lie beyond one.  A thread that finds no
  * ring pays a scan of every ring on each call.  memtrace claims a ring for
  * a thread the same way (ringdec.c), so both find the same one. */
-static inline struct mt_ring *mt_ring_claim_in(char *first, uint64_t stride, uint32_t n,
-					       uint32_t tid)
+/* Where the search below for thread TID's ring among N rings starts, and
+ * so where that ring almost always is. */
+static inline uint32_t mt_ring_home(uint32_t tid, uint32_t n)
 {
 	uint32_t hash = tid * 0x9e3779b1u;
 	/* no division on this path (tens of cycles): memtrace makes n a
 	 * power of two */
-	uint32_t i = (n & (n - 1)) == 0 ? hash & (n - 1) : hash % n;
+	return (n & (n - 1)) == 0 ? hash & (n - 1) : hash % n;
+}
+
+static inline struct mt_ring *mt_ring_claim_in(char *first, uint64_t stride, uint32_t n,
+					       uint32_t tid)
+{
+	uint32_t i = mt_ring_home(tid, n);
 	struct mt_ring *retired = 0;
 	for (uint32_t k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
 		struct mt_ring *r = (struct mt_ring *)(first + i * stride);
@@ -343,6 +353,35 @@ static inline int mt_ring_room(const struct mt_ring_region *rg, struct mt_ring *
 	return head - seen < rg->capacity;
 }
 
+/* Whether R, the calling thread's ring, takes a record now: 1 yes, 0 no
+ * (full), -1 no (no reader attached).  A ring found full stays shut until
+ * the reader has emptied half of it.  Were it reopened at the first free
+ * slot, the producer would write every record into a line the reader had
+ * just read, and each of those lines would cross between the two cores
+ * twice per record; shut, it writes lines the reader read half a ring ago,
+ * and its drops come in runs instead of one in every few calls. */
+static inline int mt_ring_open(const struct mt_ring_region *rg, struct mt_ring *r)
+{
+	if (__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) == 0)
+		return -1;
+	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&r->shut, __ATOMIC_RELAXED))
+		return mt_ring_room(rg, r) ? 1 : (__atomic_store_n(&r->shut, 1, __ATOMIC_RELAXED), 0);
+	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&r->tail_seen, tail, __ATOMIC_RELAXED);
+	if (head - tail > rg->capacity / 2)
+		return 0;
+	__atomic_store_n(&r->shut, 0, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* Counts N records of R's producer as dropped: WHY as mt_ring_open said. */
+static inline void mt_ring_refuse(struct mt_ring *r, int why, uint32_t n)
+{
+	uint64_t *c = why < 0 ? &r->dropped_noreader : &r->dropped_full;
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+
 /* Publishes EV (every field but seq and check; its gen from
  * mt_ring_next_gen(), or 0) in R, the calling thread's ring from
  * mt_ring_claim(), or counts the event as dropped when R is NULL
@@ -379,39 +418,36 @@ static inline int mt_ring_push_keyed(struct mt_ring_region *rg, struct mt_ring *
 	__atomic_store_n(&r->busy, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);   /* a handler sees busy */
 	int ok = 0;
-	if (__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) == 0) {
-		mt_ring_count(&r->dropped_noreader);
+	int open = mt_ring_open(rg, r);
+	if (open <= 0) {
+		mt_ring_refuse(r, open, 1);
 	} else {
 		uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-		if (!mt_ring_room(rg, r)) {
-			mt_ring_count(&r->dropped_full);
-		} else {
-			/* The generation first: its locked increment waits
-			   for every earlier store, and a store into the slot
-			   (likely not in this core's cache: the reader read
-			   it a lap ago) would make it wait for that miss. */
-			uint32_t gen = key ? mt_ring_next_gen(rg, key) : ev->gen;
-			/* field by field: a struct copy may become a call
-			   to memcpy, which the agent does not have */
-			struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
-			s->seq = (uint32_t)head;
-			s->gen = gen;
-			s->addr = ev->addr;
-			s->size = ev->size;
-			s->old_addr = ev->old_addr;
-			s->caller = ev->caller;
-			s->stack = ev->stack;
-			s->tid = ev->tid;
-			s->kind = ev->kind;
-			s->fn = ev->fn;
-			s->check = mt_ring_rec_check(s);
-			__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
-			/* Ask for the next slot's line now, for writing, so
-			   that its miss overlaps the caller's work rather
-			   than the next push's locked increment. */
-			__builtin_prefetch(mt_ring_slot(rg, r, head + 1), 1, 3);
-			ok = 1;
-		}
+		/* The generation first: its locked increment waits
+		   for every earlier store, and a store into the slot
+		   (likely not in this core's cache: the reader read
+		   it a lap ago) would make it wait for that miss. */
+		uint32_t gen = key ? mt_ring_next_gen(rg, key) : ev->gen;
+		/* field by field: a struct copy may become a call
+		   to memcpy, which the agent does not have */
+		struct mt_ring_rec *s = mt_ring_slot(rg, r, head);
+		s->seq = (uint32_t)head;
+		s->gen = gen;
+		s->addr = ev->addr;
+		s->size = ev->size;
+		s->old_addr = ev->old_addr;
+		s->caller = ev->caller;
+		s->stack = ev->stack;
+		s->tid = ev->tid;
+		s->kind = ev->kind;
+		s->fn = ev->fn;
+		s->check = mt_ring_rec_check(s);
+		__atomic_store_n(&r->head, head + 1, __ATOMIC_RELEASE);
+		/* Ask for the next slot's line now, for writing, so
+		   that its miss overlaps the caller's work rather
+		   than the next push's locked increment. */
+		__builtin_prefetch(mt_ring_slot(rg, r, head + 1), 1, 3);
+		ok = 1;
 	}
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&r->busy, 0, __ATOMIC_RELAXED);

@@ -217,6 +217,39 @@ START_TEST(other_drops)
 }
 END_TEST
 
+/* A ring found full stays shut until the reader has emptied half of it
+ * (mt_ring_open): the producer does not chase the reader slot by slot. */
+START_TEST(full_ring_reopens_at_half)
+{
+	size_t len;
+	struct mt_ring_region *rg = region_new(2, 8, &len);
+	struct sink s = { 0 };
+	struct mt_ringdec *d = reader(rg, len, &s);
+	struct mt_ring *r = mt_ring_claim(rg, 5);
+	struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 5, 0x1000, 8, 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(mt_ring_push(rg, r, &e), 1);
+	ck_assert_int_eq(mt_ring_open(rg, r), 0);
+	ck_assert_uint_eq(r->shut, 1);
+	/* 3 of 8 read: room for 3, but still shut */
+	ck_assert_uint_eq(mt_ringdec_drain(d, 3), 3);
+	ck_assert_int_eq(mt_ring_push(rg, r, &e), 0);
+	ck_assert_uint_eq(stats(d).dropped_full, 1);
+	/* 4 of 8 read: half empty, open again */
+	ck_assert_uint_eq(mt_ringdec_drain(d, 1), 1);
+	ck_assert_int_eq(mt_ring_push(rg, r, &e), 1);
+	ck_assert_uint_eq(r->shut, 0);
+	ck_assert_uint_eq(stats(d).dropped_full, 1);
+	/* no reader: -1, and refuse() counts that apart */
+	mt_ringdec_set_reader(d, 0);
+	ck_assert_int_eq(mt_ring_open(rg, r), -1);
+	mt_ring_refuse(r, -1, 2);
+	ck_assert_uint_eq(stats(d).dropped_noreader, 2);
+	mt_ringdec_destroy(d);
+	free(rg);
+}
+END_TEST
+
 /* A new reader starts where the agent is: a dead reader's backlog is
  * skipped and counted, not decoded as if it were new. */
 START_TEST(reattach_skips_backlog)
@@ -736,6 +769,7 @@ static Suite *ring_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, push_and_drain);
 	tcase_add_test(tc, full_ring_drops_and_counts);
+	tcase_add_test(tc, full_ring_reopens_at_half);
 	tcase_add_test(tc, other_drops);
 	tcase_add_test(tc, reattach_skips_backlog);
 	tcase_add_test(tc, reused_address_waits_for_other_rings);
