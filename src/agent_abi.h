@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 2u
+#define MT_AGENT_VERSION 3u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 
@@ -103,7 +103,9 @@ struct mt_agent_state {
 	uint32_t depth;        /* return addresses to record above pcs[0] (>= 1) */
 	uint64_t sample_bytes; /* mean bytes between samples; 0: every call */
 	uint32_t flags;        /* MT_AGENT_F_* */
-	uint32_t reserved_flags;
+	uint32_t ring_mask;    /* nrings - 1 (nrings is a power of two)      */
+	uint64_t ring0;        /* ring 0 in the target; 0: ask mt_ring_claim */
+	uint64_t ring_stride;  /* bytes from one ring to the next            */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
 	uint64_t dl_hook;      /* _dl_debug_state's patched address, 0: none */
 	struct mt_agent_hook_rec hooks[MT_AGENT_MAX_HOOKS + 1]; /* +1: dl_notify */

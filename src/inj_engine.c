@@ -633,6 +633,15 @@ static int start_reading(struct inj_engine *e)
 	st.depth = depth < 1 ? 1 : depth;
 	st.sample_bytes = e->cfg.sample_bytes;
 	st.flags = e->cfg.lossless ? MT_AGENT_F_WAIT : 0;
+	/* where each thread's ring starts its search (ring.h): the agent
+	 * finds its ring without reading the region's geometry */
+	uint64_t ring0_off, stride;
+	uint32_t nrings;
+	mt_ringdec_geometry(e->dec, &ring0_off, &stride, &nrings);
+	bool pow2 = (nrings & (nrings - 1)) == 0;
+	st.ring0 = pow2 ? e->shm_target + ring0_off : 0;
+	st.ring_stride = stride;
+	st.ring_mask = pow2 ? nrings - 1 : 0;
 	st.rings = 0;   /* written last */
 	poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

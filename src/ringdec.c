@@ -505,3 +505,11 @@ void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out)
 	}
 	out->dropped_noring = LOAD(&d->rg->dropped_noring);
 }
+
+void mt_ringdec_geometry(const struct mt_ringdec *d, uint64_t *ring0_off, uint64_t *stride,
+			 uint32_t *nrings)
+{
+	*ring0_off = (uint64_t)((char *)d->rings[0].ring - (char *)d->rg);
+	*stride = sizeof(struct mt_ring) + (uint64_t)d->capacity * sizeof(struct mt_ring_rec);
+	*nrings = d->nrings;
+}

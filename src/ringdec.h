@@ -106,4 +106,10 @@ void mt_ringdec_call_leave(struct mt_ringdec *d, uint32_t tid);
 
 void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out);
 
+/* The region's geometry as checked when it was opened: ring 0's offset
+ * from the region's start, the bytes from one ring to the next, and the
+ * number of rings. */
+void mt_ringdec_geometry(const struct mt_ringdec *d, uint64_t *ring0_off, uint64_t *stride,
+			 uint32_t *nrings);
+
 #endif

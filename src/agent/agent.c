@@ -260,6 +260,22 @@ static int sampled(const struct mt_agent_state *s, struct mt_ring *r, uint64_t s
 
 /* ---- the calls -------------------------------------------------------- */
 
+/* The calling thread's ring: the one its search starts at, when the
+ * thread owns it (almost always), found from what memtrace computed once;
+ * else ring.h's search, which claims one on the thread's first call. */
+static inline struct mt_ring *ring_of(const struct mt_agent_state *s, struct mt_ring_region *rg,
+				      uint32_t tid)
+{
+	uint64_t first = s->ring0;
+	if (first) {
+		struct mt_ring *r = (struct mt_ring *)(first + (uint64_t)mt_ring_home(tid, s->ring_mask + 1) *
+								s->ring_stride);
+		if (__atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) == tid)
+			return r;
+	}
+	return mt_ring_claim(rg, tid);
+}
+
 /* The start of a call: PASS (not traced: off, or no ring), NESTED (the
  * allocator or our own code called it: just run it), TRACE (outermost). */
 static int begin(struct call *c, uint64_t sp)
@@ -271,7 +287,7 @@ static int begin(struct call *c, uint64_t sp)
 	c->rg = (struct mt_ring_region *)rings;
 	c->sh = (struct mt_agent_shared *)s->shared;
 	c->tid = thread_id(s);
-	c->r = mt_ring_claim(c->rg, c->tid);
+	c->r = ring_of(s, c->rg, c->tid);
 	if (!c->r) {
 		mt_ring_push(c->rg, 0, 0);   /* counts dropped_noring */
 		return PASS;
@@ -281,6 +297,20 @@ static int begin(struct call *c, uint64_t sp)
 	c->caller = *(const uint64_t *)sp;
 	c->stack = 0;
 	return TRACE;
+}
+
+/* Whether the ring takes this call's N records.  When it does not (no
+ * reader, or full), they are counted as dropped here, before a stack is
+ * unwound for them.  With --lossless put() waits for room instead. */
+static int admit(struct call *c, uint32_t n)
+{
+	if (mt_agent_state.flags & MT_AGENT_F_WAIT)
+		return 1;
+	int open = mt_ring_open(c->rg, c->r);
+	if (open > 0)
+		return 1;
+	mt_ring_refuse(c->r, open, n);
+	return 0;
 }
 
 static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
@@ -318,8 +348,10 @@ static void wait_room(struct call *c)
 			round = 0;
 		}
 		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) - tail < cap)
+		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) - tail < cap) {
+			__atomic_store_n(&r->shut, 0, __ATOMIC_RELAXED);
 			return;
+		}
 		if (!__atomic_load_n(&c->rg->reader_pid, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&c->sh->reader_stale, __ATOMIC_RELAXED))
 			return;
@@ -365,7 +397,7 @@ void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64
 	int how = begin(&c, sp);
 	if (how == PASS)
 		return ((fn1)h->orig)(a);
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, a)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, a) || !admit(&c, 1)) {
 		void *p = ((fn1)h->orig)(a);
 		end(&c);
 		return p;
@@ -387,7 +419,7 @@ void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_
 		return ((fn2)h->orig)(a, b);
 	/* calloc(n, size): n * size; memalign(al, size): size */
 	uint64_t size = h->fn == MT_FN_CALLOC ? a * b : b;
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, size)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c, 1)) {
 		void *p = ((fn2)h->orig)(a, b);
 		end(&c);
 		return p;
@@ -411,7 +443,7 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 	int how = begin(&c, sp);
 	if (how == PASS)
 		return ((pm)h->orig)(pp, al, size);
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, size)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c, 1)) {
 		int rc = ((pm)h->orig)(pp, al, size);
 		end(&c);
 		return rc;
@@ -435,9 +467,9 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
 {
 	struct call c;
 	int how = begin(&c, sp);
-	if (how != TRACE) {
+	if (how != TRACE || !admit(&c, p ? 2 : 1)) {
 		void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
-		if (how == NESTED)
+		if (how != PASS)
 			end(&c);
 		return q;
 	}
@@ -473,7 +505,7 @@ static void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, 
 			int *how)
 {
 	*how = begin(c, sp);
-	if (*how == TRACE && p)
+	if (*how == TRACE && p && admit(c, 1))
 		put(c, MT_RING_FREE, h->fn, p, 0, 0);
 }
 
