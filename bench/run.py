@@ -4,8 +4,7 @@ time a 50-thread target is kept stopped to attach and to detach.
 
 One invocation measures, for each thread count (default 1 and 2):
 
-    untraced                      malloc_bench THREADS CALLS, median of
-                                  --untraced-runs runs
+    untraced                      malloc_bench THREADS CALLS
     breakpoint                    memtrace histo PID --duration 0 --engine breakpoint
     inject --depth 1              ... --engine inject --depth 1 (caller sites)
     inject                        ... --engine inject (the default depth)
@@ -20,13 +19,19 @@ each traced run as
     SIGINT -> memtrace                 detaches, prints its report, exits 0
     exit -> malloc_bench               it exits 0
 
-ns/call is the mean time of one malloc or free as a thread sees it; the
-ratio is to the untraced median of the same call count, measured in the
-same invocation.  "calls recorded" is the share of the benchmark's calls
-memtrace's report counted (its JSON `events`); the rest were dropped
-while memtrace fell behind (its `lost_events`).  The breakpoint engine costs tens of microseconds per
+in rounds: each round makes one untraced run (while fewer than
+--untraced-runs, default 3, were made) and one run of each config (while
+fewer than --traced-runs, default 3), so that a slow spell of this noisy
+machine falls on all of them alike.  A row shows the median ns/call and
+the ratio of the median to the untraced median of the same call count,
+with the range of the runs' ratios.  ns/call is the mean time of one
+malloc or free as a thread sees it.  "calls recorded" is the share of the
+benchmark's calls that memtrace's report counted (its JSON `events`) in
+the median run; the rest were dropped while memtrace fell behind (its
+`lost_events`).  The breakpoint engine costs tens of microseconds per
 call, so it runs --breakpoint-calls calls per thread (default 100000),
-the others --calls (default 2000000).
+the others --calls (default 20000000: about a second untraced, long
+enough that attach and detach do not weigh in).
 
 Then, --stop-runs times per engine (default 3), malloc_bench with
 --stop-threads threads (default 50) is started and told to go, and
@@ -40,7 +45,7 @@ Output is markdown: two tables (see print_tables()).
 
 Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH] [--calls N]
               [--breakpoint-calls N] [--threads 1,2]
-              [--configs CONFIG,...] [--untraced-runs N]
+              [--configs CONFIG,...] [--untraced-runs N] [--traced-runs N]
               [--stop-threads N] [--stop-runs N]
 A config is ENGINE[:DEPTH][+lossless] (default: breakpoint, inject:1,
 inject, inject:1+lossless, inject+lossless); ENGINE `default` passes no
@@ -291,21 +296,29 @@ def fmt_ms(values):
 
 def print_tables(rows, stops, args):
     """Markdown.  Overhead rows: (threads, config, engine named by memtrace,
-    calls per thread, ns/call or None, ratio or None, the share of calls
-    memtrace recorded or None, error).  Stop rows: (config, engine named,
+    calls per thread, [ns/call of each run] or None, the untraced median
+    ns/call, the share of calls memtrace recorded in the median run or
+    None, error).  Stop rows: (config, engine named,
     [attach ms], [detach ms], errors)."""
     print('### malloc_bench: ns per allocator call (random 16 B - 4 KiB malloc+free)')
     print()
+    print(f'Median of {args.traced_runs} runs per row ({args.untraced_runs} untraced), '
+          'interleaved; the range in brackets.')
+    print()
     print('| threads | tracing | calls/thread | ns/call | ratio to untraced | calls recorded |')
     print('|--------:|:--------|-------------:|--------:|------------------:|---------------:|')
-    for threads, name, used, calls, ns, ratio, seen, err in rows:
-        if err:
+    for threads, name, used, calls, runs, base, seen, err in rows:
+        if runs is None:
             print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | | |')
             continue
         if used and not name.startswith(used) and name != 'untraced':
             name += f' (engine {used})'
         shown = '' if seen is None else f'{100 * seen:.1f}%'
-        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio:.2f} | {shown} |')
+        ns = statistics.median(runs)
+        ratio = f'{ns / base:.2f}'
+        if len(runs) > 1:
+            ratio += f' ({min(runs) / base:.2f}-{max(runs) / base:.2f})'
+        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio} | {shown} |')
     print()
     print(f'### threads kept stopped, {args.stop_threads}-thread malloc_bench, '
           f'`memtrace attach --verbose --duration 1`, ms: median (min-max) of '
@@ -322,12 +335,72 @@ def print_tables(rows, stops, args):
     sys.stdout.flush()
 
 
+def measure(args, configs, threads):
+    """The overhead rows of one thread count (print_tables()), and whether
+    every run worked.  Runs are interleaved, round after round: the
+    untraced runs of a round, then one run of each config, so that a
+    slow spell of the machine falls on all of them alike."""
+    counts = sorted({args.breakpoint_calls if e == 'breakpoint' else args.calls
+                     for e, _, _ in configs} | {args.calls})
+    untraced = {calls: [] for calls in counts}
+    traced = {c: [] for c in configs}
+    errors = {}
+    rounds = max(args.untraced_runs, args.traced_runs)
+    for r in range(rounds):
+        for calls in counts:
+            if r >= args.untraced_runs:
+                continue
+            try:
+                untraced[calls].append(run_untraced(args.bench, threads, calls)['ns_per_call'])
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                errors[('untraced', calls)] = str(e)
+        for config in configs if r < args.traced_runs else []:
+            engine, depth, lossless = config
+            calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
+            try:
+                got = run_traced(args.memtrace, args.bench, threads, calls,
+                                 engine, depth, lossless)
+                traced[config].append((got['ns_per_call'],
+                                       got['events'] / (threads * calls), got['engine']))
+            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+                errors[config] = str(e)
+            print(f'<!-- round {r + 1}: {threads} threads, {config_name(*config)}: '
+                  f'{traced[config][-1] if traced[config] else errors.get(config)} -->',
+                  file=sys.stderr, flush=True)
+    rows = []
+    base = {}
+    for calls in counts:
+        if untraced[calls]:
+            base[calls] = statistics.median(untraced[calls])
+            rows.append((threads, 'untraced', None, calls, untraced[calls], base[calls],
+                         None, None))
+        else:
+            rows.append((threads, 'untraced', None, calls, None, None, None,
+                         errors.get(('untraced', calls), 'no run')))
+    for config in configs:
+        engine, depth, lossless = config
+        calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
+        name = config_name(engine, depth, lossless)
+        runs = traced[config]
+        if not runs or calls not in base:
+            err = errors.get(config) or 'no untraced run to compare with'
+            rows.append((threads, name, None, calls, None, None, None, err))
+            continue
+        # the share recorded of the run whose time is the median
+        runs = sorted(runs)
+        mid = runs[(len(runs) - 1) // 2]
+        rows.append((threads, name, mid[2], calls, [ns for ns, _, _ in runs], base[calls],
+                     mid[1], errors.get(config)))
+    good = not errors
+    return rows, good
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--build', help='the build directory (default $MT_BUILD_DIR or build/)')
     ap.add_argument('--memtrace', default=os.environ.get('MEMTRACE'))
     ap.add_argument('--bench', default=os.environ.get('MT_MALLOC_BENCH'))
-    ap.add_argument('--calls', type=int, default=2000000,
+    ap.add_argument('--calls', type=int, default=20000000,
                     help='allocator calls per thread, untraced and inject '
                          '(default %(default)s)')
     ap.add_argument('--breakpoint-calls', type=int, default=100000,
@@ -339,9 +412,13 @@ def main():
                     default='breakpoint,inject:1,inject,inject:1+lossless,inject+lossless',
                     help='comma-separated ENGINE[:DEPTH][+lossless] to trace with; '
                          'ENGINE default: no --engine (default %(default)s)')
-    ap.add_argument('--untraced-runs', type=int, default=5,
+    ap.add_argument('--untraced-runs', type=int, default=3,
                     help='untraced runs per thread count and call count; the '
                          'median is shown (default %(default)s)')
+    ap.add_argument('--traced-runs', type=int, default=3,
+                    help='runs per config and thread count, interleaved with the '
+                         'untraced runs; the median is shown, and the range '
+                         '(default %(default)s)')
     ap.add_argument('--stop-threads', type=int, default=50,
                     help='threads of the stop-time target (default %(default)s)')
     ap.add_argument('--stop-runs', type=int, default=3,
@@ -362,36 +439,9 @@ def main():
     ok = True
     rows = []
     for threads in (int(t) for t in args.threads.split(',')):
-        untraced = {}
-        counts = sorted({args.breakpoint_calls if e == 'breakpoint' else args.calls
-                         for e, _, _ in configs} | {args.calls})
-        for calls in counts:
-            try:
-                untraced[calls] = statistics.median(
-                    run_untraced(args.bench, threads, calls)['ns_per_call']
-                    for _ in range(args.untraced_runs))
-                rows.append((threads, 'untraced', None, calls, untraced[calls], 1.0,
-                             None, None))
-            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                rows.append((threads, 'untraced', None, calls, None, None, None, str(e)))
-                ok = False
-            print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
-        for engine, depth, lossless in configs:
-            calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
-            name = config_name(engine, depth, lossless)
-            try:
-                if calls not in untraced:
-                    raise BenchError('no untraced run to compare with')
-                traced = run_traced(args.memtrace, args.bench, threads, calls,
-                                    engine, depth, lossless)
-                ns = traced['ns_per_call']
-                seen = traced['events'] / (threads * calls)
-                rows.append((threads, name, traced['engine'], calls, ns,
-                             ns / untraced[calls], seen, None))
-            except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                rows.append((threads, name, None, calls, None, None, None, str(e)))
-                ok = False
-            print(f'<!-- {rows[-1]} -->', file=sys.stderr, flush=True)
+        rows_t, good = measure(args, configs, threads)
+        rows += rows_t
+        ok = ok and good
 
     stops = []
     engines = []
