@@ -48,8 +48,8 @@
  * room, so a reader that keeps up does not cost it a cache miss per push.
  * mt_ring_push never blocks: on a full ring (head - tail == capacity) it
  * drops the event and counts it, and the ring stays shut (drops every
- * event) until the reader has emptied half of it (mt_ring_open).  That is the agent's default; with
- * --lossless (MT_AGENT_F_WAIT) the agent first waits for room while the
+ * event) until the reader has emptied half of it (mt_ring_open).  That
+ * is the agent's default; with --lossless (MT_AGENT_F_WAIT) the agent first waits for room while the
  * reader's heartbeat moves, and stops waiting for good once it stood still
  * for about 100 ms (agent.c, wait_room).  While no reader is attached
  * (reader_pid == 0) the producer drops at once; if memtrace dies without
@@ -229,16 +229,8 @@ static inline struct mt_ring_rec *mt_ring_slot(struct mt_ring_region *rg,
 	return &recs[pos & (rg->capacity - 1)];
 }
 
-/* The ring of thread TID (non-zero) among N rings, ring i at
- * FIRST + i * STRIDE, claimed on its first call: NULL when every ring
- * belongs to another thread.  The search starts at a slot hashed from TID
- * and goes round once; it stops at the first never-claimed ring, because
- * claimed rings never become never-claimed again (retiring marks them
- * RETIRED), so TID's ring cannot lie beyond one.  A thread that finds no
- * ring pays a scan of every ring on each call.  memtrace claims a ring for
- * a thread the same way (ringdec.c), so both find the same one. */
-/* Where the search below for thread TID's ring among N rings starts, and
- * so where that ring almost always is. */
+/* Where the search for thread TID's ring among N rings starts
+ * (mt_ring_claim_in), and so where that ring almost always is. */
 static inline uint32_t mt_ring_home(uint32_t tid, uint32_t n)
 {
 	uint32_t hash = tid * 0x9e3779b1u;
@@ -247,6 +239,14 @@ static inline uint32_t mt_ring_home(uint32_t tid, uint32_t n)
 	return (n & (n - 1)) == 0 ? hash & (n - 1) : hash % n;
 }
 
+/* The ring of thread TID (non-zero) among N rings, ring i at
+ * FIRST + i * STRIDE, claimed on its first call: NULL when every ring
+ * belongs to another thread.  The search starts at a slot hashed from TID
+ * and goes round once; it stops at the first never-claimed ring, because
+ * claimed rings never become never-claimed again (retiring marks them
+ * RETIRED), so TID's ring cannot lie beyond one.  A thread that finds no
+ * ring pays a scan of every ring on each call.  memtrace claims a ring for
+ * a thread the same way (ringdec.c), so both find the same one. */
 static inline struct mt_ring *mt_ring_claim_in(char *first, uint64_t stride, uint32_t n,
 					       uint32_t tid)
 {
@@ -364,9 +364,13 @@ static inline int mt_ring_open(const struct mt_ring_region *rg, struct mt_ring *
 {
 	if (__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) == 0)
 		return -1;
+	if (!__atomic_load_n(&r->shut, __ATOMIC_RELAXED)) {
+		if (mt_ring_room(rg, r))
+			return 1;
+		__atomic_store_n(&r->shut, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	uint64_t head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
-	if (!__atomic_load_n(&r->shut, __ATOMIC_RELAXED))
-		return mt_ring_room(rg, r) ? 1 : (__atomic_store_n(&r->shut, 1, __ATOMIC_RELAXED), 0);
 	uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 	__atomic_store_n(&r->tail_seen, tail, __ATOMIC_RELAXED);
 	if (head - tail > rg->capacity / 2)

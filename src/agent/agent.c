@@ -272,8 +272,8 @@ static inline struct mt_ring *ring_of(const struct mt_agent_state *s, struct mt_
 {
 	uint64_t first = s->ring0;
 	if (first) {
-		struct mt_ring *r = (struct mt_ring *)(first + (uint64_t)mt_ring_home(tid, s->ring_mask + 1) *
-								s->ring_stride);
+		uint64_t i = mt_ring_home(tid, s->ring_mask + 1);
+		struct mt_ring *r = (struct mt_ring *)(first + i * s->ring_stride);
 		if (__atomic_load_n(&r->owner, __ATOMIC_ACQUIRE) == tid)
 			return r;
 	}
