@@ -612,6 +612,7 @@ static int start_reading(struct inj_engine *e)
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
+	mt_ringdec_set_evict(e->dec, !e->cfg.lossless);
 	/* The agent's counters run since it was loaded: ours start now. */
 	mt_ringdec_stats(e->dec, &e->at_start);
 	e->base_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "allocfn.h"
+#include "arch.h"
 #include "ring.h"
 
 /* Records read from one ring before the reader moves to the next and
@@ -48,6 +49,7 @@ struct mt_ringdec {
 	uint64_t epoch;            /* heads reloaded this many times         */
 	uint64_t heartbeat;
 	uint32_t rr;               /* ring a pass starts with (fairness)     */
+	bool keep_lines;           /* not mt_ringdec_set_evict()             */
 	struct mt_ringdec_stats st;
 	struct ringstate rings[];
 };
@@ -347,6 +349,8 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 		struct mt_event ev;
 		uint32_t gen;
 		bool ok = read_record(d, s, s->pos, &ev, &gen);
+		if (!d->keep_lines)
+			mt_arch_evict_line(&s->recs[s->pos & (d->capacity - 1)]);
 		s->pos++;
 		n++;
 		if (!ok) {
@@ -427,6 +431,11 @@ static bool unblock(struct mt_ringdec *d, uint64_t now)
 	if (any)
 		reload_heads(d);
 	return any;
+}
+
+void mt_ringdec_set_evict(struct mt_ringdec *d, bool on)
+{
+	d->keep_lines = !on;
 }
 
 size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)

@@ -83,6 +83,16 @@ void mt_ringdec_destroy(struct mt_ringdec *d);
 /* Tells the agent a reader is attached (PID) or gone (0). */
 void mt_ringdec_set_reader(struct mt_ringdec *d, pid_t pid);
 
+/* Whether the reader drops each record's cache line from every cache once
+ * it has copied it out (mt_arch_evict_line; on by default).  A producer
+ * that runs ahead of the reader and drops records when its ring is full
+ * then writes each slot into a line no other core holds; left in the
+ * reader's cache, the line must be taken back on every write, and on two
+ * vCPUs that made the traced process run up to twice as slowly in some
+ * runs.  An agent that waits for room (--lossless) writes each slot as
+ * soon as it is freed, into a line still being evicted: off for it. */
+void mt_ringdec_set_evict(struct mt_ringdec *d, bool on);
+
 /* Decodes and emits at most BUDGET records (accepted or rejected), in
  * batches per ring, giving the space back to the producers after each
  * batch.  Returns how many records it consumed; less than BUDGET means

@@ -3,6 +3,7 @@
 #ifndef MT_ARCH_H
 #define MT_ARCH_H
 
+#include <cpuid.h>
 #include <stdint.h>
 #include <sys/user.h>
 
@@ -54,6 +55,27 @@ static inline void mt_arch_tramp_head(uint8_t *p, uint64_t hook, uint64_t stub)
 		p[16 + i] = (uint8_t)(stub >> (8 * i));
 		p[24 + i] = MT_BP_BYTE;
 	}
+}
+
+/* Drops the cache line holding P from every cache, the writer's too (its
+ * dirty copy is written back).  The ring reader does this to each record
+ * line it has copied out (ringdec.c): when the agent next writes that slot,
+ * a lap later, its store fetches the line from memory, in a stream the
+ * prefetchers follow, instead of taking it back from memtrace's core one
+ * miss at a time.  clflushopt where the CPU has it (evictions of different
+ * lines overlap), else clflush, which every x86_64 has (SSE2) but which
+ * waits for the one before. */
+static inline void mt_arch_evict_line(const void *p)
+{
+	static int opt = -1;
+	if (opt < 0) {
+		unsigned a, b = 0, c, d;
+		opt = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 23));
+	}
+	if (opt)
+		__asm__ volatile("clflushopt %0" : : "m"(*(const volatile char *)p));
+	else
+		__asm__ volatile("clflush %0" : : "m"(*(const volatile char *)p));
 }
 
 /* Raw syscalls made on the target's behalf (injection). */
