@@ -88,8 +88,8 @@ void mt_ringdec_set_reader(struct mt_ringdec *d, pid_t pid);
  * that runs ahead of the reader and drops records when its ring is full
  * then writes each slot into a line no other core holds; left in the
  * reader's cache, the line must be taken back on every write, and on two
- * vCPUs that made the traced process run up to twice as slowly in some
- * runs.  An agent that waits for room (--lossless) writes each slot as
+ * vCPUs that made the traced process run two to three times as slowly in
+ * some runs as in others.  An agent that waits for room (--lossless) writes each slot as
  * soon as it is freed, into a line still being evicted: off for it. */
 void mt_ringdec_set_evict(struct mt_ringdec *d, bool on);
 
