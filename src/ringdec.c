@@ -49,7 +49,7 @@ struct mt_ringdec {
 	uint64_t epoch;            /* heads reloaded this many times         */
 	uint64_t heartbeat;
 	uint32_t rr;               /* ring a pass starts with (fairness)     */
-	bool keep_lines;           /* not mt_ringdec_set_evict()             */
+	bool evict;                /* mt_ringdec_set_evict(); on at first    */
 	struct mt_ringdec_stats st;
 	struct ringstate rings[];
 };
@@ -137,6 +137,7 @@ int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 	d->nrings = nrings;
 	d->capacity = cap;
 	d->gens_cap = gcap;
+	d->evict = true;
 	d->ops = *ops;
 	/* Where the producers are now: the records before are not read.  The
 	 * values are the target's; wrong ones only steer the order. */
@@ -349,7 +350,7 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 		struct mt_event ev;
 		uint32_t gen;
 		bool ok = read_record(d, s, s->pos, &ev, &gen);
-		if (!d->keep_lines)
+		if (d->evict)
 			mt_arch_evict_line(&s->recs[s->pos & (d->capacity - 1)]);
 		s->pos++;
 		n++;
@@ -435,7 +436,7 @@ static bool unblock(struct mt_ringdec *d, uint64_t now)
 
 void mt_ringdec_set_evict(struct mt_ringdec *d, bool on)
 {
-	d->keep_lines = !on;
+	d->evict = on;
 }
 
 size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)
