@@ -703,6 +703,12 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 
 	trace_loop(&s);
 	s.t_end = now_s();
+	if (s.end != END_EXITED && s.end != END_EXEC) {
+		detach(&s);
+	} else if (s.end == END_EXEC) {
+		mt_target_detach_all(s.t);
+	}
+	/* After the detach and its final drain: the counts of the report. */
 	if (o->verbose && s.engine) {
 		struct mt_engine_stats es;
 		s.engine->ops->stats(s.engine, &es);
@@ -718,11 +724,6 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated, es.stacks_lost,
 			    tid, es.reused_agent ? ", agent reused" : "");
 		}
-	}
-	if (s.end != END_EXITED && s.end != END_EXEC) {
-		detach(&s);
-	} else if (s.end == END_EXEC) {
-		mt_target_detach_all(s.t);
 	}
 
 	rc = 0;

@@ -124,6 +124,10 @@ def engine_args(args):
         return args
     return [args[0], '--engine', engine, *args[1:]]
 
+# memtrace --verbose: the engine's counts, printed once it detached.
+ENGINE_LINE_RE = re.compile(
+    r'^memtrace: engine: (\d+) calls, \d+ nested, (\d+) lost, (\d+) abandoned$')
+
 TRACING_RE = re.compile(
     r'^memtrace: tracing pid (\d+) \((.*)\): (\d+) threads, '
     r'allocator (\S+), (\d+) hooks, engine (\S+)$')
@@ -665,6 +669,21 @@ class Harness:
                        and len(later) >= len(report['hooks']) - at_attach),
                    f'report lists {len(report["hooks"])} hooks, tracing line said '
                    f'{m.tracing.group(5)}')
+
+    def check_engine_line(self, m, report):
+        """memtrace ran with --verbose: its one "engine:" line gives the
+        report's own counts (events; lost events, with the abandoned)."""
+        lines = [ln for ln in m.err.lines if ln.startswith('memtrace: engine:')]
+        if not self.check(len(lines) == 1, f"--verbose: {len(lines)} 'memtrace: engine:' "
+                          f'lines, expected 1: {lines}'):
+            return
+        v = ENGINE_LINE_RE.match(lines[0])
+        if not self.check(v is not None, f'malformed engine line: {lines[0]!r}'):
+            return
+        calls, lost = int(v.group(1)), int(v.group(2)) + int(v.group(3))
+        self.check(calls == report['events'] and lost == report['lost_events'],
+                   f'--verbose says {calls} calls and {lost} lost (with the abandoned), the '
+                   f'report {report["events"]} events and {report["lost_events"]} lost')
 
     def check_hooks(self, pid, report):
         """Every hooked address holds, in the target's memory, the same 16

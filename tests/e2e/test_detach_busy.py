@@ -15,7 +15,9 @@ sent once the 8 workers exist (the storm lasts seconds traced), --duration
 faster than memtrace accounts: the inject engine's agent drops what finds
 its ring full (the default), so the report may count lost events, and as
 many inconsistencies at most (a dropped free whose address was allocated
-again); the breakpoint engine loses none."""
+again); the breakpoint engine loses none.  memtrace runs with --verbose,
+whose counts must be the report's: printed after the final drain of the
+rings, not before."""
 import os
 import signal
 import sys
@@ -35,7 +37,7 @@ def test(h):
     args = [str(CALLS)]
     t = h.start_target('target_threads', args)
     duration = '1' if how == 'duration' else '0'
-    m = h.start_memtrace(['histo', str(t.pid), '--json', '--duration', duration])
+    m = h.start_memtrace(['histo', str(t.pid), '--json', '--verbose', '--duration', duration])
     m.wait_tracing()
     t.send('go')
     # The storm is under way once the 8 workers exist (an event, not a sleep).
@@ -49,6 +51,7 @@ def test(h):
     want_end = 'duration' if how == 'duration' else 'signal'
     h.check(report['end_reason'] == want_end,
             f'end_reason {report["end_reason"]!r}, expected {want_end!r}')
+    h.check_engine_line(m, report)
     lost, bad = report['lost_events'], report['inconsistencies']
     if harness.test_engine() == 'breakpoint':
         h.check(lost == 0, f'lost_events {lost}')
