@@ -165,6 +165,7 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
 	json_object_set_new(o, "unknown_frees", json_integer((json_int_t)r->unknown_frees));
 	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
+	json_object_set_new(o, "inconsistencies", json_integer((json_int_t)r->inconsistencies));
 	json_object_set_new(o, "live_bytes", json_integer((json_int_t)r->live_bytes));
 	json_object_set_new(o, "live_blocks", json_integer((json_int_t)r->live_blocks));
 	json_object_set_new(o, "sampling", sampling(r));

@@ -176,8 +176,11 @@ int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final)
 		char live[32];
 		mt_format_bytes(live, sizeof live, (double)r->live_bytes);
 		fprintf(f, "--- %.1f s: %" PRIu64 " events, live %" PRIu64 " blocks, %s, %" PRIu64
-			   " unknown frees, %" PRIu64 " lost events ---\n",
+			   " unknown frees, %" PRIu64 " lost events",
 			r->duration_s, r->events, r->live_blocks, live, r->unknown_frees, r->lost_events);
+		if (r->inconsistencies)
+			fprintf(f, ", %" PRIu64 " inconsistencies", r->inconsistencies);
+		fprintf(f, " ---\n");
 		sampling_line(f, r);
 	}
 	fprintf(f, "%4s %10s %11s %12s %11s  %-12s %-11s %15s  %s\n", "rank", "live bytes",

@@ -1,4 +1,5 @@
-/* Unit tests for src/report_json.c: the histo --json object.  A report is
+/* Unit tests for src/report_json.c: the histo --json object (and the
+ * interval reports of attach, JSON Lines and table).  A report is
  * built in memory, printed, and parsed back with jansson; every key of the
  * schema (man/memtrace.1, JSON OUTPUT) is checked with its type. */
 #include <check.h>
@@ -300,6 +301,47 @@ START_TEST(test_invalid_utf8)
 }
 END_TEST
 
+/* attach's interval reports, JSON Lines and the table's interval line,
+ * give the count of inconsistencies as histo's header does (the line only
+ * when there are any). */
+START_TEST(test_interval_inconsistencies)
+{
+	struct mt_report r = report();
+	r.lost_events = 5;
+	for (int with = 1; with >= 0; with--) {
+		r.inconsistencies = with ? 3 : 0;
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_json_interval(f, &r, 0, false), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		json_error_t e;
+		json_t *o = json_loads(buf, 0, &e);
+		ck_assert_msg(o, "line %d: %s in:\n%s", e.line, e.text, buf);
+		ck_assert_int_eq(get_int(o, "inconsistencies"), with ? 3 : 0);
+		ck_assert_int_eq(get_int(o, "lost_events"), 5);
+		json_decref(o);
+		free(buf);
+
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_growth(f, &r, 0, false), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		char *nl = strchr(buf, '\n');
+		ck_assert_ptr_nonnull(nl);
+		*nl = 0;
+		if (with)
+			ck_assert_msg(strstr(buf, ", 5 lost events, 3 inconsistencies ---"), "%s", buf);
+		else
+			ck_assert_msg(strstr(buf, ", 5 lost events ---") && !strstr(buf, "inconsisten"),
+				      "%s", buf);
+		free(buf);
+	}
+}
+END_TEST
+
 /* A write error is reported (memtrace then exits with 10). */
 START_TEST(test_write_error)
 {
@@ -323,6 +365,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_escaping);
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_invalid_utf8);
+	tcase_add_test(tc, test_interval_inconsistencies);
 	suite_add_tcase(s, tc);
 	return s;
 }
