@@ -127,7 +127,12 @@ enum mt_agent_rule_bp { MT_AGENT_BP_SAME = 0, MT_AGENT_BP_LOST = 1, MT_AGENT_BP_
 
 /* Written by memtrace only: every field, then addr with release.  Open
  * addressing on mt_agent_rule_slot(addr), linear probing; an addr of 0 ends
- * a probe. */
+ * a probe.  An entry whose code was unmapped (dlclose) is withdrawn by
+ * storing MT_AGENT_RULE_GONE in addr: it matches no lookup, does not end a
+ * probe, and its slot is never written again (so an entry read while
+ * withdrawn fails the agent's second look at addr, and can never be a
+ * mix of two rules). */
+#define MT_AGENT_RULE_GONE UINT64_MAX
 struct mt_agent_rule {
 	uint64_t addr;        /* the looked-up code address (a return address - 1) */
 	int32_t cfa_off, ra_off, bp_off;

@@ -13,6 +13,12 @@
  * Locking: the lock guards the symbolizer and the table's writers (the
  * thread and mt_rulesrv_insert); the agent never takes it, it only reads
  * entries whose addr it saw stored with release, after every other field.
+ *
+ * Unloaded code: at each refresh the server compares the target's
+ * executable mappings with those it saw last, and withdraws the entries of
+ * every mapping that is gone or changed (MT_AGENT_RULE_GONE), so that a
+ * library loaded later at the same addresses is unwound with its own rules,
+ * not those of the one before.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,10 +27,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "maps.h"
 #include "rulesrv.h"
 #include "symbolize.h"
 
@@ -41,9 +49,12 @@ struct mt_rulesrv {
 	struct mt_agent_rule *rules;   /* sh + rules_off, as checked at creation */
 	uint32_t cap;                  /* rules_cap, as checked at creation */
 
-	pthread_mutex_t lock;          /* guards sym, used and table writes */
+	pthread_mutex_t lock;          /* guards sym, used, code, table writes */
 	struct mt_symbolizer *sym;
-	size_t used;                   /* entries seen at creation + written */
+	size_t used;                   /* entries seen at creation + written
+	                                  (withdrawn ones included) */
+	pid_t pid;
+	struct mt_maps code;           /* the mappings at the last refresh */
 
 	pthread_t thread;
 	int stop, refresh;             /* __atomic: set by memtrace's thread */
@@ -82,6 +93,60 @@ static void publish(struct mt_rulesrv *srv)
 	futex_wake_all(&srv->sh->rule_gen);
 }
 
+/* Whether A, an executable mapping, is in MAPS unchanged. */
+static bool still_mapped(const struct mt_maps *maps, const struct mt_map *a)
+{
+	const struct mt_map *b = mt_maps_find(maps, a->start);
+	return b && b->start == a->start && b->end == a->end && b->x && b->offset == a->offset &&
+	       b->dev_major == a->dev_major && b->dev_minor == a->dev_minor &&
+	       b->inode == a->inode && b->deleted == a->deleted &&
+	       (a->path ? b->path && strcmp(a->path, b->path) == 0 : !b->path);
+}
+
+/* Withdraw, the lock held, every entry for an address in [LO, HI). */
+static void withdraw_locked(struct mt_rulesrv *srv, uint64_t lo, uint64_t hi)
+{
+	for (uint32_t i = 0; i < srv->cap; i++) {
+		uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_RELAXED);
+		if (a >= lo && a < hi && a != 0 && a != MT_AGENT_RULE_GONE) {
+			__atomic_store_n(&srv->rules[i].addr, MT_AGENT_RULE_GONE, __ATOMIC_RELEASE);
+			count(&srv->stats.withdrawn);
+		}
+	}
+}
+
+/* The lock held: read the maps again; withdraw the entries of executable
+ * mappings that are gone or changed since the last look (at creation:
+ * entries, left by an earlier memtrace, outside any executable mapping);
+ * then the symbolizer reads the modules again.  A process whose maps
+ * cannot be read keeps its entries. */
+static void refresh_locked(struct mt_rulesrv *srv, bool first)
+{
+	struct mt_maps now = { 0 };
+	if (mt_maps_read(srv->pid, &now) == 0) {
+		if (first) {
+			for (uint32_t i = 0; i < srv->cap; i++) {
+				uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_RELAXED);
+				const struct mt_map *m = mt_maps_find(&now, a);
+				if (a != 0 && a != MT_AGENT_RULE_GONE && (!m || !m->x)) {
+					__atomic_store_n(&srv->rules[i].addr, MT_AGENT_RULE_GONE,
+							 __ATOMIC_RELEASE);
+					count(&srv->stats.withdrawn);
+				}
+			}
+		}
+		for (size_t i = 0; i < srv->code.n; i++) {
+			const struct mt_map *m = &srv->code.v[i];
+			if (m->x && !still_mapped(&now, m))
+				withdraw_locked(srv, m->start, m->end);
+		}
+		mt_maps_free(&srv->code);
+		srv->code = now;
+	}
+	if (!first)
+		mt_symbolizer_refresh(srv->sym);
+}
+
 enum probe { PROBE_FOUND, PROBE_FREE, PROBE_FULL };
 
 /* Where ADDR is (FOUND) or would go (FREE, *AT), each slot's addr read
@@ -106,6 +171,9 @@ static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr, size_t *at)
 static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
 {
 	size_t at = 0;
+	/* Maps first: a refresh may withdraw what the probe would find. */
+	if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
+		refresh_locked(srv, false);
 	switch (probe(srv, addr, &at)) {
 	case PROBE_FOUND:
 		return 0;
@@ -115,8 +183,6 @@ static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
 	case PROBE_FREE:
 		break;
 	}
-	if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
-		mt_symbolizer_refresh(srv->sym);
 	struct mt_agent_rule r;
 	mt_symbolizer_agent_rule(srv->sym, addr, &r);
 
@@ -172,7 +238,7 @@ static void *serve(void *arg)
 		if (__atomic_load_n(&srv->refresh, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_lock(&srv->lock);
 			if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
-				mt_symbolizer_refresh(srv->sym);
+				refresh_locked(srv, false);
 			pthread_mutex_unlock(&srv->lock);
 		}
 		answer(srv);
@@ -218,6 +284,7 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	srv->sh = sh;
 	srv->rules = rules;
 	srv->cap = cap;
+	srv->pid = pid;
 	/* A table left by an earlier memtrace keeps its entries: count them
 	 * for the load limit. */
 	for (uint32_t i = 0; i < cap; i++)
@@ -233,6 +300,7 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	for (int i = 0; i < ndebug; i++)
 		mt_symbolizer_add_debug_dir(srv->sym, debug_dirs[i]);
 	pthread_mutex_init(&srv->lock, NULL);
+	refresh_locked(srv, true);   /* no thread yet: the lock is not needed */
 
 	/* Signals stay with memtrace's main thread (its signalfd): the
 	 * server thread blocks them all. */
@@ -244,6 +312,7 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	if (err) {
 		pthread_mutex_destroy(&srv->lock);
 		mt_symbolizer_destroy(srv->sym);
+		mt_maps_free(&srv->code);
 		free(srv);
 		errno = err;
 		return NULL;
@@ -260,6 +329,7 @@ void mt_rulesrv_destroy(struct mt_rulesrv *srv)
 	pthread_join(srv->thread, NULL);
 	pthread_mutex_destroy(&srv->lock);
 	mt_symbolizer_destroy(srv->sym);
+	mt_maps_free(&srv->code);
 	free(srv);
 }
 
@@ -292,4 +362,5 @@ void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out
 	out->prefilled = __atomic_load_n(&srv->stats.prefilled, __ATOMIC_RELAXED);
 	out->slow = __atomic_load_n(&srv->stats.slow, __ATOMIC_RELAXED);
 	out->table_full = __atomic_load_n(&srv->stats.table_full, __ATOMIC_RELAXED);
+	out->withdrawn = __atomic_load_n(&srv->stats.withdrawn, __ATOMIC_RELAXED);
 }

@@ -39,6 +39,7 @@ struct mt_rulesrv_stats {
 	uint64_t prefilled;   /* rules written by mt_rulesrv_insert */
 	uint64_t slow;        /* of both, those of kind SLOW */
 	uint64_t table_full;  /* addresses left out for want of room */
+	uint64_t withdrawn;   /* entries whose code was unmapped (dlclose) */
 };
 
 /* Serve the shared area SH (SH_LEN bytes mapped from it) of process PID,
@@ -59,7 +60,8 @@ void mt_rulesrv_destroy(struct mt_rulesrv *srv);
 int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr);
 
 /* The target's modules changed (ld.so's notification): the server reads
- * the maps again before its next rule. */
+ * the maps again before its next rule, and withdraws the rules of code
+ * that was unmapped or replaced since the last look. */
 void mt_rulesrv_refresh(struct mt_rulesrv *srv);
 
 void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -337,6 +338,99 @@ START_TEST(full_table_leaves_addresses_out)
 }
 END_TEST
 
+/* A page of executable memory, as a JIT or a library would map it. */
+static uint64_t code_page(uint64_t at)
+{
+	void *p = mmap((void *)(uintptr_t)at, 4096, PROT_READ | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	ck_assert_msg(p != MAP_FAILED, "mmap: %s", strerror(errno));
+	return (uint64_t)(uintptr_t)p;
+}
+
+static size_t slot_of(const struct area *a, uint64_t addr)
+{
+	for (uint32_t i = 0; i < a->sh->rules_cap; i++)
+		if (a->rules[i].addr == addr)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Code unmapped (dlclose) loses its rules at the next refresh: the entry
+ * is withdrawn, not emptied, so an entry probed past it is still found;
+ * code mapped again at the same place gets a rule of its own, in a new
+ * slot. */
+START_TEST(unmapped_code_rules_are_withdrawn)
+{
+	struct area a = area_new(64);
+	struct mt_rulesrv *srv = server(&a);
+	uint64_t page = code_page(0), x = page + 0x10;
+	/* Q shares X's first slot, so it is placed after X in the probe. */
+	uint64_t q = 0;
+	for (uint64_t k = 0; k < 4096 && !q; k++)
+		if (mt_agent_rule_slot(PROBE + k, 64) == mt_agent_rule_slot(x, 64))
+			q = PROBE + k;
+	ck_assert_uint_ne(q, 0);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, q), 0);
+	size_t at = slot_of(&a, x);
+	ck_assert_uint_eq(at, mt_agent_rule_slot(x, 64));
+	ck_assert_ptr_nonnull(find(&a, q));
+
+	/* Still mapped: a refresh keeps everything. */
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);   /* after the refresh */
+	ck_assert_ptr_nonnull(find(&a, x));
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.withdrawn, 0);
+
+	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	ck_assert_ptr_null(find(&a, x));
+	ck_assert_uint_eq(a.rules[at].addr, MT_AGENT_RULE_GONE);
+	ck_assert_ptr_nonnull(find(&a, q));
+	ck_assert_ptr_nonnull(find(&a, PROBE + 1));
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.withdrawn, 1);
+
+	/* Mapped again at the same address: a new entry, the old slot stays
+	 * withdrawn. */
+	ck_assert_uint_eq(code_page(page), page);
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	ck_assert_ptr_nonnull(find(&a, x));
+	ck_assert_uint_ne(slot_of(&a, x), at);
+	ck_assert_uint_eq(a.rules[at].addr, MT_AGENT_RULE_GONE);
+	mt_rulesrv_destroy(srv);
+	munmap((void *)(uintptr_t)page, 4096);
+	free(a.sh);
+}
+END_TEST
+
+/* Entries an earlier memtrace left for code that is no longer mapped are
+ * withdrawn when a server starts; those for mapped code stay. */
+START_TEST(stale_entries_withdrawn_at_start)
+{
+	struct area a = area_new(64);
+	uint64_t page = code_page(0);
+	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	size_t gone = mt_agent_rule_slot(page + 8, 64), kept = mt_agent_rule_slot(PROBE, 64);
+	ck_assert_uint_ne(gone, kept);
+	a.rules[gone] = (struct mt_agent_rule){ .addr = page + 8, .kind = MT_AGENT_RULE_STEP };
+	a.rules[kept] = (struct mt_agent_rule){ .addr = PROBE, .kind = MT_AGENT_RULE_LAST };
+	struct mt_rulesrv *srv = server(&a);
+	ck_assert_uint_eq(a.rules[gone].addr, MT_AGENT_RULE_GONE);
+	ck_assert_uint_eq(a.rules[kept].addr, PROBE);
+	ck_assert_int_eq(a.rules[kept].kind, MT_AGENT_RULE_LAST);
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.withdrawn, 1);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
 START_TEST(bad_layouts_refused)
 {
 	struct area a = area_new(256);
@@ -398,6 +492,8 @@ static Suite *rulesrv_suite(void)
 	tcase_add_test(tc, insert_prefills_synchronously);
 	tcase_add_test(tc, existing_entries_are_never_overwritten);
 	tcase_add_test(tc, full_table_leaves_addresses_out);
+	tcase_add_test(tc, unmapped_code_rules_are_withdrawn);
+	tcase_add_test(tc, stale_entries_withdrawn_at_start);
 	tcase_add_test(tc, bad_layouts_refused);
 	tcase_add_test(tc, destroy_joins_promptly);
 	suite_add_tcase(s, tc);
