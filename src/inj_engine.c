@@ -916,7 +916,9 @@ static void collect_stats(struct inj_engine *e)
 	mt_ringdec_stats(e->dec, &ds);
 #define SINCE(now, then) ((now) > (then) ? (now) - (then) : 0)
 	const struct mt_ringdec_stats *b = &e->at_start;
-	e->st.calls = ds.events;
+	/* Calls, as the breakpoint engine counts them: a realloc of a block
+	 * sends two records. */
+	e->st.calls = SINCE(ds.events, ds.realloc_begins);
 	e->st.dropped = SINCE(ds.dropped_full, b->dropped_full) +
 			SINCE(ds.dropped_noring, b->dropped_noring) +
 			SINCE(ds.dropped_reentered, b->dropped_reentered);

@@ -330,6 +330,7 @@ static void emit(struct mt_ringdec *d, struct mt_event *ev, uint32_t gen, bool f
 	advance(d, ev, gen, forced);
 	ev->time_ns = now;
 	d->st.events++;
+	d->st.realloc_begins += ev->kind == MT_EV_REALLOC_BEGIN;
 	d->ops.emit(d->ops.ctx, ev);
 }
 

@@ -50,6 +50,8 @@ struct mt_ringdec_ops {
 
 struct mt_ringdec_stats {
 	uint64_t events;          /* records emitted                         */
+	uint64_t realloc_begins;  /* of those, REALLOC_BEGIN: the first of a
+	                             realloc call's two records            */
 	uint64_t drains;
 	uint64_t skipped_at_open; /* records a previous reader left unread   */
 	uint64_t rejected;        /* records that failed a check, skipped    */

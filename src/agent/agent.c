@@ -303,9 +303,10 @@ static HOT int begin(struct call *c, uint64_t sp)
 	return TRACE;
 }
 
-/* Whether the ring takes this call's N records.  When it does not (no
- * reader, or full), they are counted as dropped here, before a stack is
- * unwound for them.  With --lossless put() waits for room instead. */
+/* Whether the ring takes this call's records.  When it does not (no
+ * reader, or full), N is counted as dropped here, before a stack is
+ * unwound: 1, the call (a realloc's two records are one call, as memtrace
+ * counts events).  With --lossless put() waits for room instead. */
 static HOT int admit(struct call *c, uint32_t n)
 {
 	if (mt_agent_state.flags & MT_AGENT_F_WAIT)
@@ -471,7 +472,7 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
 {
 	struct call c;
 	int how = begin(&c, sp);
-	if (how != TRACE || !admit(&c, p ? 2 : 1)) {
+	if (how != TRACE || !admit(&c, 1)) {
 		void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
 		if (how != PASS)
 			end(&c);

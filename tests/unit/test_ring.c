@@ -135,6 +135,7 @@ START_TEST(push_and_drain)
 	ck_assert_uint_eq(mt_ringdec_drain(d, 4), 2);
 	struct mt_ringdec_stats st = stats(d);
 	ck_assert_uint_eq(st.events, 12);
+	ck_assert_uint_eq(st.realloc_begins, 2);   /* one per realloc call */
 	ck_assert_uint_eq(st.rejected, 0);
 	mt_ringdec_destroy(d);
 	free(rg);
