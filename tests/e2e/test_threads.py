@@ -31,8 +31,11 @@ DROP = '--drop' in sys.argv[1:]
 CALLS = int(os.environ.get('E2E_THREADS_CALLS', '0')) or (262144 if EARLY else 0)
 
 
-# Allocator calls of target_threads' main thread while traced, at most.
-MAIN_SLACK = 100
+# Allocator calls beyond the workers' own and the allocator's frees, at
+# most: the main thread's, and calls no block comes of (free(NULL): the
+# breakpoint engine counts them, the agent sends nothing for them; about 76
+# in this test).  Counting a realloc twice would add about 1 in 10 calls.
+MAIN_SLACK = 1000
 
 
 def check(h, report, result):
@@ -48,8 +51,8 @@ def check(h, report, result):
         # Events are calls, with either engine (a realloc is one, though
         # the agent sends two records for it).  Beyond the workers' own
         # calls: glibc's frees of each exiting thread's cached chunks
-        # (reported as unknown frees by the allocator itself) and the main
-        # thread's few (thread creation).
+        # (reported as unknown frees by the allocator itself) and a few
+        # more (MAIN_SLACK).
         own = report.get('unknown_frees_by_allocator', 0)
         h.check(calls <= report['events'] <= calls + own + MAIN_SLACK,
                 f'report counts {report["events"]} events, the threads made {calls} calls, '
