@@ -103,15 +103,20 @@ static bool still_mapped(const struct mt_maps *maps, const struct mt_map *a)
 	       (a->path ? b->path && strcmp(a->path, b->path) == 0 : !b->path);
 }
 
+/* Withdraw entry I, the lock held. */
+static void withdraw(struct mt_rulesrv *srv, uint32_t i)
+{
+	__atomic_store_n(&srv->rules[i].addr, MT_AGENT_RULE_GONE, __ATOMIC_RELEASE);
+	count(&srv->stats.withdrawn);
+}
+
 /* Withdraw, the lock held, every entry for an address in [LO, HI). */
 static void withdraw_locked(struct mt_rulesrv *srv, uint64_t lo, uint64_t hi)
 {
 	for (uint32_t i = 0; i < srv->cap; i++) {
 		uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_RELAXED);
-		if (a >= lo && a < hi && a != 0 && a != MT_AGENT_RULE_GONE) {
-			__atomic_store_n(&srv->rules[i].addr, MT_AGENT_RULE_GONE, __ATOMIC_RELEASE);
-			count(&srv->stats.withdrawn);
-		}
+		if (a >= lo && a < hi && a != 0 && a != MT_AGENT_RULE_GONE)
+			withdraw(srv, i);
 	}
 }
 
@@ -128,11 +133,8 @@ static void refresh_locked(struct mt_rulesrv *srv, bool first)
 			for (uint32_t i = 0; i < srv->cap; i++) {
 				uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_RELAXED);
 				const struct mt_map *m = mt_maps_find(&now, a);
-				if (a != 0 && a != MT_AGENT_RULE_GONE && (!m || !m->x)) {
-					__atomic_store_n(&srv->rules[i].addr, MT_AGENT_RULE_GONE,
-							 __ATOMIC_RELEASE);
-					count(&srv->stats.withdrawn);
-				}
+				if (a != 0 && a != MT_AGENT_RULE_GONE && (!m || !m->x))
+					withdraw(srv, i);
 			}
 		}
 		for (size_t i = 0; i < srv->code.n; i++) {

@@ -304,17 +304,17 @@ static HOT int begin(struct call *c, uint64_t sp)
 }
 
 /* Whether the ring takes this call's records.  When it does not (no
- * reader, or full), N is counted as dropped here, before a stack is
- * unwound: 1, the call (a realloc's two records are one call, as memtrace
- * counts events).  With --lossless put() waits for room instead. */
-static HOT int admit(struct call *c, uint32_t n)
+ * reader, or full), the call is counted as dropped here, once (a realloc's
+ * two records are one call, as memtrace counts events), before a stack is
+ * unwound.  With --lossless put() waits for room instead. */
+static HOT int admit(struct call *c)
 {
 	if (mt_agent_state.flags & MT_AGENT_F_WAIT)
 		return 1;
 	int open = mt_ring_open(c->rg, c->r);
 	if (open > 0)
 		return 1;
-	mt_ring_refuse(c->r, open, n);
+	mt_ring_refuse(c->r, open, 1);
 	return 0;
 }
 
@@ -402,7 +402,7 @@ void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64
 	int how = begin(&c, sp);
 	if (how == PASS)
 		return ((fn1)h->orig)(a);
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, a) || !admit(&c, 1)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, a) || !admit(&c)) {
 		void *p = ((fn1)h->orig)(a);
 		end(&c);
 		return p;
@@ -424,7 +424,7 @@ void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_
 		return ((fn2)h->orig)(a, b);
 	/* calloc(n, size): n * size; memalign(al, size): size */
 	uint64_t size = h->fn == MT_FN_CALLOC ? a * b : b;
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c, 1)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c)) {
 		void *p = ((fn2)h->orig)(a, b);
 		end(&c);
 		return p;
@@ -448,7 +448,7 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 	int how = begin(&c, sp);
 	if (how == PASS)
 		return ((pm)h->orig)(pp, al, size);
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c, 1)) {
+	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c)) {
 		int rc = ((pm)h->orig)(pp, al, size);
 		end(&c);
 		return rc;
@@ -472,7 +472,7 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
 {
 	struct call c;
 	int how = begin(&c, sp);
-	if (how != TRACE || !admit(&c, 1)) {
+	if (how != TRACE || !admit(&c)) {
 		void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
 		if (how != PASS)
 			end(&c);
@@ -510,7 +510,7 @@ static HOT void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t 
 			    struct call *c, int *how)
 {
 	*how = begin(c, sp);
-	if (*how == TRACE && p && admit(c, 1))
+	if (*how == TRACE && p && admit(c))
 		put(c, MT_RING_FREE, h->fn, p, 0, 0);
 }
 
