@@ -204,7 +204,6 @@ struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
 	if (!s)
 		return NULL;
 	struct builder b = { .in = in, .s = s };
-	s->format_version = MT_SNAPSHOT_VERSION;
 	s->memtrace_version = dup(MT_VERSION);
 	s->pid = in->pid;
 	s->comm = dup(in->comm);
@@ -222,6 +221,7 @@ struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
 	mt_tracker_stats(in->tracker, &ts);
 	s->sample_bytes = ts.sample_bytes;
 	s->unsampled_frees = ts.unsampled_frees;
+	s->format_version = mt_snapshot_format_for(s);
 	bool ok = s->memtrace_version && s->comm && s->exe && s->engine && s->allocator;
 	if (ok && in->exe && in->exe[0])
 		s->exe_module = module_index(&b, in->exe, in->exe_load);

@@ -257,6 +257,11 @@ static uint32_t get_le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
+uint32_t mt_snapshot_format_for(const struct mt_snapshot *s)
+{
+	return s->sample_bytes ? MT_SNAPSHOT_VERSION_SAMPLED : MT_SNAPSHOT_VERSION_EXACT;
+}
+
 int mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len)
 {
 	*buf = NULL;
@@ -282,7 +287,7 @@ int mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len)
 	if (!out || !cctx)
 		goto done;
 	memcpy(out, MT_SNAPSHOT_MAGIC, MT_SNAPSHOT_MAGIC_LEN);
-	put_le32(out + MT_SNAPSHOT_MAGIC_LEN, MT_SNAPSHOT_VERSION);
+	put_le32(out + MT_SNAPSHOT_MAGIC_LEN, mt_snapshot_format_for(s));
 	/* One-shot compression records the content size in the frame header;
 	 * the checksum makes a flipped bit "corrupt" rather than wrong data. */
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel,

@@ -2,7 +2,7 @@
  * the metadata needed to compare two of them (memtrace diff), possibly
  * taken across a restart of the program.
  *
- * File layout (format version 1):
+ * File layout (format versions 1 and 2):
  *
  *   offset 0   8 bytes   magic "MTSNAP\r\n"; the \r\n catches a file that
  *                        went through a text-mode transfer
@@ -14,6 +14,10 @@
  * A reader refuses a version above its own (MT_SNAPSHOT_VERSION): later
  * versions only add protobuf fields, so they read older files and bump the
  * header's version only for a change older readers would misread.
+ * Version 2 is such a change: a sampled snapshot (sample_bytes nonzero)
+ * holds estimates, which a reader of version 1 would show as exact counts.
+ * So sampled snapshots are written as version 2 and refused by older
+ * readers, and exact ones still as version 1, which every reader reads.
  *
  * Pure: no access to a target process; file I/O only in
  * mt_snapshot_write() and mt_snapshot_read().
@@ -28,8 +32,12 @@
 #define MT_SNAPSHOT_MAGIC "MTSNAP\r\n"
 #define MT_SNAPSHOT_MAGIC_LEN 8
 #define MT_SNAPSHOT_HEADER_LEN 12
-/* The format version this memtrace writes and the highest it reads. */
-#define MT_SNAPSHOT_VERSION 1u
+/* The highest format version this memtrace reads; it writes
+ * MT_SNAPSHOT_VERSION_EXACT, or MT_SNAPSHOT_VERSION_SAMPLED for a sampled
+ * snapshot (see above). */
+#define MT_SNAPSHOT_VERSION 2u
+#define MT_SNAPSHOT_VERSION_EXACT 1u
+#define MT_SNAPSHOT_VERSION_SAMPLED 2u
 
 /* Limits on what a reader accepts, so that a small hostile file (a zstd
  * "bomb", or millions of 2-byte empty protobuf records, each unpacked into
@@ -77,7 +85,8 @@ struct mt_snap_site {
 };
 
 struct mt_snapshot {
-	uint32_t format_version;  /* read: the file's; written: always MT_SNAPSHOT_VERSION */
+	uint32_t format_version;  /* read: the file's; the writer ignores it and
+				   * writes mt_snapshot_format_for() */
 	char *memtrace_version;
 	int32_t pid;              /* never negative */
 	char *comm;
@@ -107,6 +116,10 @@ struct mt_snapshot {
  * "" (what the writer stores).  true, or false with a one-line reason in
  * WHY (may be NULL). */
 bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen);
+
+/* The format version S is written as: MT_SNAPSHOT_VERSION_SAMPLED when it
+ * is sampled, else MT_SNAPSHOT_VERSION_EXACT. */
+uint32_t mt_snapshot_format_for(const struct mt_snapshot *s);
 
 /* The file's bytes, header included, in *BUF (free() it) and *LEN.
  * 0; -MT_E_INTERNAL when S breaks a rule of mt_snapshot_valid() (nothing a

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	}
 	const char *dir = argv[1];
 
-	struct mt_snapshot empty = { .format_version = MT_SNAPSHOT_VERSION };
+	struct mt_snapshot empty = { .format_version = MT_SNAPSHOT_VERSION_EXACT };
 	write_seed(&empty, dir, "seed-empty.mtsnap");
 
 	struct mt_snap_module m1 = { .path = "/bin/t", .build_id = { 0xab, 0xcd }, .build_id_len = 2 };
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	struct mt_snap_site site1 = { .live_blocks = 1, .live_bytes = 16, .allocs = 1,
 				      .alloc_bytes = 16 };
 	struct mt_snapshot minimal = {
-		.format_version = MT_SNAPSHOT_VERSION, .memtrace_version = "0.1.0", .pid = 1,
+		.format_version = MT_SNAPSHOT_VERSION_EXACT, .memtrace_version = "0.1.0", .pid = 1,
 		.comm = "t", .exe = "/bin/t", .exe_module = 1, .start_unix_ns = 1,
 		.time_unix_ns = 2, .duration_s = 1.0, .events = 1, .engine = "breakpoint",
 		.allocator = "/lib/libc.so.6", .depth = 1,
@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 		{ 2, 0, 0, 123456789, 123456789, 987654321 },
 	};
 	struct mt_snapshot program = {
-		.format_version = MT_SNAPSHOT_VERSION, .memtrace_version = "0.1.0", .pid = 48213,
+		.format_version = MT_SNAPSHOT_VERSION_EXACT, .memtrace_version = "0.1.0", .pid = 48213,
 		.comm = "server", .exe = "/srv/bin/server", .exe_module = 1,
 		.start_unix_ns = 1718000000123456789ULL, .time_unix_ns = 1718000060987654321ULL,
 		.duration_s = 60.86, .events = 1234567, .unknown_frees = 17, .lost_events = 3,
@@ -91,5 +91,12 @@ int main(int argc, char **argv)
 		.sites = sites, .nsites = 3,
 	};
 	write_seed(&program, dir, "seed-program.mtsnap");
+
+	/* the same program sampled: written as format 2 */
+	program.format_version = MT_SNAPSHOT_VERSION_SAMPLED;
+	program.sample_bytes = 524288;
+	program.unknown_frees = 0;
+	program.unsampled_frees = 17;
+	write_seed(&program, dir, "seed-sampled.mtsnap");
 	return 0;
 }

@@ -333,7 +333,8 @@ def check_row(h, rows, function, want, what):
 # -- snapshot files -----------------------------------------------------
 
 def check_header(h, data, what):
-    """MTSNAP\\r\\n, format version 1 (little-endian u32), a zstd frame."""
+    """MTSNAP\\r\\n, format version 1 (little-endian u32; these tests do not
+    sample, and only sampled snapshots are version 2), a zstd frame."""
     ok = h.check(data[:8] == MAGIC, f'{what}: starts with {data[:8]!r}, expected {MAGIC!r}')
     if len(data) >= 12:
         version = struct.unpack('<I', data[8:12])[0]

@@ -48,7 +48,7 @@ static struct mt_snapshot *realistic(void)
 {
 	struct mt_snapshot *s = calloc(1, sizeof *s);
 	ck_assert_ptr_nonnull(s);
-	s->format_version = MT_SNAPSHOT_VERSION;
+	s->format_version = MT_SNAPSHOT_VERSION_EXACT;
 	s->memtrace_version = xstrdup("0.1.0");
 	s->pid = 48213;
 	s->comm = xstrdup("leaky-server");
@@ -315,28 +315,47 @@ static void write_file(const char *path, const void *data, size_t len)
 
 /* ---- round trips ----------------------------------------------------- */
 
-/* The sampling mean travels; a file without it (every file written before
- * sampling existed) reads as not sampled, and the format stays version 1. */
+/* The sampling mean travels.  A sampled snapshot is written as format 2,
+ * so that a memtrace that reads only format 1 refuses it instead of showing
+ * its estimates as exact counts; an exact one stays format 1.  A file
+ * without the mean (every file written before sampling existed) reads as
+ * not sampled, and a format-1 file with it (written by 0.1.0 before the
+ * bump) still reads as sampled. */
 START_TEST(test_round_trip_sampling)
 {
 	struct mt_snapshot *s = realistic();
 	ck_assert_uint_eq(s->sample_bytes, 0);
+	ck_assert_uint_eq(mt_snapshot_format_for(s), 1);
 	size_t len0;
 	uint8_t *buf0 = encode(s, &len0);
+	ck_assert_mem_eq(buf0, "MTSNAP\r\n\x01\0\0\0", 12);
 	s->sample_bytes = 524288;
 	s->unsampled_frees = 12345;
+	ck_assert_uint_eq(mt_snapshot_format_for(s), 2);
 	size_t len;
 	uint8_t *buf = encode(s, &len);
-	ck_assert_mem_eq(buf, "MTSNAP\r\n\x01\0\0\0", 12);
+	ck_assert_mem_eq(buf, "MTSNAP\r\n\x02\0\0\0", 12);
 	ck_assert_uint_gt(len, 0);
 	struct mt_snapshot *d = NULL;
 	char err[256] = "";
 	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	s->format_version = 2;
 	assert_same(s, d);
 	ck_assert_uint_eq(d->sample_bytes, 524288);
 	ck_assert_uint_eq(d->unsampled_frees, 12345);
 	mt_snapshot_free(d);
+	/* the format field of S is not what decides */
+	s->format_version = 1;
+	uint8_t *again = encode(s, &len);
+	ck_assert_mem_eq(again, "MTSNAP\r\n\x02\0\0\0", 12);
+	free(again);
+	buf[8] = 1;
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_uint_eq(d->format_version, 1);
+	ck_assert_uint_eq(d->sample_bytes, 524288);
+	mt_snapshot_free(d);
 	ck_assert_int_eq(mt_snapshot_decode(buf0, len0, &d, err, sizeof err), 0);
+	ck_assert_uint_eq(d->format_version, 1);
 	ck_assert_uint_eq(d->sample_bytes, 0);
 	ck_assert_uint_eq(d->unsampled_frees, 0);
 	mt_snapshot_free(d);
@@ -407,7 +426,7 @@ START_TEST(test_round_trip_empty)
 	struct mt_snapshot *d = NULL;
 	char err[256] = "";
 	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
-	ck_assert_uint_eq(d->format_version, MT_SNAPSHOT_VERSION);
+	ck_assert_uint_eq(d->format_version, MT_SNAPSHOT_VERSION_EXACT);
 	ck_assert_str_eq(d->memtrace_version, "");
 	ck_assert_str_eq(d->comm, "");
 	ck_assert_str_eq(d->exe, "");
@@ -535,18 +554,18 @@ START_TEST(test_future_version)
 	struct mt_snapshot *s = realistic();
 	size_t len;
 	uint8_t *buf = encode(s, &len);
-	buf[8] = 2;
+	buf[8] = 3;
 	char err[256];
 	struct mt_snapshot *d = (struct mt_snapshot *)1;
 	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err),
 			 -MT_E_SNAPSHOT_VERSION);
 	ck_assert_ptr_null(d);
-	ck_assert_str_eq(err, "written by a newer memtrace (format 2, this one reads up to 1)");
+	ck_assert_str_eq(err, "written by a newer memtrace (format 3, this one reads up to 2)");
 	/* little-endian: 0x01000000 is a (much) newer format, not 1 */
 	buf[8] = 0;
 	buf[11] = 1;
 	expect_bad(buf, len, -MT_E_SNAPSHOT_VERSION,
-		   "written by a newer memtrace (format 16777216, this one reads up to 1)");
+		   "written by a newer memtrace (format 16777216, this one reads up to 2)");
 	/* the header alone says so: nothing after it needs to be read */
 	expect_bad(buf, MT_SNAPSHOT_HEADER_LEN, -MT_E_SNAPSHOT_VERSION, "written by a newer");
 	buf[11] = 0;
