@@ -407,6 +407,11 @@ static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call
 		addr = 0;
 		size = 0;
 	}
+	/* A call counts when its event is sent, as the agent counts what it
+	 * records: not free(NULL), not a failed allocation, not an
+	 * allocation left unsampled, and a realloc once (its REALLOC). */
+	if (kind != MT_EV_REALLOC_BEGIN)
+		e->st.calls++;
 	struct mt_event ev = {
 		.kind = kind, .fn = fn, .tid = tid, .addr = addr, .size = size,
 		.old_addr = old, .caller = caller, .stack = c ? c->stack : 0, .time_ns = now_ns(),
@@ -428,7 +433,6 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		e->st.nested_calls++;   /* inside a call the other engine traces */
 		return;
 	}
-	e->st.calls++;
 	if (is_free_fn(fn)) {
 		/* Published before the real free runs: no other thread can be
 		 * handed this address until we resume this one. */

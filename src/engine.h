@@ -28,7 +28,7 @@ struct mt_stack_source {
 };
 
 struct mt_engine_stats {
-	uint64_t calls;            /* outermost allocator calls seen */
+	uint64_t calls;            /* outermost allocator calls traced: events sent */
 	uint64_t nested_calls;     /* allocator calls made by the allocator itself */
 	uint64_t in_flight;        /* calls entered but not returned when tracing ended */
 	uint64_t lost_calls;       /* calls whose result could not be caught */
