@@ -89,6 +89,10 @@ struct mt_engine_ops {
 	/* All threads stopped: run the pending watch callbacks and let the
 	 * thread that raised the notification go on. */
 	void (*notify)(struct mt_engine *e);
+	/* Optional: a file descriptor that becomes readable when poll() has
+	 * a notification to report; the caller reads it (8 bytes, it is an
+	 * eventfd) and polls at once.  -1 when there is none. */
+	int (*wake_fd)(const struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
 	/* Optional: the name of the engine that traces the installed hook at
 	 * ADDR, when an engine runs another for some functions (the hybrid

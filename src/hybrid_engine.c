@@ -173,6 +173,12 @@ static void hy_notify(struct mt_engine *base)
 	h->inj->ops->notify(h->inj);
 }
 
+static int hy_wake_fd(const struct mt_engine *base)
+{
+	const struct hybrid *h = (const struct hybrid *)base;
+	return h->inj->ops->wake_fd ? h->inj->ops->wake_fd(h->inj) : -1;
+}
+
 static void hy_stats(const struct mt_engine *base, struct mt_engine_stats *out)
 {
 	const struct hybrid *h = (const struct hybrid *)base;
@@ -225,6 +231,7 @@ static const struct mt_engine_ops hy_ops = {
 	.remove = hy_remove,
 	.poll = hy_poll,
 	.notify = hy_notify,
+	.wake_fd = hy_wake_fd,
 	.stats = hy_stats,
 	.hook_engine = hy_hook_engine,
 	.destroy = hy_destroy,

@@ -849,6 +849,12 @@ static void inj_notify(struct mt_engine *base)
 	syscall(SYS_futex, &e->sh->dl_ack, 1 /* FUTEX_WAKE */, 0x7fffffff, NULL, NULL, 0);
 }
 
+static int inj_wake_fd(const struct mt_engine *base)
+{
+	const struct inj_engine *e = (const struct inj_engine *)base;
+	return mt_rulesrv_wake_fd(e->rs);
+}
+
 static bool inj_on_trap(struct mt_engine *base, const struct mt_stop *st, bool parking)
 {
 	(void)base; (void)st; (void)parking;
@@ -999,6 +1005,7 @@ static const struct mt_engine_ops inj_ops = {
 	.remove = inj_remove,
 	.poll = inj_poll,
 	.notify = inj_notify,
+	.wake_fd = inj_wake_fd,
 	.stats = inj_stats,
 	.destroy = inj_destroy,
 };

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +58,8 @@ struct mt_rulesrv {
 	struct mt_maps code;           /* the mappings at the last refresh */
 
 	pthread_t thread;
+	int wake_fd;                   /* eventfd: readable when dl_gen moved */
+	uint32_t dl_relayed;           /* the dl_gen last relayed (thread only) */
 	int stop, refresh;             /* __atomic: set by memtrace's thread */
 	struct mt_rulesrv_stats stats; /* __atomic: read by memtrace's thread */
 };
@@ -237,6 +240,16 @@ static void *serve(void *arg)
 		uint32_t seen = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&srv->stop, __ATOMIC_SEQ_CST))
 			break;
+		/* An ld.so notification (the agent bumps dl_gen before req_seq):
+		 * memtrace's main thread is told at once, not at its next poll. */
+		uint32_t dl = __atomic_load_n(&srv->sh->dl_gen, __ATOMIC_ACQUIRE);
+		if (dl != srv->dl_relayed) {
+			srv->dl_relayed = dl;
+			uint64_t one = 1;
+			if (srv->wake_fd >= 0 && write(srv->wake_fd, &one, sizeof one) < 0) {
+				/* EAGAIN: the counter is full, so readable anyway */
+			}
+		}
 		if (__atomic_load_n(&srv->refresh, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_lock(&srv->lock);
 			if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
@@ -302,6 +315,8 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	for (int i = 0; i < ndebug; i++)
 		mt_symbolizer_add_debug_dir(srv->sym, debug_dirs[i]);
 	pthread_mutex_init(&srv->lock, NULL);
+	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	srv->dl_relayed = __atomic_load_n(&sh->dl_gen, __ATOMIC_ACQUIRE);
 	refresh_locked(srv, true);   /* no thread yet: the lock is not needed */
 
 	/* Signals stay with memtrace's main thread (its signalfd): the
@@ -312,6 +327,8 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	int err = pthread_create(&srv->thread, NULL, serve, srv);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
+		if (srv->wake_fd >= 0)
+			close(srv->wake_fd);
 		pthread_mutex_destroy(&srv->lock);
 		mt_symbolizer_destroy(srv->sym);
 		mt_maps_free(&srv->code);
@@ -329,6 +346,8 @@ void mt_rulesrv_destroy(struct mt_rulesrv *srv)
 	__atomic_store_n(&srv->stop, 1, __ATOMIC_SEQ_CST);
 	kick(srv);
 	pthread_join(srv->thread, NULL);
+	if (srv->wake_fd >= 0)
+		close(srv->wake_fd);
 	pthread_mutex_destroy(&srv->lock);
 	mt_symbolizer_destroy(srv->sym);
 	mt_maps_free(&srv->code);
@@ -353,6 +372,11 @@ void mt_rulesrv_refresh(struct mt_rulesrv *srv)
 		return;
 	__atomic_store_n(&srv->refresh, 1, __ATOMIC_RELEASE);
 	kick(srv);
+}
+
+int mt_rulesrv_wake_fd(const struct mt_rulesrv *srv)
+{
+	return srv ? srv->wake_fd : -1;
 }
 
 void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out)

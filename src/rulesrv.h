@@ -64,6 +64,12 @@ int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr);
  * that was unmapped or replaced since the last look. */
 void mt_rulesrv_refresh(struct mt_rulesrv *srv);
 
+/* An eventfd (non-blocking) that becomes readable when the agent raised an
+ * ld.so notification (dl_gen moved) since the server last looked: the
+ * server's thread, which the agent wakes, relays it, so that memtrace's
+ * main thread may wait on it instead of polling dl_gen.  -1 when none. */
+int mt_rulesrv_wake_fd(const struct mt_rulesrv *srv);
+
 void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out);
 
 #endif

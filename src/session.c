@@ -517,6 +517,9 @@ static void trace_loop(struct session *s)
 			return;
 		}
 		if (st.kind == MT_STOP_NONE) {
+			uint64_t n;
+			if (s->wakefd >= 0 && read(s->wakefd, &n, sizeof n) == sizeof n && next_poll)
+				next_poll = now_s();   /* the agent waits in ld.so's notification */
 			int sig = read_signal(s->sigfd);
 			if (sig) {
 				mt_say("%s: stopping", strsignal(sig));
@@ -658,7 +661,8 @@ static void session_free(struct session *s)
 
 int mt_session_main(const struct mt_options *o, int sigfd)
 {
-	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid, .waitfd = -1 };
+	struct session s = { .o = o, .sigfd = sigfd, .pid = o->pid, .waitfd = -1,
+			     .wakefd = -1 };
 	s.tracker = mt_tracker_new();
 	if (!s.tracker)
 		return mt_fail(MT_E_INTERNAL, "out of memory");
@@ -694,6 +698,11 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 			ev.data.fd = mt_ctl_server_fd(s.ctl);
 			epoll_ctl(s.waitfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 		}
+		/* ld.so notifications from the agent: handled when they come */
+		s.wakefd = s.engine && s.engine->ops->wake_fd ? s.engine->ops->wake_fd(s.engine) : -1;
+		ev.data.fd = s.wakefd;
+		if (s.wakefd >= 0 && epoll_ctl(s.waitfd, EPOLL_CTL_ADD, s.wakefd, &ev) < 0)
+			s.wakefd = -1;
 	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);

@@ -53,7 +53,8 @@ struct session {
 	int intervals;
 	uint64_t start_unix_ns;
 	struct mt_ctl_server *ctl; /* answers histo/snapshot from other memtraces */
-	int waitfd;               /* epoll: signals and the control socket */
+	int waitfd;               /* epoll: signals, the control socket, the engine's wake_fd */
+	int wakefd;               /* the engine's wake_fd, or -1 (not ours to close) */
 	char exe[4096];           /* the main executable, as /proc/PID/exe says */
 	uint64_t exe_load;        /* an address inside it */
 };

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/futex.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -482,6 +483,35 @@ START_TEST(destroy_joins_promptly)
 }
 END_TEST
 
+/* An ld.so notification (the agent bumps dl_gen, then req_seq, and wakes
+ * it) makes the wake fd readable, once per notification: memtrace's main
+ * thread waits on it instead of polling dl_gen every 10 ms.  (How soon is
+ * timing, not tested: the server relays when the agent's wake arrives.) */
+START_TEST(dl_notification_relayed_at_once)
+{
+	struct area a = area_new(256);
+	a.sh->dl_gen = 7;   /* notifications from before the server: not relayed */
+	struct mt_rulesrv *srv = server(&a);
+	int fd = mt_rulesrv_wake_fd(srv);
+	ck_assert_int_ge(fd, 0);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	usleep(5000);      /* the thread is asleep in its 100 ms wait */
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	for (int round = 0; round < 3; round++) {
+		__atomic_add_fetch(&a.sh->dl_gen, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&a.sh->req_seq, 1, __ATOMIC_SEQ_CST);
+		futex(&a.sh->req_seq, FUTEX_WAKE, INT_MAX, 0);
+		ck_assert_int_eq(poll(&pfd, 1, 10000), 1);
+		uint64_t n = 0;
+		ck_assert_int_eq(read(fd, &n, sizeof n), (ssize_t)sizeof n);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	}
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
 static Suite *rulesrv_suite(void)
 {
 	Suite *s = suite_create("rulesrv");
@@ -496,6 +526,7 @@ static Suite *rulesrv_suite(void)
 	tcase_add_test(tc, stale_entries_withdrawn_at_start);
 	tcase_add_test(tc, bad_layouts_refused);
 	tcase_add_test(tc, destroy_joins_promptly);
+	tcase_add_test(tc, dl_notification_relayed_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
