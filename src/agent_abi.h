@@ -129,9 +129,11 @@ enum mt_agent_rule_bp { MT_AGENT_BP_SAME = 0, MT_AGENT_BP_LOST = 1, MT_AGENT_BP_
  * addressing on mt_agent_rule_slot(addr), linear probing; an addr of 0 ends
  * a probe.  An entry whose code was unmapped (dlclose) is withdrawn by
  * storing MT_AGENT_RULE_GONE in addr: it matches no lookup, does not end a
- * probe, and its slot is never written again (so an entry read while
- * withdrawn fails the agent's second look at addr, and can never be a
- * mix of two rules). */
+ * probe, and its fields are never written again.  It may only be taken
+ * again by a rule with exactly those fields, by storing addr alone (a
+ * library reloaded at the same place).  So an entry read while withdrawn
+ * fails the agent's second look at addr or holds the rule looked up, and
+ * can never be a mix of two rules. */
 #define MT_AGENT_RULE_GONE UINT64_MAX
 struct mt_agent_rule {
 	uint64_t addr;        /* the looked-up code address (a return address - 1) */

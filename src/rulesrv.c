@@ -18,7 +18,8 @@
  * executable mappings with those it saw last, and withdraws the entries of
  * every mapping that is gone or changed (MT_AGENT_RULE_GONE), so that a
  * library loaded later at the same addresses is unwound with its own rules,
- * not those of the one before.
+ * not those of the one before.  A withdrawn entry is only ever taken
+ * again for a rule with exactly its fields (put_locked).
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -154,15 +156,35 @@ static void refresh_locked(struct mt_rulesrv *srv, bool first)
 
 enum probe { PROBE_FOUND, PROBE_FREE, PROBE_FULL };
 
+/* Whether entry E, withdrawn, holds exactly rule R's fields: then it can
+ * take R's address again without a field being written (see put_locked). */
+static bool same_rule(const struct mt_agent_rule *e, const struct mt_agent_rule *r)
+{
+	return __atomic_load_n(&e->cfa_off, __ATOMIC_RELAXED) == r->cfa_off &&
+	       __atomic_load_n(&e->ra_off, __ATOMIC_RELAXED) == r->ra_off &&
+	       __atomic_load_n(&e->bp_off, __ATOMIC_RELAXED) == r->bp_off &&
+	       __atomic_load_n(&e->kind, __ATOMIC_RELAXED) == r->kind &&
+	       __atomic_load_n(&e->cfa_reg, __ATOMIC_RELAXED) == r->cfa_reg &&
+	       __atomic_load_n(&e->bp, __ATOMIC_RELAXED) == r->bp &&
+	       __atomic_load_n(&e->pad, __ATOMIC_RELAXED) == 0 &&
+	       __atomic_load_n(&e->reserved, __ATOMIC_RELAXED) == 0;
+}
+
 /* Where ADDR is (FOUND) or would go (FREE, *AT), each slot's addr read
- * once.  FULL past MAX_PROBE slots or over half the table. */
-static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr, size_t *at)
+ * once.  FULL past MAX_PROBE slots or over half the table.  *REVIVE: the
+ * first withdrawn entry on the way that holds exactly RULE, else SIZE_MAX. */
+static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr,
+			const struct mt_agent_rule *rule, size_t *at, size_t *revive)
 {
 	size_t mask = srv->cap - 1, i = (size_t)mt_agent_rule_slot(addr, srv->cap);
+	*revive = SIZE_MAX;
 	for (int n = 0; n < MAX_PROBE && (uint32_t)n < srv->cap; n++, i = (i + 1) & mask) {
 		uint64_t a = __atomic_load_n(&srv->rules[i].addr, __ATOMIC_ACQUIRE);
 		if (a == addr)
 			return PROBE_FOUND;
+		if (a == MT_AGENT_RULE_GONE && *revive == SIZE_MAX &&
+		    same_rule(&srv->rules[i], rule))
+			*revive = i;
 		if (a == 0) {
 			*at = i;
 			return 2 * (srv->used + 1) > srv->cap ? PROBE_FULL : PROBE_FREE;
@@ -172,39 +194,50 @@ static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr, size_t *at)
 }
 
 /* The rule for ADDR into the table, the lock held: 1 written, 0 there
- * already, -ENOSPC.  WRITTEN counts it. */
+ * already, -ENOSPC.  WRITTEN counts it.
+ *
+ * A withdrawn entry holding exactly the same rule is taken again, by
+ * storing only its addr: no field changes, so an agent that reads it at
+ * any moment sees either a miss or the right rule, never a mix of two.
+ * That is what keeps a library that is loaded, unloaded and loaded again
+ * at the same place (a plugin reloaded in a loop) from filling its probe
+ * sequences with withdrawn entries, one more per load, until its frames
+ * could no longer be given a rule. */
 static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
 {
-	size_t at = 0;
+	size_t at = 0, revive;
 	/* Maps first: a refresh may withdraw what the probe would find. */
 	if (__atomic_exchange_n(&srv->refresh, 0, __ATOMIC_ACQ_REL))
 		refresh_locked(srv, false);
-	switch (probe(srv, addr, &at)) {
-	case PROBE_FOUND:
-		return 0;
-	case PROBE_FULL:
-		count(&srv->stats.table_full);
-		return -ENOSPC;
-	case PROBE_FREE:
-		break;
-	}
 	struct mt_agent_rule r;
 	mt_symbolizer_agent_rule(srv->sym, addr, &r);
-
-	/* Every field, then addr with release: the agent reads an entry
-	 * only once its addr matches.  Atomic stores, since the target may
-	 * be touching the same memory. */
-	struct mt_agent_rule *e = &srv->rules[at];
-	__atomic_store_n(&e->cfa_off, r.cfa_off, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->ra_off, r.ra_off, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->bp_off, r.bp_off, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->kind, r.kind, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->cfa_reg, r.cfa_reg, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->bp, r.bp, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->pad, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->reserved, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&e->addr, addr, __ATOMIC_RELEASE);
-	srv->used++;
+	enum probe p = probe(srv, addr, &r, &at, &revive);
+	if (p == PROBE_FOUND)
+		return 0;
+	struct mt_agent_rule *e;
+	if (revive != SIZE_MAX) {
+		e = &srv->rules[revive];
+		__atomic_store_n(&e->addr, addr, __ATOMIC_RELEASE);
+		count(&srv->stats.revived);
+	} else if (p == PROBE_FULL) {
+		count(&srv->stats.table_full);
+		return -ENOSPC;
+	} else {
+		/* Every field, then addr with release: the agent reads an
+		 * entry only once its addr matches.  Atomic stores, since the
+		 * target may be touching the same memory. */
+		e = &srv->rules[at];
+		__atomic_store_n(&e->cfa_off, r.cfa_off, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->ra_off, r.ra_off, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->bp_off, r.bp_off, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->kind, r.kind, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->cfa_reg, r.cfa_reg, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->bp, r.bp, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->pad, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->reserved, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&e->addr, addr, __ATOMIC_RELEASE);
+		srv->used++;
+	}
 	count(written);
 	if (r.kind == MT_AGENT_RULE_SLOW)
 		count(&srv->stats.slow);
@@ -389,4 +422,5 @@ void mt_rulesrv_stats(const struct mt_rulesrv *srv, struct mt_rulesrv_stats *out
 	out->slow = __atomic_load_n(&srv->stats.slow, __ATOMIC_RELAXED);
 	out->table_full = __atomic_load_n(&srv->stats.table_full, __ATOMIC_RELAXED);
 	out->withdrawn = __atomic_load_n(&srv->stats.withdrawn, __ATOMIC_RELAXED);
+	out->revived = __atomic_load_n(&srv->stats.revived, __ATOMIC_RELAXED);
 }

@@ -40,6 +40,8 @@ struct mt_rulesrv_stats {
 	uint64_t slow;        /* of both, those of kind SLOW */
 	uint64_t table_full;  /* addresses left out for want of room */
 	uint64_t withdrawn;   /* entries whose code was unmapped (dlclose) */
+	uint64_t revived;     /* of the written, those that took a withdrawn
+	                         entry of the same rule again (no new slot) */
 };
 
 /* Serve the shared area SH (SH_LEN bytes mapped from it) of process PID,

@@ -357,9 +357,9 @@ static size_t slot_of(const struct area *a, uint64_t addr)
 }
 
 /* Code unmapped (dlclose) loses its rules at the next refresh: the entry
- * is withdrawn, not emptied, so an entry probed past it is still found;
- * code mapped again at the same place gets a rule of its own, in a new
- * slot. */
+ * is withdrawn, not emptied, so an entry probed past it is still found.
+ * Code mapped again at the same place gets its rule in a new slot when the
+ * rule differs, and takes the withdrawn entry again when it is the same. */
 START_TEST(unmapped_code_rules_are_withdrawn)
 {
 	struct area a = area_new(64);
@@ -395,14 +395,67 @@ START_TEST(unmapped_code_rules_are_withdrawn)
 	mt_rulesrv_stats(srv, &st);
 	ck_assert_uint_eq(st.withdrawn, 1);
 
-	/* Mapped again at the same address: a new entry, the old slot stays
-	 * withdrawn. */
+	/* Mapped again at the same address, with a different rule (another
+	 * library there): a new entry, the old slot stays withdrawn. */
+	ck_assert_uint_eq(code_page(page), page);
+	mt_rulesrv_refresh(srv);
+	a.rules[at].cfa_off += 8;   /* as if the old library's rule differed */
+	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	ck_assert_ptr_nonnull(find(&a, x));
+	size_t again = slot_of(&a, x);
+	ck_assert_uint_ne(again, at);
+	ck_assert_uint_eq(a.rules[at].addr, MT_AGENT_RULE_GONE);
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.revived, 0);
+
+	/* Unmapped and mapped again with the same rule (the same library
+	 * reloaded): the withdrawn entry of the same rule is taken again. */
+	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 2), 0);
+	ck_assert_uint_eq(a.rules[again].addr, MT_AGENT_RULE_GONE);
 	ck_assert_uint_eq(code_page(page), page);
 	mt_rulesrv_refresh(srv);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
-	ck_assert_ptr_nonnull(find(&a, x));
-	ck_assert_uint_ne(slot_of(&a, x), at);
+	ck_assert_uint_eq(slot_of(&a, x), again);
 	ck_assert_uint_eq(a.rules[at].addr, MT_AGENT_RULE_GONE);
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.revived, 1);
+	mt_rulesrv_destroy(srv);
+	munmap((void *)(uintptr_t)page, 4096);
+	free(a.sh);
+}
+END_TEST
+
+/* A library loaded and unloaded at the same place again and again keeps
+ * its rules: each load takes its withdrawn entries again.  (Before, every
+ * load added one more entry to the address's probe sequence, and after 64
+ * loads (MAX_PROBE) the address got no rule: the agent then waited for
+ * one in vain at every allocation made there.) */
+START_TEST(reloaded_code_keeps_its_rules)
+{
+	struct area a = area_new(4096);
+	struct mt_rulesrv *srv = server(&a);
+	uint64_t page = code_page(0), x = page + 0x10;
+	mt_rulesrv_refresh(srv);   /* as at the ld.so notification of a load */
+	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	size_t at = slot_of(&a, x);
+	for (int cycle = 0; cycle < 200; cycle++) {
+		ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+		mt_rulesrv_refresh(srv);
+		ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);   /* runs the refresh */
+		ck_assert_ptr_null(find(&a, x));
+		ck_assert_uint_eq(code_page(page), page);
+		mt_rulesrv_refresh(srv);
+		ck_assert_msg(mt_rulesrv_insert(srv, x) == 0, "cycle %d: no rule", cycle);
+		ck_assert_ptr_nonnull(find(&a, x));
+		ck_assert_uint_eq(slot_of(&a, x), at);
+	}
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.withdrawn, 200);
+	ck_assert_uint_eq(st.revived, 200);
+	ck_assert_uint_eq(st.table_full, 0);
 	mt_rulesrv_destroy(srv);
 	munmap((void *)(uintptr_t)page, 4096);
 	free(a.sh);
@@ -524,6 +577,7 @@ static Suite *rulesrv_suite(void)
 	tcase_add_test(tc, full_table_leaves_addresses_out);
 	tcase_add_test(tc, unmapped_code_rules_are_withdrawn);
 	tcase_add_test(tc, stale_entries_withdrawn_at_start);
+	tcase_add_test(tc, reloaded_code_keeps_its_rules);
 	tcase_add_test(tc, bad_layouts_refused);
 	tcase_add_test(tc, destroy_joins_promptly);
 	tcase_add_test(tc, dl_notification_relayed_at_once);
