@@ -356,6 +356,29 @@ static size_t slot_of(const struct area *a, uint64_t addr)
 	return SIZE_MAX;
 }
 
+/* PAGE, holding X, unloaded and loaded again at the same place, as a
+ * dlclose and a dlopen do, each seen by a refresh (the insert of PROBE + 1,
+ * there or not, runs the first): X's rule is withdrawn, then X gets one
+ * again. */
+static void reload(const struct area *a, struct mt_rulesrv *srv, uint64_t page, uint64_t x)
+{
+	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	ck_assert_ptr_null(find(a, x));
+	ck_assert_uint_eq(code_page(page), page);
+	mt_rulesrv_refresh(srv);
+	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	ck_assert_ptr_nonnull(find(a, x));
+}
+
+static void end_with_page(struct area *a, struct mt_rulesrv *srv, uint64_t page)
+{
+	mt_rulesrv_destroy(srv);
+	munmap((void *)(uintptr_t)page, 4096);
+	free(a->sh);
+}
+
 /* Code unmapped (dlclose) loses its rules at the next refresh: the entry
  * is withdrawn, not emptied, so an entry probed past it is still found.
  * Code mapped again at the same place gets its rule in a new slot when the
@@ -410,20 +433,12 @@ START_TEST(unmapped_code_rules_are_withdrawn)
 
 	/* Unmapped and mapped again with the same rule (the same library
 	 * reloaded): the withdrawn entry of the same rule is taken again. */
-	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
-	mt_rulesrv_refresh(srv);
-	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 2), 0);
-	ck_assert_uint_eq(a.rules[again].addr, MT_AGENT_RULE_GONE);
-	ck_assert_uint_eq(code_page(page), page);
-	mt_rulesrv_refresh(srv);
-	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
+	reload(&a, srv, page, x);
 	ck_assert_uint_eq(slot_of(&a, x), again);
 	ck_assert_uint_eq(a.rules[at].addr, MT_AGENT_RULE_GONE);
 	mt_rulesrv_stats(srv, &st);
 	ck_assert_uint_eq(st.revived, 1);
-	mt_rulesrv_destroy(srv);
-	munmap((void *)(uintptr_t)page, 4096);
-	free(a.sh);
+	end_with_page(&a, srv, page);
 }
 END_TEST
 
@@ -441,24 +456,16 @@ START_TEST(reloaded_code_keeps_its_rules)
 	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
 	size_t at = slot_of(&a, x);
 	for (int cycle = 0; cycle < 200; cycle++) {
-		ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
-		mt_rulesrv_refresh(srv);
-		ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);   /* runs the refresh */
-		ck_assert_ptr_null(find(&a, x));
-		ck_assert_uint_eq(code_page(page), page);
-		mt_rulesrv_refresh(srv);
-		ck_assert_msg(mt_rulesrv_insert(srv, x) == 0, "cycle %d: no rule", cycle);
-		ck_assert_ptr_nonnull(find(&a, x));
-		ck_assert_uint_eq(slot_of(&a, x), at);
+		reload(&a, srv, page, x);
+		ck_assert_msg(slot_of(&a, x) == at, "cycle %d: x moved to slot %zu from %zu",
+			      cycle, slot_of(&a, x), at);
 	}
 	struct mt_rulesrv_stats st;
 	mt_rulesrv_stats(srv, &st);
 	ck_assert_uint_eq(st.withdrawn, 200);
 	ck_assert_uint_eq(st.revived, 200);
 	ck_assert_uint_eq(st.table_full, 0);
-	mt_rulesrv_destroy(srv);
-	munmap((void *)(uintptr_t)page, 4096);
-	free(a.sh);
+	end_with_page(&a, srv, page);
 }
 END_TEST
 
