@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 3u
+#define MT_AGENT_VERSION 4u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 
@@ -155,6 +155,17 @@ struct mt_agent_stack {
 	uint64_t pcs[];       /* pcs[0]: the allocator's entry; then return addresses */
 };
 
+/* Requests: the agent claims a free req[] slot by a compare-and-swap of
+ * the address from 0 and clears it again (to 0) when done; a thread that
+ * finds the address posted already waits on that slot instead.  memtrace
+ * answers a request by writing the rule into the table, or, when the table
+ * has no room for it, by setting MT_AGENT_REQ_REFUSED in the slot (a
+ * compare-and-swap from the address; addresses are user-space, so the bit
+ * is free) and, if no rule can be added any more at all, rules_full; then
+ * it bumps rule_gen.  A waiter stops as soon as its slot no longer holds
+ * the plain address: without a rule, the frame ends the stack and nobody
+ * is marked stale, so that a full table never makes the target wait. */
+#define MT_AGENT_REQ_REFUSED (1ULL << 63)
 #define MT_AGENT_NREQ 64
 #define MT_AGENT_MAX_DEPTH 128  /* return addresses above the entry, at most */
 
@@ -176,14 +187,17 @@ struct mt_agent_shared {
 	uint32_t reader_stale; /* agent: 1 when memtrace did not answer in time;
 	                          memtrace: 0 at every drain.  While 1 the
 	                          agent never waits. */
-	uint32_t pad;
+	uint32_t rules_full;   /* memtrace: 1 once the rules table has no room
+	                          left (entries are never freed); the agent
+	                          then asks for no rule again */
 	uint64_t req[MT_AGENT_NREQ]; /* addresses that need a rule; 0: free */
 	/* agent's counters (untrusted: reported as the agent says) */
 	uint64_t stacks_truncated;   /* a frame without a usable rule */
 	uint64_t stacks_lost;        /* no room in the stack table */
 	uint64_t rule_waits;         /* requests the agent waited for */
 	uint64_t rule_timeouts;      /* requests memtrace did not answer in time */
-	uint64_t reserved[16];
+	uint64_t rule_refusals;      /* requests memtrace had no room for */
+	uint64_t reserved[15];
 };
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)

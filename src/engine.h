@@ -42,6 +42,8 @@ struct mt_engine_stats {
 	uint64_t dropped;
 	uint64_t stacks_truncated;
 	uint64_t stacks_lost;
+	uint64_t rule_refusals;    /* of the truncated: no room for a rule */
+	uint64_t rule_timeouts;    /* waits for a rule that memtrace let lapse */
 	uint64_t rejected;         /* records that failed memtrace's checks */
 	uint64_t order_forced;     /* records emitted without their predecessor */
 	bool reused_agent;         /* the agent was already in the target */

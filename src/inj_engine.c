@@ -115,7 +115,7 @@ struct inj_engine {
 	struct mt_engine_stats st;
 	uint64_t emitted;
 	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
-	uint64_t base_truncated, base_lost;
+	uint64_t base_truncated, base_lost, base_refusals, base_timeouts;
 };
 
 static int peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
@@ -617,6 +617,8 @@ static int start_reading(struct inj_engine *e)
 	mt_ringdec_stats(e->dec, &e->at_start);
 	e->base_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
 	e->base_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
+	e->base_refusals = __atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED);
+	e->base_timeouts = __atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -934,6 +936,10 @@ static void collect_stats(struct inj_engine *e)
 				       e->base_truncated);
 	e->st.stacks_lost = SINCE(__atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED),
 				  e->base_lost);
+	e->st.rule_refusals = SINCE(__atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED),
+				    e->base_refusals);
+	e->st.rule_timeouts = SINCE(__atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED),
+				    e->base_timeouts);
 #undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }

@@ -154,7 +154,9 @@ static void refresh_locked(struct mt_rulesrv *srv, bool first)
 		mt_symbolizer_refresh(srv->sym);
 }
 
-enum probe { PROBE_FOUND, PROBE_FREE, PROBE_FULL };
+/* FULL: no rule can be added any more (load over 1/2; entries are never
+ * freed); CROWDED: none for this address (MAX_PROBE slots taken). */
+enum probe { PROBE_FOUND, PROBE_FREE, PROBE_FULL, PROBE_CROWDED };
 
 /* Whether entry E, withdrawn, holds exactly rule R's fields: then it can
  * take R's address again without a field being written (see put_locked). */
@@ -171,7 +173,7 @@ static bool same_rule(const struct mt_agent_rule *e, const struct mt_agent_rule 
 }
 
 /* Where ADDR is (FOUND) or would go (FREE, *AT), each slot's addr read
- * once.  FULL past MAX_PROBE slots or over half the table.  *REVIVE: the
+ * once.  CROWDED past MAX_PROBE slots, FULL over half the table.  *REVIVE: the
  * first withdrawn entry on the way that holds exactly RULE, else SIZE_MAX. */
 static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr,
 			const struct mt_agent_rule *rule, size_t *at, size_t *revive)
@@ -190,11 +192,12 @@ static enum probe probe(const struct mt_rulesrv *srv, uint64_t addr,
 			return 2 * (srv->used + 1) > srv->cap ? PROBE_FULL : PROBE_FREE;
 		}
 	}
-	return PROBE_FULL;
+	return PROBE_CROWDED;
 }
 
 /* The rule for ADDR into the table, the lock held: 1 written, 0 there
- * already, -ENOSPC.  WRITTEN counts it.
+ * already, -ENOSPC (and rules_full set once no rule fits any more).
+ * WRITTEN counts it.
  *
  * A withdrawn entry holding exactly the same rule is taken again, by
  * storing only its addr: no field changes, so an agent that reads it at
@@ -219,8 +222,10 @@ static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
 		e = &srv->rules[revive];
 		__atomic_store_n(&e->addr, addr, __ATOMIC_RELEASE);
 		count(&srv->stats.revived);
-	} else if (p == PROBE_FULL) {
+	} else if (p != PROBE_FREE) {
 		count(&srv->stats.table_full);
+		if (p == PROBE_FULL)
+			__atomic_store_n(&srv->sh->rules_full, 1, __ATOMIC_RELEASE);
 		return -ENOSPC;
 	} else {
 		/* Every field, then addr with release: the agent reads an
@@ -245,21 +250,30 @@ static int put_locked(struct mt_rulesrv *srv, uint64_t addr, uint64_t *written)
 }
 
 /* One look at the requests: at most MT_AGENT_NREQ lookups, each slot read
- * once.  The agent clears its own slot once it has the rule. */
+ * once.  The agent clears its own slot once it has the rule; one the table
+ * has no room for is marked refused, so that its waiters stop at once. */
 static void answer(struct mt_rulesrv *srv)
 {
-	bool wrote = false;
+	bool wake = false;
 	for (int i = 0; i < MT_AGENT_NREQ; i++) {
 		if (__atomic_load_n(&srv->stop, __ATOMIC_SEQ_CST))
 			break;
 		uint64_t addr = __atomic_load_n(&srv->sh->req[i], __ATOMIC_ACQUIRE);
-		if (!addr)
+		if (!addr || (addr & MT_AGENT_REQ_REFUSED))
 			continue;
 		pthread_mutex_lock(&srv->lock);
-		wrote |= put_locked(srv, addr, &srv->stats.answered) > 0;
+		int rc = put_locked(srv, addr, &srv->stats.answered);
 		pthread_mutex_unlock(&srv->lock);
+		if (rc < 0) {
+			/* Only if the slot still holds that request. */
+			uint64_t posted = addr;
+			__atomic_compare_exchange_n(&srv->sh->req[i], &posted,
+						    addr | MT_AGENT_REQ_REFUSED, false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		}
+		wake |= rc != 0;
 	}
-	if (wrote)
+	if (wake)
 		publish(srv);
 }
 
@@ -394,7 +408,7 @@ int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr)
 	pthread_mutex_lock(&srv->lock);
 	int rc = put_locked(srv, addr, &srv->stats.prefilled);
 	pthread_mutex_unlock(&srv->lock);
-	if (rc > 0)
+	if (rc != 0)  /* a new rule, or (full) rules_full for the waiters */
 		publish(srv);
 	return rc < 0 ? rc : 0;
 }

@@ -14,8 +14,10 @@
  * The table's place is read once, at creation, and checked against the
  * mapping's length; each request slot is read once; a rule is never
  * written over an existing entry; a wake does at most MT_AGENT_NREQ
- * lookups.  A full table (load over 1/2, or no free slot within 64 probes)
- * leaves the address unanswered: the agent times out and ends the stack.
+ * lookups.  An address the table has no room for (no free slot within 64
+ * probes, or a load over 1/2) is refused: its request slot is marked
+ * MT_AGENT_REQ_REFUSED, and at a load over 1/2, when no rule fits any
+ * more, rules_full is set; the agent ends the stack there without waiting.
  *
  * The agent must read rule_gen before it looks the address up in the table
  * (then post, then wait on the value it read): rule_gen is bumped after
@@ -58,7 +60,8 @@ void mt_rulesrv_destroy(struct mt_rulesrv *srv);
 /* Write the rule for code address ADDR (the looked-up one: a return
  * address - 1) now, from the calling thread, and wake the agent's waiters.
  * 0 when the table holds an entry for ADDR (new or not), -EINVAL for
- * ADDR 0, -ENOSPC when the table is full. */
+ * ADDR 0, -ENOSPC when the table has no room for it (setting rules_full
+ * when it has none for any). */
 int mt_rulesrv_insert(struct mt_rulesrv *srv, uint64_t addr);
 
 /* The target's modules changed (ld.so's notification): the server reads

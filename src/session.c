@@ -728,10 +728,12 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 			if (es.tid_offset)
 				snprintf(tid, sizeof tid, "at %%fs:%#x", es.tid_offset);
 			mt_say("agent: %" PRIu64 " events dropped, %" PRIu64 " records rejected, %" PRIu64
-			    " out of order, %" PRIu64 " stacks cut short, %" PRIu64 " stacks not stored"
-			    ", thread ids %s%s",
-			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated, es.stacks_lost,
-			    tid, es.reused_agent ? ", agent reused" : "");
+			    " out of order, %" PRIu64 " stacks cut short (%" PRIu64 " for want of room"
+			    " for an unwind rule), %" PRIu64 " stacks not stored, %" PRIu64
+			    " waits for a rule timed out, thread ids %s%s",
+			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated,
+			    es.rule_refusals, es.stacks_lost, es.rule_timeouts, tid,
+			    es.reused_agent ? ", agent reused" : "");
 		}
 	}
 

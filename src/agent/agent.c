@@ -77,46 +77,75 @@ static int find_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_agent_
 
 /* Ask memtrace for the rule of ADDR and wait a little for it.  A memtrace
  * that does not answer in time (killed, stopped) marks itself stale, and
- * nobody waits again until it clears that (it does at every drain). */
+ * nobody waits again until it clears that (it does at every drain).  One
+ * that has no room for the rule says so (agent_abi.h): the waiter stops at
+ * once, and once the table is full nobody asks again. */
 static int request_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_agent_rule *out)
 {
-	if (__atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
+	/* An address with the top bit set is no code of the process (and
+	 * would read as a refusal) */
+	if ((addr & MT_AGENT_REQ_REFUSED) || __atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
 		return 0;
-	int k;
-	for (k = 0; k < MT_AGENT_NREQ; k++) {
+	if (__atomic_load_n(&sh->rules_full, __ATOMIC_ACQUIRE)) {
+		__atomic_fetch_add(&sh->rule_refusals, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	/* j: the slot holding the request; mine: whether this thread posted it */
+	int j, mine = 0;
+	for (j = 0; j < MT_AGENT_NREQ; j++) {
 		uint64_t want = 0;
-		if (__atomic_compare_exchange_n(&sh->req[k], &want, addr, 0, __ATOMIC_ACQ_REL,
-						__ATOMIC_RELAXED))
-			break;
-		if (want == addr) { /* another thread asked already */
-			k = -1;
+		if (__atomic_compare_exchange_n(&sh->req[j], &want, addr, 0, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED)) {
+			mine = 1;
 			break;
 		}
+		if (want == addr) /* another thread asked already: wait on its slot */
+			break;
+		if (want == (addr | MT_AGENT_REQ_REFUSED)) {
+			__atomic_fetch_add(&sh->rule_refusals, 1, __ATOMIC_RELAXED);
+			return 0;
+		}
 	}
-	if (k == MT_AGENT_NREQ)
+	if (j == MT_AGENT_NREQ)
 		return 0;
 	__atomic_fetch_add(&sh->rule_waits, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
-	mt_agent_futex_wake(&sh->req_seq);
-	int found = 0;
+	if (mine) {
+		__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
+		mt_agent_futex_wake(&sh->req_seq);
+	}
+	int found = 0, ended = 0, refused = 0;
 	/* at most 8 waits of 5 ms */
-	for (int round = 0; round < 8 && !found; round++) {
+	for (int round = 0; round < 8 && !found && !ended; round++) {
 		uint32_t gen = __atomic_load_n(&sh->rule_gen, __ATOMIC_ACQUIRE);
 		found = find_rule(sh, addr, out);
-		if (!found)
+		/* Refused, or (another thread's request) done with: no wait.
+		 * Read before the last look, which then sees any rule that was
+		 * there when the slot was cleared. */
+		uint64_t v = __atomic_load_n(&sh->req[j], __ATOMIC_ACQUIRE);
+		refused = v == (addr | MT_AGENT_REQ_REFUSED) ||
+			  __atomic_load_n(&sh->rules_full, __ATOMIC_ACQUIRE);
+		ended = refused || v != addr;
+		if (!found && !ended)
 			mt_agent_futex_wait(&sh->rule_gen, gen, 5000000);
 		found = found || find_rule(sh, addr, out);
 	}
-	if (k >= 0) {
-		uint64_t mine = addr;
-		__atomic_compare_exchange_n(&sh->req[k], &mine, 0, 0, __ATOMIC_RELEASE,
-					    __ATOMIC_RELAXED);
+	if (mine) {
+		uint64_t posted = addr;
+		if (!__atomic_compare_exchange_n(&sh->req[j], &posted, 0, 0, __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED) &&
+		    posted == (addr | MT_AGENT_REQ_REFUSED))
+			__atomic_store_n(&sh->req[j], 0, __ATOMIC_RELEASE);
 	}
-	if (!found) {
-		__atomic_fetch_add(&sh->rule_timeouts, 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+	if (found)
+		return 1;
+	if (ended) {
+		if (refused)
+			__atomic_fetch_add(&sh->rule_refusals, 1, __ATOMIC_RELAXED);
+		return 0;
 	}
-	return found;
+	__atomic_fetch_add(&sh->rule_timeouts, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+	return 0;
 }
 
 /* The frames above an allocator entry ENTRY, where the thread has SP and

@@ -248,8 +248,8 @@ START_TEST(garbage_gets_frame_pointer_rule_and_serving_goes_on)
 	int s = post(&a, 0x10);
 	assert_rule(await(&a, 0x10), 0x10, MT_AGENT_RULE_STEP, 6, 16, -8, MT_AGENT_BP_AT, -16);
 	a.sh->req[s] = 0;
-	post(&a, UINT64_MAX - 7);    /* no user address at all */
-	ck_assert_ptr_nonnull(await(&a, UINT64_MAX - 7));
+	post(&a, MT_AGENT_REQ_REFUSED - 8);    /* no user address at all */
+	ck_assert_ptr_nonnull(await(&a, MT_AGENT_REQ_REFUSED - 8));
 	post(&a, PROBE);
 	assert_rule(await(&a, PROBE), PROBE, MT_AGENT_RULE_STEP, 7, 8, -8, MT_AGENT_BP_SAME, 0);
 
@@ -313,27 +313,74 @@ START_TEST(existing_entries_are_never_overwritten)
 }
 END_TEST
 
-START_TEST(full_table_leaves_addresses_out)
+/* Wait (at most 5 s) until slot I of the requests no longer holds the
+ * plain address WAS, as the agent's waiter does; the value it then holds. */
+static uint64_t await_answer(struct area *a, int i, uint64_t was)
+{
+	uint64_t end = now_ns() + 5000 * (uint64_t)NS_PER_MS;
+	for (;;) {
+		uint32_t gen = __atomic_load_n(&a->sh->rule_gen, __ATOMIC_SEQ_CST);
+		uint64_t v = __atomic_load_n(&a->sh->req[i], __ATOMIC_SEQ_CST);
+		if (v != was || now_ns() > end)
+			return v;
+		futex(&a->sh->rule_gen, FUTEX_WAIT, gen, 20 * NS_PER_MS);
+	}
+}
+
+START_TEST(full_table_refuses_and_says_so)
 {
 	struct area a = area_new(4);       /* room for 2: load <= 1/2 */
 	struct mt_rulesrv *srv = server(&a);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE), 0);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
+	ck_assert_uint_eq(a.sh->rules_full, 0);
+	uint32_t gen = a.sh->rule_gen;
 	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 4), -ENOSPC);
 	ck_assert_ptr_null(find(&a, PROBE + 4));
+	/* No rule fits any more: the agent is told, and its waiters woken. */
+	ck_assert_uint_eq(a.sh->rules_full, 1);
+	ck_assert_uint_gt(a.sh->rule_gen, gen);
 
-	/* A request that finds no room is left unanswered. */
-	post(&a, PROBE + 5);
-	struct mt_rulesrv_stats st;
-	uint64_t end = now_ns() + 5000 * (uint64_t)NS_PER_MS;
-	do {
-		usleep(1000);
-		mt_rulesrv_stats(srv, &st);
-	} while (st.table_full < 2 && now_ns() < end);
-	ck_assert_uint_ge(st.table_full, 2);
+	/* A request that finds no room comes back refused, at once. */
+	int k = post(&a, PROBE + 5);
+	ck_assert_uint_eq(await_answer(&a, k, PROBE + 5), (PROBE + 5) | MT_AGENT_REQ_REFUSED);
 	ck_assert_ptr_null(find(&a, PROBE + 5));
+	/* A refused slot is the agent's to clear, and is not looked up again:
+	 * the pass that refuses a later slot goes past it. */
+	int k2 = post(&a, PROBE + 6);
+	ck_assert_int_gt(k2, k);
+	ck_assert_uint_eq(await_answer(&a, k2, PROBE + 6), (PROBE + 6) | MT_AGENT_REQ_REFUSED);
+	struct mt_rulesrv_stats st;
+	mt_rulesrv_stats(srv, &st);
+	ck_assert_uint_eq(st.table_full, 3);
+	ck_assert_uint_eq(a.sh->req[k], (PROBE + 5) | MT_AGENT_REQ_REFUSED);
 	ck_assert_uint_eq(st.prefilled, 2);
 	ck_assert_uint_eq(st.answered, 0);
+	mt_rulesrv_destroy(srv);
+	free(a.sh);
+}
+END_TEST
+
+START_TEST(crowded_address_refused_alone)
+{
+	struct area a = area_new(1024);
+	/* Someone else's entries in the 64 slots from PROBE's home on: the
+	 * table is far from full, but there is no room for PROBE. */
+	uint64_t home = mt_agent_rule_slot(PROBE, 1024);
+	for (int n = 0; n < 64; n++)
+		a.rules[(home + n) & 1023].addr = 0x1000 + 16 * (uint64_t)n;
+	struct mt_rulesrv *srv = server(&a);
+	int k = post(&a, PROBE);
+	ck_assert_uint_eq(await_answer(&a, k, PROBE), PROBE | MT_AGENT_REQ_REFUSED);
+	ck_assert_ptr_null(find(&a, PROBE));
+	ck_assert_uint_eq(a.sh->rules_full, 0);
+	/* Other addresses still get their rules. */
+	uint64_t other = PROBE + 1;
+	while (((mt_agent_rule_slot(other, 1024) - home) & 1023) < 64)
+		other++;
+	post(&a, other);
+	ck_assert_ptr_nonnull(await(&a, other));
+	ck_assert_uint_eq(a.sh->rules_full, 0);
 	mt_rulesrv_destroy(srv);
 	free(a.sh);
 }
@@ -581,7 +628,8 @@ static Suite *rulesrv_suite(void)
 	tcase_add_test(tc, garbage_gets_frame_pointer_rule_and_serving_goes_on);
 	tcase_add_test(tc, insert_prefills_synchronously);
 	tcase_add_test(tc, existing_entries_are_never_overwritten);
-	tcase_add_test(tc, full_table_leaves_addresses_out);
+	tcase_add_test(tc, full_table_refuses_and_says_so);
+	tcase_add_test(tc, crowded_address_refused_alone);
 	tcase_add_test(tc, unmapped_code_rules_are_withdrawn);
 	tcase_add_test(tc, stale_entries_withdrawn_at_start);
 	tcase_add_test(tc, reloaded_code_keeps_its_rules);
