@@ -69,9 +69,11 @@ struct mt_engine_ops {
 	 * its SIGTRAP may still be pending (see mt_target_collect_pending). */
 	bool (*past_int3)(struct mt_engine *e, pid_t tid);
 	/* A notification breakpoint at ADDR (ld.so's _dl_debug_state, called
-	 * around every dlopen and dlclose): CB runs with the thread stopped
-	 * there, then the thread goes on.  May be called while threads run.
-	 * 0, or -errno. */
+	 * around every dlopen and dlclose): CB runs while the thread waits
+	 * there, then the thread goes on.  CB's TID is that thread, stopped
+	 * (the other threads may run), or 0: an in-process agent holds it and
+	 * every thread runs; CB stops them if it must install.  May be called
+	 * while threads run.  0, or -errno. */
 	int (*watch)(struct mt_engine *e, uint64_t addr,
 		     void (*cb)(void *ctx, pid_t tid), void *ctx);
 	/* A forked child with its own copy of memory, stopped before it ran:
@@ -85,11 +87,10 @@ struct mt_engine_ops {
 	/* Optional (NULL for the breakpoint engine): work while the target
 	 * runs, such as draining what an in-process agent recorded.  Returns
 	 * the milliseconds until it wants to be called again.  *NOTIFY is set
-	 * when a watch notification waits: the caller stops every thread, calls
-	 * notify(), and resumes them. */
+	 * when a watch notification waits: the caller calls notify(). */
 	int (*poll)(struct mt_engine *e, bool *notify);
-	/* All threads stopped: run the pending watch callbacks and let the
-	 * thread that raised the notification go on. */
+	/* Threads running: run the pending watch callbacks (with TID 0) and
+	 * let the thread that raised the notification go on. */
 	void (*notify)(struct mt_engine *e);
 	/* Optional: a file descriptor that becomes readable when poll() has
 	 * a notification to report; the caller reads it (8 bytes, it is an

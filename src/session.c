@@ -127,15 +127,21 @@ static int new_modules(struct session *s, char ***out)
 	return n;
 }
 
-/* ld.so's notification, around every dlopen and dlclose, with TID stopped
- * in _dl_debug_state: names of what may go away are kept, new modules are
- * learnt, and the allocator entry points a newly loaded library defines are
- * hooked: its own calls (symbolic or RTLD_DEEPBIND binding) and anything
- * that looks them up reach them. */
+static bool stop_everything(struct session *s, double deadline);
+
+/* ld.so's notification, around every dlopen and dlclose: names of what may
+ * go away are kept, new modules are learnt, and the allocator entry points
+ * a newly loaded library defines are hooked: its own calls (symbolic or
+ * RTLD_DEEPBIND binding) and anything that looks them up reach them.
+ *
+ * TID is stopped in _dl_debug_state (the breakpoint engine), or 0: the
+ * in-process agent holds the notifying thread in _dl_debug_state, and the
+ * other threads run on.  ld.so's lock is held all along, so no module comes
+ * or goes meanwhile; the threads are only stopped if hooks must be written
+ * (the inject engine's jumps), and only for that. */
 static void on_rtld(void *ctx, pid_t tid)
 {
 	struct session *s = ctx;
-	(void)tid;
 	freeze_names(s);
 	if (s->sym)
 		mt_symbolizer_refresh(s->sym);
@@ -151,7 +157,18 @@ static void on_rtld(void *ctx, pid_t tid)
 	free(mods);
 	if (!added)
 		return;
+	if (tid) {
+		install_added(s, added);
+		return;
+	}
+	double t0 = now_s();
+	if (!stop_everything(s, t0 + 30))
+		return;   /* the target ended: s->end says how */
 	install_added(s, added);
+	mt_target_resume_all(s->t);
+	if (s->o->verbose)
+		mt_say("threads were stopped %.1f ms to hook what ld.so loaded",
+		    (now_s() - t0) * 1000);
 }
 
 /* Specs of FRESH not hooked yet join the session's set; how many. */
@@ -397,17 +414,16 @@ static bool stop_everything(struct session *s, double deadline)
 }
 
 /* The engine's regular work; a watch notification (ld.so's, from the
- * in-process agent) is handled with every thread stopped, as hooks may be
- * written.  Returns when to poll again; 0 when the target ended. */
-static double engine_poll(struct session *s, double now)
+ * in-process agent) reaches on_rtld, which stops the threads if it must
+ * write hooks.  Returns when to poll again; 0 when the target ended. */
+static double engine_poll(struct session *s)
 {
 	bool notify = false;
 	int ms = s->engine->ops->poll(s->engine, &notify);
 	if (notify) {
-		if (!stop_everything(s, now + 30))
-			return 0;
 		s->engine->ops->notify(s->engine);
-		mt_target_resume_all(s->t);
+		if (s->end == END_EXITED || s->end == END_EXEC)
+			return 0;
 	}
 	return now_s() + ms / 1000.0;
 }
@@ -478,7 +494,7 @@ static void trace_loop(struct session *s)
 		double now = now_s();
 		if (next_poll && now >= next_poll) {
 			/* not `continue`: signals and requests are read below */
-			next_poll = engine_poll(s, now);
+			next_poll = engine_poll(s);
 			if (!next_poll)
 				return;
 			now = now_s();

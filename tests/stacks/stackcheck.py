@@ -403,11 +403,13 @@ def finish(h, t, m):
 
 
 def traced(h, name, args=(), mt_args=(), wrappers=(), group_by='site', depth=DEFAULT_DEPTH,
-           modules=None, exe=None, argv=None, untraced=True, check=True):
+           modules=None, exe=None, argv=None, untraced=True, check=True,
+           memtrace_check=None):
     """The standard flow with stacks: start, attach (histo --json with
     MT_ARGS), go, collect, stop memtrace, check the report (unless CHECK
-    is false), exit the target, compare the checksum with an untraced
-    run.  Returns (target, result, report)."""
+    is false) and, with MEMTRACE_CHECK(memtrace, report), what memtrace
+    printed, exit the target, compare the checksum with an untraced run.
+    Returns (target, result, report)."""
     t = start(h, name, args, exe, argv)
     m = h.attach(t, mt_args)
     t.send('go')
@@ -417,6 +419,8 @@ def traced(h, name, args=(), mt_args=(), wrappers=(), group_by='site', depth=DEF
     if check:
         check_report(h, report, t.pid, mods, wrappers, group_by, depth)
         check_paths(h, report, result, mods, wrappers)
+    if memtrace_check:
+        memtrace_check(m, report)
     t.send('exit')
     t.wait_exit(0)
     if untraced:
