@@ -10,6 +10,10 @@ One invocation measures, for each thread count (default 1 and 2):
     inject                        ... --engine inject (the default depth)
     inject ... --lossless         the same with --lossless (the agent waits
                                   for room instead of dropping events)
+    inject ... on one CPU         (one thread only, not by default) the
+                                  benchmark and memtrace both kept on CPU 0,
+                                  so that memtrace's draining competes with
+                                  the benchmark's thread for its one CPU
 
 each traced run as
 
@@ -47,9 +51,10 @@ Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH] [--calls N]
               [--breakpoint-calls N] [--threads 1,2]
               [--configs CONFIG,...] [--untraced-runs N] [--traced-runs N]
               [--stop-threads N] [--stop-runs N]
-A config is ENGINE[:DEPTH][+lossless] (default: breakpoint, inject:1,
-inject, inject:1+lossless, inject+lossless); ENGINE `default` passes no
---engine (memtrace's default engine).  Paths default to $MEMTRACE and
+A config is ENGINE[:DEPTH][+lossless][+onecpu] (default: breakpoint,
+inject:1, inject, inject:1+lossless, inject+lossless); ENGINE `default`
+passes no --engine (memtrace's default engine); +onecpu configs run with
+one thread only (rows for more threads are left out).  Paths default to $MEMTRACE and
 $MT_MALLOC_BENCH (set by `meson test --benchmark`), else to
 src/memtrace and bench/malloc_bench in the build directory: --build, else
 $MT_BUILD_DIR, else build/ beside this script's directory.  Exit 0 if
@@ -147,11 +152,16 @@ def engine_args(engine, depth):
     return args + ([] if depth is None else ['--depth', str(depth)])
 
 
-def run_traced(memtrace, bench, threads, calls, engine, depth, lossless):
+def on_cpu0():
+    os.sched_setaffinity(0, {0})
+
+
+def run_traced(memtrace, bench, threads, calls, engine, depth, lossless, onecpu=False):
     target = tracer = None
+    pin = on_cpu0 if onecpu else None
     try:
         target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
-                                  stdin=subprocess.PIPE,
+                                  stdin=subprocess.PIPE, preexec_fn=pin,
                                   stdout=subprocess.PIPE, text=True)
         target_out = LineReader(target.stdout, 'malloc_bench')
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
@@ -159,7 +169,7 @@ def run_traced(memtrace, bench, threads, calls, engine, depth, lossless):
         tracer = subprocess.Popen([memtrace, 'histo', *engine_args(engine, depth),
                                    *(['--lossless'] if lossless else []),
                                    str(pid), '--duration', '0', '--json'],
-                                  stdin=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, preexec_fn=pin,
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         tracer_err = LineReader(tracer.stderr, 'memtrace')
@@ -249,23 +259,26 @@ def run_stop_times(memtrace, bench, threads, engine):
 
 
 def parse_configs(text):
-    """'breakpoint,inject:1,inject+lossless' -> [(engine, depth or None,
-    lossless)]."""
+    """'breakpoint,inject:1,inject+lossless+onecpu' -> [(engine, depth or
+    None, lossless, onecpu)]."""
     configs = []
     for item in text.split(','):
-        item, plus, flag = item.strip().partition('+')
-        if plus and flag != 'lossless':
-            raise ValueError(f'unknown +{flag} in {text!r}: only +lossless')
+        item, *flags = item.strip().split('+')
+        for flag in flags:
+            if flag not in ('lossless', 'onecpu'):
+                raise ValueError(f'unknown +{flag} in {text!r}: +lossless or +onecpu')
         engine, _, depth = item.partition(':')
         if not engine:
             raise ValueError(f'empty config in {text!r}')
-        configs.append((engine, int(depth) if depth else None, bool(plus)))
+        configs.append((engine, int(depth) if depth else None, 'lossless' in flags,
+                        'onecpu' in flags))
     return configs
 
 
-def config_name(engine, depth, lossless):
+def config_name(engine, depth, lossless, onecpu=False):
     return (engine + (f' --depth {depth}' if depth is not None else '') +
-            (' --lossless' if lossless else ''))
+            (' --lossless' if lossless else '') +
+            (', memtrace on the benchmark\'s one CPU' if onecpu else ''))
 
 
 def find_paths(args):
@@ -340,8 +353,9 @@ def measure(args, configs, threads):
     every run worked.  Runs are interleaved, round after round: the
     untraced runs of a round, then one run of each config, so that a
     slow spell of the machine falls on all of them alike."""
-    counts = sorted({args.breakpoint_calls if e == 'breakpoint' else args.calls
-                     for e, _, _ in configs} | {args.calls})
+    configs = [c for c in configs if threads == 1 or not c[3]]
+    counts = sorted({args.breakpoint_calls if c[0] == 'breakpoint' else args.calls
+                     for c in configs} | {args.calls})
     untraced = {calls: [] for calls in counts}
     traced = {c: [] for c in configs}
     errors = {}
@@ -355,11 +369,11 @@ def measure(args, configs, threads):
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
                 errors[('untraced', calls)] = str(e)
         for config in configs if r < args.traced_runs else []:
-            engine, depth, lossless = config
+            engine, depth, lossless, onecpu = config
             calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
             try:
                 got = run_traced(args.memtrace, args.bench, threads, calls,
-                                 engine, depth, lossless)
+                                 engine, depth, lossless, onecpu)
                 traced[config].append((got['ns_per_call'],
                                        got['events'] / (threads * calls), got['engine']))
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
@@ -378,9 +392,9 @@ def measure(args, configs, threads):
             rows.append((threads, 'untraced', None, calls, None, None, None,
                          errors.get(('untraced', calls), 'no run')))
     for config in configs:
-        engine, depth, lossless = config
+        engine, depth, lossless, onecpu = config
         calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
-        name = config_name(engine, depth, lossless)
+        name = config_name(engine, depth, lossless, onecpu)
         runs = traced[config]
         if not runs or calls not in base:
             err = errors.get(config) or 'no untraced run to compare with'
@@ -410,8 +424,10 @@ def main():
                     help='comma-separated thread counts (default %(default)s)')
     ap.add_argument('--configs',
                     default='breakpoint,inject:1,inject,inject:1+lossless,inject+lossless',
-                    help='comma-separated ENGINE[:DEPTH][+lossless] to trace with; '
-                         'ENGINE default: no --engine (default %(default)s)')
+                    help='comma-separated ENGINE[:DEPTH][+lossless][+onecpu] to trace '
+                         'with; ENGINE default: no --engine; +onecpu: the benchmark '
+                         'and memtrace both on CPU 0, one thread only '
+                         '(default %(default)s)')
     ap.add_argument('--untraced-runs', type=int, default=3,
                     help='untraced runs per thread count and call count; the '
                          'median is shown (default %(default)s)')
@@ -445,7 +461,7 @@ def main():
 
     stops = []
     engines = []
-    for engine, _, _ in configs:
+    for engine, *_ in configs:
         if engine not in engines:
             engines.append(engine)
     for engine in engines if args.stop_runs > 0 else []:
