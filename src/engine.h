@@ -89,8 +89,9 @@ struct mt_engine_ops {
 	 * the milliseconds until it wants to be called again.  *NOTIFY is set
 	 * when a watch notification waits: the caller calls notify(). */
 	int (*poll)(struct mt_engine *e, bool *notify);
-	/* Threads running: run the pending watch callbacks (with TID 0) and
-	 * let the thread that raised the notification go on. */
+	/* Threads running (or all stopped by the caller): run the pending
+	 * watch callbacks (with TID 0) and let the thread that raised the
+	 * notification go on. */
 	void (*notify)(struct mt_engine *e);
 	/* Optional: a file descriptor that becomes readable when poll() has
 	 * a notification to report; the caller reads it (8 bytes, it is an

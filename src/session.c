@@ -138,7 +138,8 @@ static bool stop_everything(struct session *s, double deadline);
  * in-process agent holds the notifying thread in _dl_debug_state, and the
  * other threads run on.  ld.so's lock is held all along, so no module comes
  * or goes meanwhile; the threads are only stopped if hooks must be written
- * (the inject engine's jumps), and only for that. */
+ * (the inject engine's jumps), and only for that, unless engine_poll
+ * stopped them all already (S->held, --lossless). */
 static void on_rtld(void *ctx, pid_t tid)
 {
 	struct session *s = ctx;
@@ -157,7 +158,7 @@ static void on_rtld(void *ctx, pid_t tid)
 	free(mods);
 	if (!added)
 		return;
-	if (tid) {
+	if (tid || s->held) {
 		install_added(s, added);
 		return;
 	}
@@ -415,15 +416,29 @@ static bool stop_everything(struct session *s, double deadline)
 
 /* The engine's regular work; a watch notification (ld.so's, from the
  * in-process agent) reaches on_rtld, which stops the threads if it must
- * write hooks.  Returns when to poll again; 0 when the target ended. */
+ * write hooks.  With --lossless every thread is stopped for the whole
+ * notification instead: a thread waiting for room in its ring would find
+ * memtrace's heartbeat standing still while it names stacks, mark it stale
+ * and drop events.  Returns when to poll again; 0 when the target ended. */
 static double engine_poll(struct session *s)
 {
 	bool notify = false;
 	int ms = s->engine->ops->poll(s->engine, &notify);
 	if (notify) {
+		double t0 = now_s();
+		s->held = s->o->lossless;
+		if (s->held && !stop_everything(s, t0 + 30))
+			return 0;
 		s->engine->ops->notify(s->engine);
 		if (s->end == END_EXITED || s->end == END_EXEC)
 			return 0;
+		if (s->held) {
+			mt_target_resume_all(s->t);
+			s->held = false;
+			if (s->o->verbose)
+				mt_say("threads were stopped %.1f ms for ld.so's notification "
+				    "(--lossless)", (now_s() - t0) * 1000);
+		}
 	}
 	return now_s() + ms / 1000.0;
 }

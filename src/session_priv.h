@@ -49,6 +49,7 @@ struct session {
 	int exit_status;          /* waitpid status when the target exited */
 	bool spawned;
 	bool answered;            /* another memtrace's session answered */
+	bool held;                /* every thread stopped for an ld.so notification */
 	struct mt_history *history; /* attach: each row across intervals */
 	int intervals;
 	uint64_t start_unix_ns;
