@@ -26,9 +26,18 @@ static const char usage_general[] =
 	"\n"
 	"See memtrace(1) for output formats, accounting rules and exit statuses.\n";
 
+/* What a stripped module's functions are called is in memtrace(1)
+ * (SYMBOLS); the well-known wrappers are listed there too. */
+#define WRAPPER_OPTIONS \
+	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob, or\n" \
+	"                       MODULE+OFFSET for a function of a stripped module; repeatable)\n" \
+	"  --no-default-wrappers  do not skip the well-known wrappers (zmalloc, palloc,\n" \
+	"                       g_malloc, PyMem_*, ngx_palloc, xmalloc, ...); the malloc\n" \
+	"                       family and operator new are always skipped\n"
+
 #define STACK_OPTIONS \
 	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n" \
-	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob; repeatable)\n" \
+	WRAPPER_OPTIONS \
 	"  --group-by KEY       rows by site (default), stack, function or module\n" \
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
 
@@ -44,8 +53,9 @@ static const char usage_general[] =
 static const char usage_histo[] =
 	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
 	"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
-	"                      [--lossless] [--depth N] [--wrapper NAME]... [--group-by KEY]\n"
-	"                      [--debug-dir DIR]... [--verbose]\n"
+	"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
+	"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
+	"                      [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 	"largest live bytes first.\n"
@@ -66,8 +76,8 @@ static const char usage_attach[] =
 	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
 	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
 	"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
-	"                      [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
-	"                      [--verbose]\n"
+	"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+	"                      [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
 	"every interval print the top sites with their live bytes, change, rate and\n"
@@ -89,8 +99,8 @@ static const char usage_attach[] =
 static const char usage_run[] =
 	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
 	"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
-	"                    [--depth N] [--wrapper NAME]... [--group-by KEY] [--debug-dir DIR]...\n"
-	"                    [--verbose]\n"
+	"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+	"                    [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
 	"                    -- COMMAND [ARGS...]\n"
 	"\n"
 	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
@@ -111,7 +121,7 @@ static const char usage_run[] =
 static const char usage_snapshot[] =
 	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
 	"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
-	"                      [--debug-dir DIR]... [--verbose]\n"
+	"                      [--no-default-wrappers] [--debug-dir DIR]... [--verbose]\n"
 	"\n"
 	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
 	"snapshot of its live heap, aggregated per stack, to FILE (atomically).\n"
@@ -121,7 +131,7 @@ static const char usage_snapshot[] =
 	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
 	ENGINE_OPTIONS
 	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n"
-	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob; repeatable)\n"
+	WRAPPER_OPTIONS
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
@@ -375,6 +385,8 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 				FAIL("too many --wrapper options: give at most %d (globs match many)",
 				     MT_MAX_LIST);
 			o->wrappers[o->nwrappers++] = val;
+		} else if (strcmp(a, "--no-default-wrappers") == 0 && FOR(H | A | R | S)) {
+			o->no_default_wrappers = true;
 		} else if (strcmp(a, "--debug-dir") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (!*val)

@@ -73,6 +73,7 @@ struct mt_options {
 	enum mt_group group_by;
 	const char *wrappers[MT_MAX_LIST]; /* --wrapper globs */
 	int nwrappers;
+	bool no_default_wrappers; /* only the allocator's own names are wrappers */
 	const char *debug_dirs[MT_MAX_LIST];
 	int ndebug_dirs;
 	char **argv;              /* run: COMMAND [ARGS...], NULL-terminated */

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "hints.h"
 #include "report.h"
 
 /* A JSON string from bytes that may not be UTF-8 (a comm set with prctl, a
@@ -22,6 +23,13 @@ static json_t *str(const char *s)
 		buf[n] = (unsigned char)s[n] < 0x80 ? s[n] : '?';
 	buf[n] = 0;
 	return json_string(buf);
+}
+
+/* A frame without a symbol: no name, or the one memtrace made from the
+ * function's .eh_frame entry (hints.h); "module_offset" says where it is. */
+static bool unnamed(const char *function, const char *module)
+{
+	return module[0] && (!function[0] || mt_hint_is_fde_name(function, module));
 }
 
 static json_t *hex(uint64_t v)
@@ -126,7 +134,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 			json_object_set_new(j, "sampled_allocs",
 					    json_integer((json_int_t)s->sampled_allocs));
 		}
-		if (!s->function[0] && s->module[0])
+		if (unnamed(s->function, s->module))
 			json_object_set_new(j, "module_offset", json_integer((json_int_t)s->module_offset));
 		json_t *stack = json_array();
 		for (int k = 0; k < s->nframes; k++) {
@@ -138,7 +146,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 			json_object_set_new(jf, "line", json_integer(fr->line));
 			json_object_set_new(jf, "address", hex(fr->address));
 			json_object_set_new(jf, "inlined", json_boolean(fr->inlined));
-			if (!fr->function[0] && fr->module[0])
+			if (unnamed(fr->function, fr->module))
 				json_object_set_new(jf, "module_offset",
 						    json_integer((json_int_t)fr->module_offset));
 			json_array_append_new(stack, jf);

@@ -272,7 +272,7 @@ static int install_hooks(struct session *s)
 	for (int i = 0; s->sym && i < s->o->ndebug_dirs; i++)
 		mt_symbolizer_add_debug_dir(s->sym, s->o->debug_dirs[i]);
 	s->stacks = mt_stacks_new();
-	s->wrappers = mt_wrappers_new();
+	s->wrappers = mt_wrappers_new_with(!s->o->no_default_wrappers);
 	for (int i = 0; s->wrappers && i < s->o->nwrappers; i++)
 		mt_wrappers_add(s->wrappers, s->o->wrappers[i]);
 	if (s->sym && s->stacks)

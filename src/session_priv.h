@@ -58,6 +58,11 @@ struct session {
 	int wakefd;               /* the engine's wake_fd, or -1 (not ours to close) */
 	char exe[4096];           /* the main executable, as /proc/PID/exe says */
 	uint64_t exe_load;        /* an address inside it */
+	/* session_hints.c: the site function called from the most places in
+	 * the last report built, and which hints were printed already. */
+	char fanout_function[256];
+	size_t fanout_callers;
+	bool hinted_fanout, hinted_symbols;
 };
 
 static inline double now_s(void)
@@ -78,6 +83,13 @@ int print_final(struct session *s);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
 int write_snapshot(struct session *s, const char *path);
 void serve_request(struct session *s, struct mt_ctl_request *req);
+
+/* session_hints.c */
+/* Before R's rows are grouped: which site function fans out most. */
+void hints_note_fanout(struct session *s, const struct mt_report *r);
+/* After R (its TOP rows, 0: all) was printed: the hints that apply and were
+ * not printed yet, on stderr. */
+void hints_print(struct session *s, const struct mt_report *r, int top);
 /* The main executable's path and an address inside it, for snapshots. */
 void find_exe(struct session *s);
 uint64_t unix_ns(void);

@@ -163,6 +163,7 @@ int build_report(struct session *s, struct mt_report *r)
 	r->depth = s->stacks ? s->o->depth : 0;
 	r->group_by = mt_group_name(s->o->group_by);
 	r->show_stacks = s->o->stacks;
+	hints_note_fanout(s, r);
 	return mt_report_group(r, (enum mt_report_group)s->o->group_by) < 0 ? -ENOMEM : 0;
 }
 
@@ -226,6 +227,8 @@ int print_interval(struct session *s, bool final)
 			err = final ? mt_report_folded(stdout, &r) : 0;
 		else
 			err = mt_report_growth(stdout, &r, top, final);
+		if (err == 0)
+			hints_print(s, &r, top);
 	}
 	free_report(&r);
 	return err;
@@ -247,6 +250,8 @@ int print_report(struct session *s, const struct mt_options *o, FILE *f)
 			err = mt_report_folded(f, &r);
 		else
 			err = mt_report_table(f, &r, top);
+		if (err == 0 && f == stdout)
+			hints_print(s, &r, top);
 	}
 	free_report(&r);
 	return err;

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "agent_abi.h"
+#include "fdetab.h"
 #include "maps.h"
 #include "perfmap.h"
 #include "symbolize.h"
@@ -1087,6 +1088,58 @@ static int unwind_once(struct mt_symbolizer *s)
 	return s->call.n;
 }
 
+/* --- functions without a symbol (stripped modules) -------------------- */
+
+/* A stripped module keeps its .eh_frame and the .eh_frame_hdr table that
+ * finds an FDE by address (unwinders need them), and every compiled
+ * function has an FDE whose range starts at the function's entry (a GCC
+ * ".cold" part has one of its own).  So a frame that no symbol names is
+ * named after the start of the FDE covering ADDR:
+ *
+ *     postgres+0x5c7800     the module's file name, '+', the function's
+ *                           ELF address (its module_offset) in hex
+ *
+ * with OFFSET = ADDR's distance from it, as for a symbol.  Every address
+ * of the function gets the same name: --group-by function groups by it,
+ * and --wrapper matches it (wrappers.h).  libdw says whether an FDE covers
+ * ADDR (its frame state's range is a row of the FDE, not the FDE), the
+ * table which FDE starts last before it (fdetab.h).  Both are in the
+ * module itself: no debug file is searched for, nor downloaded. */
+static bool fde_start(Elf *elf, uint64_t vaddr, uint64_t *start)
+{
+	size_t n = 0;
+	if (elf_getphdrnum(elf, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_GNU_EH_FRAME)
+			continue;
+		Elf_Data *d = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
+						   ELF_T_BYTE);
+		return d && mt_fdetab_find(d->d_buf, d->d_size, ph.p_vaddr, vaddr, start) == 0;
+	}
+	return false;
+}
+
+static void name_from_cfi(Dwfl_Module *mod, uint64_t addr, struct mt_symbol *sym)
+{
+	if (!mod || sym->function[0] || sym->module[0] != '/')
+		return;
+	Dwarf_Addr bias, elf_bias;
+	Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+	Elf *elf = dwfl_module_getelf(mod, &elf_bias);
+	Dwarf_Frame *frame = NULL;
+	if (!cfi || !elf || bias != elf_bias || dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0)
+		return;
+	free(frame);
+	uint64_t start;
+	if (!fde_start(elf, addr - bias, &start))
+		return;
+	const char *base = strrchr(sym->module, '/');
+	snprintf(sym->function, sizeof sym->function, "%s+0x%" PRIx64, base + 1, start);
+	sym->offset = addr - bias - start;
+}
+
 /* --- public ---------------------------------------------------------- */
 
 /* The target's own /usr/lib/debug, when it lives in another mount
@@ -1187,7 +1240,8 @@ void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out)
 		return;
 	}
 	bool cacheable;
-	resolve(s, addr, out, &cacheable);
+	Dwfl_Module *mod = resolve(s, addr, out, &cacheable);
+	name_from_cfi(mod, addr, out);
 	if (!cacheable)
 		return;
 	struct mt_symbol *copy = malloc(sizeof *copy);
@@ -1231,6 +1285,7 @@ int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 	bool cacheable;
 	Dwfl_Module *mod = resolve(s, addr, &base, &cacheable);
 	int n = frames_at(mod, addr, &base, s->scratch);
+	name_from_cfi(mod, addr, &s->scratch[n - 1].sym);
 	for (int i = 0; i < n; i++)
 		s->scratch[i].address = pc;
 

@@ -21,6 +21,12 @@
  * else is mapped over its addresses, so its frames keep their names; when
  * something is, what was cached about those addresses is forgotten.
  *
+ * A function that no symbol names (a stripped module without its debug
+ * file) is named after its .eh_frame FDE, which starts where the function
+ * does: "FILE+0xSTART", FILE the module's file name and START the
+ * function's ELF address, the module_offset of its first byte; the offset
+ * is from there.  Every address in the function gets that one name.
+ *
  * Code in no ELF module (anonymous executable memory, memfd) is JIT code:
  * module "[jit]", function from /tmp/perf-PID.map as the process sees it
  * (/proc/PID/root/tmp/perf-NSPID.map), read again when its size changes.
@@ -40,7 +46,10 @@ struct mt_agent_rule;
 
 struct mt_symbol {
 	char function[256];   /* demangled ("ns::Foo::bar(int)"); a name that
-	                       * does not demangle stays as it is; "" when unknown */
+	                       * does not demangle stays as it is; without a
+	                       * symbol, "FILE+0xSTART" from the .eh_frame FDE
+	                       * that covers the address ("postgres+0x5c7800":
+	                       * see below); "" when unknown */
 	uint64_t offset;      /* looked-up address - function start */
 	char module[256];     /* module path as in maps (" (deleted)" stripped),
 	                       * "[vdso]", "[jit]", or "" when unknown */

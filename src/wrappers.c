@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,39 @@ static const char *const default_patterns[] = {
 	"__GI___strndup", "wcsdup", "__wcsdup",
 };
 
+/* Well-known wrappers of programs and libraries around the allocator, in
+ * the default list unless --no-default-wrappers (wrappers.h). */
+static const char *const program_patterns[] = {
+	/* CPython: the PyMem_ and PyObject_ allocator layers (pymalloc) and
+	 * the object allocation helpers on top of them */
+	"PyMem_*", "_PyMem_*", "PyObject_Malloc", "PyObject_Calloc",
+	"PyObject_Realloc", "PyObject_Free", "_PyObject_Malloc", "_PyObject_Calloc",
+	"_PyObject_Realloc", "_PyObject_Free", "pymalloc_alloc", "pymalloc_realloc",
+	"_PyObject_New", "_PyObject_NewVar", "_PyObject_GC_New", "_PyObject_GC_NewVar",
+	"_PyObject_GC_Malloc", "_PyObject_GC_Calloc", "_PyObject_GC_Resize", "gc_alloc",
+	"PyType_GenericAlloc", "_PyType_AllocNoTrack",
+	/* redis (zmalloc.c) */
+	"zmalloc*", "zcalloc*", "zrealloc*", "ztrymalloc*", "ztrycalloc*",
+	"ztryrealloc*", "zstrdup", "zfree*",
+	/* nginx (ngx_alloc.c, ngx_palloc.c) */
+	"ngx_alloc", "ngx_calloc", "ngx_memalign", "ngx_palloc", "ngx_pnalloc",
+	"ngx_pcalloc", "ngx_pmemalign", "ngx_palloc_small", "ngx_palloc_large",
+	"ngx_palloc_block",
+	/* glib */
+	"g_malloc*", "g_try_malloc*", "g_realloc*", "g_try_realloc*", "g_slice_*",
+	"g_strdup", "g_strndup", "g_memdup", "g_memdup2",
+	/* PostgreSQL's memory contexts */
+	"palloc*", "repalloc*", "MemoryContextAlloc*", "AllocSet*", "GenerationAlloc",
+	"GenerationRealloc", "SlabAlloc", "SlabRealloc", "BumpAlloc", "BumpRealloc",
+	"pstrdup", "pnstrdup", "MemoryContextStrdup",
+	/* xmalloc and friends (gnulib's xalloc.h, libiberty, git, ...): exact
+	 * names, so that a program's own "my_xmalloc" is not taken */
+	"xmalloc", "xcalloc", "xrealloc", "xreallocarray", "xzalloc", "xnmalloc",
+	"xnrealloc", "x2realloc", "x2nrealloc", "xcharalloc", "xmemdup", "xmemdup0",
+	"xstrdup", "xstrndup", "ximalloc", "xizalloc", "xicalloc", "xirealloc",
+	"xireallocarray", "xinmalloc", "ximemdup", "ximemdup0",
+};
+
 /* A pattern with any of these is tried with fnmatch() as well as compared;
  * one without is only compared, by binary search. */
 #define GLOB_CHARS "*?[\\"
@@ -123,11 +157,39 @@ static int add_glob(struct mt_wrappers *w, char *s)
 	return 0;
 }
 
+/* "FILE+0xSTART" for a pattern of the form [DIR/]FILE+[0x]HEX without glob
+ * characters (a function of a stripped module, as the symbolizer names
+ * it); NULL for any other pattern, or when out of memory. */
+static char *location_name(const char *pattern)
+{
+	const char *plus = strrchr(pattern, '+');
+	if (!plus || pattern[strcspn(pattern, GLOB_CHARS)])
+		return NULL;
+	const char *file = pattern;
+	for (const char *p = pattern; p < plus; p++)
+		if (*p == '/')
+			file = p + 1;
+	const char *hex = plus + 1;
+	if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+		hex += 2;
+	size_t nfile = (size_t)(plus - file), nhex = strlen(hex);
+	if (nfile == 0 || nhex == 0 || nhex > 16 || hex[strspn(hex, "0123456789abcdefABCDEF")])
+		return NULL;
+	unsigned long long start = strtoull(hex, NULL, 16);
+	size_t len = nfile + 20;
+	char *name = malloc(len);
+	if (name)
+		snprintf(name, len, "%.*s+0x%llx", (int)nfile, file, start);
+	return name;
+}
+
 int mt_wrappers_add(struct mt_wrappers *w, const char *glob)
 {
 	if (!glob || !*glob)
 		return -EINVAL;
-	char *s = strdup(glob);
+	char *s = location_name(glob);
+	if (!s)
+		s = strdup(glob);
 	if (!s)
 		return -ENOMEM;
 	int err = s[strcspn(s, GLOB_CHARS)] ? add_glob(w, s) : add_name(w, s);
@@ -136,19 +198,33 @@ int mt_wrappers_add(struct mt_wrappers *w, const char *glob)
 	return err;
 }
 
-struct mt_wrappers *mt_wrappers_new(void)
+static int add_all(struct mt_wrappers *w, const char *const *patterns, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int err = mt_wrappers_add(w, patterns[i]);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+struct mt_wrappers *mt_wrappers_new_with(bool programs)
 {
 	struct mt_wrappers *w = calloc(1, sizeof *w);
 	if (!w)
 		return NULL;
-	size_t n = sizeof default_patterns / sizeof default_patterns[0];
-	for (size_t i = 0; i < n; i++) {
-		if (mt_wrappers_add(w, default_patterns[i]) < 0) {
-			mt_wrappers_destroy(w);
-			return NULL;
-		}
+	if (add_all(w, default_patterns, sizeof default_patterns / sizeof *default_patterns) < 0 ||
+	    (programs && add_all(w, program_patterns,
+				 sizeof program_patterns / sizeof *program_patterns) < 0)) {
+		mt_wrappers_destroy(w);
+		return NULL;
 	}
 	return w;
+}
+
+struct mt_wrappers *mt_wrappers_new(void)
+{
+	return mt_wrappers_new_with(true);
 }
 
 void mt_wrappers_destroy(struct mt_wrappers *w)

@@ -72,10 +72,41 @@
  *   string duplication:  strdup strndup __strdup __strndup __GI___strdup
  *       __GI___strndup wcsdup __wcsdup
  *
+ * Well-known wrappers of programs and libraries (in the default list but
+ * for mt_wrappers_new_with(false), --no-default-wrappers):
+ *   CPython:  PyMem_* _PyMem_* PyObject_Malloc PyObject_Calloc
+ *       PyObject_Realloc PyObject_Free _PyObject_Malloc _PyObject_Calloc
+ *       _PyObject_Realloc _PyObject_Free pymalloc_alloc pymalloc_realloc
+ *       _PyObject_New _PyObject_NewVar _PyObject_GC_New _PyObject_GC_NewVar
+ *       _PyObject_GC_Malloc _PyObject_GC_Calloc _PyObject_GC_Resize gc_alloc
+ *       PyType_GenericAlloc _PyType_AllocNoTrack
+ *   redis:  zmalloc* zcalloc* zrealloc* ztrymalloc* ztrycalloc* ztryrealloc*
+ *       zstrdup zfree*
+ *   nginx:  ngx_alloc ngx_calloc ngx_memalign ngx_palloc ngx_pnalloc
+ *       ngx_pcalloc ngx_pmemalign ngx_palloc_small ngx_palloc_large
+ *       ngx_palloc_block
+ *   glib:  g_malloc* g_try_malloc* g_realloc* g_try_realloc* g_slice_*
+ *       g_strdup g_strndup g_memdup g_memdup2
+ *   PostgreSQL's memory contexts:  palloc* repalloc* MemoryContextAlloc*
+ *       AllocSet* GenerationAlloc GenerationRealloc SlabAlloc SlabRealloc
+ *       BumpAlloc BumpRealloc pstrdup pnstrdup MemoryContextStrdup
+ *   the xmalloc family (gnulib, libiberty, git, ...), exact names:  xmalloc
+ *       xcalloc xrealloc xreallocarray xzalloc xnmalloc xnrealloc x2realloc
+ *       x2nrealloc xcharalloc xmemdup xmemdup0 xstrdup xstrndup ximalloc
+ *       xizalloc xicalloc xirealloc xireallocarray xinmalloc ximemdup
+ *       ximemdup0
+ *
  * Not wrappers: the introspection and tuning calls that never allocate for
  * the caller (malloc_usable_size malloc_info malloc_stats malloc_trim
  * mallopt mallinfo mallinfo2), and look-alikes such as "mallocinfo" or a
- * program's own "xmalloc", which takes --wrapper.
+ * program's own "my_xmalloc", which takes --wrapper.
+ *
+ * A function of a stripped module has no name but the one the symbolizer
+ * makes from its .eh_frame FDE, "FILE+0xSTART" (symbolize.h).  A pattern
+ * [DIR/]FILE+[0x]HEX without glob characters names such a function: it is
+ * kept as FILE+0xHEX, lowercase, without leading zeros, so that
+ * "/usr/lib/postgresql/15/bin/postgres+0x5C7800", "postgres+5c7800" and
+ * "postgres+0x005c7800" all match "postgres+0x5c7800".
  *
  * Pure: no I/O. */
 #ifndef MT_WRAPPERS_H
@@ -87,13 +118,16 @@ struct mt_wrappers;
 
 /* With the default list.  NULL when out of memory. */
 struct mt_wrappers *mt_wrappers_new(void);
+/* With the allocator's own names, and the well-known program wrappers
+ * when PROGRAMS.  NULL when out of memory. */
+struct mt_wrappers *mt_wrappers_new_with(bool programs);
 /* Accepts NULL. */
 void mt_wrappers_destroy(struct mt_wrappers *w);
-/* A user's --wrapper pattern (copied).  0; -EINVAL for a NULL or empty
- * pattern; -ENOMEM. */
+/* A user's --wrapper pattern (copied; a MODULE+OFFSET one in its usual
+ * form, see above).  0; -EINVAL for a NULL or empty pattern; -ENOMEM. */
 int mt_wrappers_add(struct mt_wrappers *w, const char *glob);
 /* Whether FUNCTION (a demangled name) is the allocator or a wrapper.  false
- * for NULL and "": a frame without a name (stripped module, JIT) is never a
+ * for NULL and "": a frame without a name (JIT code no perf map names) is never a
  * wrapper. */
 bool mt_wrappers_match(const struct mt_wrappers *w, const char *function);
 /* Index of the first of FUNCTIONS[0..N) (innermost first) that is not

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """histo on stk_chain_stripped: stk_chain with no symbol table and no debug
 info (objcopy --strip-all; .eh_frame stays, so it still unwinds).  The
-site and the frames in the binary have function "" and the binary as
-module, with a "module_offset"; compared with the unstripped stk_chain
-(the same code): the site's offset is f3's call of malloc (the call
-instruction or its return address, as an ELF virtual address or a file
-offset), and the next frames' offsets lie in f2, f1, f0 and main."""
+site and the frames in the binary have the binary as module, with a
+"module_offset", and are named after the .eh_frame FDE of their function,
+"stk_chain_stripped+0xSTART"; compared with the unstripped stk_chain (the
+same code): START is the function's address in its symbol table, the
+site's offset is f3's call of malloc (the call instruction or its return
+address, as an ELF virtual address or a file offset), and the next frames'
+offsets lie in f2, f1, f0 and main."""
+import os
 import re
 import shutil
 import struct
@@ -113,10 +116,12 @@ def test(h):
         stackcheck.log_counts(path.counts, got)
         for s in report['sites']:
             stackcheck.log('    ' + site_text(s))
+    base = os.path.basename(exe)
+    fde = {name: f'{base}+{syms[name][0]:#x}' for name in CHAIN}
     for s in mine:
-        h.check(s.get('function') == '' and isinstance(s.get('module_offset'), int),
-                'site in the stripped binary without function "" and a module_offset:\n    '
-                + site_text(s))
+        h.check(s.get('function') == fde['f3'] and isinstance(s.get('module_offset'), int),
+                f'site in the stripped binary without function {fde["f3"]!r} and a '
+                'module_offset:\n    ' + site_text(s))
         frames = stackcheck.user_frames(s)
         if not h.check(len(frames) >= len(CHAIN),
                        f'fewer than {len(CHAIN)} frames above malloc:\n    ' + site_text(s)):
@@ -124,10 +129,10 @@ def test(h):
         for name, fr in zip(CHAIN, frames):
             where = f'frame for {name}'
             off = fr.get('module_offset')
-            if not h.check(module_is(fr.get('module'), exe) and fr.get('function') == ''
+            if not h.check(module_is(fr.get('module'), exe) and fr.get('function') == fde[name]
                            and isinstance(off, int),
-                           f'{where}: expected function "" in {exe} with a module_offset:\n    '
-                           + site_text(s)):
+                           f'{where}: expected function {fde[name]!r} in {exe} with a '
+                           'module_offset:\n    ' + site_text(s)):
                 continue
             h.check(not fr.get('file') and not fr.get('line'),
                     f'{where}: file:line {fr.get("file")}:{fr.get("line")} without debug info')

@@ -68,7 +68,7 @@ static const char *const allocator_names[] = {
  * __GI_ functions, malloc's introspection calls, look-alikes, a class's own
  * operator new, placement-free user code, and unknown frames. */
 static const char *const other_names[] = {
-	"main", "my_xmalloc", "my_xmalloc(unsigned long)", "xmalloc",
+	"main", "my_xmalloc", "my_xmalloc(unsigned long)", "xmallocx", "my_zmalloc",
 	"__libc_start_main", "__libc_start_call_main", "__libc_read",
 	"stdx::make()", "mystd::vector<int>::push_back(int const&)",
 	"__GI___libc_write", "__GI___libc_open", "__libc_fork",
@@ -108,7 +108,8 @@ END_TEST
 
 START_TEST(test_user_patterns)
 {
-	struct mt_wrappers *w = mt_wrappers_new();
+	/* Without the program wrappers: g_malloc and xrealloc are among them. */
+	struct mt_wrappers *w = mt_wrappers_new_with(false);
 	ck_assert_int_eq(mt_wrappers_add(w, ""), -EINVAL);
 	ck_assert_int_eq(mt_wrappers_add(w, NULL), -EINVAL);
 
@@ -235,6 +236,81 @@ START_TEST(test_site_index)
 }
 END_TEST
 
+/* The well-known wrappers of programs: in the default list, and not with
+ * mt_wrappers_new_with(false) (--no-default-wrappers), which keeps the
+ * allocator's own names. */
+static const char *const program_names[] = {
+	"_PyObject_Malloc", "PyObject_Malloc", "PyMem_Malloc", "PyMem_RawCalloc",
+	"_PyMem_RawMalloc", "_PyObject_GC_New", "PyType_GenericAlloc",
+	"zmalloc", "zmalloc_usable", "zcalloc", "zrealloc", "ztrymalloc_usable", "zstrdup",
+	"ngx_alloc", "ngx_palloc", "ngx_pnalloc", "ngx_pcalloc", "ngx_memalign",
+	"g_malloc", "g_malloc0", "g_malloc_n", "g_realloc", "g_slice_alloc", "g_slice_alloc0",
+	"g_try_malloc", "g_strdup",
+	"palloc", "palloc0", "palloc_extended", "repalloc", "MemoryContextAlloc",
+	"MemoryContextAllocZero", "AllocSetAlloc", "AllocSetRealloc", "pstrdup",
+	"xmalloc", "xcalloc", "xrealloc", "xstrdup", "xzalloc", "xmemdup",
+};
+
+START_TEST(test_program_wrappers)
+{
+	struct mt_wrappers *w = mt_wrappers_new(), *bare = mt_wrappers_new_with(false);
+	ck_assert_ptr_nonnull(bare);
+	for (size_t i = 0; i < sizeof program_names / sizeof *program_names; i++) {
+		ck_assert_msg(mt_wrappers_match(w, program_names[i]),
+			      "\"%s\" should be a default wrapper", program_names[i]);
+		ck_assert_msg(!mt_wrappers_match(bare, program_names[i]),
+			      "\"%s\" should not be a wrapper without the defaults",
+			      program_names[i]);
+	}
+	for (size_t i = 0; i < sizeof allocator_names / sizeof *allocator_names; i++)
+		ck_assert_msg(mt_wrappers_match(bare, allocator_names[i]),
+			      "\"%s\" is the allocator's own, always a wrapper", allocator_names[i]);
+	/* A user's pattern still counts. */
+	ck_assert(!mt_wrappers_match(bare, "zmalloc"));
+	ck_assert_int_eq(mt_wrappers_add(bare, "zmalloc"), 0);
+	ck_assert(mt_wrappers_match(bare, "zmalloc"));
+	mt_wrappers_destroy(w);
+	mt_wrappers_destroy(bare);
+}
+END_TEST
+
+/* MODULE+OFFSET patterns: the name the symbolizer gives a function of a
+ * stripped module, however the user spells the offset or the module. */
+START_TEST(test_location_patterns)
+{
+	static const char *const spellings[] = {
+		"postgres+0x5c7800", "postgres+5c7800", "postgres+0x5C7800", "postgres+0X005c7800",
+		"/usr/lib/postgresql/15/bin/postgres+0x5c7800", "bin/postgres+5C7800",
+	};
+	for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
+		struct mt_wrappers *w = mt_wrappers_new();
+		ck_assert_int_eq(mt_wrappers_add(w, spellings[i]), 0);
+		ck_assert_msg(mt_wrappers_match(w, "postgres+0x5c7800"),
+			      "--wrapper %s should match postgres+0x5c7800", spellings[i]);
+		ck_assert(!mt_wrappers_match(w, "postgres+0x5c780"));
+		ck_assert(!mt_wrappers_match(w, "postgres+0x5c78000"));
+		ck_assert(!mt_wrappers_match(w, "postgres2+0x5c7800"));
+		ck_assert(!mt_wrappers_match(w, "libpq.so.5+0x5c7800"));
+		const char *const stack[] = { "malloc", "postgres+0x5c7800", "postgres+0x3a1000",
+					      "main" };
+		ck_assert_int_eq(mt_wrappers_site_index(w, stack, 4), 2);
+		mt_wrappers_destroy(w);
+	}
+	/* Not locations: kept as names or globs as given. */
+	struct mt_wrappers *w = mt_wrappers_new();
+	ck_assert_int_eq(mt_wrappers_add(w, "postgres+0x5c78*"), 0);
+	ck_assert(mt_wrappers_match(w, "postgres+0x5c7860"));
+	ck_assert_int_eq(mt_wrappers_add(w, "operator+"), 0);
+	ck_assert(mt_wrappers_match(w, "operator+"));
+	ck_assert_int_eq(mt_wrappers_add(w, "libfoo.so+0xzz"), 0);
+	ck_assert(mt_wrappers_match(w, "libfoo.so+0xzz"));
+	ck_assert(!mt_wrappers_match(w, "libfoo.so+0x0"));
+	ck_assert_int_eq(mt_wrappers_add(w, "+0x10"), 0);
+	ck_assert(mt_wrappers_match(w, "+0x10"));
+	mt_wrappers_destroy(w);
+}
+END_TEST
+
 static Suite *wrappers_suite(void)
 {
 	Suite *s = suite_create("wrappers");
@@ -245,6 +321,8 @@ static Suite *wrappers_suite(void)
 	tcase_add_test(tc, test_long_names);
 	tcase_add_test(tc, test_short_name_forms);
 	tcase_add_test(tc, test_site_index);
+	tcase_add_test(tc, test_program_wrappers);
+	tcase_add_test(tc, test_location_patterns);
 	suite_add_tcase(s, tc);
 	return s;
 }
