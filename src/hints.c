@@ -106,7 +106,7 @@ bool mt_hint_dpkg_package(const char *out, size_t len, char *pkg, size_t size)
 }
 
 void mt_hint_no_symbols(char *buf, size_t size, const char *module, const uint8_t *build_id,
-			size_t id_len, const char *pkg)
+			size_t id_len, const char *pkg, bool debuginfod)
 {
 	char hex[2 * 64 + 1] = "";
 	if (id_len > 64)
@@ -124,6 +124,7 @@ void mt_hint_no_symbols(char *buf, size_t size, const char *module, const uint8_
 		snprintf(install, sizeof install, "install %s-dbgsym (Debian's debug archive), ",
 			 pkg);
 	snprintf(buf, size, "%s has no symbols%s: its functions are named FILE+0xSTART; %s"
-		 "set DEBUGINFOD_URLS, or give --debug-dir %s", module, id, install,
+		 "%s, or give --debug-dir %s", module, id, install,
+		 debuginfod ? "check DEBUGINFOD_URLS (its servers had none)" : "set DEBUGINFOD_URLS",
 		 id_len > 1 ? where : "DIR");
 }

@@ -47,9 +47,10 @@ bool mt_hint_is_fde_name(const char *function, const char *module);
 bool mt_hint_dpkg_package(const char *out, size_t len, char *pkg, size_t size);
 
 /* The hint line (without "memtrace: hint: ") for MODULE without symbols,
- * its build-id BUILD_ID[0..ID_LEN) (ID_LEN 0: unknown), and the package
- * PKG that holds it ("" or NULL: none). */
+ * its build-id BUILD_ID[0..ID_LEN) (ID_LEN 0: unknown), the package PKG
+ * that holds it ("" or NULL: none), and whether debuginfod was asked
+ * (DEBUGINFOD_URLS set) already. */
 void mt_hint_no_symbols(char *buf, size_t size, const char *module, const uint8_t *build_id,
-			size_t id_len, const char *pkg);
+			size_t id_len, const char *pkg, bool debuginfod);
 
 #endif

@@ -139,7 +139,8 @@ static void hint_symbols(struct session *s, const struct mt_report *r, int top)
 		if (!package_of(s->pid, rs->module, pkg, sizeof pkg))
 			pkg[0] = '\0';
 		char line[1200];
-		mt_hint_no_symbols(line, sizeof line, rs->module, id, n > 0 ? (size_t)n : 0, pkg);
+		mt_hint_no_symbols(line, sizeof line, rs->module, id, n > 0 ? (size_t)n : 0, pkg,
+				   mt_symbolizer_can_download());
 		mt_say("hint: %s", line);
 		s->hinted_symbols = true;
 		return;

@@ -88,8 +88,19 @@ static void name_site(struct session *s, struct mt_report_site *rs)
 	}
 }
 
-/* Fill R from the tracker: rows named, grouped and sorted. */
+static int build_rows(struct session *s, struct mt_report *r);
+
+/* Fill R from the tracker: rows named, grouped and sorted.  The target
+ * runs meanwhile: naming may download debug files (symbolize.h). */
 int build_report(struct session *s, struct mt_report *r)
+{
+	mt_symbolizer_downloads(s->sym, true);
+	int err = build_rows(s, r);
+	mt_symbolizer_downloads(s->sym, false);
+	return err;
+}
+
+static int build_rows(struct session *s, struct mt_report *r)
 {
 	memset(r, 0, sizeof *r);
 	struct mt_tracker_stats ts;
@@ -293,7 +304,9 @@ static int snapshot_to(struct session *s, const char *path, char *msg, size_t le
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,
 	};
+	mt_symbolizer_downloads(s->sym, true);
 	struct mt_snapshot *snap = mt_snapbuild(&in);
+	mt_symbolizer_downloads(s->sym, false);
 	if (!snap) {
 		snprintf(msg, len, "out of memory building the snapshot: free some memory");
 		return mt_err_exit_status(MT_E_INTERNAL);

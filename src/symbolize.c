@@ -193,6 +193,8 @@ struct mt_symbolizer {
 	struct cache chains;          /* mt_symbolize_pc: pc*2+is_return -> chain */
 	struct mt_frame scratch[MAX_CHAIN];
 	struct perfmap_file jit;
+	bool downloading;             /* mt_symbolizer_downloads(s, true) */
+	uint64_t download_ns;         /* spent in searches that found nothing */
 };
 
 static uint64_t now_ns(void)
@@ -1088,6 +1090,106 @@ static int unwind_once(struct mt_symbolizer *s)
 	return s->call.n;
 }
 
+/* --- debuginfod ---------------------------------------------------------
+ * libdw's dwfl_standard_find_debuginfo asks the debuginfod servers in
+ * DEBUGINFOD_URLS (through libdebuginfod, which it dlopens) for a module
+ * whose debug file is nowhere local.  That can take seconds, and a debug
+ * file is searched for wherever a module is first looked at closely: in
+ * the rule server's thread while the agent waits for a rule, in memtrace's
+ * loop while the target is held at an ld.so notification.  So memtrace
+ * takes DEBUGINFOD_URLS out of its environment at its first symbolizer
+ * (still single-threaded) and puts it back only while a report or a
+ * snapshot names its stacks (mt_symbolizer_downloads); libdebuginfod reads
+ * it at each query.  The variable stays in the environment, its value
+ * emptied or not by one byte, so that a reader in another thread never
+ * sees the environment array move.  A download is bounded by
+ * DEBUGINFOD_TIMEOUT (no progress for that many seconds; memtrace's
+ * default 5) and DEBUGINFOD_MAXTIME (memtrace's default 60), unless the
+ * user set them, and all downloads of one symbolizer by DOWNLOAD_BUDGET_NS:
+ * after that much time spent in searches that found nothing, it asks no
+ * more.  The rule server's lookups that happen while a report downloads
+ * may download too. */
+
+#define DEBUGINFOD_URLS "DEBUGINFOD_URLS"
+#define DOWNLOAD_BUDGET_NS (30ull * 1000 * NS_PER_MS)
+
+static struct {
+	bool done;
+	char *env;                    /* "DEBUGINFOD_URLS=URLS", given to putenv */
+	char first;                   /* URLS[0], while env holds "" */
+	int users;                    /* symbolizers downloading now */
+} debuginfod;
+
+static void debuginfod_init(void)
+{
+	if (debuginfod.done)
+		return;
+	debuginfod.done = true;
+	const char *urls = getenv(DEBUGINFOD_URLS);
+	if (!urls || !urls[0])
+		return;
+	size_t n = strlen(DEBUGINFOD_URLS) + 1 + strlen(urls) + 1;
+	char *env = malloc(n);
+	if (!env) {
+		unsetenv(DEBUGINFOD_URLS);     /* better none than unbounded */
+		return;
+	}
+	snprintf(env, n, "%s=%s", DEBUGINFOD_URLS, urls);
+	setenv("DEBUGINFOD_TIMEOUT", "5", 0);
+	setenv("DEBUGINFOD_MAXTIME", "60", 0);
+	char *value = env + strlen(DEBUGINFOD_URLS) + 1;
+	debuginfod.first = value[0];
+	value[0] = '\0';
+	if (putenv(env) != 0) {
+		free(env);
+		unsetenv(DEBUGINFOD_URLS);
+		return;
+	}
+	debuginfod.env = env;
+}
+
+static void debuginfod_allow(bool on)
+{
+	if (!debuginfod.env)
+		return;
+	debuginfod.users += on ? 1 : -1;
+	char *value = debuginfod.env + strlen(DEBUGINFOD_URLS) + 1;
+	__atomic_store_n(value, debuginfod.users > 0 ? debuginfod.first : '\0', __ATOMIC_SEQ_CST);
+}
+
+/* dwfl_standard_find_debuginfo, with the time it spent in vain while
+ * downloads were allowed counted against the budget. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	struct mt_symbolizer *s = userdata ? *userdata : NULL;
+	bool counted = s && s->downloading;
+	uint64_t t0 = counted ? now_ns() : 0;
+	int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					      debuglink_file, debuglink_crc,
+					      debuginfo_file_name);
+	if (counted && fd < 0) {
+		s->download_ns += now_ns() - t0;
+		if (s->download_ns > DOWNLOAD_BUDGET_NS)
+			mt_symbolizer_downloads(s, false);
+	}
+	return fd;
+}
+
+void mt_symbolizer_downloads(struct mt_symbolizer *s, bool on)
+{
+	if (!s || on == s->downloading || (on && s->download_ns > DOWNLOAD_BUDGET_NS))
+		return;
+	s->downloading = on;
+	debuginfod_allow(on);
+}
+
+bool mt_symbolizer_can_download(void)
+{
+	return debuginfod.env != NULL;
+}
+
 /* --- functions without a symbol (stripped modules) -------------------- */
 
 /* A stripped module keeps its .eh_frame and the .eh_frame_hdr table that
@@ -1157,6 +1259,7 @@ static void foreign_debug_dir(pid_t pid, char *dir, size_t size)
 
 struct mt_symbolizer *mt_symbolizer_new(pid_t pid)
 {
+	debuginfod_init();
 	struct mt_symbolizer *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
@@ -1171,7 +1274,7 @@ struct mt_symbolizer *mt_symbolizer_new(pid_t pid)
 	sprintf(s->debug_path, "%s%s%s", DEBUG_PATH, dir[0] ? ":" : "", dir);
 	s->callbacks = (Dwfl_Callbacks){
 		.find_elf = find_elf,
-		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.find_debuginfo = find_debuginfo,
 		.debuginfo_path = &s->debug_path,
 	};
 	s->dwfl = dwfl_begin(&s->callbacks);
@@ -1198,6 +1301,7 @@ void mt_symbolizer_destroy(struct mt_symbolizer *s)
 {
 	if (!s)
 		return;
+	mt_symbolizer_downloads(s, false);
 	dwfl_end(s->dwfl);            /* before the Elf its unwinder uses */
 	if (s->arch_elf)
 		elf_end(s->arch_elf);

@@ -72,6 +72,16 @@ void mt_symbolizer_destroy(struct mt_symbolizer *s);
  * they found. */
 void mt_symbolizer_add_debug_dir(struct mt_symbolizer *s, const char *dir);
 
+/* Whether lookups may download debug files from the debuginfod servers
+ * in DEBUGINFOD_URLS (off at first; see symbolize.c for the bounds): on
+ * while a report names its stacks with the target running, never while
+ * the target waits.  Also turned off for good once 30 s went into
+ * searches that found nothing.  Affects every symbolizer's lookups while
+ * on (the environment is the process's). */
+void mt_symbolizer_downloads(struct mt_symbolizer *s, bool on);
+/* Whether DEBUGINFOD_URLS was set when the first symbolizer was made. */
+bool mt_symbolizer_can_download(void);
+
 /* Fill OUT for ADDR; always succeeds (fields left empty when unknown).
  * FUNCTION is the ELF symbol containing ADDR (an inlined function is not
  * told apart: see mt_symbolize_pc); FILE:LINE is the line table's.  Cached

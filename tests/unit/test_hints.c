@@ -100,14 +100,17 @@ START_TEST(test_no_symbols_line)
 	char line[1200];
 	const uint8_t id[] = { 0x3b, 0x5c, 0x01, 0xff };
 	mt_hint_no_symbols(line, sizeof line, "/usr/lib/postgresql/15/bin/postgres", id, 4,
-			   "postgresql-15");
+			   "postgresql-15", false);
 	ck_assert_str_eq(line, "/usr/lib/postgresql/15/bin/postgres has no symbols "
 			 "(build-id 3b5c01ff): its functions are named FILE+0xSTART; install "
 			 "postgresql-15-dbgsym (Debian's debug archive), set DEBUGINFOD_URLS, or "
 			 "give --debug-dir DIR holding .build-id/3b/5c01ff.debug");
-	mt_hint_no_symbols(line, sizeof line, "/opt/app", NULL, 0, NULL);
+	mt_hint_no_symbols(line, sizeof line, "/opt/app", NULL, 0, NULL, false);
 	ck_assert_str_eq(line, "/opt/app has no symbols: its functions are named FILE+0xSTART; "
 			 "set DEBUGINFOD_URLS, or give --debug-dir DIR");
+	mt_hint_no_symbols(line, sizeof line, "/opt/app", NULL, 0, "", true);
+	ck_assert_str_eq(line, "/opt/app has no symbols: its functions are named FILE+0xSTART; "
+			 "check DEBUGINFOD_URLS (its servers had none), or give --debug-dir DIR");
 }
 END_TEST
 
