@@ -54,18 +54,42 @@ void hints_note_fanout(struct session *s, const struct mt_report *r)
 	free(rows);
 }
 
-/* Whether the target sees our file system: dpkg's answer is about ours. */
+/* Whether the target sees our file system: dpkg's answer is about ours.
+ * A target that is gone (run, after it exited) is taken to have. */
 static bool same_root(pid_t pid)
 {
 	char path[64];
 	struct stat ours, theirs;
 	snprintf(path, sizeof path, "/proc/%d/root", (int)pid);
-	return stat("/", &ours) == 0 && stat(path, &theirs) == 0 &&
-	       ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+	if (stat("/", &ours) != 0 || stat(path, &theirs) != 0)
+		return true;
+	return ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
 }
 
-/* dpkg-query -S PATH's first line into OUT (SIZE bytes): its length, 0
- * when dpkg-query is missing, fails, or takes too long (then killed). */
+/* Whether child PID exited with status 0 within MS milliseconds; killed
+ * (ours to end) and reaped when not. */
+static bool exited_ok(pid_t pid, int ms)
+{
+	int st = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (r < 0 && errno != EINTR)
+			return false;
+		if (waited >= ms)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return false;
+}
+
+/* dpkg-query -S PATH's answer into OUT (SIZE bytes, its first line is
+ * what matters): its length, 0 when dpkg-query is missing, fails, or
+ * takes more than DPKG_TIMEOUT_MS. */
 static size_t dpkg_query(const char *path, char *out, size_t size)
 {
 	int fds[2];
@@ -84,24 +108,23 @@ static size_t dpkg_query(const char *path, char *out, size_t size)
 	}
 	close(fds[1]);
 	size_t n = 0;
+	bool eof = false;
 	struct pollfd p = { .fd = fds[0], .events = POLLIN };
 	while (pid > 0 && n + 1 < size && poll(&p, 1, DPKG_TIMEOUT_MS) > 0) {
 		ssize_t k = read(fds[0], out + n, size - 1 - n);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0)
+		if (k <= 0) {
+			eof = k == 0;
 			break;
+		}
 		n += (size_t)k;
 	}
 	close(fds[0]);
-	int st = 0;
-	if (pid > 0) {
-		kill(pid, SIGKILL);   /* done or too slow: it is ours to end */
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-	}
 	out[n] = '\0';
-	return pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? n : 0;
+	/* A full buffer holds the first line: the rest does not matter. */
+	bool ok = pid > 0 && exited_ok(pid, eof ? DPKG_TIMEOUT_MS : 0);
+	return ok || (pid > 0 && n + 1 == size && memchr(out, '\n', n)) ? n : 0;
 }
 
 /* The package holding MODULE, into PKG: Debian 12 still lists many files
@@ -164,6 +187,8 @@ static void hint_fanout(struct session *s, const struct mt_report *r, int top)
 
 void hints_print(struct session *s, const struct mt_report *r, int top)
 {
+	/* Under the report, also when stdout is a pipe or a file. */
+	fflush(stdout);
 	if (!s->hinted_fanout)
 		hint_fanout(s, r, top);
 	if (!s->hinted_symbols)
