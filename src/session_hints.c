@@ -18,8 +18,9 @@
 #include "session_priv.h"
 
 #define DPKG_QUERY "/usr/bin/dpkg-query"
-/* dpkg-query -S reads its database: fast, but never wait long for it. */
-#define DPKG_TIMEOUT_MS 3000
+/* dpkg-query -S reads its whole database: a second when idle, more under
+ * load; but never wait long for it. */
+#define DPKG_TIMEOUT_MS 10000
 /* Rows looked at for a module without symbols when --top shows all. */
 #define SYMBOL_ROWS 20
 
