@@ -120,7 +120,9 @@ void mt_hint_no_symbols(char *buf, size_t size, const char *module, const uint8_
 	if (id_len)
 		snprintf(id, sizeof id, " (build-id %s)", hex);
 	char install[300] = "";
-	if (pkg && pkg[0])
+	if (pkg && strcmp(pkg, "libc6") == 0)   /* glibc ships its own, in main */
+		snprintf(install, sizeof install, "install libc6-dbg, ");
+	else if (pkg && pkg[0])
 		snprintf(install, sizeof install, "install %s-dbgsym (Debian's debug archive), ",
 			 pkg);
 	snprintf(buf, size, "%s has no symbols%s: its functions are named FILE+0xSTART; %s"

@@ -105,6 +105,11 @@ START_TEST(test_no_symbols_line)
 			 "(build-id 3b5c01ff): its functions are named FILE+0xSTART; install "
 			 "postgresql-15-dbgsym (Debian's debug archive), set DEBUGINFOD_URLS, or "
 			 "give --debug-dir DIR holding .build-id/3b/5c01ff.debug");
+	mt_hint_no_symbols(line, sizeof line, "/lib/x86_64-linux-gnu/libc.so.6", id, 2, "libc6",
+			   false);
+	ck_assert_str_eq(line, "/lib/x86_64-linux-gnu/libc.so.6 has no symbols (build-id 3b5c): "
+			 "its functions are named FILE+0xSTART; install libc6-dbg, set "
+			 "DEBUGINFOD_URLS, or give --debug-dir DIR holding .build-id/3b/5c.debug");
 	mt_hint_no_symbols(line, sizeof line, "/opt/app", NULL, 0, NULL, false);
 	ck_assert_str_eq(line, "/opt/app has no symbols: its functions are named FILE+0xSTART; "
 			 "set DEBUGINFOD_URLS, or give --debug-dir DIR");
