@@ -358,12 +358,35 @@ bool mt_wrappers_match(const struct mt_wrappers *w, const char *function)
 	return hit;
 }
 
+/* Whether NAME is no symbol's: unknown, or the FILE+0xHEX the symbolizer
+ * makes for a function of a stripped module. */
+static bool unnamed(const char *name)
+{
+	if (!name || !name[0])
+		return true;
+	const char *plus = strstr(name, "+0x");
+	if (!plus || plus == name || name[strcspn(name, " (")] != '\0')
+		return false;
+	const char *hex = plus + 3;
+	return hex[0] && !hex[strspn(hex, "0123456789abcdef")];
+}
+
 int mt_wrappers_site_index(const struct mt_wrappers *w, const char *const *functions, int n)
 {
 	if (n <= 0)
 		return 0;
-	for (int i = 0; i < n; i++)
-		if (!mt_wrappers_match(w, functions[i]))
+	for (int i = 0; i < n; i++) {
+		if (mt_wrappers_match(w, functions[i]))
+			continue;
+		/* Frames without a name that a wrapper called (a stripped
+		 * library's static helpers: malloc <- [AllocSetAlloc] <-
+		 * palloc) are the wrapper's own. */
+		int j = i;
+		while (j < n && unnamed(functions[j]))
+			j++;
+		if (j == i || j == n || !mt_wrappers_match(w, functions[j]))
 			return i;
+		i = j;
+	}
 	return n - 1;
 }

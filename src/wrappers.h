@@ -131,8 +131,14 @@ int mt_wrappers_add(struct mt_wrappers *w, const char *glob);
  * wrapper. */
 bool mt_wrappers_match(const struct mt_wrappers *w, const char *function);
 /* Index of the first of FUNCTIONS[0..N) (innermost first) that is not
- * matched; N-1 when all are; 0 when N <= 0.  FUNCTIONS[i] may be "" or NULL
- * (unknown), which is not a wrapper. */
+ * matched, nor a run of frames without a name ("", NULL or FILE+0xHEX)
+ * that a matched frame called: in a stripped postgres,
+ *
+ *     malloc <- postgres+0x5c7800 (AllocSetAlloc, static) <- palloc <- f
+ *
+ * names f.  N-1 when all are; 0 when N <= 0.  A frame without a name is
+ * not a wrapper by itself: "malloc <- [stripped] <- main" names the
+ * stripped frame. */
 int mt_wrappers_site_index(const struct mt_wrappers *w, const char *const *functions, int n);
 
 #endif

@@ -103,14 +103,32 @@ def is_allocator_frame(fr, wrappers=()):
         or wrapper_match(name, wrappers)
 
 
+UNNAMED_RE = re.compile(r'^[^ (]+\+0x[0-9a-f]+$')
+
+
+def is_unnamed(fr):
+    """No symbol's name: unknown, or FILE+0xSTART from .eh_frame."""
+    name = fr.get('function') or ''
+    return not name or bool(UNNAMED_RE.match(name))
+
+
 def site_frame_index(stack, wrappers=()):
     """Index of the first frame outside the allocator and the wrappers:
     frames named like the malloc family, operator new/delete, the C++
     standard library or a --wrapper glob at the start of the stack are
-    skipped."""
-    for i, fr in enumerate(stack):
-        if not is_allocator_frame(fr, wrappers):
+    skipped, and so are frames without a name that such a frame called
+    (a stripped library's static helpers)."""
+    i = 0
+    while i < len(stack):
+        if is_allocator_frame(stack[i], wrappers):
+            i += 1
+            continue
+        j = i
+        while j < len(stack) and is_unnamed(stack[j]):
+            j += 1
+        if j == i or j == len(stack) or not is_allocator_frame(stack[j], wrappers):
             return i
+        i = j
     return len(stack)
 
 

@@ -224,8 +224,25 @@ START_TEST(test_site_index)
 	ck_assert_int_eq(mt_wrappers_site_index(w, stripped, 3), 1);
 	const char *const unknown[] = { "malloc", NULL, "main" };
 	ck_assert_int_eq(mt_wrappers_site_index(w, unknown, 3), 1);
+	/* ... unless a wrapper called it: it is the wrapper's own (a stripped
+	 * static helper), however many of them. */
 	const char *const first_unknown[] = { "", "malloc", "main" };
-	ck_assert_int_eq(mt_wrappers_site_index(w, first_unknown, 3), 0);
+	ck_assert_int_eq(mt_wrappers_site_index(w, first_unknown, 3), 2);
+	const char *const pg[] = { "malloc", "postgres+0x5c7800", "palloc", "exec_simple_query",
+				   "main" };
+	ck_assert_int_eq(mt_wrappers_site_index(w, pg, 5), 3);
+	const char *const two[] = { "malloc", "libx.so+0x10", "", "g_malloc", "app_main" };
+	ck_assert_int_eq(mt_wrappers_site_index(w, two, 5), 4);
+	const char *const tail[] = { "malloc", "libx.so+0x10", "" };
+	ck_assert_int_eq(mt_wrappers_site_index(w, tail, 3), 1);
+	/* A named frame a wrapper called stays the site: the wrapper called
+	 * back into the program (std::make_shared<Foo> -> Foo::Foo()). */
+	const char *const named[] = { "malloc", "operator new(unsigned long)", "Foo::Foo()",
+				      "std::shared_ptr<Foo> std::make_shared<Foo>()", "main" };
+	ck_assert_int_eq(mt_wrappers_site_index(w, named, 5), 2);
+	/* Look-alikes of FILE+0xHEX with a parameter list are names. */
+	const char *const params[] = { "malloc", "f+0x1(int)", "palloc", "main" };
+	ck_assert_int_eq(mt_wrappers_site_index(w, params, 4), 1);
 
 	/* --wrapper 'Foo::make*' moves the site out to main. */
 	ck_assert_int_eq(mt_wrappers_add(w, "Foo::make*"), 0);
