@@ -57,6 +57,15 @@ long mt_hint_fanout(const struct mt_fanout_row *rows, size_t n, size_t min_calle
 	return best;
 }
 
+void mt_hint_fanout_line(char *buf, size_t size, const char *function, size_t callers)
+{
+	bool plain = function[strspn(function, "abcdefghijklmnopqrstuvwxyz"
+				     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:.+/-")] == '\0';
+	bool quotable = !strchr(function, '\'');
+	snprintf(buf, size, "%s is called from %zu places; try --wrapper %s%s%s", function,
+		 callers, plain || !quotable ? "" : "'", function, plain || !quotable ? "" : "'");
+}
+
 bool mt_hint_is_fde_name(const char *function, const char *module)
 {
 	if (!function || !module)

@@ -34,6 +34,11 @@ struct mt_fanout_row {
 long mt_hint_fanout(const struct mt_fanout_row *rows, size_t n, size_t min_callers,
 		    size_t *callers);
 
+/* The fan-out hint line (without "memtrace: hint: ") for FUNCTION called
+ * from CALLERS places; the --wrapper argument is quoted for a shell when
+ * the name needs it ("Pool::get(unsigned long)"). */
+void mt_hint_fanout_line(char *buf, size_t size, const char *function, size_t callers);
+
 /* Whether FUNCTION is a name the symbolizer made from an .eh_frame FDE
  * for a function without a symbol in MODULE: "FILE+0xHEX", FILE MODULE's
  * file name (symbolize.h). */

@@ -179,8 +179,9 @@ static void hint_fanout(struct session *s, const struct mt_report *r, int top)
 	for (size_t i = 0; i < rows; i++) {
 		if (strcmp(r->sites[i].function, s->fanout_function) != 0)
 			continue;
-		mt_say("hint: %s is called from %zu places; try --wrapper %s", s->fanout_function,
-		       s->fanout_callers, s->fanout_function);
+		char line[700];
+		mt_hint_fanout_line(line, sizeof line, s->fanout_function, s->fanout_callers);
+		mt_say("hint: %s", line);
 		s->hinted_fanout = true;
 		return;
 	}

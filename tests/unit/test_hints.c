@@ -54,6 +54,20 @@ START_TEST(test_fanout_ties_go_to_the_first_row)
 }
 END_TEST
 
+START_TEST(test_fanout_line)
+{
+	char line[700];
+	mt_hint_fanout_line(line, sizeof line, "zmalloc", 214);
+	ck_assert_str_eq(line, "zmalloc is called from 214 places; try --wrapper zmalloc");
+	mt_hint_fanout_line(line, sizeof line, "postgres+0x5c7800", 12);
+	ck_assert_str_eq(line, "postgres+0x5c7800 is called from 12 places; "
+			 "try --wrapper postgres+0x5c7800");
+	mt_hint_fanout_line(line, sizeof line, "Pool::get(unsigned long)", 10);
+	ck_assert_str_eq(line, "Pool::get(unsigned long) is called from 10 places; "
+			 "try --wrapper 'Pool::get(unsigned long)'");
+}
+END_TEST
+
 START_TEST(test_fde_names)
 {
 	ck_assert(mt_hint_is_fde_name("postgres+0x5c7800", "/usr/lib/postgresql/15/bin/postgres"));
@@ -201,6 +215,7 @@ static Suite *hints_suite(void)
 	tcase_add_test(tc, test_fanout_counts_distinct_callers);
 	tcase_add_test(tc, test_fanout_ignores_unknown);
 	tcase_add_test(tc, test_fanout_ties_go_to_the_first_row);
+	tcase_add_test(tc, test_fanout_line);
 	tcase_add_test(tc, test_fde_names);
 	tcase_add_test(tc, test_dpkg_answers);
 	tcase_add_test(tc, test_no_symbols_line);
