@@ -598,15 +598,6 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
 	return known_code(s, addr);
 }
 
-/* The module of ADDR, looking at the maps again when due; a module
- * unloaded since, when nothing replaced it. */
-static Dwfl_Module *module_at(struct mt_symbolizer *s, uint64_t addr)
-{
-	if (!known_code(s, addr))
-		report_for(s, addr);
-	return dwfl_addrmodule(s->dwfl, addr);
-}
-
 /* --- JIT code -------------------------------------------------------- */
 
 /* The pid of PID in its own pid namespace: the last field of
@@ -742,8 +733,9 @@ static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, const struct mt_
  *
  * So an address is named from the mapping that holds it in maps read after
  * its code was mapped, and from a module only when that mapping is of the
- * module's file; text mapped a second time is named where the module's own
- * image has the same file bytes. */
+ * module's file, or anonymous memory inside the module's executable
+ * segments (text copied to huge pages in place); text mapped a second time
+ * is named where the module's own image has the same file bytes. */
 
 static bool file_mapping(const struct mt_map *m)
 {
@@ -809,6 +801,26 @@ static bool image_address(Dwfl_Module *mod, const struct mt_map *m, uint64_t add
 	return false;
 }
 
+/* Whether ADDR is in MOD's executable PT_LOAD, where ld.so put it: a
+ * program that copies its text to anonymous huge pages over the same
+ * addresses (node --use-largepages, libhugetlbfs) runs its own code from
+ * anonymous memory there, which is no JIT code. */
+static bool in_image_text(Dwfl_Module *mod, uint64_t addr)
+{
+	GElf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t phnum;
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+		return false;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
+		if (ph && ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    addr - bias >= ph->p_vaddr && addr - bias - ph->p_vaddr < ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
 /* Whether M (ADDR's mapping in the maps last read) says what ADDR is: code
  * runs from executable memory only, so a pc in none was mapped, or made
  * executable (a JIT committing part of a reserved range), since the read;
@@ -870,6 +882,10 @@ static Dwfl_Module *code_module(struct mt_symbolizer *s, const struct mt_map *m,
 		return dwfl_addrmodule(s->dwfl, addr);
 	if (m && m->path && strcmp(m->path, "[vdso]") == 0)
 		return dwfl_addrmodule(s->dwfl, addr);
+	if (m && m->x && !file_mapping(m)) {
+		Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+		return mod && in_image_text(mod, addr) ? mod : NULL;
+	}
 	if (!file_mapping(m))
 		return NULL;
 	Dwfl_Module *mod = image_of(s, m);
@@ -1522,7 +1538,8 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 
 int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len)
 {
-	Dwfl_Module *mod = module_at(s, addr);
+	uint64_t at;
+	Dwfl_Module *mod = code_module(s, code_map(s, addr), addr, &at);
 	if (!mod)
 		return 0;
 	const unsigned char *bits;

@@ -23,9 +23,11 @@
  * mt_symbolizer_refresh at ld.so's notifications makes that immediate.
  * A pc is named from a module only when the mapping that holds it is of the
  * module's file (libdwfl's module of a file spans the anonymous memory
- * between its mappings); a file's text mapped a second time elsewhere (V8's
- * copy of node's builtins, text remapped to huge pages) is named where the
- * module's own image has the same file bytes.
+ * between its mappings), or anonymous memory inside the module's own
+ * executable segments (text a program copied to huge pages in place: node
+ * --use-largepages); a file's text mapped a second time elsewhere (V8's
+ * copy of node's builtins) is named where the module's own image has the
+ * same file bytes.
  * A module that was unloaded since (dlclose) stays known until something
  * else is mapped over its addresses, so its frames keep their names; when
  * something is, what was cached about those addresses is forgotten.

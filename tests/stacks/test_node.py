@@ -10,11 +10,18 @@ function compiled after memtrace attached allocates COUNT blocks of SIZE.
     V8's second mapping of node's text, where the JIT code is); a frame in
     that second mapping has a name when node's other frames have one.
 
+  test_node.py             as above
+  test_node.py largepages  also --use-largepages=on: node copies most of its
+                           text to anonymous huge pages at the same
+                           addresses; frames there are node's, named (not
+                           JIT code); skipped (77) where node does not do it.
+
 Skipped (77) without node; tools/setup installs Debian's nodejs.
 """
 import os
 import re
 import shutil
+import sys
 
 import stackcheck
 
@@ -36,28 +43,44 @@ def executable_ranges(pid):
 
 
 def node_mappings(pid, exe):
-    """(start, end, offset) of every mapping of the file EXE in PID."""
-    out = []
+    """(start, end, offset) of every mapping of the file EXE in PID, and
+    (start, end) of the anonymous executable ones between the first and the
+    last of those at offset 0's image (text moved to huge pages)."""
+    files, anon = [], []
     with open(f'/proc/{pid}/maps') as f:
         for line in f:
             parts = line.split(None, 5)
+            lo, hi = (int(x, 16) for x in parts[0].split('-'))
             if len(parts) == 6 and stackcheck.module_is(parts[5].strip(), exe):
-                lo, hi = (int(x, 16) for x in parts[0].split('-'))
-                out.append((lo, hi, int(parts[2], 16)))
-    return out
+                files.append((lo, hi, int(parts[2], 16)))
+            elif len(parts) == 5 and 'x' in parts[1]:
+                anon.append((lo, hi))
+    image = [lo for lo, _hi, off in files if off == 0]
+    ends = [hi for lo, hi, off in files if image and lo - off == image[0]]
+    inside = [(lo, hi) for lo, hi in anon if image and image[0] <= lo and hi <= max(ends)]
+    return files, inside
 
 
-def check_node_frames(h, report, maps, exe):
-    """Frames given to node are in node's file; those in its second mapping
-    are named when node's frames are."""
-    image = [lo - off for lo, _hi, off in maps if off == 0]
-    named = unnamed_copy = 0
+def check_node_frames(h, report, maps, exe, largepages):
+    """Frames given to node are in node's file, or in its text moved to
+    huge pages; those in its second mapping (and with LARGEPAGES, in the
+    moved text, where some must be) are named when node's frames are."""
+    files, moved = maps
+    image = [lo - off for lo, _hi, off in files if off == 0]
+    named = unnamed_copy = in_moved = unnamed_moved = 0
     for row in report['sites']:
         for fr in row.get('stack') or []:
+            addr = int(fr['address'], 16)
+            if any(lo <= addr < hi for lo, hi in moved):
+                h.check(stackcheck.module_is(fr.get('module'), exe),
+                        f'frame {stackcheck.frame_text(fr)} at {fr["address"]} is in node\'s '
+                        'text moved to huge pages, but not given to node')
+                in_moved += 1
+                unnamed_moved += not fr.get('function')
+                continue
             if not stackcheck.module_is(fr.get('module'), exe):
                 continue
-            addr = int(fr['address'], 16)
-            where = [(lo, off) for lo, hi, off in maps if lo <= addr < hi]
+            where = [(lo, off) for lo, hi, off in files if lo <= addr < hi]
             if not h.check(where, f'frame {stackcheck.frame_text(fr)} at {fr["address"]} '
                            'is given to node, but no mapping of node holds it'):
                 continue
@@ -67,21 +90,31 @@ def check_node_frames(h, report, maps, exe):
                 unnamed_copy += 1
     h.check(named == 0 or unnamed_copy == 0,
             f'{unnamed_copy} frames in the second mapping of node have no name')
+    if largepages:
+        h.check(in_moved > 0, 'no frame in node\'s text moved to huge pages')
+        h.check(named == 0 or unnamed_moved == 0,
+                f'{unnamed_moved} frames in node\'s text moved to huge pages have no name')
 
 
 def test(h):
+    if sys.argv[1:] not in ([], ['largepages']):
+        h.broken('usage: test_node.py [largepages]')
+    largepages = sys.argv[1:] == ['largepages']
     node = shutil.which('node') or shutil.which('nodejs')
     if not node:
         h.skip('no node here (tools/setup installs Debian\'s nodejs)')
     exe = os.path.realpath(node)
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_jit.js')
-    argv = [node, '--perf-basic-prof', '--interpreted-frames-native-stack', script,
+    argv = [node, '--perf-basic-prof', '--interpreted-frames-native-stack',
+            *(['--use-largepages=on'] if largepages else []), script,
             str(SIZE), str(COUNT), str(FILL)]
     t = None
     try:
         t = stackcheck.start(h, 'node', exe=exe, argv=argv)
         m = h.attach(t, ['--group-by', 'stack', '--depth', str(DEPTH)])
         at_attach = executable_ranges(t.pid)
+        if largepages and not node_mappings(t.pid, exe)[1]:
+            h.skip('node did not move its text to huge pages here')
         t.send('go')
         result = t.collect()
         info = result.info
@@ -116,7 +149,7 @@ def test(h):
         # when memtrace attached (V8 took a new page for it).
         h.check(fresh > 0, f'{name}: all its code was in pages executable at attach '
                 f'(FILL {FILL} new functions did not fill them)')
-        check_node_frames(h, report, maps, exe)
+        check_node_frames(h, report, maps, exe, largepages)
         stackcheck.log(f'node {name}: {got_blocks} blocks named from the perf map, '
                        f'{report.get("events")} events, {len(report["sites"])} stacks')
         t.send('exit')
