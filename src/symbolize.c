@@ -779,17 +779,23 @@ static Dwfl_Module *image_of(struct mt_symbolizer *s, const struct mt_map *m)
 /* Where MOD's image has the file bytes that M maps at ADDR: ADDR itself
  * when M is where ld.so put them, else through the file offset and the
  * program header that loads it.  False when no PT_LOAD holds that offset.
- * Without the ELF file, ADDR (libdwfl's guess then is as good as any). */
+ * Without the ELF file, the module's start plus the file offset, so that
+ * the module offset printed is the file offset (the same as ADDR where the
+ * loader mapped text at its file offset, as linkers lay it out). */
 static bool image_address(Dwfl_Module *mod, const struct mt_map *m, uint64_t addr,
 			  uint64_t *at)
 {
-	*at = addr;
+	uint64_t off = m->offset + (addr - m->start);
 	GElf_Addr bias = 0;
 	Elf *elf = dwfl_module_getelf(mod, &bias);
 	size_t phnum;
-	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0) {
+		Dwarf_Addr start = addr - off;
+		dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+		*at = start + off;
 		return true;
-	uint64_t off = m->offset + (addr - m->start);
+	}
+	*at = addr;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
 		if (!ph || ph->p_type != PT_LOAD || off < ph->p_offset ||
