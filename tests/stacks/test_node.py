@@ -105,12 +105,15 @@ def test(h):
         h.skip('no node here (tools/setup installs Debian\'s nodejs)')
     exe = os.path.realpath(node)
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_jit.js')
+    # --logfile: node 18's V8 also writes isolate-*-v8.log in the cwd.
     argv = [node, '--perf-basic-prof', '--interpreted-frames-native-stack',
+            '--no-logfile-per-isolate', '--logfile=/dev/null',
             *(['--use-largepages=on'] if largepages else []), script,
             str(SIZE), str(COUNT), str(FILL)]
     t = None
     try:
-        t = stackcheck.start(h, 'node', exe=exe, argv=argv)
+        t = stackcheck.StackTarget(h, 'node', exe=exe, argv=argv)
+        t.ready()
         m = h.attach(t, ['--group-by', 'stack', '--depth', str(DEPTH)])
         at_attach = executable_ranges(t.pid)
         if largepages and not node_mappings(t.pid, exe)[1]:
