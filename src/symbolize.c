@@ -855,7 +855,8 @@ static void reread_maps(struct mt_symbolizer *s)
  * since the last read as nothing, or as the module around it), and a new
  * file is reported to libdwfl (dlopen).  An address that fresh maps did not
  * explain either (a pc from a broken unwind) is not looked for again for
- * UNEXPLAINED_TTL_NS, nor when it shares its slot: that bounds the reads. */
+ * UNEXPLAINED_TTL_NS while it keeps its slot (one per hash): that bounds
+ * the reads to about one per such address and second. */
 static const struct mt_map *code_map(struct mt_symbolizer *s, uint64_t addr)
 {
 	const struct mt_map *m = mt_maps_find(&s->maps, addr);
