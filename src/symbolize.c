@@ -69,6 +69,11 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 #define REPORT_COST_FACTOR 20
 /* How soon the perf map's size is looked at again. */
 #define PERFMAP_INTERVAL_NS (100 * NS_PER_MS)
+#define PERFMAP_COST_FACTOR 20
+/* How long an address that maps read at once could not explain (a pc
+ * from a broken unwind, most likely) is not looked for again. */
+#define UNEXPLAINED_TTL_NS (1000 * NS_PER_MS)
+#define UNEXPLAINED_SLOTS 256
 /* Frames at one pc: the real function and the functions inlined in it. */
 #define MAX_CHAIN 64
 
@@ -166,7 +171,8 @@ struct rules {
 struct perfmap_file {
 	char path[96];                /* /proc/PID/root/tmp/perf-NSPID.map */
 	off_t size;                   /* at the last read; -1: never read */
-	uint64_t checked_ns;
+	uint64_t checked_ns;          /* when its size was last looked at */
+	uint64_t read_ns, read_cost_ns;   /* when it was last read, how long that took */
 	struct mt_perfmap map;
 };
 
@@ -195,6 +201,9 @@ struct mt_symbolizer {
 	struct perfmap_file jit;
 	bool downloading;             /* mt_symbolizer_downloads(s, true) */
 	uint64_t download_ns;         /* spent in searches that found nothing */
+	struct unexplained {
+		uint64_t addr, checked_ns;
+	} unexplained[UNEXPLAINED_SLOTS]; /* see code_map */
 };
 
 static uint64_t now_ns(void)
@@ -592,15 +601,6 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
 	return known_code(s, addr);
 }
 
-/* The module of ADDR, looking at the maps again when due; a module
- * unloaded since, when nothing replaced it. */
-static Dwfl_Module *module_at(struct mt_symbolizer *s, uint64_t addr)
-{
-	if (!known_code(s, addr))
-		report_for(s, addr);
-	return dwfl_addrmodule(s->dwfl, addr);
-}
-
 /* --- JIT code -------------------------------------------------------- */
 
 /* The pid of PID in its own pid namespace: the last field of
@@ -657,11 +657,17 @@ out:
 	return buf;
 }
 
-static void perfmap_update(struct mt_symbolizer *s)
+/* Read the perf map again if it changed, looking at most every
+ * PERFMAP_INTERVAL_NS, or at once when FORCE (a miss in JIT memory: the JIT
+ * writes a code's line before the code runs, so the line of a pc seen is
+ * there by now), then never sooner than PERFMAP_COST_FACTOR times what the
+ * last read took. */
+static void perfmap_update(struct mt_symbolizer *s, bool force)
 {
 	struct perfmap_file *j = &s->jit;
 	uint64_t now = now_ns();
-	if (j->checked_ns && now - j->checked_ns < PERFMAP_INTERVAL_NS)
+	if (force ? now - j->read_ns < PERFMAP_COST_FACTOR * j->read_cost_ns
+		  : j->checked_ns && now - j->checked_ns < PERFMAP_INTERVAL_NS)
 		return;
 	j->checked_ns = now;
 	struct stat st;
@@ -680,6 +686,8 @@ static void perfmap_update(struct mt_symbolizer *s)
 		j->size = size;
 	}
 	free(text);
+	j->read_ns = now_ns();
+	j->read_cost_ns = j->read_ns - now;
 }
 
 /* Executable memory that is no file: anonymous ("[anon:NAME]" when the
@@ -690,13 +698,17 @@ static bool jit_memory(const struct mt_map *m)
 			     strncmp(m->path, "/memfd:", 7) == 0);
 }
 
-/* ADDR in JIT code: in jit_memory, or named by the perf map (whose code
- * may have been mapped since the maps were read). */
-static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out)
+/* ADDR in JIT code: in jit_memory (M, its mapping), or named by the perf
+ * map (code unmapped since, M NULL, keeps its name). */
+static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, const struct mt_map *m,
+			struct mt_symbol *out)
 {
-	perfmap_update(s);
+	perfmap_update(s, false);
 	const struct mt_perfmap_sym *sym = mt_perfmap_find(&s->jit.map, addr);
-	const struct mt_map *m = mt_maps_find(&s->maps, addr);
+	if (!sym && jit_memory(m)) {
+		perfmap_update(s, true);
+		sym = mt_perfmap_find(&s->jit.map, addr);
+	}
 	if (!sym && !jit_memory(m))
 		return false;
 	copy_str(out->module, sizeof out->module, "[jit]");
@@ -708,24 +720,208 @@ static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol
 	return true;
 }
 
+/* --- where code is: fresh maps, text mapped twice ----------------------
+ *
+ * libdwfl's modules are not enough to tell what code is at an address:
+ * dwfl_linux_proc_report makes one module of every run of mappings of a
+ * file, the anonymous mappings in between included, so node's module runs
+ * from its ELF image up to V8's copy of its builtins (node's own file,
+ * mapped again next to the JIT code, offset 0x14c4000 here):
+ *
+ *   00400000-00b6f000 r--p 00000000 fe:00 247823   /usr/bin/node
+ *   ...
+ *   7f51e1fc3000-7f51e1fff000 rwxp 00000000 00:00 0   (JIT code)
+ *   7f51e1fff000-7f5201e00000 ---p 00000000 00:00 0   (reserved for more)
+ *   7f5201e00000-7f5201f92000 r-xp 014c4000 fe:00 247823   /usr/bin/node
+ *
+ * So an address is named from the mapping that holds it in maps read after
+ * its code was mapped, and from a module only when that mapping is of the
+ * module's file, or anonymous memory inside the module's executable
+ * segments (text copied to huge pages in place); text mapped a second time
+ * is named where the module's own image has the same file bytes. */
+
+static bool file_mapping(const struct mt_map *m)
+{
+	return m && m->path && m->path[0] == '/' && !jit_memory(m);
+}
+
+/* Whether libdwfl's NAME (" (deleted)" maybe appended) is PATH. */
+static bool same_file_name(const char *name, const char *path)
+{
+	size_t len = strlen(path);
+	return name && strncmp(name, path, len) == 0 &&
+	       (name[len] == '\0' || strcmp(name + len, DELETED_SUFFIX) == 0);
+}
+
+static bool same_file(const struct mt_map *a, const struct mt_map *b)
+{
+	return a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && strcmp(a->path, b->path) == 0;
+}
+
+/* The module whose image holds the file of M: the one at the file's mapping
+ * of offset 0 (the ELF header, where ld.so or the kernel put the file),
+ * the nearest below M when there are several; else the module at M. */
+static Dwfl_Module *image_of(struct mt_symbolizer *s, const struct mt_map *m)
+{
+	const struct mt_map *head = NULL;
+	for (size_t i = 0; i < s->maps.n; i++) {
+		const struct mt_map *c = &s->maps.v[i];
+		if (c->offset != 0 || !file_mapping(c) || !same_file(c, m))
+			continue;
+		if (!head || (c->start <= m->start && c->start > head->start) ||
+		    (head->start > m->start && c->start < head->start))
+			head = c;
+	}
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, head ? head->start : m->start);
+	const char *name = mod ? dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL,
+						  NULL, NULL) : NULL;
+	return same_file_name(name, m->path) ? mod : NULL;
+}
+
+/* Where MOD's image has the file bytes that M maps at ADDR: ADDR itself
+ * when M is where ld.so put them, else through the file offset and the
+ * program header that loads it.  False when no PT_LOAD holds that offset.
+ * Without the ELF file, the module's start plus the file offset, so that
+ * the module offset printed is the file offset (the same as ADDR where the
+ * loader mapped text at its file offset, as linkers lay it out). */
+static bool image_address(Dwfl_Module *mod, const struct mt_map *m, uint64_t addr,
+			  uint64_t *at)
+{
+	uint64_t off = m->offset + (addr - m->start);
+	GElf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t phnum;
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0) {
+		Dwarf_Addr start = addr - off;
+		dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+		*at = start + off;
+		return true;
+	}
+	*at = addr;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
+		if (!ph || ph->p_type != PT_LOAD || off < ph->p_offset ||
+		    off - ph->p_offset >= ph->p_filesz)
+			continue;
+		*at = ph->p_vaddr + (off - ph->p_offset) + bias;
+		return true;
+	}
+	return false;
+}
+
+/* Whether ADDR is in MOD's executable PT_LOAD, where ld.so put it: a
+ * program that copies its text to anonymous huge pages over the same
+ * addresses (node --use-largepages, libhugetlbfs) runs its own code from
+ * anonymous memory there, which is no JIT code. */
+static bool in_image_text(Dwfl_Module *mod, uint64_t addr)
+{
+	GElf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t phnum;
+	if (!elf || elf_getphdrnum(elf, &phnum) != 0)
+		return false;
+	for (size_t i = 0; i < phnum; i++) {
+		GElf_Phdr mem, *ph = gelf_getphdr(elf, (int)i, &mem);
+		if (ph && ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+		    addr - bias >= ph->p_vaddr && addr - bias - ph->p_vaddr < ph->p_memsz)
+			return true;
+	}
+	return false;
+}
+
+/* Whether M (ADDR's mapping in the maps last read) says what ADDR is: code
+ * runs from executable memory only, so a pc in none was mapped, or made
+ * executable (a JIT committing part of a reserved range), since the read;
+ * and a file's code needs its module.  A module kept after dlclose
+ * explains its addresses until something replaces it (see report). */
+static bool explains(struct mt_symbolizer *s, const struct mt_map *m, uint64_t addr)
+{
+	if (in_gone(s, addr) && dwfl_addrmodule(s->dwfl, addr) && (!m || !m->x))
+		return true;
+	if (!m || !m->x)
+		return false;
+	return !file_mapping(m) || image_of(s, m);
+}
+
+static void reread_maps(struct mt_symbolizer *s)
+{
+	struct mt_maps fresh;
+	if (mt_maps_read(s->pid, &fresh) != 0)
+		return;
+	mt_maps_free(&s->maps);
+	s->maps = fresh;
+}
+
+/* ADDR's mapping, in maps that explain it if any can: when those last read
+ * do not, they are read again at once (waiting would name code mapped
+ * since the last read as nothing, or as the module around it), and a new
+ * file is reported to libdwfl (dlopen).  An address that fresh maps did not
+ * explain either (a pc from a broken unwind) is not looked for again for
+ * UNEXPLAINED_TTL_NS while it keeps its slot (one per hash): that bounds
+ * the reads to about one per such address and second. */
+static const struct mt_map *code_map(struct mt_symbolizer *s, uint64_t addr)
+{
+	const struct mt_map *m = mt_maps_find(&s->maps, addr);
+	if (explains(s, m, addr))
+		return m;
+	struct unexplained *u =
+		&s->unexplained[((addr >> 4) * 0x9e3779b97f4a7c15ull >> 32) % UNEXPLAINED_SLOTS];
+	uint64_t now = now_ns();
+	if (u->addr == addr && now - u->checked_ns < UNEXPLAINED_TTL_NS)
+		return m;
+	reread_maps(s);
+	m = mt_maps_find(&s->maps, addr);
+	if (m && m->x && file_mapping(m) && !image_of(s, m)) {
+		report(s);
+		m = mt_maps_find(&s->maps, addr);
+	}
+	if (!explains(s, m, addr))
+		*u = (struct unexplained){ addr, now };
+	return m;
+}
+
+/* The module with ADDR's code (M: ADDR's mapping, from code_map) and *AT,
+ * where that module has it (see image_address); NULL when ADDR is in no
+ * module's file (anonymous memory, the stack, a pc in nothing). */
+static Dwfl_Module *code_module(struct mt_symbolizer *s, const struct mt_map *m,
+				uint64_t addr, uint64_t *at)
+{
+	*at = addr;
+	if (in_gone(s, addr) && (!m || !m->x))
+		return dwfl_addrmodule(s->dwfl, addr);
+	if (m && m->path && strcmp(m->path, "[vdso]") == 0)
+		return dwfl_addrmodule(s->dwfl, addr);
+	if (m && m->x && !file_mapping(m)) {
+		Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+		return mod && in_image_text(mod, addr) ? mod : NULL;
+	}
+	if (!file_mapping(m))
+		return NULL;
+	Dwfl_Module *mod = image_of(s, m);
+	return mod && image_address(mod, m, addr, at) ? mod : NULL;
+}
+
 /* --- lookup ---------------------------------------------------------- */
 
 /* The ELF symbol and line-table answer for ADDR.  Returns the module (NULL
- * for JIT code and unknown addresses); *CACHEABLE is false for those. */
+ * for JIT code and unknown addresses); *CACHEABLE is false for those.  *AT:
+ * where the module has ADDR's code (ADDR but for text mapped twice), the
+ * address to look up in its DWARF. */
 static Dwfl_Module *resolve(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out,
-			    bool *cacheable)
+			    bool *cacheable, uint64_t *at)
 {
 	memset(out, 0, sizeof *out);
 	*cacheable = false;
-	Dwfl_Module *mod = module_at(s, addr);
-	GElf_Addr bias = 0;
-	Elf *elf = mod ? dwfl_module_getelf(mod, &bias) : NULL;
-	/* libdwfl counts anonymous memory right after a library as its .bss:
-	 * JIT code mapped there is no less JIT code. */
-	if ((!elf || jit_memory(mt_maps_find(&s->maps, addr))) && resolve_jit(s, addr, out))
+	const struct mt_map *m = code_map(s, addr);
+	Dwfl_Module *mod = code_module(s, m, addr, at);
+	if (!mod && resolve_jit(s, addr, m, out))
 		return NULL;
 	if (!mod)
 		return NULL;
+	addr = *at;
+	GElf_Addr bias = 0;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
 	*cacheable = true;
 
 	Dwarf_Addr start = 0;
@@ -1344,8 +1540,9 @@ void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out)
 		return;
 	}
 	bool cacheable;
-	Dwfl_Module *mod = resolve(s, addr, out, &cacheable);
-	name_from_cfi(mod, addr, out);
+	uint64_t at;
+	Dwfl_Module *mod = resolve(s, addr, out, &cacheable, &at);
+	name_from_cfi(mod, at, out);
 	if (!cacheable)
 		return;
 	struct mt_symbol *copy = malloc(sizeof *copy);
@@ -1387,9 +1584,10 @@ int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 	uint64_t addr = is_return ? pc - 1 : pc;
 	struct mt_symbol base;
 	bool cacheable;
-	Dwfl_Module *mod = resolve(s, addr, &base, &cacheable);
-	int n = frames_at(mod, addr, &base, s->scratch);
-	name_from_cfi(mod, addr, &s->scratch[n - 1].sym);
+	uint64_t at;
+	Dwfl_Module *mod = resolve(s, addr, &base, &cacheable, &at);
+	int n = frames_at(mod, at, &base, s->scratch);
+	name_from_cfi(mod, at, &s->scratch[n - 1].sym);
 	for (int i = 0; i < n; i++)
 		s->scratch[i].address = pc;
 
@@ -1506,7 +1704,8 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 
 int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len)
 {
-	Dwfl_Module *mod = module_at(s, addr);
+	uint64_t at;
+	Dwfl_Module *mod = code_module(s, code_map(s, addr), addr, &at);
 	if (!mod)
 		return 0;
 	const unsigned char *bits;

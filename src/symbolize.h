@@ -12,11 +12,22 @@
  * mt_symbolize_pc does it when told the pc is a return address.
  *
  * Modules loaded after the symbolizer was made (dlopen) are found when a pc
- * falls in none of the known ones: the maps are read again, at most every
- * 10 ms when the pc was in no mapping at the last read, 100 ms when it was
- * in a file mapping, 1 s when in anonymous memory (JIT code, usually), and
- * never more often than 20 times what the last read took.  Calling
+ * falls in none of the known ones.  To name a pc, the maps are read again
+ * at once when those read last cannot say what it is (in no executable
+ * mapping then: code mapped or made executable since, or a new library);
+ * a pc that fresh maps could not explain either is not looked for again
+ * for a second.  To unwind, they are read again at most every 10 ms when
+ * the pc was in no mapping at the last read, 100 ms when it was in a file
+ * mapping, 1 s when in anonymous memory (JIT code, usually), and never more
+ * often than 20 times what the last read took.  Calling
  * mt_symbolizer_refresh at ld.so's notifications makes that immediate.
+ * A pc is named from a module only when the mapping that holds it is of the
+ * module's file (libdwfl's module of a file spans the anonymous memory
+ * between its mappings), or anonymous memory inside the module's own
+ * executable segments (text a program copied to huge pages in place: node
+ * --use-largepages); a file's text mapped a second time elsewhere (V8's
+ * copy of node's builtins) is named where the module's own image has the
+ * same file bytes.
  * A module that was unloaded since (dlclose) stays known until something
  * else is mapped over its addresses, so its frames keep their names; when
  * something is, what was cached about those addresses is forgotten.
@@ -29,7 +40,10 @@
  *
  * Code in no ELF module (anonymous executable memory, memfd) is JIT code:
  * module "[jit]", function from /tmp/perf-PID.map as the process sees it
- * (/proc/PID/root/tmp/perf-NSPID.map), read again when its size changes.
+ * (/proc/PID/root/tmp/perf-NSPID.map), read again when its size changes:
+ * looked at every 100 ms, and at once for JIT code it does not name (a JIT
+ * writes the line before the code runs), unless reading it last took more
+ * than a twentieth of the time since.
  */
 #ifndef MT_SYMBOLIZE_H
 #define MT_SYMBOLIZE_H

@@ -6,6 +6,7 @@
  * (meson's default debugoptimized also means -O2: the inlining is real). */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "maps.h"
 #include "symbolize.h"
 
 #define MAX 64
@@ -224,12 +226,120 @@ START_TEST(test_jit_and_unknown)
 }
 END_TEST
 
+/* An executable page mapped, or made executable inside a reserved range,
+ * just after the symbolizer read the maps: JIT code all the same, however
+ * soon it is looked up (a throttled re-read once named it ""). */
+START_TEST(test_jit_mapped_after_read)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *range = mmap(NULL, 16 * page, PROT_NONE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(range, MAP_FAILED);
+	sym = mt_symbolizer_new(getpid());
+	unsigned char *fresh = mmap(NULL, page, PROT_READ | PROT_EXEC,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(fresh, MAP_FAILED);
+	ck_assert_int_eq(mprotect(range + 4 * page, page, PROT_READ | PROT_EXEC), 0);
+
+	struct mt_frame fr[2];
+	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)fresh + 0x21, true, fr, 2), 1);
+	ck_assert_str_eq(fr[0].sym.module, "[jit]");
+	ck_assert_uint_eq(fr[0].sym.module_offset, 0x20);
+	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)range + 4 * page + 0x31,
+					 true, fr, 2), 1);
+	ck_assert_str_eq(fr[0].sym.module, "[jit]");
+	ck_assert_uint_eq(fr[0].sym.module_offset, 0x30);
+	/* Still reserved, never executable: no code there, no name. */
+	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)range + 0x31, true, fr, 2), 1);
+	ck_assert_str_eq(fr[0].sym.module, "");
+
+	mt_symbolizer_destroy(sym);
+	munmap(fresh, page);
+	munmap(range, 16 * page);
+}
+END_TEST
+
+/* The mapping of our own executable that holds ADDR, into OUT. */
+static void own_mapping(uint64_t addr, struct mt_map *out, char *path, size_t size)
+{
+	struct mt_maps maps;
+	ck_assert_int_eq(mt_maps_read(getpid(), &maps), 0);
+	const struct mt_map *m = mt_maps_find(&maps, addr);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_ptr_nonnull(m->path);
+	*out = *m;
+	snprintf(path, size, "%s", m->path);
+	out->path = path;
+	mt_maps_free(&maps);
+}
+
+/* What node does (V8 maps its embedded builtins a second time, from node's
+ * file, next to its JIT code), on our own executable: its text mapped again
+ * 1 GiB above it, with only anonymous memory in between (the heap), which
+ * makes libdwfl's module of the executable run up to the copy; JIT code
+ * mapped in between after the maps were read.  The copy is named like the
+ * original, the JIT code is JIT code, the heap is no code. */
+START_TEST(test_text_mapped_twice)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t f3_addr = (uint64_t)(uintptr_t)f3;
+	struct mt_map text;
+	char path[4096];
+	own_mapping(f3_addr, &text, path, sizeof path);
+
+	uint64_t copy_at = (text.end + (1ull << 30)) & ~(uint64_t)(page - 1);
+	uint64_t jit_at = copy_at - (1ull << 29);
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	uint64_t f3_page = (f3_addr - text.start) & ~(uint64_t)(page - 1);
+	unsigned char *copy = mmap((void *)(uintptr_t)copy_at, page, PROT_READ | PROT_EXEC,
+				   MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd,
+				   (off_t)(text.offset + f3_page));
+	close(fd);
+	ck_assert_ptr_eq(copy, (void *)(uintptr_t)copy_at);
+	void *heap = malloc(64);
+	ck_assert_ptr_nonnull(heap);
+
+	sym = mt_symbolizer_new(getpid());
+	unsigned char *jit = mmap((void *)(uintptr_t)jit_at, page, PROT_READ | PROT_EXEC,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ck_assert_ptr_eq(jit, (void *)(uintptr_t)jit_at);
+
+	struct mt_frame orig[8], twin[8], fr[8];
+	uint64_t in_copy = copy_at + (f3_addr - text.start - f3_page);
+	int n = mt_symbolize_pc(sym, f3_addr + 1, true, orig, 8);
+	ck_assert_int_eq(mt_symbolize_pc(sym, in_copy + 1, true, twin, 8), n);
+	ck_assert_str_eq(orig[n - 1].sym.function, "f3");
+	for (int i = 0; i < n; i++) {
+		ck_assert_str_eq(twin[i].sym.function, orig[i].sym.function);
+		ck_assert_uint_eq(twin[i].sym.offset, orig[i].sym.offset);
+		ck_assert_str_eq(twin[i].sym.module, orig[i].sym.module);
+		ck_assert_uint_eq(twin[i].sym.module_offset, orig[i].sym.module_offset);
+		ck_assert_str_eq(twin[i].sym.file, orig[i].sym.file);
+		ck_assert_int_eq(twin[i].sym.line, orig[i].sym.line);
+		ck_assert_uint_eq(twin[i].address, in_copy + 1);
+	}
+	ck_assert_int_eq(mt_symbolize_pc(sym, jit_at + 0x11, true, fr, 8), 1);
+	ck_assert_str_eq(fr[0].sym.module, "[jit]");
+	ck_assert_uint_eq(fr[0].sym.module_offset, 0x10);
+	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)heap, false, fr, 8), 1);
+	ck_assert_str_eq(fr[0].sym.module, "");
+
+	mt_symbolizer_destroy(sym);
+	free(heap);
+	munmap(jit, page);
+	munmap(copy, page);
+}
+END_TEST
+
 static Suite *symbolize_suite(void)
 {
 	Suite *s = suite_create("symbolize");
 	TCase *tc = tcase_create("self");
 	tcase_add_test(tc, test_unwind_chain);
 	tcase_add_test(tc, test_jit_and_unknown);
+	tcase_add_test(tc, test_jit_mapped_after_read);
+	tcase_add_test(tc, test_text_mapped_twice);
 	suite_add_tcase(s, tc);
 	return s;
 }
