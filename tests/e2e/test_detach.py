@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""`memtrace detach PID` after a memtrace was killed with SIGKILL: every
+byte of the target's code is its files' again, and the target runs on.
+
+The checker (code_differences) reads every executable mapping of a file
+in the target through /proc/PID/mem and compares it with the file at the
+mapping's offset (through /proc/PID/map_files, else /proc/PID/root).
+
+test_detach.py (MT_TEST_ENGINE inject or unset: the default engine,
+started without --engine): target_churn 4 CALLS 0 (4
+threads of malloc/calloc/realloc/free, pass after pass) under
+`memtrace attach PID` without --engine:
+
+  - while that memtrace lives, `memtrace detach PID` refuses: exit 5, one
+    line naming the live memtrace's pid;
+  - mid-load (an interval report counted events) memtrace is killed with
+    SIGKILL: its jumps are left in the code (the checker sees them);
+  - `memtrace detach PID` exits 0, says it restored N >= 4 entry points,
+    all jumps, naming malloc and free; then the checker finds every
+    executable mapping equal to its file, no thread is traced or stopped;
+  - a second `memtrace detach PID`: "nothing to restore", exit 0;
+  - the target goes on (every thread 2 more passes), a later `memtrace
+    histo` still reuses the agent and traces the storm, and told to stop
+    the target exits 0 with the checksum of an untraced run.
+
+test_detach.py with MT_TEST_ENGINE=breakpoint: target_basic waits for "go" under `memtrace
+attach PID --engine breakpoint`; memtrace is killed with SIGKILL; its
+int3s are in the code (the target would die of SIGTRAP at its next
+malloc); `memtrace detach PID` restores them all (0 jumps); the code
+equals the files; then told "go" the target allocates, prints the same
+done line as an untraced run, and exits 0.
+
+test_detach.py --clean: `memtrace detach` on a target never traced, then
+on one a memtrace attached to and detached from (its agent stays):
+"nothing to restore", exit 0, nothing written (the checker), and the
+target runs its work and exits 0 as untraced.
+"""
+import os
+import re
+import signal
+import sys
+
+import churn
+import harness
+
+THREADS = 4
+CALLS = 20000
+MODE = sys.argv[1] if len(sys.argv) > 1 else None
+DETACH_RE = re.compile(r'^memtrace: pid (\d+): restored (\d+) entry points? '
+                       r'\((\d+) jumps?, (\d+) breakpoints?\); the agent stays mapped, unused$')
+RESTORED_RE = re.compile(r'^memtrace: restored (\S+) at 0x[0-9a-f]+ in (\S+): '
+                         r'(a jump|a breakpoint), \d+ bytes? put back as the file has them$')
+
+
+def code_differences(pid):
+    """Every executable file mapping of PID compared with its file:
+    ['range path: first difference at +OFF (memory XX, file YY)', ...].
+    Memory past the file's end (the last page) must be zeros."""
+    found = []
+    with open(f'/proc/{pid}/maps') as maps, \
+            open(f'/proc/{pid}/mem', 'rb', buffering=0) as mem:
+        for line in maps:
+            parts = line.split(None, 5)
+            path = parts[5].strip() if len(parts) > 5 else ''
+            if 'x' not in parts[1] or not path.startswith('/'):
+                continue
+            path = path.removesuffix(' (deleted)')
+            start, end = (int(x, 16) for x in parts[0].split('-'))
+            offset = int(parts[2], 16)
+            try:
+                f = open(f'/proc/{pid}/map_files/{parts[0]}', 'rb')
+            except OSError:
+                f = open(f'/proc/{pid}/root{path}', 'rb')
+            with f:
+                f.seek(offset)
+                disk = f.read(end - start)
+            mem.seek(start)
+            live = mem.read(end - start)
+            disk += bytes(len(live) - len(disk))
+            if live != disk:
+                at = next(i for i in range(len(live)) if live[i] != disk[i])
+                found.append(f'{parts[0]} {path}: first difference at +{at:#x} '
+                             f'(memory {harness._hex(live[at:at + 8])}, '
+                             f'file {harness._hex(disk[at:at + 8])})')
+    return found
+
+
+def run_detach(h, pid, want_rc=0):
+    """`memtrace detach PID` to its end: its stderr lines."""
+    d = h.start_memtrace(['detach', str(pid)], engine=False)
+    rc = d.wait(what='end (memtrace detach)')
+    h.check(d.out.text() == '', f'memtrace detach wrote to stdout: {d.out.text()!r}')
+    if not h.check(rc == want_rc, f'memtrace detach exited {rc}, expected {want_rc}: '
+                   f'{d.err.lines}'):
+        h.fail('memtrace detach failed')
+    return d.err.lines
+
+
+def check_restored(h, pid, lines, jumps):
+    """LINES say that memtrace detach restored at least malloc and free,
+    all of them jumps (JUMPS) or all breakpoints; returns how many."""
+    m = DETACH_RE.match(lines[-1]) if lines else None
+    if not h.check(m is not None, f'no summary line from memtrace detach: {lines}'):
+        return 0
+    n, nj, nb = int(m.group(2)), int(m.group(3)), int(m.group(4))
+    h.check(int(m.group(1)) == pid, f'summary names pid {m.group(1)}, expected {pid}')
+    h.check(n >= 4 and n == nj + nb, f'restored {n} entry points ({nj} jumps, {nb} '
+            'breakpoints): expected at least malloc, free, calloc, realloc')
+    h.check((nj, nb) == ((n, 0) if jumps else (0, n)),
+            f'restored {nj} jumps and {nb} breakpoints, expected only '
+            f'{"jumps" if jumps else "breakpoints"}')
+    each = [RESTORED_RE.match(line) for line in lines[:-1]]
+    h.check(all(each), f'unexpected lines from memtrace detach: {lines[:-1]}')
+    names = {r.group(1) for r in each if r}
+    h.check(len(each) == n, f'{len(each)} "restored" lines, the summary says {n}')
+    h.check({'malloc', 'free'} <= names, f'restored {sorted(names)}: no malloc or free')
+    return n
+
+
+def check_clean_code(h, pid, what):
+    diffs = code_differences(pid)
+    h.check(not diffs, f'{what}: code differs from its files:\n    ' + '\n    '.join(diffs))
+
+
+def check_nothing(h, pid, what):
+    lines = run_detach(h, pid)
+    h.check(lines == [f'memtrace: pid {pid}: nothing to restore'],
+            f'{what}: memtrace detach said {lines}, expected only "nothing to restore"')
+
+
+def kill9(h, m):
+    os.kill(m.pid, signal.SIGKILL)
+    rc = m.wait(what='die of SIGKILL')
+    h.check(rc == -signal.SIGKILL, f'memtrace exit status {rc}, expected death by SIGKILL')
+
+
+def refuse_live(h, t, m):
+    """memtrace detach refuses a target a live memtrace traces."""
+    d = h.start_memtrace(['detach', str(t.pid)], engine=False)
+    rc = d.wait(what='end (memtrace detach of a traced target)')
+    err = d.err.lines
+    h.check(rc == 5, f'memtrace detach of a traced target exited {rc}, expected 5: {err}')
+    h.check(len(err) == 1 and err[0].startswith('memtrace: error: ') and
+            f'live memtrace (PID {m.pid})' in err[0],
+            f'memtrace detach of a traced target said {err}, expected one error line '
+            f'naming the live memtrace {m.pid}')
+
+
+def test_kill9(h):
+    untraced = churn.untraced_checksum(h, THREADS, CALLS)
+    t = churn.start_running(h, THREADS, CALLS)
+    m = h.start_memtrace(['attach', str(t.pid), '--interval', '0.1', '--json'], engine=False)
+    tr = m.wait_tracing()
+    if not h.check(tr.group(6) == 'inject', f'the default engine is {tr.group(6)!r}, '
+                   'expected inject'):
+        h.fail('memtrace did not trace with the inject engine')
+    t.send('go')
+    events = 0
+    while events == 0:
+        line = m.out.next(harness.TIMEOUT, 'an interval report with events')
+        if line is None:
+            h.fail(f'memtrace ended (status {m.wait()}) before it reported events')
+        events = harness.parse_json(line, 'an interval report').get('events', 0)
+    refuse_live(h, t, m)
+    kill9(h, m)
+    h.check_released(t.pid)
+    h.check(code_differences(t.pid), 'no jump left in the code after the SIGKILL: the '
+            'test would not see a detach that does nothing')
+
+    seen = churn.min_passes(t)
+    lines = run_detach(h, t.pid)
+    n = check_restored(h, t.pid, lines, jumps=True)
+    check_clean_code(h, t.pid, 'after memtrace detach')
+    h.check_released(t.pid)
+    check_nothing(h, t.pid, 'second detach')
+    after = churn.wait_min_passes(t, seen + 2)
+    harness.log(f'restored {n} entry points; the slowest thread: {seen} passes, then {after}')
+
+    m2 = h.start_memtrace(['histo', str(t.pid), '--duration', '1', '--json'])
+    m2.wait_tracing()
+    report = m2.finish()
+    h.check(report['engine'] == 'inject' and report['events'] > 0,
+            f'histo after the detach: engine {report["engine"]}, {report["events"]} events')
+    check_clean_code(h, t.pid, 'after a later histo')
+    churn.stop_and_check(h, t, untraced, 'target after kill -9 and detach')
+
+
+def test_breakpoint(h):
+    untraced = h.run_untraced('target_basic')
+    t = h.start_target('target_basic')
+    m = h.start_memtrace(['attach', str(t.pid), '--engine', 'breakpoint', '--interval', '0.1'],
+                         engine=False)
+    tr = m.wait_tracing()
+    h.check(tr.group(6) == 'breakpoint', f'engine {tr.group(6)!r}, expected breakpoint')
+    kill9(h, m)
+    h.check_released(t.pid)
+    h.check(code_differences(t.pid), 'no breakpoint left in the code after the SIGKILL: '
+            'the test would not see a detach that does nothing')
+    lines = run_detach(h, t.pid)
+    check_restored(h, t.pid, lines, jumps=False)
+    check_clean_code(h, t.pid, 'after memtrace detach')
+    h.check_released(t.pid)
+    t.send('go')
+    result = t.collect()
+    h.check(result.done == untraced.done, f'done line after detach: {result.done}\n'
+            f'      untraced: {untraced.done}')
+    t.send('exit')
+    t.wait_exit(0)
+
+
+def test_clean(h):
+    untraced = h.run_untraced('target_basic')
+    t = h.start_target('target_basic')
+    check_nothing(h, t.pid, 'a target never traced')
+    check_clean_code(h, t.pid, 'a target never traced, after memtrace detach')
+    m = h.start_memtrace(['histo', str(t.pid), '--duration', '0.5', '--json'])
+    m.wait_tracing()
+    m.finish()
+    check_clean_code(h, t.pid, 'after a histo that detached')
+    check_nothing(h, t.pid, 'a target traced and detached')
+    check_clean_code(h, t.pid, 'a target traced and detached, after memtrace detach')
+    h.check_released(t.pid)
+    t.send('go')
+    result = t.collect()
+    h.check(result.done == untraced.done, f'done line after detach: {result.done}\n'
+            f'      untraced: {untraced.done}')
+    t.send('exit')
+    t.wait_exit(0)
+
+
+def test(h):
+    if MODE == '--clean':
+        test_clean(h)
+    elif MODE is not None:
+        h.broken(f'unknown mode {MODE!r}: give --clean or nothing')
+    elif harness.test_engine() == 'breakpoint':
+        test_breakpoint(h)
+    else:
+        test_kill9(h)
+
+
+harness.main(test)
