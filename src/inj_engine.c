@@ -546,6 +546,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	if (st && st->hooks[slot].addr == h->addr && st->hooks[slot].live &&
 	    reuse_tramp(e, h, st, slot) && memcmp(code, h->patch, h->patch_len) == 0) {
 		h->live = true;
+		e->st.hooks_adopted++;
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
