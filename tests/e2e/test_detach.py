@@ -32,8 +32,10 @@ done line as an untraced run, and exits 0.
 
 test_detach.py --clean: `memtrace detach` on a target never traced, then
 on one a memtrace attached to and detached from (its agent stays):
-"nothing to restore", exit 0, nothing written (the checker), and the
-target runs its work and exits 0 as untraced.
+"nothing to restore", exit 0, nothing written (the checker); a jump the
+test writes at valloc that lands on no memtrace trampoline is left as it
+is, with a warning naming valloc and exit status 14; the target then
+runs its work and exits 0 as untraced.
 """
 import os
 import re
@@ -208,6 +210,42 @@ def test_breakpoint(h):
     t.wait_exit(0)
 
 
+def libc_function(pid, name):
+    """(address, file bytes) of NAME's first 16 bytes in PID's C library."""
+    libc = [mp for mp in harness._maps(pid) if os.path.basename(mp[3]).startswith('libc.so')]
+    if not libc:
+        raise harness.Broken(f'no C library mapped in pid {pid}')
+    with open(f'/proc/{pid}/root{libc[0][3]}', 'rb') as f:
+        image = f.read()
+    off = harness._vaddr_to_offset(image, harness._dynamic_symbols(image, libc[0][3])[name])
+    where = [mp for mp in libc if mp[2] <= off < mp[2] + (mp[1] - mp[0])]
+    return where[0][0] + off - where[0][2], image[off:off + 16]
+
+
+def refuse_foreign(h, t):
+    """A jump at valloc (target_basic never calls it) that lands on no
+    memtrace trampoline is not memtrace's: memtrace detach leaves it,
+    names it in a warning, and exits 14.  The test then puts the file's
+    bytes back itself."""
+    addr, orig = libc_function(t.pid, 'valloc')
+    foreign = b'\xe9\x00\x00\x00\x00' + orig[5:]
+    with open(f'/proc/{t.pid}/mem', 'r+b', buffering=0) as mem:
+        mem.seek(addr)
+        mem.write(foreign)
+        lines = run_detach(h, t.pid, want_rc=14)
+        mem.seek(addr)
+        now = mem.read(16)
+        mem.seek(addr)
+        mem.write(orig)
+    h.check(now == foreign, f'memtrace detach wrote over a jump that is not its own: '
+            f'{harness._hex(now)}')
+    h.check(len(lines) == 2 and lines[0].startswith(f'memtrace: warning: valloc at {addr:#x} ')
+            and 'not a memtrace trampoline' in lines[0] and
+            lines[1].startswith(f'memtrace: error: PID {t.pid}: 1 entry left as found, '
+                                '0 restored'),
+            f'memtrace detach of a foreign jump said {lines}')
+
+
 def test_clean(h):
     untraced = h.run_untraced('target_basic')
     t = h.start_target('target_basic')
@@ -219,6 +257,8 @@ def test_clean(h):
     check_clean_code(h, t.pid, 'after a histo that detached')
     check_nothing(h, t.pid, 'a target traced and detached')
     check_clean_code(h, t.pid, 'a target traced and detached, after memtrace detach')
+    refuse_foreign(h, t)
+    check_clean_code(h, t.pid, 'after the foreign jump was taken out')
     h.check_released(t.pid)
     t.send('go')
     result = t.collect()
