@@ -3,12 +3,14 @@
  * breakpoint engine's int3s), after checking every byte against the
  * module's file.
  *
- *   1. refuse when a live memtrace traces PID (TracerPid; below, an
- *      agent's reader that is a live memtrace): it restores its own;
- *   2. attach: every thread stopped while memtrace looks and writes;
- *   3. the entries to look at: every hook record of every agent in the
+ *   1. refuse when a live memtrace traces PID (TracerPid, or an agent's
+ *      reader that is a live memtrace): it restores its own;
+ *   2. the entries to look at: every hook record of every agent in the
  *      process (agent_abi.h), every allocator entry point of every module
- *      with code (discover.h), and ld.so's _dl_debug_state (rtld.h);
+ *      with code (discover.h), and ld.so's _dl_debug_state (rtld.h); the
+ *      modules' symbols are read while the process runs;
+ *   3. attach: every thread stopped while memtrace looks and writes; the
+ *      maps, the agents and their records read again;
  *   4. per entry: memory's bytes, the file's at the entry's file offset,
  *      and the agent's record: leftover.h says clean, a breakpoint,
  *      memtrace's jump, or someone else's change (left alone, said);
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "allocfn.h"
@@ -87,14 +90,20 @@ static const char *record_name(struct detach *d, const struct mt_agent_hook_rec 
 	return "a hooked entry";
 }
 
-/* Step 3: what any memtrace may have patched. */
-static void collect(struct detach *d)
+/* Step 2, the agents' records (and again in step 3). */
+static void collect_records(struct detach *d)
 {
 	for (int a = 0; a < d->lo.n; a++)
 		for (int k = 0; d->lo.v[a].state && k <= MT_AGENT_MAX_HOOKS; k++)
 			if (d->lo.v[a].hooks[k].addr)
 				add_entry(d, d->lo.v[a].hooks[k].addr,
 					  record_name(d, &d->lo.v[a].hooks[k], k));
+}
+
+/* Step 2: what any memtrace may have patched. */
+static void collect(struct detach *d)
+{
+	collect_records(d);
 	struct mt_alloc_set set;
 	if (mt_discover_allocators(d->pid, &set) == 0)
 		add_set(d, &set);
@@ -102,8 +111,9 @@ static void collect(struct detach *d)
 		const struct mt_map *m = &d->maps.v[i];
 		bool seen = false;
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = d->maps.v[j].path && m->path && strcmp(d->maps.v[j].path, m->path) == 0;
-		if (!seen && m->path && m->path[0] == '/' &&
+			seen = d->maps.v[j].x && d->maps.v[j].path && m->path &&
+			       strcmp(d->maps.v[j].path, m->path) == 0;
+		if (!seen && m->x && m->path && m->path[0] == '/' &&
 		    mt_discover_module_allocators(d->pid, m->path, &set) == 0)
 			add_set(d, &set);
 	}
@@ -257,12 +267,22 @@ static pid_t live_reader(const struct detach *d)
 	return 0;
 }
 
+/* The process's maps and agents as they are now: 0, or -1 when it is gone. */
+static int look(struct detach *d)
+{
+	mt_maps_free(&d->maps);
+	if (mt_maps_read(d->pid, &d->maps) < 0)
+		return -1;
+	mt_inj_leftover_find(d->pid, &d->maps, &d->lo);
+	return 0;
+}
+
+/* Steps 1 (the agents' readers), 4, 5 and 6, every thread stopped. */
 static int run(struct detach *d)
 {
-	if (mt_maps_read(d->pid, &d->maps) < 0)
+	if (look(d) < 0)
 		return mt_fail(MT_E_TARGET_LOST, "PID %d exited while memtrace looked at it",
 			       (int)d->pid);
-	mt_inj_leftover_find(d->pid, &d->maps, &d->lo);
 	pid_t reader = live_reader(d);
 	if (reader)
 		return mt_fail(MT_E_ALREADY_TRACED, "memtrace PID %d still reads the agent in PID %d: "
@@ -271,11 +291,34 @@ static int run(struct detach *d)
 	if (d->verbose)
 		mt_say("pid %d: %d memtrace agent%s found", (int)d->pid, d->lo.n,
 		       d->lo.n == 1 ? "" : "s");
-	collect(d);
+	collect_records(d);
 	for (int i = 0; i < d->n; i++)
 		check_entry(d, &d->v[i]);
 	for (int a = 0; a < d->lo.n; a++)
 		mt_inj_leftover_readerless(d->pid, &d->lo.v[a]);
+	return 0;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int report(const struct detach *d)
+{
+	int fixed = d->jumps + d->int3s;
+	if (d->left)
+		return mt_fail(MT_E_NOT_RESTORED, "PID %d: %d entr%s left as found, %d restored: "
+			       "see the warnings above", (int)d->pid, d->left,
+			       d->left == 1 ? "y" : "ies", fixed);
+	if (!fixed)
+		mt_say("pid %d: nothing to restore", (int)d->pid);
+	else
+		mt_say("pid %d: restored %d entry point%s (%d jump%s, %d breakpoint%s); the agent "
+		       "stays mapped, unused", (int)d->pid, fixed, fixed == 1 ? "" : "s", d->jumps,
+		       d->jumps == 1 ? "" : "s", d->int3s, d->int3s == 1 ? "" : "s");
 	return 0;
 }
 
@@ -287,9 +330,23 @@ int mt_cmd_detach(const struct mt_options *o)
 		return mt_fail(e, "%s", msg);
 	static struct detach d;   /* large: not on the stack */
 	d = (struct detach){ .pid = o->pid, .verbose = o->verbose };
+	if (look(&d) < 0)
+		return mt_fail(MT_E_NO_PROCESS, "no process with PID %d: check the PID with ps or "
+			       "pidof", (int)d.pid);
+	pid_t reader = live_reader(&d);
+	if (reader) {
+		mt_maps_free(&d.maps);
+		return mt_fail(MT_E_ALREADY_TRACED, "memtrace PID %d still reads the agent in PID "
+			       "%d: let it finish (it restores what it patched itself)", (int)reader,
+			       (int)d.pid);
+	}
+	collect(&d);
+
+	double t0 = now_ms();
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(d.pid, &d.t, &diag);
 	if (err < 0) {
+		mt_maps_free(&d.maps);
 		e = mt_diagnose_attach_error(d.pid, -err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
@@ -297,18 +354,7 @@ int mt_cmd_detach(const struct mt_options *o)
 	mt_target_detach_all(d.t);
 	mt_target_free(d.t);
 	mt_maps_free(&d.maps);
-	if (rc)
-		return rc;
-	int fixed = d.jumps + d.int3s;
-	if (d.left)
-		return mt_fail(MT_E_NOT_RESTORED, "PID %d: %d entr%s left as found, %d restored: "
-			       "see the warnings above", (int)d.pid, d.left,
-			       d.left == 1 ? "y" : "ies", fixed);
-	if (!fixed)
-		mt_say("pid %d: nothing to restore", (int)d.pid);
-	else
-		mt_say("pid %d: restored %d entry point%s (%d jump%s, %d breakpoint%s); the agent "
-		       "stays mapped, unused", (int)d.pid, fixed, fixed == 1 ? "" : "s", d.jumps,
-		       d.jumps == 1 ? "" : "s", d.int3s, d.int3s == 1 ? "" : "s");
-	return 0;
+	if (d.verbose)
+		mt_say("threads were stopped %.1f ms", now_ms() - t0);
+	return rc ? rc : report(&d);
 }
