@@ -30,6 +30,16 @@ malloc); `memtrace detach PID` restores them all (0 jumps); the code
 equals the files; then told "go" the target allocates, prints the same
 done line as an untraced run, and exits 0.
 
+test_detach.py --fork (inject): target_forker, a pre-fork server
+stand-in, is traced and memtrace is killed with SIGKILL; then it forks a
+worker, which inherits the jumps and the agent with its state wiped
+(MADV_WIPEONFORK: no records).  While the worker allocates, `memtrace
+detach WORKER` restores its jumps from the files alone (the checker sees
+its code equal to its files, the parent's still patched); the worker goes
+on, ends with exit status 0, no bad pass and the checksum of a worker
+forked before any tracing; then the parent is cleaned too and forks a
+worker as good.
+
 test_detach.py --clean: `memtrace detach` on a target never traced, then
 on one a memtrace attached to and detached from (its agent stays):
 "nothing to restore", exit 0, nothing written (the checker); a jump the
@@ -268,11 +278,80 @@ def test_clean(h):
     t.wait_exit(0)
 
 
+def worker_line(t, regex, what):
+    return t.expect_line(r'^worker (\d+)' + regex + '$', what)
+
+
+def run_worker(h, t, before_end=None):
+    """Tell target_forker T to fork a worker; BEFORE_END(wpid) runs while it
+    allocates; then it is asked for 2 more passes, stopped and reaped (exit
+    0, no bad pass).  Returns its first pass's checksum."""
+    t.send('fork')
+    wpid = int(worker_line(t, '', "the 'worker PID' line").group(1))
+    try:
+        if before_end:
+            before_end(wpid)
+        os.kill(wpid, signal.SIGUSR2)
+        seen = int(worker_line(t, r' passes=(\d+)', 'a worker status').group(2))
+        while True:
+            os.kill(wpid, signal.SIGUSR2)
+            now = int(worker_line(t, r' passes=(\d+)', 'a worker status').group(2))
+            if now >= seen + 2:
+                break
+        os.kill(wpid, signal.SIGUSR1)
+        end = worker_line(t, r' passes=(\d+) bad=(\d+) checksum=([0-9a-f]+)',
+                          "the worker's last line")
+        t.send('reap')
+        st = t.expect_line(r'^reaped (\d+) status=(\d+)$', "the 'reaped' line")
+    except BaseException:
+        try:
+            os.kill(wpid, signal.SIGKILL)
+        except OSError:
+            pass
+        raise
+    h.check(int(st.group(1)) == wpid and st.group(2) == '0',
+            f'worker {wpid} ended with wait status {st.group(2)}, expected 0')
+    h.check(end.group(3) == '0', f'worker {wpid}: {end.group(3)} bad passes')
+    return end.group(4)
+
+
+def test_fork(h):
+    """Jumps a worker inherited, with the agent's state wiped, from a
+    parent whose memtrace was killed: restored from the files alone."""
+    t = h.start_target('target_forker')
+    t.send('go')
+    untraced = run_worker(h, t)
+    m = h.start_memtrace(['attach', str(t.pid), '--interval', '0.1'], engine=False)
+    tr = m.wait_tracing()
+    h.check(tr.group(6) == 'inject', f'engine {tr.group(6)!r}, expected inject')
+    kill9(h, m)
+    h.check_released(t.pid)
+
+    def detach_worker(wpid):
+        h.check(code_differences(wpid), f'worker {wpid} inherited no jump: the test would '
+                'not see a detach that does nothing')
+        lines = run_detach(h, wpid)
+        check_restored(h, wpid, lines, jumps=True)
+        check_clean_code(h, wpid, f'worker {wpid} after memtrace detach')
+        h.check_released(wpid)
+    traced = run_worker(h, t, detach_worker)
+    h.check(traced == untraced, f'worker checksum {traced}, untraced {untraced}')
+    h.check(code_differences(t.pid), "the parent lost its jumps when the worker's were "
+            'taken out')
+    check_restored(h, t.pid, run_detach(h, t.pid), jumps=True)
+    check_clean_code(h, t.pid, 'the parent after memtrace detach')
+    h.check(run_worker(h, t) == untraced, 'a worker of the cleaned parent: another checksum')
+    t.send('exit')
+    t.wait_exit(0)
+
+
 def test(h):
     if MODE == '--clean':
         test_clean(h)
+    elif MODE == '--fork':
+        test_fork(h)
     elif MODE is not None:
-        h.broken(f'unknown mode {MODE!r}: give --clean or nothing')
+        h.broken(f'unknown mode {MODE!r}: give --clean, --fork or nothing')
     elif harness.test_engine() == 'breakpoint':
         test_breakpoint(h)
     else:
