@@ -316,9 +316,10 @@ static int report(const struct detach *d)
 	if (!fixed)
 		mt_say("pid %d: nothing to restore", (int)d->pid);
 	else
-		mt_say("pid %d: restored %d entry point%s (%d jump%s, %d breakpoint%s); the agent "
-		       "stays mapped, unused", (int)d->pid, fixed, fixed == 1 ? "" : "s", d->jumps,
-		       d->jumps == 1 ? "" : "s", d->int3s, d->int3s == 1 ? "" : "s");
+		mt_say("pid %d: restored %d entry point%s (%d jump%s, %d breakpoint%s)%s", (int)d->pid,
+		       fixed, fixed == 1 ? "" : "s", d->jumps, d->jumps == 1 ? "" : "s", d->int3s,
+		       d->int3s == 1 ? "" : "s",
+		       d->lo.n ? "; the agent stays mapped, unused" : "");
 	return 0;
 }
 

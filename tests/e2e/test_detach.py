@@ -59,7 +59,8 @@ THREADS = 4
 CALLS = 20000
 MODE = sys.argv[1] if len(sys.argv) > 1 else None
 DETACH_RE = re.compile(r'^memtrace: pid (\d+): restored (\d+) entry points? '
-                       r'\((\d+) jumps?, (\d+) breakpoints?\); the agent stays mapped, unused$')
+                       r'\((\d+) jumps?, (\d+) breakpoints?\)'
+                       r'(; the agent stays mapped, unused)?$')
 RESTORED_RE = re.compile(r'^memtrace: restored (\S+) at 0x[0-9a-f]+ in (\S+): '
                          r'(a jump|a breakpoint), \d+ bytes? put back as the file has them$')
 
@@ -121,6 +122,8 @@ def check_restored(h, pid, lines, jumps):
     h.check((nj, nb) == ((n, 0) if jumps else (0, n)),
             f'restored {nj} jumps and {nb} breakpoints, expected only '
             f'{"jumps" if jumps else "breakpoints"}')
+    h.check(bool(m.group(5)) == jumps, f'summary {lines[-1]!r}: the agent is '
+            f'{"" if jumps else "not "}in the target')
     each = [RESTORED_RE.match(line) for line in lines[:-1]]
     h.check(all(each), f'unexpected lines from memtrace detach: {lines[:-1]}')
     names = {r.group(1) for r in each if r}
