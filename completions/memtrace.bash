@@ -82,7 +82,7 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run snapshot diff help'
+            opts='histo attach run snapshot diff detach help'
         fi
         ;;
     histo)
@@ -97,6 +97,9 @@ _memtrace()
     snapshot)
         opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --verbose -v --help -h'
         ;;
+    detach)
+        opts='--verbose -v --help -h'
+        ;;
     diff)
         if [[ $cur == -* ]]; then
             opts='--json --format --group-by --top --force --help -h'
@@ -106,14 +109,14 @@ _memtrace()
         fi
         ;;
     help)
-        ((npos == 0)) && opts='histo attach run snapshot diff help'
+        ((npos == 0)) && opts='histo attach run snapshot diff detach help'
         ;;
     *)
         return 0
         ;;
     esac
 
-    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot) && $npos -eq 0 && $cur != -* ]]; then
+    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
         return 0
     fi

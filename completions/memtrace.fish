@@ -1,7 +1,7 @@
 # fish completion for memtrace(1).  Every option of --help is here; tests/docs
 # checks that.
 
-# The command given to memtrace (histo, attach, run, help), or nothing.
+# The command given to memtrace (histo, attach, run, ..., help), or nothing.
 function __memtrace_command
     for tok in (commandline -opc)[2..-1]
         switch $tok
@@ -27,9 +27,10 @@ function __memtrace_after_separator
     test $cmd = run; and contains -- -- (commandline -opc)
 end
 
-# True while histo/attach still lacks its PID (option values do not count).
+# True while histo/attach/snapshot/detach still lacks its PID (option values
+# do not count).
 function __memtrace_needs_pid
-    __memtrace_using histo attach snapshot; or return 1
+    __memtrace_using histo attach snapshot detach; or return 1
     set -l toks (commandline -opc)
     set -l skip 1
     for tok in $toks[3..-1]
@@ -78,6 +79,7 @@ complete -c memtrace -n __fish_use_subcommand -a attach -d 'Trace a process unti
 complete -c memtrace -n __fish_use_subcommand -a run -d 'Run a command traced from its start; report what it holds at exit'
 complete -c memtrace -n __fish_use_subcommand -a snapshot -d 'Trace a process, then write a snapshot of its live heap'
 complete -c memtrace -n __fish_use_subcommand -a diff -d 'Show what grew and shrank between two snapshots'
+complete -c memtrace -n __fish_use_subcommand -a detach -d 'Remove the hooks a memtrace killed with SIGKILL left in a process'
 complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memtrace or of a command'
 
 # Options of the commands
@@ -101,11 +103,11 @@ complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l no-defau
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x -a 'site stack function module' -d 'Group rows by'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
 complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot diff' -s h -l help -d 'Show the usage of this command'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot diff detach' -s h -l help -d 'Show the usage of this command'
 
 # Arguments
 complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
 complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
 complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
-complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot diff help'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot diff detach help'

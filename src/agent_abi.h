@@ -77,7 +77,8 @@ struct mt_agent_hook {
 #define MT_AGENT_MAX_HOOKS 32
 
 /* What memtrace installed, kept in the target so that a later memtrace
- * (after a SIGKILL, or after a detach) can find and reuse it. */
+ * (after a SIGKILL, or after a detach) can find and reuse it, and so that
+ * `memtrace detach PID` can check a jump it undoes (cmd_detach.c). */
 struct mt_agent_hook_rec {
 	uint64_t addr;        /* F; 0: slot unused */
 	uint64_t tramp;       /* T */

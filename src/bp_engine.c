@@ -294,7 +294,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 			continue;
 		}
 		if (memcmp(mem, spec->orig, sizeof mem) != 0) {
-			why_not[i] = mem[0] == MT_BP_BYTE ? "it already has a breakpoint (another tracer, or a killed memtrace)"
+			why_not[i] = mem[0] == MT_BP_BYTE ? "it already has a breakpoint (another tracer's, or a killed memtrace's: 'memtrace detach PID' removes those)"
 						      : "its code in memory differs from the file";
 			continue;
 		}

@@ -18,6 +18,7 @@ static const char usage_general[] =
 	"  run -- COMMAND ...   start COMMAND traced from its first allocation\n"
 	"  snapshot <pid> -o FILE  trace, then write a snapshot of the live heap\n"
 	"  diff A B             what grew and shrank between two snapshots\n"
+	"  detach <pid>         remove the hooks a memtrace killed with SIGKILL left\n"
 	"  help [COMMAND]       show help for a command\n"
 	"\n"
 	"options:\n"
@@ -150,6 +151,20 @@ static const char usage_diff[] =
 	"  --force              compare snapshots of different programs all the same\n"
 	"  -h, --help           show this help\n";
 
+static const char usage_detach[] =
+	"usage: memtrace detach <pid> [--verbose]\n"
+	"\n"
+	"Remove what a memtrace killed with SIGKILL (kill -9) left in PID: the jumps\n"
+	"at its allocator's entry points (the process runs slower with them) or the\n"
+	"breakpoint engine's int3s (the process dies at its next call).\n"
+	"Every byte written back is the module file's, checked against the agent's\n"
+	"record; the agent stays mapped, unused.  Refused while a live memtrace\n"
+	"traces PID: stopping that one restores its hooks.\n"
+	"\n"
+	"options:\n"
+	"  -v, --verbose        also list the entry points found as the file has them\n"
+	"  -h, --help           show this help\n";
+
 static const char *const group_names[] = {
 	[MT_GROUP_SITE] = "site", [MT_GROUP_STACK] = "stack",
 	[MT_GROUP_FUNCTION] = "function", [MT_GROUP_MODULE] = "module",
@@ -177,6 +192,7 @@ const char *mt_cli_usage(enum mt_cmd cmd)
 	case MT_CMD_RUN: return usage_run;
 	case MT_CMD_SNAPSHOT: return usage_snapshot;
 	case MT_CMD_DIFF: return usage_diff;
+	case MT_CMD_DETACH: return usage_detach;
 	default: return usage_general;
 	}
 }
@@ -204,6 +220,7 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "run") == 0) return MT_CMD_RUN;
 	if (strcmp(s, "snapshot") == 0) return MT_CMD_SNAPSHOT;
 	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
+	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -279,12 +296,14 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	}
 	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
 	const enum mt_cmd c = o->cmd;
-	/* Which commands take an option: H histo, A attach, R run, S snapshot, D diff. */
+	/* Which commands take an option: H histo, A attach, R run, S snapshot, D diff,
+	 * X detach. */
 #define H (1u << MT_CMD_HISTO)
 #define A (1u << MT_CMD_ATTACH)
 #define R (1u << MT_CMD_RUN)
 #define S (1u << MT_CMD_SNAPSHOT)
 #define D (1u << MT_CMD_DIFF)
+#define X (1u << MT_CMD_DETACH)
 #define FOR(mask) (((mask) & (1u << c)) != 0)
 
 	const char *pid_arg = NULL;
@@ -328,7 +347,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			    strcmp(a, "--force") == 0;
 		if (flag && val)
 			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
-		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S)) {
+		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S | X)) {
 			o->verbose = true;
 		} else if (strcmp(a, "--duration") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
@@ -423,7 +442,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
 				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
-		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S)) {
+		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S | X)) {
 			FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
 			     a, INT_MAX);
 		} else if (a[0] == '-' && a[1]) {
@@ -447,6 +466,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 #undef R
 #undef S
 #undef D
+#undef X
 #undef FOR
 	o->json = o->format == MT_FORMAT_JSON;
 

@@ -14,6 +14,7 @@ enum mt_cmd {
 	MT_CMD_RUN,
 	MT_CMD_SNAPSHOT,  /* histo that writes a snapshot file */
 	MT_CMD_DIFF,      /* compare two snapshot files */
+	MT_CMD_DETACH,    /* remove what a killed memtrace left in a process */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };

@@ -193,3 +193,26 @@ enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len)
 		 (int)pid, st.name);
 	return MT_E_PERMISSION;
 }
+
+bool mt_diagnose_live_memtrace(pid_t pid)
+{
+	char comm[64];
+	if (pid <= 0 || pid == getpid())
+		return false;
+	comm_of(pid, comm, sizeof comm);
+	return strcmp(comm, "memtrace") == 0;
+}
+
+enum mt_err mt_diagnose_detach(pid_t pid, char *msg, size_t len)
+{
+	enum mt_err e = mt_diagnose_target(pid, msg, len);
+	struct proc_status st;
+	if (e != MT_E_ALREADY_TRACED || read_status(pid, &st) < 0 ||
+	    !mt_diagnose_live_memtrace(st.tracer))
+		return e;
+	snprintf(msg, len, "PID %d (%s) is traced by a live memtrace (PID %d): stop it with "
+		 "Ctrl-C or 'kill %d' and it restores what it patched itself; memtrace detach is "
+		 "for what a memtrace killed with SIGKILL left", (int)pid, st.name, (int)st.tracer,
+		 (int)st.tracer);
+	return e;
+}

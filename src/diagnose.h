@@ -4,6 +4,7 @@
 #ifndef MT_DIAGNOSE_H
 #define MT_DIAGNOSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -14,5 +15,12 @@
 enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len);
 /* PTRACE_SEIZE failed with ERR: say which rule refused it. */
 enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len);
+
+/* For memtrace detach: as mt_diagnose_target, but a process a live
+ * memtrace traces gets the advice that fits (that memtrace restores its
+ * own hooks when it stops). */
+enum mt_err mt_diagnose_detach(pid_t pid, char *msg, size_t len);
+/* PID is a live memtrace other than this one (an agent's reader_pid). */
+bool mt_diagnose_live_memtrace(pid_t pid);
 
 #endif

@@ -47,6 +47,7 @@ struct mt_engine_stats {
 	uint64_t rejected;         /* records that failed memtrace's checks */
 	uint64_t order_forced;     /* records emitted without their predecessor */
 	bool reused_agent;         /* the agent was already in the target */
+	int hooks_adopted;         /* live hooks a killed memtrace left, taken over */
 	uint32_t tid_offset;       /* the agent reads thread ids at %fs:tid_offset;
 	                              0: it asks the kernel (gettid) */
 };

@@ -546,6 +546,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	if (st && st->hooks[slot].addr == h->addr && st->hooks[slot].live &&
 	    reuse_tramp(e, h, st, slot) && memcmp(code, h->patch, h->patch_len) == 0) {
 		h->live = true;
+		e->st.hooks_adopted++;
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
@@ -1066,4 +1067,58 @@ struct mt_engine *mt_inj_engine_new(struct mt_target *t, const struct mt_alloc_s
 		return NULL;
 	}
 	return &e->base;
+}
+
+/* ---- what a killed memtrace left (memtrace detach) --------------------- */
+
+/* One agent's records and rings, when it is of this version. */
+static void leftover_state(pid_t pid, const struct mt_agent_header *h, struct mt_inj_agent *a)
+{
+	struct mt_agent_state st;
+	if (!header_ok(h) || h->state_off > (1u << 30) ||
+	    mt_mem_read(pid, a->code + h->state_off, &st, sizeof st) < 0 ||
+	    st.magic != MT_AGENT_STATE_MAGIC)
+		return;   /* another version, or a wiped (forked) state */
+	a->state = a->code + h->state_off;
+	memcpy(a->hooks, st.hooks, sizeof a->hooks);
+	struct mt_ring_region rg;
+	if (st.rings && mt_mem_read(pid, st.rings, &rg, sizeof rg) == 0 && rg.magic == MT_RING_MAGIC) {
+		a->rings = st.rings;
+		a->reader_pid = rg.reader_pid;
+	}
+}
+
+void mt_inj_leftover_find(pid_t pid, const struct mt_maps *maps, struct mt_inj_leftover *out)
+{
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < maps->n && out->n < MT_INJ_MAX_AGENTS; i++) {
+		const struct mt_map *m = &maps->v[i];
+		struct mt_agent_header h;
+		if (m->path || !m->x || m->w || m->end - m->start < sizeof h ||
+		    mt_mem_read(pid, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
+			continue;
+		struct mt_inj_agent *a = &out->v[out->n++];
+		a->code = m->start;
+		a->code_end = m->end;
+		if (h.version == MT_AGENT_VERSION)
+			leftover_state(pid, &h, a);
+	}
+}
+
+void mt_inj_leftover_unhooked(pid_t pid, const struct mt_inj_agent *a, uint64_t addr)
+{
+	uint32_t zero = 0;
+	for (int k = 0; a->state && k <= MT_AGENT_MAX_HOOKS; k++)
+		if (a->hooks[k].addr == addr && a->hooks[k].live)
+			mt_mem_write(pid, a->state + offsetof(struct mt_agent_state, hooks) +
+					  (size_t)k * sizeof(struct mt_agent_hook_rec) +
+					  offsetof(struct mt_agent_hook_rec, live), &zero, sizeof zero);
+}
+
+void mt_inj_leftover_readerless(pid_t pid, const struct mt_inj_agent *a)
+{
+	int32_t zero = 0;
+	if (a->rings && a->reader_pid)
+		mt_mem_write(pid, a->rings + offsetof(struct mt_ring_region, reader_pid), &zero,
+			     sizeof zero);
 }

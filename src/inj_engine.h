@@ -7,10 +7,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent_abi.h"
 #include "discover.h"
 #include "engine.h"
 #include "event.h"
 #include "stacks.h"
+#include "maps.h"
 #include "target.h"
 
 struct mt_inj_config {
@@ -45,5 +47,33 @@ void mt_inj_engine_sync(struct mt_engine *e);
  * mt_ringdec_call_enter().  enter is true when nothing is loaded. */
 bool mt_inj_engine_call_enter(struct mt_engine *e, pid_t tid);
 void mt_inj_engine_call_leave(struct mt_engine *e, pid_t tid);
+
+/* ---- what a killed memtrace left (memtrace detach, cmd_detach.c) ----- */
+
+#define MT_INJ_MAX_AGENTS 4
+
+/* An agent found in a process (untrusted: read from it). */
+struct mt_inj_agent {
+	uint64_t code, code_end;   /* its code mapping (r-x, anonymous) */
+	uint64_t state;            /* its state; 0: another version's agent */
+	uint64_t rings;            /* its ring region (header checked); 0: none */
+	int32_t reader_pid;        /* the region's reader_pid: 0, or a memtrace,
+	                              alive or not */
+	struct mt_agent_hook_rec hooks[MT_AGENT_MAX_HOOKS + 1]; /* state 0: none */
+};
+
+struct mt_inj_leftover {
+	struct mt_inj_agent v[MT_INJ_MAX_AGENTS];
+	int n;
+};
+
+/* The agents in PID's anonymous r-x mappings (MAPS), with their records
+ * when their version is this memtrace's and their state was configured (a
+ * forked child's is wiped).  PID should be stopped.  Never writes. */
+void mt_inj_leftover_find(pid_t pid, const struct mt_maps *maps, struct mt_inj_leftover *out);
+/* Marks agent A's record of the hook at ADDR as no longer live. */
+void mt_inj_leftover_unhooked(pid_t pid, const struct mt_inj_agent *a, uint64_t addr);
+/* Tells agent A's rings that no reader is attached (reader_pid 0). */
+void mt_inj_leftover_readerless(pid_t pid, const struct mt_inj_agent *a);
 
 #endif

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_detach.h"
 #include "cmd_diff.h"
 #include "config.h"
 #include "errors.h"
@@ -29,6 +30,9 @@ int main(int argc, char **argv)
 	case MT_CMD_DIFF:
 		signal(SIGPIPE, SIG_IGN);
 		return mt_cmd_diff(&o);
+	case MT_CMD_DETACH:
+		signal(SIGPIPE, SIG_IGN);
+		return mt_cmd_detach(&o);
 	default:
 		break;
 	}

@@ -213,6 +213,19 @@ static void say_hooks(const struct session *s, int from, const char *const *why,
 	}
 }
 
+/* Hooks a memtrace killed with SIGKILL left live: the user learns that
+ * it happened, and how to clean up without tracing next time. */
+static void say_adopted(const struct session *s)
+{
+	struct mt_engine_stats es;
+	s->engine->ops->stats(s->engine, &es);
+	if (es.hooks_adopted)
+		mt_say("note: %d hook%s of a memtrace killed with SIGKILL %s still in PID %d: taken "
+		    "over (without tracing, 'memtrace detach %d' removes such leftovers)",
+		    es.hooks_adopted, es.hooks_adopted == 1 ? "" : "s",
+		    es.hooks_adopted == 1 ? "was" : "were", (int)s->pid, (int)s->pid);
+}
+
 static void install_added(struct session *s, int added)
 {
 	const char *why[MT_MAX_HOOKS];
@@ -297,6 +310,7 @@ static int install_hooks(struct session *s)
 		err = s->engine->ops->install(s->engine, s->installed, why);
 	}
 	say_hooks(s, 0, why, "");
+	say_adopted(s);
 	set_allocator_range(s);
 	if (err == 0) {
 		char **known;

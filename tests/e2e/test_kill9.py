@@ -19,7 +19,8 @@ killed with SIGKILL.  Afterwards:
     agent header's magic, agent_abi.h), and a second
     `memtrace histo PID --engine inject --duration 1 --json` exits 0, traces
     the running storm (events > 0, engine inject) and leaves still exactly
-    one agent: it reused the one the killed memtrace left;
+    one agent: it reused the one the killed memtrace left, and said it took
+    over the killed memtrace's hooks (naming `memtrace detach PID`);
   - told to stop, the target ends its passes with exit status 0, every
     pass of every thread gave the same checksum (bad_passes=0), and its
     checksum is that of an untraced run (target_churn 8 CALLS 1).
@@ -134,6 +135,11 @@ def test(h):
     h.check(report['events'] > 0, f'second memtrace traced {report["events"]} events of a '
             'running storm')
     check_losses(h, report, 'second memtrace')
+    note = m2.saw('memtrace: note: ')
+    h.check(note is not None and 'hooks of a memtrace killed with SIGKILL' in note and
+            f"'memtrace detach {t.pid}'" in note,
+            f'second memtrace: no note that it took over the hooks of the killed one and '
+            f'that memtrace detach removes them: {note!r}')
     h.check_released(t.pid)
     agents2 = agent_mappings(t.pid)
     h.check(agents2 == agents, f'agent mappings after the second memtrace: {agents2}, '

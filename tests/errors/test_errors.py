@@ -593,6 +593,24 @@ CASES = [
     Case('already-traced', already_traced, ['histo', '<PID>'], 5,
          [r'\b<PID>\b', r'\b<TRACER>\b', r'(?i)traced']),
 
+    # memtrace detach: the same checks before it attaches; a process
+    # under another tracer is refused (a live memtrace's: tests/e2e's
+    # test_detach.py).
+    Case('detach-missing-pid', no_target, ['detach'], 2, [PID_WORD, r'detach']),
+    Case('detach-pid-letters', no_target, ['detach', 'abc'], 2,
+         [PID_WORD, r'abc']),
+    Case('detach-unknown-option', no_target, ['detach', '1', '--engine', 'inject'],
+         2, [r'--engine']),
+    Case('detach-no-such-process', unused_pid, ['detach', '<PID>'], 3,
+         [r'\b<PID>\b',
+          r'(?i)\bno (such )?process\b|does not exist|not running']),
+    Case('detach-zombie', zombie, ['detach', '<PID>'], 6,
+         [r'\b<PID>\b', r'(?i)zombie']),
+    Case('detach-own-pid', own_pid, ['detach', '<PID>'], 6,
+         [r'(?i)\bitself\b|\bown (process|pid)\b']),
+    Case('detach-already-traced', already_traced, ['detach', '<PID>'], 5,
+         [r'\b<PID>\b', r'\b<TRACER>\b', r'(?i)traced']),
+
     # Attached, then found unusable: memtrace must leave the target as it
     # found it (checked by the setup after memtrace exits).
     Case('static-stripped', static_stripped, ['histo', '<PID>'], 7,

@@ -95,6 +95,10 @@ static const struct ok_case ok_cases[] = {
 	{ { "run", "--help" }, MT_CMD_HELP, R, 0, 0, 10, 20, false, false, false, -1 },
 	/* --help wins over what follows, even a mistake. */
 	{ { "histo", "--help", "--bogus" }, MT_CMD_HELP, H, 0, 10, 10, 20, false, false, false, -1 },
+	{ { "detach", "4321" }, MT_CMD_DETACH, N, 4321, 0, 10, 20, false, false, false, -1 },
+	{ { "detach", "-v", "4321" }, MT_CMD_DETACH, N, 4321, 0, 10, 20, false, false, true, -1 },
+	{ { "detach", "--help" }, MT_CMD_HELP, MT_CMD_DETACH, 0, 0, 10, 20, false, false, false, -1 },
+	{ { "help", "detach" }, MT_CMD_HELP, MT_CMD_DETACH, 0, 0, 10, 20, false, false, false, -1 },
 	{ { "-V" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
 	{ { "--version" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
 };
@@ -223,6 +227,14 @@ static const struct bad_case bad_cases[] = {
 	{ { "run", "--sample-bytes", "99999999999999999999", "--", "ls" }, "invalid --sample-bytes" },
 	{ { "snapshot", "12", "-o", "f", "--sample-bytes" }, "option --sample-bytes needs a value" },
 	{ { "diff", "a", "b", "--sample-bytes", "8" }, "unknown option '--sample-bytes'" },
+	/* detach: a PID and --verbose, nothing else */
+	{ { "detach" }, "no PID given: memtrace detach <pid>" },
+	{ { "detach", "abc" }, "'abc' is not a process ID" },
+	{ { "detach", "-5" }, "'-5' is not a process ID" },
+	{ { "detach", "1", "2" }, "one PID only" },
+	{ { "detach", "12", "--engine", "inject" }, "unknown option '--engine' for detach" },
+	{ { "detach", "12", "--duration", "1" }, "unknown option '--duration' for detach" },
+	{ { "detach", "12", "--json" }, "unknown option '--json' for detach" },
 };
 
 START_TEST(test_refused)
@@ -290,6 +302,7 @@ START_TEST(test_usage)
 	ck_assert_ptr_nonnull(strstr(g, "histo"));
 	ck_assert_ptr_nonnull(strstr(g, "attach"));
 	ck_assert_ptr_nonnull(strstr(g, "run"));
+	ck_assert_ptr_nonnull(strstr(g, "detach <pid>"));
 	ck_assert_ptr_nonnull(strstr(g, "--version"));
 	ck_assert_ptr_eq(mt_cli_usage(MT_CMD_HELP), g);
 
@@ -307,6 +320,8 @@ START_TEST(test_usage)
 				 "--help" }, { "--duration", "<pid>" } },
 		{ MT_CMD_RUN, { "memtrace run", "-- COMMAND", "--duration", "--top", "--json",
 				"--verbose", "--help" }, { "--interval", "<pid>" } },
+		{ MT_CMD_DETACH, { "memtrace detach <pid>", "SIGKILL", "--verbose", "--help" },
+		  { "--duration", "--engine", "--json" } },
 	};
 	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
 		const char *text = mt_cli_usage(u[i].cmd);
