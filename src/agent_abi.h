@@ -43,13 +43,14 @@
 #include <stdint.h>
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 4u
+#define MT_AGENT_VERSION 5u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 
-/* Entry stubs: one per enum mt_fn (allocfn.h), then ld.so's notification. */
-#define MT_AGENT_ENTRY_DL_NOTIFY 12
-#define MT_AGENT_NENTRIES 13
+/* Entry stubs: one per calling convention (enum mt_fn_abi, allocfn.h),
+ * then ld.so's notification.  The agent reads a hook's sizes by its fn. */
+#define MT_AGENT_ENTRY_DL_NOTIFY 9
+#define MT_AGENT_NENTRIES 10
 
 /* At offset 0 of the agent's code.  Offsets are from the mapping's start. */
 struct mt_agent_header {
@@ -74,7 +75,7 @@ struct mt_agent_hook {
 #define MT_AGENT_TRAMP_HOOK_OFF 32
 #define MT_AGENT_TRAMP_CODE_OFF 64
 #define MT_AGENT_TRAMP_SIZE 256     /* one trampoline slot */
-#define MT_AGENT_MAX_HOOKS 32
+#define MT_AGENT_MAX_HOOKS 64     /* jemalloc: 10 C entries, 20 C++ operators */
 
 /* What memtrace installed, kept in the target so that a later memtrace
  * (after a SIGKILL, or after a detach) can find and reuse it. */

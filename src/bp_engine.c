@@ -284,7 +284,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 			continue;
 		}
 		if (e->nhooks == MT_MAX_HOOKS) {
-			why_not[i] = "memtrace hooks at most 32 entry points";
+			why_not[i] = "memtrace hooks at most 64 entry points";
 			continue;
 		}
 
@@ -357,7 +357,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 	mt_maps_free(&maps);
 	bool have_malloc = false;
 	for (int k = 0; k < e->nhooks; k++)
-		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
+		have_malloc |= mt_fn_set_has(&e->hooks[k].spec->fn_mask, MT_FN_MALLOC);
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	if (!have_malloc)
@@ -419,11 +419,6 @@ static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call
 	e->sink(e->sink_ctx, &ev);
 }
 
-static bool is_free_fn(enum mt_fn fn)
-{
-	return fn == MT_FN_FREE || fn == MT_FN_FREE_SIZED || fn == MT_FN_FREE_ALIGNED_SIZED;
-}
-
 /* Entry of an outermost call. */
 static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook *h,
 		       pid_t tid, const mt_regs *r)
@@ -433,33 +428,39 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		e->st.nested_calls++;   /* inside a call the other engine traces */
 		return;
 	}
-	if (is_free_fn(fn)) {
+	uint64_t slot = mt_regs_retaddr_slot(r), caller = 0;
+	if (mt_fn_is_free(fn)) {
 		/* Published before the real free runs: no other thread can be
 		 * handed this address until we resume this one. */
-		uint64_t p = mt_regs_arg(r, 0), caller = 0;
-		if (p) {
-			/* The caller tells an unknown free by the allocator's own
-			 * module (a dying thread's cache) from the program's. */
-			peek(e, mt_regs_retaddr_slot(r), &caller, sizeof caller);
+		uint64_t p = mt_regs_arg(r, 0);
+		/* The caller tells an unknown free by the allocator's own
+		 * module (a dying thread's cache) from the program's. */
+		peek(e, slot, &caller, sizeof caller);
+		if (p)
 			emit(e, MT_EV_FREE, NULL, tid, fn, p, 0, 0, caller);
+		/* A C++ or extended free is followed to its return, so that
+		 * the free it makes inside is nested (jemalloc's delete jumps
+		 * to free): one call.  Without a slot for it, that inner free
+		 * would be counted twice, so it is left untraced. */
+		if (!mt_fn_needs_return(fn) || h->page < 0) {
+			gate_leave(e, tid);
+			return;
 		}
-		gate_leave(e, tid);
-		return;
 	}
-	uint64_t slot = mt_regs_retaddr_slot(r), caller;
 	struct call *c = NULL;
 	for (int i = 0; i < MAX_CALLS && !c; i++)
 		if (!s->calls[i].live)
 			c = &s->calls[i];
 	if (!c || peek(e, slot, &caller, sizeof caller) < 0) {
-		e->st.lost_calls++; /* its result cannot be seen */
+		if (!mt_fn_is_free(fn))
+			e->st.lost_calls++; /* its result cannot be seen */
 		gate_leave(e, tid);
 		return;
 	}
 	/* The stack is taken before the return address is replaced, with the
 	 * registers as they are at the entry (the pc back on the hook). */
 	uint32_t stack = 0;
-	if (e->stacks.capture) {
+	if (e->stacks.capture && !mt_fn_is_free(fn)) {
 		mt_regs at = *r;
 		mt_regs_set_pc(&at, h->spec->addr);
 		stack = e->stacks.capture(e->stacks.ctx, tid, &at);
@@ -477,7 +478,7 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	c->caller = caller;
 	c->ret_slot = slot;
 	c->stack = stack;
-	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && c->args[0])
+	if (mt_fn_is_realloc(fn) && c->args[0])
 		emit(e, MT_EV_REALLOC_BEGIN, c, tid, fn, 0, 0, c->args[0], caller);
 }
 
@@ -487,41 +488,28 @@ static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 {
 	uint64_t ret = mt_regs_ret(r);
 	uint64_t *a = c->args;
+	uint64_t size = mt_fn_size_of(mt_fn_size(c->fn), a[0], a[1], a[2]);
 	c->live = false;
 	gate_leave(e, tid);
-	switch (c->fn) {
-	case MT_FN_MALLOC:
+	switch (mt_fn_abi(c->fn)) {
+	case MT_ABI_ALLOC1:
+	case MT_ABI_ALLOC2:
+	case MT_ABI_ALLOC3:
 		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, size, 0, c->caller);
 		break;
-	case MT_FN_CALLOC:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0] * a[1], 0, c->caller);
+	case MT_ABI_REALLOC2:
+	case MT_ABI_REALLOC3:
+		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, size, a[0], c->caller);
 		break;
-	case MT_FN_REALLOC:
-		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1], a[0], c->caller);
-		break;
-	case MT_FN_REALLOCARRAY:
-		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1] * a[2], a[0], c->caller);
-		break;
-	case MT_FN_POSIX_MEMALIGN: {
+	case MT_ABI_POSIX_MEMALIGN: {
 		uint64_t p = 0;
 		if ((uint32_t)ret == 0 && peek(e, a[0], &p, sizeof p) == 0 && p)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, p, a[2], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, p, size, 0, c->caller);
 		break;
 	}
-	case MT_FN_ALIGNED_ALLOC:
-	case MT_FN_MEMALIGN:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[1], 0, c->caller);
-		break;
-	case MT_FN_VALLOC:
-	case MT_FN_PVALLOC:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
-		break;
 	default:
-		break;
+		break;   /* a free: published at its entry */
 	}
 }
 

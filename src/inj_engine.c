@@ -563,7 +563,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return plan.why;
 	uint8_t tr[MT_AGENT_TRAMP_SIZE];
 	memset(tr, MT_BP_BYTE, sizeof tr);
-	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[fn]);
+	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
 	struct mt_agent_hook hk = { .orig = t + MT_AGENT_TRAMP_CODE_OFF, .addr = h->addr,
 				    .fn = (uint32_t)fn, .index = (uint32_t)slot };
 	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
@@ -702,10 +702,10 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		if (declined)
 			continue;
 		if (e->nhooks == MT_MAX_HOOKS || e->nhooks == MT_AGENT_MAX_HOOKS) {
-			why_not[i] = "memtrace hooks at most 32 entry points";
+			why_not[i] = "memtrace hooks at most 64 entry points";
 			continue;
 		}
-		if (!e->hdr.entry[spec->fn]) {
+		if (mt_fn_abi(spec->fn) >= MT_ABI__COUNT || !e->hdr.entry[mt_fn_abi(spec->fn)]) {
 			why_not[i] = "the agent has no handler for it";
 			continue;
 		}
@@ -736,7 +736,7 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 	mt_maps_free(&maps);
 	bool have_malloc = false;
 	for (int k = 0; k < e->nhooks; k++)
-		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
+		have_malloc |= mt_fn_set_has(&e->hooks[k].spec->fn_mask, MT_FN_MALLOC);
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	return have_malloc ? 0 : -MT_E_NO_ALLOCATOR;
