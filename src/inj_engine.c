@@ -441,6 +441,26 @@ static uint32_t find_tid_offset(struct inj_engine *e)
 
 /* ---- trampolines ------------------------------------------------------ */
 
+/* A hole for a trampoline page near NEAR.  MAPS was read before any page
+ * of this install was mapped: once one was, the hole MAPS shows may be the
+ * one it took (past 16 hooks: a C++ allocator has 30), so the maps are
+ * read again. */
+static uint64_t find_page_hole(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
+{
+	struct mt_maps fresh;
+	if (e->npages == 0 || mt_maps_read(e->pid, &fresh) < 0)
+		return mt_remote_find_hole(maps, near, MT_REMOTE_PAGE, REACH);
+	uint64_t hole = mt_remote_find_hole(&fresh, near, MT_REMOTE_PAGE, REACH);
+	mt_maps_free(&fresh);
+	return hole;
+}
+
+static bool map_tramp_page(struct inj_engine *e, uint64_t addr)
+{
+	return mt_remote_mmap(e->t, e->syscall_pc, addr, MT_REMOTE_PAGE, PROT_READ | PROT_EXEC,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, NULL) != 0;
+}
+
 static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
 {
 	for (int i = 0; i < e->npages; i++) {
@@ -451,10 +471,8 @@ static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uin
 	}
 	if (e->npages == MAX_PAGES)
 		return 0;
-	uint64_t hole = mt_remote_find_hole(maps, near, MT_REMOTE_PAGE, REACH);
-	if (!hole || !mt_remote_mmap(e->t, e->syscall_pc, hole, MT_REMOTE_PAGE,
-				     PROT_READ | PROT_EXEC,
-				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, NULL))
+	uint64_t hole = find_page_hole(e, maps, near);
+	if (!hole || !map_tramp_page(e, hole))
 		return 0;
 	int k = e->npages++;
 	e->pages[k] = (struct page){ hole, 1 };

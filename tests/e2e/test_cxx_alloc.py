@@ -71,6 +71,11 @@ def test(h):
             if h.check(hk is not None, f'no hook serves {n} (hooks: {sorted(names)})'):
                 h.check(os.path.basename(hk['module']).startswith(h.allocator),
                         f'{n} hooked in {hk["module"]}, expected {lib}')
+        # More than 16 hooks need a second trampoline page near the library:
+        # none may fall back to breakpoints for want of one.
+        if harness.test_engine() == 'inject':
+            bp = [hk['symbol'] for hk in report['hooks'] if hk.get('engine') != 'inject']
+            h.check(not bp, f'hooks not traced by the inject engine: {bp}')
         h.check(report.get('unhooked') == UNHOOKED[which],
                 f'report unhooked {report.get("unhooked")!r}, expected {UNHOOKED[which]}')
         want = ','.join(UNHOOKED[which]) or '-'
