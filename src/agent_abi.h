@@ -26,7 +26,8 @@
  *   T+10  ff 25 00 00 00 00 jmp *0(%rip)
  *   T+16  <imm64>           the stub's address
  *   T+24  cc x 8
- *   T+32  struct mt_agent_hook (32 bytes)
+ *   T+32  struct mt_agent_hook (32 bytes; orig first: the NEW stubs jump
+ *         through it)
  *   T+64  relocated prologue, then jmp F+patch_len   (tramp_plan.h)
  *
  * The state page is wiped in a forked child (MADV_WIPEONFORK): there
@@ -49,8 +50,8 @@
 
 /* Entry stubs: one per calling convention (enum mt_fn_abi, allocfn.h),
  * then ld.so's notification.  The agent reads a hook's sizes by its fn. */
-#define MT_AGENT_ENTRY_DL_NOTIFY 9
-#define MT_AGENT_NENTRIES 10
+#define MT_AGENT_ENTRY_DL_NOTIFY 11
+#define MT_AGENT_NENTRIES 12
 
 /* At offset 0 of the agent's code.  Offsets are from the mapping's start. */
 struct mt_agent_header {
@@ -69,7 +70,8 @@ struct mt_agent_hook {
 	uint64_t addr;       /* F: the hooked entry (pcs[0] of its stacks) */
 	uint32_t fn;         /* enum mt_fn */
 	uint32_t index;      /* the hook's index in mt_agent_state.hooks */
-	uint64_t reserved;
+	uint64_t alt;        /* a throwing operator new: its nothrow form's entry
+	                      * (allocfn.h mt_fn_nothrow); else 0 */
 };
 
 #define MT_AGENT_TRAMP_HOOK_OFF 32

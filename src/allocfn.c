@@ -53,6 +53,26 @@ bool mt_fn_needs_return(enum mt_fn fn)
 	return !mt_fn_is_free(fn) || fns[fn].family != MT_FAM_C;
 }
 
+enum mt_fn mt_fn_nothrow(enum mt_fn fn)
+{
+	static const enum mt_fn pairs[][2] = {
+		{ MT_FN_NEW, MT_FN_NEW_NOTHROW },
+		{ MT_FN_NEW_ARRAY, MT_FN_NEW_ARRAY_NOTHROW },
+		{ MT_FN_NEW_ALIGNED, MT_FN_NEW_ALIGNED_NOTHROW },
+		{ MT_FN_NEW_ARRAY_ALIGNED, MT_FN_NEW_ARRAY_ALIGNED_NOTHROW },
+		{ MT_FN_TC_NEW, MT_FN_TC_NEW_NOTHROW },
+		{ MT_FN_TC_NEWARRAY, MT_FN_TC_NEWARRAY_NOTHROW },
+		{ MT_FN_TC_NEW_ALIGNED, MT_FN_TC_NEW_ALIGNED_NOTHROW },
+		{ MT_FN_TC_NEWARRAY_ALIGNED, MT_FN_TC_NEWARRAY_ALIGNED_NOTHROW },
+		{ MT_FN_MI_NEW, MT_FN_MI_NEW_NOTHROW },
+		{ MT_FN_MI_NEW_ALIGNED, MT_FN_MI_NEW_ALIGNED_NOTHROW },
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+		if (pairs[i][0] == fn)
+			return pairs[i][1];
+	return MT_FN__COUNT;
+}
+
 enum mt_fn mt_fn_from_name(const char *name)
 {
 	for (int i = 0; i < MT_FN__COUNT; i++)

@@ -35,6 +35,12 @@ enum mt_fn_abi {
 	MT_ABI_FREE1,           /* f(p)                 free, delete             */
 	MT_ABI_FREE2,           /* f(p, a1)             sized delete, dallocx    */
 	MT_ABI_FREE3,           /* f(p, a1, a2)         sdallocx                 */
+	/* operator new(size[, align]), which throws when it fails: traced by
+	 * calling its nothrow form (mt_fn_nothrow), and when that fails, by
+	 * running the original with no frame of memtrace's on the stack, so
+	 * that its exception unwinds to the program's handler */
+	MT_ABI_NEW1,            /* p = f(size)                                    */
+	MT_ABI_NEW2,            /* p = f(size, align)                             */
 	MT_ABI__COUNT
 };
 
@@ -65,12 +71,12 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT };
 	X(FREE_SIZED,              "free_sized",                      FREE2,   NONE, C)        \
 	X(FREE_ALIGNED_SIZED,      "free_aligned_sized",              FREE3,   NONE, C)        \
 	/* operator new (size[, align][, nothrow]) and new[] */                               \
-	X(NEW,                     "_Znwm",                           ALLOC1,  A0,   CXX)      \
-	X(NEW_ARRAY,               "_Znam",                           ALLOC1,  A0,   CXX)      \
+	X(NEW,                     "_Znwm",                           NEW1,    A0,   CXX)      \
+	X(NEW_ARRAY,               "_Znam",                           NEW1,    A0,   CXX)      \
 	X(NEW_NOTHROW,             "_ZnwmRKSt9nothrow_t",             ALLOC2,  A0,   CXX)      \
 	X(NEW_ARRAY_NOTHROW,       "_ZnamRKSt9nothrow_t",             ALLOC2,  A0,   CXX)      \
-	X(NEW_ALIGNED,             "_ZnwmSt11align_val_t",            ALLOC2,  A0,   CXX)      \
-	X(NEW_ARRAY_ALIGNED,       "_ZnamSt11align_val_t",            ALLOC2,  A0,   CXX)      \
+	X(NEW_ALIGNED,             "_ZnwmSt11align_val_t",            NEW2,    A0,   CXX)      \
+	X(NEW_ARRAY_ALIGNED,       "_ZnamSt11align_val_t",            NEW2,    A0,   CXX)      \
 	X(NEW_ALIGNED_NOTHROW,     "_ZnwmSt11align_val_tRKSt9nothrow_t", ALLOC3, A0, CXX)      \
 	X(NEW_ARRAY_ALIGNED_NOTHROW, "_ZnamSt11align_val_tRKSt9nothrow_t", ALLOC3, A0, CXX)    \
 	/* operator delete (p[, size][, align][, nothrow]) and delete[] */                    \
@@ -104,12 +110,12 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT };
 	X(TC_POSIX_MEMALIGN,       "tc_posix_memalign",               POSIX_MEMALIGN, A2, EXT) \
 	X(TC_VALLOC,               "tc_valloc",                       ALLOC1,  A0,   EXT)      \
 	X(TC_PVALLOC,              "tc_pvalloc",                      ALLOC1,  A0,   EXT)      \
-	X(TC_NEW,                  "tc_new",                          ALLOC1,  A0,   EXT)      \
-	X(TC_NEWARRAY,             "tc_newarray",                     ALLOC1,  A0,   EXT)      \
+	X(TC_NEW,                  "tc_new",                          NEW1,    A0,   EXT)      \
+	X(TC_NEWARRAY,             "tc_newarray",                     NEW1,    A0,   EXT)      \
 	X(TC_NEW_NOTHROW,          "tc_new_nothrow",                  ALLOC2,  A0,   EXT)      \
 	X(TC_NEWARRAY_NOTHROW,     "tc_newarray_nothrow",             ALLOC2,  A0,   EXT)      \
-	X(TC_NEW_ALIGNED,          "tc_new_aligned",                  ALLOC2,  A0,   EXT)      \
-	X(TC_NEWARRAY_ALIGNED,     "tc_newarray_aligned",             ALLOC2,  A0,   EXT)      \
+	X(TC_NEW_ALIGNED,          "tc_new_aligned",                  NEW2,    A0,   EXT)      \
+	X(TC_NEWARRAY_ALIGNED,     "tc_newarray_aligned",             NEW2,    A0,   EXT)      \
 	X(TC_NEW_ALIGNED_NOTHROW,  "tc_new_aligned_nothrow",          ALLOC3,  A0,   EXT)      \
 	X(TC_NEWARRAY_ALIGNED_NOTHROW, "tc_newarray_aligned_nothrow", ALLOC3,  A0,   EXT)      \
 	X(TC_DELETE,               "tc_delete",                       FREE1,   NONE, EXT)      \
@@ -148,13 +154,10 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT };
 	X(MI_POSIX_MEMALIGN,       "mi_posix_memalign",               POSIX_MEMALIGN, A2, EXT) \
 	X(MI_VALLOC,               "mi_valloc",                       ALLOC1,  A0,   EXT)      \
 	X(MI_PVALLOC,              "mi_pvalloc",                      ALLOC1,  A0,   EXT)      \
-	X(MI_NEW,                  "mi_new",                          ALLOC1,  A0,   EXT)      \
+	X(MI_NEW,                  "mi_new",                          NEW1,    A0,   EXT)      \
 	X(MI_NEW_NOTHROW,          "mi_new_nothrow",                  ALLOC1,  A0,   EXT)      \
-	X(MI_NEW_N,                "mi_new_n",                        ALLOC2,  A0A1, EXT)      \
-	X(MI_NEW_ALIGNED,          "mi_new_aligned",                  ALLOC2,  A0,   EXT)      \
-	X(MI_NEW_ALIGNED_NOTHROW,  "mi_new_aligned_nothrow",          ALLOC2,  A0,   EXT)      \
-	X(MI_NEW_REALLOC,          "mi_new_realloc",                  REALLOC2, A1,  EXT)      \
-	X(MI_NEW_REALLOCN,         "mi_new_reallocn",                 REALLOC3, A1A2, EXT)
+	X(MI_NEW_ALIGNED,          "mi_new_aligned",                  NEW2,    A0,   EXT)      \
+	X(MI_NEW_ALIGNED_NOTHROW,  "mi_new_aligned_nothrow",          ALLOC2,  A0,   EXT)
 
 enum mt_fn {
 #define MT_X(id, name, abi, size, fam) MT_FN_##id,
@@ -212,6 +215,11 @@ bool mt_fn_is_realloc(enum mt_fn fn);
  * frees they make inside (jemalloc's operator delete jumps to free), which
  * must count as one call */
 bool mt_fn_needs_return(enum mt_fn fn);
+/* The nothrow form of a throwing operator new (abi NEW1, NEW2), with the
+ * same arguments then a nothrow_t reference (mimalloc's ignore it); else
+ * MT_FN__COUNT.  A throwing operator new is hooked only where its module
+ * defines this form too. */
+enum mt_fn mt_fn_nothrow(enum mt_fn fn);
 /* MT_FN__COUNT when NAME is not a hooked entry point */
 enum mt_fn mt_fn_from_name(const char *name);
 

@@ -782,11 +782,27 @@ static void note_unhooked(struct mt_alloc_set *out, const char *name)
 	snprintf(out->unhooked + n, sizeof out->unhooked - n, "%s%s", n ? "," : "", name);
 }
 
-/* Whether found FN is hooked: the C names always; an allocator's own API
- * where bound, or at an address hooked already (an alias costs nothing). */
+/* The entry of throwing operator new FN's nothrow form, defined in the
+ * same module; 0 if there is none.  Traced calls go through it (allocfn.h
+ * MT_ABI_NEW1): the module's own nothrow form makes the same allocation,
+ * where another module's (libstdc++'s) would call FN back. */
+static uint64_t nothrow_of(const struct ctx *c, enum mt_fn fn)
+{
+	enum mt_fn alt = mt_fn_nothrow(fn);
+	if (alt == MT_FN__COUNT || !c->found[alt].hookable ||
+	    c->found[alt].module != c->found[fn].module)
+		return 0;
+	return c->found[alt].addr;
+}
+
+/* Whether found FN is hooked: the C names always; a throwing operator new
+ * where its nothrow form is beside it; an allocator's own API where bound,
+ * or at an address hooked already (an alias costs nothing). */
 static bool wanted_fn(const struct ctx *c, struct mt_alloc_set *out, enum mt_fn fn)
 {
 	const struct found *f = &c->found[fn];
+	if (mt_fn_nothrow(fn) != MT_FN__COUNT && !nothrow_of(c, fn))
+		return false;
 	if (mt_fn_family(fn) != MT_FAM_EXT)
 		return true;
 	return c->all_ext || c->bound[fn] || hook_at(out, f->addr) != NULL;
@@ -800,9 +816,18 @@ static int append_found(struct ctx *c, struct mt_alloc_set *out)
 	for (int pass = 0; pass < 2; pass++)
 	for (int fn = 0; fn < MT_FN__COUNT; fn++) {
 		const struct found *f = &c->found[fn];
-		if (!f->hookable || (mt_fn_family((enum mt_fn)fn) == MT_FAM_EXT) != (pass == 1) ||
-		    !wanted_fn(c, out, (enum mt_fn)fn))
+		if (!f->hookable || (mt_fn_family((enum mt_fn)fn) == MT_FAM_EXT) != (pass == 1))
 			continue;
+		if (!wanted_fn(c, out, (enum mt_fn)fn)) {
+			/* An allocator's throwing new without its nothrow form:
+			 * its blocks are not seen.  (The program's own operator
+			 * new may well call malloc: not said.) */
+			if (mt_fn_nothrow((enum mt_fn)fn) != MT_FN__COUNT &&
+			    c->found[MT_FN_MALLOC].defined &&
+			    c->found[MT_FN_MALLOC].module == f->module)
+				note_unhooked(out, mt_fn_name((enum mt_fn)fn));
+			continue;
+		}
 		struct mt_hook_spec *h = hook_at(out, f->addr);
 		if (!h) {
 			if (out->n == MT_MAX_HOOKS) {
@@ -817,6 +842,8 @@ static int append_found(struct ctx *c, struct mt_alloc_set *out)
 				 c->mods[f->module].map->path);
 		}
 		mt_fn_set_add(&h->fn_mask, (enum mt_fn)fn);
+		if (!h->nothrow_addr)
+			h->nothrow_addr = nothrow_of(c, (enum mt_fn)fn);
 	}
 	for (int k = 0; k < out->n; k++) {
 		struct mt_hook_spec *h = &out->hooks[k];

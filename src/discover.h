@@ -28,6 +28,8 @@ struct mt_hook_spec {
 	char symbol[64];               /* mt_fn_name(fn), e.g. "malloc" */
 	char module[256];              /* path as in /proc/PID/maps */
 	uint64_t file_offset;          /* where the entry's bytes are in that file */
+	uint64_t nothrow_addr;         /* a throwing operator new: the entry of its
+	                                * nothrow form in the same module (allocfn.h) */
 	unsigned char orig[MT_MAX_ORIG];  /* the entry's bytes as the ELF file has them */
 };
 

@@ -583,7 +583,8 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	memset(tr, MT_BP_BYTE, sizeof tr);
 	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
 	struct mt_agent_hook hk = { .orig = t + MT_AGENT_TRAMP_CODE_OFF, .addr = h->addr,
-				    .fn = (uint32_t)fn, .index = (uint32_t)slot };
+				    .fn = (uint32_t)fn, .index = (uint32_t)slot,
+				    .alt = h->spec->nothrow_addr };
 	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
 	if (plan.tramp_len > sizeof tr - MT_AGENT_TRAMP_CODE_OFF)
 		return "its relocated prologue is too long";

@@ -483,6 +483,49 @@ void *mt_h_alloc3(uint64_t a, uint64_t b, uint64_t c, const struct mt_agent_hook
 	return alloc_common(a, b, c, h, sp, bp, 3);
 }
 
+/* operator new(size), new(size, align): throwing forms, served by stubs
+ * that call this handler and, when it returns 0, jump to the original
+ * with the caller's frame as it was (agent_entry.S): the original then
+ * runs with no frame of ours on the stack, so that its exception
+ * (std::bad_alloc) finds the program's handler; the agent has no unwind
+ * information.  The allocation itself is made by the nothrow form (H->alt,
+ * hooked too, so nested), which the allocator defines beside it; when
+ * that fails, the original tries again and throws.  Untraced calls (PASS,
+ * NESTED, not sampled, no room) are the original's alone. */
+static const uint8_t nothrow_tag = 1;   /* a std::nothrow_t: empty, never read */
+
+static HOT uint64_t new_common(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+			       uint64_t bp, int nargs)
+{
+	struct call c;
+	int how = begin(&c, sp);
+	if (how == PASS)
+		return 0;
+	if (how == NESTED || !h->alt || !sampled(&mt_agent_state, c.r, a) || !admit(&c)) {
+		end(&c);
+		return 0;
+	}
+	take_stack(&c, h, sp, bp);
+	uint64_t tag = (uint64_t)&nothrow_tag;
+	void *p = nargs == 1 ? ((fn2)h->alt)(a, tag) : ((fn3)h->alt)(a, b, tag);
+	if (p)
+		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0);
+	end(&c);
+	return (uint64_t)p;
+}
+
+uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 1);
+}
+
+uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 2);
+}
+
 /* posix_memalign(&p, al, size) */
 int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt_agent_hook *h,
 			uint64_t sp, uint64_t bp);
@@ -632,7 +675,8 @@ void mt_h_dl_notify(void)
 extern char mt_agent_code_end[], mt_agent_state_end[];
 void mt_stub_alloc1(void), mt_stub_alloc2(void), mt_stub_alloc3(void), mt_stub_realloc(void),
 	mt_stub_reallocarray(void), mt_stub_free1(void), mt_stub_free2(void),
-	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_dl_notify(void);
+	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_new1(void), mt_stub_new2(void),
+	mt_stub_dl_notify(void);
 
 _Static_assert(MT_AGENT_ENTRY_DL_NOTIFY == MT_ABI__COUNT, "one entry stub per calling convention");
 
@@ -654,6 +698,8 @@ const struct mt_agent_header mt_agent_header = {
 		[MT_ABI_FREE1] = (uint64_t)mt_stub_free1,
 		[MT_ABI_FREE2] = (uint64_t)mt_stub_free2,
 		[MT_ABI_FREE3] = (uint64_t)mt_stub_free3,
+		[MT_ABI_NEW1] = (uint64_t)mt_stub_new1,
+		[MT_ABI_NEW2] = (uint64_t)mt_stub_new2,
 		[MT_AGENT_ENTRY_DL_NOTIFY] = (uint64_t)mt_stub_dl_notify,
 	},
 };

@@ -5,7 +5,9 @@ itself: every form of new and delete (plain, array, sized, aligned,
 nothrow) counted exactly per site, the allocator's own API the target binds
 to (jemalloc's mallocx/rallocx/sdallocx/dallocx, tcmalloc's tc_*,
 mimalloc's mi_*) too, each call once (jemalloc's delete jumps to free), and
-what has no hook (mimalloc's mi_heap_malloc) named in the report.  Skips
+what has no hook (mimalloc's mi_heap_malloc) named in the report.  An
+operator new that fails throws std::bad_alloc through the hooks to the
+target's handler (the target dies if not).  Skips
 (77) when the library is not installed (tools/setup installs it)."""
 import os
 import sys
@@ -28,7 +30,7 @@ API_NAMES = {
     'jemalloc': ('mallocx', 'rallocx', 'sdallocx', 'dallocx'),
     'tcmalloc': ('tc_malloc', 'tc_free', 'tc_calloc', 'tc_new', 'tc_delete'),
     'mimalloc': ('mi_malloc', 'mi_zalloc', 'mi_realloc', 'mi_free', 'mi_malloc_aligned',
-                 'mi_new_n'),
+                 'mi_mallocn'),
 }
 UNHOOKED = {'jemalloc': [], 'tcmalloc': [], 'mimalloc': ['mi_heap_malloc']}
 

@@ -10,7 +10,8 @@
 // memtrace knows the program calls it), the others stay null.  A realloc
 // (rallocx, mi_realloc) frees its old block and allocates the new one at
 // the same site.  mimalloc's mi_heap_malloc has no hook: its block is not
-// seen, and the report must say so (info unhooked=...).
+// seen, and the report must say so (info unhooked=...).  An operator new
+// that fails throws std::bad_alloc to the caller's handler (too_big).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -38,7 +39,7 @@ void *mi_zalloc(size_t size) __attribute__((weak));
 void *mi_realloc(void *p, size_t size) __attribute__((weak));
 void mi_free(void *p) __attribute__((weak));
 void *mi_malloc_aligned(size_t size, size_t alignment) __attribute__((weak));
-void *mi_new_n(size_t count, size_t size) __attribute__((weak));
+void *mi_mallocn(size_t count, size_t size) __attribute__((weak));
 void *mi_heap_get_default(void) __attribute__((weak));
 void *mi_heap_malloc(void *heap, size_t size) __attribute__((weak));
 }
@@ -130,6 +131,37 @@ NOINLINE void nothrow_new()
 	nothrow_arrays[1] = nullptr;
 }
 
+// Out of memory: operator new throws std::bad_alloc, which must unwind
+// through whatever memtrace put on the stack to this handler; the nothrow
+// forms return null.  Nothing is allocated.  Debian's mimalloc, built as
+// C, aborts instead of throwing (traced or not): THROWING is false there.
+NOINLINE void too_big(bool throwing)
+{
+	const size_t huge = (size_t)1 << 60;
+	int caught = 0;
+	for (int i = 0; i < 2; i++) {
+		if (new (std::nothrow) char[huge] || ::operator new(huge, std::nothrow))
+			proto_die("nothrow new of 2^60 bytes did not return null");
+		if (!throwing)
+			continue;
+		try {
+			volatile char *p = new char[huge];
+			p[0] = 1;
+		} catch (const std::bad_alloc &) {
+			caught++;
+		}
+		try {
+			void *volatile p = ::operator new(huge, std::align_val_t(64));
+			(void)p;
+		} catch (const std::bad_alloc &) {
+			caught++;
+		}
+	}
+	if (caught != (throwing ? 4 : 0))
+		proto_die("operator new of 2^60 bytes: %d std::bad_alloc caught, expected 4", caught);
+	cksum_add(&sum, (uint64_t)caught);
+}
+
 NOINLINE void jemalloc_api()
 {
 	void *a = mallocx(128, 0);
@@ -182,7 +214,7 @@ NOINLINE void mimalloc_api()
 	exp_alloc(&e_mi, 40);
 	mi_keep[0] = mi_malloc_aligned(96, 32);
 	exp_alloc(&e_mi, 96);
-	mi_keep[1] = mi_new_n(3, 16);
+	mi_keep[1] = mi_mallocn(3, 16);
 	exp_alloc(&e_mi, 48);
 	if (!p || !q || !mi_keep[0] || (uintptr_t)mi_keep[0] % 32)
 		proto_die("mi_malloc failed");
@@ -211,11 +243,12 @@ int main()
 	array_new();
 	aligned_new();
 	nothrow_new();
+	too_big(!mi_malloc);
 	if (mallocx && rallocx && sdallocx && dallocx)
 		jemalloc_api();
 	if (tc_malloc && tc_free && tc_calloc && tc_new && tc_delete)
 		tcmalloc_api();
-	if (mi_malloc && mi_zalloc && mi_realloc && mi_free && mi_malloc_aligned && mi_new_n &&
+	if (mi_malloc && mi_zalloc && mi_realloc && mi_free && mi_malloc_aligned && mi_mallocn &&
 	    mi_heap_get_default && mi_heap_malloc)
 		mimalloc_api();
 

@@ -4,6 +4,7 @@
  * Aliases share one hook, so a wrong convention here reads a pointer as a
  * size for every call of that hook. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ START_TEST(test_conventions_agree_with_sizes)
 		[MT_ABI_ALLOC1] = 1, [MT_ABI_ALLOC2] = 2, [MT_ABI_ALLOC3] = 3,
 		[MT_ABI_REALLOC2] = 2, [MT_ABI_REALLOC3] = 3, [MT_ABI_POSIX_MEMALIGN] = 3,
 		[MT_ABI_FREE1] = 1, [MT_ABI_FREE2] = 2, [MT_ABI_FREE3] = 3,
+		[MT_ABI_NEW1] = 1, [MT_ABI_NEW2] = 2,
 	};
 	static const int last_arg[] = {
 		[MT_SZ_NONE] = -1, [MT_SZ_A0] = 0, [MT_SZ_A1] = 1, [MT_SZ_A2] = 2,
@@ -83,15 +85,49 @@ START_TEST(test_operators_match_their_mangling)
 			rest += 14;
 		}
 		ck_assert_msg(*rest == 0, "%s: unexpected mangling", n);
+		bool nothrow = strstr(n, "nothrow") != NULL;
+		/* a throwing new: its own stubs, and a nothrow form to call */
+		static const enum mt_fn_abi throw_abi[] = { 0, MT_ABI_NEW1, MT_ABI_NEW2 };
 		static const enum mt_fn_abi new_abi[] = { 0, MT_ABI_ALLOC1, MT_ABI_ALLOC2,
 							  MT_ABI_ALLOC3 };
 		static const enum mt_fn_abi del_abi[] = { 0, MT_ABI_FREE1, MT_ABI_FREE2,
 							  MT_ABI_FREE3 };
-		ck_assert_msg(mt_fn_abi(fn) == (is_new ? new_abi : del_abi)[args], "%s", n);
+		enum mt_fn_abi want = is_del ? del_abi[args] : nothrow ? new_abi[args]
+								   : throw_abi[args];
+		ck_assert_msg(mt_fn_abi(fn) == want, "%s", n);
 		if (is_new)
 			ck_assert_msg(mt_fn_size(fn) == MT_SZ_A0, "%s", n);
+		if (is_new && !nothrow) {
+			char sib[64];
+			snprintf(sib, sizeof sib, "%sRKSt9nothrow_t", n);
+			ck_assert_str_eq(mt_fn_name(mt_fn_nothrow(fn)), sib);
+		} else {
+			ck_assert_int_eq(mt_fn_nothrow(fn), MT_FN__COUNT);
+		}
 	}
 	ck_assert_int_eq(operators, 20);
+}
+END_TEST
+
+/* Every throwing new (its own stubs) has a nothrow form of the same
+ * family, which takes the same leading arguments and does not throw. */
+START_TEST(test_throwing_new_has_nothrow_form)
+{
+	int throwing = 0;
+	for (int i = 0; i < MT_FN__COUNT; i++) {
+		enum mt_fn fn = (enum mt_fn)i, alt = mt_fn_nothrow(fn);
+		bool throws = mt_fn_abi(fn) == MT_ABI_NEW1 || mt_fn_abi(fn) == MT_ABI_NEW2;
+		ck_assert_msg(throws == (alt != MT_FN__COUNT), "%s", mt_fn_name(fn));
+		if (!throws)
+			continue;
+		throwing++;
+		ck_assert_int_eq(mt_fn_family(alt), mt_fn_family(fn));
+		ck_assert_msg(mt_fn_abi(alt) == MT_ABI_ALLOC1 || mt_fn_abi(alt) == MT_ABI_ALLOC2 ||
+				      mt_fn_abi(alt) == MT_ABI_ALLOC3,
+			      "%s", mt_fn_name(alt));
+		ck_assert_int_eq(mt_fn_size(alt), mt_fn_size(fn));
+	}
+	ck_assert_int_eq(throwing, 10);
 }
 END_TEST
 
@@ -132,6 +168,7 @@ static Suite *allocfn_suite(void)
 	tcase_add_test(tc, test_names_round_trip);
 	tcase_add_test(tc, test_conventions_agree_with_sizes);
 	tcase_add_test(tc, test_operators_match_their_mangling);
+	tcase_add_test(tc, test_throwing_new_has_nothrow_form);
 	tcase_add_test(tc, test_size_rules);
 	tcase_add_test(tc, test_fn_set);
 	suite_add_tcase(s, tc);
