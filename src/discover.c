@@ -784,8 +784,10 @@ static void note_unhooked(struct mt_alloc_set *out, const char *name)
 
 /* The entry of throwing operator new FN's nothrow form, defined in the
  * same module; 0 if there is none.  Traced calls go through it (allocfn.h
- * MT_ABI_NEW1): the module's own nothrow form makes the same allocation,
- * where another module's (libstdc++'s) would call FN back. */
+ * MT_ABI_NEW1), so it must make the same allocation: the module's own
+ * does (libstdc++'s calls the throwing one inside a try block, which is
+ * hooked then nested, and its exception is caught there); another
+ * module's is another allocator's. */
 static uint64_t nothrow_of(const struct ctx *c, enum mt_fn fn)
 {
 	enum mt_fn alt = mt_fn_nothrow(fn);

@@ -228,6 +228,35 @@ START_TEST(test_unhooked)
 }
 END_TEST
 
+/* The table's header names them too, in a line of its own; none, none. */
+START_TEST(test_table_unhooked)
+{
+	static const char *const lists[] = { "", "mi_heap_malloc", "xallocx,mi_heap_malloc" };
+	static const char *const lines[] = {
+		NULL,
+		"\nnot hooked: mi_heap_malloc: the program calls this allocation entry, its "
+		"blocks are not seen\ntraced ",
+		"\nnot hooked: xallocx,mi_heap_malloc: the program calls these allocation "
+		"entries, their blocks are not seen\ntraced ",
+	};
+	for (int i = 0; i < 3; i++) {
+		struct mt_report r = report();
+		snprintf(r.unhooked, sizeof r.unhooked, "%s", lists[i]);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		if (lines[i])
+			ck_assert_msg(strstr(buf, lines[i]), "%s", buf);
+		else
+			ck_assert_msg(!strstr(buf, "not hooked"), "%s", buf);
+		free(buf);
+	}
+}
+END_TEST
+
 START_TEST(test_top)
 {
 	struct mt_report r = report();
@@ -378,6 +407,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_schema);
 	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_unhooked);
+	tcase_add_test(tc, test_table_unhooked);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_escaping);
