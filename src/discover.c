@@ -773,13 +773,16 @@ static struct mt_hook_spec *hook_at(struct mt_alloc_set *out, uint64_t addr)
 	return NULL;
 }
 
-/* Add "NAME" to OUT's list of entries the program binds to unhooked. */
+/* Add NAME to OUT's comma-separated list of entries the program binds to
+ * unhooked, once.  A name that does not fit is left out. */
 static void note_unhooked(struct mt_alloc_set *out, const char *name)
 {
-	size_t n = strlen(out->unhooked);
-	if (strstr(out->unhooked, name))
-		return;
-	snprintf(out->unhooked + n, sizeof out->unhooked - n, "%s%s", n ? "," : "", name);
+	size_t n = strlen(out->unhooked), len = strlen(name);
+	for (const char *p = out->unhooked; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == 0))
+			return;
+	if (n + (n ? 1 : 0) + len < sizeof out->unhooked)
+		snprintf(out->unhooked + n, sizeof out->unhooked - n, "%s%s", n ? "," : "", name);
 }
 
 /* The entry of throwing operator new FN's nothrow form, defined in the
