@@ -448,7 +448,8 @@ static HOT void *alloc_common(uint64_t a, uint64_t b, uint64_t c, const struct m
 				 : ((fn3)h->orig)(a, b, c))
 	if (how == PASS)
 		return CALL_ORIG();
-	uint64_t size = size_of(h, a, b, c);
+	/* one argument: the size (allocfn.h), malloc's hot path unchanged */
+	uint64_t size = nargs == 1 ? a : size_of(h, a, b, c);
 	if (how == NESTED || !sampled(&mt_agent_state, cl.r, size) || !admit(&cl)) {
 		void *p = CALL_ORIG();
 		end(&cl);

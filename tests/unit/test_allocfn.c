@@ -43,6 +43,9 @@ START_TEST(test_conventions_agree_with_sizes)
 		ck_assert_msg(mt_fn_abi(fn) < MT_ABI__COUNT, "%s", name);
 		ck_assert_msg(mt_fn_is_free(fn) == (sz == MT_SZ_NONE), "%s", name);
 		ck_assert_msg(last_arg[sz] < nargs[mt_fn_abi(fn)], "%s reads past its arguments", name);
+		/* the agent's one-argument handler takes a0 as the size */
+		if (mt_fn_abi(fn) == MT_ABI_ALLOC1 || mt_fn_abi(fn) == MT_ABI_NEW1)
+			ck_assert_msg(sz == MT_SZ_A0, "%s", name);
 		if (mt_fn_is_realloc(fn))
 			ck_assert_msg(sz != MT_SZ_A0 && sz != MT_SZ_A0A1, "%s: a0 is the block", name);
 		ck_assert_msg(mt_fn_needs_return(fn) ==
