@@ -26,7 +26,8 @@
  *   T+10  ff 25 00 00 00 00 jmp *0(%rip)
  *   T+16  <imm64>           the stub's address
  *   T+24  cc x 8
- *   T+32  struct mt_agent_hook (32 bytes)
+ *   T+32  struct mt_agent_hook (32 bytes; orig first: the NEW stubs jump
+ *         through it)
  *   T+64  relocated prologue, then jmp F+patch_len   (tramp_plan.h)
  *
  * The state page is wiped in a forked child (MADV_WIPEONFORK): there
@@ -43,13 +44,14 @@
 #include <stdint.h>
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 4u
+#define MT_AGENT_VERSION 5u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 
-/* Entry stubs: one per enum mt_fn (allocfn.h), then ld.so's notification. */
-#define MT_AGENT_ENTRY_DL_NOTIFY 12
-#define MT_AGENT_NENTRIES 13
+/* Entry stubs: one per calling convention (enum mt_fn_abi, allocfn.h),
+ * then ld.so's notification.  The agent reads a hook's sizes by its fn. */
+#define MT_AGENT_ENTRY_DL_NOTIFY 11
+#define MT_AGENT_NENTRIES 12
 
 /* At offset 0 of the agent's code.  Offsets are from the mapping's start. */
 struct mt_agent_header {
@@ -68,13 +70,14 @@ struct mt_agent_hook {
 	uint64_t addr;       /* F: the hooked entry (pcs[0] of its stacks) */
 	uint32_t fn;         /* enum mt_fn */
 	uint32_t index;      /* the hook's index in mt_agent_state.hooks */
-	uint64_t reserved;
+	uint64_t alt;        /* a throwing operator new: its nothrow form's entry
+	                      * (allocfn.h mt_fn_nothrow); else 0 */
 };
 
 #define MT_AGENT_TRAMP_HOOK_OFF 32
 #define MT_AGENT_TRAMP_CODE_OFF 64
 #define MT_AGENT_TRAMP_SIZE 256     /* one trampoline slot */
-#define MT_AGENT_MAX_HOOKS 32
+#define MT_AGENT_MAX_HOOKS 64     /* jemalloc: 10 C entries, 20 C++ operators */
 
 /* What memtrace installed, kept in the target so that a later memtrace
  * (after a SIGKILL, or after a detach) can find and reuse it, and so that

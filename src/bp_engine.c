@@ -61,6 +61,7 @@ struct hook {
 struct call {
 	bool live;
 	enum mt_fn fn;
+	const struct hook *hook;
 	uint64_t args[3];
 	uint64_t caller;          /* the saved return address */
 	uint64_t ret_slot;        /* where on the stack it was */
@@ -284,7 +285,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 			continue;
 		}
 		if (e->nhooks == MT_MAX_HOOKS) {
-			why_not[i] = "memtrace hooks at most 32 entry points";
+			why_not[i] = "memtrace hooks at most 64 entry points";
 			continue;
 		}
 
@@ -357,7 +358,7 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 	mt_maps_free(&maps);
 	bool have_malloc = false;
 	for (int k = 0; k < e->nhooks; k++)
-		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
+		have_malloc |= mt_fn_set_has(&e->hooks[k].spec->fn_mask, MT_FN_MALLOC);
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	if (!have_malloc)
@@ -419,47 +420,58 @@ static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call
 	e->sink(e->sink_ctx, &ev);
 }
 
-static bool is_free_fn(enum mt_fn fn)
+static bool is_throwing_new(enum mt_fn fn)
 {
-	return fn == MT_FN_FREE || fn == MT_FN_FREE_SIZED || fn == MT_FN_FREE_ALIGNED_SIZED;
+	return mt_fn_abi(fn) == MT_ABI_NEW1 || mt_fn_abi(fn) == MT_ABI_NEW2;
 }
 
-/* Entry of an outermost call. */
-static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook *h,
-		       pid_t tid, const mt_regs *r)
+/* Entry of an outermost call.  True when it sent the thread elsewhere
+ * (R's pc set): a throwing operator new runs its nothrow form instead
+ * (allocfn.h MT_ABI_NEW1), whose return the trap sees; an exception must
+ * not meet the trap's address on the stack, which has no unwind rule. */
+static bool begin_call(struct bp_engine *e, struct tstate *s, const struct hook *h,
+		       pid_t tid, mt_regs *r)
 {
 	enum mt_fn fn = h->spec->fn;
+	if (is_throwing_new(fn) && !h->spec->nothrow_addr)
+		return false;   /* discovery hooks none such: never traced */
 	if (e->gate.enter && !e->gate.enter(e->gate.ctx, tid)) {
 		e->st.nested_calls++;   /* inside a call the other engine traces */
-		return;
+		return false;
 	}
-	if (is_free_fn(fn)) {
+	uint64_t slot = mt_regs_retaddr_slot(r), caller = 0;
+	if (mt_fn_is_free(fn)) {
 		/* Published before the real free runs: no other thread can be
 		 * handed this address until we resume this one. */
-		uint64_t p = mt_regs_arg(r, 0), caller = 0;
-		if (p) {
-			/* The caller tells an unknown free by the allocator's own
-			 * module (a dying thread's cache) from the program's. */
-			peek(e, mt_regs_retaddr_slot(r), &caller, sizeof caller);
+		uint64_t p = mt_regs_arg(r, 0);
+		/* The caller tells an unknown free by the allocator's own
+		 * module (a dying thread's cache) from the program's. */
+		peek(e, slot, &caller, sizeof caller);
+		if (p)
 			emit(e, MT_EV_FREE, NULL, tid, fn, p, 0, 0, caller);
+		/* A C++ or extended free is followed to its return, so that
+		 * the free it makes inside is nested (jemalloc's delete jumps
+		 * to free): one call.  Without a slot for it, that inner free
+		 * would be counted twice, so it is left untraced. */
+		if (!mt_fn_needs_return(fn) || h->page < 0) {
+			gate_leave(e, tid);
+			return false;
 		}
-		gate_leave(e, tid);
-		return;
 	}
-	uint64_t slot = mt_regs_retaddr_slot(r), caller;
 	struct call *c = NULL;
 	for (int i = 0; i < MAX_CALLS && !c; i++)
 		if (!s->calls[i].live)
 			c = &s->calls[i];
 	if (!c || peek(e, slot, &caller, sizeof caller) < 0) {
-		e->st.lost_calls++; /* its result cannot be seen */
+		if (!mt_fn_is_free(fn))
+			e->st.lost_calls++; /* its result cannot be seen */
 		gate_leave(e, tid);
-		return;
+		return false;
 	}
 	/* The stack is taken before the return address is replaced, with the
 	 * registers as they are at the entry (the pc back on the hook). */
 	uint32_t stack = 0;
-	if (e->stacks.capture) {
+	if (e->stacks.capture && !mt_fn_is_free(fn)) {
 		mt_regs at = *r;
 		mt_regs_set_pc(&at, h->spec->addr);
 		stack = e->stacks.capture(e->stacks.ctx, tid, &at);
@@ -468,61 +480,86 @@ static void begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	if (poke(e, slot, &trap, sizeof trap) < 0) {
 		e->st.lost_calls++;
 		gate_leave(e, tid);
-		return;
+		return false;
 	}
 	c->live = true;
 	c->fn = fn;
+	c->hook = h;
 	for (int i = 0; i < 3; i++)
 		c->args[i] = mt_regs_arg(r, i);
 	c->caller = caller;
 	c->ret_slot = slot;
 	c->stack = stack;
-	if ((fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY) && c->args[0])
+	if (mt_fn_is_realloc(fn) && c->args[0])
 		emit(e, MT_EV_REALLOC_BEGIN, c, tid, fn, 0, 0, c->args[0], caller);
+	if (!is_throwing_new(fn))
+		return false;
+	/* new(size[, align]) -> new(size[, align], nothrow): the nothrow_t
+	 * reference, never read, points at the return slot.  Its entry is
+	 * hooked too: a nested call. */
+	mt_regs_set_arg(r, mt_fn_abi(fn) == MT_ABI_NEW1 ? 1 : 2, slot);
+	mt_regs_set_pc(r, h->spec->nothrow_addr);
+	return true;
 }
 
-/* The return trap of an outermost call. */
-static void finish_call(struct bp_engine *e, struct tstate *s, struct call *c, pid_t tid,
-			const mt_regs *r)
+static void apply_plan(struct bp_engine *e, const struct mt_insn_plan *plan, uint64_t slot,
+		       mt_regs *r);
+
+/* A throwing operator new whose nothrow form failed: the thread enters the
+ * original again (past the breakpoint, PARKING: the original bytes are
+ * back), with its arguments and its caller's return address, so that the
+ * exception it throws unwinds to the program's handler. */
+static void retry_throwing(struct bp_engine *e, const struct call *c, mt_regs *r, bool parking)
+{
+	const struct hook *h = c->hook;
+	poke(e, c->ret_slot, &c->caller, sizeof c->caller);
+	mt_regs_set_sp(r, c->ret_slot);
+	for (int i = 0; i < 3; i++)
+		mt_regs_set_arg(r, i, c->args[i]);
+	mt_regs_set_pc(r, h->spec->addr);
+	if (!parking && h->installed)
+		apply_plan(e, &h->plan, h->slot, r);
+}
+
+/* The return trap of an outermost call.  True when the thread was sent
+ * back into the call (retry_throwing), R set for that. */
+static bool finish_call(struct bp_engine *e, struct tstate *s, struct call *c, pid_t tid,
+			mt_regs *r, bool parking)
 {
 	uint64_t ret = mt_regs_ret(r);
 	uint64_t *a = c->args;
+	uint64_t size = mt_fn_size_of(mt_fn_size(c->fn), a[0], a[1], a[2]);
 	c->live = false;
 	gate_leave(e, tid);
-	switch (c->fn) {
-	case MT_FN_MALLOC:
+	switch (mt_fn_abi(c->fn)) {
+	case MT_ABI_ALLOC1:
+	case MT_ABI_ALLOC2:
+	case MT_ABI_ALLOC3:
 		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, size, 0, c->caller);
 		break;
-	case MT_FN_CALLOC:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0] * a[1], 0, c->caller);
+	case MT_ABI_REALLOC2:
+	case MT_ABI_REALLOC3:
+		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, size, a[0], c->caller);
 		break;
-	case MT_FN_REALLOC:
-		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1], a[0], c->caller);
-		break;
-	case MT_FN_REALLOCARRAY:
-		emit(e, MT_EV_REALLOC, c, tid, c->fn, ret, a[1] * a[2], a[0], c->caller);
-		break;
-	case MT_FN_POSIX_MEMALIGN: {
+	case MT_ABI_POSIX_MEMALIGN: {
 		uint64_t p = 0;
 		if ((uint32_t)ret == 0 && peek(e, a[0], &p, sizeof p) == 0 && p)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, p, a[2], 0, c->caller);
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, p, size, 0, c->caller);
 		break;
 	}
-	case MT_FN_ALIGNED_ALLOC:
-	case MT_FN_MEMALIGN:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[1], 0, c->caller);
-		break;
-	case MT_FN_VALLOC:
-	case MT_FN_PVALLOC:
-		if (ret)
-			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, a[0], 0, c->caller);
-		break;
+	case MT_ABI_NEW1:
+	case MT_ABI_NEW2:
+		if (ret) {
+			emit(e, MT_EV_ALLOC, c, tid, c->fn, ret, size, 0, c->caller);
+			break;
+		}
+		retry_throwing(e, c, r, parking);
+		return true;
 	default:
-		break;
+		break;   /* a free: published at its entry */
 	}
+	return false;
 }
 
 /* Run the displaced instruction per its plan, from the state at the hook. */
@@ -584,13 +621,15 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 		}
 		struct tstate *s = tstate_get(e, tid, true);
 		uint64_t sp = mt_regs_sp(&r);
+		bool sent = false;   /* to a throwing new's nothrow form */
 		if (s && call_around(s, sp)) {
 			e->st.nested_calls++;
 		} else if (s) {
 			drop_abandoned(e, s, sp);
-			begin_call(e, s, h, tid, &r);
+			sent = begin_call(e, s, h, tid, &r);
 		}
-		apply_plan(e, &h->plan, h->slot, &r);
+		if (!sent)
+			apply_plan(e, &h->plan, h->slot, &r);
 		mt_target_set_regs(e->t, tid, &r);
 		mt_target_resume(e->t, tid, 0);
 		return true;
@@ -616,8 +655,8 @@ static bool bp_on_trap(struct mt_engine *base, const struct mt_stop *st, bool pa
 		if (!c)
 			return false; /* cannot know where to return: not ours to fix */
 		uint64_t caller = c->caller;
-		finish_call(e, s, c, tid, &r);
-		mt_regs_set_pc(&r, caller);
+		if (!finish_call(e, s, c, tid, &r, parking))
+			mt_regs_set_pc(&r, caller);
 		mt_target_set_regs(e->t, tid, &r);
 		if (!parking)
 			mt_target_resume(e->t, tid, 0);
@@ -727,8 +766,14 @@ static void unpark(void *ctx, pid_t tid)
 		/* Returned into the trap but not yet trapped. */
 		struct tstate *s = tstate_get(e, tid, false);
 		struct call *c = s ? call_returning(s, mt_regs_sp(&r)) : NULL;
-		if (c) {
+		if (c && is_throwing_new(c->fn) && mt_regs_ret(&r) == 0) {
+			/* its nothrow form failed: the original throws */
+			retry_throwing(e, c, &r, true);
+			to = mt_regs_pc(&r);
+		} else if (c) {
 			to = c->caller;
+		}
+		if (c) {
 			c->live = false;
 			e->st.in_flight++;
 			gate_leave(e, tid);
@@ -759,7 +804,10 @@ static int bp_remove(struct mt_engine *base)
 	if (!mt_target_all_stopped(e->t))
 		u.page_in_use = true;
 
-	/* Threads inside a hooked call get their real return address back. */
+	/* Threads inside a hooked call get their real return address back.
+	 * One inside a throwing new's nothrow form (begin_call) then returns
+	 * its result as is: NULL, where the program expects an exception, if
+	 * that allocation fails at this moment (not handled). */
 	for (unsigned b = 0; b < NBUCKETS; b++) {
 		for (struct tstate *s = e->threads[b]; s; s = s->next) {
 			for (int i = 0; i < MAX_CALLS; i++) {

@@ -38,6 +38,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <gelf.h>
 #include <inttypes.h>
 #include <libelf.h>
@@ -59,17 +60,43 @@
 #define MAX_DYNAMIC  (1u << 20) /* bytes of PT_DYNAMIC we are willing to read */
 
 /* Which convention a hook with several names uses: the first name here
- * that it carries.  Aliased names must share argument conventions for the
- * alias to be valid C; where one reads a subset of another's arguments
- * (free vs free_sized) the simpler one comes first. */
+ * that it carries, else the first in enum order (C++ operators, then the
+ * allocators' own names).  Aliased names must share argument conventions
+ * for the alias to be valid C; where one reads a subset of another's
+ * arguments (free vs free_sized) the simpler one comes first. */
 static const enum mt_fn fn_pref[] = {
 	MT_FN_MALLOC, MT_FN_FREE, MT_FN_CALLOC, MT_FN_REALLOC,
 	MT_FN_REALLOCARRAY, MT_FN_MEMALIGN, MT_FN_ALIGNED_ALLOC,
 	MT_FN_POSIX_MEMALIGN, MT_FN_VALLOC, MT_FN_PVALLOC, MT_FN_FREE_SIZED,
 	MT_FN_FREE_ALIGNED_SIZED,
 };
-_Static_assert(sizeof fn_pref / sizeof fn_pref[0] == MT_FN__COUNT,
-	       "fn_pref must list every enum mt_fn");
+
+/* Allocation entries memtrace has no handler for, which a program may
+ * bind to (fnmatch patterns, checked against the names the allocator's
+ * module defines): the header names the ones it binds to (mimalloc's
+ * mi_heap_malloc, jemalloc's xallocx, reallocf).  Size lookups allocate
+ * nothing.  The C library's names are not matched: its strdup and the
+ * like allocate through its malloc, which is hooked. */
+static const char *const unhooked_like[] = {
+	"_Zn[wa]*", "_Zd[la]*", "mi_*alloc*", "mi_*new*", "mi_*dup*", "mi_*realpath",
+	"mi_*expand", "tc_*alloc*", "tc_*new*", "tc_*delete*", "tc_*free*", "*allocx",
+	"smallocx*", "reallocf", "reallocarr",
+};
+static const char *const not_alloc[] = {
+	"*usable_size*", "*good_size*", "*malloc_size", "*nallocx", "sallocx",
+	"*malloc_stats*", "mi_heap_new*",
+};
+
+/* libstdc++'s and libc++'s operator new and delete call malloc and free,
+ * which are hooked: hooking them too would only cost a second trampoline
+ * per call.  An allocator library's or the program's own are hooked. */
+static bool forwards_to_malloc(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return strncmp(base, "libstdc++.so", 12) == 0 || strncmp(base, "libc++.so", 9) == 0 ||
+	       strncmp(base, "libc++abi.so", 12) == 0;
+}
 
 /* One object to search, in lookup order. */
 struct module {
@@ -97,6 +124,13 @@ struct ctx {
 	struct module *mods;
 	size_t nmods, capmods;
 	struct found found[MT_FN__COUNT];
+	/* an undefined dynamic symbol of some module names it: the program
+	 * binds to it (an allocator's own API is hooked only then) */
+	bool bound[MT_FN__COUNT];
+	bool all_ext;              /* hook every allocator API defined */
+	/* names the unhooked_like patterns match that some module binds to */
+	char (*wanted)[64];
+	size_t nwanted;
 };
 
 struct elf_file {
@@ -295,6 +329,34 @@ struct search_arg {
 	GElf_Sym local[MT_FN__COUNT];
 };
 
+static bool matches_any(const char *name, const char *const *pat, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(pat[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+#define MAX_WANTED 64
+
+/* NAME, undefined in some module, may be an allocation entry memtrace has
+ * no handler for: kept to be looked up in the allocator's module. */
+static void want_unhooked(struct ctx *c, const char *name)
+{
+	if (!matches_any(name, unhooked_like, sizeof unhooked_like / sizeof unhooked_like[0]) ||
+	    matches_any(name, not_alloc, sizeof not_alloc / sizeof not_alloc[0]) ||
+	    strlen(name) >= sizeof c->wanted[0])
+		return;
+	for (size_t i = 0; i < c->nwanted; i++)
+		if (strcmp(c->wanted[i], name) == 0)
+			return;
+	if (!c->wanted)
+		c->wanted = calloc(MAX_WANTED, sizeof *c->wanted);
+	if (!c->wanted || c->nwanted == MAX_WANTED)
+		return;   /* bounded: the header names the first ones */
+	snprintf(c->wanted[c->nwanted++], sizeof c->wanted[0], "%s", name);
+}
+
 static void define(struct search_arg *a, enum mt_fn fn, const GElf_Sym *sym)
 {
 	struct found *f = &a->c->found[fn];
@@ -312,6 +374,13 @@ static void collect_definition(void *arg, const char *name,
 {
 	struct search_arg *a = arg;
 	enum mt_fn fn = mt_fn_from_name(name);
+	if (sym->st_shndx == SHN_UNDEF) {
+		if (fn != MT_FN__COUNT)
+			a->c->bound[fn] = true;
+		else
+			want_unhooked(a->c, name);
+		return;
+	}
 	if (fn == MT_FN__COUNT || hidden_version)
 		return;
 	int type = GELF_ST_TYPE(sym->st_info);
@@ -384,10 +453,15 @@ static int search_module(struct ctx *c, size_t i)
 	if (c->mods[i].symtab)
 		search_static_symtab(ef.elf, &a);
 
+	bool forwards = forwards_to_malloc(c->mods[i].map->path);
 	for (int fn = 0; a.found_any && fn < MT_FN__COUNT; fn++) {
 		struct found *f = &c->found[fn];
 		if (!f->defined || f->module != i || f->ifunc)
 			continue;
+		if (c->mods[i].symtab)
+			c->bound[fn] = true;   /* a static program calls it directly */
+		if (forwards && mt_fn_family((enum mt_fn)fn) == MT_FAM_CXX)
+			continue;   /* defined here, so bound here: not hooked */
 		if (fill_code(&ef, f->vaddr, f) == 0) {
 			f->addr = c->mods[i].bias + f->vaddr;
 			f->hookable = true;
@@ -683,20 +757,88 @@ static int cmp_hook(const void *a, const void *b)
 	return (int)x->fn - (int)y->fn;
 }
 
-/* Add the hookable definitions found to OUT, one hook per address. */
+static int pref_rank(enum mt_fn fn)
+{
+	for (size_t p = 0; p < sizeof fn_pref / sizeof fn_pref[0]; p++)
+		if (fn_pref[p] == fn)
+			return (int)p;
+	return (int)(sizeof fn_pref / sizeof fn_pref[0]) + (int)fn;
+}
+
+static struct mt_hook_spec *hook_at(struct mt_alloc_set *out, uint64_t addr)
+{
+	for (int k = 0; k < out->n; k++)
+		if (out->hooks[k].addr == addr)
+			return &out->hooks[k];
+	return NULL;
+}
+
+/* Add NAME to OUT's comma-separated list of entries the program binds to
+ * unhooked, once.  A name that does not fit is left out. */
+static void note_unhooked(struct mt_alloc_set *out, const char *name)
+{
+	size_t n = strlen(out->unhooked), len = strlen(name);
+	for (const char *p = out->unhooked; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, name, len) == 0 && (p[len] == ',' || p[len] == 0))
+			return;
+	if (n + (n ? 1 : 0) + len < sizeof out->unhooked)
+		snprintf(out->unhooked + n, sizeof out->unhooked - n, "%s%s", n ? "," : "", name);
+}
+
+/* The entry of throwing operator new FN's nothrow form, defined in the
+ * same module; 0 if there is none.  Traced calls go through it (allocfn.h
+ * MT_ABI_NEW1), so it must make the same allocation: the module's own
+ * does (libstdc++'s calls the throwing one inside a try block, which is
+ * hooked then nested, and its exception is caught there); another
+ * module's is another allocator's. */
+static uint64_t nothrow_of(const struct ctx *c, enum mt_fn fn)
+{
+	enum mt_fn alt = mt_fn_nothrow(fn);
+	if (alt == MT_FN__COUNT || !c->found[alt].hookable ||
+	    c->found[alt].module != c->found[fn].module)
+		return 0;
+	return c->found[alt].addr;
+}
+
+/* Whether found FN is hooked: the C names always; a throwing operator new
+ * where its nothrow form is beside it; an allocator's own API where bound,
+ * or at an address hooked already (an alias costs nothing). */
+static bool wanted_fn(const struct ctx *c, struct mt_alloc_set *out, enum mt_fn fn)
+{
+	const struct found *f = &c->found[fn];
+	if (mt_fn_nothrow(fn) != MT_FN__COUNT && !nothrow_of(c, fn))
+		return false;
+	if (mt_fn_family(fn) != MT_FAM_EXT)
+		return true;
+	return c->all_ext || c->bound[fn] || hook_at(out, f->addr) != NULL;
+}
+
+/* Add the hookable definitions found to OUT, one hook per address: the C
+ * names, the C++ operators, then the allocators' own names (aliases of the
+ * first ones join their hooks). */
 static int append_found(struct ctx *c, struct mt_alloc_set *out)
 {
+	for (int pass = 0; pass < 2; pass++)
 	for (int fn = 0; fn < MT_FN__COUNT; fn++) {
 		const struct found *f = &c->found[fn];
-		if (!f->hookable)
+		if (!f->hookable || (mt_fn_family((enum mt_fn)fn) == MT_FAM_EXT) != (pass == 1))
 			continue;
-		struct mt_hook_spec *h = NULL;
-		for (int k = 0; k < out->n; k++)
-			if (out->hooks[k].addr == f->addr)
-				h = &out->hooks[k];
+		if (!wanted_fn(c, out, (enum mt_fn)fn)) {
+			/* An allocator's throwing new without its nothrow form:
+			 * its blocks are not seen.  (The program's own operator
+			 * new may well call malloc: not said.) */
+			if (mt_fn_nothrow((enum mt_fn)fn) != MT_FN__COUNT &&
+			    c->found[MT_FN_MALLOC].defined &&
+			    c->found[MT_FN_MALLOC].module == f->module)
+				note_unhooked(out, mt_fn_name((enum mt_fn)fn));
+			continue;
+		}
+		struct mt_hook_spec *h = hook_at(out, f->addr);
 		if (!h) {
-			if (out->n == MT_MAX_HOOKS)
-				return -MT_E_INTERNAL;
+			if (out->n == MT_MAX_HOOKS) {
+				note_unhooked(out, mt_fn_name((enum mt_fn)fn));
+				continue;
+			}
 			h = &out->hooks[out->n++];
 			h->addr = f->addr;
 			h->file_offset = f->file_offset;
@@ -704,19 +846,55 @@ static int append_found(struct ctx *c, struct mt_alloc_set *out)
 			snprintf(h->module, sizeof h->module, "%s",
 				 c->mods[f->module].map->path);
 		}
-		h->fn_mask |= 1u << fn;
+		mt_fn_set_add(&h->fn_mask, (enum mt_fn)fn);
+		if (!h->nothrow_addr)
+			h->nothrow_addr = nothrow_of(c, (enum mt_fn)fn);
 	}
 	for (int k = 0; k < out->n; k++) {
 		struct mt_hook_spec *h = &out->hooks[k];
-		for (size_t p = 0; p < MT_FN__COUNT; p++)
-			if (h->fn_mask & (1u << fn_pref[p])) {
-				h->fn = fn_pref[p];
-				break;
-			}
+		int best = -1;
+		for (int fn = 0; fn < MT_FN__COUNT; fn++)
+			if (mt_fn_set_has(&h->fn_mask, (enum mt_fn)fn) &&
+			    (best < 0 || pref_rank((enum mt_fn)fn) < pref_rank((enum mt_fn)best)))
+				best = fn;
+		h->fn = (enum mt_fn)best;
 		snprintf(h->symbol, sizeof h->symbol, "%s", mt_fn_name(h->fn));
 	}
 	qsort(out->hooks, (size_t)out->n, sizeof out->hooks[0], cmp_hook);
 	return 0;
+}
+
+struct unhooked_arg {
+	const struct ctx *c;
+	struct mt_alloc_set *out;
+	uint64_t bias;
+};
+
+static void check_unhooked(void *arg, const char *name, const GElf_Sym *sym,
+			   bool hidden_version)
+{
+	struct unhooked_arg *a = arg;
+	int type = GELF_ST_TYPE(sym->st_info);
+	if (sym->st_shndx == SHN_UNDEF || hidden_version || sym->st_value == 0 ||
+	    (type != STT_FUNC && type != STT_GNU_IFUNC))
+		return;
+	for (size_t i = 0; i < a->c->nwanted; i++)
+		if (strcmp(a->c->wanted[i], name) == 0 &&
+		    !hook_at(a->out, a->bias + sym->st_value))
+			note_unhooked(a->out, name);
+}
+
+/* The names some module binds to that the allocator's module (MOD)
+ * defines as allocation entries memtrace has no handler for, at an
+ * address no hook serves (an alias of a hooked entry is seen). */
+static void find_unhooked(struct ctx *c, size_t mod, struct mt_alloc_set *out)
+{
+	struct elf_file ef;
+	if (!c->nwanted || open_module(c, mod, &ef) < 0)
+		return;
+	struct unhooked_arg a = { .c = c, .out = out, .bias = c->mods[mod].bias };
+	for_each_symbol(ef.elf, SHT_DYNSYM, check_unhooked, &a);
+	elf_file_close(&ef);
 }
 
 static int build_result(struct ctx *c, struct mt_alloc_set *out)
@@ -726,6 +904,7 @@ static int build_result(struct ctx *c, struct mt_alloc_set *out)
 	int err = append_found(c, out);
 	if (err < 0)
 		return err;
+	find_unhooked(c, c->found[MT_FN_MALLOC].module, out);
 	snprintf(out->allocator, sizeof out->allocator, "%s",
 		 c->mods[c->found[MT_FN_MALLOC].module].map->path);
 	return 0;
@@ -733,7 +912,8 @@ static int build_result(struct ctx *c, struct mt_alloc_set *out)
 
 int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_set *out)
 {
-	struct ctx c = { .pid = pid };
+	/* dlsym() may reach an allocator's own API here: all of it */
+	struct ctx c = { .pid = pid, .all_ext = true };
 	memset(out, 0, sizeof *out);
 	int err = mt_maps_read(pid, &c.maps);
 	if (err < 0)
@@ -751,6 +931,7 @@ int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_s
 	if (err < 0)
 		memset(out, 0, sizeof *out);
 	free(c.mods);
+	free(c.wanted);
 	mt_maps_free(&c.maps);
 	return err;
 }
@@ -856,6 +1037,7 @@ out:
 		memset(out, 0, sizeof *out);
 	elf_file_close(&exe);
 	free(c.mods);
+	free(c.wanted);
 	mt_maps_free(&c.maps);
 	return err;
 }

@@ -17,17 +17,19 @@
 
 #include "allocfn.h"
 
-#define MT_MAX_HOOKS 32
+#define MT_MAX_HOOKS 64    /* jemalloc: 10 C entries, 20 C++ operators, its *allocx */
 #define MT_MAX_ORIG  16   /* code bytes kept from the ELF file per hook */
 
 struct mt_hook_spec {
 	uint64_t addr;                 /* runtime address of the entry */
-	unsigned fn_mask;              /* 1u << enum mt_fn for every name bound here */
+	struct mt_fn_set fn_mask;      /* every enum mt_fn bound here */
 	enum mt_fn fn;                 /* the one whose argument convention is used:
 	                                * memalign for glibc's memalign+aligned_alloc */
 	char symbol[64];               /* mt_fn_name(fn), e.g. "malloc" */
 	char module[256];              /* path as in /proc/PID/maps */
 	uint64_t file_offset;          /* where the entry's bytes are in that file */
+	uint64_t nothrow_addr;         /* a throwing operator new: the entry of its
+	                                * nothrow form in the same module (allocfn.h) */
 	unsigned char orig[MT_MAX_ORIG];  /* the entry's bytes as the ELF file has them */
 };
 
@@ -36,6 +38,9 @@ struct mt_alloc_set {
 	int n;
 	char allocator[256];           /* path of the module that defines malloc, as
 	                                * in maps: "/usr/lib/x86_64-linux-gnu/libc.so.6" */
+	/* allocation entries of the allocator's module that some module binds
+	 * to and no hook serves, comma-separated: "xallocx,mi_heap_malloc" */
+	char unhooked[256];
 };
 
 /* 0 when /proc/PID/exe is a 64-bit x86_64 ELF file; -MT_E_UNSUPPORTED_ARCH

@@ -99,7 +99,7 @@ static int hy_install(struct mt_engine *base, bool *installed, const char **why_
 		}
 	}
 	for (int i = 0; i < h->set->n; i++)
-		if (installed[i] && (h->set->hooks[i].fn_mask & (1u << MT_FN_MALLOC)))
+		if (installed[i] && mt_fn_set_has(&h->set->hooks[i].fn_mask, MT_FN_MALLOC))
 			return 0;
 	return err < 0 ? err : -MT_E_NO_ALLOCATOR;
 }

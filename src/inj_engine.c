@@ -441,6 +441,26 @@ static uint32_t find_tid_offset(struct inj_engine *e)
 
 /* ---- trampolines ------------------------------------------------------ */
 
+/* A hole for a trampoline page near NEAR.  MAPS was read before any page
+ * of this install was mapped: once one was, the hole MAPS shows may be the
+ * one it took (past 16 hooks: a C++ allocator has 30), so the maps are
+ * read again. */
+static uint64_t find_page_hole(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
+{
+	struct mt_maps fresh;
+	if (e->npages == 0 || mt_maps_read(e->pid, &fresh) < 0)
+		return mt_remote_find_hole(maps, near, MT_REMOTE_PAGE, REACH);
+	uint64_t hole = mt_remote_find_hole(&fresh, near, MT_REMOTE_PAGE, REACH);
+	mt_maps_free(&fresh);
+	return hole;
+}
+
+static bool map_tramp_page(struct inj_engine *e, uint64_t addr)
+{
+	return mt_remote_mmap(e->t, e->syscall_pc, addr, MT_REMOTE_PAGE, PROT_READ | PROT_EXEC,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, NULL) != 0;
+}
+
 static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
 {
 	for (int i = 0; i < e->npages; i++) {
@@ -451,10 +471,8 @@ static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uin
 	}
 	if (e->npages == MAX_PAGES)
 		return 0;
-	uint64_t hole = mt_remote_find_hole(maps, near, MT_REMOTE_PAGE, REACH);
-	if (!hole || !mt_remote_mmap(e->t, e->syscall_pc, hole, MT_REMOTE_PAGE,
-				     PROT_READ | PROT_EXEC,
-				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, NULL))
+	uint64_t hole = find_page_hole(e, maps, near);
+	if (!hole || !map_tramp_page(e, hole))
 		return 0;
 	int k = e->npages++;
 	e->pages[k] = (struct page){ hole, 1 };
@@ -564,9 +582,10 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return plan.why;
 	uint8_t tr[MT_AGENT_TRAMP_SIZE];
 	memset(tr, MT_BP_BYTE, sizeof tr);
-	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[fn]);
+	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
 	struct mt_agent_hook hk = { .orig = t + MT_AGENT_TRAMP_CODE_OFF, .addr = h->addr,
-				    .fn = (uint32_t)fn, .index = (uint32_t)slot };
+				    .fn = (uint32_t)fn, .index = (uint32_t)slot,
+				    .alt = h->spec->nothrow_addr };
 	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
 	if (plan.tramp_len > sizeof tr - MT_AGENT_TRAMP_CODE_OFF)
 		return "its relocated prologue is too long";
@@ -703,10 +722,10 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		if (declined)
 			continue;
 		if (e->nhooks == MT_MAX_HOOKS || e->nhooks == MT_AGENT_MAX_HOOKS) {
-			why_not[i] = "memtrace hooks at most 32 entry points";
+			why_not[i] = "memtrace hooks at most 64 entry points";
 			continue;
 		}
-		if (!e->hdr.entry[spec->fn]) {
+		if (mt_fn_abi(spec->fn) >= MT_ABI__COUNT || !e->hdr.entry[mt_fn_abi(spec->fn)]) {
 			why_not[i] = "the agent has no handler for it";
 			continue;
 		}
@@ -737,7 +756,7 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 	mt_maps_free(&maps);
 	bool have_malloc = false;
 	for (int k = 0; k < e->nhooks; k++)
-		have_malloc |= (e->hooks[k].spec->fn_mask & (1u << MT_FN_MALLOC)) != 0;
+		have_malloc |= mt_fn_set_has(&e->hooks[k].spec->fn_mask, MT_FN_MALLOC);
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	return have_malloc ? 0 : -MT_E_NO_ALLOCATOR;

@@ -50,7 +50,7 @@ struct mt_report_site {
 
 struct mt_report_hook {
 	char symbol[64];
-	char names[160];       /* comma-separated */
+	char names[320];       /* comma-separated */
 	uint64_t address;
 	char module[256];
 	uint64_t file_offset;
@@ -62,6 +62,9 @@ struct mt_report {
 	char comm[64];
 	const char *engine;
 	char allocator[256];
+	/* allocation entries the program binds to that memtrace does not hook
+	 * (comma-separated; discover.h): their blocks are not seen */
+	char unhooked[256];
 	int threads;
 	double duration_s;
 	uint64_t events;

@@ -65,7 +65,7 @@ static json_t *sampling(const struct mt_report *r)
 static json_t *names_array(const char *csv)
 {
 	json_t *a = json_array();
-	char buf[160];
+	char buf[320];
 	snprintf(buf, sizeof buf, "%s", csv);
 	for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 		json_array_append_new(a, str(tok));
@@ -80,6 +80,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "comm", str(r->comm));
 	json_object_set_new(o, "engine", json_string(r->engine));
 	json_object_set_new(o, "allocator", str(r->allocator));
+	json_object_set_new(o, "unhooked", names_array(r->unhooked));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));

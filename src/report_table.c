@@ -112,6 +112,12 @@ static void header(FILE *f, const struct mt_report *r)
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
 		r->threads, r->allocator, r->engine);
 	sampling_line(f, r);
+	if (r->unhooked[0]) {
+		bool many = strchr(r->unhooked, ',') != NULL;
+		fprintf(f, "not hooked: %s: the program calls %s, %s blocks are not seen\n",
+			r->unhooked, many ? "these allocation entries" : "this allocation entry",
+			many ? "their" : "its");
+	}
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);
 	if (r->unknown_frees_internal)

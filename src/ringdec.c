@@ -187,12 +187,12 @@ void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid)
 
 static bool is_free_fn(uint16_t fn)
 {
-	return fn == MT_FN_FREE || fn == MT_FN_FREE_SIZED || fn == MT_FN_FREE_ALIGNED_SIZED;
+	return mt_fn_is_free((enum mt_fn)fn);
 }
 
 static bool is_realloc_fn(uint16_t fn)
 {
-	return fn == MT_FN_REALLOC || fn == MT_FN_REALLOCARRAY;
+	return mt_fn_is_realloc((enum mt_fn)fn);
 }
 
 /* Copies the record at position POS of S out of the region and checks it;

@@ -38,12 +38,12 @@ static void symbolize_site(struct session *s, struct mt_report_site *rs)
 	rs->line = sym.line;
 }
 
-static void names_of(unsigned mask, char *buf, size_t len)
+static void names_of(const struct mt_fn_set *mask, char *buf, size_t len)
 {
 	size_t n = 0;
 	buf[0] = 0;
 	for (int f = 0; f < MT_FN__COUNT; f++) {
-		if (!(mask & (1u << f)))
+		if (!mt_fn_set_has(mask, (enum mt_fn)f))
 			continue;
 		int w = snprintf(buf + n, len - n, "%s%s", n ? "," : "", mt_fn_name((enum mt_fn)f));
 		if (w < 0 || (size_t)w >= len - n)
@@ -113,6 +113,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 	snprintf(r->comm, sizeof r->comm, "%s", s->comm);
 	r->engine = s->engine ? s->engine->ops->name : "breakpoint";
 	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
+	snprintf(r->unhooked, sizeof r->unhooked, "%s", s->set.unhooked);
 	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
 	r->duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start;
 	r->events = es.calls;
@@ -140,7 +141,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 		const struct mt_hook_spec *h = &s->set.hooks[i];
 		struct mt_report_hook *rh = &r->hooks[r->nhooks++];
 		snprintf(rh->symbol, sizeof rh->symbol, "%s", h->symbol);
-		names_of(h->fn_mask, rh->names, sizeof rh->names);
+		names_of(&h->fn_mask, rh->names, sizeof rh->names);
 		rh->address = h->addr;
 		snprintf(rh->module, sizeof rh->module, "%s", h->module);
 		rh->file_offset = h->file_offset;

@@ -422,48 +422,109 @@ typedef void *(*fn1)(uint64_t);
 typedef void *(*fn2)(uint64_t, uint64_t);
 typedef void *(*fn3)(uint64_t, uint64_t, uint64_t);
 
-/* An allocation returning its block: malloc, valloc, pvalloc (one
- * argument: the size), calloc, memalign, aligned_alloc (two). */
+/* Which arguments give the bytes asked for, per enum mt_fn (allocfn.h). */
+static const uint8_t size_rule[MT_FN__COUNT] = {
+#define MT_X(id, name, abi, size, fam) [MT_FN_##id] = MT_SZ_##size,
+	MT_FN_LIST(MT_X)
+#undef MT_X
+};
+
+static HOT uint64_t size_of(const struct mt_agent_hook *h, uint64_t a, uint64_t b, uint64_t c)
+{
+	enum mt_fn_size rule = h->fn < MT_FN__COUNT ? (enum mt_fn_size)size_rule[h->fn] : MT_SZ_A0;
+	return mt_fn_size_of(rule, a, b, c);
+}
+
+/* An allocation returning its block, with one to three arguments: malloc,
+ * operator new, calloc, memalign, mallocx, new(size, align, nothrow)...
+ * Nested calls (operator new[] jumping to operator new, new(size, align)
+ * calling aligned_alloc) only run: the outermost call is the one counted. */
+static HOT void *alloc_common(uint64_t a, uint64_t b, uint64_t c, const struct mt_agent_hook *h,
+			      uint64_t sp, uint64_t bp, int nargs)
+{
+	struct call cl;
+	int how = begin(&cl, sp);
+#define CALL_ORIG() (nargs == 1 ? ((fn1)h->orig)(a) : nargs == 2 ? ((fn2)h->orig)(a, b) \
+				 : ((fn3)h->orig)(a, b, c))
+	if (how == PASS)
+		return CALL_ORIG();
+	/* one argument: the size (allocfn.h), malloc's hot path unchanged */
+	uint64_t size = nargs == 1 ? a : size_of(h, a, b, c);
+	if (how == NESTED || !sampled(&mt_agent_state, cl.r, size) || !admit(&cl)) {
+		void *p = CALL_ORIG();
+		end(&cl);
+		return p;
+	}
+	take_stack(&cl, h, sp, bp);
+	void *p = CALL_ORIG();
+#undef CALL_ORIG
+	if (p)
+		put(&cl, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0);
+	end(&cl);
+	return p;
+}
+
 void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	struct call c;
-	int how = begin(&c, sp);
-	if (how == PASS)
-		return ((fn1)h->orig)(a);
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, a) || !admit(&c)) {
-		void *p = ((fn1)h->orig)(a);
-		end(&c);
-		return p;
-	}
-	take_stack(&c, h, sp, bp);
-	void *p = ((fn1)h->orig)(a);
-	if (p)
-		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0);
-	end(&c);
-	return p;
+	return alloc_common(a, 0, 0, h, sp, bp, 1);
 }
 
 void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
+	return alloc_common(a, b, 0, h, sp, bp, 2);
+}
+
+void *mt_h_alloc3(uint64_t a, uint64_t b, uint64_t c, const struct mt_agent_hook *h, uint64_t sp,
+		  uint64_t bp);
+void *mt_h_alloc3(uint64_t a, uint64_t b, uint64_t c, const struct mt_agent_hook *h, uint64_t sp,
+		  uint64_t bp)
+{
+	return alloc_common(a, b, c, h, sp, bp, 3);
+}
+
+/* operator new(size), new(size, align): throwing forms, served by stubs
+ * that call this handler and, when it returns 0, jump to the original
+ * with the caller's frame as it was (agent_entry.S): the original then
+ * runs with no frame of ours on the stack, so that its exception
+ * (std::bad_alloc) finds the program's handler; the agent has no unwind
+ * information.  The allocation itself is made by the nothrow form (H->alt,
+ * hooked too, so nested), which the allocator defines beside it; when
+ * that fails, the original tries again and throws.  Untraced calls (PASS,
+ * NESTED, not sampled, no room) are the original's alone. */
+static const uint8_t nothrow_tag = 1;   /* a std::nothrow_t: empty, never read */
+
+static HOT uint64_t new_common(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+			       uint64_t bp, int nargs)
+{
 	struct call c;
 	int how = begin(&c, sp);
 	if (how == PASS)
-		return ((fn2)h->orig)(a, b);
-	/* calloc(n, size): n * size; memalign(al, size): size */
-	uint64_t size = h->fn == MT_FN_CALLOC ? a * b : b;
-	if (how == NESTED || !sampled(&mt_agent_state, c.r, size) || !admit(&c)) {
-		void *p = ((fn2)h->orig)(a, b);
+		return 0;
+	if (how == NESTED || !h->alt || !sampled(&mt_agent_state, c.r, a) || !admit(&c)) {
 		end(&c);
-		return p;
+		return 0;
 	}
 	take_stack(&c, h, sp, bp);
-	void *p = ((fn2)h->orig)(a, b);
+	uint64_t tag = (uint64_t)&nothrow_tag;
+	void *p = nargs == 1 ? ((fn2)h->alt)(a, tag) : ((fn3)h->alt)(a, b, tag);
 	if (p)
-		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0);
+		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0);
 	end(&c);
-	return p;
+	return (uint64_t)p;
+}
+
+uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 1);
+}
+
+uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 2);
 }
 
 /* posix_memalign(&p, al, size) */
@@ -493,11 +554,11 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 	return rc;
 }
 
-/* realloc(p, size), reallocarray(p, n, size).  The old block is announced
- * before the real call (another thread may be handed it once it is freed),
- * the outcome after it. */
-static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
-			    const struct mt_agent_hook *h, uint64_t sp, uint64_t bp, int three)
+/* realloc(p, size), reallocarray(p, n, size), rallocx(p, size, flags).
+ * The old block is announced before the real call (another thread may be
+ * handed it once it is freed), the outcome after it. */
+static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
+			    uint64_t sp, uint64_t bp, int three)
 {
 	struct call c;
 	int how = begin(&c, sp);
@@ -507,6 +568,7 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
 			end(&c);
 		return q;
 	}
+	uint64_t size = size_of(h, p, n, m);
 	take_stack(&c, h, sp, bp);
 	if (p)
 		put(&c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, p);
@@ -522,7 +584,7 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, uint64_t size,
 void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	return realloc_common(p, size, 0, size, h, sp, bp, 0);
+	return realloc_common(p, size, 0, h, sp, bp, 0);
 }
 
 void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
@@ -530,11 +592,13 @@ void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agen
 void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
 			uint64_t sp, uint64_t bp)
 {
-	return realloc_common(p, n, m, n * m, h, sp, bp, 1);
+	return realloc_common(p, n, m, h, sp, bp, 1);
 }
 
-/* free(p), free_sized(p, n), free_aligned_sized(p, al, n): published
- * before the real free runs. */
+/* free(p), free_sized(p, n), free_aligned_sized(p, al, n), operator
+ * delete and its sized, aligned and nothrow forms, dallocx, sdallocx:
+ * published before the real free runs.  A free inside (jemalloc's delete
+ * jumps to free) is nested: one call. */
 static HOT void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t sp,
 			    struct call *c, int *how)
 {
@@ -610,9 +674,12 @@ void mt_h_dl_notify(void)
 /* ---- the header memtrace reads ---------------------------------------- */
 
 extern char mt_agent_code_end[], mt_agent_state_end[];
-void mt_stub_alloc1(void), mt_stub_alloc2(void), mt_stub_realloc(void),
+void mt_stub_alloc1(void), mt_stub_alloc2(void), mt_stub_alloc3(void), mt_stub_realloc(void),
 	mt_stub_reallocarray(void), mt_stub_free1(void), mt_stub_free2(void),
-	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_dl_notify(void);
+	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_new1(void), mt_stub_new2(void),
+	mt_stub_dl_notify(void);
+
+_Static_assert(MT_AGENT_ENTRY_DL_NOTIFY == MT_ABI__COUNT, "one entry stub per calling convention");
 
 __attribute__((section(".agent_header"), used))
 const struct mt_agent_header mt_agent_header = {
@@ -623,18 +690,17 @@ const struct mt_agent_header mt_agent_header = {
 	.state_off = (uint64_t)&mt_agent_state,
 	.state_end = (uint64_t)mt_agent_state_end,
 	.entry = {
-		[MT_FN_MALLOC] = (uint64_t)mt_stub_alloc1,
-		[MT_FN_CALLOC] = (uint64_t)mt_stub_alloc2,
-		[MT_FN_REALLOC] = (uint64_t)mt_stub_realloc,
-		[MT_FN_REALLOCARRAY] = (uint64_t)mt_stub_reallocarray,
-		[MT_FN_FREE] = (uint64_t)mt_stub_free1,
-		[MT_FN_POSIX_MEMALIGN] = (uint64_t)mt_stub_posix_memalign,
-		[MT_FN_ALIGNED_ALLOC] = (uint64_t)mt_stub_alloc2,
-		[MT_FN_MEMALIGN] = (uint64_t)mt_stub_alloc2,
-		[MT_FN_VALLOC] = (uint64_t)mt_stub_alloc1,
-		[MT_FN_PVALLOC] = (uint64_t)mt_stub_alloc1,
-		[MT_FN_FREE_SIZED] = (uint64_t)mt_stub_free2,
-		[MT_FN_FREE_ALIGNED_SIZED] = (uint64_t)mt_stub_free3,
+		[MT_ABI_ALLOC1] = (uint64_t)mt_stub_alloc1,
+		[MT_ABI_ALLOC2] = (uint64_t)mt_stub_alloc2,
+		[MT_ABI_ALLOC3] = (uint64_t)mt_stub_alloc3,
+		[MT_ABI_REALLOC2] = (uint64_t)mt_stub_realloc,
+		[MT_ABI_REALLOC3] = (uint64_t)mt_stub_reallocarray,
+		[MT_ABI_POSIX_MEMALIGN] = (uint64_t)mt_stub_posix_memalign,
+		[MT_ABI_FREE1] = (uint64_t)mt_stub_free1,
+		[MT_ABI_FREE2] = (uint64_t)mt_stub_free2,
+		[MT_ABI_FREE3] = (uint64_t)mt_stub_free3,
+		[MT_ABI_NEW1] = (uint64_t)mt_stub_new1,
+		[MT_ABI_NEW2] = (uint64_t)mt_stub_new2,
 		[MT_AGENT_ENTRY_DL_NOTIFY] = (uint64_t)mt_stub_dl_notify,
 	},
 };

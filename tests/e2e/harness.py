@@ -59,6 +59,9 @@ Building blocks, for scenarios that need more than h.scenario():
   h.check(cond, msg)                  records a failure, goes on
   h.fail(msg) / h.skip(msg) / h.broken(msg)   end the test at once
 
+  h.target_env = {...}; h.allocator = 'libjemalloc.so'
+                                      targets run with that environment
+                                      (LD_PRELOAD), reports name that allocator
   h.scenario(name, args, memtrace_args, during=fn(t, m),
              during_untraced=fn(t), report_check=fn(report, result))
                                       the standard flow with hooks
@@ -215,13 +218,13 @@ class Result:
 
 
 class _Proc:
-    def __init__(self, harness, argv, name, stdin):
+    def __init__(self, harness, argv, name, stdin, env=None):
         self.h = harness
         self.name = name
         self.argv = argv
         try:
             self.popen = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE)
+                                          stderr=subprocess.PIPE, env=env)
         except OSError as e:
             raise Broken(f'cannot start {argv[0]}: {e}') from None
         harness._procs.append(self)
@@ -263,7 +266,7 @@ class _Proc:
 class Target(_Proc):
     def __init__(self, harness, name, args):
         self.exe = harness.target_path(name)
-        super().__init__(harness, [self.exe, *args], name, subprocess.PIPE)
+        super().__init__(harness, [self.exe, *args], name, subprocess.PIPE, harness.target_env)
         self.result = Result()
 
     def send(self, line):
@@ -495,6 +498,11 @@ class Harness:
             raise Broken(f'TARGETS={self.targets!r} is not a directory')
         self.failures = []
         self._procs = []
+        # Targets run with this environment (None: memtrace's own), and
+        # the report must name an allocator whose file name starts with
+        # ALLOCATOR (None: the C library): a preloaded jemalloc, say.
+        self.target_env = None
+        self.allocator = None
 
     # -- outcome ---------------------------------------------------------
     def check(self, cond, msg):
@@ -575,8 +583,9 @@ class Harness:
             self.check(report['end_reason'] == end_reason,
                        f'report end_reason {report["end_reason"]!r}, expected {end_reason!r}')
         alloc = report['allocator']
-        self.check(isinstance(alloc, str) and os.path.basename(alloc).startswith('libc.so'),
-                   f'report allocator {alloc!r}, expected the C library')
+        want = self.allocator or 'libc.so'
+        self.check(isinstance(alloc, str) and os.path.basename(alloc).startswith(want),
+                   f'report allocator {alloc!r}, expected {want}*')
         sites = report['sites']
         for s in sites:
             for key in ('function', 'module', 'address', *SITE_FIELDS):

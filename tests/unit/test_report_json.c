@@ -135,7 +135,7 @@ START_TEST(test_schema)
 	json_t *o = print_parse(&r, 0, NULL);
 
 	static const char *const keys[] = { "memtrace_version", "pid", "comm", "engine",
-		"allocator", "threads", "duration_s", "events", "unknown_frees", "lost_events",
+		"allocator", "unhooked", "threads", "duration_s", "events", "unknown_frees", "lost_events",
 		"end_reason", "totals", "hooks", "sites" };
 	assert_keys(o, keys, sizeof keys / sizeof keys[0]);
 
@@ -144,6 +144,8 @@ START_TEST(test_schema)
 	ck_assert_str_eq(get_str(o, "comm"), "target_basic");
 	ck_assert_str_eq(get_str(o, "engine"), "breakpoint");
 	ck_assert_str_eq(get_str(o, "allocator"), "/usr/lib/x86_64-linux-gnu/libc.so.6");
+	ck_assert(json_is_array(get(o, "unhooked")));
+	ck_assert_uint_eq(json_array_size(get(o, "unhooked")), 0);
 	ck_assert_int_eq(get_int(o, "threads"), 9);
 	json_t *d = get(o, "duration_s");
 	ck_assert(json_is_number(d));
@@ -207,6 +209,50 @@ START_TEST(test_end_reasons)
 		json_t *o = print_parse(&r, 0, NULL);
 		ck_assert_str_eq(get_str(o, "end_reason"), reasons[i]);
 		json_decref(o);
+	}
+}
+END_TEST
+
+/* Allocation entries the program binds to unhooked: one string each. */
+START_TEST(test_unhooked)
+{
+	struct mt_report r = report();
+	snprintf(r.unhooked, sizeof r.unhooked, "%s", "xallocx,mi_heap_malloc");
+	json_t *o = print_parse(&r, 0, NULL);
+	json_t *u = get(o, "unhooked");
+	ck_assert(json_is_array(u));
+	ck_assert_uint_eq(json_array_size(u), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(u, 0)), "xallocx");
+	ck_assert_str_eq(json_string_value(json_array_get(u, 1)), "mi_heap_malloc");
+	json_decref(o);
+}
+END_TEST
+
+/* The table's header names them too, in a line of its own; none, none. */
+START_TEST(test_table_unhooked)
+{
+	static const char *const lists[] = { "", "mi_heap_malloc", "xallocx,mi_heap_malloc" };
+	static const char *const lines[] = {
+		NULL,
+		"\nnot hooked: mi_heap_malloc: the program calls this allocation entry, its "
+		"blocks are not seen\ntraced ",
+		"\nnot hooked: xallocx,mi_heap_malloc: the program calls these allocation "
+		"entries, their blocks are not seen\ntraced ",
+	};
+	for (int i = 0; i < 3; i++) {
+		struct mt_report r = report();
+		snprintf(r.unhooked, sizeof r.unhooked, "%s", lists[i]);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		if (lines[i])
+			ck_assert_msg(strstr(buf, lines[i]), "%s", buf);
+		else
+			ck_assert_msg(!strstr(buf, "not hooked"), "%s", buf);
+		free(buf);
 	}
 }
 END_TEST
@@ -360,6 +406,8 @@ static Suite *report_json_suite(void)
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, test_schema);
 	tcase_add_test(tc, test_end_reasons);
+	tcase_add_test(tc, test_unhooked);
+	tcase_add_test(tc, test_table_unhooked);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_escaping);

@@ -35,6 +35,18 @@ static inline uint64_t mt_regs_arg(const mt_regs *r, int n)
 	}
 }
 
+static inline void mt_regs_set_arg(mt_regs *r, int n, uint64_t v)
+{
+	switch (n) {
+	case 0: r->rdi = v; break;
+	case 1: r->rsi = v; break;
+	case 2: r->rdx = v; break;
+	case 3: r->rcx = v; break;
+	case 4: r->r8 = v; break;
+	default: r->r9 = v; break;
+	}
+}
+
 /* The thread pointer (%fs base): glibc's struct pthread of the thread. */
 static inline uint64_t mt_regs_tp(const mt_regs *r) { return r->fs_base; }
 
