@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "framecache.h"
 #include "history.h"
+#include "procfs.h"
 #include "report.h"
 #include "stackcap.h"
 #include "stacks.h"
@@ -58,6 +59,10 @@ struct session {
 	int wakefd;               /* the engine's wake_fd, or -1 (not ours to close) */
 	char exe[4096];           /* the main executable, as /proc/PID/exe says */
 	uint64_t exe_load;        /* an address inside it */
+	/* RSS for the coverage line: at attach, and the last reading */
+	struct mt_procfs_rss rss_start, rss_last;
+	bool rss_started;         /* rss_start was read: later readings count */
+	double rss_last_t;        /* when rss_last was read (0: never) */
 };
 
 static inline double now_s(void)
@@ -81,5 +86,7 @@ void serve_request(struct session *s, struct mt_ctl_request *req);
 /* The main executable's path and an address inside it, for snapshots. */
 void find_exe(struct session *s);
 uint64_t unix_ns(void);
+/* The process's RSS: the first reading (at attach, START) or the latest. */
+void read_rss(struct session *s, bool start);
 
 #endif

@@ -88,6 +88,37 @@ static void name_site(struct session *s, struct mt_report_site *rs)
 	}
 }
 
+void read_rss(struct session *s, bool start)
+{
+	struct mt_procfs_rss now;
+	if ((!start && !s->rss_started) || !mt_procfs_rss(s->pid, &now))
+		return;
+	if (start) {
+		s->rss_start = now;
+		s->rss_started = true;
+	}
+	s->rss_last = now;
+	s->rss_last_t = now_s();
+}
+
+/* The coverage line's figures: RSS at attach and now (while tracing), or
+ * at the end, or when last read before the process exited. */
+static void fill_rss(struct session *s, struct mt_report *r)
+{
+	if (!s->t_end)
+		read_rss(s, false);
+	if (!s->rss_started || !s->rss_last_t)
+		return;
+	r->rss.known = true;
+	r->rss.start = s->rss_start.rss;
+	r->rss.end = s->rss_last.rss;
+	r->rss.has_anon = s->rss_start.has_anon && s->rss_last.has_anon;
+	r->rss.anon_start = r->rss.has_anon ? s->rss_start.anon : 0;
+	r->rss.anon_end = r->rss.has_anon ? s->rss_last.anon : 0;
+	/* read just after t_end when the process was still there */
+	r->rss.end_age_s = s->t_end > s->rss_last_t ? s->t_end - s->rss_last_t : 0;
+}
+
 /* Fill R from the tracker: rows named, grouped and sorted. */
 int build_report(struct session *s, struct mt_report *r)
 {
@@ -121,6 +152,8 @@ int build_report(struct session *s, struct mt_report *r)
 	r->live_bytes = ts.est_live_bytes;
 	r->allocs = ts.est_allocs;
 	r->frees = ts.est_frees;
+	r->peak_live_bytes = ts.est_peak_live_bytes;
+	fill_rss(s, r);
 
 	r->hooks = calloc(MT_MAX_HOOKS, sizeof *r->hooks);
 	for (int i = 0; r->hooks && i < s->set.n; i++) {
