@@ -222,7 +222,10 @@ static void install_added(struct session *s, int added)
 
 static int make_engine(struct session *s, enum mt_engine_kind kind)
 {
-	bool stacks = s->stacks && s->wrappers;
+	/* --depth 1: rows keyed by the allocator's caller alone, with either
+	 * engine (the agent unwinds nothing then; name_site names the row by
+	 * the frames at that return address). */
+	bool stacks = s->stacks && s->wrappers && s->o->depth > 1;
 	struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 	if (kind == MT_ENGINE_INJECT) {
 		struct mt_inj_config cfg = {

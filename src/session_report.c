@@ -52,40 +52,54 @@ static void names_of(unsigned mask, char *buf, size_t len)
 	}
 }
 
+/* Name RS by its frames FR[0..NF): the first one outside the allocator and
+ * its wrappers.  False when the names cannot be held. */
+static bool name_by_frames(struct session *s, struct mt_report_site *rs,
+			   const struct mt_report_frame *fr, int nf)
+{
+	const char **names = nf > 0 ? calloc((size_t)nf, sizeof *names) : NULL;
+	if (!names)
+		return false;
+	for (int i = 0; i < nf; i++)
+		names[i] = fr[i].function;
+	int k = mt_wrappers_site_index(s->wrappers, names, nf);
+	free(names);
+	const struct mt_report_frame *f = &fr[k];
+	rs->frames = fr;
+	rs->nframes = nf;
+	rs->site_frame = k;
+	rs->address = f->address;
+	snprintf(rs->function, sizeof rs->function, "%s", f->function);
+	rs->offset = f->offset;
+	snprintf(rs->module, sizeof rs->module, "%s", f->module);
+	rs->module_offset = f->module_offset;
+	snprintf(rs->file, sizeof rs->file, "%s", f->file);
+	rs->line = f->line;
+	return true;
+}
+
 /* Name a row by its stack: the first frame outside the allocator and its
- * wrappers.  Rows keyed by a caller alone are named by that caller. */
+ * wrappers.  A row keyed by a caller alone (--depth 1) is named the same
+ * way by the frames at that return address, the functions inlined there
+ * included, so that both engines name it alike. */
 static void name_site(struct session *s, struct mt_report_site *rs)
 {
 	const uint64_t *pcs;
-	int n;
+	const struct mt_report_frame *fr;
+	int n, nf;
 	if ((rs->key & MT_SITE_STACK_BIT) && s->stacks && s->frames &&
 	    (n = mt_stacks_get(s->stacks, (uint32_t)rs->key, &pcs)) > 0) {
-		const struct mt_report_frame *fr;
-		int nf = mt_framecache_stack(s->frames, (uint32_t)rs->key, pcs, n, &fr);
-		const char **names = nf > 0 ? calloc((size_t)nf, sizeof *names) : NULL;
-		if (names) {
-			for (int i = 0; i < nf; i++)
-				names[i] = fr[i].function;
-			int k = mt_wrappers_site_index(s->wrappers, names, nf);
-			free(names);
-			const struct mt_report_frame *f = &fr[k];
-			rs->frames = fr;
-			rs->nframes = nf;
-			rs->site_frame = k;
-			rs->address = f->address;
-			snprintf(rs->function, sizeof rs->function, "%s", f->function);
-			rs->offset = f->offset;
-			snprintf(rs->module, sizeof rs->module, "%s", f->module);
-			rs->module_offset = f->module_offset;
-			snprintf(rs->file, sizeof rs->file, "%s", f->file);
-			rs->line = f->line;
+		nf = mt_framecache_stack(s->frames, (uint32_t)rs->key, pcs, n, &fr);
+		if (name_by_frames(s, rs, fr, nf))
 			return;
-		}
 	}
-	if (!(rs->key & MT_SITE_STACK_BIT)) {
-		rs->address = rs->key;
-		symbolize_site(s, rs);
-	}
+	if (rs->key & MT_SITE_STACK_BIT)
+		return;
+	if (s->frames && s->wrappers && (nf = mt_framecache_caller(s->frames, rs->key, &fr)) > 0 &&
+	    name_by_frames(s, rs, fr, nf))
+		return;
+	rs->address = rs->key;
+	symbolize_site(s, rs);
 }
 
 void read_rss(struct session *s, bool start)
