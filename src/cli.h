@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "stacks.h"
+
 enum mt_cmd {
 	MT_CMD_NONE,
 	MT_CMD_HISTO,
@@ -19,7 +21,7 @@ enum mt_cmd {
 	MT_CMD_VERSION,
 };
 
-#define MT_MAX_DEPTH 128
+#define MT_MAX_DEPTH MT_STACKS_MAX_DEPTH
 #define MT_MAX_LIST 32
 
 /* How report rows are grouped (--group-by). */

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "ctlsock.h"
+#include "procfs.h"
 
 #define VERSION        1u
 #define REQUEST_MAGIC  "MTRQ"
@@ -639,38 +640,12 @@ void mt_ctl_server_destroy(struct mt_ctl_server *s)
 
 /* ---- client ------------------------------------------------------------- */
 
-/* Field IDX (0-based) of the line KEY in /proc/PID/status, as a number. */
-static bool status_number(pid_t pid, const char *key, int idx, unsigned long *v)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	bool ok = false;
-	size_t klen = strlen(key);
-	while (!ok && fgets(line, sizeof line, f)) {
-		if (strncmp(line, key, klen))
-			continue;
-		char *p = line + klen, *e;
-		for (int i = 0; i <= idx; i++, p = e) {
-			*v = strtoul(p, &e, 10);
-			if (e == p)
-				break;
-			ok = i == idx;
-		}
-		break;
-	}
-	fclose(f);
-	return ok;
-}
-
 /* The effective uid of the process tracing TARGET. */
 static bool tracer_uid(pid_t target, uid_t *uid)
 {
 	unsigned long tracer, u;
-	if (!status_number(target, "TracerPid:", 0, &tracer) || tracer == 0 ||
-	    tracer > INT_MAX || !status_number((pid_t)tracer, "Uid:", 1, &u))
+	if (!mt_procfs_status_number(target, "TracerPid:", 0, &tracer) || tracer == 0 ||
+	    tracer > INT_MAX || !mt_procfs_status_number((pid_t)tracer, "Uid:", 1, &u))
 		return false;
 	*uid = (uid_t)u;
 	return true;

@@ -18,4 +18,10 @@ void mt_framecache_destroy(struct mt_framecache *fc);
 int mt_framecache_stack(struct mt_framecache *fc, uint32_t id, const uint64_t *pcs, int n,
 			const struct mt_report_frame **frames);
 
+/* The frames at return address CALLER (a row keyed by its caller alone:
+ * --depth 1), inline frames expanded, innermost first; built once.
+ * Returns the count (0 when none); *FRAMES stays valid until destroy. */
+int mt_framecache_caller(struct mt_framecache *fc, uint64_t caller,
+			 const struct mt_report_frame **frames);
+
 #endif

@@ -144,6 +144,9 @@ static void put_state(struct inj_engine *e, size_t off, const void *v, size_t le
 
 /* ---- the agent's stacks ----------------------------------------------- */
 
+/* The agent unwinds at most --depth return addresses, as stackcap.c does. */
+_Static_assert(MT_AGENT_MAX_DEPTH == MT_STACKS_MAX_DEPTH, "--depth has one maximum");
+
 /* The interned stack of the agent's stack HASH: read from the shared
  * table once, validated, cached.  0 when it is not there or not right. */
 static uint32_t stack_of(void *ctx, uint64_t hash)

@@ -57,6 +57,18 @@ struct mt_report_hook {
 	char engine[16];       /* the engine that traced it: "inject", "breakpoint" */
 };
 
+/* The process's resident memory over the trace, from /proc/PID/status:
+ * the report's coverage line compares it with what memtrace saw. */
+struct mt_report_rss {
+	bool known;               /* read at attach and since */
+	uint64_t start, end;      /* VmRSS at attach and at the end, bytes */
+	bool has_anon;            /* RssAnon too (Linux 4.5 and later) */
+	uint64_t anon_start, anon_end;
+	double end_age_s;         /* END was read this long before tracing
+	                           * ended (the process exited since): 0 when
+	                           * read at the end */
+};
+
 struct mt_report {
 	int pid;
 	char comm[64];
@@ -81,6 +93,8 @@ struct mt_report {
 	const char *group_by;     /* "site", "stack", "function", "module" */
 	bool show_stacks;         /* table: each row's stack under it */
 	uint64_t live_blocks, live_bytes, allocs, frees;  /* estimates with sampling */
+	uint64_t peak_live_bytes; /* the most live_bytes was since attach */
+	struct mt_report_rss rss;
 	struct mt_report_hook *hooks;
 	size_t nhooks;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */
@@ -118,6 +132,18 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 /* --format folded: collapsed stacks (flamegraph.pl, inferno, speedscope),
  * outermost frame first, weighted by live bytes; format in report_folded.c. */
 int mt_report_folded(FILE *f, const struct mt_report *r);
+
+/* The coverage warning (mt_report_rss_unseen) needs the anonymous
+ * memory (RSS before Linux 4.5) to have grown by more than this, and by
+ * more than MT_RSS_UNSEEN_FACTOR times the most memtrace saw live. */
+#define MT_RSS_UNSEEN_MIN (32ull << 20)
+#define MT_RSS_UNSEEN_FACTOR 2
+/* What grew over the trace: RssAnon's change, or VmRSS's without it;
+ * negative when it shrank, 0 when unknown. */
+int64_t mt_report_rss_growth(const struct mt_report *r);
+/* Whether most of that growth is memory memtrace did not see allocated:
+ * growth > MT_RSS_UNSEEN_MIN and > MT_RSS_UNSEEN_FACTOR x peak_live_bytes. */
+bool mt_report_rss_unseen(const struct mt_report *r);
 
 /* "12.3 KiB" */
 void mt_format_bytes(char *buf, size_t len, double bytes);

@@ -62,6 +62,25 @@ static json_t *sampling(const struct mt_report *r)
 	return j;
 }
 
+/* "rss": the process's resident memory beside what memtrace saw (the
+ * coverage line), or null when /proc/PID/status could not be read. */
+static json_t *rss(const struct mt_report *r)
+{
+	if (!r->rss.known)
+		return json_null();
+	json_t *j = json_object();
+	json_object_set_new(j, "start_bytes", json_integer((json_int_t)r->rss.start));
+	json_object_set_new(j, "end_bytes", json_integer((json_int_t)r->rss.end));
+	json_object_set_new(j, "anon_start_bytes", r->rss.has_anon
+			    ? json_integer((json_int_t)r->rss.anon_start) : json_null());
+	json_object_set_new(j, "anon_end_bytes", r->rss.has_anon
+			    ? json_integer((json_int_t)r->rss.anon_end) : json_null());
+	json_object_set_new(j, "end_age_s", json_real(r->rss.end_age_s));
+	json_object_set_new(j, "peak_live_bytes", json_integer((json_int_t)r->peak_live_bytes));
+	json_object_set_new(j, "untraced_growth", json_boolean(mt_report_rss_unseen(r)));
+	return j;
+}
+
 static json_t *names_array(const char *csv)
 {
 	json_t *a = json_array();
@@ -104,6 +123,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(tot, "allocs", json_integer((json_int_t)r->allocs));
 	json_object_set_new(tot, "frees", json_integer((json_int_t)r->frees));
 	json_object_set_new(o, "totals", tot);
+	json_object_set_new(o, "rss", rss(r));
 
 	json_t *hooks = json_array();
 	for (size_t i = 0; i < r->nhooks; i++) {
@@ -180,6 +200,7 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	json_object_set_new(o, "sampling", sampling(r));
 	if (r->sample_bytes)
 		json_object_set_new(o, "unsampled_frees", json_integer((json_int_t)r->unsampled_frees));
+	json_object_set_new(o, "rss", rss(r));
 	if (final)
 		json_object_set_new(o, "end_reason", json_string(r->end_reason));
 	json_t *sites = json_array();

@@ -21,6 +21,22 @@ void mt_format_bytes(char *buf, size_t len, double bytes)
 		snprintf(buf, len, "%s%.1f %s", sign, v, units[u]);
 }
 
+int64_t mt_report_rss_growth(const struct mt_report *r)
+{
+	if (!r->rss.known)
+		return 0;
+	if (r->rss.has_anon)
+		return (int64_t)(r->rss.anon_end - r->rss.anon_start);
+	return (int64_t)(r->rss.end - r->rss.start);
+}
+
+bool mt_report_rss_unseen(const struct mt_report *r)
+{
+	int64_t grew = mt_report_rss_growth(r);
+	return grew > (int64_t)MT_RSS_UNSEEN_MIN &&
+	       (uint64_t)grew / MT_RSS_UNSEEN_FACTOR > r->peak_live_bytes;
+}
+
 static int cmp_sites(const void *a, const void *b)
 {
 	const struct mt_report_site *x = a, *y = b;
@@ -107,6 +123,45 @@ static void sampling_line(FILE *f, const struct mt_report *r)
 	fprintf(f, ", counts and bytes are estimates\n");
 }
 
+/* The coverage line, and its warning when most of the growth is memory
+ * memtrace did not see allocated:
+ * "rss: 10.2 MiB at attach, 83.4 MiB at the end (+73.2 MiB, anonymous
+ *  +70.1 MiB); memtrace saw 11.0 MiB live at the end, 12.1 MiB at most" */
+static void rss_lines(FILE *f, const struct mt_report *r)
+{
+	if (!r->rss.known)
+		return;
+	char start[32], end[32], delta[32], anon[32], live[32], peak[32];
+	mt_format_bytes(start, sizeof start, (double)r->rss.start);
+	mt_format_bytes(end, sizeof end, (double)r->rss.end);
+	mt_format_bytes(delta, sizeof delta, (double)r->rss.end - (double)r->rss.start);
+	mt_format_bytes(anon, sizeof anon, (double)r->rss.anon_end - (double)r->rss.anon_start);
+	mt_format_bytes(live, sizeof live, (double)r->live_bytes);
+	mt_format_bytes(peak, sizeof peak, (double)r->peak_live_bytes);
+	const char *plus = r->rss.end >= r->rss.start ? "+" : "";
+	fprintf(f, "rss: %s at attach, %s ", start, end);
+	if (r->rss.end_age_s > 0)
+		fprintf(f, "when last read, %.1f s before the end ", r->rss.end_age_s);
+	else
+		fprintf(f, "at the end ");
+	fprintf(f, "(%s%s", plus, delta);
+	if (r->rss.has_anon)
+		fprintf(f, ", anonymous %s%s", r->rss.anon_end >= r->rss.anon_start ? "+" : "", anon);
+	const char *est = r->sample_bytes ? "~" : "";
+	fprintf(f, "); memtrace saw %s%s live at the end, %s%s at most\n", est, live, est, peak);
+	if (!mt_report_rss_unseen(r))
+		return;
+	char grew[32];
+	mt_format_bytes(grew, sizeof grew, (double)mt_report_rss_growth(r));
+	_Static_assert(MT_RSS_UNSEEN_FACTOR == 2, "the warning says \"twice\"");
+	fprintf(f, "warning: %s grew %s, more than twice the most memtrace saw live: most of "
+		"the growth is memory the hooked allocator did not hand out (mmap(2) called "
+		"directly, an interpreter's arenas such as CPython's pymalloc, a custom pool, an "
+		"allocator not hooked), or memory an allocator keeps after free(), or new "
+		"threads' stacks; RSS cannot tell these apart\n",
+		r->rss.has_anon ? "anonymous memory" : "RSS", grew);
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
@@ -133,9 +188,11 @@ static void header(FILE *f, const struct mt_report *r)
 	fprintf(f, "\n");
 	char live[32];
 	mt_format_bytes(live, sizeof live, (double)r->live_bytes);
-	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) %s since attach\n\n",
+	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) %s since attach\n",
 		r->sample_bytes ? "~" : "", r->live_blocks, live, r->live_bytes,
 		r->sample_bytes ? "estimated from the sampled allocations" : "seen allocated");
+	rss_lines(f, r);
+	fprintf(f, "\n");
 }
 
 int mt_report_table(FILE *f, const struct mt_report *r, int top)

@@ -51,7 +51,8 @@
  * event) until the reader has emptied half of it (mt_ring_open).  That
  * is the agent's default; with --lossless (MT_AGENT_F_WAIT) the agent first waits for room while the
  * reader's heartbeat moves, and stops waiting for good once it stood still
- * for about 100 ms (agent.c, wait_room).  While no reader is attached
+ * for 100 ms and the reader's pid is gone, or for 1 s (agent.c, wait_room
+ * and "waiting for memtrace").  While no reader is attached
  * (reader_pid == 0) the producer drops at once; if memtrace dies without
  * clearing reader_pid the rings fill, then drop, and the target runs on.
  *

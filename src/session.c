@@ -235,7 +235,10 @@ static void install_added(struct session *s, int added)
 
 static int make_engine(struct session *s, enum mt_engine_kind kind)
 {
-	bool stacks = s->stacks && s->wrappers;
+	/* --depth 1: rows keyed by the allocator's caller alone, with either
+	 * engine (the agent unwinds nothing then; name_site names the row by
+	 * the frames at that return address). */
+	bool stacks = s->stacks && s->wrappers && s->o->depth > 1;
 	struct mt_stack_source src = { mt_stackcap_capture, s->stackcap };
 	if (kind == MT_ENGINE_INJECT) {
 		struct mt_inj_config cfg = {
@@ -510,6 +513,11 @@ static bool detach(struct session *s)
 	return true;
 }
 
+/* How often the loop reads the process's RSS: the report's coverage line
+ * has the last reading when the process exits (an exited process has no
+ * RSS to read). */
+#define RSS_EVERY_S 0.5
+
 static void trace_loop(struct session *s)
 {
 	double end_at = s->o->duration > 0 ? s->t_start + s->o->duration : 0;
@@ -518,9 +526,14 @@ static void trace_loop(struct session *s)
 	double every = s->o->record_path ? s->o->snapshot_every : 0;
 	double next_snap = every > 0 ? s->t_start + every : 0;
 	double next_poll = s->engine && s->engine->ops->poll ? s->t_start : 0;
+	double next_rss = s->t_start + RSS_EVERY_S;
 
 	for (;;) {
 		double now = now_s();
+		if (now >= next_rss) {
+			read_rss(s, false);   /* what the report has if the process exits */
+			next_rss = now + RSS_EVERY_S;
+		}
 		if (next_poll && now >= next_poll) {
 			/* not `continue`: signals and requests are read below */
 			next_poll = engine_poll(s);
@@ -548,7 +561,7 @@ static void trace_loop(struct session *s)
 				next_tick = now + interval;
 			continue;
 		}
-		double wake = end_at;
+		double wake = end_at && end_at < next_rss ? end_at : next_rss;
 		if (next_tick && (!wake || next_tick < wake))
 			wake = next_tick;
 		if (next_snap && (!wake || next_snap < wake))
@@ -729,6 +742,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	}
 	s.t_start = now_s();
 	s.start_unix_ns = unix_ns();
+	read_rss(&s, true);
 	find_exe(&s);
 	char ctlerr[256];
 	s.ctl = mt_ctl_server_new(s.pid, ctlerr, sizeof ctlerr);
@@ -758,6 +772,7 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	trace_loop(&s);
 	s.t_end = now_s();
 	if (s.end != END_EXITED && s.end != END_EXEC) {
+		read_rss(&s, false);   /* the coverage line's "at the end" */
 		detach(&s);
 	} else if (s.end == END_EXEC) {
 		mt_target_detach_all(s.t);

@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "framecache.h"
 #include "history.h"
+#include "procfs.h"
 #include "report.h"
 #include "stackcap.h"
 #include "stacks.h"
@@ -63,6 +64,10 @@ struct session {
 	char fanout_function[256];
 	size_t fanout_callers;
 	bool hinted_fanout, hinted_symbols;
+	/* RSS for the coverage line: at attach, and the last reading */
+	struct mt_procfs_rss rss_start, rss_last;
+	bool rss_started;         /* rss_start was read: later readings count */
+	double rss_last_t;        /* when rss_last was read (0: never) */
 };
 
 static inline double now_s(void)
@@ -93,5 +98,7 @@ void hints_print(struct session *s, const struct mt_report *r, int top);
 /* The main executable's path and an address inside it, for snapshots. */
 void find_exe(struct session *s);
 uint64_t unix_ns(void);
+/* The process's RSS: the first reading (at attach, START) or the latest. */
+void read_rss(struct session *s, bool start);
 
 #endif

@@ -52,40 +52,85 @@ static void names_of(const struct mt_fn_set *mask, char *buf, size_t len)
 	}
 }
 
+/* Name RS by its frames FR[0..NF): the first one outside the allocator and
+ * its wrappers.  False when the names cannot be held. */
+static bool name_by_frames(struct session *s, struct mt_report_site *rs,
+			   const struct mt_report_frame *fr, int nf)
+{
+	const char **names = nf > 0 ? calloc((size_t)nf, sizeof *names) : NULL;
+	if (!names)
+		return false;
+	for (int i = 0; i < nf; i++)
+		names[i] = fr[i].function;
+	int k = mt_wrappers_site_index(s->wrappers, names, nf);
+	free(names);
+	const struct mt_report_frame *f = &fr[k];
+	rs->frames = fr;
+	rs->nframes = nf;
+	rs->site_frame = k;
+	rs->address = f->address;
+	snprintf(rs->function, sizeof rs->function, "%s", f->function);
+	rs->offset = f->offset;
+	snprintf(rs->module, sizeof rs->module, "%s", f->module);
+	rs->module_offset = f->module_offset;
+	snprintf(rs->file, sizeof rs->file, "%s", f->file);
+	rs->line = f->line;
+	return true;
+}
+
 /* Name a row by its stack: the first frame outside the allocator and its
- * wrappers.  Rows keyed by a caller alone are named by that caller. */
+ * wrappers.  A row keyed by a caller alone (--depth 1) is named the same
+ * way by the frames at that return address, the functions inlined there
+ * included, so that both engines name it alike. */
 static void name_site(struct session *s, struct mt_report_site *rs)
 {
 	const uint64_t *pcs;
-	int n;
+	const struct mt_report_frame *fr;
+	int n, nf;
 	if ((rs->key & MT_SITE_STACK_BIT) && s->stacks && s->frames &&
 	    (n = mt_stacks_get(s->stacks, (uint32_t)rs->key, &pcs)) > 0) {
-		const struct mt_report_frame *fr;
-		int nf = mt_framecache_stack(s->frames, (uint32_t)rs->key, pcs, n, &fr);
-		const char **names = nf > 0 ? calloc((size_t)nf, sizeof *names) : NULL;
-		if (names) {
-			for (int i = 0; i < nf; i++)
-				names[i] = fr[i].function;
-			int k = mt_wrappers_site_index(s->wrappers, names, nf);
-			free(names);
-			const struct mt_report_frame *f = &fr[k];
-			rs->frames = fr;
-			rs->nframes = nf;
-			rs->site_frame = k;
-			rs->address = f->address;
-			snprintf(rs->function, sizeof rs->function, "%s", f->function);
-			rs->offset = f->offset;
-			snprintf(rs->module, sizeof rs->module, "%s", f->module);
-			rs->module_offset = f->module_offset;
-			snprintf(rs->file, sizeof rs->file, "%s", f->file);
-			rs->line = f->line;
+		nf = mt_framecache_stack(s->frames, (uint32_t)rs->key, pcs, n, &fr);
+		if (name_by_frames(s, rs, fr, nf))
 			return;
-		}
 	}
-	if (!(rs->key & MT_SITE_STACK_BIT)) {
-		rs->address = rs->key;
-		symbolize_site(s, rs);
+	if (rs->key & MT_SITE_STACK_BIT)
+		return;
+	if (s->frames && s->wrappers && (nf = mt_framecache_caller(s->frames, rs->key, &fr)) > 0 &&
+	    name_by_frames(s, rs, fr, nf))
+		return;
+	rs->address = rs->key;
+	symbolize_site(s, rs);
+}
+
+void read_rss(struct session *s, bool start)
+{
+	struct mt_procfs_rss now;
+	if ((!start && !s->rss_started) || !mt_procfs_rss(s->pid, &now))
+		return;
+	if (start) {
+		s->rss_start = now;
+		s->rss_started = true;
 	}
+	s->rss_last = now;
+	s->rss_last_t = now_s();
+}
+
+/* The coverage line's figures: RSS at attach and now (while tracing), or
+ * at the end, or when last read before the process exited. */
+static void fill_rss(struct session *s, struct mt_report *r)
+{
+	if (!s->t_end)
+		read_rss(s, false);
+	if (!s->rss_started || !s->rss_last_t)
+		return;
+	r->rss.known = true;
+	r->rss.start = s->rss_start.rss;
+	r->rss.end = s->rss_last.rss;
+	r->rss.has_anon = s->rss_start.has_anon && s->rss_last.has_anon;
+	r->rss.anon_start = r->rss.has_anon ? s->rss_start.anon : 0;
+	r->rss.anon_end = r->rss.has_anon ? s->rss_last.anon : 0;
+	/* read just after t_end when the process was still there */
+	r->rss.end_age_s = s->t_end > s->rss_last_t ? s->t_end - s->rss_last_t : 0;
 }
 
 static int build_rows(struct session *s, struct mt_report *r);
@@ -133,6 +178,8 @@ static int build_rows(struct session *s, struct mt_report *r)
 	r->live_bytes = ts.est_live_bytes;
 	r->allocs = ts.est_allocs;
 	r->frees = ts.est_frees;
+	r->peak_live_bytes = ts.est_peak_live_bytes;
+	fill_rss(s, r);
 
 	r->hooks = calloc(MT_MAX_HOOKS, sizeof *r->hooks);
 	for (int i = 0; r->hooks && i < s->set.n; i++) {

@@ -143,6 +143,10 @@ static bool add_site(struct builder *b, const struct mt_site *site)
 		if (n > 0)
 			nf = mt_framecache_stack(in->frames, (uint32_t)site->key, pcs, n, &fr);
 	}
+	/* A caller alone (--depth 1): the frames at that return address, as
+	 * reports name the row (session_report.c, name_site). */
+	if (!(site->key & MT_SITE_STACK_BIT) && in->frames)
+		nf = mt_framecache_caller(in->frames, site->key, &fr);
 	struct mt_symbol sym;
 	if (nf <= 0) {
 		/* No stack: the caller alone, as a one-frame stack. */

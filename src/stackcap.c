@@ -22,7 +22,7 @@ struct mt_stackcap {
 	uint64_t base;      /* the window's start in the target */
 	size_t len;         /* bytes valid in the window */
 	unsigned char window[WINDOW];
-	uint64_t pcs[1 + 128];
+	uint64_t pcs[MT_STACKS_MAX_PCS];
 };
 
 struct mt_stackcap *mt_stackcap_new(pid_t pid, struct mt_symbolizer *sym,
@@ -40,7 +40,7 @@ struct mt_stackcap *mt_stackcap_new(pid_t pid, struct mt_symbolizer *sym,
 	}
 	c->sym = sym;
 	c->stacks = stacks;
-	c->depth = depth < 1 ? 1 : (depth > 128 ? 128 : depth);
+	c->depth = depth < 1 ? 1 : (depth > MT_STACKS_MAX_DEPTH ? MT_STACKS_MAX_DEPTH : depth);
 	/* About 512 bytes a frame: --depth 1 copies 1 KiB, not the whole window. */
 	c->window_len = 512 + (size_t)c->depth * 512;
 	if (c->window_len > WINDOW)

@@ -163,7 +163,7 @@ static bool reserve_stack(struct mt_stacks *t)
 
 uint32_t mt_stacks_intern(struct mt_stacks *t, const uint64_t *pcs, int n)
 {
-	if (!pcs || n < 1 || n > MT_STACKS_MAX_DEPTH)
+	if (!pcs || n < 1 || n > MT_STACKS_MAX_PCS)
 		return 0;
 	uint64_t h = hash_pcs(pcs, n);
 	uint32_t tag = (uint32_t)(h >> 32);

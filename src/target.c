@@ -1,6 +1,7 @@
 /* Target control: the one file that calls ptrace(2).  See target.h. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "target.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -115,29 +117,16 @@ static void remove_task(struct mt_target *t, pid_t tid)
 
 /* ---- small /proc readers ----------------------------------------------- */
 
-/* A field of /proc/TID/status ("Tgid", "TracerPid"), or -1. */
+/* A field of /proc/TID/status ("Tgid:", "TracerPid:"), or -1. */
 static pid_t read_status_pid(pid_t tid, const char *field)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	pid_t v = -1;
-	size_t n = strlen(field);
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			v = (pid_t)atoi(line + n + 1);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
+	unsigned long v;
+	return mt_procfs_status_number(tid, field, 0, &v) && v <= INT_MAX ? (pid_t)v : -1;
 }
 
 static pid_t read_tgid(pid_t tid)
 {
-	return read_status_pid(tid, "Tgid");
+	return read_status_pid(tid, "Tgid:");
 }
 
 /* ---- resuming ---------------------------------------------------------- */
@@ -306,7 +295,7 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 		/* Its first stop may have come, been handled (a forked child
 		 * released, a short-lived thread ended) and gone already: add it
 		 * only while it is still ours. */
-		if (!c && read_status_pid(child, "TracerPid") == getpid()) {
+		if (!c && read_status_pid(child, "TracerPid:") == getpid()) {
 			c = add_task(t, child);
 			if (c) {
 				c->first_stop_pending = true;

@@ -23,6 +23,7 @@ struct mt_tracker {
 	/* sampling: totals of the estimates, MT_EST_ONE units */
 	uint64_t mean;
 	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
+	uint64_t est_peak_live_bytes;
 };
 
 /* What one sampled block stands for, in MT_EST_ONE units. */
@@ -200,6 +201,10 @@ static void do_alloc(struct mt_tracker *t, uint64_t addr, uint64_t size, uint64_
 	t->st.allocs++;
 	t->st.live_blocks++;
 	t->st.live_bytes += size;
+	if (t->st.live_bytes > t->st.peak_live_bytes)
+		t->st.peak_live_bytes = t->st.live_bytes;
+	if (t->est_live_bytes > t->est_peak_live_bytes)
+		t->est_peak_live_bytes = t->est_live_bytes;
 }
 
 static void realloc_begin(struct mt_tracker *t, int tid, uint64_t old)
@@ -296,11 +301,13 @@ void mt_tracker_stats(const struct mt_tracker *t, struct mt_tracker_stats *out)
 		out->est_frees = mt_est_round(t->est_frees);
 		out->est_live_blocks = mt_est_round(t->est_live_blocks);
 		out->est_live_bytes = mt_est_round(t->est_live_bytes);
+		out->est_peak_live_bytes = mt_est_round(t->est_peak_live_bytes);
 	} else {
 		out->est_allocs = t->st.allocs;
 		out->est_frees = t->st.frees;
 		out->est_live_blocks = t->st.live_blocks;
 		out->est_live_bytes = t->st.live_bytes;
+		out->est_peak_live_bytes = t->st.peak_live_bytes;
 	}
 }
 

@@ -44,6 +44,7 @@ struct mt_tracker_stats {
 	                            had already freed */
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
+	uint64_t peak_live_bytes;  /* the most live_bytes was since attach */
 	/* sampling */
 	uint64_t sample_bytes;   /* the mean N; 0: every allocation is seen */
 	uint64_t unsampled_frees; /* with sampling, frees of addresses not held
@@ -51,6 +52,7 @@ struct mt_tracker_stats {
 	/* Estimates of all blocks, rounded; without sampling they equal the
 	 * exact allocs, frees, live_blocks and live_bytes above. */
 	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
+	uint64_t est_peak_live_bytes;
 };
 
 /* A site's counters as reports show them: exact without sampling, the

@@ -48,6 +48,73 @@ static inline uint32_t thread_id(const struct mt_agent_state *s)
 	return off ? mt_agent_fs_u32(off) : (uint32_t)mt_agent_gettid();
 }
 
+/* ---- waiting for memtrace --------------------------------------------- */
+
+/* The agent waits for memtrace in three places (a ring with room under
+ * --lossless, an unwind rule, ld.so's acknowledgement), each a bounded
+ * number of milliseconds.  The bound is kept on the clock, not counted in
+ * futex wakeups: a signal ends a wait early, and a storm of them
+ * (tests/e2e/test_signals.py) once ran a count of 100 waits out in a few
+ * milliseconds while memtrace drained every 12 ms, and the agent marked
+ * memtrace stale and dropped events under --lossless.
+ *
+ * Past its bound memtrace is gone, or alive and late: on a loaded machine
+ * a runnable memtrace can go 100 ms without a CPU.  With --lossless a
+ * waiter goes on while memtrace's pid exists, up to WAIT_ALIVE_NS (then
+ * memtrace is stopped, or starved that long); a memtrace whose pid is gone
+ * (killed, or not seen from the target's pid namespace) ends the wait at
+ * the bound.  Without --lossless every wait ends at its bound, as the
+ * target must not wait on memtrace. */
+#define WAIT_ALIVE_NS 1000000000ull  /* 1 s */
+
+struct wait_clock {
+	uint64_t since;
+	uint64_t waits;     /* futex waits so far */
+	uint64_t wait_ns;   /* the timeout of each */
+};
+
+static void wait_start(struct wait_clock *w, uint64_t wait_ns)
+{
+	w->since = mt_agent_clock_ns();
+	w->waits = 0;
+	w->wait_ns = wait_ns;
+}
+
+/* Time since the start (or the last restart); without a clock (a seccomp
+ * filter may refuse the call) every wait counts as its full timeout. */
+static uint64_t wait_elapsed(const struct wait_clock *w)
+{
+	uint64_t t = w->since ? mt_agent_clock_ns() : 0;
+	return t ? t - w->since : w->waits * w->wait_ns;
+}
+
+/* memtrace's pid while it reads, else 0. */
+static int32_t reader_pid(void)
+{
+	uint64_t rings = __atomic_load_n(&mt_agent_state.rings, __ATOMIC_ACQUIRE);
+	if (!rings)
+		return 0;
+	return __atomic_load_n(&((struct mt_ring_region *)rings)->reader_pid, __ATOMIC_RELAXED);
+}
+
+/* Whether a wait bounded by LIMIT_NS is over (see above). */
+static int wait_over(const struct wait_clock *w, uint64_t limit_ns)
+{
+	uint64_t t = wait_elapsed(w);
+	if (t < limit_ns)
+		return 0;
+	if (!(mt_agent_state.flags & MT_AGENT_F_WAIT) || t >= WAIT_ALIVE_NS)
+		return 1;
+	int32_t pid = reader_pid();
+	return !pid || !mt_agent_pid_exists(pid);
+}
+
+static void wait_futex(struct wait_clock *w, uint32_t *word, uint32_t val)
+{
+	w->waits++;
+	mt_agent_futex_wait(word, val, (long)w->wait_ns);
+}
+
 /* ---- unwinding -------------------------------------------------------- */
 
 /* A rule memtrace wrote for ADDR, copied out; 0 when there is none.  An
@@ -114,20 +181,21 @@ static int request_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_age
 		mt_agent_futex_wake(&sh->req_seq);
 	}
 	int found = 0, ended = 0, refused = 0;
-	/* at most 8 waits of 5 ms */
-	for (int round = 0; round < 8 && !found && !ended; round++) {
+	struct wait_clock w;
+	wait_start(&w, 5000000);
+	for (;;) {   /* 40 ms (see "waiting for memtrace") */
 		uint32_t gen = __atomic_load_n(&sh->rule_gen, __ATOMIC_ACQUIRE);
-		found = find_rule(sh, addr, out);
 		/* Refused, or (another thread's request) done with: no wait.
-		 * Read before the last look, which then sees any rule that was
+		 * Read before the look, which then sees any rule that was
 		 * there when the slot was cleared. */
 		uint64_t v = __atomic_load_n(&sh->req[j], __ATOMIC_ACQUIRE);
 		refused = v == (addr | MT_AGENT_REQ_REFUSED) ||
 			  __atomic_load_n(&sh->rules_full, __ATOMIC_ACQUIRE);
 		ended = refused || v != addr;
-		if (!found && !ended)
-			mt_agent_futex_wait(&sh->rule_gen, gen, 5000000);
-		found = found || find_rule(sh, addr, out);
+		found = find_rule(sh, addr, out);
+		if (found || ended || wait_over(&w, 40000000))
+			break;
+		wait_futex(&w, &sh->rule_gen, gen);
 	}
 	if (mine) {
 		uint64_t posted = addr;
@@ -364,22 +432,25 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
  * target never waits for memtrace.  With MT_AGENT_F_WAIT (--lossless):
  * wait for memtrace to drain it, so that allocations are not lost while
  * memtrace is alive and draining (its heartbeat moves: then the target
- * goes at memtrace's pace, as with heaptrack's pipe).  A memtrace
- * whose heartbeat stands still for about 100 ms is marked stale: from
- * then on nobody waits, events are dropped and counted, until memtrace
- * clears the mark at its next drain.  A killed memtrace costs the target
- * one such wait at most. */
+ * goes at memtrace's pace, as with heaptrack's pipe).  A heartbeat that
+ * stands still for 100 ms ends the wait as "waiting for memtrace" says
+ * (at once if memtrace's pid is gone, else after 1 s), and memtrace is
+ * marked stale: from then on nobody waits, events are dropped and
+ * counted, until memtrace clears the mark at its next drain.  A killed
+ * memtrace costs the target one such wait at most. */
 static void wait_room(struct call *c)
 {
 	struct mt_ring *r = c->r;
 	uint32_t cap = c->rg->capacity;
 	uint64_t beat = __atomic_load_n(&c->rg->reader_heartbeat, __ATOMIC_RELAXED);
-	for (int round = 0; round < 100; round++) {
+	struct wait_clock w;
+	wait_start(&w, 1000000);
+	for (;;) {
 		/* memtrace is draining, only slower than we allocate: wait on */
 		uint64_t now = __atomic_load_n(&c->rg->reader_heartbeat, __ATOMIC_RELAXED);
 		if (now != beat) {
 			beat = now;
-			round = 0;
+			wait_start(&w, 1000000);
 		}
 		uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&r->head, __ATOMIC_RELAXED) - tail < cap) {
@@ -389,7 +460,9 @@ static void wait_room(struct call *c)
 		if (!__atomic_load_n(&c->rg->reader_pid, __ATOMIC_RELAXED) ||
 		    __atomic_load_n(&c->sh->reader_stale, __ATOMIC_RELAXED))
 			return;
-		mt_agent_futex_wait((uint32_t *)&r->tail, (uint32_t)tail, 1000000);
+		if (wait_over(&w, 100000000))
+			break;
+		wait_futex(&w, (uint32_t *)&r->tail, (uint32_t)tail);
 	}
 	__atomic_store_n(&c->sh->reader_stale, 1, __ATOMIC_RELAXED);
 }
@@ -662,11 +735,15 @@ void mt_h_dl_notify(void)
 	uint32_t gen = __atomic_add_fetch(&sh->dl_gen, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
 	mt_agent_futex_wake(&sh->req_seq);
-	for (int round = 0; round < 50; round++) {
+	struct wait_clock w;
+	wait_start(&w, 10000000);
+	for (;;) {   /* 500 ms (see "waiting for memtrace") */
 		uint32_t ack = __atomic_load_n(&sh->dl_ack, __ATOMIC_ACQUIRE);
 		if ((int32_t)(ack - gen) >= 0)
 			return;
-		mt_agent_futex_wait(&sh->dl_ack, ack, 10000000);
+		if (wait_over(&w, 500000000))
+			break;
+		wait_futex(&w, &sh->dl_ack, ack);
 	}
 	__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
 }

@@ -280,8 +280,10 @@ def check_report(h, report, pid, modules, wrappers=(), group_by='site', depth=DE
             if fr['function'] == '' and fr['module'] and fr['module'] != '[jit]':
                 h.check(isinstance(fr.get('module_offset'), int),
                         f'frame without a name and without "module_offset": {fr}')
-        h.check(len(stack) <= harness_max_frames(depth, stack, wrappers),
-                f'stack of {len(stack)} frames with --depth {depth}:\n    ' + site_text(s))
+        h.check(physical_frames(stack) <= depth + 1,
+                f'stack of {physical_frames(stack)} frames that ran (not inlined) with '
+                f'--depth {depth}, expected the allocator\'s entry and at most {depth} more:'
+                '\n    ' + site_text(s))
 
     by_site = group_by in ('site', 'stack')
     for s in sites:
@@ -303,9 +305,16 @@ def check_report(h, report, pid, modules, wrappers=(), group_by='site', depth=DE
                         'expected an absolute path and a line')
         if not by_site:
             continue
-        h.check(k > 0, 'stack does not start with the allocator\'s own frame(s):\n    '
-                + site_text(s))
-        if k > 0:
+        if depth == 1:
+            # Rows are keyed by the allocator's caller alone: the stack is
+            # the frames at that return address, the inlined ones included.
+            h.check(physical_frames(stack) == 1,
+                    'with --depth 1, a stack of more than the caller\'s frames:\n    '
+                    + site_text(s))
+        else:
+            h.check(k > 0, 'stack does not start with the allocator\'s own frame(s):\n    '
+                    + site_text(s))
+        if k > 0 and depth > 1:
             hooked = {hk['module'] for hk in report.get('hooks', [])}
             h.check(module_is(stack[0]['module'], report['allocator'])
                     or stack[0]['module'] in hooked
@@ -335,11 +344,12 @@ def check_report(h, report, pid, modules, wrappers=(), group_by='site', depth=DE
                 f'totals.{key} {totals.get(key)} != sum over rows {sum(s[key] for s in sites)}')
 
 
-def harness_max_frames(depth, stack, wrappers):
-    """--depth N bounds the frames unwound; memtrace may count them from
-    the allocator's entry or from its caller: allow the allocator's frames
-    on top."""
-    return depth + site_frame_index(stack, wrappers)
+def physical_frames(stack):
+    """The frames of STACK that really ran: --depth N unwinds the
+    allocator's entry and N return addresses, and the functions inlined at
+    each of them are shown as frames of their own ("inlined": true) that
+    --depth does not count (man memtrace, --depth)."""
+    return sum(1 for fr in stack if not fr.get('inlined'))
 
 
 def check_paths(h, report, result, modules, wrappers=()):

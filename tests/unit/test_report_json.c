@@ -388,6 +388,78 @@ START_TEST(test_interval_inconsistencies)
 }
 END_TEST
 
+/* "rss": null when unknown; its members and the untraced_growth rule at
+ * its edges (MT_RSS_UNSEEN_MIN, MT_RSS_UNSEEN_FACTOR x the peak); the
+ * table's coverage line and warning agree with it. */
+static json_t *rss_of(const struct mt_report *r, char **table)
+{
+	json_t *o = print_parse(r, 0, NULL);
+	json_t *rss = json_incref(get(o, "rss"));
+	json_decref(o);
+	size_t len = 0;
+	FILE *f = open_memstream(table, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(mt_report_table(f, r, 0), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	return rss;
+}
+
+START_TEST(test_rss)
+{
+	struct mt_report r = report();
+	char *table;
+	json_t *rss = rss_of(&r, &table);
+	ck_assert(json_is_null(rss));
+	ck_assert_msg(!strstr(table, "\nrss: ") && !strstr(table, "warning"), "%s", table);
+	json_decref(rss);
+	free(table);
+
+	const uint64_t MiB = 1 << 20;
+	r.rss = (struct mt_report_rss){ .known = true, .start = 10 * MiB, .end = 90 * MiB,
+					.has_anon = true, .anon_start = 4 * MiB,
+					.anon_end = 4 * MiB + MT_RSS_UNSEEN_MIN + 2 };
+	r.peak_live_bytes = (MT_RSS_UNSEEN_MIN + 2) / MT_RSS_UNSEEN_FACTOR - 1;
+	rss = rss_of(&r, &table);
+	ck_assert_int_eq(get_int(rss, "start_bytes"), 10 * MiB);
+	ck_assert_int_eq(get_int(rss, "end_bytes"), 90 * MiB);
+	ck_assert_int_eq(get_int(rss, "anon_start_bytes"), 4 * MiB);
+	ck_assert_int_eq(get_int(rss, "anon_end_bytes"), 4 * MiB + MT_RSS_UNSEEN_MIN + 2);
+	ck_assert_int_eq(get_int(rss, "peak_live_bytes"), r.peak_live_bytes);
+	ck_assert(json_is_real(get(rss, "end_age_s")));
+	ck_assert(json_is_true(get(rss, "untraced_growth")));
+	ck_assert_msg(strstr(table, "\nrss: 10.0 MiB at attach, 90.0 MiB at the end (+80.0 MiB, "
+				    "anonymous +32.0 MiB); memtrace saw ") &&
+		      strstr(table, "\nwarning: anonymous memory grew 32.0 MiB"), "%s", table);
+	json_decref(rss);
+	free(table);
+
+	/* Seen allocated at most half the growth: no warning. */
+	r.peak_live_bytes++;
+	rss = rss_of(&r, &table);
+	ck_assert(json_is_false(get(rss, "untraced_growth")));
+	ck_assert_msg(strstr(table, "\nrss: ") && !strstr(table, "warning"), "%s", table);
+	json_decref(rss);
+	free(table);
+
+	/* A growth below the floor: none.  Without RssAnon, VmRSS counts. */
+	r.peak_live_bytes = 0;
+	r.rss.anon_end = r.rss.anon_start + MT_RSS_UNSEEN_MIN;
+	rss = rss_of(&r, &table);
+	ck_assert(json_is_false(get(rss, "untraced_growth")));
+	json_decref(rss);
+	free(table);
+	r.rss.has_anon = false;
+	r.rss.end_age_s = 0.25;
+	rss = rss_of(&r, &table);
+	ck_assert(json_is_null(get(rss, "anon_start_bytes")));
+	ck_assert(json_is_true(get(rss, "untraced_growth")));
+	ck_assert_msg(strstr(table, " when last read, 0.2 s before the end (+80.0 MiB); ") &&
+		      strstr(table, "\nwarning: RSS grew 80.0 MiB"), "%s", table);
+	json_decref(rss);
+	free(table);
+}
+END_TEST
+
 /* A write error is reported (memtrace then exits with 10). */
 START_TEST(test_write_error)
 {
@@ -414,6 +486,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_write_error);
 	tcase_add_test(tc, test_invalid_utf8);
 	tcase_add_test(tc, test_interval_inconsistencies);
+	tcase_add_test(tc, test_rss);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -85,24 +85,28 @@ START_TEST(test_prefix_suffix_differ)
 }
 END_TEST
 
+/* The deepest stack is the allocator's entry and --depth 128 return
+ * addresses: 129 pcs (a stack at --depth 128 was once refused and lost). */
 START_TEST(test_one_and_max_frames)
 {
+	ck_assert_int_eq(MT_STACKS_MAX_PCS, MT_STACKS_MAX_DEPTH + 1);
+	ck_assert_int_eq(MT_STACKS_MAX_DEPTH, 128);
 	struct mt_stacks *t = mt_stacks_new();
-	uint64_t deep[MT_STACKS_MAX_DEPTH + 1];
-	for (int i = 0; i <= MT_STACKS_MAX_DEPTH; i++)
+	uint64_t deep[MT_STACKS_MAX_PCS + 1];
+	for (int i = 0; i <= MT_STACKS_MAX_PCS; i++)
 		deep[i] = 0x555555554000 + 0x40 * (uint64_t)i;
 
 	uint32_t one = mt_stacks_intern(t, deep, 1);
-	uint32_t max = mt_stacks_intern(t, deep, MT_STACKS_MAX_DEPTH);
+	uint32_t max = mt_stacks_intern(t, deep, MT_STACKS_MAX_PCS);
 	ck_assert_uint_eq(one, 1);
 	ck_assert_uint_eq(max, 2);
 	ck_assert_uint_eq(mt_stacks_intern(t, deep, 1), one);
-	ck_assert_uint_eq(mt_stacks_intern(t, deep, MT_STACKS_MAX_DEPTH), max);
+	ck_assert_uint_eq(mt_stacks_intern(t, deep, MT_STACKS_MAX_PCS), max);
 	check_frames(t, one, deep, 1);
-	check_frames(t, max, deep, MT_STACKS_MAX_DEPTH);
+	check_frames(t, max, deep, MT_STACKS_MAX_PCS);
 
 	/* Out of range: refused, nothing created. */
-	ck_assert_uint_eq(mt_stacks_intern(t, deep, MT_STACKS_MAX_DEPTH + 1), 0);
+	ck_assert_uint_eq(mt_stacks_intern(t, deep, MT_STACKS_MAX_PCS + 1), 0);
 	ck_assert_uint_eq(mt_stacks_intern(t, deep, 0), 0);
 	ck_assert_uint_eq(mt_stacks_intern(t, deep, -1), 0);
 	ck_assert_uint_eq(mt_stacks_intern(t, NULL, 3), 0);
@@ -116,7 +120,7 @@ START_TEST(test_one_and_max_frames)
 	ck_assert_int_eq(mt_stacks_get(t, 3, &p), 0);
 	ck_assert_ptr_null(p);
 	ck_assert_int_eq(mt_stacks_get(t, UINT32_MAX, &p), 0);
-	ck_assert_int_eq(mt_stacks_get(t, 2, NULL), MT_STACKS_MAX_DEPTH);
+	ck_assert_int_eq(mt_stacks_get(t, 2, NULL), MT_STACKS_MAX_PCS);
 	mt_stacks_destroy(t);
 }
 END_TEST

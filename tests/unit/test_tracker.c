@@ -161,6 +161,31 @@ START_TEST(test_alloc_free_sites)
 }
 END_TEST
 
+/* The most live bytes seen at once (the coverage line's "at most"): it
+ * stays when blocks are freed, moves only past itself, and a realloc
+ * counts its new block (the old one freed first). */
+START_TEST(test_peak_live_bytes)
+{
+	ck_assert_uint_eq(stats().peak_live_bytes, 0);
+	alloc(1, P, 100, C1);
+	alloc(1, Q, 300, C2);
+	ck_assert_uint_eq(stats().peak_live_bytes, 400);
+	dofree(1, Q, C1);
+	alloc(1, Q, 50, C2);
+	struct mt_tracker_stats st = stats();
+	ck_assert_uint_eq(st.live_bytes, 150);
+	ck_assert_uint_eq(st.peak_live_bytes, 400);
+	ck_assert_uint_eq(st.est_peak_live_bytes, 400);
+	realloc_begin(1, P, C1);
+	realloc_end(1, P, P + 0x1000, 1000, C1);
+	st = stats();
+	ck_assert_uint_eq(st.live_bytes, 1050);
+	ck_assert_uint_eq(st.peak_live_bytes, 1050);
+	dofree(1, 0x1234, C1);  /* an unknown free moves nothing */
+	ck_assert_uint_eq(stats().peak_live_bytes, 1050);
+}
+END_TEST
+
 START_TEST(test_unknown_frees)
 {
 	alloc(1, P, 32, C1);
@@ -669,6 +694,7 @@ static Suite *tracker_suite(void)
 	tcase_add_test(tc, test_sampling_unsampled_free);
 	tcase_add_test(tc, test_sampling_realloc);
 	tcase_add_test(tc, test_sampling_set_late);
+	tcase_add_test(tc, test_peak_live_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }

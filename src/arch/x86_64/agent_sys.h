@@ -5,8 +5,12 @@
 
 #include <stdint.h>
 
+#define MT_AGENT_SYS_kill 62
 #define MT_AGENT_SYS_gettid 186
 #define MT_AGENT_SYS_futex 202
+#define MT_AGENT_SYS_clock_gettime 228
+#define MT_AGENT_CLOCK_MONOTONIC 1
+#define MT_AGENT_ESRCH 3
 #define MT_AGENT_FUTEX_WAIT 0
 #define MT_AGENT_FUTEX_WAKE 1
 
@@ -35,6 +39,25 @@ static inline long mt_agent_syscall6(long nr, long a, long b, long c, long d, lo
 static inline long mt_agent_gettid(void)
 {
 	return mt_agent_syscall6(MT_AGENT_SYS_gettid, 0, 0, 0, 0, 0, 0);
+}
+
+/* CLOCK_MONOTONIC in nanoseconds, by the system call (the agent has no
+ * vDSO): only paths that are about to sleep anyway read it.  0 when the
+ * call fails (a seccomp filter may refuse it). */
+static inline uint64_t mt_agent_clock_ns(void)
+{
+	struct { long sec, nsec; } ts = { 0, 0 };
+	if (mt_agent_syscall6(MT_AGENT_SYS_clock_gettime, MT_AGENT_CLOCK_MONOTONIC, (long)&ts, 0,
+			      0, 0, 0) != 0)
+		return 0;
+	return (uint64_t)ts.sec * 1000000000u + (uint64_t)ts.nsec;
+}
+
+/* Whether process PID exists, as kill(PID, 0) tells (a process we may not
+ * signal exists too); false for a pid this pid namespace does not see. */
+static inline int mt_agent_pid_exists(int32_t pid)
+{
+	return mt_agent_syscall6(MT_AGENT_SYS_kill, pid, 0, 0, 0, 0, 0) != -MT_AGENT_ESRCH;
 }
 
 /* Shared futexes (no FUTEX_PRIVATE_FLAG): memtrace waits on the same words
