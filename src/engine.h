@@ -47,6 +47,11 @@ struct mt_engine_stats {
 	uint64_t rejected;         /* records that failed memtrace's checks */
 	uint64_t order_forced;     /* records emitted without their predecessor */
 	bool reused_agent;         /* the agent was already in the target */
+	enum {
+		MT_AGENT_REGION_KEPT,        /* the agent's own, or a new agent's */
+		MT_AGENT_REGION_FORKED,      /* the agent came with a fork: new region */
+		MT_AGENT_REGION_UNREACHABLE, /* its region could not be mapped: new one */
+	} agent_new_region;
 	uint32_t tid_offset;       /* the agent reads thread ids at %fs:tid_offset;
 	                              0: it asks the kernel (gettid) */
 };

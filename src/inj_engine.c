@@ -4,9 +4,14 @@
  *   1. find the agent an earlier memtrace left in the target (its header
  *      in an anonymous r-x mapping), or map a new one: injected mmap of
  *      code + state, the image written, mprotect r-x, MADV_WIPEONFORK on
- *      the state; an injected memfd_create + ftruncate + F_ADD_SEALS + mmap
- *      MAP_SHARED + close for the shared region, which memtrace maps too
- *      through /proc/PID/map_files;
+ *      the configuration page; an injected memfd_create + ftruncate +
+ *      F_ADD_SEALS + mmap MAP_SHARED + MADV_DONTFORK for the shared
+ *      region.  The target keeps the memfd open (records.region_fd1):
+ *      memtrace takes it with pidfd_getfd(2), which any user who may
+ *      ptrace the target may call, where /proc/PID/map_files needs
+ *      CAP_SYS_ADMIN (issue 16).  An agent whose configuration is wiped
+ *      (a forked child's, see agent_abi.h) or whose region cannot be
+ *      reached any more is given a new region;
  *   2. configure the state page (thread-id offset, depth, sampling, where
  *      the region is), then mark memtrace as the reader;
  *   3. per hook: plan the patch (tramp_plan.h), write the trampoline into
@@ -30,7 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent_abi.h"
@@ -105,6 +112,8 @@ struct inj_engine {
 	void (*dl_cb)(void *ctx, pid_t tid);
 	void *dl_ctx;
 	uint32_t dl_seen;
+
+	char why[256];             /* why the agent cannot be used */
 
 	uint64_t declined[MT_MAX_HOOKS]; /* hooks left to another engine */
 	int ndeclined;
@@ -216,16 +225,52 @@ static bool header_ok(const struct mt_agent_header *h)
 	       h->state_end > h->state_off && h->state_end - h->state_off >= sizeof(struct mt_agent_state);
 }
 
-/* Maps the shared region the target has at ADDR (LEN bytes) into memtrace
- * through /proc/PID/map_files, and checks its geometry. */
-static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len)
+/* The target's file descriptor TFD, duplicated into memtrace: -errno when
+ * memtrace may not (pidfd_getfd(2) asks what ptrace asks) or it is closed. */
+static int borrow_fd(pid_t pid, int tfd)
 {
-	char path[128];
-	snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)e->pid, addr,
-		 addr + len);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
 		return -errno;
+	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+	int err = errno;
+	close(pidfd);
+	return fd < 0 ? -err : fd;
+}
+
+/* Whether FD is the file mapped at ADDR in MAPS, LEN bytes and shared: the
+ * target's fd number may have been closed and reused by the program. */
+static bool fd_is_mapping(int fd, const struct mt_maps *maps, uint64_t addr, uint64_t len)
+{
+	const struct mt_map *m = mt_maps_find(maps, addr);
+	struct stat sb;
+	return m && m->start == addr && m->end - m->start == len && !m->p && fstat(fd, &sb) == 0 &&
+	       (uint64_t)sb.st_ino == m->inode && major(sb.st_dev) == m->dev_major &&
+	       minor(sb.st_dev) == m->dev_minor && (uint64_t)sb.st_size >= len;
+}
+
+/* Maps the shared region the target has at ADDR (LEN bytes) into memtrace,
+ * and checks its geometry: through the target's fd TFD of its memfd (-1:
+ * unknown) when it is still that file, else through /proc/PID/map_files
+ * (which needs CAP_SYS_ADMIN).  MAPS: the target's, NULL when TFD is known
+ * to be right (just made). */
+static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len, int tfd,
+		      const struct mt_maps *maps)
+{
+	int fd = tfd >= 0 ? borrow_fd(e->pid, tfd) : -EBADF;
+	if (fd >= 0 && maps && !fd_is_mapping(fd, maps, addr, len)) {
+		close(fd);
+		fd = -EBADF;
+	}
+	if (fd < 0) {
+		char path[128];
+		snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)e->pid,
+			 addr, addr + len);
+		int fd2 = open(path, O_RDWR | O_CLOEXEC);
+		if (fd2 < 0)
+			return fd == -EBADF ? -errno : fd;
+		fd = fd2;
+	}
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	int err = errno;
 	close(fd);
@@ -235,6 +280,16 @@ static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len)
 	e->shm_len = len;
 	e->shm_target = addr;
 	return 0;
+}
+
+static void unmap_shared(struct inj_engine *e)
+{
+	if (e->shm)
+		munmap(e->shm, e->shm_len);
+	e->shm = NULL;
+	e->sh = NULL;
+	e->shm_len = e->rings_len = 0;
+	e->shm_target = 0;
 }
 
 /* The geometry of the shared part, read once: memtrace's own copies. */
@@ -264,8 +319,36 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	return 0;
 }
 
-/* An agent an earlier memtrace left: 1 found and adopted, 0 none, or
- * -errno (one is there but cannot be used). */
+static int map_region(struct inj_engine *e, int nthreads);
+
+/* Whether an agent's configuration names a region: written whole by a
+ * memtrace (rings last), not wiped by a fork. */
+static bool configured(const struct mt_agent_state *st)
+{
+	return st->magic == MT_AGENT_STATE_MAGIC && st->rings && st->shared > st->rings &&
+	       st->shared - st->rings < st->shared_len;
+}
+
+/* A forked child holds its parent's memfd open at the fd number the
+ * records name (agent_abi.h): closed, so that the child keeps nothing of
+ * its parent's region.  Only a descriptor that still is such a memfd. */
+static void close_inherited_fd(struct inj_engine *e, const struct mt_agent_state *st)
+{
+	if (st->region_fd1 <= 0)
+		return;
+	char path[64], link[128];
+	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)e->pid, st->region_fd1 - 1);
+	ssize_t n = readlink(path, link, sizeof link - 1);
+	if (n <= 0)
+		return;
+	link[n] = '\0';
+	if (strncmp(link, "/memfd:" MT_AGENT_REGION_NAME " ", 7 + sizeof MT_AGENT_REGION_NAME) == 0)
+		rsys(e, SYS_close, (uint64_t)(st->region_fd1 - 1), 0, 0, 0, 0, 0);
+}
+
+/* An agent an earlier memtrace left: 1 found and adopted (with the region
+ * it had, or a new one), 0 none, or -errno (one is there but cannot be
+ * used: another memtrace version's, e->why says so). */
 static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 {
 	for (size_t i = 0; i < maps->n; i++) {
@@ -275,30 +358,45 @@ static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 		struct mt_agent_header h;
 		if (peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
 			continue;
-		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0)
-			return -EPROTO;   /* another memtrace version's agent */
+		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0) {
+			snprintf(e->why, sizeof e->why, "it holds the agent of another memtrace "
+				 "version (agent version %u, this memtrace's is %u), left by an earlier "
+				 "trace: trace it with that memtrace, or restart the process",
+				 h.version, MT_AGENT_VERSION);
+			return -EPROTO;
+		}
 		struct mt_agent_state st;
 		if (peek(e, m->start + h.state_off, &st, sizeof st) < 0)
 			return -EFAULT;
 		e->hdr = h;
 		e->agent = m->start;
 		e->state = m->start + h.state_off;
-		if (st.magic != MT_AGENT_STATE_MAGIC || !st.rings || st.shared <= st.rings ||
-		    st.shared - st.rings >= st.shared_len)
-			return -EPROTO;
-		int err = map_shared(e, st.rings, st.shared_len);
-		if (err < 0)
-			return err;
-		err = adopt_shared(e, st.shared - st.rings);
-		if (err < 0)
-			return err;
 		/* What it had installed: reusable trampolines, and hooks still
-		 * live if that memtrace was killed. */
+		 * live if that memtrace was killed (or the fork copied them). */
 		for (int k = 0; k < MAX_PAGES; k++)
 			if (st.tramp_pages[k] && e->npages < MAX_PAGES)
 				e->pages[e->npages++] = (struct page){ st.tramp_pages[k], SLOTS_PER_PAGE };
 		e->st.reused_agent = true;
-		return 1;
+		if (configured(&st)) {
+			int err = map_shared(e, st.rings, st.shared_len, st.region_fd1 - 1, maps);
+			if (err == 0)
+				err = adopt_shared(e, st.shared - st.rings);
+			if (err == 0)
+				return 1;
+			/* Out of reach (its fd closed by the program, and no
+			 * CAP_SYS_ADMIN for map_files), or damaged: a new one.
+			 * A call in flight in the old region is not seen, as
+			 * any call in flight at attach. */
+			unmap_shared(e);
+			e->st.agent_new_region = MT_AGENT_REGION_UNREACHABLE;
+		} else {
+			/* Wiped by a fork: the parent's region is not mapped
+			 * here (MADV_DONTFORK), only its fd is left. */
+			close_inherited_fd(e, &st);
+			e->st.agent_new_region = MT_AGENT_REGION_FORKED;
+		}
+		int err = map_region(e, mt_target_thread_count(e->t));
+		return err < 0 ? err : 1;
 	}
 	return 0;
 }
@@ -311,16 +409,23 @@ static int map_agent(struct inj_engine *e)
 	int err;
 	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_WRITE,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, &err);
-	if (!a)
+	if (!a) {
+		snprintf(e->why, sizeof e->why, "mmap in the process failed: %s", strerror(-err));
 		return err;
+	}
 	if (poke(e, a, mt_agent_image, mt_agent_image_len) < 0)
 		return -EFAULT;
 	long r = rsys(e, SYS_mprotect, a, e->hdr.code_size, PROT_READ | PROT_EXEC, 0, 0, 0);
-	if (r < 0)
+	if (r < 0) {
+		/* SELinux execmem, a seccomp filter, MDWE (prctl) */
+		snprintf(e->why, sizeof e->why, "the process may not make memory executable "
+			 "(mprotect: %s)", strerror((int)-r));
 		return (int)r;
-	/* A forked child sees the state zeroed: its agent stays off. */
-	r = rsys(e, SYS_madvise, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
-		 MADV_WIPEONFORK, 0, 0, 0);
+	}
+	/* A forked child sees the configuration zeroed: its agent stays off
+	 * (the records stay: agent_abi.h). */
+	r = rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF, MADV_WIPEONFORK, 0,
+		 0, 0);
 	if (r < 0)
 		return (int)r;
 	e->agent = a;
@@ -340,14 +445,17 @@ static int map_region(struct inj_engine *e, int nthreads)
 	uint64_t len = rings_len + ((stacks_off + (uint64_t)STACKS_CAP * slot + 4095) & ~4095ULL);
 
 	/* The name memfd_create needs, in the target: the state page (rw). */
-	static const char name[] = "memtrace-rings";
+	static const char name[] = MT_AGENT_REGION_NAME;
 	uint64_t name_at = e->state + offsetof(struct mt_agent_state, reserved);
 	poke(e, name_at, name, sizeof name);
 	long fd = rsys(e, SYS_memfd_create, name_at, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
 	uint64_t zero[4] = { 0 };
 	poke(e, name_at, zero, sizeof zero);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(e->why, sizeof e->why, "memfd_create in the process failed: %s",
+			 strerror((int)-fd));
 		return (int)fd;
+	}
 	long r = rsys(e, SYS_ftruncate, (uint64_t)fd, len, 0, 0, 0, 0);
 	/* A region that cannot shrink: memtrace's reads never fault. */
 	if (r == 0)
@@ -358,14 +466,25 @@ static int map_region(struct inj_engine *e, int nthreads)
 	if (r == 0)
 		a = mt_remote_mmap(e->t, e->syscall_pc, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 				   (int)fd, &err);
-	rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	if (r < 0)
-		return (int)r;
-	if (!a)
-		return err;
-	err = map_shared(e, a, len);
-	if (err < 0)
-		return err;
+	/* A forked child must not share it (agent_abi.h). */
+	if (a)
+		r = rsys(e, SYS_madvise, a, len, MADV_DONTFORK, 0, 0, 0);
+	if (r == 0 && a)
+		err = map_shared(e, a, len, (int)fd, NULL);
+	if (r < 0 || !a || err < 0) {
+		if (a)
+			rsys(e, SYS_munmap, a, len, 0, 0, 0, 0);
+		rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+		int code = r < 0 ? (int)r : err < 0 ? err : -ENOMEM;
+		snprintf(e->why, sizeof e->why, "%s: %s",
+			 r < 0 || !a ? "the agent's shared memory could not be set up in the process"
+				     : "memtrace could not map the agent's shared memory",
+			 strerror(-code));
+		return code;
+	}
+	/* The program keeps the fd (close-on-exec): a later memtrace takes it. */
+	int32_t fd1 = (int32_t)fd + 1;
+	put_state(e, offsetof(struct mt_agent_state, region_fd1), &fd1, sizeof fd1);
 	if (mt_ring_region_init(e->shm, rings_len, nrings, RING_CAPACITY) < 0)
 		return -EINVAL;
 	struct mt_agent_shared *sh = (struct mt_agent_shared *)((char *)e->shm + rings_len);
@@ -678,8 +797,7 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		mt_maps_free(&maps);
 		for (int i = 0; i < e->set->n; i++) {
 			installed[i] = false;
-			why_not[i] = err == -EPROTO ? "an agent of another memtrace version is loaded"
-						    : "memtrace's agent could not be loaded";
+			why_not[i] = e->why[0] ? e->why : "memtrace's agent could not be loaded";
 		}
 		return -MT_E_NOT_TRACEABLE;
 	}
@@ -893,15 +1011,34 @@ static int restore(pid_t pid, const struct hook *h)
 	return 0;
 }
 
+/* The child's copy of the records says so too: a memtrace attaching to it
+ * later finds the jumps gone, as they are. */
+static void record_restored(struct inj_engine *e, pid_t child, uint64_t addr)
+{
+	for (int k = 0; k < MT_AGENT_MAX_HOOKS + 1; k++) {
+		size_t off = offsetof(struct mt_agent_state, hooks) +
+			     (size_t)k * sizeof(struct mt_agent_hook_rec);
+		uint64_t a;
+		uint32_t zero = 0;
+		if (mt_mem_read(child, e->state + off, &a, 8) == 0 && a == addr)
+			mt_mem_write(child, e->state + off + offsetof(struct mt_agent_hook_rec, live),
+				     &zero, 4);
+	}
+}
+
 static int inj_clean_child(struct mt_engine *base, pid_t child)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	int bad = 0;
-	for (int i = 0; i < e->nhooks; i++)
-		if (e->hooks[i].live)
-			bad += restore(child, &e->hooks[i]) < 0;
-	if (e->dl.live)
-		bad += restore(child, &e->dl) < 0;
+	for (int i = 0; i < e->nhooks + 1; i++) {
+		const struct hook *h = i < e->nhooks ? &e->hooks[i] : &e->dl;
+		if (!h->live)
+			continue;
+		if (restore(child, h) < 0)
+			bad++;
+		else
+			record_restored(e, child, h->addr);
+	}
 	return bad ? -EIO : 0;
 }
 

@@ -764,7 +764,12 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 			    " waits for a rule timed out, thread ids %s%s",
 			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated,
 			    es.rule_refusals, es.stacks_lost, es.rule_timeouts, tid,
-			    es.reused_agent ? ", agent reused" : "");
+			    !es.reused_agent ? ""
+			    : es.agent_new_region == MT_AGENT_REGION_FORKED
+				    ? ", agent reused (inherited by fork: given rings of its own)"
+			    : es.agent_new_region == MT_AGENT_REGION_UNREACHABLE
+				    ? ", agent reused (its rings out of reach: given new ones)"
+				    : ", agent reused");
 		}
 	}
 
