@@ -103,11 +103,6 @@ struct mt_engine_ops {
 	 * eventfd) and polls at once.  -1 when there is none. */
 	int (*wake_fd)(const struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
-	/* Optional: the name of the engine that traces the installed hook at
-	 * ADDR, when an engine runs another for some functions (the hybrid
-	 * engine's breakpoints), and in *WHY why this one could not; NULL
-	 * hook_engine: ops->name for every hook. */
-	const char *(*hook_engine)(const struct mt_engine *e, uint64_t addr, const char **why);
 	void (*destroy)(struct mt_engine *e);
 };
 

@@ -115,9 +115,6 @@ struct inj_engine {
 
 	char why[256];             /* why the agent cannot be used */
 
-	uint64_t declined[MT_MAX_HOOKS]; /* hooks left to another engine */
-	int ndeclined;
-
 	struct scache_ent *scache; /* agent stack hash -> interned id */
 	size_t scap, sn;
 
@@ -808,17 +805,13 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		const struct mt_hook_spec *spec = &e->set->hooks[i];
 		installed[i] = false;
 		why_not[i] = NULL;
-		bool live = false, declined = false;
+		bool live = false;
 		for (int k = 0; k < e->nhooks; k++)
 			live |= e->hooks[k].spec == spec || e->hooks[k].addr == spec->addr;
 		if (live) {
 			installed[i] = true;
 			continue;
 		}
-		for (int k = 0; k < e->ndeclined; k++)
-			declined |= e->declined[k] == spec->addr;
-		if (declined)
-			continue;
 		if (e->nhooks == MT_MAX_HOOKS || e->nhooks == MT_AGENT_MAX_HOOKS) {
 			why_not[i] = "memtrace hooks at most 32 entry points";
 			continue;
@@ -1152,35 +1145,6 @@ static const struct mt_engine_ops inj_ops = {
 	.stats = inj_stats,
 	.destroy = inj_destroy,
 };
-
-void mt_inj_engine_decline(struct mt_engine *base, uint64_t addr)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	if (e->ndeclined < MT_MAX_HOOKS)
-		e->declined[e->ndeclined++] = addr;
-}
-
-void mt_inj_engine_sync(struct mt_engine *base)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	/* Bounded: what was published before this call is at most a full
-	 * ring per ring; threads that go on allocating are not waited for. */
-	if (e->dec)
-		drain(e, e->rings_len / sizeof(struct mt_ring_rec));
-}
-
-bool mt_inj_engine_call_enter(struct mt_engine *base, pid_t tid)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	return e->dec ? mt_ringdec_call_enter(e->dec, (uint32_t)tid) : true;
-}
-
-void mt_inj_engine_call_leave(struct mt_engine *base, pid_t tid)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	if (e->dec)
-		mt_ringdec_call_leave(e->dec, (uint32_t)tid);
-}
 
 struct mt_engine *mt_inj_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
 				    mt_event_sink sink, void *sink_ctx,

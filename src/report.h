@@ -55,6 +55,7 @@ struct mt_report_hook {
 	char module[256];
 	uint64_t file_offset;
 	char engine[16];       /* the engine that traced it: "inject", "breakpoint" */
+	char why[160];         /* unhooked: why not */
 };
 
 struct mt_report {
@@ -80,6 +81,8 @@ struct mt_report {
 	uint64_t live_blocks, live_bytes, allocs, frees;  /* estimates with sampling */
 	struct mt_report_hook *hooks;
 	size_t nhooks;
+	struct mt_report_hook *unhooked; /* found, not hooked: their calls are unseen */
+	size_t nunhooked;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */
 	size_t nsites;
 	int interval;             /* attach: the interval's number, from 1 */

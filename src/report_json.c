@@ -109,6 +109,19 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_array_append_new(hooks, j);
 	}
 	json_object_set_new(o, "hooks", hooks);
+	/* entry points found but not hooked: their calls are not in the counts */
+	json_t *unhooked = json_array();
+	for (size_t i = 0; i < r->nunhooked; i++) {
+		const struct mt_report_hook *h = &r->unhooked[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "symbol", str(h->symbol));
+		json_object_set_new(j, "names", names_array(h->names));
+		json_object_set_new(j, "address", hex(h->address));
+		json_object_set_new(j, "module", str(h->module));
+		json_object_set_new(j, "why", str(h->why));
+		json_array_append_new(unhooked, j);
+	}
+	json_object_set_new(o, "unhooked", unhooked);
 
 	json_t *sites = json_array();
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
