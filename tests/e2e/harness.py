@@ -214,14 +214,20 @@ class Result:
         return False
 
 
+# (uid, gid): targets and memtrace run as that user, without supplementary
+# groups (test_plainuser.py); None: as the test runs.
+RUN_AS = None
+
+
 class _Proc:
     def __init__(self, harness, argv, name, stdin):
         self.h = harness
         self.name = name
         self.argv = argv
+        as_user = {'user': RUN_AS[0], 'group': RUN_AS[1], 'extra_groups': []} if RUN_AS else {}
         try:
             self.popen = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE)
+                                          stderr=subprocess.PIPE, **as_user)
         except OSError as e:
             raise Broken(f'cannot start {argv[0]}: {e}') from None
         harness._procs.append(self)

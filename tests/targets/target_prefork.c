@@ -6,14 +6,16 @@
  *   alloc N        parent_alloc() makes N blocks of 48 bytes, kept
  *                  -> "parent allocs=TOTAL"
  *   fork           a worker -> "forked PID"; the worker then prints
- *                  "worker PID started" once its first pass is done
+ *                  "worker PID started" once its first pass is done (it
+ *                  starts only after the parent's line)
  *   tell PID WORD  WORD to that worker (below); the worker answers
  *   reap PID       wait for it -> "reaped PID status=S" (its exit status,
  *                  or -SIGNAL)
  *   exit           kill the workers left, reap them, exit 0
  * Worker words:
  *   status         -> "worker PID passes=N bad=B"
- *   burst N        worker_burst() makes N blocks of 80 bytes, kept
+ *   burst N        worker_burst() makes N blocks of 80 bytes, kept (at
+ *                  most 100000 in all)
  *                  -> "worker PID burst=TOTAL"
  *   stop           frees its blocks (checking each) and exits: 0 when
  *                  every block held what was written into it, else 1
@@ -43,6 +45,7 @@
 #define MAX_WORKERS 16
 #define SLOTS 256
 #define OPS_PER_PASS 2000
+#define MAX_BURST 100000
 
 static struct { pid_t pid; int fd; } workers[MAX_WORKERS];
 static int nworkers;
@@ -66,8 +69,8 @@ static void say(const char *fmt, ...)
 
 static void *slot_ptr[SLOTS];
 static size_t slot_size[SLOTS];
-static void **burst_blocks;
-static long long burst_n, burst_cap;
+static void *burst_blocks[MAX_BURST];   /* static: a burst makes N blocks, no more */
+static long long burst_n;
 static long long passes, bad;
 
 static uint8_t tag_of(int slot, size_t size)
@@ -109,15 +112,7 @@ NOINLINE static void worker_storm(uint64_t *rng)
 
 NOINLINE static void worker_burst(long long n)
 {
-	if (burst_n + n > burst_cap) {
-		long long cap = (burst_n + n) * 2;
-		void **v = realloc(burst_blocks, (size_t)cap * sizeof *v);
-		if (!v)
-			_exit(96);
-		burst_blocks = v;
-		burst_cap = cap;
-	}
-	for (long long k = 0; k < n; k++) {
+	for (long long k = 0; k < n && burst_n < MAX_BURST; k++) {
 		void *p = malloc(80);
 		if (!p)
 			_exit(96);
@@ -136,7 +131,6 @@ static void worker_stop(void)
 		bad += p[0] != 0x5a || p[79] != 0x5a;
 		free(burst_blocks[k]);
 	}
-	free(burst_blocks);
 	say("worker %d stopped passes=%lld bad=%lld", (int)getpid(), passes, bad);
 	_exit(bad ? 1 : 0);
 }
@@ -176,6 +170,11 @@ static void worker_main(int fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		_exit(93);
+	/* The parent says "forked PID" first, then lets the worker go: the
+	 * worker's lines always come after that one. */
+	char go[3];
+	if (read(fd, go, sizeof go) != sizeof go || memcmp(go, "go\n", 3) != 0)
+		_exit(92);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	uint64_t rng = 0x5eed0000 + (uint64_t)getpid();
 	char buf[256];
@@ -230,6 +229,8 @@ static void do_fork(void)
 	workers[nworkers].fd = p[1];
 	nworkers++;
 	say("forked %d", (int)pid);
+	if (write(p[1], "go\n", 3) != 3)
+		proto_die("cannot start worker %d", (int)pid);
 }
 
 static void do_reap(pid_t pid)
