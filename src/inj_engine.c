@@ -114,6 +114,7 @@ struct inj_engine {
 	uint32_t dl_seen;
 
 	char why[256];             /* why the agent cannot be used */
+	uint32_t foreign_agent;    /* the version of another memtrace's agent found, 0: none */
 
 	struct scache_ent *scache; /* agent stack hash -> interned id */
 	size_t scap, sn;
@@ -343,9 +344,8 @@ static void close_inherited_fd(struct inj_engine *e, const struct mt_agent_state
 		rsys(e, SYS_close, (uint64_t)(st->region_fd1 - 1), 0, 0, 0, 0, 0);
 }
 
-/* An agent an earlier memtrace left: 1 found and adopted (with the region
- * it had, or a new one), 0 none, or -errno (one is there but cannot be
- * used: another memtrace version's, e->why says so). */
+/* An agent an earlier memtrace of this version left: 1 found and adopted
+ * (with the region it had, or a new one), 0 none, or -errno. */
 static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 {
 	for (size_t i = 0; i < maps->n; i++) {
@@ -356,11 +356,12 @@ static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 		if (peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
 			continue;
 		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0) {
-			snprintf(e->why, sizeof e->why, "it holds the agent of another memtrace "
-				 "version (agent version %u, this memtrace's is %u), left by an earlier "
-				 "trace: trace it with that memtrace, or restart the process",
-				 h.version, MT_AGENT_VERSION);
-			return -EPROTO;
+			/* Another memtrace version's, left by an earlier trace:
+			 * inert unless its jumps are still in place (its memtrace
+			 * was killed), which install_hook then names.  This
+			 * memtrace maps its own beside it. */
+			e->foreign_agent = h.version;
+			continue;
 		}
 		struct mt_agent_state st;
 		if (peek(e, m->start + h.state_off, &st, sizeof st) < 0)
@@ -473,10 +474,16 @@ static int map_region(struct inj_engine *e, int nthreads)
 			rsys(e, SYS_munmap, a, len, 0, 0, 0, 0);
 		rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
 		int code = r < 0 ? (int)r : err < 0 ? err : -ENOMEM;
-		snprintf(e->why, sizeof e->why, "%s: %s",
-			 r < 0 || !a ? "the agent's shared memory could not be set up in the process"
-				     : "memtrace could not map the agent's shared memory",
-			 strerror(-code));
+		bool taking = r == 0 && a;
+		snprintf(e->why, sizeof e->why, "%s: %s%s",
+			 taking ? "memtrace could not take the agent's shared memory from the process"
+				: "the agent's shared memory could not be set up in the process",
+			 strerror(-code),
+			 !taking ? ""
+			 : code == -ENOSYS ? " (pidfd_getfd needs Linux 5.6, /proc/PID/map_files "
+					     "CAP_SYS_ADMIN)"
+					   : " (pidfd_getfd needs the right to ptrace the process, "
+					     "/proc/PID/map_files CAP_SYS_ADMIN)");
 		return code;
 	}
 	/* The program keeps the fd (close-on-exec): a later memtrace takes it. */
@@ -665,8 +672,11 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
-		return code[0] == 0xe9 ? "it already jumps elsewhere (another tool's hook?)"
-				       : "its code in memory differs from the file";
+		return code[0] != 0xe9 ? "its code in memory differs from the file"
+		       : e->foreign_agent ? "it still jumps to the agent of another memtrace version "
+					    "(killed while tracing): trace with that version, or "
+					    "restart the process"
+					  : "it already jumps elsewhere (another tool's hook?)";
 	if (st && reuse_tramp(e, h, st, slot))
 		return patch_in(e, h);
 
