@@ -2,8 +2,9 @@
  *
  * install (all threads stopped):
  *   1. find the agent an earlier memtrace left in the target (its header
- *      in an anonymous r-x mapping), or map a new one: injected mmap of
- *      code + state, the image written, mprotect r-x, MADV_WIPEONFORK on
+ *      in an anonymous r-x mapping), or map a new one: injected mmap r-x of
+ *      code + state, the image written, mprotect rw of the state (never
+ *      writable and executable at once), MADV_WIPEONFORK on
  *      the configuration page; an injected memfd_create + ftruncate +
  *      F_ADD_SEALS + mmap MAP_SHARED + MADV_DONTFORK for the shared
  *      region.  The target keeps the memfd open (records.region_fd1):
@@ -404,28 +405,38 @@ static int map_agent(struct inj_engine *e)
 	memcpy(&e->hdr, mt_agent_image, sizeof e->hdr);
 	if (!header_ok(&e->hdr) || e->hdr.code_size < mt_agent_image_len)
 		return -EINVAL;
+	/* Mapped executable from the start and written through ptrace, then
+	 * the state made writable: no mapping is ever writable and executable
+	 * nor becomes executable, so memory-deny-write-execute (systemd's
+	 * MemoryDenyWriteExecute=, prctl PR_SET_MDWE) lets the agent in. */
 	int err;
-	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_WRITE,
+	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_EXEC,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, &err);
 	if (!a) {
-		snprintf(e->why, sizeof e->why, "mmap in the process failed: %s", strerror(-err));
+		snprintf(e->why, sizeof e->why, "the process may not map executable memory "
+			 "(mmap: %s)", strerror(-err));
 		return err;
 	}
-	if (poke(e, a, mt_agent_image, mt_agent_image_len) < 0)
-		return -EFAULT;
-	long r = rsys(e, SYS_mprotect, a, e->hdr.code_size, PROT_READ | PROT_EXEC, 0, 0, 0);
+	long r = poke(e, a, mt_agent_image, mt_agent_image_len) < 0 ? -EFAULT : 0;
+	if (r == 0)
+		r = rsys(e, SYS_mprotect, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
+			 PROT_READ | PROT_WRITE, 0, 0, 0);
+	if (r < 0)
+		snprintf(e->why, sizeof e->why, "the agent could not be written into the process "
+			 "(%s)", strerror((int)-r));
+	/* A forked child sees the configuration zeroed: its agent stays off
+	 * (the records stay: agent_abi.h).  A child must never see a live
+	 * configuration: without this, no agent. */
+	if (r == 0)
+		r = rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF,
+			 MADV_WIPEONFORK, 0, 0, 0);
 	if (r < 0) {
-		/* SELinux execmem, a seccomp filter, MDWE (prctl) */
-		snprintf(e->why, sizeof e->why, "the process may not make memory executable "
-			 "(mprotect: %s)", strerror((int)-r));
+		if (!e->why[0])
+			snprintf(e->why, sizeof e->why, "the kernel cannot wipe the agent's state "
+				 "in a forked child (MADV_WIPEONFORK: %s)", strerror((int)-r));
+		rsys(e, SYS_munmap, a, e->hdr.state_end, 0, 0, 0, 0);
 		return (int)r;
 	}
-	/* A forked child sees the configuration zeroed: its agent stays off
-	 * (the records stay: agent_abi.h). */
-	r = rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF, MADV_WIPEONFORK, 0,
-		 0, 0);
-	if (r < 0)
-		return (int)r;
 	e->agent = a;
 	e->state = a + e->hdr.state_off;
 	return 0;
@@ -713,8 +724,12 @@ static int setup(struct inj_engine *e, const struct mt_maps *maps)
 		return found;
 	if (!found) {
 		int err = map_agent(e);
-		if (err == 0)
+		if (err == 0) {
 			err = map_region(e, mt_target_thread_count(e->t));
+			/* nothing refers to an agent just mapped: leave nothing */
+			if (err < 0 && rsys(e, SYS_munmap, e->agent, e->hdr.state_end, 0, 0, 0, 0) == 0)
+				e->agent = e->state = 0;
+		}
 		if (err < 0)
 			return err;
 	}

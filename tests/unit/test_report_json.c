@@ -193,6 +193,33 @@ START_TEST(test_schema)
 	ck_assert_uint_eq(json_array_size(s), 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_site(json_array_get(s, i), &sites[i]);
+	ck_assert_uint_eq(json_array_size(get(o, "unhooked")), 0);
+	json_decref(o);
+}
+END_TEST
+
+/* An entry point found but not hooked is listed with why: its calls are
+ * not in the counts. */
+START_TEST(test_unhooked)
+{
+	struct mt_report r = report();
+	struct mt_report_hook un = { .symbol = "calloc", .names = "calloc", .address = 0x55d0c1a01a0b,
+				     .module = "/srv/targets/target_oddprologue",
+				     .why = "a branch in the function targets the inside of the "
+					    "patched bytes" };
+	r.unhooked = &un;
+	r.nunhooked = 1;
+	json_t *o = print_parse(&r, 0, NULL);
+	json_t *u = get(o, "unhooked");
+	ck_assert(json_is_array(u));
+	ck_assert_uint_eq(json_array_size(u), 1);
+	json_t *j = json_array_get(u, 0);
+	static const char *const ukeys[] = { "symbol", "names", "address", "module", "why" };
+	assert_keys(j, ukeys, sizeof ukeys / sizeof ukeys[0]);
+	ck_assert_str_eq(get_str(j, "symbol"), "calloc");
+	assert_hex(j, "address", 0x55d0c1a01a0b);
+	ck_assert_str_eq(get_str(j, "module"), "/srv/targets/target_oddprologue");
+	ck_assert_str_eq(get_str(j, "why"), un.why);
 	json_decref(o);
 }
 END_TEST
@@ -359,6 +386,7 @@ static Suite *report_json_suite(void)
 	Suite *s = suite_create("report_json");
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, test_schema);
+	tcase_add_test(tc, test_unhooked);
 	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
