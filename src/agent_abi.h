@@ -10,10 +10,12 @@
  *   | code: struct mt_agent_header |        | ring region (ring.h)         |
  *   |   stubs, C handlers (r-x)    |        +------------------------------+
  *   +------------------------------+  page  | struct mt_agent_shared       |
- *   | struct mt_agent_state (rw,   |        |   futex words, requests      |
- *   |   MADV_WIPEONFORK)           |        | rules  [rules_cap]  memtrace |
- *   +------------------------------+        | stacks [stacks_cap] agent    |
- *                                           +------------------------------+
+ *   | struct mt_agent_state:       |        |   futex words, requests      |
+ *   |   configuration (rw,         |        | rules  [rules_cap]  memtrace |
+ *   |   MADV_WIPEONFORK)           |        | stacks [stacks_cap] agent    |
+ *   +------------------------------+  page  +------------------------------+
+ *   |   records (rw, inherited)    |        (MADV_DONTFORK; the target keeps
+ *   +------------------------------+         its fd open: records.region_fd)
  *
  * Each hooked entry F starts with `jmp T`; its trampoline T (in a page
  * memtrace maps within +-2 GiB of F) loads r11 with the address of the
@@ -30,9 +32,16 @@
  *         through it)
  *   T+64  relocated prologue, then jmp F+patch_len   (tramp_plan.h)
  *
- * The state page is wiped in a forked child (MADV_WIPEONFORK): there
- * `rings` reads 0 and every handler only calls the original.  Hooks live in
- * the trampoline pages, which a child keeps, so its calls still work.
+ * A forked child (issue 16) must never write into its parent's rings: the
+ * configuration page is wiped in it (MADV_WIPEONFORK), so `rings` reads 0
+ * and every handler only calls the original, and the shared region is not
+ * mapped in it at all (MADV_DONTFORK).  Hooks live in the trampoline
+ * pages, which a child keeps, so its calls still work; the records page
+ * (what memtrace installed: trampolines, patched bytes) is inherited, so
+ * a memtrace attaching to the child later reuses the agent and its
+ * trampolines, takes over jumps the child inherited, and gives the child
+ * a region of its own.  The child also inherits the fd of its parent's
+ * memfd (records.region_fd): that memtrace closes it in the child.
  *
  * Trust: the agent believes what memtrace wrote (the state page, the rules);
  * memtrace believes nothing it reads from the target (ringdec.c validates
@@ -47,6 +56,7 @@
 #define MT_AGENT_VERSION 5u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
+#define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
 
 /* Entry stubs: one per calling convention (enum mt_fn_abi, allocfn.h),
  * then ld.so's notification.  The agent reads a hook's sizes by its fn. */
@@ -95,10 +105,14 @@ struct mt_agent_hook_rec {
  * instead of dropping the event and counting it. */
 #define MT_AGENT_F_WAIT 1u
 
-/* The agent's own page(s), right after its code: memtrace writes it while
- * every thread is stopped; the agent only reads it (but for the counters
- * marked "agent"). */
+/* The agent's own pages, right after its code: memtrace writes them while
+ * every thread is stopped; the agent only reads the configuration (the
+ * first page, wiped in a forked child) and never the records (the second
+ * page, inherited by a forked child). */
+#define MT_AGENT_RECORDS_OFF 4096u
+#define MT_AGENT_CONFIG_BYTES 72u
 struct mt_agent_state {
+	/* ---- configuration: MADV_WIPEONFORK ---- */
 	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
 	uint64_t rings;        /* the ring region (ring.h) in the target; 0: off */
 	uint64_t shared;       /* struct mt_agent_shared in the target */
@@ -110,11 +124,22 @@ struct mt_agent_state {
 	uint32_t ring_mask;    /* nrings - 1 (nrings is a power of two)      */
 	uint64_t ring0;        /* ring 0 in the target; 0: ask mt_ring_claim */
 	uint64_t ring_stride;  /* bytes from one ring to the next            */
+	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
+	/* ---- records: inherited by a forked child ---- */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
 	uint64_t dl_hook;      /* _dl_debug_state's patched address, 0: none */
 	struct mt_agent_hook_rec hooks[MT_AGENT_MAX_HOOKS + 1]; /* +1: dl_notify */
+	/* The target's fd of the shared region's memfd, + 1 (0: none): kept
+	 * open so that memtrace can take the region with pidfd_getfd(2) as a
+	 * plain user (opening /proc/PID/map_files needs CAP_SYS_ADMIN). */
+	int32_t region_fd1;
+	uint32_t pad;
 	uint64_t reserved[16];
 };
+_Static_assert(__builtin_offsetof(struct mt_agent_state, config_pad) == MT_AGENT_CONFIG_BYTES,
+	       "the configuration's size");
+_Static_assert(__builtin_offsetof(struct mt_agent_state, tramp_pages) == MT_AGENT_RECORDS_OFF,
+	       "the records start a page");
 
 /* ---- the shared part of the memfd, after the ring region ---------------- */
 

@@ -48,6 +48,11 @@ struct mt_engine_stats {
 	uint64_t order_forced;     /* records emitted without their predecessor */
 	bool reused_agent;         /* the agent was already in the target */
 	int hooks_adopted;         /* live hooks a killed memtrace left, taken over */
+	enum {
+		MT_AGENT_REGION_KEPT,        /* the agent's own, or a new agent's */
+		MT_AGENT_REGION_FORKED,      /* the agent came with a fork: new region */
+		MT_AGENT_REGION_UNREACHABLE, /* its region could not be mapped: new one */
+	} agent_new_region;
 	uint32_t tid_offset;       /* the agent reads thread ids at %fs:tid_offset;
 	                              0: it asks the kernel (gettid) */
 };
@@ -99,11 +104,6 @@ struct mt_engine_ops {
 	 * eventfd) and polls at once.  -1 when there is none. */
 	int (*wake_fd)(const struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
-	/* Optional: the name of the engine that traces the installed hook at
-	 * ADDR, when an engine runs another for some functions (the hybrid
-	 * engine's breakpoints), and in *WHY why this one could not; NULL
-	 * hook_engine: ops->name for every hook. */
-	const char *(*hook_engine)(const struct mt_engine *e, uint64_t addr, const char **why);
 	void (*destroy)(struct mt_engine *e);
 };
 

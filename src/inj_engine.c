@@ -2,11 +2,17 @@
  *
  * install (all threads stopped):
  *   1. find the agent an earlier memtrace left in the target (its header
- *      in an anonymous r-x mapping), or map a new one: injected mmap of
- *      code + state, the image written, mprotect r-x, MADV_WIPEONFORK on
- *      the state; an injected memfd_create + ftruncate + F_ADD_SEALS + mmap
- *      MAP_SHARED + close for the shared region, which memtrace maps too
- *      through /proc/PID/map_files;
+ *      in an anonymous r-x mapping), or map a new one: injected mmap r-x of
+ *      code + state, the image written, mprotect rw of the state (never
+ *      writable and executable at once), MADV_WIPEONFORK on
+ *      the configuration page; an injected memfd_create + ftruncate +
+ *      F_ADD_SEALS + mmap MAP_SHARED + MADV_DONTFORK for the shared
+ *      region.  The target keeps the memfd open (records.region_fd1):
+ *      memtrace takes it with pidfd_getfd(2), which any user who may
+ *      ptrace the target may call, where /proc/PID/map_files needs
+ *      CAP_SYS_ADMIN (issue 16).  An agent whose configuration is wiped
+ *      (a forked child's, see agent_abi.h) or whose region cannot be
+ *      reached any more is given a new region;
  *   2. configure the state page (thread-id offset, depth, sampling, where
  *      the region is), then mark memtrace as the reader;
  *   3. per hook: plan the patch (tramp_plan.h), write the trampoline into
@@ -30,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent_abi.h"
@@ -106,8 +114,8 @@ struct inj_engine {
 	void *dl_ctx;
 	uint32_t dl_seen;
 
-	uint64_t declined[MT_MAX_HOOKS]; /* hooks left to another engine */
-	int ndeclined;
+	char why[256];             /* why the agent cannot be used */
+	uint32_t foreign_agent;    /* the version of another memtrace's agent found, 0: none */
 
 	struct scache_ent *scache; /* agent stack hash -> interned id */
 	size_t scap, sn;
@@ -219,16 +227,52 @@ static bool header_ok(const struct mt_agent_header *h)
 	       h->state_end > h->state_off && h->state_end - h->state_off >= sizeof(struct mt_agent_state);
 }
 
-/* Maps the shared region the target has at ADDR (LEN bytes) into memtrace
- * through /proc/PID/map_files, and checks its geometry. */
-static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len)
+/* The target's file descriptor TFD, duplicated into memtrace: -errno when
+ * memtrace may not (pidfd_getfd(2) asks what ptrace asks) or it is closed. */
+static int borrow_fd(pid_t pid, int tfd)
 {
-	char path[128];
-	snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)e->pid, addr,
-		 addr + len);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
 		return -errno;
+	int fd = (int)syscall(SYS_pidfd_getfd, pidfd, tfd, 0);
+	int err = errno;
+	close(pidfd);
+	return fd < 0 ? -err : fd;
+}
+
+/* Whether FD is the file mapped at ADDR in MAPS, LEN bytes and shared: the
+ * target's fd number may have been closed and reused by the program. */
+static bool fd_is_mapping(int fd, const struct mt_maps *maps, uint64_t addr, uint64_t len)
+{
+	const struct mt_map *m = mt_maps_find(maps, addr);
+	struct stat sb;
+	return m && m->start == addr && m->end - m->start == len && !m->p && fstat(fd, &sb) == 0 &&
+	       (uint64_t)sb.st_ino == m->inode && major(sb.st_dev) == m->dev_major &&
+	       minor(sb.st_dev) == m->dev_minor && (uint64_t)sb.st_size >= len;
+}
+
+/* Maps the shared region the target has at ADDR (LEN bytes) into memtrace,
+ * and checks its geometry: through the target's fd TFD of its memfd (-1:
+ * unknown) when it is still that file, else through /proc/PID/map_files
+ * (which needs CAP_SYS_ADMIN).  MAPS: the target's, NULL when TFD is known
+ * to be right (just made). */
+static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len, int tfd,
+		      const struct mt_maps *maps)
+{
+	int fd = tfd >= 0 ? borrow_fd(e->pid, tfd) : -EBADF;
+	if (fd >= 0 && maps && !fd_is_mapping(fd, maps, addr, len)) {
+		close(fd);
+		fd = -EBADF;
+	}
+	if (fd < 0) {
+		char path[128];
+		snprintf(path, sizeof path, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)e->pid,
+			 addr, addr + len);
+		int fd2 = open(path, O_RDWR | O_CLOEXEC);
+		if (fd2 < 0)
+			return fd == -EBADF ? -errno : fd;
+		fd = fd2;
+	}
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	int err = errno;
 	close(fd);
@@ -238,6 +282,16 @@ static int map_shared(struct inj_engine *e, uint64_t addr, uint64_t len)
 	e->shm_len = len;
 	e->shm_target = addr;
 	return 0;
+}
+
+static void unmap_shared(struct inj_engine *e)
+{
+	if (e->shm)
+		munmap(e->shm, e->shm_len);
+	e->shm = NULL;
+	e->sh = NULL;
+	e->shm_len = e->rings_len = 0;
+	e->shm_target = 0;
 }
 
 /* The geometry of the shared part, read once: memtrace's own copies. */
@@ -267,8 +321,35 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	return 0;
 }
 
-/* An agent an earlier memtrace left: 1 found and adopted, 0 none, or
- * -errno (one is there but cannot be used). */
+static int map_region(struct inj_engine *e, int nthreads);
+
+/* Whether an agent's configuration names a region: written whole by a
+ * memtrace (rings last), not wiped by a fork. */
+static bool configured(const struct mt_agent_state *st)
+{
+	return st->magic == MT_AGENT_STATE_MAGIC && st->rings && st->shared > st->rings &&
+	       st->shared - st->rings < st->shared_len;
+}
+
+/* A forked child holds its parent's memfd open at the fd number the
+ * records name (agent_abi.h): closed, so that the child keeps nothing of
+ * its parent's region.  Only a descriptor that still is such a memfd. */
+static void close_inherited_fd(struct inj_engine *e, const struct mt_agent_state *st)
+{
+	if (st->region_fd1 <= 0)
+		return;
+	char path[64], link[128];
+	snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)e->pid, st->region_fd1 - 1);
+	ssize_t n = readlink(path, link, sizeof link - 1);
+	if (n <= 0)
+		return;
+	link[n] = '\0';
+	if (strncmp(link, "/memfd:" MT_AGENT_REGION_NAME " ", 7 + sizeof MT_AGENT_REGION_NAME) == 0)
+		rsys(e, SYS_close, (uint64_t)(st->region_fd1 - 1), 0, 0, 0, 0, 0);
+}
+
+/* An agent an earlier memtrace of this version left: 1 found and adopted
+ * (with the region it had, or a new one), 0 none, or -errno. */
 static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 {
 	for (size_t i = 0; i < maps->n; i++) {
@@ -278,30 +359,46 @@ static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 		struct mt_agent_header h;
 		if (peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
 			continue;
-		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0)
-			return -EPROTO;   /* another memtrace version's agent */
+		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0) {
+			/* Another memtrace version's, left by an earlier trace:
+			 * inert unless its jumps are still in place (its memtrace
+			 * was killed), which install_hook then names.  This
+			 * memtrace maps its own beside it. */
+			e->foreign_agent = h.version;
+			continue;
+		}
 		struct mt_agent_state st;
 		if (peek(e, m->start + h.state_off, &st, sizeof st) < 0)
 			return -EFAULT;
 		e->hdr = h;
 		e->agent = m->start;
 		e->state = m->start + h.state_off;
-		if (st.magic != MT_AGENT_STATE_MAGIC || !st.rings || st.shared <= st.rings ||
-		    st.shared - st.rings >= st.shared_len)
-			return -EPROTO;
-		int err = map_shared(e, st.rings, st.shared_len);
-		if (err < 0)
-			return err;
-		err = adopt_shared(e, st.shared - st.rings);
-		if (err < 0)
-			return err;
 		/* What it had installed: reusable trampolines, and hooks still
-		 * live if that memtrace was killed. */
+		 * live if that memtrace was killed (or the fork copied them). */
 		for (int k = 0; k < MAX_PAGES; k++)
 			if (st.tramp_pages[k] && e->npages < MAX_PAGES)
 				e->pages[e->npages++] = (struct page){ st.tramp_pages[k], SLOTS_PER_PAGE };
 		e->st.reused_agent = true;
-		return 1;
+		if (configured(&st)) {
+			int err = map_shared(e, st.rings, st.shared_len, st.region_fd1 - 1, maps);
+			if (err == 0)
+				err = adopt_shared(e, st.shared - st.rings);
+			if (err == 0)
+				return 1;
+			/* Out of reach (its fd closed by the program, and no
+			 * CAP_SYS_ADMIN for map_files), or damaged: a new one.
+			 * A call in flight in the old region is not seen, as
+			 * any call in flight at attach. */
+			unmap_shared(e);
+			e->st.agent_new_region = MT_AGENT_REGION_UNREACHABLE;
+		} else {
+			/* Wiped by a fork: the parent's region is not mapped
+			 * here (MADV_DONTFORK), only its fd is left. */
+			close_inherited_fd(e, &st);
+			e->st.agent_new_region = MT_AGENT_REGION_FORKED;
+		}
+		int err = map_region(e, mt_target_thread_count(e->t));
+		return err < 0 ? err : 1;
 	}
 	return 0;
 }
@@ -311,21 +408,38 @@ static int map_agent(struct inj_engine *e)
 	memcpy(&e->hdr, mt_agent_image, sizeof e->hdr);
 	if (!header_ok(&e->hdr) || e->hdr.code_size < mt_agent_image_len)
 		return -EINVAL;
+	/* Mapped executable from the start and written through ptrace, then
+	 * the state made writable: no mapping is ever writable and executable
+	 * nor becomes executable, so memory-deny-write-execute (systemd's
+	 * MemoryDenyWriteExecute=, prctl PR_SET_MDWE) lets the agent in. */
 	int err;
-	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_WRITE,
+	uint64_t a = mt_remote_mmap(e->t, e->syscall_pc, 0, e->hdr.state_end, PROT_READ | PROT_EXEC,
 				    MAP_PRIVATE | MAP_ANONYMOUS, -1, &err);
-	if (!a)
+	if (!a) {
+		snprintf(e->why, sizeof e->why, "the process may not map executable memory "
+			 "(mmap: %s)", strerror(-err));
 		return err;
-	if (poke(e, a, mt_agent_image, mt_agent_image_len) < 0)
-		return -EFAULT;
-	long r = rsys(e, SYS_mprotect, a, e->hdr.code_size, PROT_READ | PROT_EXEC, 0, 0, 0);
+	}
+	long r = poke(e, a, mt_agent_image, mt_agent_image_len) < 0 ? -EFAULT : 0;
+	if (r == 0)
+		r = rsys(e, SYS_mprotect, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
+			 PROT_READ | PROT_WRITE, 0, 0, 0);
 	if (r < 0)
+		snprintf(e->why, sizeof e->why, "the agent could not be written into the process "
+			 "(%s)", strerror((int)-r));
+	/* A forked child sees the configuration zeroed: its agent stays off
+	 * (the records stay: agent_abi.h).  A child must never see a live
+	 * configuration: without this, no agent. */
+	if (r == 0)
+		r = rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF,
+			 MADV_WIPEONFORK, 0, 0, 0);
+	if (r < 0) {
+		if (!e->why[0])
+			snprintf(e->why, sizeof e->why, "the kernel cannot wipe the agent's state "
+				 "in a forked child (MADV_WIPEONFORK: %s)", strerror((int)-r));
+		rsys(e, SYS_munmap, a, e->hdr.state_end, 0, 0, 0, 0);
 		return (int)r;
-	/* A forked child sees the state zeroed: its agent stays off. */
-	r = rsys(e, SYS_madvise, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
-		 MADV_WIPEONFORK, 0, 0, 0);
-	if (r < 0)
-		return (int)r;
+	}
 	e->agent = a;
 	e->state = a + e->hdr.state_off;
 	return 0;
@@ -343,14 +457,17 @@ static int map_region(struct inj_engine *e, int nthreads)
 	uint64_t len = rings_len + ((stacks_off + (uint64_t)STACKS_CAP * slot + 4095) & ~4095ULL);
 
 	/* The name memfd_create needs, in the target: the state page (rw). */
-	static const char name[] = "memtrace-rings";
+	static const char name[] = MT_AGENT_REGION_NAME;
 	uint64_t name_at = e->state + offsetof(struct mt_agent_state, reserved);
 	poke(e, name_at, name, sizeof name);
 	long fd = rsys(e, SYS_memfd_create, name_at, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
 	uint64_t zero[4] = { 0 };
 	poke(e, name_at, zero, sizeof zero);
-	if (fd < 0)
+	if (fd < 0) {
+		snprintf(e->why, sizeof e->why, "memfd_create in the process failed: %s",
+			 strerror((int)-fd));
 		return (int)fd;
+	}
 	long r = rsys(e, SYS_ftruncate, (uint64_t)fd, len, 0, 0, 0, 0);
 	/* A region that cannot shrink: memtrace's reads never fault. */
 	if (r == 0)
@@ -361,14 +478,31 @@ static int map_region(struct inj_engine *e, int nthreads)
 	if (r == 0)
 		a = mt_remote_mmap(e->t, e->syscall_pc, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 				   (int)fd, &err);
-	rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-	if (r < 0)
-		return (int)r;
-	if (!a)
-		return err;
-	err = map_shared(e, a, len);
-	if (err < 0)
-		return err;
+	/* A forked child must not share it (agent_abi.h). */
+	if (a)
+		r = rsys(e, SYS_madvise, a, len, MADV_DONTFORK, 0, 0, 0);
+	if (r == 0 && a)
+		err = map_shared(e, a, len, (int)fd, NULL);
+	if (r < 0 || !a || err < 0) {
+		if (a)
+			rsys(e, SYS_munmap, a, len, 0, 0, 0, 0);
+		rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+		int code = r < 0 ? (int)r : err < 0 ? err : -ENOMEM;
+		bool taking = r == 0 && a;
+		snprintf(e->why, sizeof e->why, "%s: %s%s",
+			 taking ? "memtrace could not take the agent's shared memory from the process"
+				: "the agent's shared memory could not be set up in the process",
+			 strerror(-code),
+			 !taking ? ""
+			 : code == -ENOSYS ? " (pidfd_getfd needs Linux 5.6, /proc/PID/map_files "
+					     "CAP_SYS_ADMIN)"
+					   : " (pidfd_getfd needs the right to ptrace the process, "
+					     "/proc/PID/map_files CAP_SYS_ADMIN)");
+		return code;
+	}
+	/* The program keeps the fd (close-on-exec): a later memtrace takes it. */
+	int32_t fd1 = (int32_t)fd + 1;
+	put_state(e, offsetof(struct mt_agent_state, region_fd1), &fd1, sizeof fd1);
 	if (mt_ring_region_init(e->shm, rings_len, nrings, RING_CAPACITY) < 0)
 		return -EINVAL;
 	struct mt_agent_shared *sh = (struct mt_agent_shared *)((char *)e->shm + rings_len);
@@ -571,8 +705,11 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
-		return code[0] == 0xe9 ? "it already jumps elsewhere (another tool's hook?)"
-				       : "its code in memory differs from the file";
+		return code[0] != 0xe9 ? "its code in memory differs from the file"
+		       : e->foreign_agent ? "it still jumps to the agent of another memtrace version "
+					    "(killed while tracing): trace with that version, or "
+					    "restart the process"
+					  : "it already jumps elsewhere (another tool's hook?)";
 	if (st && reuse_tramp(e, h, st, slot))
 		return patch_in(e, h);
 
@@ -610,8 +747,12 @@ static int setup(struct inj_engine *e, const struct mt_maps *maps)
 		return found;
 	if (!found) {
 		int err = map_agent(e);
-		if (err == 0)
+		if (err == 0) {
 			err = map_region(e, mt_target_thread_count(e->t));
+			/* nothing refers to an agent just mapped: leave nothing */
+			if (err < 0 && rsys(e, SYS_munmap, e->agent, e->hdr.state_end, 0, 0, 0, 0) == 0)
+				e->agent = e->state = 0;
+		}
 		if (err < 0)
 			return err;
 	}
@@ -701,8 +842,7 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		mt_maps_free(&maps);
 		for (int i = 0; i < e->set->n; i++) {
 			installed[i] = false;
-			why_not[i] = err == -EPROTO ? "an agent of another memtrace version is loaded"
-						    : "memtrace's agent could not be loaded";
+			why_not[i] = e->why[0] ? e->why : "memtrace's agent could not be loaded";
 		}
 		return -MT_E_NOT_TRACEABLE;
 	}
@@ -713,17 +853,13 @@ static int inj_install(struct mt_engine *base, bool *installed, const char **why
 		const struct mt_hook_spec *spec = &e->set->hooks[i];
 		installed[i] = false;
 		why_not[i] = NULL;
-		bool live = false, declined = false;
+		bool live = false;
 		for (int k = 0; k < e->nhooks; k++)
 			live |= e->hooks[k].spec == spec || e->hooks[k].addr == spec->addr;
 		if (live) {
 			installed[i] = true;
 			continue;
 		}
-		for (int k = 0; k < e->ndeclined; k++)
-			declined |= e->declined[k] == spec->addr;
-		if (declined)
-			continue;
 		if (e->nhooks == MT_MAX_HOOKS || e->nhooks == MT_AGENT_MAX_HOOKS) {
 			why_not[i] = "memtrace hooks at most 64 entry points";
 			continue;
@@ -916,15 +1052,34 @@ static int restore(pid_t pid, const struct hook *h)
 	return 0;
 }
 
+/* The child's copy of the records says so too: a memtrace attaching to it
+ * later finds the jumps gone, as they are. */
+static void record_restored(struct inj_engine *e, pid_t child, uint64_t addr)
+{
+	for (int k = 0; k < MT_AGENT_MAX_HOOKS + 1; k++) {
+		size_t off = offsetof(struct mt_agent_state, hooks) +
+			     (size_t)k * sizeof(struct mt_agent_hook_rec);
+		uint64_t a;
+		uint32_t zero = 0;
+		if (mt_mem_read(child, e->state + off, &a, 8) == 0 && a == addr)
+			mt_mem_write(child, e->state + off + offsetof(struct mt_agent_hook_rec, live),
+				     &zero, 4);
+	}
+}
+
 static int inj_clean_child(struct mt_engine *base, pid_t child)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	int bad = 0;
-	for (int i = 0; i < e->nhooks; i++)
-		if (e->hooks[i].live)
-			bad += restore(child, &e->hooks[i]) < 0;
-	if (e->dl.live)
-		bad += restore(child, &e->dl) < 0;
+	for (int i = 0; i < e->nhooks + 1; i++) {
+		const struct hook *h = i < e->nhooks ? &e->hooks[i] : &e->dl;
+		if (!h->live)
+			continue;
+		if (restore(child, h) < 0)
+			bad++;
+		else
+			record_restored(e, child, h->addr);
+	}
 	return bad ? -EIO : 0;
 }
 
@@ -1038,35 +1193,6 @@ static const struct mt_engine_ops inj_ops = {
 	.stats = inj_stats,
 	.destroy = inj_destroy,
 };
-
-void mt_inj_engine_decline(struct mt_engine *base, uint64_t addr)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	if (e->ndeclined < MT_MAX_HOOKS)
-		e->declined[e->ndeclined++] = addr;
-}
-
-void mt_inj_engine_sync(struct mt_engine *base)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	/* Bounded: what was published before this call is at most a full
-	 * ring per ring; threads that go on allocating are not waited for. */
-	if (e->dec)
-		drain(e, e->rings_len / sizeof(struct mt_ring_rec));
-}
-
-bool mt_inj_engine_call_enter(struct mt_engine *base, pid_t tid)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	return e->dec ? mt_ringdec_call_enter(e->dec, (uint32_t)tid) : true;
-}
-
-void mt_inj_engine_call_leave(struct mt_engine *base, pid_t tid)
-{
-	struct inj_engine *e = (struct inj_engine *)base;
-	if (e->dec)
-		mt_ringdec_call_leave(e->dec, (uint32_t)tid);
-}
 
 struct mt_engine *mt_inj_engine_new(struct mt_target *t, const struct mt_alloc_set *set,
 				    mt_event_sink sink, void *sink_ctx,

@@ -31,23 +31,6 @@ struct mt_engine *mt_inj_engine_new(struct mt_target *t, const struct mt_alloc_s
 				    mt_event_sink sink, void *sink_ctx,
 				    const struct mt_inj_config *cfg);
 
-/* For the hybrid engine (hybrid_engine.h), which gives the functions this
- * engine cannot patch to the breakpoint engine. */
-
-/* Leave the hook at ADDR alone from now on: install skips it (neither
- * installed nor refused).  At most MT_MAX_HOOKS addresses. */
-void mt_inj_engine_decline(struct mt_engine *e, uint64_t addr);
-
-/* Emit everything the agent published so far (with the threads running or
- * not), so that an event of another engine that happens now comes after
- * them. */
-void mt_inj_engine_sync(struct mt_engine *e);
-
-/* Thread TID, stopped, enters or leaves a call another engine traces: see
- * mt_ringdec_call_enter().  enter is true when nothing is loaded. */
-bool mt_inj_engine_call_enter(struct mt_engine *e, pid_t tid);
-void mt_inj_engine_call_leave(struct mt_engine *e, pid_t tid);
-
 /* ---- what a killed memtrace left (memtrace detach, cmd_detach.c) ----- */
 
 #define MT_INJ_MAX_AGENTS 4

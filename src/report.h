@@ -55,6 +55,7 @@ struct mt_report_hook {
 	char module[256];
 	uint64_t file_offset;
 	char engine[16];       /* the engine that traced it: "inject", "breakpoint" */
+	char why[160];         /* unhooked: why not */
 };
 
 /* The process's resident memory over the trace, from /proc/PID/status:
@@ -76,7 +77,7 @@ struct mt_report {
 	char allocator[256];
 	/* allocation entries the program binds to that memtrace does not hook
 	 * (comma-separated; discover.h): their blocks are not seen */
-	char unhooked[256];
+	char unsupported[256];
 	int threads;
 	double duration_s;
 	uint64_t events;
@@ -97,6 +98,8 @@ struct mt_report {
 	struct mt_report_rss rss;
 	struct mt_report_hook *hooks;
 	size_t nhooks;
+	struct mt_report_hook *unhooked; /* found, not hooked: their calls are unseen */
+	size_t nunhooked;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */
 	size_t nsites;
 	int interval;             /* attach: the interval's number, from 1 */

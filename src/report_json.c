@@ -99,7 +99,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "comm", str(r->comm));
 	json_object_set_new(o, "engine", json_string(r->engine));
 	json_object_set_new(o, "allocator", str(r->allocator));
-	json_object_set_new(o, "unhooked", names_array(r->unhooked));
+	json_object_set_new(o, "unsupported", names_array(r->unsupported));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
@@ -138,6 +138,19 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_array_append_new(hooks, j);
 	}
 	json_object_set_new(o, "hooks", hooks);
+	/* entry points found but not hooked: their calls are not in the counts */
+	json_t *unhooked = json_array();
+	for (size_t i = 0; i < r->nunhooked; i++) {
+		const struct mt_report_hook *h = &r->unhooked[i];
+		json_t *j = json_object();
+		json_object_set_new(j, "symbol", str(h->symbol));
+		json_object_set_new(j, "names", names_array(h->names));
+		json_object_set_new(j, "address", hex(h->address));
+		json_object_set_new(j, "module", str(h->module));
+		json_object_set_new(j, "why", str(h->why));
+		json_array_append_new(unhooked, j);
+	}
+	json_object_set_new(o, "unhooked", unhooked);
 
 	json_t *sites = json_array();
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;

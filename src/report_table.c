@@ -162,17 +162,34 @@ static void rss_lines(FILE *f, const struct mt_report *r)
 		r->rss.has_anon ? "anonymous memory" : "RSS", grew);
 }
 
+/* "unseen: calls to calloc (prog), free (prog): not hooked, ..." when an
+ * entry point was found but not hooked. */
+static void unseen_line(FILE *f, const struct mt_report *r)
+{
+	if (!r->nunhooked)
+		return;
+	fprintf(f, "unseen: calls to");
+	for (size_t i = 0; i < r->nunhooked; i++) {
+		const char *mod = strrchr(r->unhooked[i].module, '/');
+		fprintf(f, "%s %s (%s)", i ? "," : "", r->unhooked[i].symbol,
+			mod ? mod + 1 : r->unhooked[i].module);
+	}
+	fprintf(f, ": not hooked (see the warnings), so the counts of the blocks they "
+		"allocate or free are not exact\n");
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
 		r->threads, r->allocator, r->engine);
 	sampling_line(f, r);
-	if (r->unhooked[0]) {
-		bool many = strchr(r->unhooked, ',') != NULL;
+	if (r->unsupported[0]) {
+		bool many = strchr(r->unsupported, ',') != NULL;
 		fprintf(f, "not hooked: %s: the program calls %s, %s blocks are not seen\n",
-			r->unhooked, many ? "these allocation entries" : "this allocation entry",
+			r->unsupported, many ? "these allocation entries" : "this allocation entry",
 			many ? "their" : "its");
 	}
+	unseen_line(f, r);
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);
 	if (r->unknown_frees_internal)

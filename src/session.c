@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "bp_engine.h"
-#include "hybrid_engine.h"
 #include "inj_engine.h"
 #include "diagnose.h"
 #include "errors.h"
@@ -189,25 +188,20 @@ static int merge_specs(struct session *s, const struct mt_alloc_set *fresh)
 }
 
 /* What install did to hooks FROM.. of the set: a warning for each one not
- * traced and each one another engine took (the hybrid engine's
- * breakpoints), and with --verbose a line for each hooked one. */
-static void say_hooks(const struct session *s, int from, const char *const *why,
+ * traced, kept for the report's header (its calls are unseen), and with
+ * --verbose a line for each hooked one.  A function the inject engine
+ * cannot patch stays unhooked: a breakpoint in its place would kill the
+ * process at its next call if memtrace were killed with SIGKILL. */
+static void say_hooks(struct session *s, int from, const char *const *why,
 		      const char *when)
 {
-	const struct mt_engine_ops *ops = s->engine->ops;
 	for (int i = from; i < s->set.n; i++) {
 		const struct mt_hook_spec *h = &s->set.hooks[i];
-		const char *because = NULL;
-		const char *by = s->installed[i] && ops->hook_engine
-				 ? ops->hook_engine(s->engine, h->addr, &because) : ops->name;
+		snprintf(s->why_not[i], sizeof s->why_not[i], "%s",
+			 s->installed[i] ? "" : why[i] ? why[i] : "not hooked");
 		if (why[i])
-			mt_say("warning: %s at %#" PRIx64 " in %s is not traced: %s", h->symbol,
-			    h->addr, h->module, why[i]);
-		else if (strcmp(by, ops->name) != 0)
-			mt_say("warning: %s at %#" PRIx64 " in %s is traced by the %s engine (tens of "
-			    "microseconds a call; if memtrace is killed with SIGKILL, the process "
-			    "dies at its next call): the %s engine cannot patch it: %s", h->symbol,
-			    h->addr, h->module, by, ops->name, because ? because : "unknown");
+			mt_say("warning: %s at %#" PRIx64 " in %s is not traced, its calls are not "
+			    "seen: %s", h->symbol, h->addr, h->module, why[i]);
 		else if (s->o->verbose)
 			mt_say("hooked %s at %#" PRIx64 " (%s)%s", h->symbol, h->addr, h->module, when);
 	}
@@ -248,13 +242,7 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,
 		};
-		struct mt_engine *inj = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
-							  &cfg);
-		/* functions the trampolines cannot take keep breakpoints */
-		if (inj)
-			s->engine = mt_hybrid_engine_new(inj, s->t, &s->set, mt_tracker_event,
-							 s->tracker, s->stackcap && stacks ? &src : NULL,
-							 s->o->sample_bytes);
+		s->engine = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker, &cfg);
 	} else {
 		s->engine = mt_bp_engine_new(s->t, &s->set, mt_tracker_event, s->tracker,
 					     s->stackcap && stacks ? &src : NULL);
@@ -300,17 +288,14 @@ static int install_hooks(struct session *s)
 		return err;
 	const char *why[MT_MAX_HOOKS];
 	err = s->engine->ops->install(s->engine, s->installed, why);
-	if (err == -MT_E_NOT_TRACEABLE && s->o->engine == MT_ENGINE_INJECT) {
-		/* The agent cannot go in: trace with breakpoints instead. */
-		mt_say("warning: memtrace's agent cannot be loaded into PID %d (%s): %s; using "
-		    "the breakpoint engine", (int)s->pid, s->comm, why[0] ? why[0] : "unknown");
+	if (err == -MT_E_NOT_TRACEABLE) {
+		/* Never breakpoints unasked: a SIGKILL of memtrace would leave
+		 * int3s that kill the process at its next allocator call. */
 		s->engine->ops->remove(s->engine);
-		s->engine->ops->destroy(s->engine);
-		s->engine = NULL;
-		err = make_engine(s, MT_ENGINE_BREAKPOINT);
-		if (err)
-			return err;
-		err = s->engine->ops->install(s->engine, s->installed, why);
+		return mt_fail(MT_E_NOT_TRACEABLE, "memtrace's agent cannot be used in PID %d (%s): "
+			    "%s; --engine breakpoint traces it without the agent (much slower, and "
+			    "a SIGKILL of memtrace would then kill the process)", (int)s->pid,
+			    s->comm, why[0] ? why[0] : "unknown");
 	}
 	say_hooks(s, 0, why, "");
 	say_adopted(s);
@@ -793,7 +778,12 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 			    " waits for a rule timed out, thread ids %s%s",
 			    es.dropped, es.rejected, es.order_forced, es.stacks_truncated,
 			    es.rule_refusals, es.stacks_lost, es.rule_timeouts, tid,
-			    es.reused_agent ? ", agent reused" : "");
+			    !es.reused_agent ? ""
+			    : es.agent_new_region == MT_AGENT_REGION_FORKED
+				    ? ", agent reused (inherited by fork: given rings of its own)"
+			    : es.agent_new_region == MT_AGENT_REGION_UNREACHABLE
+				    ? ", agent reused (its rings out of reach: given new ones)"
+				    : ", agent reused");
 		}
 	}
 

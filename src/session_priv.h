@@ -35,6 +35,7 @@ struct session {
 	struct mt_target *t;
 	struct mt_alloc_set set;
 	bool installed[MT_MAX_HOOKS];
+	char why_not[MT_MAX_HOOKS][160]; /* why set.hooks[i] is not hooked */
 	struct mt_engine *engine;
 	struct mt_tracker *tracker;
 	struct mt_symbolizer *sym;

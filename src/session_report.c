@@ -158,7 +158,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 	snprintf(r->comm, sizeof r->comm, "%s", s->comm);
 	r->engine = s->engine ? s->engine->ops->name : "breakpoint";
 	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
-	snprintf(r->unhooked, sizeof r->unhooked, "%s", s->set.unhooked);
+	snprintf(r->unsupported, sizeof r->unsupported, "%s", s->set.unhooked);
 	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
 	r->duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start;
 	r->events = es.calls;
@@ -181,27 +181,27 @@ static int build_rows(struct session *s, struct mt_report *r)
 	r->peak_live_bytes = ts.est_peak_live_bytes;
 	fill_rss(s, r);
 
+	/* hooks: what is traced; unhooked: entries found but not hooked,
+	 * whose calls are unseen (the header says so) */
 	r->hooks = calloc(MT_MAX_HOOKS, sizeof *r->hooks);
-	for (int i = 0; r->hooks && i < s->set.n; i++) {
-		if (!s->installed[i])
-			continue;
+	r->unhooked = calloc(MT_MAX_HOOKS, sizeof *r->unhooked);
+	for (int i = 0; r->hooks && r->unhooked && i < s->set.n; i++) {
 		const struct mt_hook_spec *h = &s->set.hooks[i];
-		struct mt_report_hook *rh = &r->hooks[r->nhooks++];
+		struct mt_report_hook *rh = s->installed[i] ? &r->hooks[r->nhooks++]
+							    : &r->unhooked[r->nunhooked++];
 		snprintf(rh->symbol, sizeof rh->symbol, "%s", h->symbol);
 		names_of(&h->fn_mask, rh->names, sizeof rh->names);
 		rh->address = h->addr;
 		snprintf(rh->module, sizeof rh->module, "%s", h->module);
 		rh->file_offset = h->file_offset;
-		const struct mt_engine_ops *ops = s->engine ? s->engine->ops : NULL;
-		snprintf(rh->engine, sizeof rh->engine, "%s",
-			 !ops ? r->engine : ops->hook_engine ? ops->hook_engine(s->engine, h->addr, NULL)
-							    : ops->name);
+		snprintf(rh->engine, sizeof rh->engine, "%s", r->engine);
+		snprintf(rh->why, sizeof rh->why, "%s", s->installed[i] ? "" : s->why_not[i]);
 	}
 
 	const struct mt_sites *sites = mt_tracker_sites(s->tracker);
 	size_t n = mt_sites_count(sites);
 	r->sites = calloc(n ? n : 1, sizeof *r->sites);
-	if (!r->sites || !r->hooks)
+	if (!r->sites || !r->hooks || !r->unhooked)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct mt_site *st = mt_sites_get_const(sites, (uint32_t)i);
@@ -230,6 +230,7 @@ void free_report(struct mt_report *r)
 {
 	free(r->sites);
 	free(r->hooks);
+	free(r->unhooked);
 }
 
 /* attach: each row's change since the last interval, its series, trend,

@@ -31,7 +31,7 @@
 
 struct mt_tramp_plan {
 	int ok;                 /* 1: patch and tramp are ready to install */
-	const char *why;        /* !ok: why the function keeps the breakpoint engine */
+	const char *why;        /* !ok: why the function cannot be patched (it stays unhooked) */
 	unsigned patch_len;     /* >= 5: the whole instructions covering the first 5 bytes */
 	uint8_t patch[MT_TRAMP_MAX_PATCH]; /* jmp rel32 + int3 padding, for ADDR */
 	uint8_t tramp[MT_TRAMP_MAX];       /* relocated insns + jmp back */

@@ -217,14 +217,23 @@ class Result:
         return False
 
 
+# (uid, gid): targets and memtrace run as that user, without supplementary
+# groups (test_plainuser.py); None: as the test runs.
+RUN_AS = None
+# A function each target runs before it execs (test_mdwe.py), or None.
+TARGET_PREEXEC = None
+
+
 class _Proc:
-    def __init__(self, harness, argv, name, stdin, env=None):
+    def __init__(self, harness, argv, name, stdin, env=None, preexec=None):
         self.h = harness
         self.name = name
         self.argv = argv
+        as_user = {'user': RUN_AS[0], 'group': RUN_AS[1], 'extra_groups': []} if RUN_AS else {}
         try:
             self.popen = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, env=env)
+                                          stderr=subprocess.PIPE, env=env,
+                                          preexec_fn=preexec, **as_user)
         except OSError as e:
             raise Broken(f'cannot start {argv[0]}: {e}') from None
         harness._procs.append(self)
@@ -266,7 +275,8 @@ class _Proc:
 class Target(_Proc):
     def __init__(self, harness, name, args):
         self.exe = harness.target_path(name)
-        super().__init__(harness, [self.exe, *args], name, subprocess.PIPE, harness.target_env)
+        super().__init__(harness, [self.exe, *args], name, subprocess.PIPE,
+                         harness.target_env, TARGET_PREEXEC)
         self.result = Result()
 
     def send(self, line):

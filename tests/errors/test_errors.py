@@ -23,6 +23,7 @@ Environment:
     MEMTRACE          the memtrace executable (required)
     MT_TRACER         tests/errors/tracer (else looked up beside MEMTRACE's build)
     MT_STATIC_TARGET  tests/errors/static_loop (likewise)
+    MT_NO_MEMFD_TARGET  tests/errors/no_memfd (likewise)
 
 Exit status follows meson/automake: 0 pass, 1 fail, 77 every selected row
 skipped, 99 the harness itself is broken.
@@ -542,6 +543,19 @@ class Case:
 # The message says it is about a PID ("PID", "process ID").
 PID_WORD = r'(?i)\bpid\b|\bprocess id\b'
 
+@contextlib.contextmanager
+def agent_denied():
+    """A seccomp filter denies memfd_create: the agent cannot be set up."""
+    exe = env_path('MT_NO_MEMFD_TARGET', 'tests', 'errors', 'no_memfd')
+    with started([exe], 'no_memfd', stdin=subprocess.DEVNULL,
+                 stdout=subprocess.PIPE) as proc:
+        line = read_line(proc.stdout, READY_TIMEOUT, 'no_memfd')
+        if line != f'ready {proc.pid}':
+            raise HarnessError(f'no_memfd said {line!r}')
+        yield Ctx(proc.pid)
+        check_untouched(proc.pid)
+
+
 CASES = [
     # Bad command lines: status 2, nothing attached.  The message names the
     # offending word so the user sees which one was wrong.
@@ -615,6 +629,9 @@ CASES = [
     # found it (checked by the setup after memtrace exits).
     Case('static-stripped', static_stripped, ['histo', '<PID>'], 7,
          [r'\b<PID>\b', r'(?i)\b(allocator|malloc)\b']),
+    # The inject engine's agent cannot be used: never breakpoints unasked.
+    Case('agent-denied', agent_denied, ['histo', '<PID>'], 6,
+         [r'\b<PID>\b', r'memfd_create', r'--engine breakpoint']),
     Case('32-bit', i386_process, ['histo', '<PID>'], 8,
          [r'\b<PID>\b',
           r'(?i)32-bit|\bi386\b|ELFCLASS32|not a 64-bit|architecture']),

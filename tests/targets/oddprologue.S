@@ -1,9 +1,10 @@
 /* calloc and free for target_oddprologue, in front of glibc's: each begins
  * with a branch target inside its first 5 bytes (the `jmp` at the end,
  * never executed, goes back into them), so the inject engine cannot put
- * its 5-byte jump there (tramp_plan.h) and the function keeps the
- * breakpoint engine.  calloc calls malloc through the PLT, a call nested
- * in a traced one: memtrace must count it once, as the calloc. */
+ * its 5-byte jump there (tramp_plan.h) and the function stays unhooked
+ * (the breakpoint engine, when asked for, hooks it).  calloc calls malloc
+ * through the PLT, a call nested in a traced one: memtrace must count it
+ * once, as the calloc. */
 	.text
 
 	.globl	calloc

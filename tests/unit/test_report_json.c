@@ -135,7 +135,7 @@ START_TEST(test_schema)
 	json_t *o = print_parse(&r, 0, NULL);
 
 	static const char *const keys[] = { "memtrace_version", "pid", "comm", "engine",
-		"allocator", "unhooked", "threads", "duration_s", "events", "unknown_frees", "lost_events",
+		"allocator", "unsupported", "unhooked", "threads", "duration_s", "events", "unknown_frees", "lost_events",
 		"end_reason", "totals", "hooks", "sites" };
 	assert_keys(o, keys, sizeof keys / sizeof keys[0]);
 
@@ -195,6 +195,33 @@ START_TEST(test_schema)
 	ck_assert_uint_eq(json_array_size(s), 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_site(json_array_get(s, i), &sites[i]);
+	ck_assert_uint_eq(json_array_size(get(o, "unhooked")), 0);
+	json_decref(o);
+}
+END_TEST
+
+/* An entry point found but not hooked is listed with why: its calls are
+ * not in the counts. */
+START_TEST(test_unhooked)
+{
+	struct mt_report r = report();
+	struct mt_report_hook un = { .symbol = "calloc", .names = "calloc", .address = 0x55d0c1a01a0b,
+				     .module = "/srv/targets/target_oddprologue",
+				     .why = "a branch in the function targets the inside of the "
+					    "patched bytes" };
+	r.unhooked = &un;
+	r.nunhooked = 1;
+	json_t *o = print_parse(&r, 0, NULL);
+	json_t *u = get(o, "unhooked");
+	ck_assert(json_is_array(u));
+	ck_assert_uint_eq(json_array_size(u), 1);
+	json_t *j = json_array_get(u, 0);
+	static const char *const ukeys[] = { "symbol", "names", "address", "module", "why" };
+	assert_keys(j, ukeys, sizeof ukeys / sizeof ukeys[0]);
+	ck_assert_str_eq(get_str(j, "symbol"), "calloc");
+	assert_hex(j, "address", 0x55d0c1a01a0b);
+	ck_assert_str_eq(get_str(j, "module"), "/srv/targets/target_oddprologue");
+	ck_assert_str_eq(get_str(j, "why"), un.why);
 	json_decref(o);
 }
 END_TEST
@@ -213,13 +240,13 @@ START_TEST(test_end_reasons)
 }
 END_TEST
 
-/* Allocation entries the program binds to unhooked: one string each. */
-START_TEST(test_unhooked)
+/* Allocation entries the program binds to that memtrace has no hook for: one string each. */
+START_TEST(test_unsupported)
 {
 	struct mt_report r = report();
-	snprintf(r.unhooked, sizeof r.unhooked, "%s", "xallocx,mi_heap_malloc");
+	snprintf(r.unsupported, sizeof r.unsupported, "%s", "xallocx,mi_heap_malloc");
 	json_t *o = print_parse(&r, 0, NULL);
-	json_t *u = get(o, "unhooked");
+	json_t *u = get(o, "unsupported");
 	ck_assert(json_is_array(u));
 	ck_assert_uint_eq(json_array_size(u), 2);
 	ck_assert_str_eq(json_string_value(json_array_get(u, 0)), "xallocx");
@@ -229,7 +256,7 @@ START_TEST(test_unhooked)
 END_TEST
 
 /* The table's header names them too, in a line of its own; none, none. */
-START_TEST(test_table_unhooked)
+START_TEST(test_table_unsupported)
 {
 	static const char *const lists[] = { "", "mi_heap_malloc", "xallocx,mi_heap_malloc" };
 	static const char *const lines[] = {
@@ -241,7 +268,7 @@ START_TEST(test_table_unhooked)
 	};
 	for (int i = 0; i < 3; i++) {
 		struct mt_report r = report();
-		snprintf(r.unhooked, sizeof r.unhooked, "%s", lists[i]);
+		snprintf(r.unsupported, sizeof r.unsupported, "%s", lists[i]);
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *f = open_memstream(&buf, &len);
@@ -477,9 +504,10 @@ static Suite *report_json_suite(void)
 	Suite *s = suite_create("report_json");
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, test_schema);
-	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_unhooked);
-	tcase_add_test(tc, test_table_unhooked);
+	tcase_add_test(tc, test_end_reasons);
+	tcase_add_test(tc, test_unsupported);
+	tcase_add_test(tc, test_table_unsupported);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_escaping);
