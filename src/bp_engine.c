@@ -114,19 +114,10 @@ struct bp_engine {
 	void *sink_ctx;
 	struct mt_stack_source stacks;
 	struct mt_sampler *sampler;       /* NULL: every allocation */
-	struct mt_call_gate gate;         /* enter NULL: none */
 	struct watch watches[MAX_WATCHES];
 	int nwatches;
 	struct mt_engine_stats st;
 };
-
-/* TID left a traced call (or it was given up): the other engine's calls on
- * TID are outermost again. */
-static void gate_leave(struct bp_engine *e, pid_t tid)
-{
-	if (e->gate.leave)
-		e->gate.leave(e->gate.ctx, tid);
-}
 
 /* The call in flight whose frame SP is inside (a deeper point of the same
  * stack): an entry at SP is the allocator calling itself.  SP equal to the
@@ -151,7 +142,6 @@ static void drop_abandoned(struct bp_engine *e, struct tstate *s, uint64_t sp)
 		if (c->live && c->ret_slot < sp && sp - c->ret_slot < STACK_WINDOW) {
 			c->live = false;
 			e->st.abandoned_calls++;
-			gate_leave(e, s->tid);
 		}
 	}
 }
@@ -435,10 +425,6 @@ static bool begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	enum mt_fn fn = h->spec->fn;
 	if (is_throwing_new(fn) && !h->spec->nothrow_addr)
 		return false;   /* discovery hooks none such: never traced */
-	if (e->gate.enter && !e->gate.enter(e->gate.ctx, tid)) {
-		e->st.nested_calls++;   /* inside a call the other engine traces */
-		return false;
-	}
 	uint64_t slot = mt_regs_retaddr_slot(r), caller = 0;
 	if (mt_fn_is_free(fn)) {
 		/* Published before the real free runs: no other thread can be
@@ -454,7 +440,6 @@ static bool begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 		 * to free): one call.  Without a slot for it, that inner free
 		 * would be counted twice, so it is left untraced. */
 		if (!mt_fn_needs_return(fn) || h->page < 0) {
-			gate_leave(e, tid);
 			return false;
 		}
 	}
@@ -465,7 +450,6 @@ static bool begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	if (!c || peek(e, slot, &caller, sizeof caller) < 0) {
 		if (!mt_fn_is_free(fn))
 			e->st.lost_calls++; /* its result cannot be seen */
-		gate_leave(e, tid);
 		return false;
 	}
 	/* The stack is taken before the return address is replaced, with the
@@ -479,7 +463,6 @@ static bool begin_call(struct bp_engine *e, struct tstate *s, const struct hook 
 	uint64_t trap = e->pages[h->page].addr;
 	if (poke(e, slot, &trap, sizeof trap) < 0) {
 		e->st.lost_calls++;
-		gate_leave(e, tid);
 		return false;
 	}
 	c->live = true;
@@ -530,7 +513,6 @@ static bool finish_call(struct bp_engine *e, struct tstate *s, struct call *c, p
 	uint64_t *a = c->args;
 	uint64_t size = mt_fn_size_of(mt_fn_size(c->fn), a[0], a[1], a[2]);
 	c->live = false;
-	gate_leave(e, tid);
 	switch (mt_fn_abi(c->fn)) {
 	case MT_ABI_ALLOC1:
 	case MT_ABI_ALLOC2:
@@ -686,7 +668,6 @@ static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
 	struct tstate *s = tstate_get(e, tid, false);
 	for (int i = 0; s && i < MAX_CALLS; i++)
 		if (s->calls[i].live)
-			gate_leave(e, tid);
 	tstate_drop(e, tid);
 }
 
@@ -776,7 +757,6 @@ static void unpark(void *ctx, pid_t tid)
 		if (c) {
 			c->live = false;
 			e->st.in_flight++;
-			gate_leave(e, tid);
 		}
 	} else {
 		for (int i = 0; i < e->nhooks && !to; i++) {
@@ -821,7 +801,6 @@ static int bp_remove(struct mt_engine *base)
 					u.page_in_use = true; /* cannot prove it is safe to unmap */
 				c->live = false;
 				e->st.in_flight++;
-				gate_leave(e, s->tid);
 			}
 		}
 	}
@@ -918,7 +897,3 @@ int mt_bp_engine_set_sampling(struct mt_engine *base, uint64_t mean)
 	return e->sampler ? 0 : -ENOMEM;
 }
 
-void mt_bp_engine_set_gate(struct mt_engine *base, const struct mt_call_gate *gate)
-{
-	((struct bp_engine *)base)->gate = *gate;
-}

@@ -470,41 +470,6 @@ size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)
 	return done;
 }
 
-/* TID's ring, claimed for it when CLAIM: the agent's own search over our
- * copies of the geometry, so that TID finds this ring when it calls. */
-static struct mt_ring *ring_of(struct mt_ringdec *d, uint32_t tid, bool claim)
-{
-	if (tid == 0 || tid == MT_RING_OWNER_RETIRED)
-		return NULL;
-	if (claim) {
-		uint64_t stride = sizeof(struct mt_ring) +
-				  (uint64_t)d->capacity * sizeof(struct mt_ring_rec);
-		return mt_ring_claim_in((char *)d->rings[0].ring, stride, d->nrings, tid);
-	}
-	for (uint32_t i = 0; i < d->nrings; i++)
-		if (LOAD(&d->rings[i].ring->owner) == tid)
-			return d->rings[i].ring;
-	return NULL;
-}
-
-bool mt_ringdec_call_enter(struct mt_ringdec *d, uint32_t tid)
-{
-	struct mt_ring *r = ring_of(d, tid, true);
-	if (!r)
-		return true;
-	if (LOAD(&r->nest) != 0)
-		return false;
-	__atomic_store_n(&r->nest, 1, __ATOMIC_RELAXED);
-	return true;
-}
-
-void mt_ringdec_call_leave(struct mt_ringdec *d, uint32_t tid)
-{
-	struct mt_ring *r = ring_of(d, tid, false);
-	if (r && LOAD(&r->nest) != 0)
-		__atomic_store_n(&r->nest, LOAD(&r->nest) - 1, __ATOMIC_RELAXED);
-}
-
 void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out)
 {
 	*out = d->st;

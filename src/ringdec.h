@@ -105,17 +105,6 @@ size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget);
  * thread, which goes on with its positions. */
 void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid);
 
-/* For another engine tracing other functions of the same process
- * (hybrid_engine.c), with thread TID stopped at the start of a call it
- * would trace.  enter: false when TID is inside a call the agent records
- * (the other engine's call is nested); else true, and the agent takes
- * TID's calls for nested ones until leave (it counts them in TID's ring,
- * which is claimed for TID here when it has none, as the agent would).
- * True as well when no ring can be had (the call is then traced by both
- * if nested). */
-bool mt_ringdec_call_enter(struct mt_ringdec *d, uint32_t tid);
-void mt_ringdec_call_leave(struct mt_ringdec *d, uint32_t tid);
-
 void mt_ringdec_stats(const struct mt_ringdec *d, struct mt_ringdec_stats *out);
 
 /* The region's geometry as checked when it was opened: ring 0's offset
