@@ -15,6 +15,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "agent_abi.h"
 #include "maps.h"
 #include "symbolize.h"
 
@@ -259,6 +260,41 @@ START_TEST(test_jit_mapped_after_read)
 }
 END_TEST
 
+/* The agent's unwind rule for JIT code the symbolizer has not seen yet
+ * (mapped just after the maps were read, or inside the span libdwfl gives
+ * a module): the frame-pointer step, as for any code without CFI. */
+static void assert_fp_rule(uint64_t addr)
+{
+	struct mt_agent_rule r;
+	ck_assert_int_eq(mt_symbolizer_agent_rule(sym, addr, &r), 0);
+	ck_assert_uint_eq(r.addr, addr);
+	ck_assert_int_eq(r.kind, MT_AGENT_RULE_STEP);
+	ck_assert_int_eq(r.cfa_reg, 6);
+	ck_assert_int_eq(r.cfa_off, 16);
+	ck_assert_int_eq(r.ra_off, -8);
+	ck_assert_int_eq(r.bp_off, -16);
+	ck_assert_int_eq(r.bp, MT_AGENT_BP_AT);
+}
+
+START_TEST(test_jit_rule_mapped_after_read)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char *range = mmap(NULL, 16 * page, PROT_NONE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ck_assert_ptr_ne(range, MAP_FAILED);
+	sym = mt_symbolizer_new(getpid());
+	unsigned char *fresh = mmap(NULL, page, PROT_READ | PROT_EXEC,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(fresh, MAP_FAILED);
+	ck_assert_int_eq(mprotect(range + 4 * page, page, PROT_READ | PROT_EXEC), 0);
+	assert_fp_rule((uint64_t)(uintptr_t)fresh + 0x14);
+	assert_fp_rule((uint64_t)(uintptr_t)range + 4 * page + 0x14);
+	mt_symbolizer_destroy(sym);
+	munmap(fresh, page);
+	munmap(range, 16 * page);
+}
+END_TEST
+
 /* The mapping of our own executable that holds ADDR, into OUT. */
 static void own_mapping(uint64_t addr, struct mt_map *out, char *path, size_t size)
 {
@@ -322,6 +358,7 @@ START_TEST(test_text_mapped_twice)
 	ck_assert_int_eq(mt_symbolize_pc(sym, jit_at + 0x11, true, fr, 8), 1);
 	ck_assert_str_eq(fr[0].sym.module, "[jit]");
 	ck_assert_uint_eq(fr[0].sym.module_offset, 0x10);
+	assert_fp_rule(jit_at + 0x14);
 	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)heap, false, fr, 8), 1);
 	ck_assert_str_eq(fr[0].sym.module, "");
 
@@ -340,6 +377,7 @@ static Suite *symbolize_suite(void)
 	tcase_add_test(tc, test_jit_and_unknown);
 	tcase_add_test(tc, test_jit_mapped_after_read);
 	tcase_add_test(tc, test_text_mapped_twice);
+	tcase_add_test(tc, test_jit_rule_mapped_after_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
