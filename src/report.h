@@ -84,6 +84,9 @@ struct mt_report {
 	uint64_t unknown_frees;
 	uint64_t unknown_frees_internal;  /* of those, by the allocator's own module */
 	uint64_t lost_events;
+	/* allocation stacks the agent cut short: a frame it could not
+	 * unwind (no rule in time, no room for one, or an unusable one) */
+	uint64_t stacks_cut;
 	uint64_t nested_calls;
 	uint64_t in_flight;
 	uint64_t inconsistencies;

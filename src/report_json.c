@@ -107,6 +107,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "unknown_frees_by_allocator",
 			    json_integer((json_int_t)r->unknown_frees_internal));
 	json_object_set_new(o, "lost_events", json_integer((json_int_t)r->lost_events));
+	json_object_set_new(o, "stacks_cut_short", json_integer((json_int_t)r->stacks_cut));
 	json_object_set_new(o, "nested_calls", json_integer((json_int_t)r->nested_calls));
 	json_object_set_new(o, "in_flight", json_integer((json_int_t)r->in_flight));
 	json_object_set_new(o, "inconsistencies", json_integer((json_int_t)r->inconsistencies));

@@ -178,6 +178,19 @@ static void unseen_line(FILE *f, const struct mt_report *r)
 		"allocate or free are not exact\n");
 }
 
+/* "stacks: 3 cut short ...": the agent ends a stack at a frame it cannot
+ * unwind, and waits at most 40 ms for memtrace's rule for a new return
+ * address (without --lossless); such a stack's site may be a frame too
+ * deep (the allocator's wrapper), so the table is not exact by site. */
+static void cut_line(FILE *f, const struct mt_report *r)
+{
+	if (!r->stacks_cut)
+		return;
+	fprintf(f, "stacks: %" PRIu64 " cut short at a frame memtrace could not unwind (no "
+		"unwind rule in time, no room for one, or none usable): their sites may be "
+		"too deep; --verbose says why, --lossless waits for the rules\n", r->stacks_cut);
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
@@ -209,6 +222,7 @@ static void header(FILE *f, const struct mt_report *r)
 		r->sample_bytes ? "~" : "", r->live_blocks, live, r->live_bytes,
 		r->sample_bytes ? "estimated from the sampled allocations" : "seen allocated");
 	rss_lines(f, r);
+	cut_line(f, r);
 	fprintf(f, "\n");
 }
 

@@ -165,6 +165,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 	r->unknown_frees = ts.unknown_frees;
 	r->unknown_frees_internal = ts.unknown_frees_internal;
 	r->lost_events = es.lost_calls + es.abandoned_calls;
+	r->stacks_cut = es.stacks_truncated;
 	r->nested_calls = es.nested_calls;
 	r->in_flight = es.in_flight;
 	r->inconsistencies = ts.inconsistencies;

@@ -284,6 +284,35 @@ START_TEST(test_table_unsupported)
 }
 END_TEST
 
+/* Stacks the agent cut short: a count in JSON, and a header line only when
+ * there are any (the sites of such stacks may be too deep). */
+START_TEST(test_stacks_cut)
+{
+	static const uint64_t counts[] = { 0, 1, 37 };
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		struct mt_report r = report();
+		r.stacks_cut = counts[i];
+		json_t *o = print_parse(&r, 0, NULL);
+		ck_assert_int_eq(get_int(o, "stacks_cut_short"), (json_int_t)counts[i]);
+		json_decref(o);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		char want[64];
+		snprintf(want, sizeof want, "\nstacks: %llu cut short at a frame",
+			 (unsigned long long)counts[i]);
+		if (counts[i])
+			ck_assert_msg(strstr(buf, want), "%s", buf);
+		else
+			ck_assert_msg(!strstr(buf, "cut short"), "%s", buf);
+		free(buf);
+	}
+}
+END_TEST
+
 START_TEST(test_top)
 {
 	struct mt_report r = report();
@@ -508,6 +537,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_unsupported);
 	tcase_add_test(tc, test_table_unsupported);
+	tcase_add_test(tc, test_stacks_cut);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_escaping);
