@@ -23,6 +23,10 @@
 #define DPKG_TIMEOUT_MS 10000
 /* Rows looked at for a module without symbols when --top shows all. */
 #define SYMBOL_ROWS 20
+/* Modules a missing-symbols hint is printed for, at most: on a machine
+ * without libc6-dbg, libc's static functions are unnamed too, and the
+ * program's own module must not be hidden behind libc's hint. */
+#define SYMBOL_HINTS 3
 
 void hints_note_fanout(struct session *s, const struct mt_report *r)
 {
@@ -151,11 +155,19 @@ static void hint_symbols(struct session *s, const struct mt_report *r, int top)
 	size_t rows = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
 	if (top <= 0 && rows > SYMBOL_ROWS)
 		rows = SYMBOL_ROWS;
-	for (size_t i = 0; i < rows; i++) {
+	const char *hinted[SYMBOL_HINTS];
+	int nhinted = 0;
+	for (size_t i = 0; i < rows && nhinted < SYMBOL_HINTS; i++) {
 		const struct mt_report_site *rs = &r->sites[i];
 		if (rs->module[0] != '/' ||
 		    (rs->function[0] && !mt_hint_is_fde_name(rs->function, rs->module)))
 			continue;
+		bool again = false;
+		for (int k = 0; k < nhinted && !again; k++)
+			again = strcmp(hinted[k], rs->module) == 0;
+		if (again)
+			continue;
+		hinted[nhinted++] = rs->module;
 		uint8_t id[64];
 		int n = s->sym && rs->address ? mt_symbolizer_build_id(s->sym, rs->address - 1, id,
 								      sizeof id) : 0;
@@ -167,7 +179,6 @@ static void hint_symbols(struct session *s, const struct mt_report *r, int top)
 				   mt_symbolizer_can_download());
 		mt_say("hint: %s", line);
 		s->hinted_symbols = true;
-		return;
 	}
 }
 
