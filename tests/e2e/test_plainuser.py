@@ -82,7 +82,13 @@ def test(h):
     except KeyError:
         h.skip(f'no user {USER}')
     harness.RUN_AS = (pw.pw_uid, pw.pw_gid)
-    r = as_user([h.memtrace, '--version'])
+    try:
+        r = as_user([h.memtrace, '--version'])
+    except OSError as e:
+        # A build in a folder USER cannot reach (a clone under /root, as
+        # root on a fresh machine): exec fails before the program runs.
+        h.skip(f'{USER} cannot run {h.memtrace}: {e.strerror} (is the build in a folder '
+               f'{USER} cannot enter, such as /root?)')
     if r.returncode != 0 or not os.access(h.target_path('target_basic'), os.R_OK):
         h.skip(f'{USER} cannot run {h.memtrace}: {r.stderr.strip()}')
     r = as_user([h.target_path('target_basic')])
