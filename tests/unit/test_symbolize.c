@@ -227,20 +227,42 @@ START_TEST(test_jit_and_unknown)
 }
 END_TEST
 
+/* JIT pages the symbolizer has not seen: a reserved range (PROT_NONE), then
+ * the symbolizer made (it reads the maps), then a fresh executable page
+ * and one page of the range made executable. */
+struct jit_pages {
+	size_t page;
+	unsigned char *range, *fresh;
+};
+
+static struct jit_pages jit_pages_after_read(void)
+{
+	struct jit_pages j = { .page = (size_t)sysconf(_SC_PAGESIZE) };
+	j.range = mmap(NULL, 16 * j.page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	ck_assert_ptr_ne(j.range, MAP_FAILED);
+	sym = mt_symbolizer_new(getpid());
+	j.fresh = mmap(NULL, j.page, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(j.fresh, MAP_FAILED);
+	ck_assert_int_eq(mprotect(j.range + 4 * j.page, j.page, PROT_READ | PROT_EXEC), 0);
+	return j;
+}
+
+static void jit_pages_free(struct jit_pages *j)
+{
+	mt_symbolizer_destroy(sym);
+	munmap(j->fresh, j->page);
+	munmap(j->range, 16 * j->page);
+}
+
 /* An executable page mapped, or made executable inside a reserved range,
  * just after the symbolizer read the maps: JIT code all the same, however
  * soon it is looked up (a throttled re-read once named it ""). */
 START_TEST(test_jit_mapped_after_read)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	unsigned char *range = mmap(NULL, 16 * page, PROT_NONE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ck_assert_ptr_ne(range, MAP_FAILED);
-	sym = mt_symbolizer_new(getpid());
-	unsigned char *fresh = mmap(NULL, page, PROT_READ | PROT_EXEC,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(fresh, MAP_FAILED);
-	ck_assert_int_eq(mprotect(range + 4 * page, page, PROT_READ | PROT_EXEC), 0);
+	struct jit_pages j = jit_pages_after_read();
+	size_t page = j.page;
+	unsigned char *range = j.range, *fresh = j.fresh;
 
 	struct mt_frame fr[2];
 	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)fresh + 0x21, true, fr, 2), 1);
@@ -253,10 +275,7 @@ START_TEST(test_jit_mapped_after_read)
 	/* Still reserved, never executable: no code there, no name. */
 	ck_assert_int_eq(mt_symbolize_pc(sym, (uint64_t)(uintptr_t)range + 0x31, true, fr, 2), 1);
 	ck_assert_str_eq(fr[0].sym.module, "");
-
-	mt_symbolizer_destroy(sym);
-	munmap(fresh, page);
-	munmap(range, 16 * page);
+	jit_pages_free(&j);
 }
 END_TEST
 
@@ -278,20 +297,10 @@ static void assert_fp_rule(uint64_t addr)
 
 START_TEST(test_jit_rule_mapped_after_read)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	unsigned char *range = mmap(NULL, 16 * page, PROT_NONE,
-				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ck_assert_ptr_ne(range, MAP_FAILED);
-	sym = mt_symbolizer_new(getpid());
-	unsigned char *fresh = mmap(NULL, page, PROT_READ | PROT_EXEC,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(fresh, MAP_FAILED);
-	ck_assert_int_eq(mprotect(range + 4 * page, page, PROT_READ | PROT_EXEC), 0);
-	assert_fp_rule((uint64_t)(uintptr_t)fresh + 0x14);
-	assert_fp_rule((uint64_t)(uintptr_t)range + 4 * page + 0x14);
-	mt_symbolizer_destroy(sym);
-	munmap(fresh, page);
-	munmap(range, 16 * page);
+	struct jit_pages j = jit_pages_after_read();
+	assert_fp_rule((uint64_t)(uintptr_t)j.fresh + 0x14);
+	assert_fp_rule((uint64_t)(uintptr_t)j.range + 4 * j.page + 0x14);
+	jit_pages_free(&j);
 }
 END_TEST
 
