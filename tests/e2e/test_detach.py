@@ -143,6 +143,18 @@ def check_nothing(h, pid, what):
             f'{what}: memtrace detach said {lines}, expected only "nothing to restore"')
 
 
+def finish_as_untraced(h, t, untraced):
+    """The target, released, runs its load to the end as an untraced run
+    does (the same done line) and exits 0."""
+    h.check_released(t.pid)
+    t.send('go')
+    result = t.collect()
+    h.check(result.done == untraced.done, f'done line after detach: {result.done}\n'
+            f'      untraced: {untraced.done}')
+    t.send('exit')
+    t.wait_exit(0)
+
+
 def kill9(h, m):
     os.kill(m.pid, signal.SIGKILL)
     rc = m.wait(what='die of SIGKILL')
@@ -214,13 +226,7 @@ def test_breakpoint(h):
     lines = run_detach(h, t.pid)
     check_restored(h, t.pid, lines, jumps=False)
     check_clean_code(h, t.pid, 'after memtrace detach')
-    h.check_released(t.pid)
-    t.send('go')
-    result = t.collect()
-    h.check(result.done == untraced.done, f'done line after detach: {result.done}\n'
-            f'      untraced: {untraced.done}')
-    t.send('exit')
-    t.wait_exit(0)
+    finish_as_untraced(h, t, untraced)
 
 
 def libc_function(pid, name):
@@ -272,13 +278,7 @@ def test_clean(h):
     check_clean_code(h, t.pid, 'a target traced and detached, after memtrace detach')
     refuse_foreign(h, t)
     check_clean_code(h, t.pid, 'after the foreign jump was taken out')
-    h.check_released(t.pid)
-    t.send('go')
-    result = t.collect()
-    h.check(result.done == untraced.done, f'done line after detach: {result.done}\n'
-            f'      untraced: {untraced.done}')
-    t.send('exit')
-    t.wait_exit(0)
+    finish_as_untraced(h, t, untraced)
 
 
 def worker_line(t, regex, what):
