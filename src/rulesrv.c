@@ -63,6 +63,7 @@ struct mt_rulesrv {
 	int wake_fd;                   /* eventfd: readable when dl_gen moved */
 	uint32_t dl_relayed;           /* the dl_gen last relayed (thread only) */
 	int stop, refresh;             /* __atomic: set by memtrace's thread */
+	long wait_ns;                  /* __atomic: one futex wait's bound (WAIT_NS) */
 	struct mt_rulesrv_stats stats; /* __atomic: read by memtrace's thread */
 };
 
@@ -304,7 +305,7 @@ static void *serve(void *arg)
 			pthread_mutex_unlock(&srv->lock);
 		}
 		answer(srv);
-		futex_wait(seq, seen, WAIT_NS);
+		futex_wait(seq, seen, __atomic_load_n(&srv->wait_ns, __ATOMIC_RELAXED));
 	}
 	return NULL;
 }
@@ -362,6 +363,7 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 	for (int i = 0; i < ndebug; i++)
 		mt_symbolizer_add_debug_dir(srv->sym, debug_dirs[i]);
 	pthread_mutex_init(&srv->lock, NULL);
+	srv->wait_ns = WAIT_NS;
 	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	srv->dl_relayed = __atomic_load_n(&sh->dl_gen, __ATOMIC_ACQUIRE);
 	refresh_locked(srv, true);   /* no thread yet: the lock is not needed */
@@ -384,6 +386,11 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 		return NULL;
 	}
 	return srv;
+}
+
+void mt_rulesrv_set_wait(struct mt_rulesrv *srv, long ns)
+{
+	__atomic_store_n(&srv->wait_ns, ns > 0 ? ns : WAIT_NS, __ATOMIC_RELAXED);
 }
 
 void mt_rulesrv_destroy(struct mt_rulesrv *srv)

@@ -56,6 +56,10 @@ struct mt_rulesrv *mt_rulesrv_new(pid_t pid, struct mt_agent_shared *sh, size_t 
 /* Stops the thread (promptly: it is woken) and joins it.  The shared area
  * must still be mapped; its rules stay. */
 void mt_rulesrv_destroy(struct mt_rulesrv *srv);
+/* Tests: bound each of the thread's idle waits by NS instead of 100 ms
+ * (<= 0: back to 100 ms); the next wait takes it.  With a bound of an hour,
+ * a destroy that returns at all was woken. */
+void mt_rulesrv_set_wait(struct mt_rulesrv *srv, long ns);
 
 /* Write the rule for code address ADDR (the looked-up one: a return
  * address - 1) now, from the calling thread, and wake the agent's waiters.

@@ -576,16 +576,13 @@ START_TEST(destroy_joins_promptly)
 	const char *dirs[] = { "/nonexistent-debug-dir" };
 	struct mt_rulesrv *srv = mt_rulesrv_new(getpid(), a.sh, a.len, dirs, 1);
 	ck_assert_ptr_nonnull(srv);
+	/* Idle waits of an hour: after the answer below the thread sleeps in
+	 * one, which only the wake of destroy can end before the test's own
+	 * timeout.  (Not a timing: destroy returning at all is the check.) */
+	mt_rulesrv_set_wait(srv, 3600L * 1000 * NS_PER_MS);
 	post(&a, PROBE);
 	ck_assert_ptr_nonnull(await(&a, PROBE));
-	/* Asleep in a 100 ms wait begun right after answering: only a wake
-	 * ends it well before 95 ms. */
-	usleep(5000);
-	uint64_t t0 = now_ns();
 	mt_rulesrv_destroy(srv);
-	uint64_t took = now_ns() - t0;
-	ck_assert_msg(took < 50 * (uint64_t)NS_PER_MS, "destroy took %llu ns",
-		      (unsigned long long)took);
 	free(a.sh);
 }
 END_TEST
