@@ -11,6 +11,7 @@ struct inflight {
 	uint64_t old;
 	int released;   /* old was freed early: another thread was handed it */
 	int known;      /* old was a live block at entry (not from before attach) */
+	int censused;   /* old was a censused block at entry */
 };
 
 struct mt_tracker {
@@ -20,6 +21,7 @@ struct mt_tracker {
 	struct inflight *fl;
 	size_t nfl, capfl;
 	uint64_t alloc_lo, alloc_hi;
+	struct mt_census *census;
 	/* sampling: totals of the estimates, MT_EST_ONE units */
 	uint64_t mean;
 	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
@@ -77,6 +79,11 @@ void mt_tracker_site_counts(const struct mt_tracker *t, const struct mt_site *s,
 		mt_est_round(s->est_allocs), mt_est_round(s->est_alloc_bytes),
 		mt_est_round(s->est_frees), mt_est_round(s->est_freed_bytes),
 	};
+}
+
+void mt_tracker_set_census(struct mt_tracker *t, struct mt_census *c)
+{
+	t->census = c;
 }
 
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi)
@@ -150,10 +157,20 @@ static void unknown_free(struct mt_tracker *t, uint64_t caller)
 		t->st.unknown_frees_internal++;
 }
 
+/* A free of ADDR, not a live traced block: a censused block, or unknown.
+ * Census blocks are exact even when sampling: they were all counted. */
+static void untraced_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
+{
+	if (t->census && mt_census_free(t->census, addr))
+		t->st.census_frees++;
+	else
+		unknown_free(t, caller);
+}
+
 static void do_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
 {
 	if (!release(t, addr))
-		unknown_free(t, caller);
+		untraced_free(t, addr, caller);
 }
 
 static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
@@ -219,7 +236,8 @@ static void realloc_begin(struct mt_tracker *t, int tid, uint64_t old)
 	}
 	struct mt_block b;
 	int known = mt_livetable_find_containing(t->live, old, &b) && b.addr == old;
-	t->fl[t->nfl++] = (struct inflight){ tid, old, 0, known };
+	int censused = !known && t->census && mt_census_holds(t->census, old);
+	t->fl[t->nfl++] = (struct inflight){ tid, old, 0, known, censused };
 }
 
 /* Ends the realloc in flight on TID into *OUT; false when none was seen
@@ -249,6 +267,8 @@ static void realloc_release(struct mt_tracker *t, const struct mt_event *ev)
 		; /* already freed when another thread was handed it */
 	else if (f.known)
 		do_free(t, ev->old_addr, ev->caller);
+	else if (f.censused)
+		untraced_free(t, ev->old_addr, ev->caller);
 	else
 		unknown_free(t, ev->caller);
 }

@@ -4,8 +4,10 @@
  * Accounting rules (also in man/memtrace.1, ACCOUNTING):
  *   - an allocation inserts a block credited to its site;
  *   - a free removes the block and counts a free for the site that
- *     allocated it; a free of an address never seen allocated (allocated
- *     before attach) counts as an unknown free;
+ *     allocated it; a free of a block the census found at attach
+ *     (census.h) takes it out of its census row (census_frees); a free of
+ *     an address neither seen allocated nor censused counts as an unknown
+ *     free;
  *   - a realloc is a free of the old block plus an allocation at the
  *     realloc's caller; realloc(p, 0) returning NULL is a free; a failed
  *     realloc changes nothing;
@@ -28,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "census.h"
 #include "event.h"
 #include "livetable.h"
 #include "sites.h"
@@ -42,6 +45,7 @@ struct mt_tracker_stats {
 	                            own module: glibc flushing an exiting
 	                            thread's tcache frees blocks the program
 	                            had already freed */
+	uint64_t census_frees;   /* frees of blocks the census found at attach */
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
 	uint64_t peak_live_bytes;  /* the most live_bytes was since attach */
@@ -67,6 +71,9 @@ struct mt_tracker *mt_tracker_new(void);
 void mt_tracker_destroy(struct mt_tracker *t);
 /* Callers in [LO, HI) are the allocator's own module (see stats). */
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi);
+/* The census taken at attach (not owned; NULL: none): frees of its blocks
+ * are matched against it.  Set before the first event. */
+void mt_tracker_set_census(struct mt_tracker *t, struct mt_census *c);
 /* Sample allocations, on average one per MEAN_BYTES bytes (0: off; see
  * above).  Takes effect only before the first event: a block's weight must
  * be the same at its allocation and at its free. */
