@@ -666,21 +666,3 @@ void mt_census_report_unavailable(struct mt_census_report *out, const char *reas
 	memset(out, 0, sizeof *out);
 	snprintf(out->reason, sizeof out->reason, "%s", reason);
 }
-
-void mt_census_report_free(struct mt_census_report *r)
-{
-	if (!r)
-		return;
-	for (size_t i = 0; i < r->ntypes; i++)
-		free(r->types[i].type);
-	free(r->types);
-	for (size_t i = 0; i < r->nsizes; i++)
-		free(r->sizes[i].type);
-	free(r->sizes);
-	for (size_t i = 0; i < r->nwarnings; i++)
-		free(r->warnings[i]);
-	free(r->warnings);
-	r->types = r->sizes = NULL;
-	r->warnings = NULL;
-	r->ntypes = r->nsizes = r->nwarnings = 0;
-}
