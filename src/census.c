@@ -576,7 +576,9 @@ static int cmp_row(const void *a, const void *b)
 	return x->size < y->size ? -1 : x->size > y->size;
 }
 
-/* The rows of one kind (types or sizes), still live, largest first. */
+/* The rows of one kind (types or sizes), as censused, largest first: what
+ * was there at attach (a snapshot's rows, what diff compares), whatever
+ * was freed since (freed_blocks says how much). */
 static int rows_out(const struct mt_census *c, bool types, struct mt_census_row **out,
 		    size_t *nout)
 {
@@ -586,11 +588,10 @@ static int rows_out(const struct mt_census *c, bool types, struct mt_census_row 
 		return -ENOMEM;
 	for (size_t i = 0; i < c->nrows; i++) {
 		const struct row *r = &c->rows[i];
-		if ((r->type != NULL) != types || r->blocks == r->freed_blocks)
+		if ((r->type != NULL) != types || !r->blocks)
 			continue;
 		struct mt_census_row *o = &(*out)[(*nout)++];
-		*o = (struct mt_census_row){ NULL, r->size, r->blocks - r->freed_blocks,
-					     r->bytes - r->freed_bytes };
+		*o = (struct mt_census_row){ NULL, r->size, r->blocks, r->bytes };
 		if (r->type && !(o->type = strdup(r->type)))
 			return -ENOMEM;
 	}
@@ -619,15 +620,19 @@ static int warnings_out(const struct mt_census *c, struct mt_census_report *out)
 static void heap_out(const struct mt_census *c, uint64_t rss, struct mt_heap_summary *h)
 {
 	const struct mt_glheap_stats *st = &c->st;
-	uint64_t free_bytes = 0;
+	/* live: the census's own sum (the walk's is the same when it is
+	 * whole), so that the summary and the rows agree */
+	uint64_t live = 0, free_bytes = 0;
+	for (size_t i = 0; i < c->nrows; i++)
+		live += c->rows[i].bytes;
 	for (int k = 0; k < MT_CHUNK__KINDS; k++)
 		if (k != MT_CHUNK_LIVE)
 			free_bytes += st->free_bytes[k];
 	*h = (struct mt_heap_summary){
 		.known = true, .rss_bytes = rss, .mapped_bytes = st->mapped_bytes,
-		.live_bytes = st->live_bytes, .free_bytes = free_bytes,
+		.live_bytes = live, .free_bytes = free_bytes,
 		.trimmable_bytes = c->trimmable, .arenas = st->arenas,
-		.verdict = mt_census_verdict(st->live_bytes, free_bytes),
+		.verdict = mt_census_verdict(live, free_bytes),
 	};
 }
 
