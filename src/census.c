@@ -20,6 +20,7 @@
 /* Distinct first words cached; past this a word is named again each time
  * (still bounded work: a few reads). */
 #define MAX_CACHE (1u << 22)
+#define MAX_SYMBOL_LOOKUPS 4096
 
 #define ROW_FREED UINT32_MAX
 #define ROW_NONE (UINT32_MAX - 1)   /* cache: the word names no type */
@@ -64,6 +65,7 @@ struct mt_census {
 	size_t nwarnings, warnings_dropped;
 	uint64_t trimmable;
 	bool trim_inexact;
+	unsigned symbol_lookups;
 	struct mt_glheap_stats st;
 	uint64_t live_blocks, live_bytes;
 	bool finished;
@@ -257,13 +259,23 @@ static bool name_by_typeinfo(struct mt_census *c, uint64_t vptr, char *out, size
 	return true;
 }
 
-/* A vtable without typeinfo (-fno-rtti): its symbol, "_ZTV6Widget". */
+/* A vtable without typeinfo (-fno-rtti): its symbol, "_ZTV6Widget" or,
+ * demangled, "vtable for Widget".  A symbolizer lookup is dear: at most
+ * MAX_SYMBOL_LOOKUPS distinct words ask it. */
 static bool name_by_symbol(struct mt_census *c, uint64_t vptr, char *out, size_t len)
 {
+	static const char vt[] = "vtable for ";
 	char sym[MT_CENSUS_NAME_MAX];
-	if (!c->cfg.symbol || !c->cfg.symbol(c->cfg.symbol_ctx, vptr, sym, sizeof sym))
+	if (!c->cfg.symbol || c->symbol_lookups >= MAX_SYMBOL_LOOKUPS)
+		return false;
+	c->symbol_lookups++;
+	if (!c->cfg.symbol(c->cfg.symbol_ctx, vptr, sym, sizeof sym))
 		return false;
 	sym[sizeof sym - 1] = 0;
+	if (strncmp(sym, vt, sizeof vt - 1) == 0 && sym[sizeof vt - 1]) {
+		snprintf(out, len, "%s", sym + sizeof vt - 1);
+		return true;
+	}
 	if (strncmp(sym, "_ZTV", 4) != 0 || !mangled_chars(sym + 4))
 		return false;
 	demangle(c, sym + 4, out, len);

@@ -51,8 +51,8 @@
 /* Demangle the type name MANGLED ("6Widget") into OUT: 0, or -1 when it
  * does not demangle. */
 typedef int (*mt_census_demangle_fn)(const char *mangled, char *out, size_t len);
-/* The raw (mangled) name of the symbol containing ADDR into OUT: true
- * when there is one. */
+/* The name of the symbol containing ADDR into OUT, mangled ("_ZTV6Widget")
+ * or demangled ("vtable for Widget"): true when there is one. */
 typedef bool (*mt_census_symbol_fn)(void *ctx, uint64_t addr, char *out, size_t len);
 
 struct mt_census_config {

@@ -71,8 +71,16 @@ struct mt_tracker *mt_tracker_new(void);
 void mt_tracker_destroy(struct mt_tracker *t);
 /* Callers in [LO, HI) are the allocator's own module (see stats). */
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi);
-/* The census taken at attach (not owned; NULL: none): frees of its blocks
- * are matched against it.  Set before the first event. */
+/* A census is being taken (the heap was copied before the hooks went in;
+ * the copy is walked while events come): until mt_tracker_set_census,
+ * frees of addresses the tracker does not hold are kept (at most
+ * MT_TRACKER_HELD_FREES; past that they count as unknown at once)
+ * rather than counted. */
+void mt_tracker_census_pending(struct mt_tracker *t);
+#define MT_TRACKER_HELD_FREES (1u << 20)
+/* The census taken at attach (not owned; NULL: none could be taken):
+ * frees of its blocks are matched against it from now on, and the frees
+ * kept while it was pending are matched or counted unknown now. */
 void mt_tracker_set_census(struct mt_tracker *t, struct mt_census *c);
 /* Sample allocations, on average one per MEAN_BYTES bytes (0: off; see
  * above).  Takes effect only before the first event: a block's weight must

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "census.h"
+#include "report.h"
 #include "tracker.h"
 
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
@@ -513,6 +514,115 @@ START_TEST(test_tracker_census_sampling)
 }
 END_TEST
 
+/* While the census is pending (the copy being walked), frees the tracker
+ * does not hold wait; then they are matched or counted unknown. */
+START_TEST(test_tracker_census_pending)
+{
+	struct mt_census *c = two_blocks();
+	struct mt_tracker *t = mt_tracker_new();
+	mt_tracker_census_pending(t);
+	struct mt_event ev = { .kind = MT_EV_FREE, .addr = 0x5010 };
+	mt_tracker_event(t, &ev);
+	ev.addr = 0x7010;
+	mt_tracker_event(t, &ev);
+	/* a realloc of a censused block, begun and ended while pending */
+	struct mt_event rb = { .kind = MT_EV_REALLOC_BEGIN, .tid = 3, .old_addr = 0x6010 };
+	mt_tracker_event(t, &rb);
+	struct mt_event re = { .kind = MT_EV_REALLOC, .tid = 3, .old_addr = 0x6010,
+			       .addr = 0x9010, .size = 500 };
+	mt_tracker_event(t, &re);
+	struct mt_tracker_stats st;
+	mt_tracker_stats(t, &st);
+	ck_assert_uint_eq(st.unknown_frees, 0);
+	ck_assert_uint_eq(st.census_frees, 0);
+	mt_tracker_set_census(t, c);
+	mt_tracker_stats(t, &st);
+	ck_assert_uint_eq(st.census_frees, 2);
+	ck_assert_uint_eq(st.unknown_frees, 1);
+	ck_assert_uint_eq(st.live_blocks, 1);
+	ck_assert_uint_eq(mt_census_live_blocks(c), 0);
+	mt_tracker_destroy(t);
+	mt_census_destroy(c);
+}
+END_TEST
+
+/* No census after all: what was held is unknown. */
+START_TEST(test_tracker_census_none)
+{
+	struct mt_tracker *t = mt_tracker_new();
+	mt_tracker_census_pending(t);
+	struct mt_event ev = { .kind = MT_EV_FREE, .addr = 0x5010 };
+	mt_tracker_event(t, &ev);
+	mt_tracker_set_census(t, NULL);
+	struct mt_tracker_stats st;
+	mt_tracker_stats(t, &st);
+	ck_assert_uint_eq(st.unknown_frees, 1);
+	mt_tracker_destroy(t);
+}
+END_TEST
+
+/* The census section of the table and the JSON. */
+START_TEST(test_report_census)
+{
+	struct mt_census *c = census_new();
+	for (int i = 0; i < 3; i++)
+		live(c, W_VP, 48);
+	live(c, 0, 4096);
+	live(c, 0, 32);
+	struct mt_glheap_stats st = { .arenas = 1, .complete = false };
+	st.free_bytes[MT_CHUNK_SMALLBIN] = 80 << 20;
+	mt_census_warn(c, "heap 0x55d0c000: chunk 0x55d0c2a0: bad size 0x7fff, skipped");
+	mt_census_finish(c, &st);
+	mt_census_free(c, next_addr - 32);
+	struct mt_census_report r;
+	mt_census_report(c, "glibc 2.36", 2.25, 30, 100 << 20, &r);
+	char *buf;
+	size_t len;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_int_eq(mt_report_census_table(f, &r, 0), 0);
+	fclose(f);
+	ck_assert_msg(strstr(buf, "census: 5 blocks, 4.2 KiB (4272 B) live before attach "
+			     "(glibc 2.36, incomplete: see the warnings), threads paused 2.2 ms\n"),
+		      "%s", buf);
+	ck_assert_msg(strstr(buf, "census: 1 of those blocks, 32 B (32 B), freed since attach"),
+		      "%s", buf);
+	ck_assert_msg(strstr(buf, "verdict: retention: the allocator holds 80.0 MiB free"), "%s",
+		      buf);
+	ck_assert_msg(strstr(buf, "warning: heap 0x55d0c000: chunk 0x55d0c2a0"), "%s", buf);
+	ck_assert_msg(strstr(buf, "    1            1         4096  size 4088\n"
+			     "    2            3          144  Widget\n"
+			     "    3            1           32  size 24\n"), "%s", buf);
+	free(buf);
+
+	f = open_memstream(&buf, &len);
+	ck_assert_int_eq(mt_report_census_json(f, 42, "prog", &r), 0);
+	fclose(f);
+	ck_assert_msg(strstr(buf, "\"census_unavailable\": null"), "%s", buf);
+	ck_assert_msg(strstr(buf, "\"verdict\": \"retention\""), "%s", buf);
+	ck_assert_msg(strstr(buf, "\"freed_blocks\": 1"), "%s", buf);
+	ck_assert_msg(strstr(buf, "\"type\": \"Widget\""), "%s", buf);
+	ck_assert_msg(strstr(buf, "\"complete\": false"), "%s", buf);
+	free(buf);
+	mt_census_report_free(&r);
+
+	mt_census_report_unavailable(&r, "the process uses jemalloc");
+	f = open_memstream(&buf, &len);
+	mt_report_census_json(f, 42, "prog", &r);
+	fclose(f);
+	ck_assert_msg(strstr(buf, "\"census\": null"), "%s", buf);
+	ck_assert_msg(strstr(buf, "\"census_unavailable\": \"the process uses jemalloc\""), "%s",
+		      buf);
+	ck_assert_msg(strstr(buf, "\"heap\": null"), "%s", buf);
+	free(buf);
+	f = open_memstream(&buf, &len);
+	mt_report_census_table(f, &r, 0);
+	fclose(f);
+	ck_assert_str_eq(buf, "census: not available: the process uses jemalloc\n");
+	free(buf);
+	mt_census_destroy(c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("census");
@@ -530,6 +640,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_tracker_census_free);
 	tcase_add_test(tc, test_tracker_census_realloc);
 	tcase_add_test(tc, test_tracker_census_sampling);
+	tcase_add_test(tc, test_tracker_census_pending);
+	tcase_add_test(tc, test_tracker_census_none);
+	tcase_add_test(tc, test_report_census);
 	suite_add_tcase(s, tc);
 	return s;
 }
