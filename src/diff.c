@@ -793,14 +793,17 @@ static const struct mt_heap_summary *heap_of(const struct mt_snapshot *s)
  * does not know it) and the change. */
 static void heap_line(FILE *f, const char *name, const uint64_t *a, const uint64_t *b)
 {
-	char va[32] = "-", vb[32] = "-", dl[32] = "";
+	char va[32] = "-", vb[32] = "-", dl[32];
 	if (a)
 		mt_format_bytes(va, sizeof va, (double)*a);
 	if (b)
 		mt_format_bytes(vb, sizeof vb, (double)*b);
-	if (a && b)
+	fprintf(f, "  %-10s %12s %12s", name, va, vb);
+	if (a && b) {
 		signed_bytes(dl, sizeof dl, (int64_t)(*b - *a));
-	fprintf(f, "  %-10s %12s %12s %12s\n", name, va, vb, dl);
+		fprintf(f, " %12s", dl);
+	}
+	fputc('\n', f);
 }
 
 #define HEAP_LINE(f, name, ha, hb, field) \
