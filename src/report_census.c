@@ -50,7 +50,7 @@ static void heap_lines(FILE *f, const struct mt_census_report *c)
 	if (h->verdict && h->verdict[0] == 'r')
 		fprintf(f, "verdict: retention: the allocator holds %s free, more than the %s live: "
 			"memory kept after free(), not leaked; malloc_trim(0) would return %s "
-			"(remedies in memtrace(1), HEAP SUMMARY)\n", fr, live, trim);
+			"(remedies: memtrace(1), CENSUS)\n", fr, live, trim);
 	else
 		fprintf(f, "verdict: %s\n", h->verdict ? h->verdict : "unknown");
 }
