@@ -97,9 +97,9 @@ void census_freeze(struct session *s)
 		}
 		s->freeze = NULL;
 	}
+	/* said by census_build, once the hooks are in: a session that fails
+	 * to hook says only why */
 	snprintf(s->census_reason, sizeof s->census_reason, "%s", why);
-	if (s->o->cmd != MT_CMD_CENSUS)
-		mt_say("census: not available: %s", why);
 }
 
 struct walk {
@@ -164,8 +164,11 @@ static int walk_copy(struct session *s, census_pump_fn pump, char *why, size_t l
 
 void census_build(struct session *s, census_pump_fn pump)
 {
-	if (!s->freeze)
+	if (!s->freeze) {
+		if (s->census_reason[0] && !s->o->no_census && s->o->cmd != MT_CMD_CENSUS)
+			mt_say("census: not available: %s", s->census_reason);
 		return;
+	}
 	char why[256];
 	struct mt_freeze_stats fs;
 	mt_freeze_stats(s->freeze, &fs);
