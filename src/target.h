@@ -33,6 +33,8 @@
 
 #include "arch.h"
 
+struct sock_filter;
+
 struct mt_target;
 
 enum mt_stop_kind {
@@ -137,6 +139,13 @@ int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
  * zombie child of the target (its real parent), whom only a wait4() in
  * the target reaps: mt_target_inject_syscall_any(wait4(COPY, ...)). */
 void mt_target_kill_copy(struct mt_target *t, pid_t copy);
+
+/* The classic BPF program of the INDEX-th seccomp filter of stopped task
+ * TID (0: the newest), malloc'd in *PROG: its instruction count, or -errno
+ * (-ENOENT: no such filter; -EACCES: memtrace lacks CAP_SYS_ADMIN or runs
+ * under seccomp itself; -EMEDIUMTYPE, -EINVAL: not a readable program). */
+int mt_target_seccomp_filter(struct mt_target *t, pid_t tid, unsigned index,
+			     struct sock_filter **prog);
 
 /* Execute one instruction of stopped task TID (which stays stopped).  Only
  * for a single-threaded moment such as ld.so's start-up. 0 or -errno. */
