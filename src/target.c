@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -681,6 +682,11 @@ static int hold_copy(struct mt_target *t, pid_t copy)
 int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
 			 uint64_t flags, pid_t *copy, long *ret)
 {
+	/* A copy sharing the memory, the signal handlers or the parent, or
+	 * with an exit signal, is no frozen copy the target never sees. */
+	if (flags & (CLONE_VM | CLONE_THREAD | CLONE_VFORK | CLONE_SIGHAND | CLONE_PARENT |
+		     CLONE_PTRACE | CSIGNAL))
+		return -EINVAL;
 	struct task *k = find_task(t, tid);
 	if (!k || k->kind != K_THREAD)
 		return -ESRCH;

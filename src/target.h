@@ -131,8 +131,9 @@ int mt_target_inject_syscall_any(struct mt_target *t, uint64_t syscall_pc, long 
  * before its first instruction, given PTRACE_O_EXITKILL, never resumed,
  * never reported as a thread or a fork child, killed (not detached) by
  * mt_target_detach_all().  0 with *COPY > 0 and *RET its pid; 0 with
- * *COPY = 0 and *RET the clone's -errno; or -errno (the thread could not
- * be made to run it). */
+ * *COPY = 0 and *RET the clone's -errno; or -errno (-EINVAL: FLAGS share
+ * memory, handlers or the parent, or name an exit signal; else the thread
+ * could not be made to run it). */
 int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
 			 uint64_t flags, pid_t *copy, long *ret);
 /* SIGKILL the copy and collect its exit as its tracer.  It is then a
