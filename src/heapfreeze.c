@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "memio.h"
 #include "procfs.h"
 #include "remote.h"
+#include "scfilter.h"
 
 /* How long memtrace waits for a quiescent point, and how long the threads
  * run between two checks. */
@@ -324,15 +326,64 @@ static const char *clone_error(int err)
 	}
 }
 
-/* Seccomp: 0 none, 1 strict, 2 filter (/proc/PID/status).  A filter may
- * answer clone(2) by killing the process: memtrace does not try. */
-static int check_seccomp(pid_t pid, char *why, size_t whylen)
+/* The action of every seccomp filter of thread TID on the clone(2) it is
+ * to run, combined as the kernel does.  0 and *ACTION, or -errno. */
+static int filters_action(struct mt_target *t, pid_t tid, const struct seccomp_data *d,
+			  uint32_t *action)
+{
+	*action = SECCOMP_RET_ALLOW;
+	for (unsigned i = 0;; i++) {
+		struct sock_filter *prog;
+		int n = mt_target_seccomp_filter(t, tid, i, &prog);
+		if (n == -ENOENT && i > 0)
+			return 0;
+		if (n < 0)
+			return n;
+		uint32_t ret;
+		int err = mt_scfilter_run(prog, (size_t)n, d, &ret);
+		free(prog);
+		if (err < 0)
+			return err;
+		*action = mt_scfilter_combine(*action, ret);
+		if (i >= 1024)
+			return -E2BIG; /* the kernel caps a chain far below this */
+	}
+}
+
+/* Would the clone(2) run?  Seccomp: 0 none, 1 strict (only read, write,
+ * exit, sigreturn: a clone kills), 2 filters, which memtrace runs on the
+ * very call (a filter may kill the process for it: docker's default
+ * profile allows a clone without namespace flags, a systemd
+ * SystemCallFilter= may not).  0, or -EPERM with WHY. */
+static int check_seccomp(struct mt_target *t, pid_t tid, uint64_t syscall_pc, uint64_t flags,
+			 char *why, size_t whylen)
 {
 	unsigned long mode = 0;
-	if (!mt_procfs_status_number(pid, "Seccomp:", 0, &mode) || mode == 0)
+	if (!mt_procfs_status_number(tid, "Seccomp:", 0, &mode) || mode == 0)
 		return 0;
-	snprintf(why, whylen, "the target runs under seccomp (mode %lu), which may kill it "
-		 "for a clone(2): no frozen copy", mode);
+	if (mode == 1) {
+		snprintf(why, whylen, "the target runs in seccomp strict mode: a clone(2) "
+			 "would kill it");
+		return -EPERM;
+	}
+	struct seccomp_data d = {
+		.nr = SYS_clone,
+		.arch = AUDIT_ARCH_X86_64,
+		.instruction_pointer = syscall_pc + MT_SYSCALL_INSN_LEN,
+		.args = { flags },
+	};
+	uint32_t action;
+	int err = filters_action(t, tid, &d, &action);
+	if (err < 0) {
+		snprintf(why, whylen, "the target's seccomp filter cannot be checked (%s): "
+			 "a clone(2) might kill it", strerror(-err));
+		return -EPERM;
+	}
+	if (mt_scfilter_allows(action))
+		return 0;
+	char what[64];
+	snprintf(why, whylen, "the target's seccomp filter would %s for a clone(2)",
+		 mt_scfilter_describe(action, what, sizeof what));
 	return -EPERM;
 }
 
@@ -344,10 +395,12 @@ static int do_clone(struct mt_target *t, struct mt_freeze *f, char *why, size_t 
 		snprintf(why, whylen, "no stopped thread of the target to run clone(2)");
 		return -ESRCH;
 	}
+	int err = check_seccomp(t, tid, f->syscall_pc, flags, why, whylen);
+	if (err < 0)
+		return err;
 	double c0 = now_ms();
 	long ret = 0;
 	pid_t copy = 0;
-	int err = 0;
 	/* A signal or a ptrace trap pending for the thread makes the kernel
 	 * cancel a fork with -ERESTARTNOINTR (fork is atomic with signals):
 	 * try again, a few times. */
@@ -390,10 +443,7 @@ static int open_copy(struct mt_freeze *f, char *why, size_t whylen)
 
 static int prepare(struct take *k, struct mt_freeze *f, char *why, size_t whylen)
 {
-	int err = check_seccomp(k->pid, why, whylen);
-	if (err < 0)
-		return err;
-	err = read_threads(k->t, &k->threads);
+	int err = read_threads(k->t, &k->threads);
 	if (err < 0) {
 		snprintf(why, whylen, "cannot read the target's threads: %s", strerror(-err));
 		return err;

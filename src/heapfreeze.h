@@ -13,9 +13,11 @@
  * What the copy costs the target while it lives: nothing but page faults
  * (each page the target writes is copied once, as after any fork); its
  * reads go through /proc/COPY/mem, which, unlike process_vm_readv(2),
- * never makes the kernel unshare (copy) the pages it reads.  A target
- * under seccomp is refused (a filter may kill it for a clone(2)); clone's
- * own failures (ENOMEM, EAGAIN, EPERM) leave the target as it was.
+ * never makes the kernel unshare (copy) the pages it reads.  Under
+ * seccomp, the thread's filters are run first on the very clone(2)
+ * (scfilter.h): one that would not allow it (kill, errno, trap...), or
+ * that cannot be read, refuses with WHY.  Clone's own failures (ENOMEM,
+ * EAGAIN, EPERM) leave the target as it was.
  *
  * Talks to the target only through target.h, remote.h and memio.h.
  */

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -638,9 +640,11 @@ static int wait_task(struct mt_target *t, pid_t tid, int *status, long timeout_m
 		if (left <= 0)
 			return -ETIMEDOUT;
 		/* SIGCHLD wakes us; mt_target_next_stop() never misses a status
-		 * for the signals drained here, it asks waitpid first. */
+		 * for the signals drained here, it asks waitpid first.  Two
+		 * SIGCHLDs may merge into one already drained: ask again every
+		 * millisecond, a thread of the target may be waiting. */
 		struct pollfd pfd = { .fd = t->chld_fd, .events = POLLIN };
-		if (poll(&pfd, 1, left > 10 ? 10 : (int)left) > 0) {
+		if (poll(&pfd, 1, left > 1 ? 1 : (int)left) > 0) {
 			struct signalfd_siginfo si;
 			while (read(t->chld_fd, &si, sizeof si) == sizeof si)
 				;
@@ -678,6 +682,11 @@ static int hold_copy(struct mt_target *t, pid_t copy)
 int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
 			 uint64_t flags, pid_t *copy, long *ret)
 {
+	/* A copy sharing the memory, the signal handlers or the parent, or
+	 * with an exit signal, is no frozen copy the target never sees. */
+	if (flags & (CLONE_VM | CLONE_THREAD | CLONE_VFORK | CLONE_SIGHAND | CLONE_PARENT |
+		     CLONE_PTRACE | CSIGNAL))
+		return -EINVAL;
 	struct task *k = find_task(t, tid);
 	if (!k || k->kind != K_THREAD)
 		return -ESRCH;
@@ -778,6 +787,29 @@ int mt_target_inject_syscall_any(struct mt_target *t, uint64_t syscall_pc, long 
 	if (!defer && err != -ESRCH)
 		do_resume(t, k, 0);
 	return err;
+}
+
+int mt_target_seccomp_filter(struct mt_target *t, pid_t tid, unsigned index,
+			     struct sock_filter **prog)
+{
+	(void)t;
+	*prog = NULL;
+	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (long)index, NULL);
+	if (n < 0)
+		return -errno;
+	if (n == 0 || n > BPF_MAXINSNS)
+		return -EINVAL;
+	struct sock_filter *p = calloc((size_t)n, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	long m = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (long)index, p);
+	if (m != n) {
+		int err = m < 0 ? -errno : -EINVAL;
+		free(p);
+		return err;
+	}
+	*prog = p;
+	return (int)n;
 }
 
 int mt_target_singlestep(struct mt_target *t, pid_t tid)
