@@ -396,7 +396,7 @@ def scenario_jemalloc(h):
             f'for jemalloc:\n{out}{err}')
     m = histo(h, t)
     unavailable(m.stop(), 'histo --json')
-    said = [line for line in m.err.lines if 'census' in line]
+    said = [line for line in m.err.lines if 'census:' in line]
     h.check(len(said) == 1 and 'jemalloc' in said[0],
             f'histo: {len(said)} lines about the census on stderr, expected one naming '
             f'jemalloc: {said}')
