@@ -89,7 +89,8 @@ bool mt_census_holds(const struct mt_census *c, uint64_t addr);
 uint64_t mt_census_live_blocks(const struct mt_census *c);
 uint64_t mt_census_live_bytes(const struct mt_census *c);
 
-/* memtrace's own memory per censused block, in bytes (16 after finish). */
+/* memtrace's own memory per censused block, in bytes: 16 after finish,
+ * plus the table's last partly used page. */
 double mt_census_bytes_per_block(const struct mt_census *c);
 
 /* What the census says, into OUT (freed with mt_census_report_free):
