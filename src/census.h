@@ -23,7 +23,10 @@
  *
  * Memory: each censused block takes 16 bytes of memtrace's memory (its
  * address, chunk size / 16 and row, in one sorted array), measured by
- * mt_census_bytes_per_block() after mt_census_finish().
+ * mt_census_bytes_per_block() after mt_census_finish().  Measured on 1 GiB
+ * of 64-byte blocks (bench/census.py, 16.7M blocks): memtrace census peaks
+ * at 268 MiB, 16.8 bytes per block with memtrace's own baseline, and the
+ * census adds 16.1 bytes per block to histo's peak.
  *
  * The heap summary's verdict: "retention" when the allocator holds more
  * free memory than is live and at least MT_CENSUS_RETENTION_MIN bytes of
