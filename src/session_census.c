@@ -255,6 +255,8 @@ static int census_attach(struct session *s)
 	if (err < 0)
 		snprintf(s->set.allocator, sizeof s->set.allocator, "%s",
 			 err == -MT_E_UNSUPPORTED_ARCH ? "not x86_64" : "none found");
+	/* names the vtables of classes built without RTTI */
+	s->sym = mt_symbolizer_new(s->pid);
 	return 0;
 }
 
