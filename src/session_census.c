@@ -238,6 +238,29 @@ static void pump_plain(struct session *s)
 	}
 }
 
+/* Stop every thread and detach (PTRACE_DETACH wants a stopped task).  A
+ * stop taken meanwhile is handled as in pump_plain: while stopping all,
+ * target.c keeps what it resumes for delivery at the detach. */
+static void census_detach(struct session *s)
+{
+	double deadline = now_s() + 30;
+	mt_target_stop_all(s->t);
+	while (!s->end && !mt_target_all_stopped(s->t) && now_s() < deadline) {
+		struct mt_stop st;
+		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
+			break;
+		if (st.kind == MT_STOP_TRAP)
+			mt_target_resume(s->t, st.tid, SIGTRAP);
+		else if (st.kind == MT_STOP_FORK_CHILD ||
+			 (st.kind == MT_STOP_EXEC && st.shared_child))
+			mt_target_release_child(s->t, st.tid);
+		else if (st.kind == MT_STOP_PROCESS_EXIT || st.kind == MT_STOP_EXEC)
+			s->end = st.kind == MT_STOP_EXEC ? END_EXEC : END_EXITED;
+	}
+	if (s->end != END_EXITED)
+		mt_target_detach_all(s->t);
+}
+
 static int census_attach(struct session *s)
 {
 	char msg[512];
@@ -303,8 +326,7 @@ int census_command(struct session *s)
 	census_freeze(s);
 	mt_target_resume_all(s->t);
 	census_build(s, pump_plain);
-	if (s->end != END_EXITED)
-		mt_target_detach_all(s->t);
+	census_detach(s);
 	rc = census_output(s, census_report(s));
 	return rc;
 }
