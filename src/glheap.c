@@ -1153,17 +1153,23 @@ static int tcaches(struct walk *w)
 /* ---- walk: chunks ----------------------------------------------------- */
 
 /* The 8 bytes at A (lo <= A, A + 8 <= HI) through the window. */
-static int wget(struct walk *w, uint64_t a, uint64_t hi, uint64_t *v)
+static __attribute__((noinline)) int wfill(struct walk *w, uint64_t a, uint64_t hi)
 {
-	if (a < w->wlo || a + 8 > w->whi) {
-		uint64_t lo = a & ~15ULL, len = hi - lo < WIN ? hi - lo : WIN;
-		if (mt_memsrc_read(w->src, lo, w->wbuf, len) < 0) {
-			w->wlo = w->whi = 0;
-			return -EFAULT;
-		}
-		w->wlo = lo;
-		w->whi = lo + len;
+	uint64_t lo = a & ~15ULL, len = hi - lo < WIN ? hi - lo : WIN;
+	if (hi < a + 8 || mt_memsrc_read(w->src, lo, w->wbuf, len) < 0) {
+		w->wlo = w->whi = 0;
+		return -EFAULT;
 	}
+	w->wlo = lo;
+	w->whi = lo + len;
+	return 0;
+}
+
+/* 16 million chunks go through here: the window hit is inlined. */
+static inline int wget(struct walk *w, uint64_t a, uint64_t hi, uint64_t *v)
+{
+	if (__builtin_expect(a < w->wlo || a + 8 > w->whi, 0) && wfill(w, a, hi) < 0)
+		return -EFAULT;
 	memcpy(v, w->wbuf + (a - w->wlo), 8);
 	return 0;
 }
@@ -1302,11 +1308,42 @@ static int cmp_region(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Radix sort by address (user addresses fit in 48 bits, chunks are
+ * 16-aligned: three 16-bit digits of addr >> 4 cover 52 bits); a
+ * million free chunks sort in a few ms where qsort takes 200. */
+static bool radix_sort(struct fentry *v, size_t n)
+{
+	struct fentry *t = malloc(n * sizeof *t);
+	size_t *cnt = malloc(65536 * sizeof *cnt);
+	bool ok = t && cnt;
+	for (unsigned d = 0; ok && d < 3; d++) {
+		unsigned sh = 4 + 16 * d;
+		memset(cnt, 0, 65536 * sizeof *cnt);
+		for (size_t i = 0; i < n; i++)
+			cnt[(v[i].addr >> sh) & 0xffff]++;
+		for (size_t i = 0, sum = 0; i < 65536; i++) {
+			size_t c = cnt[i];
+			cnt[i] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			t[cnt[(v[i].addr >> sh) & 0xffff]++] = v[i];
+		memcpy(v, t, n * sizeof *v);
+	}
+	free(t);
+	free(cnt);
+	return ok;
+}
+
 /* Sort the free entries; one chunk in two lists is corruption. */
 static void sort_free(struct walk *w)
 {
 	size_t o = 0;
-	qsort(w->fv, w->nf, sizeof *w->fv, cmp_fentry);
+	bool big = false;
+	for (size_t i = 0; i < w->nf; i++)
+		big |= w->fv[i].addr >> 52 != 0;
+	if (w->nf < 4096 || big || !radix_sort(w->fv, w->nf))
+		qsort(w->fv, w->nf, sizeof *w->fv, cmp_fentry);
 	for (size_t i = 0; i < w->nf; i++) {
 		if (o && w->fv[o - 1].addr == w->fv[i].addr) {
 			warn(w, "chunk 0x%llx is in two free lists", (unsigned long long)w->fv[i].addr);

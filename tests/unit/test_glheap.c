@@ -551,11 +551,35 @@ START_TEST(test_bench)
 	struct mt_glheap_cb cb = { NULL, on_warn, &s };
 	ck_assert_int_eq(mt_glheap_walk(f.h, &f.src, &f.maps, &cb, &st), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "bench: tcache %llu unsorted %llu small %llu large %llu top %llu\n", (unsigned long long)st.free_blocks[1], (unsigned long long)st.free_blocks[3], (unsigned long long)st.free_blocks[4], (unsigned long long)st.free_blocks[5], (unsigned long long)st.free_blocks[6]);
 	fprintf(stderr, "bench: find+fork %.1f ms, walk %.1f ms, %llu live, %llu fast, complete %d\n",
 		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
 		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6,
 		(unsigned long long)st.live_blocks,
 		(unsigned long long)st.free_blocks[MT_CHUNK_FASTBIN], st.complete);
+	struct mt_glheap *h2;
+	char why[128];
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(mt_glheap_find(&f.src, &f.maps, f.th, 2, NULL, &h2, why, sizeof why), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "bench: find %.2f ms\n",
+		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+	mt_glheap_destroy(h2);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_eq(mt_glheap_walk(f.h, &f.src, &f.maps, &cb, &st), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "bench: walk again %.1f ms\n",
+		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+	/* The bare cost of reading the heap, for comparison. */
+	uint64_t lo = (uint64_t)(uintptr_t)v[0] & ~4095ULL, hi = (uint64_t)(uintptr_t)v[n - 1];
+	char *buf = malloc(4 << 20);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	for (uint64_t a = lo; a < hi; a += 4 << 20)
+		f.src.read(f.src.ctx, a, buf, 4 << 20);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "bench: reading 0x%llx bytes: %.1f ms\n", (unsigned long long)(hi - lo),
+		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+	free(buf);
 	fx_close(&f);
 }
 END_TEST
