@@ -24,6 +24,7 @@
 #include "glheap.h"
 #include "maps.h"
 #include "memsrc.h"
+#include "../fuzz/glheap_image.h"
 
 /* ---- a memsrc reading another process, with optional overlays ---- */
 
@@ -529,6 +530,78 @@ START_TEST(test_not_understood)
 }
 END_TEST
 
+/* The layouts of other releases, on a synthetic image (the real heap of
+ * this machine is 2.36's): 2.31 (no safe-linking, tcache key = tcache,
+ * 32-byte heap_info, mp_ without the huge page fields), 2.33 (safe-
+ * linking), 2.34 (random tcache key), 2.41.  _i: the release. */
+static const unsigned minors[] = { 31, 33, 34, 36, 41 };
+
+static struct gi_image IM;
+
+START_TEST(test_release_layouts)
+{
+	struct mt_maps m = { 0 };
+	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
+	struct mt_glheap *h = NULL;
+	struct mt_glheap_stats st;
+	struct seen s = { 0 };
+	struct mt_glheap_cb cb = { on_chunk, on_warn, &s };
+	char why[160] = "", want[16];
+	gi_build(&IM, minors[_i], true);
+	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
+	int rc = mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why);
+	ck_assert_msg(rc == 0, "2.%u: %d %s", minors[_i], rc, why);
+	snprintf(want, sizeof want, "2.%u", minors[_i]);
+	ck_assert_str_eq(mt_glheap_version(h), want);
+	ck_assert_int_eq(mt_glheap_walk(h, &src, &m, &cb, &st), 0);
+	ck_assert_msg(st.complete && s.nwarn == 0, "warning: %s", s.warn[0]);
+	const uint64_t H = GI_HEAP;
+	static const struct { uint64_t chunk; enum mt_chunk_kind kind; } want_kinds[] = {
+		{ H + 0x290, MT_CHUNK_LIVE }, { H + 0x2b0, MT_CHUNK_TCACHE },
+		{ H + 0x2d0, MT_CHUNK_FASTBIN }, { H + 0x300, MT_CHUNK_LIVE },
+		{ H + 0x320, MT_CHUNK_UNSORTED }, { H + 0x740, MT_CHUNK_LIVE },
+		{ H + 0x760, MT_CHUNK_SMALLBIN }, { H + 0x860, MT_CHUNK_LIVE },
+		{ H + 0x8a0, MT_CHUNK_TOP },
+	};
+	for (size_t i = 0; i < sizeof want_kinds / sizeof want_kinds[0]; i++)
+		assert_kind(&s, (void *)(uintptr_t)(want_kinds[i].chunk + 16), want_kinds[i].kind);
+	ck_assert_uint_eq(lookup(&s, (void *)(uintptr_t)(H + 0x2a0))->word0, 0x1111);
+	const struct mt_glheap_chunk *mm = lookup(&s, (void *)(uintptr_t)(GI_MMAP + 16));
+	ck_assert(mm && mm->mmapped && mm->word0 == 0x3333 && mm->usable == GI_MMAPSZ - 16);
+	ck_assert_uint_eq(st.arenas, 2);
+	ck_assert_uint_eq(st.heaps, 2);
+	ck_assert_uint_eq(st.live_blocks, 4 + 2 + 1);
+	ck_assert_uint_eq(st.live_bytes, 0x20 * 3 + 0x40 + 0x30 + 0x40 + GI_MMAPSZ);
+	/* The tcache struct, and heap_info + malloc_state + padding. */
+	unsigned hinfo = minors[_i] >= 35 ? 48 : 32;
+	ck_assert_uint_eq(st.overhead_bytes, 0x290 + ((hinfo + 2200 + 15) & ~15u));
+	ck_assert_uint_eq(st.mapped_bytes, 2 * GI_HEAPSZ + GI_MMAPSZ);
+	ck_assert(mt_glheap_quiescent(h, &src, why, sizeof why));
+	/* A tcache count that disagrees with its list: not quiescent. */
+	gi_put(&IM, H + 16, 2);
+	ck_assert(!mt_glheap_quiescent(h, &src, why, sizeof why));
+	ck_assert_msg(strstr(why, "bin 0: count 2, list of 1"), "why: %s", why);
+	mt_glheap_destroy(h);
+	mt_maps_free(&m);
+	free(s.v);
+}
+END_TEST
+
+/* A release whose layout is not known: refused, naming it. */
+START_TEST(test_unknown_release)
+{
+	struct mt_maps m = { 0 };
+	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
+	struct mt_glheap *h = NULL;
+	char why[160] = "";
+	gi_build(&IM, 42, false);
+	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
+	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOTSUP);
+	ck_assert_str_eq(why, "glibc 2.42: its malloc layout is not known (2.31 to 2.41 are)");
+	mt_maps_free(&m);
+}
+END_TEST
+
 /* By hand: MT_GLHEAP_BENCH=1 times find and walk over 1 GiB of 64-byte
  * blocks (16M chunks).  Not a pass/fail figure. */
 START_TEST(test_bench)
@@ -599,6 +672,8 @@ static Suite *glheap_suite(void)
 	tcase_add_test(tc, test_cache);
 	tcase_add_test(tc, test_no_libc);
 	tcase_add_test(tc, test_not_understood);
+	tcase_add_loop_test(tc, test_release_layouts, 0, sizeof minors / sizeof minors[0]);
+	tcase_add_test(tc, test_unknown_release);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
