@@ -235,11 +235,19 @@ static int find_version(const struct mt_memsrc *src, const struct mt_maps *maps,
 			const struct libc_maps *lm, unsigned *minor)
 {
 	static const char pat[] = "release version 2.";
-	size_t cap = 1u << 20;
-	char *buf = malloc(cap + 1);
+	size_t cap = 0;
+	char *buf;
 	int rc = -ENOENT;
 
-	if (!buf)
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mt_map *m = &maps->v[i];
+		if (m->path && !strcmp(m->path, lm->path) && !m->w && !m->x && m->r &&
+		    m->end - m->start > cap)
+			cap = m->end - m->start > (1u << 20) ? 1u << 20 : (size_t)(m->end - m->start);
+	}
+	if (cap < 128)
+		return -ENOENT;
+	if (!(buf = malloc(cap + 1)))
 		return -ENOMEM;
 	for (size_t i = 0; i < maps->n && rc; i++) {
 		const struct mt_map *m = &maps->v[i];
@@ -755,7 +763,9 @@ struct region {
 };
 
 #define BC_SLOTS 32
-#define BC_BLOCK 65536u
+#ifndef BC_BLOCK
+#define BC_BLOCK 65536u         /* the fuzzer's images are small: it sets less */
+#endif
 
 struct walk {
 	const struct mt_glheap *h;
@@ -772,6 +782,7 @@ struct walk {
 	uint64_t sysmem;
 	uint64_t wlo, whi;          /* the chunk walk's window */
 	uint8_t *wbuf;
+	size_t wcap;
 	uint64_t bc_tag[BC_SLOTS];
 	uint8_t *bc;
 	uint64_t key;               /* tcache_key as the first entry shows it */
@@ -806,6 +817,8 @@ static int bc_read(struct walk *w, uint64_t a, void *buf, size_t len)
 	if ((a + len - 1) / BC_BLOCK != blk || a + len < a)
 		return mt_memsrc_read(w->src, a, buf, len);
 	unsigned slot = (unsigned)(blk % BC_SLOTS);
+	if (!w->bc && !(w->bc = malloc((size_t)BC_SLOTS * BC_BLOCK)))
+		return mt_memsrc_read(w->src, a, buf, len);
 	uint8_t *d = w->bc + (size_t)slot * BC_BLOCK;
 	if (w->bc_tag[slot] != blk + 1) {
 		if (mt_memsrc_read(w->src, blk * BC_BLOCK, d, BC_BLOCK) < 0)
@@ -1155,8 +1168,8 @@ static int tcaches(struct walk *w)
 /* The 8 bytes at A (lo <= A, A + 8 <= HI) through the window. */
 static __attribute__((noinline)) int wfill(struct walk *w, uint64_t a, uint64_t hi)
 {
-	uint64_t lo = a & ~15ULL, len = hi - lo < WIN ? hi - lo : WIN;
-	if (hi < a + 8 || mt_memsrc_read(w->src, lo, w->wbuf, len) < 0) {
+	uint64_t lo = a & ~15ULL, len = hi - lo < w->wcap ? hi - lo : w->wcap;
+	if (hi < a + 8 || a + 8 > lo + len || mt_memsrc_read(w->src, lo, w->wbuf, len) < 0) {
 		w->wlo = w->whi = 0;
 		return -EFAULT;
 	}
@@ -1367,6 +1380,12 @@ static int walk_regions(struct walk *w)
 		w->rv[o++] = w->rv[i];
 	}
 	w->nr = o;
+	/* The window: WIN, or the largest heap when all are smaller. */
+	for (size_t i = 0; i < w->nr; i++)
+		if (w->rv[i].hi - w->rv[i].lo > w->wcap)
+			w->wcap = w->rv[i].hi - w->rv[i].lo < WIN ? w->rv[i].hi - w->rv[i].lo : WIN;
+	if (w->nr && !(w->wbuf = malloc(w->wcap)))
+		return -ENOMEM;
 	for (size_t i = 0; i < w->nr; i++) {
 		int rc = walk_region(w, &w->rv[i], &cur);
 		if (rc)
@@ -1473,9 +1492,7 @@ int mt_glheap_walk(const struct mt_glheap *h, const struct mt_memsrc *src,
 	int nm;
 	memcpy(&nm, mpb + mp_ints(h->sbrk_off), 4);
 	uint64_t mm_bytes = get64(mpb, h->sbrk_off - 16);
-	w.wbuf = malloc(WIN);
-	w.bc = malloc((size_t)BC_SLOTS * BC_BLOCK);
-	rc = w.wbuf && w.bc ? collect_arenas(&w) : -ENOMEM;
+	rc = collect_arenas(&w);
 	if (!rc)
 		rc = walk_arenas(&w);
 	if (!rc)
