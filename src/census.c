@@ -692,6 +692,30 @@ double mt_census_bytes_per_block(const struct mt_census *c)
 
 /* ---- the report ------------------------------------------------------- */
 
+const char *mt_census_allocator_refusal(const char *allocator, char *buf, size_t len)
+{
+	static const char *const names[] = { "jemalloc", "tcmalloc", "mimalloc" };
+	const char *base = strrchr(allocator, '/');
+	base = base ? base + 1 : allocator;
+	if (!base[0]) {
+		snprintf(buf, len, "no malloc found in the process (a census reads glibc's malloc "
+			 "only)");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strstr(base, names[i])) {
+			snprintf(buf, len, "the process uses %s (a census reads glibc's malloc "
+				 "only)", names[i]);
+			return buf;
+		}
+	}
+	if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0)
+		return NULL;
+	snprintf(buf, len, "the process's malloc is linked into %.120s (static, or its own), "
+		 "not glibc's libc.so (a census reads glibc's malloc only)", base);
+	return buf;
+}
+
 const char *mt_census_verdict(uint64_t live_bytes, uint64_t free_bytes)
 {
 	return free_bytes > live_bytes && free_bytes >= MT_CENSUS_RETENTION_MIN ? "retention"

@@ -105,6 +105,13 @@ int mt_census_report(const struct mt_census *c, const char *allocator, double pa
 /* A report that says why there is no census. */
 void mt_census_report_unavailable(struct mt_census_report *out, const char *reason);
 
+/* Can there be a census of a process whose malloc is defined in the module
+ * ALLOCATOR (a path as in the maps, "" when none was found)?  NULL when it
+ * is glibc's libc.so; else why not, one line in BUF: jemalloc, tcmalloc or
+ * mimalloc named, or a malloc linked into the program (static, or its
+ * own). */
+const char *mt_census_allocator_refusal(const char *allocator, char *buf, size_t len);
+
 /* "retention" or "normal", from what is live and what is held free. */
 const char *mt_census_verdict(uint64_t live_bytes, uint64_t free_bytes);
 

@@ -55,27 +55,6 @@ static const char *cache_dir(char *buf, size_t len)
 	return access(buf, W_OK) == 0 ? buf : NULL;
 }
 
-/* Why there can be no census of a process whose malloc is in ALLOCATOR
- * (a module path), or NULL when it is glibc's. */
-static const char *other_allocator(const char *allocator, char *buf, size_t len)
-{
-	static const char *const names[] = { "jemalloc", "tcmalloc", "mimalloc" };
-	const char *base = strrchr(allocator, '/');
-	base = base ? base + 1 : allocator;
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (strstr(base, names[i])) {
-			snprintf(buf, len, "the process uses %s (a census reads glibc's malloc "
-				 "only)", names[i]);
-			return buf;
-		}
-	}
-	if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0)
-		return NULL;
-	snprintf(buf, len, "the process's malloc is %.120s's own, not glibc's (a census reads "
-		 "glibc's malloc only)", base[0] ? base : "unknown");
-	return buf;
-}
-
 void census_freeze(struct session *s)
 {
 	if (s->o->no_census) {
@@ -84,7 +63,7 @@ void census_freeze(struct session *s)
 	}
 	s->census_t0 = now_s();
 	char why[256];
-	const char *other = other_allocator(s->set.allocator, why, sizeof why);
+	const char *other = mt_census_allocator_refusal(s->set.allocator, why, sizeof why);
 	if (!other) {
 		char dir[4200];
 		int err = mt_freeze_take(s->t, cache_dir(dir, sizeof dir), &s->freeze, why,
@@ -274,10 +253,8 @@ static int census_attach(struct session *s)
 		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
-	err = mt_discover_allocators(s->pid, &s->set);
-	if (err < 0)
-		snprintf(s->set.allocator, sizeof s->set.allocator, "%s",
-			 err == -MT_E_UNSUPPORTED_ARCH ? "not x86_64" : "none found");
+	if (mt_discover_allocators(s->pid, &s->set) < 0)
+		s->set.allocator[0] = 0;   /* no malloc found: said as the reason */
 	/* names the vtables of classes built without RTTI */
 	s->sym = mt_symbolizer_new(s->pid);
 	return 0;

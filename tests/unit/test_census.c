@@ -446,6 +446,34 @@ START_TEST(test_unavailable)
 }
 END_TEST
 
+START_TEST(test_allocator_refusal)
+{
+	char buf[256];
+	ck_assert_ptr_null(mt_census_allocator_refusal("/usr/lib/x86_64-linux-gnu/libc.so.6",
+						       buf, sizeof buf));
+	ck_assert_ptr_null(mt_census_allocator_refusal("/lib64/libc-2.31.so", buf, sizeof buf));
+	ck_assert_str_eq(mt_census_allocator_refusal("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+						     buf, sizeof buf),
+			 "the process uses jemalloc (a census reads glibc's malloc only)");
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/opt/libtcmalloc_minimal.so.4",
+								 buf, sizeof buf), "tcmalloc"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/usr/lib/libmimalloc.so.2",
+								 buf, sizeof buf), "mimalloc"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/srv/bin/static-server", buf,
+								 sizeof buf),
+				     "linked into static-server"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("", buf, sizeof buf),
+				     "no malloc found"));
+	/* a long name is cut, the line stays whole */
+	char longpath[600];
+	memset(longpath, 'x', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = 0;
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal(longpath, buf, sizeof buf),
+				     "(a census reads glibc's malloc only)"));
+}
+END_TEST
+
 /* ---- the tracker matches frees of censused blocks --------------------- */
 
 static struct mt_census *two_blocks(void)
@@ -663,6 +691,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_trimmable_residency);
 	tcase_add_test(tc, test_warnings_bounded);
 	tcase_add_test(tc, test_unavailable);
+	tcase_add_test(tc, test_allocator_refusal);
 	tcase_add_test(tc, test_tracker_census_free);
 	tcase_add_test(tc, test_tracker_census_realloc);
 	tcase_add_test(tc, test_tracker_census_sampling);
