@@ -82,20 +82,23 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run snapshot diff detach help'
+            opts='histo attach run snapshot census diff detach help'
         fi
         ;;
     histo)
-        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --verbose -v --help -h'
+        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --verbose -v --help -h'
+        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --verbose -v --help -h'
         ;;
     run)
         opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --verbose -v --help -h --'
         ;;
     snapshot)
-        opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --verbose -v --help -h'
+        opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --no-census --verbose -v --help -h'
+        ;;
+    census)
+        opts='--json --top --output -o --verbose -v --help -h'
         ;;
     detach)
         opts='--verbose -v --help -h'
@@ -109,14 +112,14 @@ _memtrace()
         fi
         ;;
     help)
-        ((npos == 0)) && opts='histo attach run snapshot diff detach help'
+        ((npos == 0)) && opts='histo attach run snapshot census diff detach help'
         ;;
     *)
         return 0
         ;;
     esac
 
-    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
+    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == census || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
         return 0
     fi

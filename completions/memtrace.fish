@@ -27,10 +27,10 @@ function __memtrace_after_separator
     test $cmd = run; and contains -- -- (commandline -opc)
 end
 
-# True while histo/attach/snapshot/detach still lacks its PID (option values
+# True while histo/attach/snapshot/census/detach still lacks its PID (option values
 # do not count).
 function __memtrace_needs_pid
-    __memtrace_using histo attach snapshot detach; or return 1
+    __memtrace_using histo attach snapshot census detach; or return 1
     set -l toks (commandline -opc)
     set -l skip 1
     for tok in $toks[3..-1]
@@ -78,17 +78,19 @@ complete -c memtrace -n __fish_use_subcommand -a histo -d 'Trace a process for a
 complete -c memtrace -n __fish_use_subcommand -a attach -d 'Trace a process until stopped, printing top sites every interval'
 complete -c memtrace -n __fish_use_subcommand -a run -d 'Run a command traced from its start; report what it holds at exit'
 complete -c memtrace -n __fish_use_subcommand -a snapshot -d 'Trace a process, then write a snapshot of its live heap'
+complete -c memtrace -n __fish_use_subcommand -a census -d 'Every live block now by C++ class and size, and the heap summary'
 complete -c memtrace -n __fish_use_subcommand -a diff -d 'Show what grew and shrank between two snapshots'
 complete -c memtrace -n __fish_use_subcommand -a detach -d 'Remove the hooks a memtrace killed with SIGKILL left in a process'
 complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memtrace or of a command'
 
 # Options of the commands
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
-complete -c memtrace -n '__memtrace_using histo attach run diff' -l top -x -d 'Show the N sites holding the most live bytes'
-complete -c memtrace -n '__memtrace_using histo attach run diff' -l json -d 'Print the report as JSON (attach: one object per interval)'
+complete -c memtrace -n '__memtrace_using histo attach run diff census' -l top -x -d 'Show the N sites holding the most live bytes'
+complete -c memtrace -n '__memtrace_using histo attach run diff census' -l json -d 'Print the report as JSON (attach: one object per interval)'
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l format -x -a 'table json folded' -d 'Output format'
 complete -c memtrace -n '__memtrace_using histo run' -l snapshot -r -F -d 'Also write a snapshot to FILE'
-complete -c memtrace -n '__memtrace_using snapshot' -s o -l output -r -F -d 'The snapshot file to write'
+complete -c memtrace -n '__memtrace_using snapshot census' -s o -l output -r -F -d 'The snapshot file to write'
+complete -c memtrace -n '__memtrace_using histo attach snapshot' -l no-census -d 'Take no census of the heap at attach'
 complete -c memtrace -n '__memtrace_using attach' -l record -r -F -d 'Write a snapshot to FILE at the end'
 complete -c memtrace -n '__memtrace_using attach' -l snapshot-every -x -d 'Rewrite the --record snapshot every SECONDS'
 complete -c memtrace -n '__memtrace_using diff' -l force -d 'Compare snapshots of different programs'
@@ -103,11 +105,11 @@ complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l no-defau
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x -a 'site stack function module' -d 'Group rows by'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
 complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot diff detach' -s h -l help -d 'Show the usage of this command'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot census detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot census diff detach' -s h -l help -d 'Show the usage of this command'
 
 # Arguments
 complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
 complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
 complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
-complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot diff detach help'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census diff detach help'

@@ -53,6 +53,7 @@ struct mt_census_report {
 	struct mt_heap_summary heap;
 };
 
+/* Frees what R points to (census_report.c) and clears R; not R itself. */
 void mt_census_report_free(struct mt_census_report *r);
 
 #endif

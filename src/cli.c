@@ -17,6 +17,8 @@ static const char usage_general[] =
 	"  attach <pid>         trace until stopped; growth per site every interval\n"
 	"  run -- COMMAND ...   start COMMAND traced from its first allocation\n"
 	"  snapshot <pid> -o FILE  trace, then write a snapshot of the live heap\n"
+	"  census <pid>         every live block now, by C++ class and size, and the heap\n"
+	"                       summary (leak or retention?), without tracing\n"
 	"  diff A B             what grew and shrank between two snapshots\n"
 	"  detach <pid>         remove the hooks a memtrace killed with SIGKILL left\n"
 	"  help [COMMAND]       show help for a command\n"
@@ -48,6 +50,10 @@ static const char usage_general[] =
 	"  --lossless           when memtrace falls behind, slow the process down instead of\n" \
 	"                       dropping events (inject; default: drop and count them)\n"
 
+#define CENSUS_OPTION \
+	"  --no-census          take no census of the heap at attach (the blocks allocated\n" \
+	"                       before are then not counted; their frees are unknown)\n"
+
 #define FORMAT_OPTION \
 	"  --format FORMAT      table (default), json or folded (collapsed stacks for flame graphs)\n"
 
@@ -56,10 +62,11 @@ static const char usage_histo[] =
 	"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
 	"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
 	"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
-	"                      [--verbose]\n"
+	"                      [--no-census] [--verbose]\n"
 	"\n"
 	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
-	"largest live bytes first.\n"
+	"largest live bytes first, then the census of the blocks allocated before\n"
+	"attach (by C++ class and size) and the heap summary.\n"
 	"\n"
 	"options:\n"
 	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
@@ -70,6 +77,7 @@ static const char usage_histo[] =
 	"  --snapshot FILE      also write a snapshot of the live heap to FILE\n"
 	ENGINE_OPTIONS
 	STACK_OPTIONS
+	CENSUS_OPTION
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
@@ -78,7 +86,7 @@ static const char usage_attach[] =
 	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
 	"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 	"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
-	"                      [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+	"                      [--group-by KEY] [--debug-dir DIR]... [--no-census] [--verbose]\n"
 	"\n"
 	"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
 	"every interval print the top sites with their live bytes, change, rate and\n"
@@ -94,6 +102,7 @@ static const char usage_attach[] =
 	"  --snapshot-every SECONDS  also rewrite the --record snapshot every SECONDS\n"
 	ENGINE_OPTIONS
 	STACK_OPTIONS
+	CENSUS_OPTION
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
 	"  -h, --help           show this help\n";
 
@@ -122,10 +131,12 @@ static const char usage_run[] =
 static const char usage_snapshot[] =
 	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
 	"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
-	"                      [--no-default-wrappers] [--debug-dir DIR]... [--verbose]\n"
+	"                      [--no-default-wrappers] [--debug-dir DIR]... [--no-census]\n"
+	"                      [--verbose]\n"
 	"\n"
 	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
-	"snapshot of its live heap, aggregated per stack, to FILE (atomically).\n"
+	"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
+	"the census of the heap at attach.\n"
 	"\n"
 	"options:\n"
 	"  -o, --output FILE    the snapshot file to write\n"
@@ -134,14 +145,33 @@ static const char usage_snapshot[] =
 	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n"
 	WRAPPER_OPTIONS
 	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
+	CENSUS_OPTION
 	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
+	"  -h, --help           show this help\n";
+
+static const char usage_census[] =
+	"usage: memtrace census <pid> [--json] [--top N] [-o FILE] [--verbose]\n"
+	"\n"
+	"Take a census of PID's heap as it is (glibc's malloc): every live block by\n"
+	"C++ class (its vtable) or by usable size, largest first, jmap -histo style,\n"
+	"and the heap summary: what the allocator has mapped, what is live, what it\n"
+	"holds free and could give back, and the verdict (retention or normal).\n"
+	"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
+	"hooked, memtrace detaches when the census is taken.\n"
+	"\n"
+	"options:\n"
+	"  --json               print one JSON object (schema in memtrace(1))\n"
+	"  --top N              show the N largest rows (default 20; 0: all; --json: all)\n"
+	"  -o, --output FILE    also write a snapshot holding the census to FILE\n"
+	"  -v, --verbose        say how long the threads were paused and the census took\n"
 	"  -h, --help           show this help\n";
 
 static const char usage_diff[] =
 	"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
 	"\n"
 	"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
-	"largest growth first; sites only in B are new, only in A gone.\n"
+	"largest growth first; sites only in B are new, only in A gone.  When both\n"
+	"snapshots hold a census of the heap, also per C++ class and per block size.\n"
 	"\n"
 	"options:\n"
 	"  --json               print one JSON object (schema in memtrace(1))\n"
@@ -193,6 +223,7 @@ const char *mt_cli_usage(enum mt_cmd cmd)
 	case MT_CMD_SNAPSHOT: return usage_snapshot;
 	case MT_CMD_DIFF: return usage_diff;
 	case MT_CMD_DETACH: return usage_detach;
+	case MT_CMD_CENSUS: return usage_census;
 	default: return usage_general;
 	}
 }
@@ -221,6 +252,7 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "snapshot") == 0) return MT_CMD_SNAPSHOT;
 	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
 	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
+	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -297,13 +329,14 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
 	const enum mt_cmd c = o->cmd;
 	/* Which commands take an option: H histo, A attach, R run, S snapshot, D diff,
-	 * X detach. */
+	 * X detach, C census. */
 #define H (1u << MT_CMD_HISTO)
 #define A (1u << MT_CMD_ATTACH)
 #define R (1u << MT_CMD_RUN)
 #define S (1u << MT_CMD_SNAPSHOT)
 #define D (1u << MT_CMD_DIFF)
 #define X (1u << MT_CMD_DETACH)
+#define C (1u << MT_CMD_CENSUS)
 #define FOR(mask) (((mask) & (1u << c)) != 0)
 
 	const char *pid_arg = NULL;
@@ -347,18 +380,18 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			    strcmp(a, "--force") == 0;
 		if (flag && val)
 			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
-		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S | X)) {
+		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S | X | C)) {
 			o->verbose = true;
 		} else if (strcmp(a, "--duration") == 0 && FOR(H | A | R | S)) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->duration) < 0)
 				FAIL("invalid --duration '%s': give a number of seconds >= 0", val);
-		} else if (strcmp(a, "--top") == 0 && FOR(H | A | R | D)) {
+		} else if (strcmp(a, "--top") == 0 && FOR(H | A | R | D | C)) {
 			NEED_VALUE();
 			if (parse_count(val, &o->top) < 0)
 				FAIL("invalid --top '%s': give a whole number >= 0", val);
 			o->top_given = true;
-		} else if (strcmp(a, "--json") == 0 && FOR(H | A | R | D)) {
+		} else if (strcmp(a, "--json") == 0 && FOR(H | A | R | D | C)) {
 			o->format = MT_FORMAT_JSON;
 		} else if (strcmp(a, "--format") == 0 && FOR(H | A | R | D)) {
 			NEED_VALUE();
@@ -375,7 +408,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			if (!*val)
 				FAIL("empty --snapshot: give the file to write the snapshot to");
 			o->snapshot_path = val;
-		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && FOR(S)) {
+		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && FOR(S | C)) {
 			NEED_VALUE();
 			if (!*val)
 				FAIL("empty %s: give the file to write the snapshot to", a);
@@ -436,13 +469,15 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 				     val, (unsigned long long)MT_MAX_SAMPLE_BYTES);
 		} else if (strcmp(a, "--lossless") == 0 && FOR(H | A | R | S)) {
 			o->lossless = true;
+		} else if (strcmp(a, "--no-census") == 0 && FOR(H | A | S)) {
+			o->no_census = true;
 		} else if (strcmp(a, "--stacks") == 0 && FOR(H | R)) {
 			o->stacks = true;
 		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {
 			NEED_VALUE();
 			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
 				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
-		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S | X)) {
+		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S | X | C)) {
 			FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
 			     a, INT_MAX);
 		} else if (a[0] == '-' && a[1]) {
@@ -467,6 +502,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 #undef S
 #undef D
 #undef X
+#undef C
 #undef FOR
 	o->json = o->format == MT_FORMAT_JSON;
 

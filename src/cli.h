@@ -17,6 +17,7 @@ enum mt_cmd {
 	MT_CMD_SNAPSHOT,  /* histo that writes a snapshot file */
 	MT_CMD_DIFF,      /* compare two snapshot files */
 	MT_CMD_DETACH,    /* remove what a killed memtrace left in a process */
+	MT_CMD_CENSUS,    /* the heap as it is, by type and size; no tracing */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };
@@ -83,6 +84,7 @@ struct mt_options {
 	enum mt_engine_kind engine; /* --engine, default inject */
 	uint64_t sample_bytes;    /* --sample-bytes: mean bytes between samples; 0 = off */
 	bool lossless;            /* --lossless: the agent waits for room, never drops */
+	bool no_census;           /* --no-census: no census of the heap at attach */
 };
 
 /* 0, or -1 with a one-line message in ERR (without "memtrace: error: "). */

@@ -413,10 +413,9 @@ static void join(const struct side *sd, const struct group *ga, size_t na,
 	*n = k;
 }
 
-int mt_diff_compute(const struct mt_snapshot *a, const struct mt_snapshot *b,
-		    enum mt_report_group g, struct mt_diff *out)
+static int sites_compute(const struct mt_snapshot *a, const struct mt_snapshot *b,
+			 enum mt_report_group g, struct mt_diff *out)
 {
-	memset(out, 0, sizeof *out);
 	out->group = g;
 	struct side sd[2] = { { .s = a }, { .s = b } };
 	uint64_t *pool[2] = { NULL, NULL };
@@ -459,11 +458,142 @@ out:
 	return ret;
 }
 
+
+/* ---- the censuses ----------------------------------------------------------
+ * Each census's rows are keyed by type name or size; both sides' rows are
+ * sorted together by key and summed per key and side (a well-formed census
+ * has each key once, a hostile file may repeat one). */
+
+static bool census_usable(const struct mt_snapshot *s)
+{
+	return s->census && s->census->available;
+}
+
+struct census_entry {
+	const struct mt_census_row *row;
+	int side;
+};
+
+static int cmp_census_key(const struct mt_census_row *a, const struct mt_census_row *b)
+{
+	if (a->type || b->type)
+		return strcmp(S(a->type), S(b->type));
+	return a->size < b->size ? -1 : (a->size > b->size);
+}
+
+static int cmp_census_entries(const void *x, const void *y)
+{
+	const struct census_entry *a = x, *b = y;
+	int c = cmp_census_key(a->row, b->row);
+	return c ? c : a->side - b->side;
+}
+
+static uint64_t abs64(int64_t v)
+{
+	return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
+static int cmp_census_rows(const void *x, const void *y)
+{
+	const struct mt_diff_census_row *a = x, *b = y;
+	if (abs64(a->delta_bytes) != abs64(b->delta_bytes))
+		return abs64(a->delta_bytes) > abs64(b->delta_bytes) ? -1 : 1;
+	if (abs64(a->delta_blocks) != abs64(b->delta_blocks))
+		return abs64(a->delta_blocks) > abs64(b->delta_blocks) ? -1 : 1;
+	if (a->bytes_b != b->bytes_b)
+		return a->bytes_b > b->bytes_b ? -1 : 1;
+	struct mt_census_row ka = { .type = (char *)(uintptr_t)a->type, .size = a->size };
+	struct mt_census_row kb = { .type = (char *)(uintptr_t)b->type, .size = b->size };
+	return cmp_census_key(&ka, &kb);
+}
+
+/* The rows of A's and B's tables (RA[NA], RB[NB]) joined into *OUT, *N. */
+static int census_join(const struct mt_census_row *ra, size_t na,
+		       const struct mt_census_row *rb, size_t nb,
+		       struct mt_diff_census_row **out, size_t *n)
+{
+	*n = 0;
+	struct census_entry *e = malloc((na + nb) * sizeof *e + 1);
+	*out = malloc((na + nb) * sizeof **out + 1);
+	if (!e || !*out) {
+		free(e);
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	size_t m = 0;
+	for (size_t i = 0; ra && i < na; i++)
+		e[m++] = (struct census_entry){ &ra[i], 0 };
+	for (size_t i = 0; rb && i < nb; i++)
+		e[m++] = (struct census_entry){ &rb[i], 1 };
+	if (m)
+		qsort(e, m, sizeof *e, cmp_census_entries);
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) {
+		struct mt_diff_census_row *r = k ? &(*out)[k - 1] : NULL;
+		if (!r || cmp_census_key(e[i - 1].row, e[i].row) != 0) {
+			r = &(*out)[k++];
+			*r = (struct mt_diff_census_row){ .type = e[i].row->type,
+							  .size = e[i].row->type ? 0 : e[i].row->size };
+		}
+		if (e[i].side) {
+			r->blocks_b += e[i].row->blocks;
+			r->bytes_b += e[i].row->bytes;
+		} else {
+			r->blocks_a += e[i].row->blocks;
+			r->bytes_a += e[i].row->bytes;
+		}
+	}
+	free(e);
+	for (size_t i = 0; i < k; i++) {
+		struct mt_diff_census_row *r = &(*out)[i];
+		r->delta_blocks = (int64_t)(r->blocks_b - r->blocks_a);
+		r->delta_bytes = (int64_t)(r->bytes_b - r->bytes_a);
+	}
+	if (k)
+		qsort(*out, k, sizeof **out, cmp_census_rows);
+	*n = k;
+	return 0;
+}
+
+static int census_compute(const struct mt_snapshot *a, const struct mt_snapshot *b,
+			  struct mt_diff *out)
+{
+	if (!census_usable(a) || !census_usable(b))
+		return 0;
+	const struct mt_census_report *ca = a->census, *cb = b->census;
+	int ret = census_join(ca->types, ca->ntypes, cb->types, cb->ntypes, &out->types,
+			      &out->ntypes);
+	if (!ret)
+		ret = census_join(ca->sizes, ca->nsizes, cb->sizes, cb->nsizes, &out->sizes,
+				  &out->nsizes);
+	out->census = ret == 0;
+	return ret;
+}
+
+int mt_diff_compute(const struct mt_snapshot *a, const struct mt_snapshot *b,
+		    enum mt_report_group g, struct mt_diff *out)
+{
+	memset(out, 0, sizeof *out);
+	int ret = sites_compute(a, b, g, out);
+	if (!ret)
+		ret = census_compute(a, b, out);
+	if (ret)
+		mt_diff_free(out);
+	out->group = g;
+	return ret;
+}
+
 void mt_diff_free(struct mt_diff *d)
 {
 	free(d->rows);
 	d->rows = NULL;
 	d->nrows = 0;
+	free(d->types);
+	free(d->sizes);
+	d->types = d->sizes = NULL;
+	d->ntypes = d->nsizes = 0;
+	d->census = false;
 }
 
 /* ---- same program? -------------------------------------------------------- */
@@ -557,6 +687,12 @@ static const char *sgr(bool color, int64_t v)
 	return !color || !v ? "" : v > 0 ? SGR_RED : SGR_GREEN;
 }
 
+/* A snapshot of memtrace census -o: a census, nothing traced. */
+static bool census_only(const struct mt_snapshot *s)
+{
+	return s->census && !s->nsites && !s->events && !s->duration_s;
+}
+
 static void describe(FILE *f, const char *label, const struct mt_snapshot *s)
 {
 	char when[64];
@@ -566,6 +702,10 @@ static void describe(FILE *f, const char *label, const struct mt_snapshot *s)
 		fprintf(f, " %s", exe_path(s));
 	if (when[0])
 		fprintf(f, " at %s", when);
+	if (census_only(s)) {
+		fprintf(f, ", census only (nothing traced)\n");
+		return;
+	}
 	fprintf(f, ", traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees, %" PRIu64
 		   " lost events\n",
 		s->duration_s, s->events, s->unknown_frees, s->lost_events);
@@ -612,6 +752,140 @@ static void row_name(char *buf, size_t len, const struct mt_diff_row *r)
 		snprintf(buf + n, len - (size_t)n, " %s:%d", base_name(r->file), r->line);
 }
 
+/* ---- the censuses in the table -------------------------------------------- */
+
+#define NO_CENSUS "none in this snapshot (taken with --no-census, or by a memtrace " \
+		  "without the census)"
+
+/* "census A: glibc 2.36, 40017 blocks, 3.1 MiB live at attach (incomplete:
+ * 2 warnings), 12 freed since"; or why there is none. */
+static void census_line(FILE *f, const char *label, const struct mt_census_report *c,
+			bool other_usable)
+{
+	const char *tail = other_usable ? ": no rows by type or size compared" : "";
+	if (!c) {
+		fprintf(f, "census %s: " NO_CENSUS "%s\n", label, tail);
+		return;
+	}
+	if (!c->available) {
+		fprintf(f, "census %s: not available (%s)%s\n", label,
+			c->reason[0] ? c->reason : "no reason given", tail);
+		return;
+	}
+	char by[32];
+	mt_format_bytes(by, sizeof by, (double)c->bytes);
+	fprintf(f, "census %s: %s, %" PRIu64 " blocks, %s live at attach", label,
+		c->allocator[0] ? c->allocator : "allocator unknown", c->blocks, by);
+	if (!c->complete)
+		fprintf(f, " (incomplete: %zu warning%s)", c->nwarnings,
+			c->nwarnings == 1 ? "" : "s");
+	if (c->freed_blocks)
+		fprintf(f, ", %" PRIu64 " freed since", c->freed_blocks);
+	fprintf(f, "\n");
+}
+
+static const struct mt_heap_summary *heap_of(const struct mt_snapshot *s)
+{
+	return census_usable(s) && s->census->heap.known ? &s->census->heap : NULL;
+}
+
+/* One line of the heap table: A's and B's value (NULL: "-", a side that
+ * does not know it) and the change. */
+static void heap_line(FILE *f, const char *name, const uint64_t *a, const uint64_t *b)
+{
+	char va[32] = "-", vb[32] = "-", dl[32];
+	if (a)
+		mt_format_bytes(va, sizeof va, (double)*a);
+	if (b)
+		mt_format_bytes(vb, sizeof vb, (double)*b);
+	fprintf(f, "  %-10s %12s %12s", name, va, vb);
+	if (a && b) {
+		signed_bytes(dl, sizeof dl, (int64_t)(*b - *a));
+		fprintf(f, " %12s", dl);
+	}
+	fputc('\n', f);
+}
+
+#define HEAP_LINE(f, name, ha, hb, field) \
+	heap_line((f), (name), (ha) ? &(ha)->field : NULL, (hb) ? &(hb)->field : NULL)
+
+/* The two heap summaries side by side: is the memory in use, or kept? */
+static void heap_table(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b)
+{
+	const struct mt_heap_summary *ha = heap_of(a), *hb = heap_of(b);
+	if (!ha && !hb)
+		return;
+	fprintf(f, "%-12s %12s %12s %12s\n", "heap", "A", "B", "change");
+	HEAP_LINE(f, "rss", ha, hb, rss_bytes);
+	HEAP_LINE(f, "mapped", ha, hb, mapped_bytes);
+	HEAP_LINE(f, "live", ha, hb, live_bytes);
+	HEAP_LINE(f, "free", ha, hb, free_bytes);
+	HEAP_LINE(f, "trimmable", ha, hb, trimmable_bytes);
+	char aa[16] = "-", ab[16] = "-";
+	if (ha)
+		snprintf(aa, sizeof aa, "%u", ha->arenas);
+	if (hb)
+		snprintf(ab, sizeof ab, "%u", hb->arenas);
+	fprintf(f, "  %-10s %12s %12s\n", "arenas", aa, ab);
+	fprintf(f, "  %-10s %12s %12s\n", "verdict", ha ? S(ha->verdict) : "-",
+		hb ? S(hb->verdict) : "-");
+}
+
+static void census_header(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b)
+{
+	if (!a->census && !b->census)
+		return;  /* snapshots from before the census: nothing to say */
+	census_line(f, "A", a->census, census_usable(b));
+	census_line(f, "B", b->census, census_usable(a));
+	heap_table(f, a, b);
+}
+
+static bool census_row_changed(const struct mt_diff_census_row *r)
+{
+	return r->delta_blocks || r->delta_bytes;
+}
+
+/* "census by type": the TOP rows (0: all) that changed. */
+static void census_section(FILE *f, const char *what, const char *plural,
+			   const struct mt_diff_census_row *rows, size_t n, int top, bool color)
+{
+	size_t changed = 0;
+	for (size_t i = 0; i < n; i++)
+		changed += census_row_changed(&rows[i]);
+	bool typed = strcmp(what, "type") == 0;
+	fprintf(f, "\ncensus by %s: %zu changed, %zu unchanged\n", what, changed, n - changed);
+	if (!changed)
+		return;
+	fprintf(f, "%5s %11s %11s %13s %10s %10s %11s  %s\n", "rank", "bytes A", "bytes B",
+		"Δ bytes", "blocks A", "blocks B", "Δ blocks", typed ? "type" : "size");
+	size_t limit = top > 0 && (size_t)top < changed ? (size_t)top : changed, rank = 0;
+	for (size_t i = 0; i < n && rank < limit; i++) {
+		const struct mt_diff_census_row *r = &rows[i];
+		if (!census_row_changed(r))
+			continue;
+		char ba[32], bb[32], dby[32], dbl[32], size[32];
+		mt_format_bytes(ba, sizeof ba, (double)r->bytes_a);
+		mt_format_bytes(bb, sizeof bb, (double)r->bytes_b);
+		signed_bytes(dby, sizeof dby, r->delta_bytes);
+		signed_count(dbl, sizeof dbl, r->delta_blocks);
+		snprintf(size, sizeof size, "%" PRIu64, r->size);
+		const char *c_by = sgr(color, r->delta_bytes), *c_bl = sgr(color, r->delta_blocks);
+		fprintf(f, "%5zu %11s %11s %s%12s%s %10" PRIu64 " %10" PRIu64 " %s%10s%s  %s\n",
+			++rank, ba, bb, c_by, dby, c_by[0] ? SGR_RESET : "", r->blocks_a,
+			r->blocks_b, c_bl, dbl, c_bl[0] ? SGR_RESET : "", typed ? S(r->type) : size);
+	}
+	if (limit < changed)
+		fprintf(f, "(%zu more changed %s; --top 0 shows all)\n", changed - limit, plural);
+}
+
+static void census_sections(FILE *f, const struct mt_diff *d, int top, bool color)
+{
+	if (!d->census)
+		return;
+	census_section(f, "type", "types", d->types, d->ntypes, top, color);
+	census_section(f, "size", "sizes", d->sizes, d->nsizes, top, color);
+}
+
 int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b,
 			const struct mt_diff *d, int top, bool color)
 {
@@ -631,6 +905,13 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
 	describe(f, "A", a);
 	describe(f, "B", b);
 	sampling_note(f, a, b);
+	census_header(f, a, b);
+	if (census_only(a) && census_only(b)) {
+		fprintf(f, "traced: nothing in either snapshot (census only)\n");
+		census_sections(f, d, top, color);
+		fflush(f);
+		return ferror(f) ? -1 : 0;
+	}
 	char la[32], lb[32], dl[32];
 	mt_format_bytes(la, sizeof la, (double)bytes_a);
 	mt_format_bytes(lb, sizeof lb, (double)bytes_b);
@@ -667,6 +948,7 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
 	else if (limit < shown_rows)
 		fprintf(f, "(%zu more row%s; --top 0 shows all)\n", shown_rows - limit,
 			shown_rows - limit == 1 ? "" : "s");
+	census_sections(f, d, top, color);
 	fflush(f);
 	return ferror(f) ? -1 : 0;
 }
@@ -772,6 +1054,77 @@ static json_t *row_json(const struct mt_diff_row *r)
 	return o;
 }
 
+static json_t *heap_json(const struct mt_heap_summary *h)
+{
+	if (!h->known)
+		return json_null();
+	json_t *o = json_object();
+	json_object_set_new(o, "rss_bytes", jint(h->rss_bytes));
+	json_object_set_new(o, "mapped_bytes", jint(h->mapped_bytes));
+	json_object_set_new(o, "live_bytes", jint(h->live_bytes));
+	json_object_set_new(o, "free_bytes", jint(h->free_bytes));
+	json_object_set_new(o, "trimmable_bytes", jint(h->trimmable_bytes));
+	json_object_set_new(o, "arenas", json_integer(h->arenas));
+	json_object_set_new(o, "verdict", h->verdict ? json_string(h->verdict) : json_null());
+	return o;
+}
+
+/* census_a, census_b: availability first, the summary when available. */
+static json_t *census_json(const struct mt_census_report *c)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "available", json_boolean(c && c->available));
+	if (!c || !c->available) {
+		json_object_set_new(o, "reason", c ? jstr(c->reason) : json_string(NO_CENSUS));
+		return o;
+	}
+	json_object_set_new(o, "allocator", jstr(c->allocator));
+	json_object_set_new(o, "complete", json_boolean(c->complete));
+	json_object_set_new(o, "blocks", jint(c->blocks));
+	json_object_set_new(o, "bytes", jint(c->bytes));
+	json_object_set_new(o, "freed_blocks", jint(c->freed_blocks));
+	json_object_set_new(o, "freed_bytes", jint(c->freed_bytes));
+	json_object_set_new(o, "paused_ms", json_real(c->paused_ms));
+	json_object_set_new(o, "took_ms", json_real(c->took_ms));
+	json_object_set_new(o, "tcache_bytes", jint(c->tcache_bytes));
+	json_object_set_new(o, "fastbin_bytes", jint(c->fastbin_bytes));
+	json_object_set_new(o, "bin_bytes", jint(c->bin_bytes));
+	json_object_set_new(o, "top_bytes", jint(c->top_bytes));
+	json_object_set_new(o, "overhead_bytes", jint(c->overhead_bytes));
+	json_t *w = json_array();
+	for (size_t i = 0; c->warnings && i < c->nwarnings; i++)
+		json_array_append_new(w, jstr(c->warnings[i]));
+	json_object_set_new(o, "warnings", w);
+	json_object_set_new(o, "heap", heap_json(&c->heap));
+	return o;
+}
+
+/* "types" or "sizes": TOP rows (0: all), or null without both censuses. */
+static json_t *census_rows_json(const struct mt_diff *d, const struct mt_diff_census_row *rows,
+				size_t n, bool typed, int top)
+{
+	if (!d->census)
+		return json_null();
+	json_t *arr = json_array();
+	size_t limit = top > 0 && (size_t)top < n ? (size_t)top : n;
+	for (size_t i = 0; i < limit; i++) {
+		const struct mt_diff_census_row *r = &rows[i];
+		json_t *o = json_object();
+		if (typed)
+			json_object_set_new(o, "type", jstr(r->type));
+		else
+			json_object_set_new(o, "size", jint(r->size));
+		json_object_set_new(o, "blocks_a", jint(r->blocks_a));
+		json_object_set_new(o, "blocks_b", jint(r->blocks_b));
+		json_object_set_new(o, "delta_blocks", json_integer(r->delta_blocks));
+		json_object_set_new(o, "bytes_a", jint(r->bytes_a));
+		json_object_set_new(o, "bytes_b", jint(r->bytes_b));
+		json_object_set_new(o, "delta_bytes", json_integer(r->delta_bytes));
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
 int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_snapshot *b,
 		       const struct mt_diff *d, int top)
 {
@@ -780,6 +1133,8 @@ int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_sna
 	json_object_set_new(o, "group_by", json_string(group_name(d->group)));
 	json_object_set_new(o, "a", meta(a));
 	json_object_set_new(o, "b", meta(b));
+	json_object_set_new(o, "census_a", census_json(a->census));
+	json_object_set_new(o, "census_b", census_json(b->census));
 	uint64_t blocks_a = 0, blocks_b = 0, bytes_a = 0, bytes_b = 0;
 	for (size_t i = 0; i < d->nrows; i++) {
 		blocks_a += d->rows[i].blocks_a;
@@ -800,6 +1155,8 @@ int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_sna
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(sites, row_json(&d->rows[i]));
 	json_object_set_new(o, "sites", sites);
+	json_object_set_new(o, "types", census_rows_json(d, d->types, d->ntypes, true, top));
+	json_object_set_new(o, "sizes", census_rows_json(d, d->sizes, d->nsizes, false, top));
 	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(o);

@@ -24,7 +24,8 @@
 	X(BAD_SNAPSHOT,    11, "not a valid snapshot")                         \
 	X(SNAPSHOT_VERSION, 12, "snapshot written by a newer memtrace")        \
 	X(DIFFERENT_PROGRAMS, 13, "snapshots of different programs")           \
-	X(NOT_RESTORED,    14, "patched code left in place")
+	X(NOT_RESTORED,    14, "patched code left in place")                  \
+	X(CENSUS_UNAVAILABLE, 15, "no census of this process's heap")
 
 enum mt_err {
 #define MT_X(name, code, msg) MT_E_##name,

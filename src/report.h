@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "census_report.h"
+
 /* One frame of a site's stack; the strings belong to whoever built it. */
 struct mt_report_frame {
 	uint64_t address;
@@ -105,6 +107,11 @@ struct mt_report {
 	size_t nunhooked;
 	struct mt_report_site *sites;  /* sorted: live bytes, largest first */
 	size_t nsites;
+	/* The census taken at attach (census_report.h): NULL when the command
+	 * takes none (run); else available, or not with the reason.  Its
+	 * blocks still live count in the header's live line beside the
+	 * traced ones; live_blocks and live_bytes above stay the traced. */
+	const struct mt_census_report *census;
 	int interval;             /* attach: the interval's number, from 1 */
 	bool color;               /* tables: ANSI colors (a terminal, no NO_COLOR) */
 };
@@ -129,6 +136,12 @@ void mt_report_row_key(const struct mt_report_site *s, enum mt_report_group g, c
 
 /* histo: header and the site table, TOP rows (0: all). */
 int mt_report_table(FILE *f, const struct mt_report *r, int top);
+/* The census section (census_report.h): header, heap summary and verdict,
+ * warnings, rows by type and size largest first, TOP rows (0: all); one
+ * line when the census is not available. */
+int mt_report_census_table(FILE *f, const struct mt_census_report *c, int top);
+/* memtrace census --json: one object with pid, comm, census, heap. */
+int mt_report_census_json(FILE *f, int pid, const char *comm, const struct mt_census_report *c);
 /* attach: one interval's growth table (delta_* filled), TOP rows. */
 int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final);
 /* histo --json: one object, TOP sites (0: all). */

@@ -91,6 +91,95 @@ static json_t *names_array(const char *csv)
 	return a;
 }
 
+static json_t *census_rows(const struct mt_census_row *v, size_t n, bool types)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_object();
+		if (types)
+			json_object_set_new(j, "type", str(v[i].type ? v[i].type : "?"));
+		else
+			json_object_set_new(j, "size", json_integer((json_int_t)v[i].size));
+		json_object_set_new(j, "blocks", json_integer((json_int_t)v[i].blocks));
+		json_object_set_new(j, "bytes", json_integer((json_int_t)v[i].bytes));
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+#define INT(o, key, v) json_object_set_new(o, key, json_integer((json_int_t)(v)))
+
+/* "census": the census taken at attach (census_report.h), null when none
+ * could be taken. */
+static json_t *census_json(const struct mt_census_report *c)
+{
+	if (!c->available)
+		return json_null();
+	json_t *j = json_object();
+	json_object_set_new(j, "allocator", str(c->allocator));
+	json_object_set_new(j, "complete", json_boolean(c->complete));
+	INT(j, "blocks", c->blocks);
+	INT(j, "bytes", c->bytes);
+	INT(j, "freed_blocks", c->freed_blocks);
+	INT(j, "freed_bytes", c->freed_bytes);
+	json_object_set_new(j, "paused_ms", json_real(c->paused_ms));
+	json_object_set_new(j, "took_ms", json_real(c->took_ms));
+	INT(j, "tcache_bytes", c->tcache_bytes);
+	INT(j, "fastbin_bytes", c->fastbin_bytes);
+	INT(j, "bin_bytes", c->bin_bytes);
+	INT(j, "top_bytes", c->top_bytes);
+	INT(j, "overhead_bytes", c->overhead_bytes);
+	json_object_set_new(j, "types", census_rows(c->types, c->ntypes, true));
+	json_object_set_new(j, "sizes", census_rows(c->sizes, c->nsizes, false));
+	json_t *w = json_array();
+	for (size_t i = 0; i < c->nwarnings; i++)
+		json_array_append_new(w, str(c->warnings[i]));
+	json_object_set_new(j, "warnings", w);
+	return j;
+}
+
+/* "heap": the allocator's memory as a whole and the verdict, or null. */
+static json_t *heap_json(const struct mt_census_report *c)
+{
+	const struct mt_heap_summary *h = &c->heap;
+	if (!c->available || !h->known)
+		return json_null();
+	json_t *j = json_object();
+	INT(j, "rss_bytes", h->rss_bytes);
+	INT(j, "mapped_bytes", h->mapped_bytes);
+	INT(j, "live_bytes", h->live_bytes);
+	INT(j, "free_bytes", h->free_bytes);
+	INT(j, "trimmable_bytes", h->trimmable_bytes);
+	INT(j, "arenas", h->arenas);
+	json_object_set_new(j, "verdict", json_string(h->verdict ? h->verdict : "unknown"));
+	return j;
+}
+
+/* census, census_unavailable (the reason, null when there is a census)
+ * and heap into O; nothing when C is NULL (run takes no census). */
+static void add_census(json_t *o, const struct mt_census_report *c)
+{
+	if (!c)
+		return;
+	json_object_set_new(o, "census", census_json(c));
+	json_object_set_new(o, "census_unavailable", c->available ? json_null() : str(c->reason));
+	json_object_set_new(o, "heap", heap_json(c));
+}
+
+int mt_report_census_json(FILE *f, int pid, const char *comm, const struct mt_census_report *c)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
+	json_object_set_new(o, "pid", json_integer(pid));
+	json_object_set_new(o, "comm", str(comm));
+	add_census(o, c);
+	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(o);
+	fflush(f);
+	return err < 0 || ferror(f) ? -1 : 0;
+}
+
 int mt_report_json(FILE *f, const struct mt_report *r, int top)
 {
 	json_t *o = json_object();
@@ -190,6 +279,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_array_append_new(sites, j);
 	}
 	json_object_set_new(o, "sites", sites);
+	add_census(o, r->census);
 
 	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
@@ -242,6 +332,8 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 		json_array_append_new(sites, j);
 	}
 	json_object_set_new(o, "sites", sites);
+	if (final)
+		add_census(o, r->census);
 	int err = json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(o);

@@ -191,6 +191,30 @@ static void cut_line(FILE *f, const struct mt_report *r)
 		"too deep; --verbose says why, --lossless waits for the rules\n", r->stacks_cut);
 }
 
+/* "live: 12 blocks, 1.2 KiB (1234 B) seen allocated since attach", or
+ * with a census the sum of both: "live: N blocks, ... = traced since
+ * attach N blocks, B B + before attach (census) N blocks, B B". */
+static void live_line(FILE *f, const struct mt_report *r)
+{
+	char live[32];
+	const char *est = r->sample_bytes ? "~" : "";
+	const char *how = r->sample_bytes ? "estimated from the sampled allocations"
+					  : "seen allocated";
+	const struct mt_census_report *c = r->census;
+	if (!c || !c->available) {
+		mt_format_bytes(live, sizeof live, (double)r->live_bytes);
+		fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) %s since attach\n", est,
+			r->live_blocks, live, r->live_bytes, how);
+		return;
+	}
+	uint64_t cb = c->blocks - c->freed_blocks, cy = c->bytes - c->freed_bytes;
+	mt_format_bytes(live, sizeof live, (double)(r->live_bytes + cy));
+	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) = %s since attach %s%" PRIu64
+		" blocks, %s%" PRIu64 " B + before attach (census) %" PRIu64 " blocks, %" PRIu64
+		" B\n", est, r->live_blocks + cb, live, r->live_bytes + cy, how, est, r->live_blocks,
+		est, r->live_bytes, cb, cy);
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
@@ -216,11 +240,7 @@ static void header(FILE *f, const struct mt_report *r)
 	if (r->inconsistencies)
 		fprintf(f, ", %" PRIu64 " inconsistencies", r->inconsistencies);
 	fprintf(f, "\n");
-	char live[32];
-	mt_format_bytes(live, sizeof live, (double)r->live_bytes);
-	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) %s since attach\n",
-		r->sample_bytes ? "~" : "", r->live_blocks, live, r->live_bytes,
-		r->sample_bytes ? "estimated from the sampled allocations" : "seen allocated");
+	live_line(f, r);
 	rss_lines(f, r);
 	cut_line(f, r);
 	fprintf(f, "\n");
@@ -244,6 +264,10 @@ int mt_report_table(FILE *f, const struct mt_report *r, int top)
 	if (n < r->nsites)
 		fprintf(f, "(%zu more site%s; --top 0 shows all)\n", r->nsites - n,
 			r->nsites - n == 1 ? "" : "s");
+	if (r->census) {
+		fprintf(f, "\n");
+		mt_report_census_table(f, r->census, top);
+	}
 	return ferror(f) ? -1 : 0;
 }
 
@@ -300,6 +324,10 @@ int mt_report_growth(FILE *f, const struct mt_report *r, int top, bool final)
 			trend, r->color && trend_color(r, trend)[0] ? "\033[0m" : "", churn, name);
 	}
 	fprintf(f, "\n");
+	if (final && r->census) {
+		mt_report_census_table(f, r->census, top);
+		fprintf(f, "\n");
+	}
 	fflush(f);
 	return ferror(f) ? -1 : 0;
 }

@@ -28,7 +28,7 @@
 #include "session.h"
 #include "session_priv.h"
 
-static void read_comm(pid_t pid, char *buf, size_t len)
+void read_comm(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
@@ -271,6 +271,12 @@ static int install_hooks(struct session *s)
 			    "cannot read the allocator of PID %d (%s): %s", (int)s->pid, s->comm,
 			    mt_err_default_message((enum mt_err)-err));
 	}
+	/* The heap is copied before any hook is planted: every block is then
+	 * either censused or traced (session_census.c). */
+	if (!s->spawned)
+		census_freeze(s);
+	if (s->freeze)
+		mt_tracker_census_pending(s->tracker);
 	/* Stacks: the symbolizer's view of the modules serves the unwinder. */
 	s->sym = mt_symbolizer_new(s->pid);
 	for (int i = 0; s->sym && i < s->o->ndebug_dirs; i++)
@@ -445,6 +451,18 @@ static double engine_poll(struct session *s)
 	return now_s() + ms / 1000.0;
 }
 
+/* While the census walks the heap's copy: the target's stops, and the
+ * engine's events (which the tracker holds until the census is there). */
+static void census_pump(struct session *s)
+{
+	struct mt_stop st;
+	while (!s->end && mt_target_next_stop(s->t, &st, 0, -1) == 0 && st.kind != MT_STOP_NONE)
+		if (!dispatch(s, &st, false))
+			return;
+	if (!s->end && s->engine && s->engine->ops->poll)
+		engine_poll(s);
+}
+
 /* What the target recorded so far reaches the tracker (before a report,
  * a snapshot or an answer to another memtrace): all of it, or what can be
  * drained in MAX_S seconds from a target that allocates faster than
@@ -610,12 +628,16 @@ static int attach_target(struct session *s)
 	}
 	int rc = install_hooks(s);
 	if (rc) {
+		census_free(s);   /* the copy is killed while the target is attached */
 		mt_target_detach_all(s->t);
 		return rc;
 	}
 	mt_target_resume_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
+	census_build(s, census_pump);
+	if (s->freeze == NULL && !s->census)
+		mt_tracker_set_census(s->tracker, NULL);  /* frees held: unknown */
 	return 0;
 }
 
@@ -678,6 +700,7 @@ static int spawn_target(struct session *s)
 
 static void session_free(struct session *s)
 {
+	census_free(s);
 	if (s->engine)
 		s->engine->ops->destroy(s->engine);
 	mt_framecache_destroy(s->frames);
@@ -711,6 +734,11 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 		return mt_fail(MT_E_INTERNAL, "out of memory");
 	if (o->sample_bytes) mt_tracker_set_sampling(s.tracker, o->sample_bytes);
 
+	if (o->cmd == MT_CMD_CENSUS) {
+		int rc = census_command(&s);
+		session_free(&s);
+		return rc;
+	}
 	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
 	if (s.answered) {
 		session_free(&s);
@@ -754,7 +782,8 @@ int mt_session_main(const struct mt_options *o, int sigfd)
 	    (int)s.pid, s.comm, mt_target_thread_count(s.t), s.set.allocator, hooks_installed(&s),
 	    s.engine->ops->name);
 
-	trace_loop(&s);
+	if (!s.end)
+		trace_loop(&s);
 	s.t_end = now_s();
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		read_rss(&s, false);   /* the coverage line's "at the end" */

@@ -11,10 +11,12 @@
 #include <time.h>
 
 #include "cli.h"
+#include "census.h"
 #include "ctlsock.h"
 #include "discover.h"
 #include "engine.h"
 #include "framecache.h"
+#include "heapfreeze.h"
 #include "history.h"
 #include "procfs.h"
 #include "report.h"
@@ -69,6 +71,15 @@ struct session {
 	struct mt_procfs_rss rss_start, rss_last;
 	bool rss_started;         /* rss_start was read: later readings count */
 	double rss_last_t;        /* when rss_last was read (0: never) */
+	/* session_census.c: the census at attach (histo, attach, snapshot,
+	 * census) */
+	struct mt_freeze *freeze;  /* the frozen copy, until walked */
+	struct mt_census *census;  /* NULL: none (census_reason says why) */
+	struct mt_census_report census_rep; /* the last census_report() */
+	char census_reason[256];
+	char census_allocator[64]; /* "glibc 2.36" */
+	double census_t0, census_paused_ms, census_took_ms;
+	uint64_t census_rss;       /* VmRSS at the census */
 };
 
 static inline double now_s(void)
@@ -89,6 +100,25 @@ int print_final(struct session *s);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
 int write_snapshot(struct session *s, const char *path);
 void serve_request(struct session *s, struct mt_ctl_request *req);
+
+/* session.c: /proc/PID/comm into BUF ("" when it cannot be read). */
+void read_comm(pid_t pid, char *buf, size_t len);
+
+/* session_census.c */
+/* Threads stopped, allocator discovered, no hook planted yet: copy the
+ * heap (or say, once, why there will be no census; nothing with
+ * --no-census). */
+void census_freeze(struct session *s);
+/* Threads running: walk the copy, release it, hand the census to the
+ * tracker.  PUMP (may be NULL) takes the target's stops and the engine's
+ * events now and then during the walk. */
+typedef void (*census_pump_fn)(struct session *s);
+void census_build(struct session *s, census_pump_fn pump);
+/* The census as the reports show it (S owns it, until the next call). */
+const struct mt_census_report *census_report(struct session *s);
+void census_free(struct session *s);
+/* memtrace census PID: the exit status. */
+int census_command(struct session *s);
 
 /* session_hints.c */
 /* Before R's rows are grouped: which site function fans out most. */

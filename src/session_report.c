@@ -223,6 +223,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 	r->depth = s->stacks ? s->o->depth : 0;
 	r->group_by = mt_group_name(s->o->group_by);
 	r->show_stacks = s->o->stacks;
+	r->census = s->spawned ? NULL : census_report(s);
 	hints_note_fanout(s, r);
 	return mt_report_group(r, (enum mt_report_group)s->o->group_by) < 0 ? -ENOMEM : 0;
 }
@@ -353,6 +354,8 @@ static int snapshot_to(struct session *s, const char *path, char *msg, size_t le
 		.events = es.calls, .unknown_frees = ts.unknown_frees,
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,
+		/* none for run (a spawned program has no past) or --no-census */
+		.census = s->spawned || (!s->census && s->o->no_census) ? NULL : census_report(s),
 	};
 	mt_symbolizer_downloads(s->sym, true);
 	struct mt_snapshot *snap = mt_snapbuild(&in);

@@ -221,17 +221,21 @@ struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
 	s->unknown_frees = in->unknown_frees;
 	s->lost_events = in->lost_events;
 	s->depth = in->depth;
-	struct mt_tracker_stats ts;
-	mt_tracker_stats(in->tracker, &ts);
-	s->sample_bytes = ts.sample_bytes;
-	s->unsampled_frees = ts.unsampled_frees;
+	if (in->tracker) {
+		struct mt_tracker_stats ts;
+		mt_tracker_stats(in->tracker, &ts);
+		s->sample_bytes = ts.sample_bytes;
+		s->unsampled_frees = ts.unsampled_frees;
+	}
 	s->format_version = mt_snapshot_format_for(s);
 	bool ok = s->memtrace_version && s->comm && s->exe && s->engine && s->allocator;
 	if (ok && in->exe && in->exe[0])
 		s->exe_module = module_index(&b, in->exe, in->exe_load);
+	if (ok && in->census)
+		ok = mt_snapshot_set_census(s, in->census) == 0;
 
-	const struct mt_sites *sites = mt_tracker_sites(in->tracker);
-	size_t n = mt_sites_count(sites);
+	const struct mt_sites *sites = in->tracker ? mt_tracker_sites(in->tracker) : NULL;
+	size_t n = sites ? mt_sites_count(sites) : 0;
 	for (size_t i = 0; ok && i < n; i++) {
 		const struct mt_site *site = mt_sites_get_const(sites, (uint32_t)i);
 		if (site->allocs)

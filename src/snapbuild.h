@@ -15,6 +15,8 @@
 #include "wrappers.h"
 
 struct mt_snapbuild_input {
+	/* NULL: no traced sites (memtrace census -o: a census-only snapshot);
+	 * stacks, frames, wrappers and sym may then be NULL too */
 	const struct mt_tracker *tracker;
 	struct mt_stacks *stacks;
 	struct mt_framecache *frames;
@@ -28,9 +30,13 @@ struct mt_snapbuild_input {
 	double duration_s;
 	uint64_t events, unknown_frees, lost_events;
 	int depth;
+	/* the census taken at attach, copied into the snapshot; NULL: none
+	 * (--no-census) */
+	const struct mt_census_report *census;
 };
 
-/* A new snapshot (free with mt_snapshot_free), or NULL when out of memory. */
+/* A new snapshot (free with mt_snapshot_free), or NULL when out of memory
+ * (or when IN->census has a count without its array). */
 struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in);
 
 #endif

@@ -56,6 +56,75 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- validation ------------------------------------------------------ */
 
+/* The verdicts a census gives (census_report.h), as the constants a read
+ * census points to; another one (from a newer memtrace) is "unknown". */
+static const char *known_verdict(const char *v)
+{
+	static const char *const known[] = { "retention", "normal", "unknown" };
+	if (!v || !v[0])
+		return NULL;
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strcmp(v, known[i]) == 0)
+			return known[i];
+	return "unknown";
+}
+
+static bool time_valid(double ms)
+{
+	return isfinite(ms) && ms >= 0;
+}
+
+static bool census_rows_valid(const struct mt_census_row *rows, size_t n, bool typed,
+			      char *why, size_t whylen)
+{
+	const char *table = typed ? "types" : "sizes";
+	if (n && !rows) {
+		say(why, whylen, "census %s: a table with entries but no array", table);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool named = rows[i].type && rows[i].type[0];
+		if (named != typed || (!typed && rows[i].type)) {
+			say(why, whylen, typed ? "census types[%zu] has no type name" :
+			    "census sizes[%zu] has a type name", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool census_valid(const struct mt_census_report *c, char *why, size_t whylen)
+{
+	if (!memchr(c->reason, 0, sizeof c->reason) ||
+	    !memchr(c->allocator, 0, sizeof c->allocator)) {
+		say(why, whylen, "census reason or allocator not terminated");
+		return false;
+	}
+	if (!time_valid(c->paused_ms) || !time_valid(c->took_ms)) {
+		say(why, whylen, "census times %g and %g ms are not finite numbers of "
+		    "milliseconds", c->paused_ms, c->took_ms);
+		return false;
+	}
+	const char *v = c->heap.verdict;
+	if (v && (!known_verdict(v) || strcmp(known_verdict(v), v) != 0)) {
+		say(why, whylen, "census verdict \"%.32s\" is none of retention, normal, unknown",
+		    v);
+		return false;
+	}
+	if (c->nwarnings && !c->warnings) {
+		say(why, whylen, "census warnings: a table with entries but no array");
+		return false;
+	}
+	for (size_t i = 0; i < c->nwarnings; i++) {
+		if (!c->warnings[i]) {
+			say(why, whylen, "census warnings[%zu] is NULL", i);
+			return false;
+		}
+	}
+	return census_rows_valid(c->types, c->ntypes, true, why, whylen) &&
+	       census_rows_valid(c->sizes, c->nsizes, false, why, whylen);
+}
+
 bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen)
 {
 	if (s->pid < 0) {
@@ -125,7 +194,77 @@ bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen)
 			return false;
 		}
 	}
-	return true;
+	return !s->census || census_valid(s->census, why, whylen);
+}
+
+/* ---- a census of one's own --------------------------------------------- */
+
+/* A copy of N rows (type names copied for type rows, dropped for size rows). */
+static struct mt_census_row *copy_rows(const struct mt_census_row *rows, size_t n, bool typed)
+{
+	struct mt_census_row *out = calloc(n + 1, sizeof *out);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = rows[i];
+		out[i].type = NULL;
+		if (!typed)
+			continue;
+		const char *t = rows[i].type && rows[i].type[0] ? rows[i].type : "?";
+		if (!(out[i].type = strdup(t))) {
+			struct mt_census_report tmp = { .types = out, .ntypes = i };
+			mt_census_report_free(&tmp);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+int mt_snapshot_set_census(struct mt_snapshot *s, const struct mt_census_report *c)
+{
+	if (!c) {
+		mt_census_report_free(s->census);
+		free(s->census);
+		s->census = NULL;
+		return 0;
+	}
+	struct mt_census_report *n = calloc(1, sizeof *n);
+	if (!n)
+		return -ENOMEM;
+	*n = *c;
+	n->types = n->sizes = NULL;
+	n->warnings = NULL;
+	n->ntypes = n->nsizes = n->nwarnings = 0;
+	n->reason[sizeof n->reason - 1] = '\0';
+	n->allocator[sizeof n->allocator - 1] = '\0';
+	n->heap.verdict = known_verdict(c->heap.verdict);
+	if ((c->ntypes && !c->types) || (c->nsizes && !c->sizes) ||
+	    (c->nwarnings && !c->warnings))
+		goto invalid;  /* not a census: take none rather than invent rows */
+	if (!(n->types = copy_rows(c->types, c->ntypes, true)))
+		goto fail;
+	n->ntypes = c->ntypes;
+	if (!(n->sizes = copy_rows(c->sizes, c->nsizes, false)))
+		goto fail;
+	n->nsizes = c->nsizes;
+	if (!(n->warnings = calloc(c->nwarnings + 1, sizeof *n->warnings)))
+		goto fail;
+	for (size_t i = 0; i < c->nwarnings; i++) {
+		if (!(n->warnings[i] = strdup(c->warnings[i] ? c->warnings[i] : "")))
+			goto fail;
+		n->nwarnings = i + 1;
+	}
+	mt_census_report_free(s->census);
+	free(s->census);
+	s->census = n;
+	return 0;
+invalid:
+	free(n);
+	return -EINVAL;
+fail:
+	mt_census_report_free(n);
+	free(n);
+	return -ENOMEM;
 }
 
 /* ---- encoding -------------------------------------------------------- */
@@ -145,6 +284,10 @@ struct pb {
 	Mtsnap__Frame *frames, **pframes;
 	Mtsnap__Stack *stacks, **pstacks;
 	Mtsnap__Site *sites, **psites;
+	Mtsnap__Census census;
+	Mtsnap__HeapSummary heap;
+	Mtsnap__CensusRow *rows, **prows;   /* the types, then the sizes */
+	ProtobufCBinaryData *warnings;
 };
 
 static void pb_free(struct pb *p)
@@ -157,12 +300,80 @@ static void pb_free(struct pb *p)
 	free(p->pstacks);
 	free(p->sites);
 	free(p->psites);
+	free(p->rows);
+	free(p->prows);
+	free(p->warnings);
 }
 
 /* calloc N entries for ARR and N pointers for PTRS; true also when N is 0. */
 #define ALLOC_TABLE(arr, ptrs, n)                                              \
 	((n) == 0 || (((arr) = calloc((n), sizeof *(arr))) != NULL &&          \
 		      ((ptrs) = calloc((n), sizeof *(ptrs))) != NULL))
+
+static void census_row_build(Mtsnap__CensusRow *pr, const struct mt_census_row *r)
+{
+	mtsnap__census_row__init(pr);
+	pr->type = text(r->type);
+	pr->size = r->size;
+	pr->blocks = r->blocks;
+	pr->bytes = r->bytes;
+}
+
+static void heap_build(Mtsnap__HeapSummary *ph, const struct mt_heap_summary *h)
+{
+	mtsnap__heap_summary__init(ph);
+	ph->known = h->known;
+	ph->rss_bytes = h->rss_bytes;
+	ph->mapped_bytes = h->mapped_bytes;
+	ph->live_bytes = h->live_bytes;
+	ph->free_bytes = h->free_bytes;
+	ph->trimmable_bytes = h->trimmable_bytes;
+	ph->arenas = h->arenas;
+	ph->verdict = text(h->verdict);
+}
+
+/* P's census message, pointing into C. */
+static bool census_build(struct pb *p, const struct mt_census_report *c)
+{
+	size_t nrows = c->ntypes + c->nsizes;
+	if (!ALLOC_TABLE(p->rows, p->prows, nrows))
+		return false;
+	if (c->nwarnings && !(p->warnings = calloc(c->nwarnings, sizeof *p->warnings)))
+		return false;
+	Mtsnap__Census *m = &p->census;
+	mtsnap__census__init(m);
+	m->available = c->available;
+	m->reason = text(c->reason);
+	m->allocator = text(c->allocator);
+	m->complete = c->complete;
+	m->blocks = c->blocks;
+	m->bytes = c->bytes;
+	m->freed_blocks = c->freed_blocks;
+	m->freed_bytes = c->freed_bytes;
+	m->paused_ms = c->paused_ms;
+	m->took_ms = c->took_ms;
+	m->tcache_bytes = c->tcache_bytes;
+	m->fastbin_bytes = c->fastbin_bytes;
+	m->bin_bytes = c->bin_bytes;
+	m->top_bytes = c->top_bytes;
+	m->overhead_bytes = c->overhead_bytes;
+	for (size_t i = 0; i < nrows; i++) {
+		p->prows[i] = &p->rows[i];
+		census_row_build(&p->rows[i], i < c->ntypes ? &c->types[i] :
+				 &c->sizes[i - c->ntypes]);
+	}
+	m->n_types = c->ntypes;
+	m->types = p->prows;
+	m->n_sizes = c->nsizes;
+	m->sizes = p->prows ? p->prows + c->ntypes : NULL;
+	for (size_t i = 0; i < c->nwarnings; i++)
+		p->warnings[i] = text(c->warnings[i]);
+	m->n_warnings = c->nwarnings;
+	m->warnings = p->warnings;
+	heap_build(&p->heap, &c->heap);
+	m->heap = &p->heap;
+	return true;
+}
 
 static bool pb_build(struct pb *p, const struct mt_snapshot *s)
 {
@@ -240,6 +451,11 @@ static bool pb_build(struct pb *p, const struct mt_snapshot *s)
 	m->stacks = p->pstacks;
 	m->n_sites = s->nsites;
 	m->sites = p->psites;
+	if (s->census) {
+		if (!census_build(p, s->census))
+			return false;
+		m->census = &p->census;
+	}
 	return true;
 }
 
@@ -522,6 +738,112 @@ static int take_count(uint32_t *dst, size_t n, const char *table, char *err, siz
 	return 0;
 }
 
+/* Copy text D into the fixed buffer DST of LEN bytes (NUL included). */
+static int take_fixed(char *dst, size_t len, const ProtobufCBinaryData *d, const char *name,
+		      char *err, size_t errlen)
+{
+	if (d->len && memchr(d->data, 0, d->len))
+		return bad(err, errlen, "corrupt: a NUL byte in census.%s", name);
+	if (d->len >= len)
+		return bad(err, errlen, "corrupt: census.%s of %zu bytes (at most %zu)", name,
+			   d->len, len - 1);
+	if (d->len)
+		memcpy(dst, d->data, d->len);
+	dst[d->len] = '\0';
+	return 0;
+}
+
+/* The rows of TABLE ("types" or "sizes"): type names only in "types". */
+static int take_census_rows(struct mt_census_row **dst, size_t *ndst,
+			    Mtsnap__CensusRow *const *rows, size_t n, const char *table,
+			    char *err, size_t errlen)
+{
+	bool typed = table[0] == 't';
+	if (n && !(*dst = calloc(n, sizeof **dst)))
+		return bad(err, errlen, "out of memory");
+	*ndst = n;
+	for (size_t i = 0; i < n; i++) {
+		struct mt_census_row *r = &(*dst)[i];
+		r->size = rows[i]->size;
+		r->blocks = rows[i]->blocks;
+		r->bytes = rows[i]->bytes;
+		if (!typed)
+			continue;  /* a size row's name is not read: there is none */
+		int rc = take_text(&r->type, &rows[i]->type, "census.types", (uint32_t)i, "type",
+				   err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static void take_heap(struct mt_heap_summary *h, const Mtsnap__HeapSummary *m)
+{
+	if (!m)
+		return;
+	h->known = m->known;
+	h->rss_bytes = m->rss_bytes;
+	h->mapped_bytes = m->mapped_bytes;
+	h->live_bytes = m->live_bytes;
+	h->free_bytes = m->free_bytes;
+	h->trimmable_bytes = m->trimmable_bytes;
+	h->arenas = m->arenas;
+	/* The longest verdict known is 9 bytes: a longer one, or one holding
+	 * a NUL, is from a newer memtrace or corrupt, "unknown" either way. */
+	char v[16];
+	size_t n = m->verdict.len;
+	if (!n) {
+		h->verdict = NULL;
+	} else if (n >= sizeof v || memchr(m->verdict.data, 0, n)) {
+		h->verdict = known_verdict("?");
+	} else {
+		memcpy(v, m->verdict.data, n);
+		v[n] = '\0';
+		h->verdict = known_verdict(v);
+	}
+}
+
+/* The census M in a new *OUT (mt_snapshot_free frees it with the rest). */
+static int take_census(struct mt_census_report **out, const Mtsnap__Census *m, char *err,
+		       size_t errlen)
+{
+	struct mt_census_report *c = *out = calloc(1, sizeof *c);
+	if (!c)
+		return bad(err, errlen, "out of memory");
+	c->available = m->available;
+	c->complete = m->complete;
+	c->blocks = m->blocks;
+	c->bytes = m->bytes;
+	c->freed_blocks = m->freed_blocks;
+	c->freed_bytes = m->freed_bytes;
+	c->paused_ms = m->paused_ms;
+	c->took_ms = m->took_ms;
+	c->tcache_bytes = m->tcache_bytes;
+	c->fastbin_bytes = m->fastbin_bytes;
+	c->bin_bytes = m->bin_bytes;
+	c->top_bytes = m->top_bytes;
+	c->overhead_bytes = m->overhead_bytes;
+	take_heap(&c->heap, m->heap);
+	int rc;
+	if ((rc = take_fixed(c->reason, sizeof c->reason, &m->reason, "reason", err, errlen)) ||
+	    (rc = take_fixed(c->allocator, sizeof c->allocator, &m->allocator, "allocator", err,
+			     errlen)) ||
+	    (rc = take_census_rows(&c->types, &c->ntypes, m->types, m->n_types, "types", err,
+				   errlen)) ||
+	    (rc = take_census_rows(&c->sizes, &c->nsizes, m->sizes, m->n_sizes, "sizes", err,
+				   errlen)))
+		return rc;
+	if (m->n_warnings && !(c->warnings = calloc(m->n_warnings, sizeof *c->warnings)))
+		return bad(err, errlen, "out of memory");
+	for (size_t i = 0; i < m->n_warnings; i++) {
+		if ((rc = take_text(&c->warnings[i], &m->warnings[i], "census.warnings", (uint32_t)i,
+				    "text", err, errlen)))
+			return rc;
+		c->nwarnings = i + 1;
+	}
+	return 0;
+}
+
 /* Copy M into a new *OUT, checking what the copy needs; indexes are left
  * to mt_snapshot_valid(). */
 static int convert(const Mtsnap__Snapshot *m, uint32_t version, struct mt_snapshot **out,
@@ -624,6 +946,8 @@ static int convert(const Mtsnap__Snapshot *m, uint32_t version, struct mt_snapsh
 			.alloc_bytes = ps->alloc_bytes,
 		};
 	}
+	if (m->census && (rc = take_census(&s->census, m->census, err, errlen)))
+		goto fail;
 	*out = s;
 	return 0;
 oom:
@@ -803,5 +1127,7 @@ void mt_snapshot_free(struct mt_snapshot *s)
 	free(s->frames);
 	free(s->stacks);
 	free(s->sites);
+	mt_census_report_free(s->census);
+	free(s->census);
 	free(s);
 }

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "census_report.h"
+
 #define MT_SNAPSHOT_MAGIC "MTSNAP\r\n"
 #define MT_SNAPSHOT_MAGIC_LEN 8
 #define MT_SNAPSHOT_HEADER_LEN 12
@@ -108,14 +110,28 @@ struct mt_snapshot {
 	uint32_t nstacks;
 	struct mt_snap_site *sites;
 	uint32_t nsites;
+	/* The census of the heap at attach, owned by the snapshot; NULL when
+	 * none was taken (--no-census, or a snapshot written before censuses
+	 * existed).  A census-only snapshot (memtrace census -o) has no sites. */
+	struct mt_census_report *census;
 };
 
 /* Every rule the comments above state (indexes in range, stacks not empty,
  * build-ids of at most 64 bytes, no negative pid, depth or line, a finite
- * duration, no NULL array with a nonzero count).  A NULL string is taken as
+ * duration, no NULL array with a nonzero count; in a census: finite,
+ * non-negative times, a name for every type row and none for a size row,
+ * no NULL warning, a verdict of "retention", "normal", "unknown" or NULL).  A NULL string is taken as
  * "" (what the writer stores).  true, or false with a one-line reason in
  * WHY (may be NULL). */
 bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen);
+
+/* Give S a copy of census C (every string and row copied; C stays the
+ * caller's), replacing the one S had; C NULL removes it.  Strings of C are
+ * cut to fit what the file stores (reason 255 bytes, allocator 63) and a
+ * NULL type name of a type row reads as "?", so that whatever the census
+ * says can be written.  0; -EINVAL when C has a count but no array; or
+ * -ENOMEM (S is then unchanged). */
+int mt_snapshot_set_census(struct mt_snapshot *s, const struct mt_census_report *c);
 
 /* The format version S is written as: MT_SNAPSHOT_VERSION_SAMPLED when it
  * is sampled, else MT_SNAPSHOT_VERSION_EXACT. */
@@ -152,7 +168,7 @@ int mt_snapshot_decode(const uint8_t *buf, size_t len, struct mt_snapshot **out,
 int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size_t errlen);
 
 /* Free S and everything it points to, each allocated with malloc: every
- * string, every stack's frames, the four arrays, S itself.  NULL pointers
+ * string, every stack's frames, the four arrays, the census, S itself.  NULL pointers
  * are skipped, so a half-built snapshot can be freed; S may be NULL. */
 void mt_snapshot_free(struct mt_snapshot *s);
 

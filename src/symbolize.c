@@ -222,6 +222,19 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
+int mt_demangle(const char *mangled, char *out, size_t len)
+{
+	int status = -1;
+	char *d = __cxa_demangle(mangled, NULL, NULL, &status);
+	if (!d || status != 0) {
+		free(d);
+		return -1;
+	}
+	copy_str(out, len, d);
+	free(d);
+	return 0;
+}
+
 /* NAME demangled when it is a mangled C++ name, else as it is. */
 static void set_function(char *dst, size_t size, const char *name)
 {

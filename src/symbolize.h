@@ -152,6 +152,12 @@ int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
  * reserved fields 0). */
 int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_agent_rule *out);
 
+/* libstdc++'s demangler (__cxa_demangle) for a mangled function
+ * ("_ZN2ns3fooEv") or type ("N2ns3FooE", a typeinfo's name) into OUT
+ * (truncated to LEN): 0, or -1 when it does not demangle.  The census's
+ * mt_census_demangle_fn. */
+int mt_demangle(const char *mangled, char *out, size_t len);
+
 /* The GNU build-id of the module containing ADDR into BUF (at most LEN
  * bytes): its length, 0 when unknown.  Snapshots match modules by it. */
 int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len);

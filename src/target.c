@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -34,6 +36,8 @@ enum task_kind {
 	K_THREAD,        /* a thread of the target */
 	K_SHARED_CHILD,  /* a child sharing the target's memory (vfork, posix_spawn) */
 	K_FORK_CHILD,    /* a child with its own copy: cleaned and released */
+	K_COPY,          /* a frozen copy made by mt_target_clone_copy(): held
+	                    stopped, never resumed, never detached alive */
 };
 
 struct task {
@@ -49,9 +53,21 @@ struct task {
 
 #define NBUCKETS 1024
 
+/* A wait status taken by target.c for its own purposes (a thread
+ * interrupted to run a syscall) that the caller must still get: the next
+ * mt_target_next_stop() handles it as if it had just arrived. */
+struct deferred {
+	pid_t tid;
+	int status;
+};
+
+#define NDEFERRED 8
+
 struct mt_target {
 	pid_t pid;
 	struct task *buckets[NBUCKETS];
+	struct deferred deferred[NDEFERRED];
+	int ndeferred;
 	int ntasks;
 	int nthreads, max_threads;
 	bool stopping;
@@ -133,7 +149,7 @@ static pid_t read_tgid(pid_t tid)
 
 static void do_resume(struct mt_target *t, struct task *k, int sig)
 {
-	if (k->state != T_STOPPED)
+	if (k->state != T_STOPPED || k->kind == K_COPY)
 		return;
 	if (t->stopping) {
 		if (sig)
@@ -225,6 +241,15 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	memset(stop, 0, sizeof *stop);
 	stop->tid = tid;
 
+	if (k && k->kind == K_COPY) {
+		/* The frozen copy never runs: an exit (someone killed it) or a
+		 * stop is nothing for the caller; its reads simply fail. */
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			remove_task(t, tid);
+		else if (WIFSTOPPED(status))
+			k->state = T_STOPPED;
+		return false;
+	}
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		if (!k)
 			return false;
@@ -356,6 +381,12 @@ static long now_ms(void)
 int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_ms, int extra_fd)
 {
 	long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	while (t->ndeferred > 0) {
+		struct deferred d = t->deferred[0];
+		memmove(t->deferred, t->deferred + 1, --t->ndeferred * sizeof d);
+		if (handle_status(t, d.tid, d.status, stop))
+			return 0;
+	}
 	for (;;) {
 		int status;
 		pid_t tid = waitpid(-1, &status, __WALL | WNOHANG);
@@ -450,6 +481,11 @@ void mt_target_resume_all(struct mt_target *t)
 void mt_target_detach_all(struct mt_target *t)
 {
 	FOR_EACH_TASK(t, k) {
+		if (k->kind == K_COPY) {
+			/* Detached, the copy would run the target's code. */
+			mt_target_kill_copy(t, k->tid);
+			continue;
+		}
 		if (k->state == T_STOPPED || k->state == T_LISTENING) {
 			/* A task in group-stop stays stopped after PTRACE_DETACH, as
 			 * the user asked; the others run on. */
@@ -488,7 +524,7 @@ int mt_target_collect_pending(struct mt_target *t, pid_t tid, struct mt_stop *st
 void mt_target_for_each_task(struct mt_target *t, mt_task_fn fn, void *ctx)
 {
 	FOR_EACH_TASK(t, k)
-		if (k->state == T_STOPPED)
+		if (k->state == T_STOPPED && k->kind != K_COPY)
 			fn(ctx, k->tid);
 }
 
@@ -502,9 +538,21 @@ pid_t mt_target_any_stopped_thread(const struct mt_target *t)
 
 /* ---- syscall injection ------------------------------------------------- */
 
+/* Keep STATUS of TID for the next mt_target_next_stop() (one injection
+ * defers one status at most; a full queue drops the oldest). */
+static void defer_status(struct mt_target *t, pid_t tid, int status)
+{
+	if (t->ndeferred == NDEFERRED) {
+		memmove(t->deferred, t->deferred + 1, --t->ndeferred * sizeof t->deferred[0]);
+	}
+	t->deferred[t->ndeferred++] = (struct deferred){ tid, status };
+}
+
 /* Run the task until its next syscall-stop, keeping any signal that
- * arrives meanwhile for later delivery.  0, or -errno. */
-static int run_to_syscall_stop(struct mt_target *t, struct task *k)
+ * arrives meanwhile for later delivery.  A clone/fork/vfork event stop on
+ * the way (the injected syscall made a child) is passed over; with CHILD
+ * non-NULL, the new child's pid is kept there.  0, or -errno. */
+static int run_to_syscall_stop(struct mt_target *t, struct task *k, pid_t *child)
 {
 	int sig = 0;
 	for (;;) {
@@ -519,24 +567,32 @@ static int run_to_syscall_stop(struct mt_target *t, struct task *k)
 		if (r < 0)
 			return -errno;
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			k->state = T_RUNNING; /* reported as gone by the next stop */
+			k->state = T_RUNNING;
+			defer_status(t, k->tid, status); /* the caller learns it is gone */
 			return -ESRCH;
 		}
 		if (!WIFSTOPPED(status))
 			continue;
 		int s = WSTOPSIG(status);
+		int event = (unsigned)status >> 16;
 		if (s == (SIGTRAP | 0x80))
 			return 0;
-		if (((unsigned)status >> 16) == 0 && s != SIGTRAP)
+		if (event == 0 && s != SIGTRAP)
 			k->pending_sig = s; /* deliver it when the task resumes for real */
+		if (child && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
+			      event == PTRACE_EVENT_VFORK)) {
+			unsigned long msg = 0;
+			if (ptrace(PTRACE_GETEVENTMSG, k->tid, 0L, &msg) == 0)
+				*child = (pid_t)msg;
+		}
 	}
 }
 
-int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
-			     long nr, const uint64_t args[6], long *ret)
+static int inject(struct mt_target *t, struct task *k, uint64_t syscall_pc, long nr,
+		  const uint64_t args[6], long *ret, pid_t *child)
 {
-	struct task *k = find_task(t, tid);
-	if (!k || k->state != T_STOPPED)
+	pid_t tid = k->tid;
+	if (k->state != T_STOPPED)
 		return -ESRCH;
 	mt_regs saved, regs;
 	if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
@@ -545,9 +601,9 @@ int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc
 	mt_arch_setup_syscall(&regs, syscall_pc, nr, args);
 	if (ptrace(PTRACE_SETREGS, tid, 0L, &regs) < 0)
 		return -errno;
-	int err = run_to_syscall_stop(t, k);          /* syscall entry */
+	int err = run_to_syscall_stop(t, k, NULL);     /* syscall entry */
 	if (err == 0)
-		err = run_to_syscall_stop(t, k);      /* syscall exit */
+		err = run_to_syscall_stop(t, k, child); /* syscall exit */
 	if (err < 0)
 		return err;
 	if (ptrace(PTRACE_GETREGS, tid, 0L, &regs) < 0)
@@ -558,6 +614,202 @@ int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc
 		return -errno;
 	k->state = T_STOPPED;
 	return 0;
+}
+
+int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
+			     long nr, const uint64_t args[6], long *ret)
+{
+	struct task *k = find_task(t, tid);
+	if (!k || k->kind == K_COPY)
+		return -ESRCH;
+	return inject(t, k, syscall_pc, nr, args, ret, NULL);
+}
+
+/* Wait (at most TIMEOUT_MS) for a wait status of TID alone.  0 and
+ * *STATUS, -ETIMEDOUT, or -errno. */
+static int wait_task(struct mt_target *t, pid_t tid, int *status, long timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+		if (r == tid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		long left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		/* SIGCHLD wakes us; mt_target_next_stop() never misses a status
+		 * for the signals drained here, it asks waitpid first.  Two
+		 * SIGCHLDs may merge into one already drained: ask again every
+		 * millisecond, a thread of the target may be waiting. */
+		struct pollfd pfd = { .fd = t->chld_fd, .events = POLLIN };
+		if (poll(&pfd, 1, left > 1 ? 1 : (int)left) > 0) {
+			struct signalfd_siginfo si;
+			while (read(t->chld_fd, &si, sizeof si) == sizeof si)
+				;
+		}
+	}
+}
+
+/* The copy's first stop, then PTRACE_O_EXITKILL on it: from here on a dead
+ * memtrace takes the copy with it instead of letting it run the target's
+ * code.  (Before it, for the few microseconds since the clone, a memtrace
+ * killed would leave the copy untraced: the options are inherited from
+ * the cloning thread, and setting EXITKILL there would kill the target
+ * with memtrace.) */
+static int hold_copy(struct mt_target *t, pid_t copy)
+{
+	int status;
+	int err = wait_task(t, copy, &status, 5000);
+	if (err == 0 && !WIFSTOPPED(status))
+		err = -ESRCH; /* killed at birth */
+	if (err == 0 &&
+	    ptrace(PTRACE_SETOPTIONS, copy, 0L, seize_options | PTRACE_O_EXITKILL) < 0)
+		err = -errno;
+	struct task *k = add_task(t, copy);
+	if (!k) {
+		kill(copy, SIGKILL);
+		return -ENOMEM;
+	}
+	k->kind = K_COPY;
+	k->state = err == 0 ? T_STOPPED : T_RUNNING;
+	if (err < 0)
+		mt_target_kill_copy(t, copy);
+	return err;
+}
+
+int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
+			 uint64_t flags, pid_t *copy, long *ret)
+{
+	/* A copy sharing the memory, the signal handlers or the parent, or
+	 * with an exit signal, is no frozen copy the target never sees. */
+	if (flags & (CLONE_VM | CLONE_THREAD | CLONE_VFORK | CLONE_SIGHAND | CLONE_PARENT |
+		     CLONE_PTRACE | CSIGNAL))
+		return -EINVAL;
+	struct task *k = find_task(t, tid);
+	if (!k || k->kind != K_THREAD)
+		return -ESRCH;
+	const uint64_t args[6] = { flags, 0, 0, 0, 0, 0 };
+	pid_t child = 0;
+	*copy = 0;
+	int err = inject(t, k, syscall_pc, SYS_clone, args, ret, &child);
+	if (child > 0 && err == 0 && *ret == child) {
+		err = hold_copy(t, child);
+		if (err == 0)
+			*copy = child;
+	} else if (child > 0) {
+		/* A child without its syscall's result: never keep it. */
+		kill(child, SIGKILL);
+		int status;
+		wait_task(t, child, &status, 5000);
+		if (err == 0)
+			err = -EIO;
+	}
+	return err;
+}
+
+void mt_target_kill_copy(struct mt_target *t, pid_t copy)
+{
+	struct task *k = find_task(t, copy);
+	if (!k || k->kind != K_COPY)
+		return; /* gone already: someone killed it and its exit came */
+	kill(copy, SIGKILL);
+	int status;
+	for (;;) {
+		int err = wait_task(t, copy, &status, 5000);
+		if (err < 0 || WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+	}
+	remove_task(t, copy);
+}
+
+/* A thread to run a syscall for memtrace: a stopped one, else a running
+ * one.  Never one in group-stop: it would have to leave the user's
+ * SIGSTOP, and PTRACE_LISTEN works from a group-stop only. */
+static struct task *pick_thread(struct mt_target *t)
+{
+	struct task *best = NULL;
+	FOR_EACH_TASK(t, k) {
+		if (k->kind != K_THREAD || k->group_stopped)
+			continue;
+		if (k->state == T_STOPPED)
+			return k;
+		if (k->state == T_RUNNING)
+			best = k;
+	}
+	return best;
+}
+
+/* Stop running thread K for a moment.  *DEFER: its stop is not our
+ * interrupt's (a signal, a breakpoint): the caller must get it later.
+ * 0, or -errno: -EAGAIN it entered a group-stop (deferred: left there),
+ * -ETIMEDOUT it did not stop within 1 s (e.g. in an uninterruptible sleep;
+ * its interrupt stop comes later and is resumed), -ESRCH it ended. */
+static int interrupt_one(struct mt_target *t, struct task *k, int *status, bool *defer)
+{
+	if (ptrace(PTRACE_INTERRUPT, k->tid, 0L, 0L) < 0)
+		return -errno;
+	int err = wait_task(t, k->tid, status, 1000);
+	if (err < 0)
+		return err;
+	if (!WIFSTOPPED(*status)) {
+		defer_status(t, k->tid, *status); /* it ended */
+		return -ESRCH;
+	}
+	k->state = T_STOPPED;
+	int event = (unsigned)*status >> 16, sig = WSTOPSIG(*status);
+	if (event == PTRACE_EVENT_STOP && is_stop_signal(sig)) {
+		defer_status(t, k->tid, *status);
+		return -EAGAIN;
+	}
+	*defer = !(event == PTRACE_EVENT_STOP && sig == SIGTRAP);
+	return 0;
+}
+
+int mt_target_inject_syscall_any(struct mt_target *t, uint64_t syscall_pc, long nr,
+				 const uint64_t args[6], long *ret)
+{
+	struct task *k = pick_thread(t);
+	if (!k)
+		return -EAGAIN;
+	if (k->state == T_STOPPED)
+		return inject(t, k, syscall_pc, nr, args, ret, NULL);
+	int status;
+	bool defer = false;
+	int err = interrupt_one(t, k, &status, &defer);
+	if (err < 0)
+		return err;
+	/* Deferred before the injection: an exit during it queues behind. */
+	if (defer)
+		defer_status(t, k->tid, status); /* it stays stopped for that stop */
+	err = inject(t, k, syscall_pc, nr, args, ret, NULL);
+	if (!defer && err != -ESRCH)
+		do_resume(t, k, 0);
+	return err;
+}
+
+int mt_target_seccomp_filter(struct mt_target *t, pid_t tid, unsigned index,
+			     struct sock_filter **prog)
+{
+	(void)t;
+	*prog = NULL;
+	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (long)index, NULL);
+	if (n < 0)
+		return -errno;
+	if (n == 0 || n > BPF_MAXINSNS)
+		return -EINVAL;
+	struct sock_filter *p = calloc((size_t)n, sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	long m = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, (long)index, p);
+	if (m != n) {
+		int err = m < 0 ? -errno : -EINVAL;
+		free(p);
+		return err;
+	}
+	*prog = p;
+	return (int)n;
 }
 
 int mt_target_singlestep(struct mt_target *t, pid_t tid)

@@ -33,6 +33,8 @@
 
 #include "arch.h"
 
+struct sock_filter;
+
 struct mt_target;
 
 enum mt_stop_kind {
@@ -112,6 +114,39 @@ void mt_target_for_each_task(struct mt_target *t, mt_task_fn fn, void *ctx);
  * instruction in the target's code.  0, or -errno. */
 int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
 			     long nr, const uint64_t args[6], long *ret);
+
+/* Any thread of T runs syscall NR(ARGS) (raw result in *RET): a stopped
+ * one if there is one, else one running thread is interrupted for the
+ * moment of the syscall and resumed.  A stop it took meanwhile that is not
+ * our interrupt (a signal, a breakpoint) is kept and handed out by the
+ * next mt_target_next_stop().  Threads in group-stop (a user's SIGSTOP)
+ * are never used.  0, or -errno (-EAGAIN: no thread could be used now). */
+int mt_target_inject_syscall_any(struct mt_target *t, uint64_t syscall_pc, long nr,
+				 const uint64_t args[6], long *ret);
+
+/* Make stopped thread TID run clone(FLAGS, 0, 0, 0, 0): FLAGS without
+ * CLONE_VM/CLONE_THREAD/CLONE_VFORK and with exit signal 0, so the child
+ * is a copy-on-write copy of the target's memory that the kernel reports
+ * as a clone event.  The copy is held: seized by the clone event, stopped
+ * before its first instruction, given PTRACE_O_EXITKILL, never resumed,
+ * never reported as a thread or a fork child, killed (not detached) by
+ * mt_target_detach_all().  0 with *COPY > 0 and *RET its pid; 0 with
+ * *COPY = 0 and *RET the clone's -errno; or -errno (-EINVAL: FLAGS share
+ * memory, handlers or the parent, or name an exit signal; else the thread
+ * could not be made to run it). */
+int mt_target_clone_copy(struct mt_target *t, pid_t tid, uint64_t syscall_pc,
+			 uint64_t flags, pid_t *copy, long *ret);
+/* SIGKILL the copy and collect its exit as its tracer.  It is then a
+ * zombie child of the target (its real parent), whom only a wait4() in
+ * the target reaps: mt_target_inject_syscall_any(wait4(COPY, ...)). */
+void mt_target_kill_copy(struct mt_target *t, pid_t copy);
+
+/* The classic BPF program of the INDEX-th seccomp filter of stopped task
+ * TID (0: the newest), malloc'd in *PROG: its instruction count, or -errno
+ * (-ENOENT: no such filter; -EACCES: memtrace lacks CAP_SYS_ADMIN or runs
+ * under seccomp itself; -EMEDIUMTYPE, -EINVAL: not a readable program). */
+int mt_target_seccomp_filter(struct mt_target *t, pid_t tid, unsigned index,
+			     struct sock_filter **prog);
 
 /* Execute one instruction of stopped task TID (which stays stopped).  Only
  * for a single-threaded moment such as ld.so's start-up. 0 or -errno. */

@@ -11,6 +11,7 @@ struct inflight {
 	uint64_t old;
 	int released;   /* old was freed early: another thread was handed it */
 	int known;      /* old was a live block at entry (not from before attach) */
+	int censused;   /* old was a censused block at entry */
 };
 
 struct mt_tracker {
@@ -20,10 +21,19 @@ struct mt_tracker {
 	struct inflight *fl;
 	size_t nfl, capfl;
 	uint64_t alloc_lo, alloc_hi;
+	struct mt_census *census;
+	bool census_pending;       /* frees not held are kept in HELD */
+	struct held *held;
+	size_t nheld, capheld;
 	/* sampling: totals of the estimates, MT_EST_ONE units */
 	uint64_t mean;
 	uint64_t est_allocs, est_frees, est_live_blocks, est_live_bytes;
 	uint64_t est_peak_live_bytes;
+};
+
+/* A free kept while the census is pending. */
+struct held {
+	uint64_t addr, caller;
 };
 
 /* What one sampled block stands for, in MT_EST_ONE units. */
@@ -79,6 +89,40 @@ void mt_tracker_site_counts(const struct mt_tracker *t, const struct mt_site *s,
 	};
 }
 
+static void untraced_free(struct mt_tracker *t, uint64_t addr, uint64_t caller);
+
+void mt_tracker_census_pending(struct mt_tracker *t)
+{
+	t->census_pending = true;
+}
+
+void mt_tracker_set_census(struct mt_tracker *t, struct mt_census *c)
+{
+	t->census = c;
+	t->census_pending = false;
+	for (size_t i = 0; i < t->nheld; i++)
+		untraced_free(t, t->held[i].addr, t->held[i].caller);
+	free(t->held);
+	t->held = NULL;
+	t->nheld = t->capheld = 0;
+}
+
+/* Keep a free for the census to come; false when there is no room. */
+static bool hold_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
+{
+	if (t->nheld == t->capheld) {
+		size_t cap = t->capheld ? t->capheld * 2 : 1024;
+		struct held *h = cap <= MT_TRACKER_HELD_FREES ? realloc(t->held, cap * sizeof *h)
+							       : NULL;
+		if (!h)
+			return false;
+		t->held = h;
+		t->capheld = cap;
+	}
+	t->held[t->nheld++] = (struct held){ addr, caller };
+	return true;
+}
+
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi)
 {
 	t->alloc_lo = lo;
@@ -107,6 +151,7 @@ void mt_tracker_destroy(struct mt_tracker *t)
 		mt_livetable_destroy(t->live);
 	mt_sites_destroy(t->sites);
 	free(t->fl);
+	free(t->held);
 	free(t);
 }
 
@@ -150,10 +195,22 @@ static void unknown_free(struct mt_tracker *t, uint64_t caller)
 		t->st.unknown_frees_internal++;
 }
 
+/* A free of ADDR, not a live traced block: a censused block, or unknown.
+ * Census blocks are exact even when sampling: they were all counted. */
+static void untraced_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
+{
+	if (t->census_pending && hold_free(t, addr, caller))
+		return;
+	if (t->census && mt_census_free(t->census, addr))
+		t->st.census_frees++;
+	else
+		unknown_free(t, caller);
+}
+
 static void do_free(struct mt_tracker *t, uint64_t addr, uint64_t caller)
 {
 	if (!release(t, addr))
-		unknown_free(t, caller);
+		untraced_free(t, addr, caller);
 }
 
 static struct inflight *inflight_by_old(struct mt_tracker *t, uint64_t old)
@@ -219,7 +276,8 @@ static void realloc_begin(struct mt_tracker *t, int tid, uint64_t old)
 	}
 	struct mt_block b;
 	int known = mt_livetable_find_containing(t->live, old, &b) && b.addr == old;
-	t->fl[t->nfl++] = (struct inflight){ tid, old, 0, known };
+	int censused = !known && t->census && mt_census_holds(t->census, old);
+	t->fl[t->nfl++] = (struct inflight){ tid, old, 0, known, censused };
 }
 
 /* Ends the realloc in flight on TID into *OUT; false when none was seen
@@ -249,6 +307,8 @@ static void realloc_release(struct mt_tracker *t, const struct mt_event *ev)
 		; /* already freed when another thread was handed it */
 	else if (f.known)
 		do_free(t, ev->old_addr, ev->caller);
+	else if (f.censused || t->census_pending)
+		untraced_free(t, ev->old_addr, ev->caller);
 	else
 		unknown_free(t, ev->caller);
 }

@@ -4,8 +4,10 @@
  * Accounting rules (also in man/memtrace.1, ACCOUNTING):
  *   - an allocation inserts a block credited to its site;
  *   - a free removes the block and counts a free for the site that
- *     allocated it; a free of an address never seen allocated (allocated
- *     before attach) counts as an unknown free;
+ *     allocated it; a free of a block the census found at attach
+ *     (census.h) takes it out of its census row (census_frees); a free of
+ *     an address neither seen allocated nor censused counts as an unknown
+ *     free;
  *   - a realloc is a free of the old block plus an allocation at the
  *     realloc's caller; realloc(p, 0) returning NULL is a free; a failed
  *     realloc changes nothing;
@@ -28,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "census.h"
 #include "event.h"
 #include "livetable.h"
 #include "sites.h"
@@ -42,6 +45,7 @@ struct mt_tracker_stats {
 	                            own module: glibc flushing an exiting
 	                            thread's tcache frees blocks the program
 	                            had already freed */
+	uint64_t census_frees;   /* frees of blocks the census found at attach */
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
 	uint64_t peak_live_bytes;  /* the most live_bytes was since attach */
@@ -67,6 +71,17 @@ struct mt_tracker *mt_tracker_new(void);
 void mt_tracker_destroy(struct mt_tracker *t);
 /* Callers in [LO, HI) are the allocator's own module (see stats). */
 void mt_tracker_set_allocator_range(struct mt_tracker *t, uint64_t lo, uint64_t hi);
+/* A census is being taken (the heap was copied before the hooks went in;
+ * the copy is walked while events come): until mt_tracker_set_census,
+ * frees of addresses the tracker does not hold are kept (at most
+ * MT_TRACKER_HELD_FREES; past that they count as unknown at once)
+ * rather than counted. */
+void mt_tracker_census_pending(struct mt_tracker *t);
+#define MT_TRACKER_HELD_FREES (1u << 20)
+/* The census taken at attach (not owned; NULL: none could be taken):
+ * frees of its blocks are matched against it from now on, and the frees
+ * kept while it was pending are matched or counted unknown now. */
+void mt_tracker_set_census(struct mt_tracker *t, struct mt_census *c);
 /* Sample allocations, on average one per MEAN_BYTES bytes (0: off; see
  * above).  Takes effect only before the first event: a block's weight must
  * be the same at its allocation and at its free. */

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 
-COMMANDS = ("histo", "attach", "run", "detach")
+COMMANDS = ("histo", "attach", "run", "detach", "census")
 
 # "--duration" but not the "--" of "-- COMMAND" nor the tail of "a--b"
 LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")

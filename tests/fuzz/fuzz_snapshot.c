@@ -105,6 +105,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (t->nsites != s->nsites || t->nframes != s->nframes || t->pid != s->pid)
 		abort();
+	if (!t->census != !s->census ||
+	    (s->census && (t->census->ntypes != s->census->ntypes ||
+			   t->census->nsizes != s->census->nsizes ||
+			   t->census->nwarnings != s->census->nwarnings ||
+			   t->census->bytes != s->census->bytes)))
+		abort();
 	free(a);
 	free(b);
 	mt_snapshot_free(t);

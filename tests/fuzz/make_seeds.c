@@ -7,6 +7,13 @@
  *                        DIR/seed-program.mtsnap    a small program: shared
  *                            frames, inlined frames, modules with and
  *                            without build-ids, large counters
+ *                        DIR/seed-sampled.mtsnap    the program, sampled
+ *                        DIR/seed-census.mtsnap     the program with a census:
+ *                            classes, sizes, warnings, a heap summary
+ *                        DIR/seed-census-only.mtsnap  what census -o writes:
+ *                            a census, no sites
+ *                        DIR/seed-census-unavailable.mtsnap  a census that
+ *                            could not be taken, and why
  *
  * Run at build time (tests/fuzz/seeds/meson.build); tests/fuzz/corpus/
  * holds copies made with it, for running the fuzzer by hand. */
@@ -98,5 +105,42 @@ int main(int argc, char **argv)
 	program.unknown_frees = 0;
 	program.unsampled_frees = 17;
 	write_seed(&program, dir, "seed-sampled.mtsnap");
+
+	/* the program again, exact, with the census taken at attach */
+	program.format_version = MT_SNAPSHOT_VERSION_EXACT;
+	program.sample_bytes = 0;
+	program.unknown_frees = 17;
+	program.unsampled_frees = 0;
+	struct mt_census_row types[] = {
+		{ "Order", 0, 30000, 1920000 }, { "ns::Cache<std::string, int>", 0, 5, 1ULL << 40 },
+	};
+	struct mt_census_row sizes[] = { { NULL, 1048560, 4, 4194560 }, { NULL, 24, 10000, 320000 } };
+	char *warnings[] = { "chunk at 0x55d0c1a05000: size 0x7 is not aligned: region skipped" };
+	struct mt_census_report census = {
+		.available = true, .allocator = "glibc 2.36", .complete = false,
+		.blocks = 40009, .bytes = 1099516042736ULL, .freed_blocks = 12, .freed_bytes = 768,
+		.paused_ms = 41.625, .took_ms = 1234.5, .tcache_bytes = 7, .fastbin_bytes = 64,
+		.bin_bytes = 99999, .top_bytes = 135168, .overhead_bytes = 2272,
+		.types = types, .ntypes = 2, .sizes = sizes, .nsizes = 2,
+		.warnings = warnings, .nwarnings = 1,
+		.heap = { .known = true, .rss_bytes = 5000000000ULL, .mapped_bytes = 4900000000ULL,
+			  .live_bytes = 25000000, .free_bytes = 4800000000ULL,
+			  .trimmable_bytes = 4700000000ULL, .arenas = 9, .verdict = "retention" },
+	};
+	program.census = &census;
+	write_seed(&program, dir, "seed-census.mtsnap");
+
+	struct mt_snapshot only = {
+		.format_version = MT_SNAPSHOT_VERSION_EXACT, .memtrace_version = "0.1.0", .pid = 48213,
+		.comm = "server", .exe = "/srv/bin/server", .exe_module = 1,
+		.time_unix_ns = 1718010000000000000ULL, .allocator = "/usr/lib/x86_64-linux-gnu/libc.so.6",
+		.modules = mods, .nmodules = 1, .census = &census,
+	};
+	write_seed(&only, dir, "seed-census-only.mtsnap");
+
+	struct mt_census_report none = { .available = false,
+					 .reason = "the process uses jemalloc: no census for it" };
+	only.census = &none;
+	write_seed(&only, dir, "seed-census-unavailable.mtsnap");
 	return 0;
 }

@@ -235,6 +235,16 @@ static const struct bad_case bad_cases[] = {
 	{ { "detach", "12", "--engine", "inject" }, "unknown option '--engine' for detach" },
 	{ { "detach", "12", "--duration", "1" }, "unknown option '--duration' for detach" },
 	{ { "detach", "12", "--json" }, "unknown option '--json' for detach" },
+	/* census: a PID, --json, --top, -o, --verbose */
+	{ { "census" }, "no PID given: memtrace census <pid>" },
+	{ { "census", "-5" }, "'-5' is not a process ID" },
+	{ { "census", "12", "--duration", "1" }, "unknown option '--duration' for census" },
+	{ { "census", "12", "--no-census" }, "unknown option '--no-census' for census" },
+	{ { "census", "12", "--engine", "inject" }, "unknown option '--engine' for census" },
+	{ { "census", "12", "-o" }, "option -o needs a value" },
+	{ { "census", "12", "-o", "" }, "empty -o" },
+	{ { "run", "--no-census", "--", "ls" }, "unknown option '--no-census' for run" },
+	{ { "diff", "a", "b", "--no-census" }, "unknown option '--no-census' for diff" },
 };
 
 START_TEST(test_refused)
@@ -322,6 +332,8 @@ START_TEST(test_usage)
 				"--verbose", "--help" }, { "--interval", "<pid>" } },
 		{ MT_CMD_DETACH, { "memtrace detach <pid>", "SIGKILL", "--verbose", "--help" },
 		  { "--duration", "--engine", "--json" } },
+		{ MT_CMD_CENSUS, { "memtrace census <pid>", "--json", "--top", "-o, --output FILE",
+				   "--verbose", "--help" }, { "--duration", "--engine", "--no-census" } },
 	};
 	for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
 		const char *text = mt_cli_usage(u[i].cmd);
@@ -370,6 +382,45 @@ START_TEST(test_snapshot_diff_options)
 	ck_assert_int_eq(o.format, MT_FORMAT_FOLDED);
 	ck_assert(!o.json);
 	ck_assert_str_eq(o.snapshot_path, "s");
+}
+END_TEST
+
+/* Issue 17: the census command and --no-census. */
+START_TEST(test_census_options)
+{
+	struct mt_options o;
+	char err[256];
+	char *a1[] = { "memtrace", "census", "77", "--json", "-o", "c.snap", "--top", "5", "-v",
+		       NULL };
+	ck_assert_int_eq(mt_cli_parse(9, a1, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.cmd, MT_CMD_CENSUS);
+	ck_assert_int_eq(o.pid, 77);
+	ck_assert(o.json && o.verbose);
+	ck_assert_str_eq(o.snapshot_path, "c.snap");
+	ck_assert_int_eq(o.top, 5);
+	ck_assert(!o.no_census);
+	char *a2[] = { "memtrace", "census", "77", NULL };
+	ck_assert_int_eq(mt_cli_parse(3, a2, &o, err, sizeof err), 0);
+	ck_assert_ptr_null(o.snapshot_path);
+	ck_assert(!o.json);
+	const char *cmds[][6] = { { "histo", "5", "--no-census" },
+				  { "attach", "5", "--no-census" },
+				  { "snapshot", "5", "-o", "s", "--no-census" } };
+	for (size_t i = 0; i < 3; i++) {
+		char *argv[8] = { "memtrace" };
+		int argc = 1;
+		for (size_t k = 0; cmds[i][k]; k++)
+			argv[argc++] = (char *)cmds[i][k];
+		ck_assert_int_eq(mt_cli_parse(argc, argv, &o, err, sizeof err), 0);
+		ck_assert_msg(o.no_census, "%s", cmds[i][0]);
+	}
+	char *h[] = { "memtrace", "help", "census", NULL };
+	ck_assert_int_eq(mt_cli_parse(3, h, &o, err, sizeof err), 0);
+	ck_assert_int_eq(o.help_for, MT_CMD_CENSUS);
+	ck_assert_ptr_nonnull(strstr(mt_cli_usage(MT_CMD_NONE), "census <pid>"));
+	ck_assert_ptr_nonnull(strstr(mt_cli_usage(MT_CMD_HISTO), "--no-census"));
+	ck_assert_ptr_nonnull(strstr(mt_cli_usage(MT_CMD_ATTACH), "--no-census"));
+	ck_assert_ptr_nonnull(strstr(mt_cli_usage(MT_CMD_SNAPSHOT), "--no-census"));
 }
 END_TEST
 
@@ -447,6 +498,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_parse_pid);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_snapshot_diff_options);
+	tcase_add_test(tc, test_census_options);
 	tcase_add_test(tc, test_engine_sampling_options);
 	suite_add_tcase(s, tc);
 	return s;

@@ -603,6 +603,290 @@ START_TEST(test_folded)
 }
 END_TEST
 
+/* ---- censuses --------------------------------------------------------------
+ * A's and B's censuses: one class grew (Session, +20 blocks), the others
+ * did not; one size grew (4096, +3 blocks), the others did not.  Rows are
+ * listed in different orders on each side, as two runs would. */
+
+static struct mt_census_row types_a[] = {
+	{ "Order", 0, 100, 6400 }, { "Session", 0, 10, 1280 }, { "Widget", 0, 5, 400 },
+};
+static struct mt_census_row types_b[] = {
+	{ "Session", 0, 30, 3840 }, { "Widget", 0, 5, 400 }, { "Order", 0, 100, 6400 },
+};
+static struct mt_census_row sizes_a[] = {
+	{ NULL, 24, 1000, 32000 }, { NULL, 4088, 2, 8192 }, { NULL, 56, 10, 640 },
+};
+static struct mt_census_row sizes_b[] = {
+	{ NULL, 24, 1000, 32000 }, { NULL, 56, 10, 640 }, { NULL, 4088, 5, 20480 },
+};
+
+static struct mt_census_report census_a, census_b;
+
+static void census_setup(void)
+{
+	setup();
+	census_a = (struct mt_census_report){
+		.available = true, .allocator = "glibc 2.36", .complete = true,
+		.blocks = 1127, .bytes = 48912, .paused_ms = 3.5, .took_ms = 20.25,
+		.types = types_a, .ntypes = 3, .sizes = sizes_a, .nsizes = 3,
+		.heap = { .known = true, .rss_bytes = 8 << 20, .mapped_bytes = 1 << 20,
+			  .live_bytes = 48912, .free_bytes = 100000, .trimmable_bytes = 65536,
+			  .arenas = 1, .verdict = "retention" },
+	};
+	census_b = census_a;
+	census_b.blocks = 1150;
+	census_b.bytes = 63760;
+	census_b.types = types_b;
+	census_b.sizes = sizes_b;
+	census_b.heap.live_bytes = 63760;
+	census_b.heap.free_bytes = 20000;
+	census_b.heap.verdict = "normal";
+	census_b.heap.arenas = 2;
+	fa.s.census = &census_a;
+	fb.s.census = &census_b;
+}
+
+static void check_census_row(const struct mt_diff_census_row *r, const char *type,
+			     uint64_t size, uint64_t blocks_a, uint64_t blocks_b,
+			     uint64_t bytes_a, uint64_t bytes_b)
+{
+	if (type)
+		ck_assert_str_eq(r->type, type);
+	else
+		ck_assert_ptr_null(r->type);
+	ck_assert_uint_eq(r->size, size);
+	ck_assert_uint_eq(r->blocks_a, blocks_a);
+	ck_assert_uint_eq(r->blocks_b, blocks_b);
+	ck_assert_uint_eq(r->bytes_a, bytes_a);
+	ck_assert_uint_eq(r->bytes_b, bytes_b);
+	ck_assert_int_eq(r->delta_blocks, (int64_t)blocks_b - (int64_t)blocks_a);
+	ck_assert_int_eq(r->delta_bytes, (int64_t)bytes_b - (int64_t)bytes_a);
+}
+
+/* The planted growth, and nothing else, changed. */
+START_TEST(test_census_rows)
+{
+	struct mt_diff d;
+	ck_assert_int_eq(mt_diff_compute(&fa.s, &fb.s, MT_REPORT_BY_SITE, &d), 0);
+	ck_assert(d.census);
+	ck_assert_uint_eq(d.nrows, 7);   /* the traced sites as before */
+	ck_assert_uint_eq(d.ntypes, 3);
+	check_census_row(&d.types[0], "Session", 0, 10, 30, 1280, 3840);
+	/* unchanged: largest in B first */
+	check_census_row(&d.types[1], "Order", 0, 100, 100, 6400, 6400);
+	check_census_row(&d.types[2], "Widget", 0, 5, 5, 400, 400);
+	ck_assert_uint_eq(d.nsizes, 3);
+	check_census_row(&d.sizes[0], NULL, 4088, 2, 5, 8192, 20480);
+	check_census_row(&d.sizes[1], NULL, 24, 1000, 1000, 32000, 32000);
+	check_census_row(&d.sizes[2], NULL, 56, 10, 10, 640, 640);
+	mt_diff_free(&d);
+	ck_assert(!d.census);
+	ck_assert_ptr_null(d.types);
+
+	/* a class only in A, a class only in B; the largest change either way
+	 * first; a name repeated within one census is summed */
+	struct mt_census_row ta[] = { { "Gone", 0, 50, 100000 }, { "Session", 0, 10, 1280 } };
+	struct mt_census_row tb[] = { { "New", 0, 1, 16 }, { "Session", 0, 20, 2560 },
+				      { "Session", 0, 10, 1280 } };
+	census_a.types = ta;
+	census_a.ntypes = 2;
+	census_b.types = tb;
+	census_b.ntypes = 3;
+	ck_assert_int_eq(mt_diff_compute(&fa.s, &fb.s, MT_REPORT_BY_SITE, &d), 0);
+	ck_assert_uint_eq(d.ntypes, 3);
+	check_census_row(&d.types[0], "Gone", 0, 50, 0, 100000, 0);
+	check_census_row(&d.types[1], "Session", 0, 10, 30, 1280, 3840);
+	check_census_row(&d.types[2], "New", 0, 0, 1, 0, 16);
+	mt_diff_free(&d);
+}
+END_TEST
+
+START_TEST(test_census_table)
+{
+	char *out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "census A: glibc 2.36, 1127 blocks, 47.8 KiB live at attach\n"
+				  "census B: glibc 2.36, 1150 blocks, 62.3 KiB live at attach\n"
+				  "heap                    A            B       change\n"
+				  "  rss             8.0 MiB      8.0 MiB          0 B\n"
+				  "  mapped          1.0 MiB      1.0 MiB          0 B\n"
+				  "  live           47.8 KiB     62.3 KiB    +14.5 KiB\n"
+				  "  free           97.7 KiB     19.5 KiB    -78.1 KiB\n"
+				  "  trimmable      64.0 KiB     64.0 KiB          0 B\n"
+				  "  arenas                1            2\n"
+				  "  verdict       retention       normal\n"
+				  "live: A 22 blocks"), "%s", out);
+	/* after the site table: only what changed */
+	const char *t = strstr(out, "\ncensus by type: 1 changed, 2 unchanged\n"
+				    " rank     bytes A     bytes B      Δ bytes   blocks A   blocks B"
+				    "   Δ blocks  type\n"
+				    "    1     1.2 KiB     3.8 KiB     +2.5 KiB         10         30"
+				    "        +20  Session\n"
+				    "\ncensus by size: 1 changed, 2 unchanged\n"
+				    " rank     bytes A     bytes B      Δ bytes   blocks A   blocks B"
+				    "   Δ blocks  size\n"
+				    "    1     8.0 KiB    20.0 KiB    +12.0 KiB          2          5"
+				    "         +3  4088\n");
+	ck_assert_msg(t && t > strstr(out, "gone_fn"), "%s", out);
+	ck_assert_ptr_null(strstr(out, "Order"));
+	ck_assert_ptr_null(strstr(out, "Widget"));
+	ck_assert_ptr_null(strstr(out, "  24\n"));
+	free(out);
+
+	/* --top: per section */
+	sizes_b[0].blocks = 1001;
+	sizes_b[0].bytes = 32032;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 1, false);
+	ck_assert_msg(strstr(out, "census by size: 2 changed, 1 unchanged\n"), "%s", out);
+	ck_assert_msg(strstr(out, "+3  4088\n(1 more changed sizes; --top 0 shows all)\n"), "%s",
+		      out);
+	free(out);
+	sizes_b[0].blocks = 1000;
+	sizes_b[0].bytes = 32000;
+
+	/* nothing changed: the counts only */
+	fb.s.census = &census_a;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "census by type: 0 changed, 3 unchanged\n\ncensus by size: "
+				  "0 changed, 3 unchanged\n"), "%s", out);
+	free(out);
+}
+END_TEST
+
+/* A side without a census, or with an unavailable one: one line, no rows,
+ * no zeros. */
+START_TEST(test_census_missing)
+{
+	fb.s.census = NULL;
+	char *out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "census B: none in this snapshot (taken with --no-census, or by a "
+				  "memtrace without the census): no rows by type or size compared\n"),
+		      "%s", out);
+	ck_assert_msg(strstr(out, "  live           47.8 KiB            -\n"), "%s",
+		      out);
+	ck_assert_ptr_null(strstr(out, "census by"));
+	free(out);
+	out = print_with(json_p, MT_REPORT_BY_SITE, 0, false);
+	json_error_t err;
+	json_t *o = json_loads(out, 0, &err);
+	ck_assert_msg(o != NULL, "%s", err.text);
+	ck_assert(json_is_true(get(get(o, "census_a"), "available")));
+	ck_assert(json_is_false(get(get(o, "census_b"), "available")));
+	ck_assert_str_eq(json_string_value(get(get(o, "census_b"), "reason")),
+			 "none in this snapshot (taken with --no-census, or by a memtrace without "
+			 "the census)");
+	ck_assert(json_is_null(get(o, "types")));
+	ck_assert(json_is_null(get(o, "sizes")));
+	json_decref(o);
+	free(out);
+
+	struct mt_census_report un = { .available = false,
+				       .reason = "the process uses jemalloc: no census for it" };
+	fa.s.census = &un;
+	fb.s.census = &census_b;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "census A: not available (the process uses jemalloc: no census "
+				  "for it): no rows by type or size compared\n"
+				  "census B: glibc 2.36, 1150 blocks"), "%s", out);
+	ck_assert_ptr_null(strstr(out, "census by"));
+	free(out);
+
+	/* neither has one (snapshots of before the census): not a word */
+	fa.s.census = fb.s.census = NULL;
+	out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_ptr_null(strstr(out, "census"));
+	ck_assert_ptr_null(strstr(out, "heap"));
+	free(out);
+}
+END_TEST
+
+/* Two snapshots of memtrace census -o, hours apart, nothing attached in
+ * between: no sites, the classes that grew. */
+START_TEST(test_census_only)
+{
+	fa.s.nsites = fb.s.nsites = 0;
+	fa.s.events = fb.s.events = 0;
+	fa.s.duration_s = fb.s.duration_s = 0;
+	fb.s.time_unix_ns = fa.s.time_unix_ns + 3 * 3600 * 1000000000ULL;
+	char *out = print_with(table_plain, MT_REPORT_BY_SITE, 0, false);
+	ck_assert_msg(strstr(out, "A: pid 100 (app) /usr/bin/app at 2024-05-01 09:55:00 UTC, "
+				  "census only (nothing traced)\n"
+				  "B: pid 200 (app) /usr/bin/app at 2024-05-01 12:55:00 UTC, "
+				  "census only (nothing traced)\n"
+				  "census A:") == out, "%s", out);
+	ck_assert_msg(strstr(out, "  verdict       retention       normal\n"
+				  "traced: nothing in either snapshot (census only)\n\n"
+				  "census by type: 1 changed, 2 unchanged\n"), "%s", out);
+	ck_assert_msg(strstr(out, "+20  Session\n"), "%s", out);
+	ck_assert_ptr_null(strstr(out, "live: A"));
+	ck_assert_ptr_null(strstr(out, " status "));
+	free(out);
+}
+END_TEST
+
+START_TEST(test_census_json)
+{
+	char *out = print_with(json_p, MT_REPORT_BY_SITE, 0, false);
+	json_error_t err;
+	json_t *o = json_loads(out, JSON_PRESERVE_ORDER, &err);
+	ck_assert_msg(o != NULL, "%s: %s", err.text, out);
+	json_t *ca = get(o, "census_a"), *cb = get(o, "census_b");
+	ck_assert(json_is_true(get(ca, "available")));
+	ck_assert_str_eq(json_string_value(get(ca, "allocator")), "glibc 2.36");
+	ck_assert(json_is_true(get(ca, "complete")));
+	ck_assert_int_eq(json_integer_value(get(ca, "blocks")), 1127);
+	ck_assert_int_eq(json_integer_value(get(cb, "bytes")), 63760);
+	ck_assert(json_real_value(get(ca, "paused_ms")) == 3.5);
+	ck_assert(json_real_value(get(ca, "took_ms")) == 20.25);
+	ck_assert_uint_eq(json_array_size(get(ca, "warnings")), 0);
+	json_t *h = get(cb, "heap");
+	ck_assert_int_eq(json_integer_value(get(h, "live_bytes")), 63760);
+	ck_assert_int_eq(json_integer_value(get(h, "free_bytes")), 20000);
+	ck_assert_int_eq(json_integer_value(get(h, "trimmable_bytes")), 65536);
+	ck_assert_int_eq(json_integer_value(get(h, "arenas")), 2);
+	ck_assert_str_eq(json_string_value(get(h, "verdict")), "normal");
+	ck_assert_str_eq(json_string_value(get(get(ca, "heap"), "verdict")), "retention");
+
+	/* every row, unchanged ones too, the fields in the documented order */
+	json_t *types = get(o, "types"), *sizes = get(o, "sizes");
+	ck_assert_uint_eq(json_array_size(types), 3);
+	ck_assert_uint_eq(json_array_size(sizes), 3);
+	static const char *const keys[] = { "type", "blocks_a", "blocks_b", "delta_blocks",
+					    "bytes_a", "bytes_b", "delta_bytes" };
+	json_t *r = json_array_get(types, 0);
+	ck_assert_uint_eq(json_object_size(r), 7);
+	size_t k = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(r, key, v)
+		ck_assert_str_eq(key, keys[k++]);
+	ck_assert_str_eq(json_string_value(get(r, "type")), "Session");
+	ck_assert_int_eq(json_integer_value(get(r, "blocks_a")), 10);
+	ck_assert_int_eq(json_integer_value(get(r, "blocks_b")), 30);
+	ck_assert_int_eq(json_integer_value(get(r, "delta_blocks")), 20);
+	ck_assert_int_eq(json_integer_value(get(r, "bytes_a")), 1280);
+	ck_assert_int_eq(json_integer_value(get(r, "bytes_b")), 3840);
+	ck_assert_int_eq(json_integer_value(get(r, "delta_bytes")), 2560);
+	ck_assert_str_eq(json_string_value(get(json_array_get(types, 2), "type")), "Widget");
+	ck_assert_int_eq(json_integer_value(get(json_array_get(types, 2), "delta_bytes")), 0);
+	r = json_array_get(sizes, 0);
+	ck_assert_int_eq(json_integer_value(get(r, "size")), 4088);
+	ck_assert_ptr_null(json_object_get(r, "type"));
+	ck_assert_int_eq(json_integer_value(get(r, "delta_bytes")), 12288);
+	json_decref(o);
+	free(out);
+
+	/* --top limits them like the sites */
+	out = print_with(json_p, MT_REPORT_BY_SITE, 1, false);
+	o = json_loads(out, 0, &err);
+	ck_assert_msg(o != NULL, "%s", err.text);
+	ck_assert_uint_eq(json_array_size(get(o, "types")), 1);
+	ck_assert_uint_eq(json_array_size(get(o, "sizes")), 1);
+	json_decref(o);
+	free(out);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("diff");
@@ -623,6 +907,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_sampling_labels);
 	tcase_add_test(tc, test_folded);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("census");
+	tcase_add_checked_fixture(tc, census_setup, NULL);
+	tcase_add_test(tc, test_census_rows);
+	tcase_add_test(tc, test_census_table);
+	tcase_add_test(tc, test_census_missing);
+	tcase_add_test(tc, test_census_only);
+	tcase_add_test(tc, test_census_json);
 	suite_add_tcase(s, tc);
 	return s;
 }

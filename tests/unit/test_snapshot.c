@@ -190,6 +190,105 @@ static void assert_same(const struct mt_snapshot *a, const struct mt_snapshot *b
 	}
 }
 
+/* A census with every field away from its default: two classes, three
+ * sizes, two warnings, a heap that retains. */
+static struct mt_census_report *census_fixture(void)
+{
+	struct mt_census_report *c = calloc(1, sizeof *c);
+	ck_assert_ptr_nonnull(c);
+	c->available = true;
+	snprintf(c->reason, sizeof c->reason, "not used when available, kept all the same");
+	snprintf(c->allocator, sizeof c->allocator, "glibc 2.36");
+	c->complete = false;
+	c->blocks = 40017;
+	c->bytes = 3276800123ULL;
+	c->freed_blocks = 12;
+	c->freed_bytes = 768;
+	c->paused_ms = 41.625;
+	c->took_ms = 1234.5;
+	c->tcache_bytes = 7;
+	c->fastbin_bytes = 1ULL << 33;
+	c->bin_bytes = 99999;
+	c->top_bytes = 135168;
+	c->overhead_bytes = 2272;
+	c->ntypes = 2;
+	c->types = calloc(2, sizeof *c->types);
+	ck_assert_ptr_nonnull(c->types);
+	c->types[0] = (struct mt_census_row){ xstrdup("Order"), 0, 30000, 1920000 };
+	c->types[1] = (struct mt_census_row){ xstrdup("ns::Cache<std::string, int>"), 0, 5,
+					      UINT64_MAX };
+	c->nsizes = 3;
+	c->sizes = calloc(3, sizeof *c->sizes);
+	ck_assert_ptr_nonnull(c->sizes);
+	c->sizes[0] = (struct mt_census_row){ NULL, 1048560, 4, 4194304 + 64 };
+	c->sizes[1] = (struct mt_census_row){ NULL, 24, 10000, 320000 };
+	c->sizes[2] = (struct mt_census_row){ NULL, UINT64_MAX, 1, 1 };
+	c->nwarnings = 2;
+	c->warnings = calloc(2, sizeof *c->warnings);
+	ck_assert_ptr_nonnull(c->warnings);
+	c->warnings[0] = xstrdup("chunk at 0x55d0c1a05000: size 0x7 is not aligned: region skipped");
+	c->warnings[1] = xstrdup("");
+	c->heap = (struct mt_heap_summary){
+		.known = true, .rss_bytes = 5000000000ULL, .mapped_bytes = 4900000000ULL,
+		.live_bytes = 25000000, .free_bytes = 4800000000ULL,
+		.trimmable_bytes = 4700000000ULL, .arenas = 9, .verdict = "retention",
+	};
+	return c;
+}
+
+static void assert_same_rows(const struct mt_census_row *a, const struct mt_census_row *b,
+			     size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (a[i].type)
+			ck_assert_str_eq(a[i].type, b[i].type);
+		else
+			ck_assert_ptr_null(b[i].type);
+		ck_assert_uint_eq(a[i].size, b[i].size);
+		ck_assert_uint_eq(a[i].blocks, b[i].blocks);
+		ck_assert_uint_eq(a[i].bytes, b[i].bytes);
+	}
+}
+
+static void assert_same_census(const struct mt_census_report *a,
+			       const struct mt_census_report *b)
+{
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(a->available, b->available);
+	ck_assert_str_eq(a->reason, b->reason);
+	ck_assert_str_eq(a->allocator, b->allocator);
+	ck_assert_int_eq(a->complete, b->complete);
+	ck_assert_uint_eq(a->blocks, b->blocks);
+	ck_assert_uint_eq(a->bytes, b->bytes);
+	ck_assert_uint_eq(a->freed_blocks, b->freed_blocks);
+	ck_assert_uint_eq(a->freed_bytes, b->freed_bytes);
+	ck_assert(a->paused_ms == b->paused_ms);
+	ck_assert(a->took_ms == b->took_ms);
+	ck_assert_uint_eq(a->tcache_bytes, b->tcache_bytes);
+	ck_assert_uint_eq(a->fastbin_bytes, b->fastbin_bytes);
+	ck_assert_uint_eq(a->bin_bytes, b->bin_bytes);
+	ck_assert_uint_eq(a->top_bytes, b->top_bytes);
+	ck_assert_uint_eq(a->overhead_bytes, b->overhead_bytes);
+	ck_assert_uint_eq(a->ntypes, b->ntypes);
+	assert_same_rows(a->types, b->types, a->ntypes);
+	ck_assert_uint_eq(a->nsizes, b->nsizes);
+	assert_same_rows(a->sizes, b->sizes, a->nsizes);
+	ck_assert_uint_eq(a->nwarnings, b->nwarnings);
+	for (size_t i = 0; i < a->nwarnings; i++)
+		ck_assert_str_eq(a->warnings[i], b->warnings[i]);
+	ck_assert_int_eq(a->heap.known, b->heap.known);
+	ck_assert_uint_eq(a->heap.rss_bytes, b->heap.rss_bytes);
+	ck_assert_uint_eq(a->heap.mapped_bytes, b->heap.mapped_bytes);
+	ck_assert_uint_eq(a->heap.live_bytes, b->heap.live_bytes);
+	ck_assert_uint_eq(a->heap.free_bytes, b->heap.free_bytes);
+	ck_assert_uint_eq(a->heap.trimmable_bytes, b->heap.trimmable_bytes);
+	ck_assert_uint_eq(a->heap.arenas, b->heap.arenas);
+	if (a->heap.verdict)
+		ck_assert_str_eq(a->heap.verdict, b->heap.verdict);
+	else
+		ck_assert_ptr_null(b->heap.verdict);
+}
+
 /* ---- helpers --------------------------------------------------------- */
 
 static uint8_t *encode(const struct mt_snapshot *s, size_t *len)
@@ -825,6 +924,266 @@ START_TEST(test_encode_refuses_invalid)
 }
 END_TEST
 
+
+/* ---- the census ------------------------------------------------------ */
+
+/* Every census field travels, beside the traced sites; the format stays
+ * version 1 (a reader of 0.1.0 skips the census and misreads nothing). */
+START_TEST(test_round_trip_census)
+{
+	struct mt_snapshot *s = realistic();
+	struct mt_census_report *c = census_fixture();
+	ck_assert_int_eq(mt_snapshot_set_census(s, c), 0);
+	size_t len;
+	uint8_t *buf = encode(s, &len);
+	ck_assert_mem_eq(buf, "MTSNAP\r\n\x01\0\0\0", 12);
+	struct mt_snapshot *d = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	assert_same(s, d);
+	assert_same_census(c, d->census);
+	/* deterministic, census included */
+	size_t len2;
+	uint8_t *buf2 = encode(d, &len2);
+	ck_assert_uint_eq(len, len2);
+	ck_assert_mem_eq(buf, buf2, len);
+	free(buf2);
+	free(buf);
+	mt_snapshot_free(d);
+
+	/* an unavailable census, alone: what census -o writes for jemalloc */
+	struct mt_snapshot *only = calloc(1, sizeof *only);
+	ck_assert_ptr_nonnull(only);
+	struct mt_census_report u = { .available = false };
+	snprintf(u.reason, sizeof u.reason, "the process uses jemalloc: no census for it");
+	ck_assert_int_eq(mt_snapshot_set_census(only, &u), 0);
+	buf = encode(only, &len);
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_ptr_nonnull(d->census);
+	ck_assert(!d->census->available);
+	ck_assert_str_eq(d->census->reason, "the process uses jemalloc: no census for it");
+	ck_assert_uint_eq(d->census->ntypes + d->census->nsizes + d->census->nwarnings, 0);
+	ck_assert_ptr_null(d->census->heap.verdict);
+	ck_assert_uint_eq(d->nsites, 0);
+	free(buf);
+	mt_snapshot_free(d);
+	mt_snapshot_free(only);
+
+	mt_census_report_free(c);
+	free(c);
+	mt_snapshot_free(s);
+}
+END_TEST
+
+/* seed-minimal.mtsnap, written by memtrace 0.1.0 before the census
+ * existed (tests/fuzz/corpus/): it reads, without a census. */
+static const uint8_t old_snapshot[] = {
+  0x4d, 0x54, 0x53, 0x4e, 0x41, 0x50, 0x0d, 0x0a, 0x01, 0x00, 0x00, 0x00,
+  0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x7e, 0xcd, 0x03, 0x00, 0xe4, 0x06, 0x0a,
+  0x05, 0x30, 0x2e, 0x31, 0x2e, 0x30, 0x10, 0x01, 0x1a, 0x01, 0x74, 0x22,
+  0x06, 0x2f, 0x62, 0x69, 0x6e, 0x2f, 0x74, 0x28, 0x01, 0x30, 0x01, 0x38,
+  0x02, 0x41, 0x00, 0xf0, 0x3f, 0x48, 0x01, 0x62, 0x0a, 0x62, 0x72, 0x65,
+  0x61, 0x6b, 0x70, 0x6f, 0x69, 0x6e, 0x74, 0x6a, 0x0e, 0x2f, 0x6c, 0x69,
+  0x62, 0x63, 0x2e, 0x73, 0x6f, 0x2e, 0x36, 0x70, 0x01, 0x7a, 0x0c, 0x0a,
+  0x12, 0x02, 0xab, 0xcd, 0x82, 0x01, 0x19, 0x08, 0x01, 0x10, 0xb9, 0x22,
+  0x18, 0xa9, 0xa3, 0xd5, 0xaa, 0xd5, 0xaa, 0x15, 0x22, 0x01, 0x66, 0x28,
+  0x04, 0x32, 0x03, 0x74, 0x2e, 0x63, 0x38, 0x03, 0x8a, 0x01, 0x03, 0x0a,
+  0x01, 0x00, 0x92, 0x01, 0x08, 0x10, 0x01, 0x18, 0x10, 0x20, 0x01, 0x30,
+  0x10, 0x03, 0x00, 0x5c, 0xa5, 0xb7, 0xb3, 0x46, 0x0b, 0x9c, 0x52, 0x42,
+  0xbf, 0x04
+};
+
+START_TEST(test_old_snapshot_has_no_census)
+{
+	struct mt_snapshot *d = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(mt_snapshot_decode(old_snapshot, sizeof old_snapshot, &d, err,
+					    sizeof err), 0);
+	ck_assert_ptr_null(d->census);
+	ck_assert_uint_eq(d->nsites, 1);
+	ck_assert_uint_eq(d->sites[0].live_bytes, 16);
+	ck_assert_str_eq(d->comm, "t");
+	/* written again without a census: the very same bytes */
+	size_t len;
+	uint8_t *buf = encode(d, &len);
+	ck_assert_uint_eq(len, sizeof old_snapshot);
+	ck_assert_mem_eq(buf, old_snapshot, len);
+	free(buf);
+	mt_snapshot_free(d);
+}
+END_TEST
+
+/* set_census copies: the caller's census may go; NULL removes it; a
+ * nameless type row is "?", a size row's name is dropped, long text is
+ * cut, a verdict of a newer memtrace reads as "unknown". */
+START_TEST(test_set_census_copies)
+{
+	struct mt_snapshot *s = calloc(1, sizeof *s);
+	ck_assert_ptr_nonnull(s);
+	struct mt_census_report *c = census_fixture();
+	ck_assert_int_eq(mt_snapshot_set_census(s, c), 0);
+	ck_assert_ptr_ne(s->census->types, c->types);
+	ck_assert_ptr_ne(s->census->types[0].type, c->types[0].type);
+	ck_assert_ptr_ne(s->census->warnings[0], c->warnings[0]);
+	struct mt_census_report *keep = census_fixture();
+	mt_census_report_free(c);
+	ck_assert_ptr_null(c->types);
+	mt_census_report_free(c);   /* twice: harmless */
+	free(c);
+	assert_same_census(keep, s->census);
+
+	free(keep->types[1].type);
+	keep->types[1].type = NULL;
+	keep->sizes[1].type = xstrdup("stray");
+	memset(keep->allocator, 'x', sizeof keep->allocator);   /* unterminated */
+	keep->heap.verdict = "fragmented";
+	ck_assert_int_eq(mt_snapshot_set_census(s, keep), 0);   /* replaces */
+	ck_assert_str_eq(s->census->types[1].type, "?");
+	ck_assert_ptr_null(s->census->sizes[1].type);
+	ck_assert_uint_eq(strlen(s->census->allocator), sizeof keep->allocator - 1);
+	ck_assert_str_eq(s->census->heap.verdict, "unknown");
+	ck_assert(mt_snapshot_valid(s, NULL, 0));
+
+	keep->nwarnings = 3;
+	free(keep->warnings[0]);
+	free(keep->warnings[1]);
+	free(keep->warnings);
+	keep->warnings = NULL;
+	keep->nwarnings = 3;
+	ck_assert_int_eq(mt_snapshot_set_census(s, keep), -EINVAL);
+	ck_assert_str_eq(s->census->types[1].type, "?");         /* unchanged */
+	keep->nwarnings = 0;
+	mt_census_report_free(keep);
+	free(keep);
+
+	ck_assert_int_eq(mt_snapshot_set_census(s, NULL), 0);
+	ck_assert_ptr_null(s->census);
+	mt_snapshot_free(s);
+}
+END_TEST
+
+/* The reader checks the census like the rest. */
+START_TEST(test_bad_census)
+{
+	Mtsnap__CensusRow row = MTSNAP__CENSUS_ROW__INIT, *prow = &row;
+	Mtsnap__HeapSummary heap = MTSNAP__HEAP_SUMMARY__INIT;
+	Mtsnap__Census cen = MTSNAP__CENSUS__INIT;
+	Mtsnap__Snapshot m = MTSNAP__SNAPSHOT__INIT;
+	m.census = &cen;
+	cen.available = true;
+	cen.heap = &heap;
+	uint8_t longtext[300];
+	memset(longtext, 'a', sizeof longtext);
+
+	/* valid to begin with */
+	size_t len;
+	uint8_t *buf = file_of(&m, &len);
+	struct mt_snapshot *d = NULL;
+	char err[256] = "";
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_ptr_nonnull(d->census);
+	ck_assert(d->census->available);
+	mt_snapshot_free(d);
+	free(buf);
+
+	cen.reason.len = 256;
+	cen.reason.data = longtext;
+	buf = file_of(&m, &len);
+	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census.reason of 256 bytes (at most 255)");
+	free(buf);
+	cen.reason.len = 0;
+	cen.allocator.len = 3;
+	cen.allocator.data = (uint8_t *)"g\0c";
+	buf = file_of(&m, &len);
+	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: a NUL byte in census.allocator");
+	free(buf);
+	cen.allocator.len = 0;
+
+	cen.n_types = 1;
+	cen.types = &prow;
+	buf = file_of(&m, &len);
+	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census types[0] has no type name");
+	free(buf);
+	row.type.len = 5;
+	row.type.data = (uint8_t *)"Order";
+	buf = file_of(&m, &len);
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_str_eq(d->census->types[0].type, "Order");
+	mt_snapshot_free(d);
+	free(buf);
+	/* a name on a size row is not read */
+	cen.n_types = 0;
+	cen.n_sizes = 1;
+	cen.sizes = &prow;
+	buf = file_of(&m, &len);
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_ptr_null(d->census->sizes[0].type);
+	mt_snapshot_free(d);
+	free(buf);
+
+	cen.paused_ms = NAN;
+	buf = file_of(&m, &len);
+	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census times nan and 0 ms");
+	free(buf);
+	cen.paused_ms = 0;
+	cen.took_ms = -1;
+	buf = file_of(&m, &len);
+	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census times 0 and -1 ms");
+	free(buf);
+	cen.took_ms = 2;
+
+	/* verdicts: known ones as they are, others "unknown", none NULL */
+	static const struct { const char *in; size_t len; const char *out; } v[] = {
+		{ "retention", 9, "retention" }, { "normal", 6, "normal" },
+		{ "fragmented", 10, "unknown" }, { "no\0rmal", 7, "unknown" },
+		{ "a verdict far too long to be one", 32, "unknown" }, { "", 0, NULL },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		heap.verdict.len = v[i].len;
+		heap.verdict.data = (uint8_t *)v[i].in;
+		buf = file_of(&m, &len);
+		ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+		if (v[i].out)
+			ck_assert_str_eq(d->census->heap.verdict, v[i].out);
+		else
+			ck_assert_ptr_null(d->census->heap.verdict);
+		mt_snapshot_free(d);
+		free(buf);
+	}
+}
+END_TEST
+
+/* The writer refuses a census a reader would refuse. */
+START_TEST(test_encode_refuses_bad_census)
+{
+	struct mt_snapshot *s = realistic();
+	struct mt_census_report *c = census_fixture();
+	ck_assert_int_eq(mt_snapshot_set_census(s, c), 0);
+	uint8_t *buf;
+	size_t len;
+	s->census->took_ms = INFINITY;
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	s->census->took_ms = 1;
+	char *t = s->census->types[0].type;
+	s->census->types[0].type = NULL;
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	s->census->types[0].type = t;
+	s->census->sizes[0].type = t;
+	char why[128];
+	ck_assert(!mt_snapshot_valid(s, why, sizeof why));
+	ck_assert_str_eq(why, "census sizes[0] has a type name");
+	s->census->sizes[0].type = NULL;
+	s->census->heap.verdict = "maybe";
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	s->census->heap.verdict = "normal";
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), 0);
+	free(buf);
+	mt_census_report_free(c);
+	free(c);
+	mt_snapshot_free(s);
+}
+END_TEST
+
 START_TEST(test_read_errors)
 {
 	char *dir = tmpdir();
@@ -1059,6 +1418,11 @@ static Suite *snapshot_suite(void)
 	tcase_add_test(tc, test_round_trip_file);
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_unknown_fields_skipped);
+	tcase_add_test(tc, test_round_trip_census);
+	tcase_add_test(tc, test_old_snapshot_has_no_census);
+	tcase_add_test(tc, test_set_census_copies);
+	tcase_add_test(tc, test_bad_census);
+	tcase_add_test(tc, test_encode_refuses_bad_census);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bad input");
 	tcase_add_test(tc, test_empty_file);
