@@ -546,12 +546,12 @@ out:
 
 /* ---- find: tcache ----------------------------------------------------- */
 
-/* Is T the user address of a tcache_perthread_struct? */
+/* Is T the user address of a tcache_perthread_struct?  MAPS may be NULL. */
 static bool tcache_ok(const struct mt_memsrc *src, const struct mt_maps *maps, uint64_t t)
 {
 	uint64_t sz;
 	uint16_t counts[TC_BINS];
-	if (!t || (t & 15) || !is_writable(maps, t - 16, TC_CHUNK))
+	if (!t || (t & 15) || (maps && !is_writable(maps, t - 16, TC_CHUNK)))
 		return false;
 	if (rd64(src, t - 8, &sz) < 0 || (sz & ~CH_FLAGS) != TC_CHUNK || (sz & CH_M))
 		return false;
@@ -1126,31 +1126,56 @@ static int one_tcache(struct walk *w, uint64_t t, bool *counts_ok)
 	return rc;
 }
 
-/* The tcaches: each thread's (through the TLS offset) and the main heap's
- * first chunk when it is one; each once. */
+static bool tcache_consistent(const struct mt_glheap *h, const struct mt_memsrc *src, uint64_t t,
+			      char *why, size_t whylen);
+
+static bool add_tcache(uint64_t *out, size_t *n, size_t cap, uint64_t t)
+{
+	for (size_t j = 0; j < *n; j++)
+		if (out[j] == t)
+			return false;
+	if (*n < cap)
+		out[(*n)++] = t;
+	return true;
+}
+
+/* The tcaches, each once: each thread's (through the TLS offset), and the
+ * first chunk of the brk heap and of each non-main arena when it is an
+ * in-use tcache_perthread_struct: a thread's first malloc allocates its
+ * tcache, so the brk heap starts with the main thread's and an arena with
+ * its maker's.  Without thread pointers these are the only ones found; an
+ * arena's first chunk then needs its counts to agree with its lists too
+ * (it could be a user block if its maker has exited).  MAPS may be NULL. */
 static size_t tcache_list(const struct mt_glheap *h, const struct mt_memsrc *src,
 			  const struct mt_maps *maps, uint64_t *out, size_t cap)
 {
 	size_t n = 0;
-	uint64_t sbrk;
-	if (rd64(src, h->mp + h->sbrk_off, &sbrk) == 0 && tcache_ok(src, maps, sbrk + 16))
-		out[n++] = sbrk + 16;
-	for (size_t i = 0; h->tls_known && i < h->nthreads && n < cap; i++) {
+	uint64_t a = h->arena, first;
+	for (size_t i = 0; h->tls_known && i < h->nthreads; i++) {
 		uint64_t t;
-		bool dup = false;
-		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) < 0 || !t)
-			continue;
-		for (size_t j = 0; j < n; j++)
-			dup |= out[j] == t;
-		if (!dup && tcache_ok(src, maps, t))
-			out[n++] = t;
+		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) == 0 && t &&
+		    tcache_ok(src, maps, t))
+			add_tcache(out, &n, cap, t);
+	}
+	for (unsigned k = 0; k < MAX_ARENAS; k++) {
+		if (a == h->arena)
+			first = rd64(src, h->mp + h->sbrk_off, &first) == 0 ? first + 16 : 0;
+		else
+			first = ((a + MS_SIZE + 15) & ~15ULL) + 16;
+		uint64_t next;   /* in use: the next chunk's P is set */
+		if (first && tcache_ok(src, maps, first) &&
+		    rd64(src, first - 16 + TC_CHUNK + 8, &next) == 0 && (next & CH_P) &&
+		    (a == h->arena || tcache_consistent(h, src, first, NULL, 0)))
+			add_tcache(out, &n, cap, first);
+		if (rd64(src, a + MS_NEXT, &a) < 0 || a == h->arena)
+			break;
 	}
 	return n;
 }
 
 static int tcaches(struct walk *w)
 {
-	size_t cap = w->h->nthreads + 1, n;
+	size_t cap = w->h->nthreads + MAX_ARENAS, n;
 	uint64_t *v = malloc(cap * sizeof *v);
 	int rc = 0;
 	bool ok;
@@ -1547,7 +1572,7 @@ static bool tcache_consistent(const struct mt_glheap *h, const struct mt_memsrc 
 bool mt_glheap_quiescent(const struct mt_glheap *h, const struct mt_memsrc *src, char *why,
 			 size_t whylen)
 {
-	uint64_t a = h->arena, tc[256];
+	uint64_t a = h->arena;
 	for (unsigned n = 0; n < MAX_ARENAS; n++) {
 		int mutex;
 		if (mt_memsrc_read(src, a + MS_MUTEX, &mutex, sizeof mutex) < 0)
@@ -1559,21 +1584,16 @@ bool mt_glheap_quiescent(const struct mt_glheap *h, const struct mt_memsrc *src,
 		if (rd64(src, a + MS_NEXT, &a) < 0 || a == h->arena)
 			break;
 	}
-	size_t nt = 0;
-	uint64_t sbrk;
-	if (rd64(src, h->mp + h->sbrk_off, &sbrk) == 0)
-		tc[nt++] = sbrk + 16;
-	for (size_t i = 0; h->tls_known && i < h->nthreads && nt < 256; i++) {
-		uint64_t t;
-		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) == 0 && t && t != sbrk + 16)
-			tc[nt++] = t;
+	size_t cap = h->nthreads + MAX_ARENAS, nt;
+	uint64_t *tc = malloc(cap * sizeof *tc);
+	bool ok = true;
+	if (!tc) {
+		say(why, whylen, "out of memory");
+		return false;
 	}
-	for (size_t i = 0; i < nt; i++) {
-		uint64_t sz;
-		if (rd64(src, tc[i] - 8, &sz) < 0 || (sz & ~CH_FLAGS) != TC_CHUNK)
-			continue;
-		if (!tcache_consistent(h, src, tc[i], why, whylen))
-			return false;
-	}
-	return true;
+	nt = tcache_list(h, src, NULL, tc, cap);
+	for (size_t i = 0; i < nt && ok; i++)
+		ok = tcache_consistent(h, src, tc[i], why, whylen);
+	free(tc);
+	return ok;
 }
