@@ -566,6 +566,11 @@ START_TEST(test_release_layouts)
 	for (size_t i = 0; i < sizeof want_kinds / sizeof want_kinds[0]; i++)
 		assert_kind(&s, (void *)(uintptr_t)(want_kinds[i].chunk + 16), want_kinds[i].kind);
 	ck_assert_uint_eq(lookup(&s, (void *)(uintptr_t)(H + 0x2a0))->word0, 0x1111);
+	/* The non-main arena's maker's tcache, found with no thread pointer. */
+	uint64_t c = (GI_NHEAP + (minors[_i] >= 35 ? 48 : 32) + 2200 + 15) & ~15ULL;
+	assert_kind(&s, (void *)(uintptr_t)(c + 0x2a0), MT_CHUNK_LIVE);
+	assert_kind(&s, (void *)(uintptr_t)(c + 0x2d0), MT_CHUNK_TCACHE);
+	ck_assert_uint_eq(lookup(&s, (void *)(uintptr_t)(c + 0x2a0))->arena, 1);
 	const struct mt_glheap_chunk *mm = lookup(&s, (void *)(uintptr_t)(GI_MMAP + 16));
 	ck_assert(mm && mm->mmapped && mm->word0 == 0x3333 && mm->usable == GI_MMAPSZ - 16);
 	ck_assert_uint_eq(st.arenas, 2);
@@ -574,7 +579,8 @@ START_TEST(test_release_layouts)
 	ck_assert_uint_eq(st.live_bytes, 0x20 * 3 + 0x40 + 0x30 + 0x40 + GI_MMAPSZ);
 	/* The tcache struct, and heap_info + malloc_state + padding. */
 	unsigned hinfo = minors[_i] >= 35 ? 48 : 32;
-	ck_assert_uint_eq(st.overhead_bytes, 0x290 + ((hinfo + 2200 + 15) & ~15u));
+	ck_assert_uint_eq(st.overhead_bytes, 2 * 0x290 + ((hinfo + 2200 + 15) & ~15u));
+	ck_assert_uint_eq(st.free_blocks[MT_CHUNK_TCACHE], 2);
 	ck_assert_uint_eq(st.mapped_bytes, 2 * GI_HEAPSZ + GI_MMAPSZ);
 	ck_assert(mt_glheap_quiescent(h, &src, why, sizeof why));
 	/* A tcache count that disagrees with its list: not quiescent. */
