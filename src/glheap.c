@@ -55,7 +55,31 @@
  *   at a fixed offset from the thread pointer; the candidates for that
  *   offset are the GOT slots of libc's R_X86_64_TPOFF64 relocations, and
  *   the one whose value is, for the threads given, either NULL or a valid
- *   tcache wins.
+ *   tcache wins.  The brk heap's first chunk is the main thread's tcache
+ *   and an arena's first its maker's (a thread's first malloc makes its
+ *   tcache): these are found without thread pointers.
+ *
+ * Mmapped chunks: prev_size 0, size a multiple of the page with only M set,
+ *   at the start of an anonymous private rw mapping (the kernel may merge
+ *   neighbours: the scan follows chunk sizes, then pages), not an arena's
+ *   heap nor a thread's stack; the count and bytes found are checked
+ *   against mp_.n_mmaps and mp_.mmapped_mem.  (A memalign'ed mmapped chunk,
+ *   whose prev_size is its offset in the mapping, is missed: the check
+ *   then warns.)
+ *
+ * What the walk checks of each chunk: 16-aligned size >= 32 that stays in
+ *   its heap, M clear, A set (non-main heaps) or clear (brk heap) when in
+ *   use; a chunk in a bin has the next chunk's P clear and its prev_size
+ *   equal to its size, any other has P set; a free-list entry is a chunk
+ *   start in its arena's heaps of the list's size; bin lists are doubly
+ *   linked (bk = previous); lists are bounded (Brent's cycle check, tcache
+ *   counts); no chunk is in two lists.  A bad chunk skips the rest of its
+ *   heap, a bad list entry the rest of its list, each with a warning
+ *   naming the address, and the walk is then incomplete.
+ *
+ * The cache (CACHE_DIR/glheap-BUILDID): the release and the offsets of
+ *   main_arena, mp_ and the TLS slot from libc's load address; re-checked
+ *   (the arena and mp_ signatures) on every use, rewritten when it fails.
  *
  * Why find is cheap: one read of libc's writable segment (~100 KiB), one of
  * its read-only data (the version string), a few of its ELF tables.  The
@@ -598,7 +622,7 @@ static void cache_path(char *p, size_t len, const char *dir, const struct elf_fa
 
 /* The cache file: "memtrace-glheap 1 MINOR ARENA MP SBRKOFF TLSKNOWN TLSOFF"
  * (offsets from libc's load address).  Any doubt and it is ignored. */
-static bool cache_load(struct mt_glheap *h, const struct mt_memsrc *src, const char *path)
+static bool cache_load(struct mt_glheap *h, const char *path)
 {
 	FILE *f = fopen(path, "r");
 	unsigned ver, minor, soff;
@@ -617,7 +641,6 @@ static bool cache_load(struct mt_glheap *h, const struct mt_memsrc *src, const c
 	h->sbrk_off = soff;
 	h->tls_known = tk != 0;
 	h->tls_off = tls;
-	(void)src;
 	return true;
 }
 
@@ -675,7 +698,7 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	read_elf(src, lm.base, &ef);
 	if (cache_dir && ef.build_id_len)
 		cache_path(cpath, sizeof cpath, cache_dir, &ef);
-	bool cached = cpath[0] && cache_load(h, src, cpath);
+	bool cached = cpath[0] && cache_load(h, cpath);
 	if (cached) {
 		set_release(h);
 		cached = learned_ok(h, src, maps);
@@ -991,7 +1014,7 @@ static bool list_chunk_ok(struct walk *w, uint64_t p, unsigned ai, uint64_t want
 		return false;
 	}
 	uint64_t sz = raw & ~CH_FLAGS;
-	if ((want && sz != want) || sz < MINSIZE || !region_of(w, p, sz, ai)) {
+	if ((want && sz != want) || sz < MINSIZE || (sz & 15) || !region_of(w, p, sz, ai)) {
 		warn(w, "%s: chunk 0x%llx has a bad size 0x%llx; rest of the list skipped", list,
 		     (unsigned long long)p, (unsigned long long)sz);
 		return false;
@@ -1048,6 +1071,12 @@ static int bins(struct walk *w, unsigned ai, const uint8_t *ms)
 			}
 			if (!list_chunk_ok(w, p, ai, i > 1 && i < 64 ? 16ULL * i : 0, list, &sz))
 				break;
+			if (i >= 64 && sz < 64 * 16) {   /* large bins start at 1 KiB */
+				warn(w, "%s: chunk 0x%llx is too small (0x%llx) for a large bin; rest of"
+				     " the list skipped", list, (unsigned long long)p,
+				     (unsigned long long)sz);
+				break;
+			}
 			if (bc_read(w, p + 16, nx, 16) < 0)
 				break;
 			if (nx[1] != prev) {
@@ -1260,7 +1289,7 @@ static int one_chunk(struct walk *w, const struct region *r, uint64_t p, uint64_
 		     size_t *cur, uint64_t *next)
 {
 	uint64_t sz = raw & ~CH_FLAGS, nraw, word0 = 0;
-	if (sz < MINSIZE || (raw & CH_M) || p + sz + 16 > r->hi || p + sz < p ||
+	if (sz < MINSIZE || (sz & 15) || (raw & CH_M) || p + sz + 16 > r->hi || p + sz < p ||
 	    wget(w, p + sz + 8, r->hi, &nraw) < 0 || wget(w, p + 16, r->hi, &word0) < 0) {
 		warn(w, "chunk 0x%llx: bad size 0x%llx; heap 0x%llx..0x%llx skipped",
 		     (unsigned long long)p, (unsigned long long)raw, (unsigned long long)p,
