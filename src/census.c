@@ -5,11 +5,18 @@
  * free is a binary search.  A freed block keeps its place (row FREED), so
  * the array never moves after the walk.  A chunk too large for the 32-bit
  * size field (64 GiB and up) keeps its size in a side list.
+ *
+ * The array is a mapping of its own, grown with mremap() (no copy, never
+ * two arrays at once) and given transparent huge pages where the system
+ * allows them (madvise): 16 million blocks fill 256 MiB, and faulting that
+ * in 4 KiB at a time was most of the census's own time.  finish() cuts it
+ * to the pages in use.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "census.h"
 
@@ -52,8 +59,9 @@ struct map {
 
 struct mt_census {
 	struct mt_census_config cfg;
-	struct cblock *v;
+	struct cblock *v;      /* mapped; cap entries (a whole number of pages) */
 	size_t n, cap;
+	bool unsorted;         /* a block came below the one before it */
 	struct big *bigs;
 	size_t nbigs;
 	struct row *rows;
@@ -66,6 +74,9 @@ struct mt_census {
 	uint64_t trimmable;
 	bool trim_inexact;
 	unsigned symbol_lookups;
+	uint64_t mod_lo, mod_hi;  /* the span of the modules' mappings */
+	uint64_t last_size;       /* size_row's last answer */
+	uint32_t last_size_row;   /* ROW_NONE: none yet */
 	struct mt_glheap_stats st;
 	uint64_t live_blocks, live_bytes;
 	bool finished;
@@ -317,25 +328,43 @@ static int type_row(struct mt_census *c, const char *name, uint32_t *id)
 	return new_row(c, name, 0, id);
 }
 
+/* The row of untyped blocks of USABLE bytes.  Neighbours tend to have one
+ * size: the last one answers first. */
 static int size_row(struct mt_census *c, uint64_t usable, uint32_t *id)
 {
-	if (map_get(&c->by_size, usable, id))
+	if (c->last_size_row != ROW_NONE && c->last_size == usable) {
+		*id = c->last_size_row;
 		return 0;
-	int err = new_row(c, NULL, usable, id);
-	if (!err)
-		err = map_put(&c->by_size, usable, *id);
+	}
+	int err = 0;
+	if (!map_get(&c->by_size, usable, id)) {
+		err = new_row(c, NULL, usable, id);
+		if (!err)
+			err = map_put(&c->by_size, usable, *id);
+	}
+	if (!err) {
+		c->last_size = usable;
+		c->last_size_row = *id;
+	}
 	return err;
 }
 
-/* The type row of a block whose first word is WORD, or ROW_NONE. */
+/* The type row of a block whose first word is WORD, or ROW_NONE.  Most
+ * first words point nowhere near a module (numbers, heap pointers): they
+ * are turned away by the modules' span before any lookup, and only words
+ * inside a module are cached, so the cache holds vtables and the few
+ * other module pointers, not every word of the heap. */
 static int word_row(struct mt_census *c, uint64_t word, uint32_t *id)
 {
+	*id = ROW_NONE;
+	if ((word & 7) || word < c->mod_lo || word >= c->mod_hi)
+		return 0;
 	if (map_get(&c->by_word, word, id))
 		return 0;
-	*id = ROW_NONE;
+	if (!in_module(c, word))
+		return 0;
 	char name[MT_CENSUS_NAME_MAX];
-	if (word && !(word & 7) && in_module(c, word) &&
-	    (name_by_typeinfo(c, word, name, sizeof name) ||
+	if ((name_by_typeinfo(c, word, name, sizeof name) ||
 	     name_by_symbol(c, word, name, sizeof name))) {
 		int err = type_row(c, name, id);
 		if (err)
@@ -351,8 +380,18 @@ static int word_row(struct mt_census *c, uint64_t word, uint32_t *id)
 struct mt_census *mt_census_new(const struct mt_census_config *cfg)
 {
 	struct mt_census *c = calloc(1, sizeof *c);
-	if (c)
-		c->cfg = *cfg;
+	if (!c)
+		return NULL;
+	c->cfg = *cfg;
+	c->last_size_row = ROW_NONE;
+	c->mod_lo = UINT64_MAX;
+	for (size_t i = 0; i < cfg->maps->n; i++) {
+		const struct mt_map *m = &cfg->maps->v[i];
+		if (!m->r || !m->path || m->path[0] != '/')
+			continue;
+		c->mod_lo = m->start < c->mod_lo ? m->start : c->mod_lo;
+		c->mod_hi = m->end > c->mod_hi ? m->end : c->mod_hi;
+	}
 	return c;
 }
 
@@ -360,7 +399,8 @@ void mt_census_destroy(struct mt_census *c)
 {
 	if (!c)
 		return;
-	free(c->v);
+	if (c->v)
+		munmap(c->v, c->cap * sizeof *c->v);
 	free(c->bigs);
 	for (size_t i = 0; i < c->nrows; i++)
 		free(c->rows[i].type);
@@ -392,16 +432,48 @@ void mt_census_warn(struct mt_census *c, const char *msg)
 		c->nwarnings++;
 }
 
+#define TABLE_PAGE 4096ull
+
+/* Room for half as many blocks again (at least 2 MiB: one huge page). */
+static int grow_table(struct mt_census *c)
+{
+	size_t old = c->cap * sizeof *c->v;
+	size_t bytes = old ? old + old / 2 : 2u << 20;
+	bytes = (bytes + TABLE_PAGE - 1) & ~(TABLE_PAGE - 1);
+	void *v = old ? mremap(c->v, old, bytes, MREMAP_MAYMOVE)
+		      : mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v == MAP_FAILED)
+		return -ENOMEM;
+	madvise(v, bytes, MADV_HUGEPAGE);   /* a hint: may fail, harmless */
+	c->v = v;
+	c->cap = bytes / sizeof *c->v;
+	return 0;
+}
+
+/* Down to the pages in use once the walk is over. */
+static void trim_table(struct mt_census *c)
+{
+	size_t old = c->cap * sizeof *c->v;
+	size_t bytes = (c->n * sizeof *c->v + TABLE_PAGE - 1) & ~(TABLE_PAGE - 1);
+	if (!c->v || bytes >= old)
+		return;
+	if (bytes == 0) {
+		munmap(c->v, old);
+		c->v = NULL;
+		c->cap = 0;
+		return;
+	}
+	void *v = mremap(c->v, old, bytes, 0);
+	if (v != MAP_FAILED) {
+		c->v = v;
+		c->cap = bytes / sizeof *c->v;
+	}
+}
+
 static int append_block(struct mt_census *c, uint64_t addr, uint64_t size, uint32_t row)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap + c->cap / 2 : 4096;
-		struct cblock *v = realloc(c->v, cap * sizeof *v);
-		if (!v)
-			return -ENOMEM;
-		c->v = v;
-		c->cap = cap;
-	}
+	if (c->n == c->cap && grow_table(c) < 0)
+		return -ENOMEM;
 	uint64_t s16 = size / 16;
 	if (s16 >= SIZE16_BIG) {
 		struct big *b = realloc(c->bigs, (c->nbigs + 1) * sizeof *b);
@@ -411,6 +483,8 @@ static int append_block(struct mt_census *c, uint64_t addr, uint64_t size, uint3
 		b[c->nbigs++] = (struct big){ addr, size };
 		s16 = SIZE16_BIG;
 	}
+	if (c->n && addr < c->v[c->n - 1].addr)
+		c->unsorted = true;
 	c->v[c->n++] = (struct cblock){ addr, (uint32_t)s16, row };
 	return 0;
 }
@@ -475,24 +549,72 @@ int mt_census_chunk(struct mt_census *c, const struct mt_glheap_chunk *ch)
 	return 0;
 }
 
-static int cmp_block(const void *a, const void *b)
+/* Sort by address in place: qsort() would take a copy of the whole table
+ * (glibc's is a merge sort), doubling memtrace's memory for a moment.
+ * The walk gives ascending runs (a heap at a time), so the table is often
+ * sorted already; else a quicksort, median of three, the smaller side
+ * first (depth <= log2 n), insertion sort below 16. */
+static void swap_blocks(struct cblock *a, struct cblock *b)
 {
-	const struct cblock *x = a, *y = b;
-	return x->addr < y->addr ? -1 : x->addr > y->addr;
+	struct cblock t = *a;
+	*a = *b;
+	*b = t;
 }
+
+static void insertion_sort(struct cblock *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct cblock x = v[i];
+		size_t j = i;
+		for (; j > 0 && v[j - 1].addr > x.addr; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+static void sort_blocks(struct cblock *v, size_t n)
+{
+	while (n > 16) {
+		size_t mid = n / 2;
+		if (v[mid].addr < v[0].addr)
+			swap_blocks(&v[mid], &v[0]);
+		if (v[n - 1].addr < v[0].addr)
+			swap_blocks(&v[n - 1], &v[0]);
+		if (v[n - 1].addr < v[mid].addr)
+			swap_blocks(&v[n - 1], &v[mid]);
+		uint64_t pivot = v[mid].addr;
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (v[i].addr < pivot)
+				i++;
+			while (v[j].addr > pivot)
+				j--;
+			if (i >= j)
+				break;
+			swap_blocks(&v[i++], &v[j--]);
+		}
+		/* [0, j] <= pivot <= [j + 1, n) */
+		size_t left = j + 1;
+		if (left < n - left) {
+			sort_blocks(v, left);
+			v += left;
+			n -= left;
+		} else {
+			sort_blocks(v + left, n - left);
+			n = left;
+		}
+	}
+	insertion_sort(v, n);
+}
+
 
 int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 {
 	if (st)
 		c->st = *st;
-	qsort(c->v, c->n, sizeof *c->v, cmp_block);
-	if (c->n < c->cap) {
-		struct cblock *v = realloc(c->v, (c->n ? c->n : 1) * sizeof *v);
-		if (v) {
-			c->v = v;
-			c->cap = c->n ? c->n : 1;
-		}
-	}
+	if (c->unsorted)
+		sort_blocks(c->v, c->n);
+	trim_table(c);
 	if (c->trim_inexact)
 		mt_census_warn(c, "the residency of free pages could not be read: "
 			       "trimmable_bytes counts every whole free page");
@@ -569,6 +691,30 @@ double mt_census_bytes_per_block(const struct mt_census *c)
 }
 
 /* ---- the report ------------------------------------------------------- */
+
+const char *mt_census_allocator_refusal(const char *allocator, char *buf, size_t len)
+{
+	static const char *const names[] = { "jemalloc", "tcmalloc", "mimalloc" };
+	const char *base = strrchr(allocator, '/');
+	base = base ? base + 1 : allocator;
+	if (!base[0]) {
+		snprintf(buf, len, "no malloc found in the process (a census reads glibc's malloc "
+			 "only)");
+		return buf;
+	}
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strstr(base, names[i])) {
+			snprintf(buf, len, "the process uses %s (a census reads glibc's malloc "
+				 "only)", names[i]);
+			return buf;
+		}
+	}
+	if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0)
+		return NULL;
+	snprintf(buf, len, "the process's malloc is linked into %.120s (static, or its own), "
+		 "not glibc's libc.so (a census reads glibc's malloc only)", base);
+	return buf;
+}
 
 const char *mt_census_verdict(uint64_t live_bytes, uint64_t free_bytes)
 {

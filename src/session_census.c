@@ -55,27 +55,6 @@ static const char *cache_dir(char *buf, size_t len)
 	return access(buf, W_OK) == 0 ? buf : NULL;
 }
 
-/* Why there can be no census of a process whose malloc is in ALLOCATOR
- * (a module path), or NULL when it is glibc's. */
-static const char *other_allocator(const char *allocator, char *buf, size_t len)
-{
-	static const char *const names[] = { "jemalloc", "tcmalloc", "mimalloc" };
-	const char *base = strrchr(allocator, '/');
-	base = base ? base + 1 : allocator;
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (strstr(base, names[i])) {
-			snprintf(buf, len, "the process uses %s (a census reads glibc's malloc "
-				 "only)", names[i]);
-			return buf;
-		}
-	}
-	if (strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0)
-		return NULL;
-	snprintf(buf, len, "the process's malloc is %.120s's own, not glibc's (a census reads "
-		 "glibc's malloc only)", base[0] ? base : "unknown");
-	return buf;
-}
-
 void census_freeze(struct session *s)
 {
 	if (s->o->no_census) {
@@ -84,7 +63,7 @@ void census_freeze(struct session *s)
 	}
 	s->census_t0 = now_s();
 	char why[256];
-	const char *other = other_allocator(s->set.allocator, why, sizeof why);
+	const char *other = mt_census_allocator_refusal(s->set.allocator, why, sizeof why);
 	if (!other) {
 		char dir[4200];
 		int err = mt_freeze_take(s->t, cache_dir(dir, sizeof dir), &s->freeze, why,
@@ -97,9 +76,9 @@ void census_freeze(struct session *s)
 		}
 		s->freeze = NULL;
 	}
+	/* said by census_build, once the hooks are in: a session that fails
+	 * to hook says only why */
 	snprintf(s->census_reason, sizeof s->census_reason, "%s", why);
-	if (s->o->cmd != MT_CMD_CENSUS)
-		mt_say("census: not available: %s", why);
 }
 
 struct walk {
@@ -164,8 +143,11 @@ static int walk_copy(struct session *s, census_pump_fn pump, char *why, size_t l
 
 void census_build(struct session *s, census_pump_fn pump)
 {
-	if (!s->freeze)
+	if (!s->freeze) {
+		if (s->census_reason[0] && !s->o->no_census && s->o->cmd != MT_CMD_CENSUS)
+			mt_say("census: not available: %s", s->census_reason);
 		return;
+	}
 	char why[256];
 	struct mt_freeze_stats fs;
 	mt_freeze_stats(s->freeze, &fs);
@@ -235,6 +217,29 @@ static void pump_plain(struct session *s)
 	}
 }
 
+/* Stop every thread and detach (PTRACE_DETACH wants a stopped task).  A
+ * stop taken meanwhile is handled as in pump_plain: while stopping all,
+ * target.c keeps what it resumes for delivery at the detach. */
+static void census_detach(struct session *s)
+{
+	double deadline = now_s() + 30;
+	mt_target_stop_all(s->t);
+	while (!s->end && !mt_target_all_stopped(s->t) && now_s() < deadline) {
+		struct mt_stop st;
+		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
+			break;
+		if (st.kind == MT_STOP_TRAP)
+			mt_target_resume(s->t, st.tid, SIGTRAP);
+		else if (st.kind == MT_STOP_FORK_CHILD ||
+			 (st.kind == MT_STOP_EXEC && st.shared_child))
+			mt_target_release_child(s->t, st.tid);
+		else if (st.kind == MT_STOP_PROCESS_EXIT || st.kind == MT_STOP_EXEC)
+			s->end = st.kind == MT_STOP_EXEC ? END_EXEC : END_EXITED;
+	}
+	if (s->end != END_EXITED)
+		mt_target_detach_all(s->t);
+}
+
 static int census_attach(struct session *s)
 {
 	char msg[512];
@@ -248,10 +253,10 @@ static int census_attach(struct session *s)
 		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
-	err = mt_discover_allocators(s->pid, &s->set);
-	if (err < 0)
-		snprintf(s->set.allocator, sizeof s->set.allocator, "%s",
-			 err == -MT_E_UNSUPPORTED_ARCH ? "not x86_64" : "none found");
+	if (mt_discover_allocators(s->pid, &s->set) < 0)
+		s->set.allocator[0] = 0;   /* no malloc found: said as the reason */
+	/* names the vtables of classes built without RTTI */
+	s->sym = mt_symbolizer_new(s->pid);
 	return 0;
 }
 
@@ -298,8 +303,7 @@ int census_command(struct session *s)
 	census_freeze(s);
 	mt_target_resume_all(s->t);
 	census_build(s, pump_plain);
-	if (s->end != END_EXITED)
-		mt_target_detach_all(s->t);
+	census_detach(s);
 	rc = census_output(s, census_report(s));
 	return rc;
 }

@@ -273,7 +273,8 @@ START_TEST(test_table_many_and_frees)
 		ck_assert_int_eq(mt_census_chunk(c, &ch), 0);
 	}
 	mt_census_finish(c, NULL);
-	ck_assert_double_le(mt_census_bytes_per_block(c), 16.0);
+	/* 16 bytes a block, the table cut to whole pages */
+	ck_assert_double_le(mt_census_bytes_per_block(c), 16.0 + 4096.0 / N);
 	ck_assert_double_ge(mt_census_bytes_per_block(c), 16.0);
 	for (int i = 0; i < N; i += 2)
 		ck_assert(mt_census_free(c, 0x10000000ull + (uint64_t)i * 64));
@@ -297,6 +298,30 @@ START_TEST(test_table_many_and_frees)
 	ck_assert_uint_eq(rows, N);
 	mt_census_report_free(&r);
 	mt_census_destroy(c);
+}
+END_TEST
+
+/* Descending, and sorted runs one after the other, as arenas come. */
+START_TEST(test_table_orders)
+{
+	for (int order = 0; order < 2; order++) {
+		struct mt_census *c = census_new();
+		enum { N = 100000 };
+		for (int i = 0; i < N; i++) {
+			uint64_t k = order == 0 ? (uint64_t)(N - 1 - i)
+						: (uint64_t)((i % 4) * (N / 4) + i / 4);
+			uint64_t a = 0x10000000ull + k * 32;
+			struct mt_glheap_chunk ch = { .chunk = a - 16, .addr = a, .size = 32,
+						      .usable = 24, .kind = MT_CHUNK_LIVE };
+			ck_assert_int_eq(mt_census_chunk(c, &ch), 0);
+		}
+		mt_census_finish(c, NULL);
+		for (int i = 0; i < N; i++)
+			ck_assert_msg(mt_census_free(c, 0x10000000ull + (uint64_t)i * 32),
+				      "order %d: block %d not found", order, i);
+		ck_assert_uint_eq(mt_census_live_blocks(c), 0);
+		mt_census_destroy(c);
+	}
 }
 END_TEST
 
@@ -418,6 +443,34 @@ START_TEST(test_unavailable)
 	ck_assert(!r.available);
 	ck_assert_str_eq(r.reason, "the process uses jemalloc");
 	mt_census_report_free(&r);
+}
+END_TEST
+
+START_TEST(test_allocator_refusal)
+{
+	char buf[256];
+	ck_assert_ptr_null(mt_census_allocator_refusal("/usr/lib/x86_64-linux-gnu/libc.so.6",
+						       buf, sizeof buf));
+	ck_assert_ptr_null(mt_census_allocator_refusal("/lib64/libc-2.31.so", buf, sizeof buf));
+	ck_assert_str_eq(mt_census_allocator_refusal("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+						     buf, sizeof buf),
+			 "the process uses jemalloc (a census reads glibc's malloc only)");
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/opt/libtcmalloc_minimal.so.4",
+								 buf, sizeof buf), "tcmalloc"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/usr/lib/libmimalloc.so.2",
+								 buf, sizeof buf), "mimalloc"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("/srv/bin/static-server", buf,
+								 sizeof buf),
+				     "linked into static-server"));
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal("", buf, sizeof buf),
+				     "no malloc found"));
+	/* a long name is cut, the line stays whole */
+	char longpath[600];
+	memset(longpath, 'x', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = 0;
+	ck_assert_ptr_nonnull(strstr(mt_census_allocator_refusal(longpath, buf, sizeof buf),
+				     "(a census reads glibc's malloc only)"));
 }
 END_TEST
 
@@ -631,12 +684,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_hostile_vtables);
 	tcase_add_test(tc, test_cache_per_vptr);
 	tcase_add_test(tc, test_table_many_and_frees);
+	tcase_add_test(tc, test_table_orders);
 	tcase_add_test(tc, test_table_huge_block);
 	tcase_add_test(tc, test_verdict);
 	tcase_add_test(tc, test_heap_summary);
 	tcase_add_test(tc, test_trimmable_residency);
 	tcase_add_test(tc, test_warnings_bounded);
 	tcase_add_test(tc, test_unavailable);
+	tcase_add_test(tc, test_allocator_refusal);
 	tcase_add_test(tc, test_tracker_census_free);
 	tcase_add_test(tc, test_tracker_census_realloc);
 	tcase_add_test(tc, test_tracker_census_sampling);
