@@ -1,0 +1,590 @@
+/* Unit tests for src/glheap.c: glibc malloc's heap read without symbols.
+ *
+ * The real test uses this machine's glibc: the test allocates a known set
+ * of blocks (live, freed into tcache, fastbins and bins, mmapped, and from
+ * a second thread so a non-main arena exists), then forks.  The child is a
+ * frozen copy of that heap (it only pause()s); the parent finds and walks
+ * it through process_vm_readv, so its own mallocs do not disturb what it
+ * reads and a bad address is -EFAULT, not a crash.  Corrupt heaps are the
+ * same image read through a memsrc that overlays bytes. */
+#include <check.h>
+#include <errno.h>
+#include <gnu/libc-version.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "glheap.h"
+#include "maps.h"
+#include "memsrc.h"
+
+/* ---- a memsrc reading another process, with optional overlays ---- */
+
+struct patch {
+	uint64_t addr;
+	uint8_t bytes[8];
+	size_t len;
+};
+
+struct psrc {
+	pid_t pid;
+	struct patch patch[8];
+	size_t npatch;
+};
+
+static int p_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct psrc *s = ctx;
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv(s->pid, &l, 1, &r, 1, 0);
+	if (n != (ssize_t)len)
+		return -EFAULT;
+	for (size_t i = 0; i < s->npatch; i++) {
+		const struct patch *p = &s->patch[i];
+		for (size_t k = 0; k < p->len; k++)
+			if (p->addr + k >= addr && p->addr + k < addr + len)
+				((uint8_t *)buf)[p->addr + k - addr] = p->bytes[k];
+	}
+	return 0;
+}
+
+static void add_patch(struct psrc *s, uint64_t addr, uint64_t v, size_t len)
+{
+	struct patch *p = &s->patch[s->npatch++];
+	p->addr = addr;
+	memcpy(p->bytes, &v, len);
+	p->len = len;
+}
+
+/* ---- the known heap ---- */
+
+enum { NLIVE = 600, NTC = 5, NFAST = 20, NBIG = 6, NMM = 2, NTHR = 50 };
+
+struct known {
+	void *live[NLIVE];
+	void *tc[NTC];          /* freed, size 100: tcache */
+	void *fast[NFAST];      /* freed, size 40: 7 tcache then fastbin */
+	void *big[NBIG];        /* freed, size 5000: unsorted or large bin */
+	void *guard[NBIG];
+	void *mm[NMM];          /* 1 MiB: mmapped */
+	void *thr_live[NTHR];
+	void *thr_free[10];
+	pthread_t thr;
+	uint64_t tp_main, tp_thr;
+	struct mallinfo2 mi;
+	int go[2], park[2];
+};
+
+static struct known K;
+
+static void *thread_main(void *arg)
+{
+	char c = 0;
+	(void)arg;
+	for (int i = 0; i < NTHR; i++)
+		K.thr_live[i] = malloc(64);
+	for (int i = 0; i < 10; i++)
+		K.thr_free[i] = malloc(64);
+	for (int i = 0; i < 10; i++)
+		free(K.thr_free[i]);   /* 7 into this thread's tcache, 3 fastbin */
+	K.tp_thr = (uint64_t)pthread_self();
+	if (write(K.go[1], &c, 1) != 1)
+		abort();
+	if (read(K.park[0], &c, 1) < 0)   /* parked outside malloc */
+		abort();
+	return NULL;
+}
+
+static const size_t live_sizes[] = { 1, 24, 100, 200, 1000, 3000, 70000, 40 };
+
+static pid_t build_heap(void)
+{
+	char c;
+	ck_assert_int_eq(pipe(K.go), 0);
+	ck_assert_int_eq(pipe(K.park), 0);
+	ck_assert_int_eq(pthread_create(&K.thr, NULL, thread_main, NULL), 0);
+	ck_assert_int_eq(read(K.go[0], &c, 1), 1);
+	for (int i = 0; i < NLIVE; i++)
+		K.live[i] = malloc(live_sizes[i % 8]);
+	for (int i = 0; i < NTC; i++)
+		K.tc[i] = malloc(100);
+	for (int i = 0; i < NFAST; i++)
+		K.fast[i] = malloc(40);
+	for (int i = 0; i < NBIG; i++) {
+		K.big[i] = malloc(5000);
+		K.guard[i] = malloc(24);
+	}
+	for (int i = 0; i < NMM; i++)
+		K.mm[i] = malloc(1 << 20);
+	for (int i = 0; i < NTC; i++)
+		free(K.tc[i]);
+	for (int i = 0; i < NFAST; i++)
+		free(K.fast[i]);
+	for (int i = 0; i < NBIG; i++)
+		free(K.big[i]);
+	K.tp_main = (uint64_t)pthread_self();
+	K.mi = mallinfo2();
+	pid_t pid = fork();
+	if (pid == 0)
+		for (;;)
+			pause();
+	ck_assert_int_gt(pid, 0);
+	return pid;
+}
+
+static void end_heap(pid_t pid)
+{
+	char c = 0;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ck_assert_int_eq(write(K.park[1], &c, 1), 1);
+	pthread_join(K.thr, NULL);
+}
+
+/* ---- collecting the walk ---- */
+
+struct seen {
+	struct mt_glheap_chunk *v;
+	size_t n, cap;
+	char warn[8][256];
+	unsigned nwarn;
+	int stop_after;
+};
+
+static int on_chunk(void *ctx, const struct mt_glheap_chunk *c)
+{
+	struct seen *s = ctx;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 4096;
+		s->v = realloc(s->v, s->cap * sizeof *s->v);
+		ck_assert_ptr_nonnull(s->v);
+	}
+	s->v[s->n++] = *c;
+	return s->stop_after && (int)s->n == s->stop_after ? 42 : 0;
+}
+
+static void on_warn(void *ctx, const char *msg)
+{
+	struct seen *s = ctx;
+	if (s->nwarn < 8)
+		snprintf(s->warn[s->nwarn], sizeof s->warn[0], "%s", msg);
+	s->nwarn++;
+}
+
+static const struct mt_glheap_chunk *lookup(const struct seen *s, const void *user)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].addr == (uint64_t)(uintptr_t)user)
+			return &s->v[i];
+	return NULL;
+}
+
+struct fixture {
+	pid_t pid;
+	struct psrc ps;
+	struct mt_memsrc src;
+	struct mt_maps maps;
+	struct mt_glheap *h;
+	struct mt_glheap_thread th[2];
+};
+
+static void fx_open(struct fixture *f, const char *cache)
+{
+	char why[256] = "";
+	memset(f, 0, sizeof *f);
+	f->pid = build_heap();
+	f->ps.pid = f->pid;
+	f->src = (struct mt_memsrc){ .read = p_read, .ctx = &f->ps };
+	ck_assert_int_eq(mt_maps_read(f->pid, &f->maps), 0);
+	f->th[0] = (struct mt_glheap_thread){ f->pid, K.tp_main };
+	f->th[1] = (struct mt_glheap_thread){ f->pid + 1, K.tp_thr };
+	int rc = mt_glheap_find(&f->src, &f->maps, f->th, 2, cache, &f->h, why, sizeof why);
+	ck_assert_msg(rc == 0, "find: %d %s", rc, why);
+}
+
+static void fx_close(struct fixture *f)
+{
+	mt_glheap_destroy(f->h);
+	mt_maps_free(&f->maps);
+	end_heap(f->pid);
+}
+
+static void walk(struct fixture *f, struct seen *s, struct mt_glheap_stats *st)
+{
+	struct mt_glheap_cb cb = { on_chunk, on_warn, s };
+	memset(s, 0, sizeof *s);
+	ck_assert_int_eq(mt_glheap_walk(f->h, &f->src, &f->maps, &cb, st), 0);
+}
+
+static void assert_kind(const struct seen *s, const void *p, enum mt_chunk_kind k)
+{
+	const struct mt_glheap_chunk *c = lookup(s, p);
+	ck_assert_msg(c != NULL, "block %p not reported", p);
+	ck_assert_msg(c->kind == k, "block %p: kind %d, want %d", p, c->kind, k);
+}
+
+START_TEST(test_real_heap)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	fx_open(&f, NULL);
+	char vers[16];
+	snprintf(vers, sizeof vers, "%s", gnu_get_libc_version());
+	ck_assert_str_eq(mt_glheap_version(f.h), vers);
+	walk(&f, &s, &st);
+	ck_assert_msg(st.complete, "incomplete: %s", s.warn[0]);
+	ck_assert_uint_eq(s.nwarn, 0);
+	for (int i = 0; i < NLIVE; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, K.live[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(c->kind, MT_CHUNK_LIVE);
+		ck_assert_uint_eq(c->usable, malloc_usable_size(K.live[i]));
+		ck_assert_uint_eq(c->arena, 0);
+		ck_assert(!c->mmapped);
+		ck_assert_uint_eq(c->chunk + 16, c->addr);
+	}
+	for (int i = 0; i < NTC; i++)
+		assert_kind(&s, K.tc[i], MT_CHUNK_TCACHE);
+	/* LIFO into tcache: the first 7 freed fill it, the rest go to the fastbin. */
+	for (int i = 0; i < NFAST; i++)
+		assert_kind(&s, K.fast[i], i < 7 ? MT_CHUNK_TCACHE : MT_CHUNK_FASTBIN);
+	for (int i = 0; i < NBIG; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, K.big[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_msg(c->kind == MT_CHUNK_UNSORTED || c->kind == MT_CHUNK_LARGEBIN,
+			      "big %d: kind %d", i, c->kind);
+		assert_kind(&s, K.guard[i], MT_CHUNK_LIVE);
+	}
+	for (int i = 0; i < NMM; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, K.mm[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert(c->mmapped);
+		ck_assert_int_eq(c->kind, MT_CHUNK_LIVE);
+		ck_assert_uint_eq(c->arena, ~0u);
+		ck_assert_uint_eq(c->usable, malloc_usable_size(K.mm[i]));
+	}
+	for (int i = 0; i < NTHR; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, K.thr_live[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(c->kind, MT_CHUNK_LIVE);
+		ck_assert_uint_gt(c->arena, 0);
+	}
+	for (int i = 0; i < 10; i++)
+		assert_kind(&s, K.thr_free[i], i < 7 ? MT_CHUNK_TCACHE : MT_CHUNK_FASTBIN);
+	ck_assert_uint_ge(st.arenas, 2);
+	ck_assert_uint_eq(st.mmapped_chunks, K.mi.hblks);
+	ck_assert_uint_eq(st.mmapped_bytes, K.mi.hblkhd);
+	/* mallinfo2 counts tcache chunks and the arenas' own structures as in
+	 * use; what is free is fastbins, bins and top. */
+	ck_assert_uint_eq(st.live_bytes + st.free_bytes[MT_CHUNK_TCACHE] + st.overhead_bytes,
+			  K.mi.uordblks + K.mi.hblkhd);
+	uint64_t fr = 0;
+	for (int k = MT_CHUNK_FASTBIN; k < MT_CHUNK__KINDS; k++)
+		fr += st.free_bytes[k];
+	ck_assert_uint_eq(fr, K.mi.fordblks);
+	ck_assert_uint_eq(st.free_bytes[MT_CHUNK_FASTBIN], K.mi.fsmblks);
+	ck_assert_uint_eq(st.mapped_bytes, K.mi.arena + K.mi.hblkhd);
+	/* Chunks are reported once each. */
+	uint64_t total = st.live_blocks;
+	for (int k = 1; k < MT_CHUNK__KINDS; k++)
+		total += st.free_blocks[k];
+	ck_assert_uint_eq(total, s.n);
+	char why[128];
+	ck_assert(mt_glheap_quiescent(f.h, &f.src, why, sizeof why));
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* A callback's non-zero value stops the walk and is returned. */
+START_TEST(test_stop)
+{
+	struct fixture f;
+	struct seen s = { .stop_after = 10 };
+	struct mt_glheap_stats st;
+	struct mt_glheap_cb cb = { on_chunk, on_warn, &s };
+	fx_open(&f, NULL);
+	ck_assert_int_eq(mt_glheap_walk(f.h, &f.src, &f.maps, &cb, &st), 42);
+	ck_assert_uint_eq(s.n, 10);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* The 8 bytes of the chunk header's size of user pointer P. */
+static uint64_t size_field(struct fixture *f, const void *p)
+{
+	uint64_t v = 0;
+	ck_assert_int_eq(f->src.read(f->src.ctx, (uint64_t)(uintptr_t)p - 8, &v, 8), 0);
+	return v;
+}
+
+static void walk_corrupt(struct fixture *f, struct seen *s, struct mt_glheap_stats *st)
+{
+	walk(f, s, st);
+	ck_assert(!st->complete);
+	ck_assert_uint_gt(s->nwarn, 0);
+}
+
+START_TEST(test_bad_size)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	fx_open(&f, NULL);
+	add_patch(&f.ps, (uint64_t)(uintptr_t)K.live[300] - 8, 0x7fffffff1, 8);
+	walk_corrupt(&f, &s, &st);
+	char want[64];
+	snprintf(want, sizeof want, "chunk %p: bad size", (void *)((char *)K.live[300] - 16));
+	ck_assert_msg(strstr(s.warn[0], want), "warning: %s", s.warn[0]);
+	/* What lies before it, and the other heaps, were still walked. */
+	assert_kind(&s, K.live[0], MT_CHUNK_LIVE);
+	assert_kind(&s, K.thr_live[0], MT_CHUNK_LIVE);
+	ck_assert_ptr_null(lookup(&s, K.live[301]));
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_size_misaligned_next)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	fx_open(&f, NULL);
+	/* A size that lands mid-chunk: the next "header" is user data. */
+	uint64_t sz = size_field(&f, K.live[2]);
+	add_patch(&f.ps, (uint64_t)(uintptr_t)K.live[2] - 8, sz + 16, 8);
+	walk(&f, &s, &st);
+	/* Either warned and incomplete, or the live count changed: never a
+	 * silent, complete and wrong answer about live[2]. */
+	const struct mt_glheap_chunk *c = lookup(&s, K.live[2]);
+	ck_assert(!st.complete || !c || c->size != (sz & ~7ULL));
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_fastbin_loop)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	fx_open(&f, NULL);
+	/* fast[7] is the last freed into the fastbin list's tail; make the
+	 * head point back to it after itself: a loop of two.  The head is
+	 * fast[NFAST-1] (LIFO); its fd goes to fast[NFAST-2]; make
+	 * fast[NFAST-2]'s fd point back at the head. */
+	uint64_t head = (uint64_t)(uintptr_t)K.fast[NFAST - 1] - 16;
+	uint64_t pos = (uint64_t)(uintptr_t)K.fast[NFAST - 2];
+	uint64_t stored = strcmp(mt_glheap_version(f.h), "2.32") >= 0 ? (pos >> 12) ^ head : head;
+	add_patch(&f.ps, pos, stored, 8);
+	walk_corrupt(&f, &s, &st);
+	ck_assert_msg(strstr(s.warn[0], "loops"), "warning: %s", s.warn[0]);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_tcache_out_of_range)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	char why[160];
+	fx_open(&f, NULL);
+	/* tc[NTC-1] heads the 112-byte tcache list; its next: far away. */
+	uint64_t pos = (uint64_t)(uintptr_t)K.tc[NTC - 1];
+	add_patch(&f.ps, pos, 0x123456789000ULL, 8);
+	walk_corrupt(&f, &s, &st);
+	ck_assert_msg(strstr(s.warn[0], "outside the arena"), "warning: %s", s.warn[0]);
+	/* And the tcache's count no longer matches its list. */
+	ck_assert(!mt_glheap_quiescent(f.h, &f.src, why, sizeof why));
+	ck_assert_msg(strstr(why, "count 5"), "why: %s", why);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_locked_arena)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	char why[160] = "";
+	fx_open(&f, NULL);
+	walk(&f, &s, &st);
+	/* The thread's arena: where thr_live[0] lives; its malloc_state is
+	 * right after the heap's heap_info, at the 64 MiB-aligned start. */
+	uint64_t heap = (uint64_t)(uintptr_t)K.thr_live[0] & ~((64ULL << 20) - 1);
+	uint64_t ar = 0;
+	ck_assert_int_eq(f.src.read(f.src.ctx, heap, &ar, 8), 0);
+	add_patch(&f.ps, ar, 1, 4);
+	ck_assert(!mt_glheap_quiescent(f.h, &f.src, why, sizeof why));
+	char want[64];
+	snprintf(want, sizeof want, "arena 0x%llx: locked", (unsigned long long)ar);
+	ck_assert_str_eq(why, want);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* The bin lists are doubly linked; a bk that does not point back stops
+ * the list with a warning. */
+START_TEST(test_bin_bad_bk)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	fx_open(&f, NULL);
+	add_patch(&f.ps, (uint64_t)(uintptr_t)K.big[2] + 8, 0x1000, 8);
+	walk_corrupt(&f, &s, &st);
+	ck_assert_msg(strstr(s.warn[0], "bk 0x1000"), "warning: %s", s.warn[0]);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+START_TEST(test_cache)
+{
+	char dir[] = "/tmp/test_glheap.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	struct fixture f;
+	fx_open(&f, dir);
+	fx_close(&f);
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "grep -q '^memtrace-glheap 1 ' %s/glheap-*", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	/* Used again; then a bad cache file is ignored and rewritten. */
+	fx_open(&f, dir);
+	fx_close(&f);
+	snprintf(cmd, sizeof cmd,
+		 "for f in %s/glheap-*; do echo 'memtrace-glheap 1 36 8 16 96 0 0' > $f; done", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	fx_open(&f, dir);
+	struct seen s;
+	struct mt_glheap_stats st;
+	walk(&f, &s, &st);
+	ck_assert(st.complete);
+	free(s.v);
+	fx_close(&f);
+	snprintf(cmd, sizeof cmd, "grep -qv ' 8 16 96 ' %s/glheap-*", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "rm -r %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* No libc in the mappings: not glibc's malloc. */
+START_TEST(test_no_libc)
+{
+	struct mt_maps m = { 0 };
+	struct psrc ps = { .pid = getpid() };
+	struct mt_memsrc src = { .read = p_read, .ctx = &ps };
+	struct mt_glheap *h = NULL;
+	char why[160];
+	ck_assert_int_eq(mt_maps_parse("00400000-00452000 r-xp 00000000 08:02 1 /bin/static\n"
+				       "00652000-00675000 rw-p 00000000 00:00 0 [heap]\n", &m), 0);
+	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOENT);
+	ck_assert_ptr_null(h);
+	ck_assert_msg(strstr(why, "no glibc"), "why: %s", why);
+	mt_maps_free(&m);
+}
+END_TEST
+
+/* A libc whose data holds no arena: refused, not guessed. */
+START_TEST(test_not_understood)
+{
+	struct mt_maps m = { 0 };
+	struct psrc ps = { .pid = getpid() };
+	struct mt_memsrc src = { .read = p_read, .ctx = &ps };
+	struct mt_glheap *h = NULL;
+	char why[160], text[512];
+	static char fake_data[1 << 16] __attribute__((aligned(4096)));
+	static const char rodata[8192] __attribute__((aligned(4096))) =
+		"GNU C Library (Debian GLIBC 2.36-9) stable release version 2.36.\n";
+	void *hp = malloc(16);
+	snprintf(text, sizeof text,
+		 "%llx-%llx r--p 00000000 08:02 1 /lib/libc.so.6\n"
+		 "%llx-%llx rw-p 00001000 08:02 1 /lib/libc.so.6\n"
+		 "%llx-%llx rw-p 00000000 00:00 0 [heap]\n",
+		 (unsigned long long)(uintptr_t)rodata, (unsigned long long)(uintptr_t)rodata + 8192,
+		 (unsigned long long)(uintptr_t)fake_data,
+		 (unsigned long long)(uintptr_t)fake_data + sizeof fake_data,
+		 ((unsigned long long)(uintptr_t)hp & ~4095ULL),
+		 ((unsigned long long)(uintptr_t)hp & ~4095ULL) + 4096);
+	ck_assert_int_eq(mt_maps_parse(text, &m), 0);
+	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOTSUP);
+	ck_assert_msg(strstr(why, "main_arena"), "why: %s", why);
+	mt_maps_free(&m);
+	free(hp);
+}
+END_TEST
+
+/* By hand: MT_GLHEAP_BENCH=1 times find and walk over 1 GiB of 64-byte
+ * blocks (16M chunks).  Not a pass/fail figure. */
+START_TEST(test_bench)
+{
+	if (!getenv("MT_GLHEAP_BENCH"))
+		return;
+	size_t n = (1ULL << 30) / 64;
+	void **v = malloc(n * sizeof *v);
+	for (size_t i = 0; i < n; i++)
+		v[i] = malloc(48);
+	for (size_t i = 0; i < n; i += 16)
+		free(v[i]);
+	struct fixture f;
+	struct timespec t0, t1, t2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fx_open(&f, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	struct seen s = { 0 };
+	struct mt_glheap_stats st;
+	struct mt_glheap_cb cb = { NULL, on_warn, &s };
+	ck_assert_int_eq(mt_glheap_walk(f.h, &f.src, &f.maps, &cb, &st), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	fprintf(stderr, "bench: find+fork %.1f ms, walk %.1f ms, %llu live, %llu fast, complete %d\n",
+		(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6,
+		(unsigned long long)st.live_blocks,
+		(unsigned long long)st.free_blocks[MT_CHUNK_FASTBIN], st.complete);
+	fx_close(&f);
+}
+END_TEST
+
+static Suite *glheap_suite(void)
+{
+	Suite *s = suite_create("glheap");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_real_heap);
+	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_bad_size);
+	tcase_add_test(tc, test_size_misaligned_next);
+	tcase_add_test(tc, test_fastbin_loop);
+	tcase_add_test(tc, test_tcache_out_of_range);
+	tcase_add_test(tc, test_locked_arena);
+	tcase_add_test(tc, test_bin_bad_bk);
+	tcase_add_test(tc, test_cache);
+	tcase_add_test(tc, test_no_libc);
+	tcase_add_test(tc, test_not_understood);
+	tcase_add_test(tc, test_bench);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(glheap_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
