@@ -22,6 +22,10 @@ tests/freeze/target_freeze, one target for all four scenarios:
                reads 0x1111); one that would kill the process is refused
                with "would kill the process for a clone(2)", and the target
                lives on, untraced, with no child.
+  nproc        a target running as an unused uid with RLIMIT_NPROC 1: the
+               clone fails with EAGAIN, the probe says so in one line
+               ("EAGAIN: a process limit was reached ...") and exits 1, and
+               the target is as it was: untraced, no child, same word.
   kill9        the probe SIGKILLed while the copy exists: the copy does not
                stay stopped (PTRACE_O_EXITKILL): it becomes a zombie child of
                the target, which a plain waitpid still never returns and a
@@ -33,6 +37,7 @@ MEMTRACE (required by the harness, unused).  Exit 77 when ptrace is not
 permitted or the test itself runs under seccomp."""
 import os
 import re
+import resource
 import subprocess
 
 import harness
@@ -192,6 +197,36 @@ def seccomp(h):
         t.wait_exit(0)
 
 
+NPROC_UID = 65531   # a uid nothing else on the machine runs as
+
+
+def limit_nproc():
+    resource.setrlimit(resource.RLIMIT_NPROC, (1, 1))
+    os.setgid(NPROC_UID)
+    os.setuid(NPROC_UID)
+
+
+def nproc(h):
+    if os.geteuid() != 0:
+        return   # cannot run a target as another uid: this scenario only
+    harness.TARGET_PREEXEC = limit_nproc
+    try:
+        t = h.start_target('target_freeze')
+    finally:
+        harness.TARGET_PREEXEC = None
+    addr = t.expect_line(r'^word addr=(0x[0-9a-f]+) value=0x1111$').group(1)
+    p = Probe(h, t.pid)
+    first = p.line('the error line')
+    h.check(first.startswith('error: clone(2) in the target failed: EAGAIN: a process '
+                             'limit was reached'), f'nproc: {first!r}')
+    h.check(p.wait() == 1, 'the probe exits 1 when the clone fails')
+    h.check_released(t.pid)
+    no_child_left(h, t, 'after a failed clone')
+    t_ask(t, 'set 3333', r'^ok value=0x3333$')
+    t.send('exit')
+    t.wait_exit(0)
+
+
 def kill9(h, t):
     p, copy = freeze(h, t)
     p.kill()
@@ -219,6 +254,7 @@ def test(h):
     t.send('exit')
     t.wait_exit(0)
     seccomp(h)
+    nproc(h)
 
 
 harness.main(test)
