@@ -10,6 +10,9 @@ tests/freeze/target_freeze, one target for all four scenarios:
                plain waitpid(-1, WNOHANG) finds no child while it exists, and
                after the release even waitpid(-1, __WALL|WNOHANG) finds none
                (no zombie left) and the target has no child in /proc.
+  walk         glibc's heap walked through the copy (mt_glheap_walk) is
+               the target's exactly: its one word (a 32-byte chunk), and
+               with 4 MiB of 64-byte blocks allocated first, 65,536 more.
   killed       the copy SIGKILLed by someone else: reads through it fail
                with -errno, the release still leaves the target no child.
   locked       a thread of the target holds main_arena's lock (blocked in
@@ -151,6 +154,17 @@ def consistent(h, t, addr):
     h.check_released(t.pid)
 
 
+def walk(h, t, extra_blocks):
+    p, _ = freeze(h, t)
+    m = p.ask('walk', r'^walk err=(-?\d+) live_blocks=(\d+) live_bytes=(\d+) '
+              r'complete=(\d) warnings=(\d+) walk_ms=[\d.]+$')
+    got = tuple(int(g) for g in m.groups())
+    want = (0, 1 + extra_blocks, 32 + 64 * extra_blocks, 1, 0)
+    h.check(got == want, f'walk (err, blocks, bytes, complete, warnings): {got}, '
+            f'expected {want}')
+    release(h, p)
+
+
 def killed(h, t, addr):
     p, copy = freeze(h, t)
     os.kill(copy, 9)
@@ -246,6 +260,7 @@ def test(h):
     addr = m.group(1)
     if status_field(t.pid, 'Seccomp') not in (None, '0'):
         h.skip('the test runs under seccomp already: its filters are not the test\'s')
+    walk(h, t, 0)
     consistent(h, t, addr)
     t_ask(t, 'set 1111', r'^ok value=0x1111$')
     killed(h, t, addr)
@@ -255,6 +270,10 @@ def test(h):
     t.wait_exit(0)
     seccomp(h)
     nproc(h)
+    t = h.start_target('target_freeze', ['4'])
+    walk(h, t, 4 * 1024 * 1024 // 64)
+    t.send('exit')
+    t.wait_exit(0)
 
 
 harness.main(test)

@@ -13,6 +13,8 @@
  *
  *   read HEX    -> "value copy=0xV live=0xV" (8 bytes at HEX in the copy and
  *                  in the target; "value copy=-ERRNO" when the copy fails)
+ *   walk        -> "walk err=E live_blocks=N live_bytes=N complete=0|1
+ *                  warnings=N walk_ms=F": mt_glheap_walk() over the copy
  *   bench       -> "bench bytes=N read_ms=F resident_bytes=N resident_ms=F":
  *                  every private writable mapping of the copy read in 4 MiB
  *                  windows, its residency asked
@@ -82,6 +84,33 @@ static void do_bench(struct mt_freeze *f)
 	       " resident_ms=%.1f\n", bytes, r1 - r0, resident, now_ms() - r1);
 }
 
+static int count_chunk(void *ctx, const struct mt_glheap_chunk *c)
+{
+	(void)ctx;
+	(void)c;
+	return 0;
+}
+
+static void count_warning(void *ctx, const char *msg)
+{
+	(void)msg;
+	++*(int *)ctx;
+}
+
+static void do_walk(struct mt_freeze *f)
+{
+	int warnings = 0;
+	struct mt_glheap_cb cb = { count_chunk, count_warning, &warnings };
+	struct mt_glheap_stats st;
+	memset(&st, 0, sizeof st);
+	double w0 = now_ms();
+	int err = mt_glheap_walk(mt_freeze_glheap(f), mt_freeze_memsrc(f), mt_freeze_maps(f),
+				 &cb, &st);
+	printf("walk err=%d live_blocks=%" PRIu64 " live_bytes=%" PRIu64 " complete=%d "
+	       "warnings=%d walk_ms=%.1f\n", err, st.live_blocks, st.live_bytes,
+	       (int)st.complete, warnings, now_ms() - w0);
+}
+
 /* The target's stops while it runs (no hooks: its own signals and traps). */
 static int handle(struct mt_target *t, const struct mt_stop *st)
 {
@@ -114,6 +143,8 @@ static int serve(struct mt_target *t, struct mt_freeze *f, pid_t pid)
 		line[strcspn(line, "\n")] = 0;
 		if (strncmp(line, "read ", 5) == 0) {
 			do_read(f, pid, line + 5);
+		} else if (strcmp(line, "walk") == 0) {
+			do_walk(f);
 		} else if (strcmp(line, "bench") == 0) {
 			do_bench(f);
 		} else if (strcmp(line, "release") == 0) {
