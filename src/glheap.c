@@ -442,14 +442,15 @@ static bool brk_range(const struct mt_maps *maps, uint64_t *lo, uint64_t *hi)
 	return found;
 }
 
-/* Check main_arena at A (image B): the checks of the comment at the top. */
+/* Check main_arena at A (image B): the checks of the comment at the top.
+ * The arena ring costs up to MAX_ARENAS reads: *RINGS bounds how many
+ * candidates get that far (a hostile libc data segment could make every
+ * word a candidate). */
 static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
-		     const struct mt_maps *maps, const uint8_t *b, uint64_t a)
+		     const struct mt_maps *maps, const uint8_t *b, uint64_t a, unsigned *rings)
 {
 	int e = empty_bins(b, a, maps);
 	if (e < (NBINS - 1) / 2)
-		return false;
-	if (!ring_closes(src, maps, a))
 		return false;
 	uint64_t top = get64(b, MS_TOP), sysmem = get64(b, MS_SYSMEM), tsz;
 	int flags;
@@ -462,6 +463,8 @@ static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		return false;
 	tsz &= ~CH_FLAGS;
 	if (top + tsz > h->brk_hi || tsz < MINSIZE || sysmem > top + tsz - h->brk_lo)
+		return false;
+	if (!*rings || (--*rings, !ring_closes(src, maps, a)))
 		return false;
 	h->sbrk = top + tsz - sysmem;   /* contiguous: sbrk_base + system_mem ends top */
 	return true;
@@ -517,7 +520,7 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 		free(b);
 		return -ENOTSUP;
 	}
-	unsigned found = 0;
+	unsigned found = 0, rings = 64;
 	for (size_t o = 0; o + MS_SIZE <= n; o += 8) {
 		/* Fast reject: the last bin of any arena is empty in practice
 		 * (chunks of 512 KiB and more are mmapped); then the full check. */
@@ -525,14 +528,15 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 		if (get64(b, o + MS_BINS + 16 * 125) != bin_at(a, 126) &&
 		    get64(b, o + MS_BINS + 16 * 124) != bin_at(a, 125))
 			continue;
-		if (arena_ok(h, src, maps, b + o, a)) {
+		if (arena_ok(h, src, maps, b + o, a, &rings)) {
 			h->arena = a;
 			found++;
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for main_arena in %s", found, lm->path);
+	if (found != 1 || !rings) {
+		if (found || !rings)
+			say(why, whylen, "%s candidates for main_arena in %s", !rings ? "too many" :
+			    found == 2 ? "2" : "several", lm->path);
 		else
 			say(why, whylen, "no main_arena found in %s's data (uninitialized or"
 			    " non-contiguous heap?)", lm->path);
@@ -666,8 +670,9 @@ static bool learned_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		       const struct mt_maps *maps)
 {
 	uint8_t *b = malloc(MS_SIZE);
+	unsigned rings = 1;
 	bool ok = b && mt_memsrc_read(src, h->arena, b, MS_SIZE) == 0 &&
-		  arena_ok(h, src, maps, b, h->arena) && mp_ok(h, src, h->mp, h->sbrk_off);
+		  arena_ok(h, src, maps, b, h->arena, &rings) && mp_ok(h, src, h->mp, h->sbrk_off);
 	free(b);
 	return ok;
 }

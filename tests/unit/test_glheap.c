@@ -608,6 +608,37 @@ START_TEST(test_unknown_release)
 }
 END_TEST
 
+/* libc's data made of arena look-alikes (every pair of words points 16
+ * bytes below itself: every bin of every 16-aligned candidate is "empty"):
+ * refused, and with bounded work. */
+START_TEST(test_hostile_data)
+{
+	struct mt_maps m = { 0 };
+	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
+	struct mt_glheap *h = NULL;
+	char why[160] = "";
+	static uint8_t big[256 << 10];
+	const uint64_t lo = GI_LIBC + 0x1000, hi = lo + sizeof big;
+	gi_build(&IM, 36, false);
+	IM.r[1] = (struct gi_region){ lo, sizeof big, big };
+	char *rw = strstr(IM.maps_text, "7f0000001000-7f0000003000");
+	ck_assert_ptr_nonnull(rw);
+	memcpy(rw, "7f0000001000-7f0000041000", 25);
+	for (uint64_t a = lo; a < hi; a += 8)   /* fd and bk of an empty bin */
+		gi_put(&IM, a, a % 16 ? a - 24 : a - 16);
+	/* Non-overlapping look-alikes whose top and system_mem check out. */
+	for (uint64_t a = lo; a + 2200 <= hi; a += 2208) {
+		gi_put(&IM, a, 0);
+		gi_put(&IM, a + 96, GI_HEAP + 0x8a0);
+		gi_put(&IM, a + 2184, GI_HEAPSZ);
+	}
+	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
+	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOTSUP);
+	ck_assert_msg(strstr(why, "too many candidates for main_arena"), "why: %s", why);
+	mt_maps_free(&m);
+}
+END_TEST
+
 /* By hand: MT_GLHEAP_BENCH=1 times find and walk over 1 GiB of 64-byte
  * blocks (16M chunks).  Not a pass/fail figure. */
 START_TEST(test_bench)
@@ -680,6 +711,7 @@ static Suite *glheap_suite(void)
 	tcase_add_test(tc, test_not_understood);
 	tcase_add_loop_test(tc, test_release_layouts, 0, sizeof minors / sizeof minors[0]);
 	tcase_add_test(tc, test_unknown_release);
+	tcase_add_test(tc, test_hostile_data);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
