@@ -307,76 +307,63 @@ struct elf_facts {
 	size_t ntpoff;
 };
 
-/* The build-id note and the values of the TPOFF64 GOT slots, read from
- * libc's image in memory (ld.so maps the headers and the dynamic tables). */
-static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+/* The GNU build-id from the PT_NOTE segment at ADDR, MEMSZ bytes. */
+static void read_build_id(const struct mt_memsrc *src, uint64_t addr, uint64_t memsz,
+			  struct elf_facts *ef)
 {
-	uint8_t eh[64], ph[56];
-	memset(ef, 0, sizeof *ef);
-	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+	uint8_t note[512];
+	if (memsz > sizeof note || mt_memsrc_read(src, addr, note, memsz) < 0)
 		return;
-	uint64_t phoff = get64(eh, 32);
-	uint16_t phentsize, phnum;
-	memcpy(&phentsize, eh + 54, 2);
-	memcpy(&phnum, eh + 56, 2);
-	if (phentsize != 56 || phnum > 64 || phoff > 4096)
-		return;
-	uint64_t dyn = 0, dynsz = 0;
-	for (unsigned i = 0; i < phnum; i++) {
-		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+	for (size_t o = 0; o + 12 <= memsz;) {
+		uint32_t nsz, dsz, nt;
+		memcpy(&nsz, note + o, 4);
+		memcpy(&dsz, note + o + 4, 4);
+		memcpy(&nt, note + o + 8, 4);
+		size_t d = o + 12 + ((nsz + 3u) & ~3u);
+		if (nsz > 16 || dsz > 64 || d + dsz > memsz)
 			return;
-		uint32_t type;
-		memcpy(&type, ph, 4);
-		uint64_t vaddr = get64(ph, 16), memsz = get64(ph, 40);
-		if (type == 2) {               /* PT_DYNAMIC */
-			dyn = base + vaddr;
-			dynsz = memsz;
-		} else if (type == 4 && memsz <= 512 && !ef->build_id_len) {   /* PT_NOTE */
-			uint8_t note[512];
-			if (mt_memsrc_read(src, base + vaddr, note, memsz) < 0)
-				continue;
-			for (size_t o = 0; o + 12 <= memsz;) {
-				uint32_t nsz, dsz, nt;
-				memcpy(&nsz, note + o, 4);
-				memcpy(&dsz, note + o + 4, 4);
-				memcpy(&nt, note + o + 8, 4);
-				size_t d = o + 12 + ((nsz + 3u) & ~3u);
-				if (nsz > 16 || dsz > 64 || d + dsz > memsz)
-					break;
-				if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
-					memcpy(ef->build_id, note + d, dsz);
-					ef->build_id_len = dsz;
-				}
-				o = d + ((dsz + 3u) & ~3u);
-			}
+		if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
+			memcpy(ef->build_id, note + d, dsz);
+			ef->build_id_len = dsz;
+			return;
 		}
+		o = d + ((dsz + 3u) & ~3u);
 	}
-	if (!dyn || dynsz > 64 * 16)
-		return;
+}
+
+/* DT_RELA and DT_RELASZ from the dynamic section at DYN. */
+static void read_dynamic(const struct mt_memsrc *src, uint64_t base, uint64_t dyn,
+			 uint64_t dynsz, uint64_t *rela, uint64_t *relasz)
+{
 	uint8_t dbuf[64 * 16];
-	if (mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
+	*rela = *relasz = 0;
+	if (!dyn || dynsz > sizeof dbuf || mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
 		return;
-	uint64_t rela = 0, relasz = 0;
 	for (size_t o = 0; o + 16 <= dynsz; o += 16) {
 		uint64_t tag = get64(dbuf, o), val = get64(dbuf, o + 8);
 		if (tag == 0)
 			break;
 		if (tag == 7)
-			rela = val < base ? base + val : val;   /* ld.so may relocate it */
+			*rela = val < base ? base + val : val;   /* ld.so may relocate it */
 		else if (tag == 8)
-			relasz = val;
+			*relasz = val;
 	}
-	if (!rela || relasz > (4u << 20) || relasz % 24)
+}
+
+/* The values ld.so put in the GOT slots of the R_X86_64_TPOFF64
+ * relocations: the thread-pointer offsets of libc's TLS variables. */
+static void read_tpoffs(const struct mt_memsrc *src, uint64_t base, uint64_t rela,
+			uint64_t relasz, struct elf_facts *ef)
+{
+	if (!rela || !relasz || relasz > (4u << 20) || relasz % 24)
 		return;
-	uint8_t *rb = malloc(relasz ? relasz : 1);
+	uint8_t *rb = malloc(relasz);
 	if (!rb)
 		return;
 	if (mt_memsrc_read(src, rela, rb, relasz) == 0) {
 		for (size_t o = 0; o < relasz && ef->ntpoff < 32; o += 24) {
 			uint64_t off = get64(rb, o), info = get64(rb, o + 8), v;
-			if ((info & 0xffffffff) != 18)   /* R_X86_64_TPOFF64 */
-				continue;
-			if (rd64(src, base + off, &v) < 0)
+			if ((info & 0xffffffff) != 18 || rd64(src, base + off, &v) < 0)
 				continue;
 			int64_t t = (int64_t)v;
 			if (t < 0 && t > -(1 << 20) && !(t & 7))
@@ -384,6 +371,37 @@ static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_fact
 		}
 	}
 	free(rb);
+}
+
+/* The build-id and the TLS offsets, from libc's image in memory (ld.so
+ * maps its ELF and program headers and the dynamic tables). */
+static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+{
+	uint8_t eh[64], ph[56];
+	uint16_t phentsize, phnum;
+	uint64_t dyn = 0, dynsz = 0, rela, relasz;
+	memset(ef, 0, sizeof *ef);
+	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+		return;
+	uint64_t phoff = get64(eh, 32);
+	memcpy(&phentsize, eh + 54, 2);
+	memcpy(&phnum, eh + 56, 2);
+	if (phentsize != 56 || phnum > 64 || phoff > 4096)
+		return;
+	for (unsigned i = 0; i < phnum; i++) {
+		uint32_t type;
+		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+			return;
+		memcpy(&type, ph, 4);
+		if (type == 2) {                                 /* PT_DYNAMIC */
+			dyn = base + get64(ph, 16);
+			dynsz = get64(ph, 40);
+		} else if (type == 4 && !ef->build_id_len) {     /* PT_NOTE */
+			read_build_id(src, base + get64(ph, 16), get64(ph, 40), ef);
+		}
+	}
+	read_dynamic(src, base, dyn, dynsz, &rela, &relasz);
+	read_tpoffs(src, base, rela, relasz, ef);
 }
 
 /* ---- find: main_arena and mp_ ---------------------------------------- */

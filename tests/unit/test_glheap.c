@@ -105,9 +105,13 @@ static void *thread_main(void *arg)
 
 static const size_t live_sizes[] = { 1, 24, 100, 200, 1000, 3000, 70000, 40 };
 
+static bool one_arena;   /* the thread shares the main arena */
+
 static pid_t build_heap(void)
 {
 	char c;
+	if (one_arena)
+		ck_assert_int_eq(mallopt(M_ARENA_MAX, 1), 1);
 	ck_assert_int_eq(pipe(K.go), 0);
 	ck_assert_int_eq(pipe(K.park), 0);
 	ck_assert_int_eq(pthread_create(&K.thr, NULL, thread_main, NULL), 0);
@@ -300,6 +304,38 @@ START_TEST(test_real_heap)
 	ck_assert_uint_eq(total, s.n);
 	char why[128];
 	ck_assert(mt_glheap_quiescent(f.h, &f.src, why, sizeof why));
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* A thread that shares the main arena has its tcache in the middle of the
+ * brk heap: only its thread pointer (libc's TLS slot, found through the
+ * TPOFF64 relocations) leads there. */
+START_TEST(test_tcache_by_tls)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	one_arena = true;
+	fx_open(&f, NULL);
+	walk(&f, &s, &st);
+	ck_assert_msg(st.complete, "incomplete: %s", s.warn[0]);
+	for (int i = 0; i < NTHR; i++)
+		ck_assert_uint_eq(lookup(&s, K.thr_live[i])->arena, 0);
+	/* (The 3 that went to the fastbin were consolidated and reused by the
+	 * main thread's later mallocs: one arena.) */
+	for (int i = 0; i < 7; i++)
+		assert_kind(&s, K.thr_free[i], MT_CHUNK_TCACHE);
+	ck_assert_uint_eq(st.live_bytes + st.free_bytes[MT_CHUNK_TCACHE] + st.overhead_bytes,
+			  K.mi.uordblks + K.mi.hblkhd);
+	free(s.v);
+	/* Without the thread's pointer, its tcache is not known. */
+	mt_glheap_destroy(f.h);
+	char why[128];
+	ck_assert_int_eq(mt_glheap_find(&f.src, &f.maps, f.th, 1, NULL, &f.h, why, sizeof why), 0);
+	walk(&f, &s, &st);
+	assert_kind(&s, K.thr_free[0], MT_CHUNK_LIVE);
 	free(s.v);
 	fx_close(&f);
 }
@@ -700,6 +736,7 @@ static Suite *glheap_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_real_heap);
 	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_tcache_by_tls);
 	tcase_add_test(tc, test_bad_size);
 	tcase_add_test(tc, test_size_misaligned_next);
 	tcase_add_test(tc, test_fastbin_loop);
