@@ -210,7 +210,7 @@ struct libc_maps {
 	uint64_t rw_lo, rw_hi;        /* it and the bss right after it */
 };
 
-static int find_libc(const struct mt_maps *maps, const char *libc_path, struct libc_maps *lm,
+static int find_libc(const struct mt_maps *maps, struct libc_maps *lm,
 		     char *why, size_t whylen)
 {
 	memset(lm, 0, sizeof *lm);
@@ -218,7 +218,7 @@ static int find_libc(const struct mt_maps *maps, const char *libc_path, struct l
 		const struct mt_map *m = &maps->v[i];
 		if (!m->path)
 			continue;
-		if (libc_path ? strcmp(m->path, libc_path) != 0 : !is_libc_name(m->path))
+		if (!is_libc_name(m->path))
 			continue;
 		if (!lm->path) {
 			lm->path = m->path;
@@ -524,23 +524,14 @@ static bool mp_ok(struct mt_glheap *h, const struct mt_memsrc *src, uint64_t mp,
 	return true;
 }
 
-static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
-			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
-			 size_t whylen)
+/* main_arena in libc's data image B (N bytes at LM->rw_lo). */
+static int find_arena(struct mt_glheap *h, const struct mt_memsrc *src,
+		      const struct mt_maps *maps, const struct libc_maps *lm, const uint8_t *b,
+		      size_t n, char *why, size_t whylen)
 {
-	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
-	uint8_t *b = malloc(n);
-	int rc = -ENOTSUP;
-	if (!b)
-		return -ENOMEM;
-	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
-		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
-		free(b);
-		return -ENOTSUP;
-	}
 	unsigned found = 0, rings = 64;
 	for (size_t o = 0; o + MS_SIZE <= n; o += 8) {
-		/* Fast reject: the last bin of any arena is empty in practice
+		/* Fast reject: the last bins of any arena are empty in practice
 		 * (chunks of 512 KiB and more are mmapped); then the full check. */
 		uint64_t a = lm->rw_lo + o;
 		if (get64(b, o + MS_BINS + 16 * 125) != bin_at(a, 126) &&
@@ -551,25 +542,30 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 			found++;
 		}
 	}
-	if (found != 1 || !rings) {
-		if (found || !rings)
-			say(why, whylen, "%s candidates for main_arena in %s", !rings ? "too many" :
-			    found == 2 ? "2" : "several", lm->path);
-		else
-			say(why, whylen, "no main_arena found in %s's data (uninitialized or"
-			    " non-contiguous heap?)", lm->path);
-		goto out;
-	}
-	unsigned want = h->minor >= 35 ? 96 : 72;
-	found = 0;
+	if (found == 1 && rings)
+		return 0;
+	if (found || !rings)
+		say(why, whylen, "%s candidates for main_arena in %s", !rings ? "too many" :
+		    found == 2 ? "2" : "several", lm->path);
+	else
+		say(why, whylen, "no main_arena found in %s's data (uninitialized or"
+		    " non-contiguous heap?)", lm->path);
+	return -ENOTSUP;
+}
+
+/* mp_ in libc's data image B: around the word equal to sbrk_base, at the
+ * offset of this release's layout first, then of the other. */
+static int find_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+		   const struct libc_maps *lm, const uint8_t *b, size_t n, char *why,
+		   size_t whylen)
+{
+	unsigned want = h->minor >= 35 ? 96 : 72, found = 0;
 	for (size_t o = 0; o + 8 <= n; o += 8) {
 		if (get64(b, o) != h->sbrk)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			unsigned soff = k ? (want == 96 ? 72 : 96) : want;
-			if (o < soff)
-				continue;
-			if (mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
+			if (o >= soff && mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
 				h->mp = lm->rw_lo + o - soff;
 				h->sbrk_off = soff;
 				found++;
@@ -577,15 +573,32 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 			}
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
-		else
-			say(why, whylen, "no mp_ found in %s's data", lm->path);
-		goto out;
+	if (found == 1)
+		return 0;
+	if (found)
+		say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
+	else
+		say(why, whylen, "no mp_ found in %s's data", lm->path);
+	return -ENOTSUP;
+}
+
+static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
+			 size_t whylen)
+{
+	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
+	uint8_t *b = malloc(n);
+	int rc;
+	if (!b)
+		return -ENOMEM;
+	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
+		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
+		rc = -ENOTSUP;
+	} else {
+		rc = find_arena(h, src, maps, lm, b, n, why, whylen);
+		if (!rc)
+			rc = find_mp(h, src, lm, b, n, why, whylen);
 	}
-	rc = 0;
-out:
 	free(b);
 	return rc;
 }
@@ -703,6 +716,54 @@ static void set_release(struct mt_glheap *h)
 	h->hinfo = h->minor >= 35 ? 48 : 32;
 }
 
+/* Learn the release, main_arena and mp_ by searching libc's image. */
+static int learn(struct mt_glheap *h, const struct mt_memsrc *src, const struct mt_maps *maps,
+		 const struct libc_maps *lm, bool have_brk, char *why, size_t whylen)
+{
+	int rc = find_version(src, maps, lm, &h->minor);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		say(why, whylen, "no glibc version string in %s", lm->path);
+		return -ENOTSUP;
+	}
+	if (h->minor < 31 || h->minor > 41) {
+		say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
+		    h->minor);
+		return -ENOTSUP;
+	}
+	set_release(h);
+	if (!have_brk) {
+		say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
+		return -ENOTSUP;
+	}
+	return find_arena_mp(h, src, maps, lm, why, whylen);
+}
+
+/* Vote the TLS slot of `tcache` with these threads; a cached offset
+ * stands when no thread has a tcache yet.  Keeps a copy of THREADS. */
+static int take_threads(struct mt_glheap *h, const struct mt_memsrc *src,
+			const struct mt_maps *maps, const struct elf_facts *ef,
+			const struct mt_glheap_thread *threads, size_t nthreads)
+{
+	if (!nthreads)
+		return 0;
+	bool had = h->tls_known;
+	int64_t off = h->tls_off;
+	h->tls_known = false;
+	find_tls(h, src, maps, ef, threads, nthreads);
+	if (!h->tls_known && had) {
+		h->tls_known = true;
+		h->tls_off = off;
+	}
+	h->threads = malloc(nthreads * sizeof *threads);
+	if (!h->threads)
+		return -ENOMEM;
+	memcpy(h->threads, threads, nthreads * sizeof *threads);
+	h->nthreads = nthreads;
+	return 0;
+}
+
 int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 		   const struct mt_glheap_thread *threads, size_t nthreads,
 		   const char *cache_dir, struct mt_glheap **out, char *why, size_t whylen)
@@ -710,7 +771,7 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	struct libc_maps lm;
 	struct elf_facts ef;
 	char cpath[4096] = "";
-	int rc = find_libc(maps, NULL, &lm, why, whylen);
+	int rc = find_libc(maps, &lm, why, whylen);
 	if (rc)
 		return rc;
 	struct mt_glheap *h = calloc(1, sizeof *h);
@@ -728,50 +789,14 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	}
 	if (!cached) {
 		h->tls_known = false;
-		rc = find_version(src, maps, &lm, &h->minor);
-		if (rc == -ENOMEM)
-			goto fail;
-		if (rc) {
-			say(why, whylen, "no glibc version string in %s", lm.path);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		if (h->minor < 31 || h->minor > 41) {
-			say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
-			    h->minor);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		set_release(h);
-		if (!have_brk) {
-			say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		rc = find_arena_mp(h, src, maps, &lm, why, whylen);
-		if (rc)
+		if ((rc = learn(h, src, maps, &lm, have_brk, why, whylen)))
 			goto fail;
 	}
 	bool had_tls = h->tls_known;
-	if (nthreads) {
-		/* Re-vote with these threads: a cached offset must still hold. */
-		h->tls_known = false;
-		find_tls(h, src, maps, &ef, threads, nthreads);
-		if (!h->tls_known && had_tls) {
-			/* No thread has a tcache yet: the cached offset stands. */
-			h->tls_known = true;
-		}
-	}
-	if (nthreads) {
-		h->threads = malloc(nthreads * sizeof *threads);
-		if (!h->threads) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		memcpy(h->threads, threads, nthreads * sizeof *threads);
-		h->nthreads = nthreads;
-	}
-	if (cpath[0] && (!cached || h->tls_known != had_tls))
+	int64_t had_off = h->tls_off;
+	if ((rc = take_threads(h, src, maps, &ef, threads, nthreads)))
+		goto fail;
+	if (cpath[0] && (!cached || h->tls_known != had_tls || h->tls_off != had_off))
 		cache_store(h, cpath);
 	*out = h;
 	return 0;
