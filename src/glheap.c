@@ -210,7 +210,7 @@ struct libc_maps {
 	uint64_t rw_lo, rw_hi;        /* it and the bss right after it */
 };
 
-static int find_libc(const struct mt_maps *maps, const char *libc_path, struct libc_maps *lm,
+static int find_libc(const struct mt_maps *maps, struct libc_maps *lm,
 		     char *why, size_t whylen)
 {
 	memset(lm, 0, sizeof *lm);
@@ -218,7 +218,7 @@ static int find_libc(const struct mt_maps *maps, const char *libc_path, struct l
 		const struct mt_map *m = &maps->v[i];
 		if (!m->path)
 			continue;
-		if (libc_path ? strcmp(m->path, libc_path) != 0 : !is_libc_name(m->path))
+		if (!is_libc_name(m->path))
 			continue;
 		if (!lm->path) {
 			lm->path = m->path;
@@ -307,76 +307,63 @@ struct elf_facts {
 	size_t ntpoff;
 };
 
-/* The build-id note and the values of the TPOFF64 GOT slots, read from
- * libc's image in memory (ld.so maps the headers and the dynamic tables). */
-static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+/* The GNU build-id from the PT_NOTE segment at ADDR, MEMSZ bytes. */
+static void read_build_id(const struct mt_memsrc *src, uint64_t addr, uint64_t memsz,
+			  struct elf_facts *ef)
 {
-	uint8_t eh[64], ph[56];
-	memset(ef, 0, sizeof *ef);
-	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+	uint8_t note[512];
+	if (memsz > sizeof note || mt_memsrc_read(src, addr, note, memsz) < 0)
 		return;
-	uint64_t phoff = get64(eh, 32);
-	uint16_t phentsize, phnum;
-	memcpy(&phentsize, eh + 54, 2);
-	memcpy(&phnum, eh + 56, 2);
-	if (phentsize != 56 || phnum > 64 || phoff > 4096)
-		return;
-	uint64_t dyn = 0, dynsz = 0;
-	for (unsigned i = 0; i < phnum; i++) {
-		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+	for (size_t o = 0; o + 12 <= memsz;) {
+		uint32_t nsz, dsz, nt;
+		memcpy(&nsz, note + o, 4);
+		memcpy(&dsz, note + o + 4, 4);
+		memcpy(&nt, note + o + 8, 4);
+		size_t d = o + 12 + ((nsz + 3u) & ~3u);
+		if (nsz > 16 || dsz > 64 || d + dsz > memsz)
 			return;
-		uint32_t type;
-		memcpy(&type, ph, 4);
-		uint64_t vaddr = get64(ph, 16), memsz = get64(ph, 40);
-		if (type == 2) {               /* PT_DYNAMIC */
-			dyn = base + vaddr;
-			dynsz = memsz;
-		} else if (type == 4 && memsz <= 512 && !ef->build_id_len) {   /* PT_NOTE */
-			uint8_t note[512];
-			if (mt_memsrc_read(src, base + vaddr, note, memsz) < 0)
-				continue;
-			for (size_t o = 0; o + 12 <= memsz;) {
-				uint32_t nsz, dsz, nt;
-				memcpy(&nsz, note + o, 4);
-				memcpy(&dsz, note + o + 4, 4);
-				memcpy(&nt, note + o + 8, 4);
-				size_t d = o + 12 + ((nsz + 3u) & ~3u);
-				if (nsz > 16 || dsz > 64 || d + dsz > memsz)
-					break;
-				if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
-					memcpy(ef->build_id, note + d, dsz);
-					ef->build_id_len = dsz;
-				}
-				o = d + ((dsz + 3u) & ~3u);
-			}
+		if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
+			memcpy(ef->build_id, note + d, dsz);
+			ef->build_id_len = dsz;
+			return;
 		}
+		o = d + ((dsz + 3u) & ~3u);
 	}
-	if (!dyn || dynsz > 64 * 16)
-		return;
+}
+
+/* DT_RELA and DT_RELASZ from the dynamic section at DYN. */
+static void read_dynamic(const struct mt_memsrc *src, uint64_t base, uint64_t dyn,
+			 uint64_t dynsz, uint64_t *rela, uint64_t *relasz)
+{
 	uint8_t dbuf[64 * 16];
-	if (mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
+	*rela = *relasz = 0;
+	if (!dyn || dynsz > sizeof dbuf || mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
 		return;
-	uint64_t rela = 0, relasz = 0;
 	for (size_t o = 0; o + 16 <= dynsz; o += 16) {
 		uint64_t tag = get64(dbuf, o), val = get64(dbuf, o + 8);
 		if (tag == 0)
 			break;
 		if (tag == 7)
-			rela = val < base ? base + val : val;   /* ld.so may relocate it */
+			*rela = val < base ? base + val : val;   /* ld.so may relocate it */
 		else if (tag == 8)
-			relasz = val;
+			*relasz = val;
 	}
-	if (!rela || relasz > (4u << 20) || relasz % 24)
+}
+
+/* The values ld.so put in the GOT slots of the R_X86_64_TPOFF64
+ * relocations: the thread-pointer offsets of libc's TLS variables. */
+static void read_tpoffs(const struct mt_memsrc *src, uint64_t base, uint64_t rela,
+			uint64_t relasz, struct elf_facts *ef)
+{
+	if (!rela || !relasz || relasz > (4u << 20) || relasz % 24)
 		return;
-	uint8_t *rb = malloc(relasz ? relasz : 1);
+	uint8_t *rb = malloc(relasz);
 	if (!rb)
 		return;
 	if (mt_memsrc_read(src, rela, rb, relasz) == 0) {
 		for (size_t o = 0; o < relasz && ef->ntpoff < 32; o += 24) {
 			uint64_t off = get64(rb, o), info = get64(rb, o + 8), v;
-			if ((info & 0xffffffff) != 18)   /* R_X86_64_TPOFF64 */
-				continue;
-			if (rd64(src, base + off, &v) < 0)
+			if ((info & 0xffffffff) != 18 || rd64(src, base + off, &v) < 0)
 				continue;
 			int64_t t = (int64_t)v;
 			if (t < 0 && t > -(1 << 20) && !(t & 7))
@@ -384,6 +371,37 @@ static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_fact
 		}
 	}
 	free(rb);
+}
+
+/* The build-id and the TLS offsets, from libc's image in memory (ld.so
+ * maps its ELF and program headers and the dynamic tables). */
+static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+{
+	uint8_t eh[64], ph[56];
+	uint16_t phentsize, phnum;
+	uint64_t dyn = 0, dynsz = 0, rela, relasz;
+	memset(ef, 0, sizeof *ef);
+	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+		return;
+	uint64_t phoff = get64(eh, 32);
+	memcpy(&phentsize, eh + 54, 2);
+	memcpy(&phnum, eh + 56, 2);
+	if (phentsize != 56 || phnum > 64 || phoff > 4096)
+		return;
+	for (unsigned i = 0; i < phnum; i++) {
+		uint32_t type;
+		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+			return;
+		memcpy(&type, ph, 4);
+		if (type == 2) {                                 /* PT_DYNAMIC */
+			dyn = base + get64(ph, 16);
+			dynsz = get64(ph, 40);
+		} else if (type == 4 && !ef->build_id_len) {     /* PT_NOTE */
+			read_build_id(src, base + get64(ph, 16), get64(ph, 40), ef);
+		}
+	}
+	read_dynamic(src, base, dyn, dynsz, &rela, &relasz);
+	read_tpoffs(src, base, rela, relasz, ef);
 }
 
 /* ---- find: main_arena and mp_ ---------------------------------------- */
@@ -442,14 +460,15 @@ static bool brk_range(const struct mt_maps *maps, uint64_t *lo, uint64_t *hi)
 	return found;
 }
 
-/* Check main_arena at A (image B): the checks of the comment at the top. */
+/* Check main_arena at A (image B): the checks of the comment at the top.
+ * The arena ring costs up to MAX_ARENAS reads: *RINGS bounds how many
+ * candidates get that far (a hostile libc data segment could make every
+ * word a candidate). */
 static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
-		     const struct mt_maps *maps, const uint8_t *b, uint64_t a)
+		     const struct mt_maps *maps, const uint8_t *b, uint64_t a, unsigned *rings)
 {
 	int e = empty_bins(b, a, maps);
 	if (e < (NBINS - 1) / 2)
-		return false;
-	if (!ring_closes(src, maps, a))
 		return false;
 	uint64_t top = get64(b, MS_TOP), sysmem = get64(b, MS_SYSMEM), tsz;
 	int flags;
@@ -462,6 +481,8 @@ static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		return false;
 	tsz &= ~CH_FLAGS;
 	if (top + tsz > h->brk_hi || tsz < MINSIZE || sysmem > top + tsz - h->brk_lo)
+		return false;
+	if (!*rings || (--*rings, !ring_closes(src, maps, a)))
 		return false;
 	h->sbrk = top + tsz - sysmem;   /* contiguous: sbrk_base + system_mem ends top */
 	return true;
@@ -503,51 +524,48 @@ static bool mp_ok(struct mt_glheap *h, const struct mt_memsrc *src, uint64_t mp,
 	return true;
 }
 
-static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
-			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
-			 size_t whylen)
+/* main_arena in libc's data image B (N bytes at LM->rw_lo). */
+static int find_arena(struct mt_glheap *h, const struct mt_memsrc *src,
+		      const struct mt_maps *maps, const struct libc_maps *lm, const uint8_t *b,
+		      size_t n, char *why, size_t whylen)
 {
-	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
-	uint8_t *b = malloc(n);
-	int rc = -ENOTSUP;
-	if (!b)
-		return -ENOMEM;
-	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
-		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
-		free(b);
-		return -ENOTSUP;
-	}
-	unsigned found = 0;
+	unsigned found = 0, rings = 64;
 	for (size_t o = 0; o + MS_SIZE <= n; o += 8) {
-		/* Fast reject: the last bin of any arena is empty in practice
+		/* Fast reject: the last bins of any arena are empty in practice
 		 * (chunks of 512 KiB and more are mmapped); then the full check. */
 		uint64_t a = lm->rw_lo + o;
 		if (get64(b, o + MS_BINS + 16 * 125) != bin_at(a, 126) &&
 		    get64(b, o + MS_BINS + 16 * 124) != bin_at(a, 125))
 			continue;
-		if (arena_ok(h, src, maps, b + o, a)) {
+		if (arena_ok(h, src, maps, b + o, a, &rings)) {
 			h->arena = a;
 			found++;
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for main_arena in %s", found, lm->path);
-		else
-			say(why, whylen, "no main_arena found in %s's data (uninitialized or"
-			    " non-contiguous heap?)", lm->path);
-		goto out;
-	}
-	unsigned want = h->minor >= 35 ? 96 : 72;
-	found = 0;
+	if (found == 1 && rings)
+		return 0;
+	if (found || !rings)
+		say(why, whylen, "%s candidates for main_arena in %s", !rings ? "too many" :
+		    found == 2 ? "2" : "several", lm->path);
+	else
+		say(why, whylen, "no main_arena found in %s's data (uninitialized or"
+		    " non-contiguous heap?)", lm->path);
+	return -ENOTSUP;
+}
+
+/* mp_ in libc's data image B: around the word equal to sbrk_base, at the
+ * offset of this release's layout first, then of the other. */
+static int find_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+		   const struct libc_maps *lm, const uint8_t *b, size_t n, char *why,
+		   size_t whylen)
+{
+	unsigned want = h->minor >= 35 ? 96 : 72, found = 0;
 	for (size_t o = 0; o + 8 <= n; o += 8) {
 		if (get64(b, o) != h->sbrk)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			unsigned soff = k ? (want == 96 ? 72 : 96) : want;
-			if (o < soff)
-				continue;
-			if (mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
+			if (o >= soff && mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
 				h->mp = lm->rw_lo + o - soff;
 				h->sbrk_off = soff;
 				found++;
@@ -555,15 +573,32 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 			}
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
-		else
-			say(why, whylen, "no mp_ found in %s's data", lm->path);
-		goto out;
+	if (found == 1)
+		return 0;
+	if (found)
+		say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
+	else
+		say(why, whylen, "no mp_ found in %s's data", lm->path);
+	return -ENOTSUP;
+}
+
+static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
+			 size_t whylen)
+{
+	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
+	uint8_t *b = malloc(n);
+	int rc;
+	if (!b)
+		return -ENOMEM;
+	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
+		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
+		rc = -ENOTSUP;
+	} else {
+		rc = find_arena(h, src, maps, lm, b, n, why, whylen);
+		if (!rc)
+			rc = find_mp(h, src, lm, b, n, why, whylen);
 	}
-	rc = 0;
-out:
 	free(b);
 	return rc;
 }
@@ -666,8 +701,9 @@ static bool learned_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		       const struct mt_maps *maps)
 {
 	uint8_t *b = malloc(MS_SIZE);
+	unsigned rings = 1;
 	bool ok = b && mt_memsrc_read(src, h->arena, b, MS_SIZE) == 0 &&
-		  arena_ok(h, src, maps, b, h->arena) && mp_ok(h, src, h->mp, h->sbrk_off);
+		  arena_ok(h, src, maps, b, h->arena, &rings) && mp_ok(h, src, h->mp, h->sbrk_off);
 	free(b);
 	return ok;
 }
@@ -680,6 +716,54 @@ static void set_release(struct mt_glheap *h)
 	h->hinfo = h->minor >= 35 ? 48 : 32;
 }
 
+/* Learn the release, main_arena and mp_ by searching libc's image. */
+static int learn(struct mt_glheap *h, const struct mt_memsrc *src, const struct mt_maps *maps,
+		 const struct libc_maps *lm, bool have_brk, char *why, size_t whylen)
+{
+	int rc = find_version(src, maps, lm, &h->minor);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		say(why, whylen, "no glibc version string in %s", lm->path);
+		return -ENOTSUP;
+	}
+	if (h->minor < 31 || h->minor > 41) {
+		say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
+		    h->minor);
+		return -ENOTSUP;
+	}
+	set_release(h);
+	if (!have_brk) {
+		say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
+		return -ENOTSUP;
+	}
+	return find_arena_mp(h, src, maps, lm, why, whylen);
+}
+
+/* Vote the TLS slot of `tcache` with these threads; a cached offset
+ * stands when no thread has a tcache yet.  Keeps a copy of THREADS. */
+static int take_threads(struct mt_glheap *h, const struct mt_memsrc *src,
+			const struct mt_maps *maps, const struct elf_facts *ef,
+			const struct mt_glheap_thread *threads, size_t nthreads)
+{
+	if (!nthreads)
+		return 0;
+	bool had = h->tls_known;
+	int64_t off = h->tls_off;
+	h->tls_known = false;
+	find_tls(h, src, maps, ef, threads, nthreads);
+	if (!h->tls_known && had) {
+		h->tls_known = true;
+		h->tls_off = off;
+	}
+	h->threads = malloc(nthreads * sizeof *threads);
+	if (!h->threads)
+		return -ENOMEM;
+	memcpy(h->threads, threads, nthreads * sizeof *threads);
+	h->nthreads = nthreads;
+	return 0;
+}
+
 int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 		   const struct mt_glheap_thread *threads, size_t nthreads,
 		   const char *cache_dir, struct mt_glheap **out, char *why, size_t whylen)
@@ -687,7 +771,7 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	struct libc_maps lm;
 	struct elf_facts ef;
 	char cpath[4096] = "";
-	int rc = find_libc(maps, NULL, &lm, why, whylen);
+	int rc = find_libc(maps, &lm, why, whylen);
 	if (rc)
 		return rc;
 	struct mt_glheap *h = calloc(1, sizeof *h);
@@ -705,50 +789,14 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	}
 	if (!cached) {
 		h->tls_known = false;
-		rc = find_version(src, maps, &lm, &h->minor);
-		if (rc == -ENOMEM)
-			goto fail;
-		if (rc) {
-			say(why, whylen, "no glibc version string in %s", lm.path);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		if (h->minor < 31 || h->minor > 41) {
-			say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
-			    h->minor);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		set_release(h);
-		if (!have_brk) {
-			say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		rc = find_arena_mp(h, src, maps, &lm, why, whylen);
-		if (rc)
+		if ((rc = learn(h, src, maps, &lm, have_brk, why, whylen)))
 			goto fail;
 	}
 	bool had_tls = h->tls_known;
-	if (nthreads) {
-		/* Re-vote with these threads: a cached offset must still hold. */
-		h->tls_known = false;
-		find_tls(h, src, maps, &ef, threads, nthreads);
-		if (!h->tls_known && had_tls) {
-			/* No thread has a tcache yet: the cached offset stands. */
-			h->tls_known = true;
-		}
-	}
-	if (nthreads) {
-		h->threads = malloc(nthreads * sizeof *threads);
-		if (!h->threads) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		memcpy(h->threads, threads, nthreads * sizeof *threads);
-		h->nthreads = nthreads;
-	}
-	if (cpath[0] && (!cached || h->tls_known != had_tls))
+	int64_t had_off = h->tls_off;
+	if ((rc = take_threads(h, src, maps, &ef, threads, nthreads)))
+		goto fail;
+	if (cpath[0] && (!cached || h->tls_known != had_tls || h->tls_off != had_off))
 		cache_store(h, cpath);
 	*out = h;
 	return 0;
