@@ -55,7 +55,31 @@
  *   at a fixed offset from the thread pointer; the candidates for that
  *   offset are the GOT slots of libc's R_X86_64_TPOFF64 relocations, and
  *   the one whose value is, for the threads given, either NULL or a valid
- *   tcache wins.
+ *   tcache wins.  The brk heap's first chunk is the main thread's tcache
+ *   and an arena's first its maker's (a thread's first malloc makes its
+ *   tcache): these are found without thread pointers.
+ *
+ * Mmapped chunks: prev_size 0, size a multiple of the page with only M set,
+ *   at the start of an anonymous private rw mapping (the kernel may merge
+ *   neighbours: the scan follows chunk sizes, then pages), not an arena's
+ *   heap nor a thread's stack; the count and bytes found are checked
+ *   against mp_.n_mmaps and mp_.mmapped_mem.  (A memalign'ed mmapped chunk,
+ *   whose prev_size is its offset in the mapping, is missed: the check
+ *   then warns.)
+ *
+ * What the walk checks of each chunk: 16-aligned size >= 32 that stays in
+ *   its heap, M clear, A set (non-main heaps) or clear (brk heap) when in
+ *   use; a chunk in a bin has the next chunk's P clear and its prev_size
+ *   equal to its size, any other has P set; a free-list entry is a chunk
+ *   start in its arena's heaps of the list's size; bin lists are doubly
+ *   linked (bk = previous); lists are bounded (Brent's cycle check, tcache
+ *   counts); no chunk is in two lists.  A bad chunk skips the rest of its
+ *   heap, a bad list entry the rest of its list, each with a warning
+ *   naming the address, and the walk is then incomplete.
+ *
+ * The cache (CACHE_DIR/glheap-BUILDID): the release and the offsets of
+ *   main_arena, mp_ and the TLS slot from libc's load address; re-checked
+ *   (the arena and mp_ signatures) on every use, rewritten when it fails.
  *
  * Why find is cheap: one read of libc's writable segment (~100 KiB), one of
  * its read-only data (the version string), a few of its ELF tables.  The
@@ -186,7 +210,7 @@ struct libc_maps {
 	uint64_t rw_lo, rw_hi;        /* it and the bss right after it */
 };
 
-static int find_libc(const struct mt_maps *maps, const char *libc_path, struct libc_maps *lm,
+static int find_libc(const struct mt_maps *maps, struct libc_maps *lm,
 		     char *why, size_t whylen)
 {
 	memset(lm, 0, sizeof *lm);
@@ -194,7 +218,7 @@ static int find_libc(const struct mt_maps *maps, const char *libc_path, struct l
 		const struct mt_map *m = &maps->v[i];
 		if (!m->path)
 			continue;
-		if (libc_path ? strcmp(m->path, libc_path) != 0 : !is_libc_name(m->path))
+		if (!is_libc_name(m->path))
 			continue;
 		if (!lm->path) {
 			lm->path = m->path;
@@ -283,76 +307,63 @@ struct elf_facts {
 	size_t ntpoff;
 };
 
-/* The build-id note and the values of the TPOFF64 GOT slots, read from
- * libc's image in memory (ld.so maps the headers and the dynamic tables). */
-static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+/* The GNU build-id from the PT_NOTE segment at ADDR, MEMSZ bytes. */
+static void read_build_id(const struct mt_memsrc *src, uint64_t addr, uint64_t memsz,
+			  struct elf_facts *ef)
 {
-	uint8_t eh[64], ph[56];
-	memset(ef, 0, sizeof *ef);
-	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+	uint8_t note[512];
+	if (memsz > sizeof note || mt_memsrc_read(src, addr, note, memsz) < 0)
 		return;
-	uint64_t phoff = get64(eh, 32);
-	uint16_t phentsize, phnum;
-	memcpy(&phentsize, eh + 54, 2);
-	memcpy(&phnum, eh + 56, 2);
-	if (phentsize != 56 || phnum > 64 || phoff > 4096)
-		return;
-	uint64_t dyn = 0, dynsz = 0;
-	for (unsigned i = 0; i < phnum; i++) {
-		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+	for (size_t o = 0; o + 12 <= memsz;) {
+		uint32_t nsz, dsz, nt;
+		memcpy(&nsz, note + o, 4);
+		memcpy(&dsz, note + o + 4, 4);
+		memcpy(&nt, note + o + 8, 4);
+		size_t d = o + 12 + ((nsz + 3u) & ~3u);
+		if (nsz > 16 || dsz > 64 || d + dsz > memsz)
 			return;
-		uint32_t type;
-		memcpy(&type, ph, 4);
-		uint64_t vaddr = get64(ph, 16), memsz = get64(ph, 40);
-		if (type == 2) {               /* PT_DYNAMIC */
-			dyn = base + vaddr;
-			dynsz = memsz;
-		} else if (type == 4 && memsz <= 512 && !ef->build_id_len) {   /* PT_NOTE */
-			uint8_t note[512];
-			if (mt_memsrc_read(src, base + vaddr, note, memsz) < 0)
-				continue;
-			for (size_t o = 0; o + 12 <= memsz;) {
-				uint32_t nsz, dsz, nt;
-				memcpy(&nsz, note + o, 4);
-				memcpy(&dsz, note + o + 4, 4);
-				memcpy(&nt, note + o + 8, 4);
-				size_t d = o + 12 + ((nsz + 3u) & ~3u);
-				if (nsz > 16 || dsz > 64 || d + dsz > memsz)
-					break;
-				if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
-					memcpy(ef->build_id, note + d, dsz);
-					ef->build_id_len = dsz;
-				}
-				o = d + ((dsz + 3u) & ~3u);
-			}
+		if (nt == 3 && nsz == 4 && !memcmp(note + o + 12, "GNU", 4) && dsz) {
+			memcpy(ef->build_id, note + d, dsz);
+			ef->build_id_len = dsz;
+			return;
 		}
+		o = d + ((dsz + 3u) & ~3u);
 	}
-	if (!dyn || dynsz > 64 * 16)
-		return;
+}
+
+/* DT_RELA and DT_RELASZ from the dynamic section at DYN. */
+static void read_dynamic(const struct mt_memsrc *src, uint64_t base, uint64_t dyn,
+			 uint64_t dynsz, uint64_t *rela, uint64_t *relasz)
+{
 	uint8_t dbuf[64 * 16];
-	if (mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
+	*rela = *relasz = 0;
+	if (!dyn || dynsz > sizeof dbuf || mt_memsrc_read(src, dyn, dbuf, dynsz) < 0)
 		return;
-	uint64_t rela = 0, relasz = 0;
 	for (size_t o = 0; o + 16 <= dynsz; o += 16) {
 		uint64_t tag = get64(dbuf, o), val = get64(dbuf, o + 8);
 		if (tag == 0)
 			break;
 		if (tag == 7)
-			rela = val < base ? base + val : val;   /* ld.so may relocate it */
+			*rela = val < base ? base + val : val;   /* ld.so may relocate it */
 		else if (tag == 8)
-			relasz = val;
+			*relasz = val;
 	}
-	if (!rela || relasz > (4u << 20) || relasz % 24)
+}
+
+/* The values ld.so put in the GOT slots of the R_X86_64_TPOFF64
+ * relocations: the thread-pointer offsets of libc's TLS variables. */
+static void read_tpoffs(const struct mt_memsrc *src, uint64_t base, uint64_t rela,
+			uint64_t relasz, struct elf_facts *ef)
+{
+	if (!rela || !relasz || relasz > (4u << 20) || relasz % 24)
 		return;
-	uint8_t *rb = malloc(relasz ? relasz : 1);
+	uint8_t *rb = malloc(relasz);
 	if (!rb)
 		return;
 	if (mt_memsrc_read(src, rela, rb, relasz) == 0) {
 		for (size_t o = 0; o < relasz && ef->ntpoff < 32; o += 24) {
 			uint64_t off = get64(rb, o), info = get64(rb, o + 8), v;
-			if ((info & 0xffffffff) != 18)   /* R_X86_64_TPOFF64 */
-				continue;
-			if (rd64(src, base + off, &v) < 0)
+			if ((info & 0xffffffff) != 18 || rd64(src, base + off, &v) < 0)
 				continue;
 			int64_t t = (int64_t)v;
 			if (t < 0 && t > -(1 << 20) && !(t & 7))
@@ -360,6 +371,37 @@ static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_fact
 		}
 	}
 	free(rb);
+}
+
+/* The build-id and the TLS offsets, from libc's image in memory (ld.so
+ * maps its ELF and program headers and the dynamic tables). */
+static void read_elf(const struct mt_memsrc *src, uint64_t base, struct elf_facts *ef)
+{
+	uint8_t eh[64], ph[56];
+	uint16_t phentsize, phnum;
+	uint64_t dyn = 0, dynsz = 0, rela, relasz;
+	memset(ef, 0, sizeof *ef);
+	if (mt_memsrc_read(src, base, eh, sizeof eh) < 0 || memcmp(eh, "\177ELF\2\1", 6))
+		return;
+	uint64_t phoff = get64(eh, 32);
+	memcpy(&phentsize, eh + 54, 2);
+	memcpy(&phnum, eh + 56, 2);
+	if (phentsize != 56 || phnum > 64 || phoff > 4096)
+		return;
+	for (unsigned i = 0; i < phnum; i++) {
+		uint32_t type;
+		if (mt_memsrc_read(src, base + phoff + i * 56ULL, ph, sizeof ph) < 0)
+			return;
+		memcpy(&type, ph, 4);
+		if (type == 2) {                                 /* PT_DYNAMIC */
+			dyn = base + get64(ph, 16);
+			dynsz = get64(ph, 40);
+		} else if (type == 4 && !ef->build_id_len) {     /* PT_NOTE */
+			read_build_id(src, base + get64(ph, 16), get64(ph, 40), ef);
+		}
+	}
+	read_dynamic(src, base, dyn, dynsz, &rela, &relasz);
+	read_tpoffs(src, base, rela, relasz, ef);
 }
 
 /* ---- find: main_arena and mp_ ---------------------------------------- */
@@ -418,14 +460,15 @@ static bool brk_range(const struct mt_maps *maps, uint64_t *lo, uint64_t *hi)
 	return found;
 }
 
-/* Check main_arena at A (image B): the checks of the comment at the top. */
+/* Check main_arena at A (image B): the checks of the comment at the top.
+ * The arena ring costs up to MAX_ARENAS reads: *RINGS bounds how many
+ * candidates get that far (a hostile libc data segment could make every
+ * word a candidate). */
 static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
-		     const struct mt_maps *maps, const uint8_t *b, uint64_t a)
+		     const struct mt_maps *maps, const uint8_t *b, uint64_t a, unsigned *rings)
 {
 	int e = empty_bins(b, a, maps);
 	if (e < (NBINS - 1) / 2)
-		return false;
-	if (!ring_closes(src, maps, a))
 		return false;
 	uint64_t top = get64(b, MS_TOP), sysmem = get64(b, MS_SYSMEM), tsz;
 	int flags;
@@ -438,6 +481,8 @@ static bool arena_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		return false;
 	tsz &= ~CH_FLAGS;
 	if (top + tsz > h->brk_hi || tsz < MINSIZE || sysmem > top + tsz - h->brk_lo)
+		return false;
+	if (!*rings || (--*rings, !ring_closes(src, maps, a)))
 		return false;
 	h->sbrk = top + tsz - sysmem;   /* contiguous: sbrk_base + system_mem ends top */
 	return true;
@@ -479,51 +524,48 @@ static bool mp_ok(struct mt_glheap *h, const struct mt_memsrc *src, uint64_t mp,
 	return true;
 }
 
-static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
-			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
-			 size_t whylen)
+/* main_arena in libc's data image B (N bytes at LM->rw_lo). */
+static int find_arena(struct mt_glheap *h, const struct mt_memsrc *src,
+		      const struct mt_maps *maps, const struct libc_maps *lm, const uint8_t *b,
+		      size_t n, char *why, size_t whylen)
 {
-	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
-	uint8_t *b = malloc(n);
-	int rc = -ENOTSUP;
-	if (!b)
-		return -ENOMEM;
-	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
-		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
-		free(b);
-		return -ENOTSUP;
-	}
-	unsigned found = 0;
+	unsigned found = 0, rings = 64;
 	for (size_t o = 0; o + MS_SIZE <= n; o += 8) {
-		/* Fast reject: the last bin of any arena is empty in practice
+		/* Fast reject: the last bins of any arena are empty in practice
 		 * (chunks of 512 KiB and more are mmapped); then the full check. */
 		uint64_t a = lm->rw_lo + o;
 		if (get64(b, o + MS_BINS + 16 * 125) != bin_at(a, 126) &&
 		    get64(b, o + MS_BINS + 16 * 124) != bin_at(a, 125))
 			continue;
-		if (arena_ok(h, src, maps, b + o, a)) {
+		if (arena_ok(h, src, maps, b + o, a, &rings)) {
 			h->arena = a;
 			found++;
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for main_arena in %s", found, lm->path);
-		else
-			say(why, whylen, "no main_arena found in %s's data (uninitialized or"
-			    " non-contiguous heap?)", lm->path);
-		goto out;
-	}
-	unsigned want = h->minor >= 35 ? 96 : 72;
-	found = 0;
+	if (found == 1 && rings)
+		return 0;
+	if (found || !rings)
+		say(why, whylen, "%s candidates for main_arena in %s", !rings ? "too many" :
+		    found == 2 ? "2" : "several", lm->path);
+	else
+		say(why, whylen, "no main_arena found in %s's data (uninitialized or"
+		    " non-contiguous heap?)", lm->path);
+	return -ENOTSUP;
+}
+
+/* mp_ in libc's data image B: around the word equal to sbrk_base, at the
+ * offset of this release's layout first, then of the other. */
+static int find_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+		   const struct libc_maps *lm, const uint8_t *b, size_t n, char *why,
+		   size_t whylen)
+{
+	unsigned want = h->minor >= 35 ? 96 : 72, found = 0;
 	for (size_t o = 0; o + 8 <= n; o += 8) {
 		if (get64(b, o) != h->sbrk)
 			continue;
 		for (int k = 0; k < 2; k++) {
 			unsigned soff = k ? (want == 96 ? 72 : 96) : want;
-			if (o < soff)
-				continue;
-			if (mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
+			if (o >= soff && mp_ok(h, src, lm->rw_lo + o - soff, soff)) {
 				h->mp = lm->rw_lo + o - soff;
 				h->sbrk_off = soff;
 				found++;
@@ -531,27 +573,44 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 			}
 		}
 	}
-	if (found != 1) {
-		if (found)
-			say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
-		else
-			say(why, whylen, "no mp_ found in %s's data", lm->path);
-		goto out;
+	if (found == 1)
+		return 0;
+	if (found)
+		say(why, whylen, "%u candidates for mp_ in %s", found, lm->path);
+	else
+		say(why, whylen, "no mp_ found in %s's data", lm->path);
+	return -ENOTSUP;
+}
+
+static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
+			 const struct mt_maps *maps, const struct libc_maps *lm, char *why,
+			 size_t whylen)
+{
+	size_t n = (size_t)(lm->rw_hi - lm->rw_lo);
+	uint8_t *b = malloc(n);
+	int rc;
+	if (!b)
+		return -ENOMEM;
+	if (mt_memsrc_read(src, lm->rw_lo, b, n) < 0) {
+		say(why, whylen, "cannot read libc's data at 0x%llx", (unsigned long long)lm->rw_lo);
+		rc = -ENOTSUP;
+	} else {
+		rc = find_arena(h, src, maps, lm, b, n, why, whylen);
+		if (!rc)
+			rc = find_mp(h, src, lm, b, n, why, whylen);
 	}
-	rc = 0;
-out:
 	free(b);
 	return rc;
 }
 
 /* ---- find: tcache ----------------------------------------------------- */
 
-/* Is T the user address of a tcache_perthread_struct? */
+/* Is T the user address of a tcache_perthread_struct?  MAPS may be NULL. */
 static bool tcache_ok(const struct mt_memsrc *src, const struct mt_maps *maps, uint64_t t)
 {
 	uint64_t sz;
 	uint16_t counts[TC_BINS];
-	if (!t || (t & 15) || !is_writable(maps, t - 16, TC_CHUNK))
+	if (!t || (t & 15) || (maps && !is_writable(maps, t - 16, TC_CHUNK)))
 		return false;
 	if (rd64(src, t - 8, &sz) < 0 || (sz & ~CH_FLAGS) != TC_CHUNK || (sz & CH_M))
 		return false;
@@ -598,7 +657,7 @@ static void cache_path(char *p, size_t len, const char *dir, const struct elf_fa
 
 /* The cache file: "memtrace-glheap 1 MINOR ARENA MP SBRKOFF TLSKNOWN TLSOFF"
  * (offsets from libc's load address).  Any doubt and it is ignored. */
-static bool cache_load(struct mt_glheap *h, const struct mt_memsrc *src, const char *path)
+static bool cache_load(struct mt_glheap *h, const char *path)
 {
 	FILE *f = fopen(path, "r");
 	unsigned ver, minor, soff;
@@ -617,7 +676,6 @@ static bool cache_load(struct mt_glheap *h, const struct mt_memsrc *src, const c
 	h->sbrk_off = soff;
 	h->tls_known = tk != 0;
 	h->tls_off = tls;
-	(void)src;
 	return true;
 }
 
@@ -643,8 +701,9 @@ static bool learned_ok(struct mt_glheap *h, const struct mt_memsrc *src,
 		       const struct mt_maps *maps)
 {
 	uint8_t *b = malloc(MS_SIZE);
+	unsigned rings = 1;
 	bool ok = b && mt_memsrc_read(src, h->arena, b, MS_SIZE) == 0 &&
-		  arena_ok(h, src, maps, b, h->arena) && mp_ok(h, src, h->mp, h->sbrk_off);
+		  arena_ok(h, src, maps, b, h->arena, &rings) && mp_ok(h, src, h->mp, h->sbrk_off);
 	free(b);
 	return ok;
 }
@@ -657,6 +716,54 @@ static void set_release(struct mt_glheap *h)
 	h->hinfo = h->minor >= 35 ? 48 : 32;
 }
 
+/* Learn the release, main_arena and mp_ by searching libc's image. */
+static int learn(struct mt_glheap *h, const struct mt_memsrc *src, const struct mt_maps *maps,
+		 const struct libc_maps *lm, bool have_brk, char *why, size_t whylen)
+{
+	int rc = find_version(src, maps, lm, &h->minor);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		say(why, whylen, "no glibc version string in %s", lm->path);
+		return -ENOTSUP;
+	}
+	if (h->minor < 31 || h->minor > 41) {
+		say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
+		    h->minor);
+		return -ENOTSUP;
+	}
+	set_release(h);
+	if (!have_brk) {
+		say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
+		return -ENOTSUP;
+	}
+	return find_arena_mp(h, src, maps, lm, why, whylen);
+}
+
+/* Vote the TLS slot of `tcache` with these threads; a cached offset
+ * stands when no thread has a tcache yet.  Keeps a copy of THREADS. */
+static int take_threads(struct mt_glheap *h, const struct mt_memsrc *src,
+			const struct mt_maps *maps, const struct elf_facts *ef,
+			const struct mt_glheap_thread *threads, size_t nthreads)
+{
+	if (!nthreads)
+		return 0;
+	bool had = h->tls_known;
+	int64_t off = h->tls_off;
+	h->tls_known = false;
+	find_tls(h, src, maps, ef, threads, nthreads);
+	if (!h->tls_known && had) {
+		h->tls_known = true;
+		h->tls_off = off;
+	}
+	h->threads = malloc(nthreads * sizeof *threads);
+	if (!h->threads)
+		return -ENOMEM;
+	memcpy(h->threads, threads, nthreads * sizeof *threads);
+	h->nthreads = nthreads;
+	return 0;
+}
+
 int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 		   const struct mt_glheap_thread *threads, size_t nthreads,
 		   const char *cache_dir, struct mt_glheap **out, char *why, size_t whylen)
@@ -664,7 +771,7 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	struct libc_maps lm;
 	struct elf_facts ef;
 	char cpath[4096] = "";
-	int rc = find_libc(maps, NULL, &lm, why, whylen);
+	int rc = find_libc(maps, &lm, why, whylen);
 	if (rc)
 		return rc;
 	struct mt_glheap *h = calloc(1, sizeof *h);
@@ -675,57 +782,21 @@ int mt_glheap_find(const struct mt_memsrc *src, const struct mt_maps *maps,
 	read_elf(src, lm.base, &ef);
 	if (cache_dir && ef.build_id_len)
 		cache_path(cpath, sizeof cpath, cache_dir, &ef);
-	bool cached = cpath[0] && cache_load(h, src, cpath);
+	bool cached = cpath[0] && cache_load(h, cpath);
 	if (cached) {
 		set_release(h);
 		cached = learned_ok(h, src, maps);
 	}
 	if (!cached) {
 		h->tls_known = false;
-		rc = find_version(src, maps, &lm, &h->minor);
-		if (rc == -ENOMEM)
-			goto fail;
-		if (rc) {
-			say(why, whylen, "no glibc version string in %s", lm.path);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		if (h->minor < 31 || h->minor > 41) {
-			say(why, whylen, "glibc 2.%u: its malloc layout is not known (2.31 to 2.41 are)",
-			    h->minor);
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		set_release(h);
-		if (!have_brk) {
-			say(why, whylen, "no [heap] mapping: the main arena's heap is not in use");
-			rc = -ENOTSUP;
-			goto fail;
-		}
-		rc = find_arena_mp(h, src, maps, &lm, why, whylen);
-		if (rc)
+		if ((rc = learn(h, src, maps, &lm, have_brk, why, whylen)))
 			goto fail;
 	}
 	bool had_tls = h->tls_known;
-	if (nthreads) {
-		/* Re-vote with these threads: a cached offset must still hold. */
-		h->tls_known = false;
-		find_tls(h, src, maps, &ef, threads, nthreads);
-		if (!h->tls_known && had_tls) {
-			/* No thread has a tcache yet: the cached offset stands. */
-			h->tls_known = true;
-		}
-	}
-	if (nthreads) {
-		h->threads = malloc(nthreads * sizeof *threads);
-		if (!h->threads) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		memcpy(h->threads, threads, nthreads * sizeof *threads);
-		h->nthreads = nthreads;
-	}
-	if (cpath[0] && (!cached || h->tls_known != had_tls))
+	int64_t had_off = h->tls_off;
+	if ((rc = take_threads(h, src, maps, &ef, threads, nthreads)))
+		goto fail;
+	if (cpath[0] && (!cached || h->tls_known != had_tls || h->tls_off != had_off))
 		cache_store(h, cpath);
 	*out = h;
 	return 0;
@@ -991,7 +1062,7 @@ static bool list_chunk_ok(struct walk *w, uint64_t p, unsigned ai, uint64_t want
 		return false;
 	}
 	uint64_t sz = raw & ~CH_FLAGS;
-	if ((want && sz != want) || sz < MINSIZE || !region_of(w, p, sz, ai)) {
+	if ((want && sz != want) || sz < MINSIZE || (sz & 15) || !region_of(w, p, sz, ai)) {
 		warn(w, "%s: chunk 0x%llx has a bad size 0x%llx; rest of the list skipped", list,
 		     (unsigned long long)p, (unsigned long long)sz);
 		return false;
@@ -1048,6 +1119,12 @@ static int bins(struct walk *w, unsigned ai, const uint8_t *ms)
 			}
 			if (!list_chunk_ok(w, p, ai, i > 1 && i < 64 ? 16ULL * i : 0, list, &sz))
 				break;
+			if (i >= 64 && sz < 64 * 16) {   /* large bins start at 1 KiB */
+				warn(w, "%s: chunk 0x%llx is too small (0x%llx) for a large bin; rest of"
+				     " the list skipped", list, (unsigned long long)p,
+				     (unsigned long long)sz);
+				break;
+			}
 			if (bc_read(w, p + 16, nx, 16) < 0)
 				break;
 			if (nx[1] != prev) {
@@ -1126,31 +1203,56 @@ static int one_tcache(struct walk *w, uint64_t t, bool *counts_ok)
 	return rc;
 }
 
-/* The tcaches: each thread's (through the TLS offset) and the main heap's
- * first chunk when it is one; each once. */
+static bool tcache_consistent(const struct mt_glheap *h, const struct mt_memsrc *src, uint64_t t,
+			      char *why, size_t whylen);
+
+static bool add_tcache(uint64_t *out, size_t *n, size_t cap, uint64_t t)
+{
+	for (size_t j = 0; j < *n; j++)
+		if (out[j] == t)
+			return false;
+	if (*n < cap)
+		out[(*n)++] = t;
+	return true;
+}
+
+/* The tcaches, each once: each thread's (through the TLS offset), and the
+ * first chunk of the brk heap and of each non-main arena when it is an
+ * in-use tcache_perthread_struct: a thread's first malloc allocates its
+ * tcache, so the brk heap starts with the main thread's and an arena with
+ * its maker's.  Without thread pointers these are the only ones found; an
+ * arena's first chunk then needs its counts to agree with its lists too
+ * (it could be a user block if its maker has exited).  MAPS may be NULL. */
 static size_t tcache_list(const struct mt_glheap *h, const struct mt_memsrc *src,
 			  const struct mt_maps *maps, uint64_t *out, size_t cap)
 {
 	size_t n = 0;
-	uint64_t sbrk;
-	if (rd64(src, h->mp + h->sbrk_off, &sbrk) == 0 && tcache_ok(src, maps, sbrk + 16))
-		out[n++] = sbrk + 16;
-	for (size_t i = 0; h->tls_known && i < h->nthreads && n < cap; i++) {
+	uint64_t a = h->arena, first;
+	for (size_t i = 0; h->tls_known && i < h->nthreads; i++) {
 		uint64_t t;
-		bool dup = false;
-		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) < 0 || !t)
-			continue;
-		for (size_t j = 0; j < n; j++)
-			dup |= out[j] == t;
-		if (!dup && tcache_ok(src, maps, t))
-			out[n++] = t;
+		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) == 0 && t &&
+		    tcache_ok(src, maps, t))
+			add_tcache(out, &n, cap, t);
+	}
+	for (unsigned k = 0; k < MAX_ARENAS; k++) {
+		if (a == h->arena)
+			first = rd64(src, h->mp + h->sbrk_off, &first) == 0 ? first + 16 : 0;
+		else
+			first = ((a + MS_SIZE + 15) & ~15ULL) + 16;
+		uint64_t next;   /* in use: the next chunk's P is set */
+		if (first && tcache_ok(src, maps, first) &&
+		    rd64(src, first - 16 + TC_CHUNK + 8, &next) == 0 && (next & CH_P) &&
+		    (a == h->arena || tcache_consistent(h, src, first, NULL, 0)))
+			add_tcache(out, &n, cap, first);
+		if (rd64(src, a + MS_NEXT, &a) < 0 || a == h->arena)
+			break;
 	}
 	return n;
 }
 
 static int tcaches(struct walk *w)
 {
-	size_t cap = w->h->nthreads + 1, n;
+	size_t cap = w->h->nthreads + MAX_ARENAS, n;
 	uint64_t *v = malloc(cap * sizeof *v);
 	int rc = 0;
 	bool ok;
@@ -1235,7 +1337,7 @@ static int one_chunk(struct walk *w, const struct region *r, uint64_t p, uint64_
 		     size_t *cur, uint64_t *next)
 {
 	uint64_t sz = raw & ~CH_FLAGS, nraw, word0 = 0;
-	if (sz < MINSIZE || (raw & CH_M) || p + sz + 16 > r->hi || p + sz < p ||
+	if (sz < MINSIZE || (sz & 15) || (raw & CH_M) || p + sz + 16 > r->hi || p + sz < p ||
 	    wget(w, p + sz + 8, r->hi, &nraw) < 0 || wget(w, p + 16, r->hi, &word0) < 0) {
 		warn(w, "chunk 0x%llx: bad size 0x%llx; heap 0x%llx..0x%llx skipped",
 		     (unsigned long long)p, (unsigned long long)raw, (unsigned long long)p,
@@ -1547,7 +1649,7 @@ static bool tcache_consistent(const struct mt_glheap *h, const struct mt_memsrc 
 bool mt_glheap_quiescent(const struct mt_glheap *h, const struct mt_memsrc *src, char *why,
 			 size_t whylen)
 {
-	uint64_t a = h->arena, tc[256];
+	uint64_t a = h->arena;
 	for (unsigned n = 0; n < MAX_ARENAS; n++) {
 		int mutex;
 		if (mt_memsrc_read(src, a + MS_MUTEX, &mutex, sizeof mutex) < 0)
@@ -1559,21 +1661,16 @@ bool mt_glheap_quiescent(const struct mt_glheap *h, const struct mt_memsrc *src,
 		if (rd64(src, a + MS_NEXT, &a) < 0 || a == h->arena)
 			break;
 	}
-	size_t nt = 0;
-	uint64_t sbrk;
-	if (rd64(src, h->mp + h->sbrk_off, &sbrk) == 0)
-		tc[nt++] = sbrk + 16;
-	for (size_t i = 0; h->tls_known && i < h->nthreads && nt < 256; i++) {
-		uint64_t t;
-		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) == 0 && t && t != sbrk + 16)
-			tc[nt++] = t;
+	size_t cap = h->nthreads + MAX_ARENAS, nt;
+	uint64_t *tc = malloc(cap * sizeof *tc);
+	bool ok = true;
+	if (!tc) {
+		say(why, whylen, "out of memory");
+		return false;
 	}
-	for (size_t i = 0; i < nt; i++) {
-		uint64_t sz;
-		if (rd64(src, tc[i] - 8, &sz) < 0 || (sz & ~CH_FLAGS) != TC_CHUNK)
-			continue;
-		if (!tcache_consistent(h, src, tc[i], why, whylen))
-			return false;
-	}
-	return true;
+	nt = tcache_list(h, src, NULL, tc, cap);
+	for (size_t i = 0; i < nt && ok; i++)
+		ok = tcache_consistent(h, src, tc[i], why, whylen);
+	free(tc);
+	return ok;
 }

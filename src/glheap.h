@@ -35,8 +35,10 @@ struct mt_glheap_thread {
 };
 
 /* Learn glibc malloc's state in the process whose memory SRC reads and
- * whose mappings MAPS lists (LIBC_PATH: the file of the libc module as
- * mapped, NULL to find it in MAPS).  CACHE_DIR: where what was learned is
+ * whose mappings MAPS lists (the libc module: the mapped libc.so.6 or
+ * libc-2.NN.so).  THREADS: every thread's pointer, to find its tcache
+ * (without them only the tcaches at the start of the brk heap and of each
+ * arena are found).  CACHE_DIR: where what was learned is
  * kept per libc build-id (NULL: no cache).  0 and *OUT; or
  *   -ENOENT   the process does not use glibc's malloc (WHY says what it
  *             uses, when known),
@@ -84,7 +86,9 @@ struct mt_glheap_chunk {
 };
 
 struct mt_glheap_cb {
-	/* Each chunk, live or free, once.  Non-zero stops the walk (returned). */
+	/* Each chunk, live or free, once (but for the tcache_perthread_struct
+	 * chunks: malloc's own, counted in overhead_bytes).  Non-zero stops
+	 * the walk (returned). */
 	int (*chunk)(void *ctx, const struct mt_glheap_chunk *c);
 	/* A warning (one line, naming the address); the walk goes on. */
 	void (*warn)(void *ctx, const char *msg);
@@ -98,7 +102,10 @@ struct mt_glheap_stats {
 	uint64_t live_blocks, live_bytes;      /* chunk sizes */
 	uint64_t free_blocks[MT_CHUNK__KINDS], free_bytes[MT_CHUNK__KINDS];
 	uint64_t overhead_bytes;       /* mapped but not chunks: heap_info,
-	                                  malloc_state of non-main arenas, padding */
+	                                  malloc_state of non-main arenas, padding,
+	                                  fenceposts, the tcache_perthread_structs.
+	                                  mallinfo2's uordblks + hblkhd ==
+	                                  live_bytes + free_bytes[TCACHE] + this */
 	bool complete;                 /* false: something was skipped (warned) */
 };
 

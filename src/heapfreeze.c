@@ -34,7 +34,7 @@
 /* How long memtrace waits for a quiescent point, and how long the threads
  * run between two checks. */
 #define QUIESCE_MAX_MS 1000.0
-#define QUIESCE_MAX_TRIES 200
+#define QUIESCE_MAX_TRIES 1000
 #define RUN_MOMENT_MS 1
 /* Stopping every thread again after a moment of running. */
 #define RESTOP_MAX_MS 5000.0

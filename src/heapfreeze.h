@@ -49,7 +49,7 @@ struct mt_freeze_stats {
  * quiescent point a SIGTRAP is taken for the target's own and a forked
  * child is released as is.  Finds glibc's heap (mt_glheap_find, with the
  * thread pointers of T's threads), waits for a quiescent point (at most
- * 1 s or 200 checks: else -EBUSY, "a thread stayed inside the allocator
+ * 1 s or 1000 checks: else -EBUSY, "a thread stayed inside the allocator
  * ..."), and clones.  0 and *OUT, or -errno with WHY (one line: what
  * failed and why). */
 int mt_freeze_take(struct mt_target *t, const char *cache_dir, struct mt_freeze **out,

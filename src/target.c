@@ -865,8 +865,12 @@ void mt_target_free(struct mt_target *t)
 {
 	if (!t)
 		return;
-	FOR_EACH_TASK(t, k)
-		remove_task(t, k->tid);
+	FOR_EACH_TASK(t, k) {
+		if (k->kind == K_COPY)
+			mt_target_kill_copy(t, k->tid); /* never left stopped, holding memory */
+		else
+			remove_task(t, k->tid);
+	}
 	close(t->chld_fd);
 	free(t);
 }

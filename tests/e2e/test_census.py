@@ -109,6 +109,19 @@ def park(t):
     return fields(m.group(1), 'the mallinfo line')
 
 
+def rounds(t):
+    """The churn threads' batches so far."""
+    t.send('rounds')
+    return int(t.expect_line(r'^rounds (\d+)$', "the 'rounds' line").group(1))
+
+
+def check_churned(h, t, before, what):
+    """The churn threads made batches while WHAT ran."""
+    after = rounds(t)
+    h.check(after > before, f'{what}: the churn threads made no batch while it ran '
+            f'({before} before, {after} after)')
+
+
 def census(h, pid, *args, want_rc=0):
     """memtrace census PID --json ARGS: the parsed report."""
     m = h.start_memtrace(['census', str(pid), '--json', *args])
@@ -221,7 +234,9 @@ def histo(h, t):
 
 def scenario_census(h):
     t, exp = start(h)
+    before = rounds(t)
     c = census_of(h, census(h, t.pid), 'census (churn running)')
+    check_churned(h, t, before, 'census')
     h.check(c['complete'] is True, f'census (churn running): complete {c["complete"]!r}, '
             f'warnings {c["warnings"]}')
     check_rows(h, c, exp, 'census (churn running)')
@@ -242,7 +257,9 @@ def scenario_census(h):
 
 def scenario_histo(h):
     t, exp = start(h)
+    before = rounds(t)
     m = histo(h, t)
+    check_churned(h, t, before, 'histo')
     report = m.stop()
     c = census_of(h, report, 'histo')
     h.check(c['complete'] is True, f'histo: census complete {c["complete"]!r}, warnings '

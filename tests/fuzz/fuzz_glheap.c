@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (st.complete && s.warnings)
 			abort();
-		if (nwrites == 0 && (!st.complete || s.chunks != 10 + ((data[0] & 8) ? 3 : 0)))
+		if (nwrites == 0 && (!st.complete || s.chunks != 10 + ((data[0] & 8) ? 4 : 0)))
 			abort();
 		uint64_t total = st.live_blocks;
 		for (int k = 1; k < MT_CHUNK__KINDS; k++)

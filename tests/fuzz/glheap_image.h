@@ -154,7 +154,8 @@ static void gi_mp(struct gi_image *im)
 	gi_put(im, GI_MP + soff + 32, 0);
 }
 
-/* A non-main arena in its one heap: two live chunks (A bit), top. */
+/* A non-main arena in its one heap: its maker's tcache (one free chunk in
+ * bin 0), two live chunks (A bit), top. */
 static void gi_nonmain(struct gi_image *im)
 {
 	unsigned hinfo = im->minor >= 35 ? 48 : 32;
@@ -164,11 +165,17 @@ static void gi_nonmain(struct gi_image *im)
 	gi_put(im, N + 16, GI_HEAPSZ);
 	gi_put(im, N + 24, GI_HEAPSZ);
 	gi_empty_bins(im, a);
-	gi_chunk(im, c, 0x35);
-	gi_put(im, c + 16, 0x2222);
-	gi_chunk(im, c + 0x30, 0x45);
-	gi_chunk(im, c + 0x70, (N + GI_HEAPSZ - c - 0x70) | 1);
-	gi_put(im, a + 96, c + 0x70);
+	gi_chunk(im, c, 0x295);
+	gi_put(im, c + 16, 1);                       /* counts[0] */
+	gi_put(im, c + 16 + 128, c + 0x2d0);         /* entries[0] */
+	gi_chunk(im, c + 0x290, 0x35);
+	gi_put(im, c + 0x2a0, 0x2222);
+	gi_chunk(im, c + 0x2c0, 0x25);
+	gi_put(im, c + 0x2d0, gi_protect(im, c + 0x2d0, 0));
+	gi_put(im, c + 0x2d8, im->minor >= 34 ? GI_KEY : c + 16);
+	gi_chunk(im, c + 0x2e0, 0x45);
+	gi_chunk(im, c + 0x320, (N + GI_HEAPSZ - c - 0x320) | 1);
+	gi_put(im, a + 96, c + 0x320);
 	gi_put(im, a + 2160, GI_ARENA);              /* next: back to main */
 	gi_put(im, a + 2176, 1);
 	gi_put(im, a + 2184, GI_HEAPSZ);

@@ -25,6 +25,7 @@
 //                  "mallinfo arena=N ordblks=N smblks=N hblks=N hblkhd=N
 //                   fsmblks=N uordblks=N fordblks=N keepcost=N", "parked"
 //   unpark         "unparked"
+//   rounds         "rounds N": batches the churn threads made so far
 //   grow N         N more cen::Beta objects: "grown type=cen::Beta blocks=N bytes=N"
 //   free N         deletes N of the pre-attach cen::Alpha objects:
 //                  "freed type=cen::Alpha blocks=N bytes=N"
@@ -183,8 +184,11 @@ void *churn_thread(void *arg)
 		}
 		for (int i = CHURN_BATCH - 1; i >= 0; i--)
 			free(held[i]);
-		churn_rounds++;
-		usleep(200); // keep the 2-core machine usable; still churning
+		// A pause every 8 batches keeps the 2-core machine usable while
+		// the threads are still inside the allocator a good share of
+		// the time (the census must stop them outside it).
+		if (++churn_rounds % 8 == 0)
+			usleep(200);
 	}
 }
 
@@ -547,6 +551,8 @@ int main()
 			park(true);
 			print_mallinfo();
 			proto_line("parked");
+		} else if (strcmp(line, "rounds") == 0) {
+			proto_line("rounds %ld", churn_rounds.load());
 		} else if (strcmp(line, "unpark") == 0) {
 			park(false);
 			proto_line("unparked");

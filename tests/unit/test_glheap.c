@@ -105,9 +105,13 @@ static void *thread_main(void *arg)
 
 static const size_t live_sizes[] = { 1, 24, 100, 200, 1000, 3000, 70000, 40 };
 
+static bool one_arena;   /* the thread shares the main arena */
+
 static pid_t build_heap(void)
 {
 	char c;
+	if (one_arena)
+		ck_assert_int_eq(mallopt(M_ARENA_MAX, 1), 1);
 	ck_assert_int_eq(pipe(K.go), 0);
 	ck_assert_int_eq(pipe(K.park), 0);
 	ck_assert_int_eq(pthread_create(&K.thr, NULL, thread_main, NULL), 0);
@@ -300,6 +304,38 @@ START_TEST(test_real_heap)
 	ck_assert_uint_eq(total, s.n);
 	char why[128];
 	ck_assert(mt_glheap_quiescent(f.h, &f.src, why, sizeof why));
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* A thread that shares the main arena has its tcache in the middle of the
+ * brk heap: only its thread pointer (libc's TLS slot, found through the
+ * TPOFF64 relocations) leads there. */
+START_TEST(test_tcache_by_tls)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	one_arena = true;
+	fx_open(&f, NULL);
+	walk(&f, &s, &st);
+	ck_assert_msg(st.complete, "incomplete: %s", s.warn[0]);
+	for (int i = 0; i < NTHR; i++)
+		ck_assert_uint_eq(lookup(&s, K.thr_live[i])->arena, 0);
+	/* (The 3 that went to the fastbin were consolidated and reused by the
+	 * main thread's later mallocs: one arena.) */
+	for (int i = 0; i < 7; i++)
+		assert_kind(&s, K.thr_free[i], MT_CHUNK_TCACHE);
+	ck_assert_uint_eq(st.live_bytes + st.free_bytes[MT_CHUNK_TCACHE] + st.overhead_bytes,
+			  K.mi.uordblks + K.mi.hblkhd);
+	free(s.v);
+	/* Without the thread's pointer, its tcache is not known. */
+	mt_glheap_destroy(f.h);
+	char why[128];
+	ck_assert_int_eq(mt_glheap_find(&f.src, &f.maps, f.th, 1, NULL, &f.h, why, sizeof why), 0);
+	walk(&f, &s, &st);
+	assert_kind(&s, K.thr_free[0], MT_CHUNK_LIVE);
 	free(s.v);
 	fx_close(&f);
 }
@@ -566,6 +602,11 @@ START_TEST(test_release_layouts)
 	for (size_t i = 0; i < sizeof want_kinds / sizeof want_kinds[0]; i++)
 		assert_kind(&s, (void *)(uintptr_t)(want_kinds[i].chunk + 16), want_kinds[i].kind);
 	ck_assert_uint_eq(lookup(&s, (void *)(uintptr_t)(H + 0x2a0))->word0, 0x1111);
+	/* The non-main arena's maker's tcache, found with no thread pointer. */
+	uint64_t c = (GI_NHEAP + (minors[_i] >= 35 ? 48 : 32) + 2200 + 15) & ~15ULL;
+	assert_kind(&s, (void *)(uintptr_t)(c + 0x2a0), MT_CHUNK_LIVE);
+	assert_kind(&s, (void *)(uintptr_t)(c + 0x2d0), MT_CHUNK_TCACHE);
+	ck_assert_uint_eq(lookup(&s, (void *)(uintptr_t)(c + 0x2a0))->arena, 1);
 	const struct mt_glheap_chunk *mm = lookup(&s, (void *)(uintptr_t)(GI_MMAP + 16));
 	ck_assert(mm && mm->mmapped && mm->word0 == 0x3333 && mm->usable == GI_MMAPSZ - 16);
 	ck_assert_uint_eq(st.arenas, 2);
@@ -574,7 +615,8 @@ START_TEST(test_release_layouts)
 	ck_assert_uint_eq(st.live_bytes, 0x20 * 3 + 0x40 + 0x30 + 0x40 + GI_MMAPSZ);
 	/* The tcache struct, and heap_info + malloc_state + padding. */
 	unsigned hinfo = minors[_i] >= 35 ? 48 : 32;
-	ck_assert_uint_eq(st.overhead_bytes, 0x290 + ((hinfo + 2200 + 15) & ~15u));
+	ck_assert_uint_eq(st.overhead_bytes, 2 * 0x290 + ((hinfo + 2200 + 15) & ~15u));
+	ck_assert_uint_eq(st.free_blocks[MT_CHUNK_TCACHE], 2);
 	ck_assert_uint_eq(st.mapped_bytes, 2 * GI_HEAPSZ + GI_MMAPSZ);
 	ck_assert(mt_glheap_quiescent(h, &src, why, sizeof why));
 	/* A tcache count that disagrees with its list: not quiescent. */
@@ -598,6 +640,37 @@ START_TEST(test_unknown_release)
 	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
 	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOTSUP);
 	ck_assert_str_eq(why, "glibc 2.42: its malloc layout is not known (2.31 to 2.41 are)");
+	mt_maps_free(&m);
+}
+END_TEST
+
+/* libc's data made of arena look-alikes (every pair of words points 16
+ * bytes below itself: every bin of every 16-aligned candidate is "empty"):
+ * refused, and with bounded work. */
+START_TEST(test_hostile_data)
+{
+	struct mt_maps m = { 0 };
+	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
+	struct mt_glheap *h = NULL;
+	char why[160] = "";
+	static uint8_t big[256 << 10];
+	const uint64_t lo = GI_LIBC + 0x1000, hi = lo + sizeof big;
+	gi_build(&IM, 36, false);
+	IM.r[1] = (struct gi_region){ lo, sizeof big, big };
+	char *rw = strstr(IM.maps_text, "7f0000001000-7f0000003000");
+	ck_assert_ptr_nonnull(rw);
+	memcpy(rw, "7f0000001000-7f0000041000", 25);
+	for (uint64_t a = lo; a < hi; a += 8)   /* fd and bk of an empty bin */
+		gi_put(&IM, a, a % 16 ? a - 24 : a - 16);
+	/* Non-overlapping look-alikes whose top and system_mem check out. */
+	for (uint64_t a = lo; a + 2200 <= hi; a += 2208) {
+		gi_put(&IM, a, 0);
+		gi_put(&IM, a + 96, GI_HEAP + 0x8a0);
+		gi_put(&IM, a + 2184, GI_HEAPSZ);
+	}
+	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
+	ck_assert_int_eq(mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why), -ENOTSUP);
+	ck_assert_msg(strstr(why, "too many candidates for main_arena"), "why: %s", why);
 	mt_maps_free(&m);
 }
 END_TEST
@@ -663,6 +736,7 @@ static Suite *glheap_suite(void)
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_real_heap);
 	tcase_add_test(tc, test_stop);
+	tcase_add_test(tc, test_tcache_by_tls);
 	tcase_add_test(tc, test_bad_size);
 	tcase_add_test(tc, test_size_misaligned_next);
 	tcase_add_test(tc, test_fastbin_loop);
@@ -674,6 +748,7 @@ static Suite *glheap_suite(void)
 	tcase_add_test(tc, test_not_understood);
 	tcase_add_loop_test(tc, test_release_layouts, 0, sizeof minors / sizeof minors[0]);
 	tcase_add_test(tc, test_unknown_release);
+	tcase_add_test(tc, test_hostile_data);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
