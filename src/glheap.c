@@ -826,6 +826,13 @@ struct fentry {
 	uint32_t arena;
 };
 
+/* A chunk the walk saw free by its header (the next chunk's P clear):
+ * which bin holds it is learned afterwards from the bin lists. */
+struct binned {
+	uint64_t addr, size, fd, bk;
+	uint32_t arena, kind;   /* kind: MT_CHUNK_LIVE until a bin list reaches it */
+};
+
 struct region {
 	uint64_t lo, hi;    /* chunks tile [lo, hi) */
 	uint64_t top;       /* top chunk, when in this region, else 0 */
@@ -848,6 +855,8 @@ struct walk {
 	size_t nf, capf;
 	struct region *rv;
 	size_t nr, capr;
+	struct binned *bv;          /* in address order, as the walk meets them */
+	size_t nb, capb;
 	uint64_t *arenas;
 	unsigned narenas;
 	uint64_t sysmem;
@@ -1104,45 +1113,6 @@ static unsigned bin_kind(unsigned i)
 	return i == 1 ? MT_CHUNK_UNSORTED : i < 64 ? MT_CHUNK_SMALLBIN : MT_CHUNK_LARGEBIN;
 }
 
-static int bins(struct walk *w, unsigned ai, const uint8_t *ms)
-{
-	char list[64];
-	for (unsigned i = 1; i < NBINS; i++) {
-		uint64_t b = bin_at(w->arenas[ai], i), prev = b;
-		uint64_t p = get64(ms, MS_BINS + 16 * (i - 1)), sz, nx[2];
-		struct cyc c = { 0, 1, 0 };
-		snprintf(list, sizeof list, "arena 0x%llx bin %u", (unsigned long long)w->arenas[ai], i);
-		while (p != b) {
-			if (cyc_step(&c, p)) {
-				warn(w, "%s: loops at 0x%llx", list, (unsigned long long)p);
-				break;
-			}
-			if (!list_chunk_ok(w, p, ai, i > 1 && i < 64 ? 16ULL * i : 0, list, &sz))
-				break;
-			if (i >= 64 && sz < 64 * 16) {   /* large bins start at 1 KiB */
-				warn(w, "%s: chunk 0x%llx is too small (0x%llx) for a large bin; rest of"
-				     " the list skipped", list, (unsigned long long)p,
-				     (unsigned long long)sz);
-				break;
-			}
-			if (bc_read(w, p + 16, nx, 16) < 0)
-				break;
-			if (nx[1] != prev) {
-				warn(w, "%s: chunk 0x%llx: bk 0x%llx is not the previous entry 0x%llx",
-				     list, (unsigned long long)p, (unsigned long long)nx[1],
-				     (unsigned long long)prev);
-				break;
-			}
-			int rc = add_free(w, p, bin_kind(i), ai);
-			if (rc)
-				return rc;
-			prev = p;
-			p = nx[0];
-		}
-	}
-	return 0;
-}
-
 /* The arena index holding the chunk at P: by its region. */
 static bool arena_of(const struct walk *w, uint64_t p, unsigned *ai)
 {
@@ -1309,15 +1279,27 @@ static int report(struct walk *w, uint64_t p, uint64_t sz, uint64_t word0, unsig
 
 /* Is the chunk at P, free as KIND, consistent with the next chunk's
  * header NRAW and its footer? */
-static bool free_state_ok(struct walk *w, uint64_t p, uint64_t sz, unsigned kind, uint64_t nraw,
-			  uint64_t hi)
+/* A chunk free by its header: kept for binned_chunks(), if its footer
+ * (the next chunk's prev_size) agrees.  0, or -ENOMEM. */
+static int keep_binned(struct walk *w, const struct region *r, uint64_t p, uint64_t sz,
+		       uint64_t fd)
 {
-	bool next_inuse = nraw & CH_P;
-	if (kind == MT_CHUNK_TCACHE || kind == MT_CHUNK_FASTBIN || kind == K_OVERHEAD ||
-	    kind == MT_CHUNK_LIVE)
-		return next_inuse;
-	uint64_t foot;
-	return !next_inuse && wget(w, p + sz, hi, &foot) == 0 && foot == sz;
+	uint64_t bk, foot;
+	if (wget(w, p + 24, r->hi, &bk) < 0 || wget(w, p + sz, r->hi, &foot) < 0 || foot != sz) {
+		warn(w, "chunk 0x%llx (size 0x%llx): free, but the next chunk's prev_size"
+		     " disagrees; not counted", (unsigned long long)p, (unsigned long long)sz);
+		return 0;
+	}
+	if (w->nb == w->capb) {
+		size_t nc = w->capb ? w->capb * 2 : 1024;
+		struct binned *v = realloc(w->bv, nc * sizeof *v);
+		if (!v)
+			return -ENOMEM;
+		w->bv = v;
+		w->capb = nc;
+	}
+	w->bv[w->nb++] = (struct binned){ p, sz, fd, bk, r->arena, MT_CHUNK_LIVE };
+	return 0;
 }
 
 /* Free-list entries before P that are no chunk start. */
@@ -1349,10 +1331,12 @@ static int one_chunk(struct walk *w, const struct region *r, uint64_t p, uint64_
 	if (*cur < w->nf && w->fv[*cur].addr == p)
 		kind = w->fv[(*cur)++].kind;
 	*next = p + sz;
-	if (!free_state_ok(w, p, sz, kind, nraw, r->hi)) {
-		warn(w, "chunk 0x%llx (size 0x%llx): %s, but the next chunk's header says otherwise;"
-		     " not counted", (unsigned long long)p, (unsigned long long)sz,
-		     kind == MT_CHUNK_LIVE ? "in no free list" : "in a bin");
+	if (!(nraw & CH_P)) {
+		if (kind == MT_CHUNK_LIVE)
+			return (w->stop = keep_binned(w, r, p, sz, word0)) ? 2 : 0;
+		warn(w, "chunk 0x%llx (size 0x%llx): in a %s, but the next chunk's header says it"
+		     " is free; not counted", (unsigned long long)p, (unsigned long long)sz,
+		     kind == K_OVERHEAD ? "tcache's place" : "tcache or fastbin");
 		return 0;
 	}
 	if (kind == MT_CHUNK_LIVE && !(raw & CH_A) != r->main) {
@@ -1497,6 +1481,83 @@ static int walk_regions(struct walk *w)
 	return 0;
 }
 
+/* ---- walk: bins ------------------------------------------------------ */
+
+static const struct binned *find_binned(const struct walk *w, uint64_t p)
+{
+	size_t lo = 0, hi = w->nb;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->bv[mid].addr < p)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->nb && w->bv[lo].addr == p ? &w->bv[lo] : NULL;
+}
+
+/* Follow bin I of arena AI through the chunks the walk saw free: no
+ * memory is read (a million free chunks in bins would be a million
+ * scattered reads).  Each chunk reached takes the bin's kind. */
+static void one_bin(struct walk *w, unsigned ai, unsigned i, uint64_t p)
+{
+	uint64_t b = bin_at(w->arenas[ai], i), prev = b;
+	char list[64];
+	snprintf(list, sizeof list, "arena 0x%llx bin %u", (unsigned long long)w->arenas[ai], i);
+	while (p != b) {
+		struct binned *c = (struct binned *)find_binned(w, p);
+		if (!c || c->arena != ai) {
+			warn(w, "%s: entry 0x%llx is not a free chunk of the arena; rest of the list"
+			     " skipped", list, (unsigned long long)p);
+			return;
+		}
+		if (c->kind != MT_CHUNK_LIVE) {
+			warn(w, "%s: loops at 0x%llx", list, (unsigned long long)p);
+			return;
+		}
+		if ((i > 1 && i < 64 && c->size != 16ULL * i) || (i >= 64 && c->size < 64 * 16)) {
+			warn(w, "%s: chunk 0x%llx has a bad size 0x%llx; rest of the list skipped",
+			     list, (unsigned long long)p, (unsigned long long)c->size);
+			return;
+		}
+		if (c->bk != prev) {
+			warn(w, "%s: chunk 0x%llx: bk 0x%llx is not the previous entry 0x%llx",
+			     list, (unsigned long long)p, (unsigned long long)c->bk,
+			     (unsigned long long)prev);
+			return;
+		}
+		c->kind = bin_kind(i);
+		prev = p;
+		p = c->fd;
+	}
+}
+
+/* The bins of every arena, then the chunks the walk saw free, each with
+ * the kind of its bin; one in no bin is not counted.  0 or a callback's
+ * value. */
+static int binned_chunks(struct walk *w)
+{
+	uint64_t heads[2 * (NBINS - 1)];   /* fd, bk of each bin */
+	for (unsigned ai = 0; ai < w->narenas; ai++) {
+		if (mt_memsrc_read(w->src, w->arenas[ai] + MS_BINS, heads, sizeof heads) < 0)
+			continue;   /* warned when its heaps were read */
+		for (unsigned i = 1; i < NBINS; i++)
+			one_bin(w, ai, i, heads[2 * (i - 1)]);
+	}
+	for (size_t k = 0; k < w->nb; k++) {
+		const struct binned *c = &w->bv[k];
+		if (c->kind == MT_CHUNK_LIVE) {
+			warn(w, "chunk 0x%llx (size 0x%llx): free by its header but in no bin;"
+			     " not counted", (unsigned long long)c->addr, (unsigned long long)c->size);
+			continue;
+		}
+		int rc = report(w, c->addr, c->size, c->fd, c->kind, false, c->arena);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* ---- walk: mmapped chunks -------------------------------------------- */
 
 /* Could mapping M hold mmapped chunks?  Anonymous, private, rw, not a heap
@@ -1564,8 +1625,6 @@ static int walk_arenas(struct walk *w)
 		if (mt_memsrc_read(w->src, w->arenas[i], ms, MS_SIZE) < 0)
 			continue;
 		rc = fastbins(w, i, ms);
-		if (!rc)
-			rc = bins(w, i, ms);
 	}
 	free(ms);
 	return rc;
@@ -1604,6 +1663,8 @@ int mt_glheap_walk(const struct mt_glheap *h, const struct mt_memsrc *src,
 		rc = walk_regions(&w);
 	}
 	if (!rc)
+		rc = binned_chunks(&w);
+	if (!rc)
 		rc = mmapped(&w, nm < 0 ? 0 : (uint64_t)nm, mm_bytes);
 	if (!rc)
 		check_mmapped(&w, nm < 0 ? 0 : (uint64_t)nm, mm_bytes);
@@ -1612,6 +1673,7 @@ int mt_glheap_walk(const struct mt_glheap *h, const struct mt_memsrc *src,
 	free(w.arenas);
 	free(w.fv);
 	free(w.rv);
+	free(w.bv);
 	free(w.wbuf);
 	free(w.bc);
 	return rc;
