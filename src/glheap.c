@@ -1439,6 +1439,8 @@ static void sort_free(struct walk *w)
 {
 	size_t o = 0;
 	bool big = false;
+	if (!w->nf)
+		return;   /* fv may be NULL: not for qsort */
 	for (size_t i = 0; i < w->nf; i++)
 		big |= w->fv[i].addr >> 52 != 0;
 	if (w->nf < 4096 || big || !radix_sort(w->fv, w->nf))
@@ -1456,7 +1458,8 @@ static void sort_free(struct walk *w)
 static int walk_regions(struct walk *w)
 {
 	size_t cur = 0, o = 0;
-	qsort(w->rv, w->nr, sizeof *w->rv, cmp_region);
+	if (w->nr)   /* rv may be NULL: not for qsort */
+		qsort(w->rv, w->nr, sizeof *w->rv, cmp_region);
 	for (size_t i = 0; i < w->nr; i++) {
 		if (o && w->rv[i].lo < w->rv[o - 1].hi) {
 			warn(w, "heap 0x%llx overlaps heap 0x%llx; not walked twice",
