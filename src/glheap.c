@@ -1320,6 +1320,7 @@ static int one_chunk(struct walk *w, const struct region *r, uint64_t p, uint64_
 {
 	uint64_t sz = raw & ~CH_FLAGS, nraw, word0 = 0;
 	if (sz < MINSIZE || (sz & 15) || (raw & CH_M) || p + sz + 16 > r->hi || p + sz < p ||
+	    (r->top && p < r->top && p + sz > r->top) ||
 	    wget(w, p + sz + 8, r->hi, &nraw) < 0 || wget(w, p + 16, r->hi, &word0) < 0) {
 		warn(w, "chunk 0x%llx: bad size 0x%llx; heap 0x%llx..0x%llx skipped",
 		     (unsigned long long)p, (unsigned long long)raw, (unsigned long long)p,
@@ -1331,6 +1332,13 @@ static int one_chunk(struct walk *w, const struct region *r, uint64_t p, uint64_
 	if (*cur < w->nf && w->fv[*cur].addr == p)
 		kind = w->fv[(*cur)++].kind;
 	*next = p + sz;
+	if (!r->top && sz == MINSIZE && p + sz + 16 == r->hi && (nraw & ~CH_FLAGS) == 0) {
+		/* The fencepost of a heap whose old top was too small to free:
+		 * one in-use chunk of 32, then the size-0 header (sysmalloc). */
+		w->st->overhead_bytes += r->hi - p;
+		*next = r->hi;
+		return 0;
+	}
 	if (!(nraw & CH_P)) {
 		if (kind == MT_CHUNK_LIVE)
 			return (w->stop = keep_binned(w, r, p, sz, word0)) ? 2 : 0;
