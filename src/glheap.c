@@ -138,6 +138,7 @@ struct mt_glheap {
 	unsigned sbrk_off;            /* offset of sbrk_base in mp_ */
 	unsigned hinfo;               /* sizeof (heap_info) */
 	uint64_t heap_max;
+	uint64_t tc_count;            /* mp_.tcache_count */
 	uint64_t brk_lo, brk_hi;      /* the [heap] mapping */
 	uint64_t sbrk;                /* mp_.sbrk_base: the main heap's start */
 	bool tls_known;
@@ -513,6 +514,7 @@ static bool mp_ok(struct mt_glheap *h, const struct mt_memsrc *src, uint64_t mp,
 		return false;
 	if (tbins > TC_BINS || tmax > 63 * 16 + 24 || tcount > 65535 || thr > (64ULL << 20))
 		return false;
+	h->tc_count = tcount;
 	if (soff == 96) {
 		uint64_t hp = get64(b, 48);
 		h->heap_max = hp ? hp * 4 : DEF_HEAP_MAX;
@@ -606,7 +608,8 @@ static int find_arena_mp(struct mt_glheap *h, const struct mt_memsrc *src,
 /* ---- find: tcache ----------------------------------------------------- */
 
 /* Is T the user address of a tcache_perthread_struct?  MAPS may be NULL. */
-static bool tcache_ok(const struct mt_memsrc *src, const struct mt_maps *maps, uint64_t t)
+static bool tcache_ok(const struct mt_glheap *h, const struct mt_memsrc *src,
+		      const struct mt_maps *maps, uint64_t t)
 {
 	uint64_t sz;
 	uint16_t counts[TC_BINS];
@@ -617,7 +620,7 @@ static bool tcache_ok(const struct mt_memsrc *src, const struct mt_maps *maps, u
 	if (mt_memsrc_read(src, t, counts, sizeof counts) < 0)
 		return false;
 	for (unsigned i = 0; i < TC_BINS; i++)
-		if (counts[i] > 4096)
+		if (counts[i] > h->tc_count)   /* mp_.tcache_count bounds every count */
 			return false;
 	return true;
 }
@@ -633,7 +636,7 @@ static void find_tls(struct mt_glheap *h, const struct mt_memsrc *src,
 			uint64_t v;
 			if (rd64(src, th[i].tp + (uint64_t)ef->tpoff[c], &v) < 0)
 				good = -1;
-			else if (v && tcache_ok(src, maps, v))
+			else if (v && tcache_ok(h, src, maps, v))
 				good++;
 			else if (v)
 				good = -1;
@@ -1201,7 +1204,7 @@ static size_t tcache_list(const struct mt_glheap *h, const struct mt_memsrc *src
 	for (size_t i = 0; h->tls_known && i < h->nthreads; i++) {
 		uint64_t t;
 		if (rd64(src, h->threads[i].tp + (uint64_t)h->tls_off, &t) == 0 && t &&
-		    tcache_ok(src, maps, t))
+		    tcache_ok(h, src, maps, t))
 			add_tcache(out, &n, cap, t);
 	}
 	for (unsigned k = 0; k < MAX_ARENAS; k++) {
@@ -1210,7 +1213,7 @@ static size_t tcache_list(const struct mt_glheap *h, const struct mt_memsrc *src
 		else
 			first = ((a + MS_SIZE + 15) & ~15ULL) + 16;
 		uint64_t next;   /* in use: the next chunk's P is set */
-		if (first && tcache_ok(src, maps, first) &&
+		if (first && tcache_ok(h, src, maps, first) &&
 		    rd64(src, first - 16 + TC_CHUNK + 8, &next) == 0 && (next & CH_P) &&
 		    (a == h->arena || tcache_consistent(h, src, first, NULL, 0)))
 			add_tcache(out, &n, cap, first);
