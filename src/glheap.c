@@ -25,8 +25,10 @@
  *     +2184 system_mem  +2192 max_system_mem
  *   main_arena sits in libc's .data; `next` is a ring through all arenas.
  *   What we check: at least half its bins empty (pointing at themselves)
- *   and the others pointing into writable mappings, `next` returning to it,
- *   top inside the [heap] mapping and top's end == sbrk_base + system_mem.
+ *   and the others pointing into writable mappings, NONCONTIGUOUS clear,
+ *   top inside the [heap] mapping with a sane size, `next` returning to
+ *   it (at most 64 candidates get this far); exactly one must pass.  Then
+ *   sbrk_base = top's end - system_mem.
  *
  * struct malloc_par mp_ (also .data): trim_threshold, top_pad,
  *   mmap_threshold (+16), arena_test, arena_max; since 2.35 (when built
@@ -35,8 +37,12 @@
  *   n_mmaps_max, max_n_mmaps, no_dyn_threshold, mmapped_mem (+56 or +80),
  *   max_mmapped_mem, sbrk_base (+72 or +96),
  *   tcache_bins, tcache_max_bytes, tcache_count, tcache_unsorted_limit.
- *   Found as the word equal to the [heap] mapping's start with the fields
- *   around it plausible (n_mmaps <= max_n_mmaps, tcache_bins <= 64, ...).
+ *   Found as the word equal to that sbrk_base with the fields around it
+ *   plausible (0 <= n_mmaps <= max_n_mmaps, mmapped_mem <= max and zero
+ *   iff n_mmaps is, tcache_bins <= 64, tcache_max_bytes <= 1032,
+ *   mmap_threshold <= 64 MiB, hp_pagesize a power of two); exactly one.
+ *   The release comes from the "release version 2.NN" string in libc's
+ *   read-only data; 2.31 to 2.41 are understood, others are refused.
  *
  * heap_info (non-main arenas' heaps, each at a HEAP_MAX_SIZE (64 MiB, or 4
  *   huge pages) aligned address): ar_ptr, prev, size, mprotect_size
@@ -85,9 +91,12 @@
  * its read-only data (the version string), a few of its ELF tables.  The
  * cache (per build-id) saves the scans; what it says is re-checked.
  *
- * Why the walk is fast: heaps are read in 4 MiB windows, free-list members
- * go into one sorted array merged with the address-ordered walk, and list
- * nodes are read through a small block cache.
+ * Why the walk is fast: heaps are read in 4 MiB windows; tcache and
+ * fastbin members go into one radix-sorted array merged with the
+ * address-ordered walk (their nodes read through a small block cache); bin
+ * lists are followed through the chunks the walk found free by their
+ * headers, without reading memory again.  1 GiB of 64-byte chunks walks in
+ * 0.5-0.9 s on a loaded 2-core VM (tests/unit/test_glheap.c, bench).
  */
 #include <errno.h>
 #include <stdarg.h>
