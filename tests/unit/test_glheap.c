@@ -85,10 +85,16 @@ struct known {
 
 static struct known K;
 
+enum { NHUGE = 700 };
+static void *thr_huge[NHUGE];   /* 70 MB in the thread's arena: two heaps */
+static bool two_heaps;
+
 static void *thread_main(void *arg)
 {
 	char c = 0;
 	(void)arg;
+	for (int i = 0; two_heaps && i < NHUGE; i++)
+		thr_huge[i] = malloc(100000);
 	for (int i = 0; i < NTHR; i++)
 		K.thr_live[i] = malloc(64);
 	for (int i = 0; i < 10; i++)
@@ -336,6 +342,32 @@ START_TEST(test_tcache_by_tls)
 	ck_assert_int_eq(mt_glheap_find(&f.src, &f.maps, f.th, 1, NULL, &f.h, why, sizeof why), 0);
 	walk(&f, &s, &st);
 	assert_kind(&s, K.thr_free[0], MT_CHUNK_LIVE);
+	free(s.v);
+	fx_close(&f);
+}
+END_TEST
+
+/* 70 MB in a non-main arena: more than one 64 MiB heap, chained by
+ * heap_info.prev, the first ending in a fencepost. */
+START_TEST(test_two_heaps)
+{
+	struct fixture f;
+	struct seen s;
+	struct mt_glheap_stats st;
+	two_heaps = true;
+	fx_open(&f, NULL);
+	walk(&f, &s, &st);
+	ck_assert_msg(st.complete, "incomplete: %s", s.warn[0]);
+	ck_assert_uint_ge(st.heaps, 3);
+	for (int i = 0; i < NHUGE; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, thr_huge[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(c->kind, MT_CHUNK_LIVE);
+		ck_assert_uint_eq(c->arena, 1);
+	}
+	ck_assert_uint_eq(st.live_bytes + st.free_bytes[MT_CHUNK_TCACHE] + st.overhead_bytes,
+			  K.mi.uordblks + K.mi.hblkhd);
+	ck_assert_uint_eq(st.mapped_bytes, K.mi.arena + K.mi.hblkhd);
 	free(s.v);
 	fx_close(&f);
 }
@@ -711,6 +743,19 @@ START_TEST(test_bench)
 	fprintf(stderr, "bench: find %.2f ms\n",
 		(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
 	mt_glheap_destroy(h2);
+	char dir[] = "/tmp/test_glheap_bench.XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (int k = 0; k < 2; k++) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ck_assert_int_eq(mt_glheap_find(&f.src, &f.maps, f.th, 2, dir, &h2, why, sizeof why), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t2);
+		fprintf(stderr, "bench: find %s the cache %.2f ms\n", k ? "with" : "filling",
+			(t2.tv_sec - t1.tv_sec) * 1e3 + (t2.tv_nsec - t1.tv_nsec) / 1e6);
+		mt_glheap_destroy(h2);
+	}
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -r %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ck_assert_int_eq(mt_glheap_walk(f.h, &f.src, &f.maps, &cb, &st), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
@@ -737,6 +782,7 @@ static Suite *glheap_suite(void)
 	tcase_add_test(tc, test_real_heap);
 	tcase_add_test(tc, test_stop);
 	tcase_add_test(tc, test_tcache_by_tls);
+	tcase_add_test(tc, test_two_heaps);
 	tcase_add_test(tc, test_bad_size);
 	tcase_add_test(tc, test_size_misaligned_next);
 	tcase_add_test(tc, test_fastbin_loop);
