@@ -1584,7 +1584,12 @@ static int binned_chunks(struct walk *w)
 /* ---- walk: mmapped chunks -------------------------------------------- */
 
 /* Could mapping M hold mmapped chunks?  Anonymous, private, rw, not a heap
- * of an arena, not a stack (a thread pointer lies in each thread's). */
+ * of an arena.  A mapping that holds a thread's stack or its thread
+ * control block is scanned too: the kernel merges neighbouring anonymous
+ * mappings, and the main thread's TCB (a small mapping of ld.so's) was
+ * seen merged with the 6 MiB of mmapped chunks just below it.  A stack
+ * word pair that happens to look like a page-aligned mmapped chunk header
+ * would be caught by the count check against mp_ (then a warning). */
 static bool mmap_candidate(const struct walk *w, const struct mt_map *m)
 {
 	if (!m->r || !m->w || !m->p || (m->path && m->path[0] != '[') ||
@@ -1594,10 +1599,24 @@ static bool mmap_candidate(const struct walk *w, const struct mt_map *m)
 		if (!w->rv[i].main && m->start < (w->rv[i].lo | (w->h->heap_max - 1)) &&
 		    m->end > (w->rv[i].lo & ~(w->h->heap_max - 1)))
 			return false;
-	for (size_t i = 0; i < w->h->nthreads; i++)
-		if (w->h->threads[i].tp >= m->start && w->h->threads[i].tp < m->end)
-			return false;
 	return true;
+}
+
+/* The end of the stretch from P (inside M) that may hold a chunk header:
+ * up to the next 2 MiB boundary; 0 when the image says none of its pages is
+ * resident (a header malloc wrote is resident unless swapped out, and then
+ * the count check warns).  Saves reading a word of every page of large
+ * untouched mappings: thread stacks, a JVM's reserved heap. */
+#define SCAN_STRETCH (2ULL << 20)
+static uint64_t stretch_end(const struct walk *w, const struct mt_map *m, uint64_t p)
+{
+	uint64_t end = (p | (SCAN_STRETCH - 1)) + 1;
+	uint64_t bytes = 0;
+	if (end > m->end || end < p)
+		end = m->end;
+	if (w->src->resident && w->src->resident(w->src->ctx, p, end, &bytes) == 0 && !bytes)
+		return 0;
+	return end;
 }
 
 static int mmapped(struct walk *w, uint64_t want_n, uint64_t want_bytes)
@@ -1606,10 +1625,19 @@ static int mmapped(struct walk *w, uint64_t want_n, uint64_t want_bytes)
 		const struct mt_map *m = &w->maps->v[i];
 		if (!mmap_candidate(w, m))
 			continue;
+		uint64_t stretch = m->start;
 		for (uint64_t p = m->start; p + PAGE <= m->end;) {
 			uint64_t hd[3];
 			if (w->st->mmapped_chunks == want_n && w->st->mmapped_bytes == want_bytes)
 				return 0;      /* all found: no more reading */
+			if (p >= stretch) {
+				uint64_t end = stretch_end(w, m, p);
+				if (!end) {
+					p = stretch = (p | (SCAN_STRETCH - 1)) + 1;
+					continue;
+				}
+				stretch = end;
+			}
 			if (mt_memsrc_read(w->src, p, hd, sizeof hd) < 0)
 				break;
 			uint64_t sz = hd[1] & ~CH_FLAGS;
