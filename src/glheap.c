@@ -1161,7 +1161,12 @@ static int one_tcache(struct walk *w, uint64_t t, bool *counts_ok)
 				warn(w, "%s: loops at 0x%llx", list, (unsigned long long)e);
 				break;
 			}
-			if (!list_chunk_ok(w, e - 16, ai, 32 + 16ULL * i, list, &sz) ||
+			/* A thread's tcache holds what the thread freed, from
+			 * any arena: the chunk's own arena is the one that
+			 * holds it. */
+			unsigned eai = ai;
+			arena_of(w, e - 16, &eai);
+			if (!list_chunk_ok(w, e - 16, eai, 32 + 16ULL * i, list, &sz) ||
 			    bc_read(w, e, nx, 16) < 0)
 				break;
 			if (w->h->random_key && !w->have_key) {
@@ -1171,7 +1176,7 @@ static int one_tcache(struct walk *w, uint64_t t, bool *counts_ok)
 			if (nx[1] != (w->h->random_key ? w->key : t))
 				warn(w, "%s: chunk 0x%llx: key 0x%llx is not the tcache key", list,
 				     (unsigned long long)(e - 16), (unsigned long long)nx[1]);
-			if ((rc = add_free(w, e - 16, MT_CHUNK_TCACHE, ai)))
+			if ((rc = add_free(w, e - 16, MT_CHUNK_TCACHE, eai)))
 				break;
 			n++;
 			e = reveal(w, e, nx[0]);

@@ -77,6 +77,7 @@ struct known {
 	void *mm[NMM];          /* 1 MiB: mmapped */
 	void *thr_live[NTHR];
 	void *thr_free[10];
+	void *xfree[3];         /* main arena's, freed by the thread: its tcache */
 	pthread_t thr;
 	uint64_t tp_main, tp_thr;
 	struct mallinfo2 mi;
@@ -101,6 +102,8 @@ static void *thread_main(void *arg)
 		K.thr_free[i] = malloc(64);
 	for (int i = 0; i < 10; i++)
 		free(K.thr_free[i]);   /* 7 into this thread's tcache, 3 fastbin */
+	for (int i = 0; i < 3; i++)
+		free(K.xfree[i]);      /* another arena's chunks, in this tcache */
 	K.tp_thr = (uint64_t)pthread_self();
 	if (write(K.go[1], &c, 1) != 1)
 		abort();
@@ -120,6 +123,8 @@ static pid_t build_heap(void)
 		ck_assert_int_eq(mallopt(M_ARENA_MAX, 1), 1);
 	ck_assert_int_eq(pipe(K.go), 0);
 	ck_assert_int_eq(pipe(K.park), 0);
+	for (int i = 0; i < 3; i++)
+		K.xfree[i] = malloc(300);
 	ck_assert_int_eq(pthread_create(&K.thr, NULL, thread_main, NULL), 0);
 	ck_assert_int_eq(read(K.go[0], &c, 1), 1);
 	for (int i = 0; i < NLIVE; i++)
@@ -290,6 +295,15 @@ START_TEST(test_real_heap)
 	}
 	for (int i = 0; i < 10; i++)
 		assert_kind(&s, K.thr_free[i], i < 7 ? MT_CHUNK_TCACHE : MT_CHUNK_FASTBIN);
+	/* A tcache holds what its thread freed, from any arena (seen in a
+	 * JVM: a thread's tcache in its arena, entries in the brk heap). */
+	for (int i = 0; i < 3; i++) {
+		const struct mt_glheap_chunk *c = lookup(&s, K.xfree[i]);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(c->kind, MT_CHUNK_TCACHE);
+		if (!one_arena)
+			ck_assert_uint_eq(c->arena, 0);
+	}
 	ck_assert_uint_ge(st.arenas, 2);
 	ck_assert_uint_eq(st.mmapped_chunks, K.mi.hblks);
 	ck_assert_uint_eq(st.mmapped_bytes, K.mi.hblkhd);
