@@ -507,6 +507,7 @@ static bool detach(struct session *s)
 	if (s->engine && s->engine->ops->remove(s->engine) < 0)
 		mt_say("warning: some code bytes of PID %d differ from the file after restoring",
 		    (int)s->pid);
+	census_reap(s);
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);

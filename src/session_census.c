@@ -174,7 +174,15 @@ void census_build(struct session *s, census_pump_fn pump)
 	int err = walk_copy(s, pump, why, sizeof why);
 	if (pump)
 		pump(s);
-	mt_freeze_release(s->freeze, s->t);
+	/* The copy dies now (its memory goes); its zombie, a child of the
+	 * target, is reaped at detach.  Reaping needs a thread of the target
+	 * to run wait4(): one interrupted now, with the breakpoint engine's
+	 * int3s in place, may hold a SIGTRAP the interrupt came before, and a
+	 * syscall injected then surfaced it away from the breakpoint, where
+	 * it killed the target (e2e/cycles_bp, once in 100 cycles).  At detach
+	 * every thread is stopped and such traps are collected first. */
+	mt_freeze_kill(s->freeze, s->t);
+	s->freeze_dead = s->freeze;
 	s->freeze = NULL;
 	if (pump)
 		pump(s);
@@ -207,11 +215,19 @@ const struct mt_census_report *census_report(struct session *s)
 	return &s->census_rep;
 }
 
+void census_reap(struct session *s)
+{
+	if (s->freeze_dead && s->t)
+		mt_freeze_release(s->freeze_dead, s->t);
+	s->freeze_dead = NULL;
+}
+
 void census_free(struct session *s)
 {
 	if (s->freeze && s->t)
 		mt_freeze_release(s->freeze, s->t);
 	s->freeze = NULL;
+	census_reap(s);   /* detached or gone: nothing to reap with, only freed */
 	mt_census_destroy(s->census);
 	s->census = NULL;
 	mt_census_report_free(&s->census_rep);
@@ -257,8 +273,10 @@ static void census_detach(struct session *s)
 		else if (st.kind == MT_STOP_PROCESS_EXIT || st.kind == MT_STOP_EXEC)
 			s->end = st.kind == MT_STOP_EXEC ? END_EXEC : END_EXITED;
 	}
-	if (s->end != END_EXITED)
+	if (s->end != END_EXITED) {
+		census_reap(s);
 		mt_target_detach_all(s->t);
+	}
 }
 
 static int census_attach(struct session *s)

@@ -74,6 +74,8 @@ struct session {
 	/* session_census.c: the census at attach (histo, attach, snapshot,
 	 * census) */
 	struct mt_freeze *freeze;  /* the frozen copy, until walked */
+	struct mt_freeze *freeze_dead; /* the copy, walked and killed: its zombie is
+	                              reaped at detach, every thread stopped */
 	struct mt_census *census;  /* NULL: none (census_reason says why) */
 	struct mt_census_report census_rep; /* the last census_report() */
 	char census_reason[256];
@@ -109,6 +111,8 @@ void read_comm(pid_t pid, char *buf, size_t len);
  * heap (or say, once, why there will be no census; nothing with
  * --no-census). */
 void census_freeze(struct session *s);
+/* With every thread stopped (detach): the killed copy's zombie reaped. */
+void census_reap(struct session *s);
 /* Threads running: walk the copy, release it, hand the census to the
  * tracker.  PUMP (may be NULL) takes the target's stops and the engine's
  * events now and then during the walk. */

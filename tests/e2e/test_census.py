@@ -220,6 +220,28 @@ def check_mallinfo(h, c, mi, what):
         h.check(c[key] > 0, f'{what}: census {key} is 0, the target left chunks there')
 
 
+def children(pid):
+    """Processes whose parent is PID (a census's copy, alive or a zombie)."""
+    out = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open(f'/proc/{d}/stat') as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(')') + 2:].split()
+            if int(fields[1]) == pid:
+                out.append((int(d), fields[0]))
+    return out
+
+
+def check_no_child(h, t, what):
+    """The copy was killed and reaped: the target has no child left."""
+    left = children(t.pid)
+    h.check(not left, f'{what}: the target has children left (pid, state): {left}')
+
+
 def finish_target(t):
     t.send('exit')
     t.wait_exit(0)
@@ -250,6 +272,7 @@ def scenario_census(h):
     c = census_of(h, census(h, t.pid), 'census (churn parked)')
     check_rows(h, c, exp, 'census (churn parked)')
     check_mallinfo(h, c, mi, 'census (churn parked)')
+    check_no_child(h, t, 'census')
     t.send('unpark')
     t.expect_line(r'^unparked$', "'unparked'")
     finish_target(t)
@@ -266,6 +289,7 @@ def scenario_histo(h):
             f'{c["warnings"]}')
     check_rows(h, c, exp, 'histo')
     h.check_released(t.pid)
+    check_no_child(h, t, 'histo')
     finish_target(t)
 
 

@@ -30,7 +30,8 @@ def test(h):
     _t, _result, report = stackcheck.traced(
         h, 'stk_dlopen_private', [plugin],
         mt_args=['--verbose'], modules=[h.target_path('stk_dlopen_private'), plugin],
-        memtrace_check=lambda m, r: stops_to_hook(h, m, r))
+        memtrace_check=lambda m, r: stops_to_hook(h, m, r),
+        lossless=False)   # the default mode's handling of ld.so is tested
     hooked = [hk for hk in report.get('hooks', [])
               if hk.get('module', '').endswith('/' + PLUGIN) and 'malloc' in hk.get('names', [])]
     h.check(len(hooked) == 1,
