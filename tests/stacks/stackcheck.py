@@ -443,7 +443,7 @@ def traced(h, name, args=(), mt_args=(), wrappers=(), group_by='site', depth=DEF
     an unwind rule, and on a loaded machine a stack is then cut short
     (counted in the header's "stacks:" line), which these exact stacks
     cannot allow: stacks_cxx once reported every block at operator new
-    while two full suites ran.  With --lossless the agent waits while
+    (its stacks cut below it) while two full suites ran.  With --lossless the agent waits while
     memtrace lives.  LOSSLESS=False: the default mode's own behaviour is
     under test (how ld.so's notifications are handled)."""
     t = start(h, name, args, exe, argv)
