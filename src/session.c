@@ -452,11 +452,17 @@ static double engine_poll(struct session *s)
 }
 
 /* While the census walks the heap's copy: the target's stops, and the
- * engine's events (which the tracker holds until the census is there). */
+ * engine's events (which the tracker holds until the census is there).
+ * At most PUMP_STOPS stops a call: with the breakpoint engine, 50 busy
+ * threads on a loaded machine trap faster than memtrace handles them, and
+ * a pump that took stops until none was left never returned to the walk
+ * (e2e/stop_times_bp: no tracing line within 120 s). */
+#define PUMP_STOPS 256
 static void census_pump(struct session *s)
 {
 	struct mt_stop st;
-	while (!s->end && mt_target_next_stop(s->t, &st, 0, -1) == 0 && st.kind != MT_STOP_NONE)
+	for (int n = 0; n < PUMP_STOPS && !s->end &&
+	     mt_target_next_stop(s->t, &st, 0, -1) == 0 && st.kind != MT_STOP_NONE; n++)
 		if (!dispatch(s, &st, false))
 			return;
 	if (!s->end && s->engine && s->engine->ops->poll)
