@@ -620,23 +620,50 @@ static const unsigned minors[] = { 31, 33, 34, 36, 41 };
 
 static struct gi_image IM;
 
+/* A synthetic image of release 2.MINOR found and walked: it must walk
+ * complete, without a warning. */
+struct img_walk {
+	struct mt_maps m;
+	struct mt_memsrc src;
+	struct mt_glheap *h;
+	struct mt_glheap_stats st;
+	struct seen s;
+};
+
+static void img_walk(struct img_walk *w, unsigned minor, bool nonmain,
+		     const struct mt_glheap_thread *th, size_t nth)
+{
+	char why[160] = "";
+	memset(w, 0, sizeof *w);
+	w->src = (struct mt_memsrc){ .read = gi_read, .ctx = &IM };
+	struct mt_glheap_cb cb = { on_chunk, on_warn, &w->s };
+	gi_build(&IM, minor, nonmain);
+	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &w->m), 0);
+	int rc = mt_glheap_find(&w->src, &w->m, th, nth, NULL, &w->h, why, sizeof why);
+	ck_assert_msg(rc == 0, "2.%u: %d %s", minor, rc, why);
+	ck_assert_int_eq(mt_glheap_walk(w->h, &w->src, &w->m, &cb, &w->st), 0);
+	ck_assert_msg(w->st.complete && w->s.nwarn == 0, "warning: %s",
+		      w->s.nwarn ? w->s.warn[0] : "");
+}
+
+static void img_walk_end(struct img_walk *w)
+{
+	mt_glheap_destroy(w->h);
+	mt_maps_free(&w->m);
+	free(w->s.v);
+}
+
 START_TEST(test_release_layouts)
 {
-	struct mt_maps m = { 0 };
-	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
-	struct mt_glheap *h = NULL;
-	struct mt_glheap_stats st;
-	struct seen s = { 0 };
-	struct mt_glheap_cb cb = { on_chunk, on_warn, &s };
+	struct img_walk w;
 	char why[160] = "", want[16];
-	gi_build(&IM, minors[_i], true);
-	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
-	int rc = mt_glheap_find(&src, &m, NULL, 0, NULL, &h, why, sizeof why);
-	ck_assert_msg(rc == 0, "2.%u: %d %s", minors[_i], rc, why);
+	img_walk(&w, minors[_i], true, NULL, 0);
+	struct mt_glheap *h = w.h;
+	const struct mt_memsrc src = w.src;
+	const struct mt_glheap_stats st = w.st;
+	struct seen s = w.s;
 	snprintf(want, sizeof want, "2.%u", minors[_i]);
 	ck_assert_str_eq(mt_glheap_version(h), want);
-	ck_assert_int_eq(mt_glheap_walk(h, &src, &m, &cb, &st), 0);
-	ck_assert_msg(st.complete && s.nwarn == 0, "warning: %s", s.warn[0]);
 	const uint64_t H = GI_HEAP;
 	static const struct { uint64_t chunk; enum mt_chunk_kind kind; } want_kinds[] = {
 		{ H + 0x290, MT_CHUNK_LIVE }, { H + 0x2b0, MT_CHUNK_TCACHE },
@@ -669,9 +696,7 @@ START_TEST(test_release_layouts)
 	gi_put(&IM, H + 16, 2);
 	ck_assert(!mt_glheap_quiescent(h, &src, why, sizeof why));
 	ck_assert_msg(strstr(why, "bin 0: count 2, list of 1"), "why: %s", why);
-	mt_glheap_destroy(h);
-	mt_maps_free(&m);
-	free(s.v);
+	img_walk_end(&w);
 }
 END_TEST
 
@@ -683,25 +708,13 @@ END_TEST
  * mapping: the chunk is still found, and the walk is complete. */
 START_TEST(test_mmapped_beside_tcb)
 {
-	struct mt_maps m = { 0 };
-	struct mt_memsrc src = { .read = gi_read, .ctx = &IM };
-	struct mt_glheap *h = NULL;
-	struct mt_glheap_stats st;
-	struct seen s = { 0 };
-	struct mt_glheap_cb cb = { on_chunk, on_warn, &s };
-	struct mt_glheap_thread th = { 1, GI_MMAP + GI_MMAPSZ - 0x40 };
-	char why[160] = "";
-	gi_build(&IM, 36, false);
-	ck_assert_int_eq(mt_maps_parse(IM.maps_text, &m), 0);
-	ck_assert_int_eq(mt_glheap_find(&src, &m, &th, 1, NULL, &h, why, sizeof why), 0);
-	ck_assert_int_eq(mt_glheap_walk(h, &src, &m, &cb, &st), 0);
-	ck_assert_msg(st.complete && s.nwarn == 0, "warning: %s", s.nwarn ? s.warn[0] : "");
-	const struct mt_glheap_chunk *mm = lookup(&s, (void *)(uintptr_t)(GI_MMAP + 16));
+	struct img_walk w;
+	const struct mt_glheap_thread th = { 1, GI_MMAP + GI_MMAPSZ - 0x40 };
+	img_walk(&w, 36, false, &th, 1);
+	const struct mt_glheap_chunk *mm = lookup(&w.s, (void *)(uintptr_t)(GI_MMAP + 16));
 	ck_assert(mm && mm->mmapped && mm->word0 == 0x3333);
-	ck_assert_uint_eq(st.mmapped_chunks, 1);
-	mt_glheap_destroy(h);
-	mt_maps_free(&m);
-	free(s.v);
+	ck_assert_uint_eq(w.st.mmapped_chunks, 1);
+	img_walk_end(&w);
 }
 END_TEST
 
