@@ -15,10 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent_abi.h"
-#include "agent_sys.h"
-#include "allocfn.h"
-#include "ring.h"
+#include "agent/agent_abi.h"
+#include "arch/agent_sys.h"
+#include "model/allocfn.h"
+#include "agent/ring.h"
 
 #pragma GCC visibility push(hidden)
 

@@ -4,7 +4,7 @@
 Every long option that `memtrace --help` or `memtrace COMMAND --help` prints
 must be an item of the man page's OPTIONS section and must be in every
 completion file, and the man page's EXIT STATUS section must list exactly the
-exit statuses of src/errors.h.
+exit statuses of src/util/errors.h.
 
 The bash completion (and the fish one, when fish is installed) is asked what
 it offers after `memtrace COMMAND --`, so an option must be offered for the
@@ -150,7 +150,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--memtrace", required=True)
     ap.add_argument("--man", required=True, help="the generated memtrace.1")
-    ap.add_argument("--errors", required=True, help="src/errors.h")
+    ap.add_argument("--errors", required=True, help="src/util/errors.h")
     ap.add_argument("completions", nargs="+",
                     help="completion files: *.bash, *.fish, or zsh's _memtrace")
     args = ap.parse_args()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The frozen copy of src/heapfreeze.c, driven by tests/freeze/mt_freezeprobe
+"""The frozen copy of src/census/heapfreeze.c, driven by tests/freeze/mt_freezeprobe
 (attach, mt_freeze_take, reads through the copy, mt_freeze_release) against
 tests/freeze/target_freeze, one target for all four scenarios:
 

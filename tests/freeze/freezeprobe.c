@@ -1,4 +1,4 @@
-/* Drives src/heapfreeze.c without the census command, for
+/* Drives src/census/heapfreeze.c without the census command, for
  * tests/e2e/test_freeze.py and bench/ figures.
  *
  *   mt_freezeprobe PID
@@ -32,9 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "heapfreeze.h"
-#include "memio.h"
-#include "target.h"
+#include "census/heapfreeze.h"
+#include "target/memio.h"
+#include "target/target.h"
 
 #define WINDOW (4u << 20)
 

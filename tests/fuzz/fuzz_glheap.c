@@ -1,4 +1,4 @@
-/* libFuzzer target for the glibc heap reader (src/glheap.c): the heap is
+/* libFuzzer target for the glibc heap reader (src/census/glheap.c): the heap is
  * memory the target writes, and a corrupt or hostile one must never crash
  * memtrace or make it loop.
  *
@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "glheap.h"
+#include "census/glheap.h"
 #include "glheap_image.h"
-#include "maps.h"
+#include "target/maps.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for the ring reader (src/ringdec.c): the shared region
+/* libFuzzer target for the ring reader (src/engine/ringdec.c): the shared region
  * is memory a hostile target writes, before and while memtrace reads it.
  *
  * Input:  byte 0   mode bits: 1 make the header valid (else the bytes are
@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocfn.h"
-#include "ring.h"
-#include "ringdec.h"
+#include "model/allocfn.h"
+#include "agent/ring.h"
+#include "engine/ringdec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* libFuzzer target for the snapshot reader (src/snapshot.c).
+/* libFuzzer target for the snapshot reader (src/snapshot/snapshot.c).
  *
  * Any input: mt_snapshot_decode() must not crash, leak or hit undefined
  * behaviour, and must either refuse it with a documented status and one
@@ -24,8 +24,8 @@
 
 #include <zstd.h>
 
-#include "errors.h"
-#include "snapshot.h"
+#include "util/errors.h"
+#include "snapshot/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);

@@ -1,6 +1,6 @@
 /* A synthetic process image holding a small glibc malloc heap, laid out
  * as glibc 2.MINOR lays it out (see the comment at the top of
- * src/glheap.c), for the fuzzer (tests/fuzz/fuzz_glheap.c) and the unit
+ * src/census/glheap.c), for the fuzzer (tests/fuzz/fuzz_glheap.c) and the unit
  * tests of other releases' layouts (tests/unit/test_glheap.c).
  *
  * The image: a fake libc (a read-only page with the version string, a

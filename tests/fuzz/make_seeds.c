@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 
 static void write_seed(const struct mt_snapshot *s, const char *dir, const char *name)
 {

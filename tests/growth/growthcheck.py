@@ -49,7 +49,7 @@ ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 # `memtrace: error: WHAT: WHAT TO DO` -- WHAT may itself contain ": ".
 ERROR_LINE = re.compile(r'^memtrace: error: \S.*: \S.*$')
 
-# Exit statuses (src/errors.h, /tmp/contract4.md).
+# Exit statuses (src/util/errors.h, /tmp/contract4.md).
 E_IO = 10
 E_BAD_SNAPSHOT = 11
 E_SNAPSHOT_VERSION = 12

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include "glheap.h"
-#include "maps.h"
+#include "census/glheap.h"
+#include "target/maps.h"
 
 static pid_t pid;
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocfn.h"
+#include "model/allocfn.h"
 
 START_TEST(test_names_round_trip)
 {

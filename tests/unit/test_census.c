@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "census.h"
-#include "report.h"
-#include "tracker.h"
+#include "census/census.h"
+#include "report/report.h"
+#include "model/tracker.h"
 
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
@@ -17,6 +17,13 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 #define LIBSTD 0x10000ull   /* "libstdc++": the class typeinfo classes */
 #define APP 0x20000ull      /* "the program": its classes */
 #define REGION 0x10000ull
+
+/* The census as the tracker's prior blocks, as session_census.c gives it. */
+static void set_prior(struct mt_tracker *t, struct mt_census *c)
+{
+	struct mt_prior_blocks prior = mt_census_prior(c);
+	mt_tracker_set_census(t, &prior);
+}
 
 static uint8_t libstd[REGION], app[REGION];
 static unsigned long reads;
@@ -493,7 +500,7 @@ START_TEST(test_tracker_census_free)
 {
 	struct mt_census *c = two_blocks();
 	struct mt_tracker *t = mt_tracker_new();
-	mt_tracker_set_census(t, c);
+	set_prior(t, c);
 	struct mt_event ev = { .kind = MT_EV_FREE, .addr = 0x5010, .caller = 1 };
 	mt_tracker_event(t, &ev);
 	ev.addr = 0x7010;   /* neither traced nor censused */
@@ -517,7 +524,7 @@ START_TEST(test_tracker_census_realloc)
 {
 	struct mt_census *c = two_blocks();
 	struct mt_tracker *t = mt_tracker_new();
-	mt_tracker_set_census(t, c);
+	set_prior(t, c);
 	struct mt_event ev = { .kind = MT_EV_REALLOC_BEGIN, .tid = 1, .old_addr = 0x6010 };
 	mt_tracker_event(t, &ev);
 	/* thread 2 is handed 0x6010 first */
@@ -553,7 +560,7 @@ START_TEST(test_tracker_census_sampling)
 	struct mt_census *c = two_blocks();
 	struct mt_tracker *t = mt_tracker_new();
 	mt_tracker_set_sampling(t, 4096);
-	mt_tracker_set_census(t, c);
+	set_prior(t, c);
 	struct mt_event ev = { .kind = MT_EV_FREE, .addr = 0x6010 };
 	mt_tracker_event(t, &ev);
 	ev.addr = 0x9999;
@@ -588,7 +595,7 @@ START_TEST(test_tracker_census_pending)
 	mt_tracker_stats(t, &st);
 	ck_assert_uint_eq(st.unknown_frees, 0);
 	ck_assert_uint_eq(st.census_frees, 0);
-	mt_tracker_set_census(t, c);
+	set_prior(t, c);
 	mt_tracker_stats(t, &st);
 	ck_assert_uint_eq(st.census_frees, 2);
 	ck_assert_uint_eq(st.unknown_frees, 1);

@@ -1,4 +1,4 @@
-/* Unit tests for src/cli.c: one line per invocation and what it must parse
+/* Unit tests for src/cli/cli.c: one line per invocation and what it must parse
  * to, or the error it must give.  The command line is the one in
  * man/memtrace.1 (SYNOPSIS); every error reads "WHAT: WHAT TO DO". */
 #include <check.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 #define MAXARGS 16
 

@@ -1,4 +1,4 @@
-/* Unit tests for src/ctlsock.c: the control socket through which `memtrace
+/* Unit tests for src/session/ctlsock.c: the control socket through which `memtrace
  * histo PID` asks the `memtrace attach PID` session.  Server and client run
  * in one test: the client in a forked child, the server in the test.  Each
  * test points $XDG_RUNTIME_DIR at a fresh private directory and names its
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ctlsock.h"
+#include "session/ctlsock.h"
 
 static char base[64];          /* $XDG_RUNTIME_DIR for the test */
 static char dir[128];          /* base/memtrace-UID */

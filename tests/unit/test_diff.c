@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "diff.h"
+#include "report/diff.h"
 
 /* ---- the fixture ---------------------------------------------------------- */
 

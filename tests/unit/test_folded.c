@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
+#include "report/report.h"
 
 #define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
 #define APP "/srv/app/server"

@@ -1,4 +1,4 @@
-/* Unit tests for src/glheap.c: glibc malloc's heap read without symbols.
+/* Unit tests for src/census/glheap.c: glibc malloc's heap read without symbols.
  *
  * The real test uses this machine's glibc: the test allocates a known set
  * of blocks (live, freed into tcache, fastbins and bins, mmapped, and from
@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "glheap.h"
-#include "maps.h"
-#include "memsrc.h"
+#include "census/glheap.h"
+#include "target/maps.h"
+#include "census/memsrc.h"
 #include "../fuzz/glheap_image.h"
 
 /* ---- a memsrc reading another process, with optional overlays ---- */

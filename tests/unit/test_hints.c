@@ -1,11 +1,11 @@
-/* Unit tests for src/hints.c (the fan-out and missing-symbols hints) and
- * src/fdetab.c (function starts from .eh_frame_hdr). */
+/* Unit tests for src/report/hints.c (the fan-out and missing-symbols hints) and
+ * src/symbols/fdetab.c (function starts from .eh_frame_hdr). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdetab.h"
-#include "hints.h"
+#include "symbols/fdetab.h"
+#include "report/hints.h"
 
 START_TEST(test_fanout_counts_distinct_callers)
 {

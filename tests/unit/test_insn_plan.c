@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "insn_plan.h"
+#include "arch/insn_plan.h"
 
 /* Where libc.so.6 might be loaded; a slot page lands near it. */
 #define LIBC_BASE 0x7f3a1c000000ULL

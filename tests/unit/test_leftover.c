@@ -1,4 +1,4 @@
-/* Unit tests for src/leftover.c: which bytes `memtrace detach` may write
+/* Unit tests for src/engine/leftover.c: which bytes `memtrace detach` may write
  * back at an entry point.
  *
  * The file bytes are glibc 2.36's (Debian 12, libc.so.6):
@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent_abi.h"
-#include "arch.h"
-#include "leftover.h"
+#include "agent/agent_abi.h"
+#include "arch/arch.h"
+#include "engine/leftover.h"
 
 #define F 0x7f3a1c098930ULL        /* malloc's address */
 #define T 0x7f3a1c200000ULL        /* its trampoline */

@@ -1,4 +1,4 @@
-/* Unit tests for the live-block table (src/livetable.c).
+/* Unit tests for the live-block table (src/model/livetable.c).
  *
  * The last test drives 1,200,000 random operations against a byte-map model
  * of two 1 MiB windows of the address space, one at 0 and one ending at
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "livetable.h"
+#include "model/livetable.h"
 
 static struct mt_block
 blk(uint64_t addr, uint64_t size, uint32_t site, uint64_t time_ns)

@@ -1,4 +1,4 @@
-/* Unit tests for src/maps.c: the /proc/PID/maps parser.  The sample lines
+/* Unit tests for src/target/maps.c: the /proc/PID/maps parser.  The sample lines
  * are real ones (Debian 12, x86_64), copied from running processes. */
 #include <check.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "maps.h"
+#include "target/maps.h"
 
 START_TEST(test_file_mapping)
 {

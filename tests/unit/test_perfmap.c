@@ -1,4 +1,4 @@
-/* Unit tests for src/perfmap.c: the /tmp/perf-PID.map parser.  The sample
+/* Unit tests for src/symbols/perfmap.c: the /tmp/perf-PID.map parser.  The sample
  * lines have the shapes V8 (--perf-basic-prof), LuaJIT and perf-map-agent
  * write. */
 #include <check.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "perfmap.h"
+#include "symbols/perfmap.h"
 
 static void parse(const char *text, struct mt_perfmap *m)
 {

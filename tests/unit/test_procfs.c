@@ -1,4 +1,4 @@
-/* Unit tests for src/procfs.c: numbers of /proc/PID/status, read from the
+/* Unit tests for src/target/procfs.c: numbers of /proc/PID/status, read from the
  * test's own process (which the kernel fills in, so only relations are
  * checked: the pid is the pid, written pages are resident). */
 #include <check.h>
@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "procfs.h"
+#include "target/procfs.h"
 
 START_TEST(test_fields)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
+#include "report/report.h"
 
 static struct mt_report_frame frames_a[1], frames_b[1];
 

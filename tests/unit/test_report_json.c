@@ -1,4 +1,4 @@
-/* Unit tests for src/report_json.c: the histo --json object (and the
+/* Unit tests for src/report/report_json.c: the histo --json object (and the
  * interval reports of attach, JSON Lines and table).  A report is
  * built in memory, printed, and parsed back with jansson; every key of the
  * schema (man/memtrace.1, JSON OUTPUT) is checked with its type. */
@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "report.h"
+#include "report/report.h"
 
 static struct mt_report_hook hooks[] = {
 	{ .symbol = "malloc", .names = "malloc,__libc_malloc", .address = 0x7f3a1c098930,

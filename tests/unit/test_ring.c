@@ -1,4 +1,4 @@
-/* Unit tests for src/ring.h (the agent's producer side) and src/ringdec.c
+/* Unit tests for src/agent/ring.h (the agent's producer side) and src/engine/ringdec.c
  * (memtrace's reader): push and drain on one thread, drops of every kind
  * counted, claiming and retiring rings, several producer threads against a
  * draining reader (every published event exactly once, per-ring order,
@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocfn.h"
-#include "ring.h"
-#include "ringdec.h"
+#include "model/allocfn.h"
+#include "agent/ring.h"
+#include "engine/ringdec.h"
 
 /* ---- a region and a sink ---------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* Tests for src/rulesrv.c on the test's own process: a fake shared area
+/* Tests for src/engine/rulesrv.c on the test's own process: a fake shared area
  * in malloc'd memory plays the agent's side (post a request, bump and wake
  * req_seq, wait on rule_gen), the server answers from the test binary's
  * own CFI.  rs_probe below is assembly with hand-written CFI, so that the
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rulesrv.h"
+#include "engine/rulesrv.h"
 
 /* +0: CFA rsp+8; +1 (after the push): CFA rsp+16, rbp saved at CFA-16;
  * +4 (after the mov): CFA rbp+16.  The return address is at CFA-8 all

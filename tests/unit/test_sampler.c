@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sampler.h"
-#include "tracker.h"
+#include "engine/sampler.h"
+#include "model/tracker.h"
 
 static void check_binomial(uint64_t hits, uint64_t n, double p)
 {

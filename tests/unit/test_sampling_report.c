@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "report.h"
-#include "tracker.h"
+#include "report/report.h"
+#include "model/tracker.h"
 
 #define MEAN 4096
 #define C1 0x555555555189ULL

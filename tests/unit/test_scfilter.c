@@ -1,4 +1,4 @@
-/* Unit tests for src/scfilter.c: seccomp filters (classic BPF) run on one
+/* Unit tests for src/census/scfilter.c: seccomp filters (classic BPF) run on one
  * system call, as the kernel would run them. */
 #include <check.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "scfilter.h"
+#include "census/scfilter.h"
 
 #define N(prog) (sizeof(prog) / sizeof(prog)[0])
 #define ARG0_LO offsetof(struct seccomp_data, args[0])

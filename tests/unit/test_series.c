@@ -1,4 +1,4 @@
-/* Unit tests for src/series.c: verdicts on synthetic series of live bytes
+/* Unit tests for src/model/series.c: verdicts on synthetic series of live bytes
  * (one sample a second), their ranking, bounded memory under downsampling,
  * sparklines and edge cases.  Random series come from a fixed-seed generator,
  * so every run sees the same numbers. */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "series.h"
+#include "model/series.h"
 
 #define KiB 1024.0
 #define MiB (1024.0 * 1024.0)

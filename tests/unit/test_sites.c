@@ -1,9 +1,9 @@
-/* Unit tests for src/sites.c: interning site keys into dense ids. */
+/* Unit tests for src/model/sites.c: interning site keys into dense ids. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "sites.h"
+#include "model/sites.h"
 
 START_TEST(test_intern_stable)
 {

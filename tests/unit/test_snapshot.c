@@ -1,4 +1,4 @@
-/* Unit tests for src/snapshot.c and src/atomicfile.c: the snapshot file
+/* Unit tests for src/snapshot/snapshot.c and src/util/atomicfile.c: the snapshot file
  * format (round trip of every field, forward compatibility) and every kind
  * of bad input (empty, truncated at every length, not a snapshot, future
  * version, corrupt zstd, garbage protobuf, indexes out of range, a
@@ -19,9 +19,9 @@
 
 #include <zstd.h>
 
-#include "errors.h"
-#include "snapshot.h"
-#include "snapshot.pb-c.h"
+#include "util/errors.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot.pb-c.h"
 
 /* ---- a realistic snapshot -------------------------------------------- */
 

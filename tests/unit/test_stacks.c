@@ -1,10 +1,10 @@
-/* Unit tests for src/stacks.c: interning call stacks into dense ids. */
+/* Unit tests for src/model/stacks.c: interning call stacks into dense ids. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "stacks.h"
+#include "model/stacks.h"
 
 /* Asserts that ID names exactly PCS[0..N). */
 static void check_frames(const struct mt_stacks *t, uint32_t id, const uint64_t *pcs, int n)

@@ -1,4 +1,4 @@
-/* Tests for src/symbolize.c on the test's own process, which needs no
+/* Tests for src/symbols/symbolize.c on the test's own process, which needs no
  * ptrace: mt_unwind from registers taken with getcontext(), inlined frames
  * with their call sites, C++ names demangled, JIT code named from a perf
  * map.  The call chain is f0 -> f1 -> f2 -> (inlined helper) -> f3 ->
@@ -15,9 +15,9 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "agent_abi.h"
-#include "maps.h"
-#include "symbolize.h"
+#include "agent/agent_abi.h"
+#include "target/maps.h"
+#include "symbols/symbolize.h"
 
 #define MAX 64
 

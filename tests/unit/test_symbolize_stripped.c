@@ -1,4 +1,4 @@
-/* Tests for the names src/symbolize.c gives functions that no symbol
+/* Tests for the names src/symbols/symbolize.c gives functions that no symbol
  * names, on the test's own process (no ptrace): a stripped shared library
  * (stripped_lib.c, path in UNIT_STRIPPED_LIB) is dlopened, and its static
  * hidden_work is named after its .eh_frame FDE, "libunit_stripped.so+0xSTART",
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "symbolize.h"
+#include "symbols/symbolize.h"
 
 START_TEST(test_static_function_named_by_fde)
 {

@@ -1,4 +1,4 @@
-/* Unit tests for src/tracker.c: event sequences in, stats and per-site
+/* Unit tests for src/model/tracker.c: event sequences in, stats and per-site
  * counters out.  The accounting rules are the ones in tracker.h (and the
  * ACCOUNTING section of memtrace(1)). */
 #include <check.h>
@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "tracker.h"
+#include "model/tracker.h"
 
 /* Callers (return addresses): two in the program, one in libc. */
 #define C1 0x555555555189ULL

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tramp_plan.h"
+#include "arch/tramp_plan.h"
 
 #define LIBC_BASE 0x7f3a1c000000ULL
 #define TRAMP (LIBC_BASE + 0x1f0000)

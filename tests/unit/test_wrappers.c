@@ -1,11 +1,11 @@
-/* Unit tests for src/wrappers.c: which frames are the allocator and its
+/* Unit tests for src/symbols/wrappers.c: which frames are the allocator and its
  * wrappers, and which frame names a site. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "wrappers.h"
+#include "symbols/wrappers.h"
 
 /* Every name the default list promises (wrappers.h), as symbol tables and a
  * demangler give them. */

@@ -1,7 +1,7 @@
 #include <errno.h>
 #include <sys/syscall.h>
 
-#include "arch.h"
+#include "arch/arch.h"
 
 /* Kernel-internal restart codes (include/linux/errno.h); a syscall
  * interrupted by a ptrace stop reports one of them in rax. */

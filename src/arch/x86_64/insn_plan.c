@@ -5,7 +5,7 @@
 
 #include <capstone/capstone.h>
 
-#include "insn_plan.h"
+#include "arch/insn_plan.h"
 
 /* jmp *0(%rip); .quad TARGET  -- 14 bytes, reaches anywhere. */
 #define ABS_JMP_LEN 14

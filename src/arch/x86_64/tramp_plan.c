@@ -12,7 +12,7 @@
 
 #include <capstone/capstone.h>
 
-#include "tramp_plan.h"
+#include "arch/tramp_plan.h"
 
 /* The displacement of a rel32 branch or operand whose next instruction is at
  * NEXT, to reach TARGET; false when TARGET is out of +-2 GiB. */

@@ -1,0 +1,140 @@
+/* The session's state, shared by the files that make up a session:
+ * session.c (attach, hooks, the loop, detach) and session_report.c
+ * (reports, attach's history, snapshots, requests from other memtraces).
+ * Private to them: everything else goes through session.h. */
+#ifndef MT_SESSION_PRIV_H
+#define MT_SESSION_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "session/options.h"
+#include "census/census.h"
+#include "session/ctlsock.h"
+#include "symbols/discover.h"
+#include "engine/engine.h"
+#include "report/framecache.h"
+#include "census/heapfreeze.h"
+#include "model/history.h"
+#include "target/procfs.h"
+#include "report/report.h"
+#include "engine/stackcap.h"
+#include "model/stacks.h"
+#include "symbols/symbolize.h"
+#include "target/target.h"
+#include "model/tracker.h"
+#include "symbols/wrappers.h"
+
+enum end_reason { END_NONE, END_DURATION, END_SIGNAL, END_EXITED, END_EXEC };
+
+struct session {
+	const struct mt_options *o;
+	mt_options_parse_fn parse;  /* a request's command line (cli.c) */
+	int sigfd;
+	pid_t pid;
+	char comm[64];
+	struct mt_target *t;
+	struct mt_alloc_set set;
+	bool installed[MT_MAX_HOOKS];
+	char why_not[MT_MAX_HOOKS][160]; /* why set.hooks[i] is not hooked */
+	struct mt_engine *engine;
+	struct mt_tracker *tracker;
+	struct mt_symbolizer *sym;
+	struct mt_stacks *stacks;
+	struct mt_stackcap *stackcap;
+	struct mt_wrappers *wrappers;
+	struct mt_framecache *frames;
+	char **modules;           /* file-backed modules seen mapped so far */
+	size_t nmodules, capmodules;
+	double t_start;
+	double t_end;             /* when tracing ended (0: still tracing) */
+	enum end_reason end;
+	int exit_status;          /* waitpid status when the target exited */
+	bool spawned;
+	bool answered;            /* another memtrace's session answered */
+	bool held;                /* every thread stopped for an ld.so notification */
+	struct mt_history *history; /* attach: each row across intervals */
+	int intervals;
+	uint64_t start_unix_ns;
+	struct mt_ctl_server *ctl; /* answers histo/snapshot from other memtraces */
+	int waitfd;               /* epoll: signals, the control socket, the engine's wake_fd */
+	int wakefd;               /* the engine's wake_fd, or -1 (not ours to close) */
+	char exe[4096];           /* the main executable, as /proc/PID/exe says */
+	uint64_t exe_load;        /* an address inside it */
+	/* session_hints.c: the site function called from the most places in
+	 * the last report built, and which hints were printed already. */
+	char fanout_function[256];
+	size_t fanout_callers;
+	bool hinted_fanout, hinted_symbols;
+	/* RSS for the coverage line: at attach, and the last reading */
+	struct mt_procfs_rss rss_start, rss_last;
+	bool rss_started;         /* rss_start was read: later readings count */
+	double rss_last_t;        /* when rss_last was read (0: never) */
+	/* session_census.c: the census at attach (histo, attach, snapshot,
+	 * census) */
+	struct mt_freeze *freeze;  /* the frozen copy, until walked */
+	struct mt_freeze *freeze_dead; /* the copy, walked and killed: its zombie is
+	                              reaped at detach, every thread stopped */
+	struct mt_census *census;  /* NULL: none (census_reason says why) */
+	struct mt_census_report census_rep; /* the last census_report() */
+	char census_reason[256];
+	char census_allocator[64]; /* "glibc 2.36" */
+	double census_t0, census_paused_ms, census_took_ms;
+	uint64_t census_rss;       /* VmRSS at the census */
+};
+
+static inline double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* session_report.c */
+int build_report(struct session *s, struct mt_report *r);
+void free_report(struct mt_report *r);
+/* attach: one interval's report (FINAL: the summary at the end). */
+int print_interval(struct session *s, bool final);
+/* histo, run, and a request from another memtrace: one report to F. */
+int print_report(struct session *s, const struct mt_options *o, FILE *f);
+int print_final(struct session *s);
+/* The live table as a snapshot at PATH: 0, or an exit status (said). */
+int write_snapshot(struct session *s, const char *path);
+void serve_request(struct session *s, struct mt_ctl_request *req);
+
+/* session.c: /proc/PID/comm into BUF ("" when it cannot be read). */
+void read_comm(pid_t pid, char *buf, size_t len);
+
+/* session_census.c */
+/* Threads stopped, allocator discovered, no hook planted yet: copy the
+ * heap (or say, once, why there will be no census; nothing with
+ * --no-census). */
+void census_freeze(struct session *s);
+/* With every thread stopped (detach): the killed copy's zombie reaped. */
+void census_reap(struct session *s);
+/* Threads running: walk the copy, release it, hand the census to the
+ * tracker.  PUMP (may be NULL) takes the target's stops and the engine's
+ * events now and then during the walk. */
+typedef void (*census_pump_fn)(struct session *s);
+void census_build(struct session *s, census_pump_fn pump);
+/* The census as the reports show it (S owns it, until the next call). */
+const struct mt_census_report *census_report(struct session *s);
+void census_free(struct session *s);
+/* memtrace census PID: the exit status. */
+int census_command(struct session *s);
+
+/* session_hints.c */
+/* Before R's rows are grouped: which site function fans out most. */
+void hints_note_fanout(struct session *s, const struct mt_report *r);
+/* After R (its TOP rows, 0: all) was printed: the hints that apply and were
+ * not printed yet, on stderr. */
+void hints_print(struct session *s, const struct mt_report *r, int top);
+/* The main executable's path and an address inside it, for snapshots. */
+void find_exe(struct session *s);
+uint64_t unix_ns(void);
+/* The process's RSS: the first reading (at attach, START) or the latest. */
+void read_rss(struct session *s, bool start);
+
+#endif

@@ -1,0 +1,25 @@
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "util/msg.h"
+
+void mt_say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtrace: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int mt_fail(enum mt_err e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memtrace: error: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return mt_err_exit_status(e);
+}
