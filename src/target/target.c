@@ -631,8 +631,8 @@ static int inject(struct mt_target *t, struct task *k, uint64_t syscall_pc, long
 		 * the call again (a second thread on the first one's stack).
 		 * Let the call return first; its syscall-exit-stop holds the
 		 * user's registers with the call's result.
-		 * Testcase: tests/e2e/test_detach_busy.py (detach while the
-		 * target creates its workers). */
+		 * Testcase: tests/e2e/test_attach_spawning.py (detach while
+		 * the target creates threads). */
 		int err = run_to_syscall_stop(t, k, NULL);
 		if (err < 0)
 			return err;
@@ -928,8 +928,8 @@ void mt_target_free(struct mt_target *t)
  * (PTRACE_O_TRACECLONE): PTRACE_SEIZE on it fails with EPERM before its
  * parent's clone event is handled.  It is taken as ours, its first stop
  * still to come.  true when TID is such a thread.
- * Testcase: tests/e2e/test_thread_churn.py (attach while threads are
- * created without pause). */
+ * Testcase: tests/e2e/test_attach_spawning.py (attach while threads
+ * are created without pause). */
 static bool adopt_new_thread(struct mt_target *t, pid_t tid)
 {
 	if (read_status_pid(tid, "TracerPid:") != getpid())
