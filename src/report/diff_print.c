@@ -10,6 +10,7 @@
 #include "config.h"
 #include "report/diff.h"
 #include "report/diff_priv.h"
+#include "report/report_json.h"
 
 static const char *group_name(enum mt_report_group g)
 {
@@ -387,18 +388,17 @@ static json_t *meta(const struct mt_snapshot *s)
 	return o;
 }
 
-static json_t *frame_json(const struct mt_snapshot *s, const struct mt_snap_frame *fr)
+/* A snapshot's frame as a report's (strings never NULL), so that diff's
+ * stacks are printed by the printers of histo's. */
+static void report_frame(struct mt_report_frame *to, const struct mt_snapshot *s,
+			 const struct mt_snap_frame *fr)
 {
 	const struct mt_snap_module *m = module_of(s, fr->module);
-	json_t *o = json_object();
-	json_object_set_new(o, "function", jstr(fr->function));
-	json_object_set_new(o, "offset", jint(fr->offset));
-	json_object_set_new(o, "module", jstr(m ? m->path : ""));
-	json_object_set_new(o, "module_offset", jint(fr->module_offset));
-	json_object_set_new(o, "file", jstr(fr->file));
-	json_object_set_new(o, "line", json_integer(fr->line));
-	json_object_set_new(o, "inlined", json_boolean(fr->inlined));
-	return o;
+	*to = (struct mt_report_frame){
+		.address = fr->address, .function = S(fr->function), .offset = fr->offset,
+		.module = m ? S(m->path) : "", .module_offset = fr->module_offset,
+		.file = S(fr->file), .line = fr->line, .inlined = fr->inlined,
+	};
 }
 
 static json_t *row_json(const struct mt_diff_row *r)
@@ -421,8 +421,11 @@ static json_t *row_json(const struct mt_diff_row *r)
 	const struct mt_snap_stack *st = r->snap ? stack_of(r->snap, r->stack) : NULL;
 	for (uint32_t i = 0; st && i < st->nframes; i++) {
 		const struct mt_snap_frame *fr = frame_at(r->snap, st, i);
-		if (fr)
-			json_array_append_new(stack, frame_json(r->snap, fr));
+		struct mt_report_frame rf;
+		if (fr) {
+			report_frame(&rf, r->snap, fr);
+			json_array_append_new(stack, mt_report_json_frame(&rf));
+		}
 	}
 	json_object_set_new(o, "stack", stack);
 	json_object_set_new(o, "site_frame",
@@ -543,17 +546,6 @@ int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_sna
 /* ---- --format folded ------------------------------------------------------
  * The rows that grew become report rows on B's stacks, weighted by their
  * growth, and report_folded.c prints them: one folded format. */
-
-static void report_frame(struct mt_report_frame *to, const struct mt_snapshot *s,
-			 const struct mt_snap_frame *fr)
-{
-	const struct mt_snap_module *m = module_of(s, fr->module);
-	*to = (struct mt_report_frame){
-		.address = fr->address, .function = S(fr->function), .offset = fr->offset,
-		.module = m ? S(m->path) : "", .module_offset = fr->module_offset,
-		.file = S(fr->file), .line = fr->line, .inlined = fr->inlined,
-	};
-}
 
 int mt_diff_print_folded(FILE *f, const struct mt_snapshot *b, const struct mt_diff *d)
 {
