@@ -33,7 +33,8 @@
  * no census, or an unavailable one, there are no such rows (and the
  * printers say why) rather than rows of zeros.
  *
- * Pure: no I/O except the FILE the printers are given. */
+ * Pure: no I/O except the FILE the printers are given.  diff.c joins
+ * (mt_diff_compute, mt_diff_same_program); diff_print.c prints. */
 #ifndef MT_DIFF_H
 #define MT_DIFF_H
 
