@@ -30,7 +30,9 @@
 enum end_reason { END_NONE, END_DURATION, END_SIGNAL, END_EXITED, END_EXEC };
 
 struct session {
-	const struct mt_options *o;
+	/* this session's command line, set once: a request from another
+	 * memtrace brings report options of its own (struct report_opts) */
+	const struct mt_options *const o;
 	mt_options_parse_fn parse;  /* a request's command line (cli.c) */
 	int sigfd;
 	pid_t pid;
@@ -93,12 +95,18 @@ static inline double now_s(void)
 }
 
 /* session_report.c */
-int build_report(struct session *s, struct mt_report *r);
-void free_report(struct mt_report *r);
+/* What a report is asked to be, from a command line (this session's, or
+ * a request's from another memtrace): how it is grouped and printed.  The
+ * trace itself (--depth, --sample-bytes, ...) is the session's. */
+struct report_opts {
+	enum mt_format format;
+	int top;                  /* rows; 0: all (--json without --top) */
+	bool stacks;              /* table: each row's stack under it */
+	enum mt_group group_by;
+};
 /* attach: one interval's report (FINAL: the summary at the end). */
 int print_interval(struct session *s, bool final);
-/* histo, run, and a request from another memtrace: one report to F. */
-int print_report(struct session *s, const struct mt_options *o, FILE *f);
+/* The report at the end: attach's last interval, or histo's and run's. */
 int print_final(struct session *s);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
 int write_snapshot(struct session *s, const char *path);
