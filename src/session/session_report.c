@@ -24,7 +24,7 @@ static const char *end_reason_name[] = {
 
 /* ---- the report -------------------------------------------------------- */
 
-void read_rss(struct session *s, bool start)
+void mt_session_read_rss(struct session *s, bool start)
 {
 	struct mt_procfs_rss now;
 	if ((!start && !s->rss_started) || !mt_procfs_rss(s->pid, &now))
@@ -43,7 +43,7 @@ static struct mt_report_rss rss_of(struct session *s)
 {
 	struct mt_report_rss rss = { .known = false };
 	if (!s->t_end)
-		read_rss(s, false);
+		mt_session_read_rss(s, false);
 	if (!s->rss_started || !s->rss_last_t)
 		return rss;
 	rss.known = true;
@@ -78,7 +78,7 @@ static struct mt_report_input report_input(struct session *s)
 		/* the trace's depth, whoever asks for the report */
 		.depth = s->stacks ? s->o->depth : 0,
 		.rss = rss_of(s),
-		.census = s->spawned ? NULL : census_report(s),
+		.census = s->spawned ? NULL : mt_session_census_report(s),
 	};
 }
 
@@ -105,7 +105,7 @@ static int build_report(struct session *s, const struct report_opts *ro, struct 
 		return err;
 	r->group_by = mt_group_name(ro->group_by);
 	r->show_stacks = ro->stacks;
-	hints_note_fanout(s, r);
+	mt_session_hints_note_fanout(s, r);
 	return mt_report_group(r, (enum mt_report_group)ro->group_by) < 0 ? -ENOMEM : 0;
 }
 
@@ -150,7 +150,7 @@ static bool use_color(const struct report_opts *ro, FILE *f)
 	       !getenv("NO_COLOR");
 }
 
-int print_interval(struct session *s, bool final)
+int mt_session_print_interval(struct session *s, bool final)
 {
 	const struct report_opts ro = report_opts(s->o);
 	struct mt_report r;
@@ -166,7 +166,7 @@ int print_interval(struct session *s, bool final)
 		else
 			err = mt_report_growth(stdout, &r, ro.top, final);
 		if (err == 0)
-			hints_print(s, &r, ro.top);
+			mt_session_hints_print(s, &r, ro.top);
 	}
 	mt_report_free(&r);
 	return err;
@@ -186,23 +186,23 @@ static int print_report(struct session *s, const struct report_opts *ro, FILE *f
 		else
 			err = mt_report_table(f, &r, ro->top);
 		if (err == 0 && f == stdout)
-			hints_print(s, &r, ro->top);
+			mt_session_hints_print(s, &r, ro->top);
 	}
 	mt_report_free(&r);
 	return err;
 }
 
-int print_final(struct session *s)
+int mt_session_print_final(struct session *s)
 {
 	if (s->o->cmd == MT_CMD_ATTACH)
-		return print_interval(s, true);
+		return mt_session_print_interval(s, true);
 	const struct report_opts ro = report_opts(s->o);
 	return print_report(s, &ro, stdout);
 }
 
 /* ---- snapshots --------------------------------------------------------- */
 
-uint64_t unix_ns(void)
+uint64_t mt_session_unix_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -225,13 +225,13 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 		.wrappers = s->wrappers, .sym = s->sym, .pid = s->pid, .comm = s->comm,
 		.exe = s->exe, .engine = s->engine ? s->engine->ops->name : "breakpoint", .allocator = s->set.allocator,
 		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
-		.time_unix_ns = unix_ns(),
+		.time_unix_ns = mt_session_unix_ns(),
 		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,
 		.events = es.calls, .unknown_frees = ts.unknown_frees,
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,
 		/* none for run (a spawned program has no past) or --no-census */
-		.census = s->spawned || (!s->census && no_census) ? NULL : census_report(s),
+		.census = s->spawned || (!s->census && no_census) ? NULL : mt_session_census_report(s),
 	};
 	mt_symbolizer_downloads(s->sym, true);
 	struct mt_snapshot *snap = mt_snapbuild(&in);
@@ -247,7 +247,7 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 	return 0;
 }
 
-int write_snapshot(struct session *s, const char *path)
+int mt_session_write_snapshot(struct session *s, const char *path)
 {
 	char msg[600];
 	int rc = snapshot_to(s, path, s->o->no_census, msg, sizeof msg);
@@ -262,7 +262,7 @@ int write_snapshot(struct session *s, const char *path)
 
 /* Another memtrace asks this session for a report or a snapshot of the
  * process (a process has one tracer: see ctlsock.h). */
-void serve_request(struct session *s, struct mt_ctl_request *req)
+void mt_session_serve_request(struct session *s, struct mt_ctl_request *req)
 {
 	char *argv[MT_CTL_MAX_ARGC + 2];
 	int argc = 0;
@@ -318,7 +318,7 @@ void serve_request(struct session *s, struct mt_ctl_request *req)
 }
 
 /* Where the main executable is: its path and an address inside it. */
-void find_exe(struct session *s)
+void mt_session_find_exe(struct session *s)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)s->pid);
