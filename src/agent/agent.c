@@ -420,10 +420,10 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	uint32_t depth = mt_agent_state.depth;
 	if (depth <= 1 || !c->sh || !c->sh->stacks_cap)
 		return;
-	uint64_t pcs[MT_AGENT_MAX_DEPTH + 1];
+	uint64_t pcs[MT_STACKS_MAX_PCS];
 	uint32_t max = depth + 1 <= c->sh->stack_max ? depth + 1 : c->sh->stack_max;
-	if (max > MT_AGENT_MAX_DEPTH + 1)
-		max = MT_AGENT_MAX_DEPTH + 1;
+	if (max > MT_STACKS_MAX_PCS)
+		max = MT_STACKS_MAX_PCS;
 	uint32_t n = unwind(c->sh, h->addr, sp, bp, pcs, max);
 	c->stack = publish_stack(c->sh, pcs, n);
 }

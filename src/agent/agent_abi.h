@@ -52,6 +52,8 @@
 
 #include <stdint.h>
 
+#include "model/stacks.h"
+
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
 #define MT_AGENT_VERSION 5u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
@@ -196,7 +198,6 @@ struct mt_agent_stack {
  * is marked stale, so that a full table never makes the target wait. */
 #define MT_AGENT_REQ_REFUSED (1ULL << 63)
 #define MT_AGENT_NREQ 64
-#define MT_AGENT_MAX_DEPTH 128  /* return addresses above the entry, at most */
 
 struct mt_agent_shared {
 	uint64_t magic;        /* MT_AGENT_SHARED_MAGIC */
@@ -204,7 +205,7 @@ struct mt_agent_shared {
 	uint32_t size;         /* sizeof(struct mt_agent_shared) */
 	uint64_t rules_off;    /* from this struct's start */
 	uint32_t rules_cap;    /* a power of two */
-	uint32_t stack_max;    /* pcs per stack slot */
+	uint32_t stack_max;    /* pcs per stack slot, at most MT_STACKS_MAX_PCS */
 	uint64_t stacks_off;   /* from this struct's start */
 	uint32_t stacks_cap;   /* a power of two */
 	uint32_t stack_slot;   /* bytes per slot: 16 + 8 * stack_max */

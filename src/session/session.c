@@ -804,6 +804,9 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		s.engine->ops->stats(s.engine, &es);
 		mt_say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
+		if (mt_stackcap_lost(s.stackcap))
+			mt_say("stacks: %" PRIu64 " unwound but not kept (out of memory): "
+			    "those calls are counted at their caller", mt_stackcap_lost(s.stackcap));
 		if (s.engine->ops->poll) {
 			char tid[64] = "by gettid()";
 			if (es.tid_offset)
