@@ -358,8 +358,9 @@ static int filters_action(struct mt_target *t, pid_t tid, const struct seccomp_d
 static int check_seccomp(struct mt_target *t, pid_t tid, uint64_t syscall_pc, uint64_t flags,
 			 char *why, size_t whylen)
 {
-	unsigned long mode = 0;
-	if (!mt_procfs_status_number(tid, "Seccomp:", 0, &mode) || mode == 0)
+	struct mt_procfs_status st;
+	int64_t mode = mt_procfs_status(tid, &st) == 0 ? st.seccomp : -1;
+	if (mode <= 0)
 		return 0;
 	if (mode == 1) {
 		snprintf(why, whylen, "the target runs in seccomp strict mode: a clone(2) "
@@ -534,9 +535,9 @@ void mt_freeze_kill(struct mt_freeze *f, struct mt_target *t)
  * longer the target's child (the target reaped it with __WALL) is left. */
 static void reap(struct mt_freeze *f, struct mt_target *t)
 {
-	unsigned long ppid = 0;
-	if (!f->reap || !mt_procfs_status_number(f->reap, "PPid:", 0, &ppid) ||
-	    ppid != (unsigned long)f->target || !f->syscall_pc)
+	struct mt_procfs_status st;
+	if (!f->reap || mt_procfs_status(f->reap, &st) < 0 || st.ppid != f->target ||
+	    !f->syscall_pc)
 		return;
 	const uint64_t args[6] = { (uint64_t)f->reap, 0, (uint64_t)(__WALL | WNOHANG), 0, 0, 0 };
 	long ret;

@@ -643,11 +643,11 @@ void mt_ctl_server_destroy(struct mt_ctl_server *s)
 /* The effective uid of the process tracing TARGET. */
 static bool tracer_uid(pid_t target, uid_t *uid)
 {
-	unsigned long tracer, u;
-	if (!mt_procfs_status_number(target, "TracerPid:", 0, &tracer) || tracer == 0 ||
-	    tracer > INT_MAX || !mt_procfs_status_number((pid_t)tracer, "Uid:", 1, &u))
+	struct mt_procfs_status st;
+	if (mt_procfs_status(target, &st) < 0 || st.tracer_pid <= 0 || st.tracer_pid > INT_MAX ||
+	    mt_procfs_status((pid_t)st.tracer_pid, &st) < 0 || st.euid < 0)
 		return false;
-	*uid = (uid_t)u;
+	*uid = (uid_t)st.euid;
 	return true;
 }
 

@@ -41,6 +41,7 @@
 #include "agent/agent_abi.h"
 #include "symbols/fdetab.h"
 #include "target/maps.h"
+#include "target/procfs.h"
 #include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 
@@ -621,24 +622,10 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
  * in /proc/PID/status (PID itself on kernels before 4.1). */
 static pid_t innermost_pid(pid_t pid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct mt_procfs_status st;
+	if (mt_procfs_status(pid, &st) < 0 || st.nspid <= 0 || st.nspid > INT_MAX)
 		return pid;
-	pid_t ns = pid;
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, "NSpid:", 6) != 0)
-			continue;
-		char *last = NULL;
-		for (char *tok = strtok(line + 6, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
-			last = tok;
-		if (last)
-			ns = (pid_t)strtol(last, NULL, 10);
-		break;
-	}
-	fclose(f);
-	return ns > 0 ? ns : pid;
+	return (pid_t)st.nspid;
 }
 
 static char *read_file(const char *path, size_t *len, off_t *size)

@@ -133,16 +133,22 @@ static void remove_task(struct mt_target *t, pid_t tid)
 
 /* ---- small /proc readers ----------------------------------------------- */
 
-/* A field of /proc/TID/status ("Tgid:", "TracerPid:"), or -1. */
-static pid_t read_status_pid(pid_t tid, const char *field)
+/* A pid of /proc/TID/status (its Tgid or TracerPid), or -1. */
+static pid_t status_pid(int64_t v)
 {
-	unsigned long v;
-	return mt_procfs_status_number(tid, field, 0, &v) && v <= INT_MAX ? (pid_t)v : -1;
+	return v >= 0 && v <= INT_MAX ? (pid_t)v : -1;
 }
 
 static pid_t read_tgid(pid_t tid)
 {
-	return read_status_pid(tid, "Tgid:");
+	struct mt_procfs_status st;
+	return mt_procfs_status(tid, &st) == 0 ? status_pid(st.tgid) : -1;
+}
+
+static pid_t read_tracer(pid_t tid)
+{
+	struct mt_procfs_status st;
+	return mt_procfs_status(tid, &st) == 0 ? status_pid(st.tracer_pid) : -1;
 }
 
 /* ---- resuming ---------------------------------------------------------- */
@@ -320,7 +326,7 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 		/* Its first stop may have come, been handled (a forked child
 		 * released, a short-lived thread ended) and gone already: add it
 		 * only while it is still ours. */
-		if (!c && read_status_pid(child, "TracerPid:") == getpid()) {
+		if (!c && read_tracer(child) == getpid()) {
 			c = add_task(t, child);
 			if (c) {
 				c->first_stop_pending = true;
