@@ -112,7 +112,7 @@ void read_rss(struct session *s, bool start)
 		s->rss_started = true;
 	}
 	s->rss_last = now;
-	s->rss_last_t = now_s();
+	s->rss_last_t = mt_clock_s();
 }
 
 /* The coverage line's figures: RSS at attach and now (while tracing), or
@@ -160,7 +160,7 @@ static int build_rows(struct session *s, struct mt_report *r)
 	snprintf(r->allocator, sizeof r->allocator, "%s", s->set.allocator);
 	snprintf(r->unsupported, sizeof r->unsupported, "%s", s->set.unhooked);
 	r->threads = s->t ? mt_target_max_threads(s->t) : 0;
-	r->duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start;
+	r->duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start;
 	r->events = es.calls;
 	r->unknown_frees = ts.unknown_frees;
 	r->unknown_frees_internal = ts.unknown_frees_internal;
@@ -350,7 +350,7 @@ static int snapshot_to(struct session *s, const char *path, char *msg, size_t le
 		.exe = s->exe, .engine = s->engine ? s->engine->ops->name : "breakpoint", .allocator = s->set.allocator,
 		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
 		.time_unix_ns = unix_ns(),
-		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,
+		.duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start,
 		.events = es.calls, .unknown_frees = ts.unknown_frees,
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,

@@ -42,6 +42,7 @@
 #include "symbols/fdetab.h"
 #include "target/maps.h"
 #include "target/procfs.h"
+#include "util/clock.h"
 #include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 
@@ -206,13 +207,6 @@ struct mt_symbolizer {
 		uint64_t addr, checked_ns;
 	} unexplained[UNEXPLAINED_SLOTS]; /* see code_map */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* SRC (NULL: "") into DST, cut to SIZE - 1 bytes. */
 static void copy_str(char *dst, size_t size, const char *src)
@@ -548,7 +542,7 @@ static void rules_filter(struct rules *t, const struct known *old, const bool *d
  * forgotten. */
 static void report(struct mt_symbolizer *s)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mt_clock_ns();
 	struct known old = { 0 };
 	dwfl_getmodules(s->dwfl, collect_module, &old, 0);
 
@@ -589,7 +583,7 @@ static void report(struct mt_symbolizer *s)
 	for (size_t i = 0; i < old.n; i++)
 		free(old.v[i].name);
 	free(old.v);
-	s->reported_ns = now_ns();
+	s->reported_ns = mt_clock_ns();
 	s->report_cost_ns = s->reported_ns - t0;
 }
 
@@ -609,7 +603,7 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
 		: REPORT_INTERVAL_ANON_NS;
 	if (wait < REPORT_COST_FACTOR * s->report_cost_ns)
 		wait = REPORT_COST_FACTOR * s->report_cost_ns;
-	if (now_ns() - s->reported_ns < wait)
+	if (mt_clock_ns() - s->reported_ns < wait)
 		return false;
 	report(s);
 	return known_code(s, addr);
@@ -665,7 +659,7 @@ out:
 static void perfmap_update(struct mt_symbolizer *s, bool force)
 {
 	struct perfmap_file *j = &s->jit;
-	uint64_t now = now_ns();
+	uint64_t now = mt_clock_ns();
 	if (force ? now - j->read_ns < PERFMAP_COST_FACTOR * j->read_cost_ns
 		  : j->checked_ns && now - j->checked_ns < PERFMAP_INTERVAL_NS)
 		return;
@@ -686,7 +680,7 @@ static void perfmap_update(struct mt_symbolizer *s, bool force)
 		j->size = size;
 	}
 	free(text);
-	j->read_ns = now_ns();
+	j->read_ns = mt_clock_ns();
 	j->read_cost_ns = j->read_ns - now;
 }
 
@@ -867,7 +861,7 @@ static const struct mt_map *code_map(struct mt_symbolizer *s, uint64_t addr)
 		return m;
 	struct unexplained *u =
 		&s->unexplained[((addr >> 4) * 0x9e3779b97f4a7c15ull >> 32) % UNEXPLAINED_SLOTS];
-	uint64_t now = now_ns();
+	uint64_t now = mt_clock_ns();
 	if (u->addr == addr && now - u->checked_ns < UNEXPLAINED_TTL_NS)
 		return m;
 	reread_maps(s);
@@ -1361,12 +1355,12 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 {
 	struct mt_symbolizer *s = userdata ? *userdata : NULL;
 	bool counted = s && s->downloading;
-	uint64_t t0 = counted ? now_ns() : 0;
+	uint64_t t0 = counted ? mt_clock_ns() : 0;
 	int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
 					      debuglink_file, debuglink_crc,
 					      debuginfo_file_name);
 	if (counted && fd < 0) {
-		s->download_ns += now_ns() - t0;
+		s->download_ns += mt_clock_ns() - t0;
 		if (s->download_ns > DOWNLOAD_BUDGET_NS)
 			mt_symbolizer_downloads(s, false);
 	}

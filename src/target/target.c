@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "target/procfs.h"
+#include "util/clock.h"
 #include "target/target.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -377,16 +378,9 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	}
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_ms, int extra_fd)
 {
-	long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	long deadline = timeout_ms >= 0 ? (long)mt_clock_ms() + timeout_ms : -1;
 	while (t->ndeferred > 0) {
 		struct deferred d = t->deferred[0];
 		memmove(t->deferred, t->deferred + 1, --t->ndeferred * sizeof d);
@@ -415,7 +409,7 @@ int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_m
 		}
 		int wait_ms = -1;
 		if (deadline >= 0) {
-			long left = deadline - now_ms();
+			long left = deadline - (long)mt_clock_ms();
 			if (left <= 0)
 				goto none;
 			wait_ms = (int)left;
@@ -635,14 +629,14 @@ int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc
  * *STATUS, -ETIMEDOUT, or -errno. */
 static int wait_task(struct mt_target *t, pid_t tid, int *status, long timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = (long)mt_clock_ms() + timeout_ms;
 	for (;;) {
 		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
 		if (r == tid)
 			return 0;
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		long left = deadline - now_ms();
+		long left = deadline - (long)mt_clock_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		/* SIGCHLD wakes us; mt_target_next_stop() never misses a status
@@ -938,10 +932,10 @@ int mt_target_attach(pid_t pid, struct mt_target **out, struct mt_attach_diag *d
 		}
 	} while (n > 0);
 
-	long deadline = now_ms() + 20000;
+	long deadline = (long)mt_clock_ms() + 20000;
 	while (!mt_target_all_stopped(t)) {
 		struct mt_stop st;
-		long left = deadline - now_ms();
+		long left = deadline - (long)mt_clock_ms();
 		if (left <= 0)
 			break;
 		int err = mt_target_next_stop(t, &st, (int)left, -1);
