@@ -241,12 +241,12 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 		}
 		if (r.kind == MT_AGENT_RULE_LAST)
 			break;
-		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == 6 && !bp_known) ||
-		    (r.cfa_reg != 6 && r.cfa_reg != 7)) {
+		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == MT_DWARF_REG_FP && !bp_known) ||
+		    (r.cfa_reg != MT_DWARF_REG_FP && r.cfa_reg != MT_DWARF_REG_SP)) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
 			break;
 		}
-		uint64_t cfa = (r.cfa_reg == 7 ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
+		uint64_t cfa = (r.cfa_reg == MT_DWARF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
 		uint64_t at = cfa + (uint64_t)(int64_t)r.ra_off;
 		if (cfa <= sp || cfa - sp > (1u << 20) || (at & 7) || at < sp || at >= cfa + 64) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);

@@ -363,7 +363,7 @@ static int check_seccomp(struct mt_target *t, pid_t tid, uint64_t syscall_pc, ui
 	}
 	struct seccomp_data d = {
 		.nr = SYS_clone,
-		.arch = AUDIT_ARCH_X86_64,
+		.arch = MT_ARCH_AUDIT,
 		.instruction_pointer = syscall_pc + MT_SYSCALL_INSN_LEN,
 		.args = { flags },
 	};

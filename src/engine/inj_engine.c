@@ -705,7 +705,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
-		return code[0] != 0xe9 ? "its code in memory differs from the file"
+		return !mt_arch_is_jump(code) ? "its code in memory differs from the file"
 		       : e->foreign_agent ? "it still jumps to the agent of another memtrace version "
 					    "(killed while tracing): trace with that version, or "
 					    "restart the process"
@@ -926,14 +926,8 @@ static int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx
 			h->live = true;
 	}
 	if (!h->live) {
-		/* ret, then multi-byte nop padding (66/0f/2e/90 prefixes) */
-		if (code[0] != 0xc3)
+		if (!mt_arch_is_padded_ret(code, MT_TRAMP_JMP_LEN))
 			return -EINVAL;
-		for (int i = 1; i < MT_TRAMP_JMP_LEN; i++)
-			if (code[i] != 0x66 && code[i] != 0x0f && code[i] != 0x2e && code[i] != 0x90 &&
-			    code[i] != 0x1f && code[i] != 0x84 && code[i] != 0x00 && code[i] != 0x44 &&
-			    code[i] != 0x40 && code[i] != 0x80)
-				return -EINVAL;
 		if (!h->tramp) {
 			struct mt_maps maps;
 			if (mt_maps_read(e->pid, &maps) < 0)
@@ -953,8 +947,7 @@ static int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx
 		if ((int64_t)d != (int64_t)(h->tramp - (addr + MT_TRAMP_JMP_LEN)))
 			return -ERANGE;
 		memcpy(h->patch, code, sizeof h->patch);
-		h->patch[0] = 0xe9;
-		memcpy(h->patch + 1, &d, 4);
+		mt_arch_put_jump(h->patch, d);
 		if (patch_in(e, h))
 			return -EFAULT;
 	}
