@@ -241,12 +241,12 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 		}
 		if (r.kind == MT_AGENT_RULE_LAST)
 			break;
-		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == 6 && !bp_known) ||
-		    (r.cfa_reg != 6 && r.cfa_reg != 7)) {
+		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == MT_DWARF_REG_FP && !bp_known) ||
+		    (r.cfa_reg != MT_DWARF_REG_FP && r.cfa_reg != MT_DWARF_REG_SP)) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
 			break;
 		}
-		uint64_t cfa = (r.cfa_reg == 7 ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
+		uint64_t cfa = (r.cfa_reg == MT_DWARF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
 		uint64_t at = cfa + (uint64_t)(int64_t)r.ra_off;
 		if (cfa <= sp || cfa - sp > (1u << 20) || (at & 7) || at < sp || at >= cfa + 64) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
@@ -420,10 +420,10 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	uint32_t depth = mt_agent_state.depth;
 	if (depth <= 1 || !c->sh || !c->sh->stacks_cap)
 		return;
-	uint64_t pcs[MT_AGENT_MAX_DEPTH + 1];
+	uint64_t pcs[MT_STACKS_MAX_PCS];
 	uint32_t max = depth + 1 <= c->sh->stack_max ? depth + 1 : c->sh->stack_max;
-	if (max > MT_AGENT_MAX_DEPTH + 1)
-		max = MT_AGENT_MAX_DEPTH + 1;
+	if (max > MT_STACKS_MAX_PCS)
+		max = MT_STACKS_MAX_PCS;
 	uint32_t n = unwind(c->sh, h->addr, sp, bp, pcs, max);
 	c->stack = publish_stack(c->sh, pcs, n);
 }

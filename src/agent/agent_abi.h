@@ -52,6 +52,8 @@
 
 #include <stdint.h>
 
+#include "model/stacks.h"
+
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
 #define MT_AGENT_VERSION 5u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
@@ -144,7 +146,7 @@ _Static_assert(__builtin_offsetof(struct mt_agent_state, tramp_pages) == MT_AGEN
 /* ---- the shared part of the memfd, after the ring region ---------------- */
 
 /* How the caller's frame is found from code at ADDR (symbolize.c's rule):
- *   CFA = (cfa_reg == 7 ? rsp : rbp) + cfa_off
+ *   CFA = (cfa_reg == MT_DWARF_REG_SP ? rsp : rbp) + cfa_off   (dwarf_regs.h)
  *   return address at CFA + ra_off
  *   rbp: SAME, LOST, AT (saved at CFA + bp_off) or IS (= CFA + bp_off)
  *   rsp = CFA
@@ -196,7 +198,6 @@ struct mt_agent_stack {
  * is marked stale, so that a full table never makes the target wait. */
 #define MT_AGENT_REQ_REFUSED (1ULL << 63)
 #define MT_AGENT_NREQ 64
-#define MT_AGENT_MAX_DEPTH 128  /* return addresses above the entry, at most */
 
 struct mt_agent_shared {
 	uint64_t magic;        /* MT_AGENT_SHARED_MAGIC */
@@ -204,7 +205,7 @@ struct mt_agent_shared {
 	uint32_t size;         /* sizeof(struct mt_agent_shared) */
 	uint64_t rules_off;    /* from this struct's start */
 	uint32_t rules_cap;    /* a power of two */
-	uint32_t stack_max;    /* pcs per stack slot */
+	uint32_t stack_max;    /* pcs per stack slot, at most MT_STACKS_MAX_PCS */
 	uint64_t stacks_off;   /* from this struct's start */
 	uint32_t stacks_cap;   /* a power of two */
 	uint32_t stack_slot;   /* bytes per slot: 16 + 8 * stack_max */

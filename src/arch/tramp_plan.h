@@ -25,7 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_TRAMP_JMP_LEN 5      /* the patch: e9 <rel32> */
+#include "arch/arch.h"
+
+#define MT_TRAMP_JMP_LEN MT_JMP_LEN  /* the patch: a jmp rel32 (arch.h) */
 #define MT_TRAMP_MAX_PATCH 16
 #define MT_TRAMP_MAX 128
 

@@ -28,6 +28,7 @@
 #include "census/heapfreeze.h"
 #include "target/memio.h"
 #include "target/procfs.h"
+#include "util/clock.h"
 #include "target/remote.h"
 #include "census/scfilter.h"
 
@@ -53,13 +54,6 @@ struct mt_freeze {
 	struct mt_memsrc src;
 	struct mt_freeze_stats st;
 };
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- the memory sources ------------------------------------------------ */
 
@@ -210,17 +204,17 @@ static int handle_stop(struct mt_target *t, const struct mt_stop *st)
 static int run_a_moment(struct mt_target *t, char *why, size_t whylen)
 {
 	mt_target_resume_all(t);
-	double until = now_ms() + RUN_MOMENT_MS;
+	double until = 1e3 * mt_clock_s() + RUN_MOMENT_MS;
 	int err = 0;
-	for (double left; !err && (left = until - now_ms()) > 0;) {
+	for (double left; !err && (left = until - 1e3 * mt_clock_s()) > 0;) {
 		struct mt_stop st;
 		err = mt_target_next_stop(t, &st, (int)left + 1, -1);
 		if (!err)
 			err = handle_stop(t, &st);
 	}
 	mt_target_stop_all(t);
-	double deadline = now_ms() + RESTOP_MAX_MS;
-	while (!err && !mt_target_all_stopped(t) && now_ms() < deadline) {
+	double deadline = 1e3 * mt_clock_s() + RESTOP_MAX_MS;
+	while (!err && !mt_target_all_stopped(t) && 1e3 * mt_clock_s() < deadline) {
 		struct mt_stop st;
 		err = mt_target_next_stop(t, &st, 100, -1);
 		if (!err)
@@ -273,15 +267,15 @@ static int find_heap(struct take *k, char *why, size_t whylen)
 static int wait_quiescent(struct take *k, struct mt_freeze_stats *st, char *why,
 			  size_t whylen)
 {
-	double t0 = now_ms();
+	double t0 = 1e3 * mt_clock_s();
 	char busy[160] = "";
 	for (;;) {
 		st->tries++;
 		if (mt_glheap_quiescent(k->heap, &k->live, busy, sizeof busy))
 			return 0;
-		if (now_ms() - t0 >= QUIESCE_MAX_MS || st->tries >= QUIESCE_MAX_TRIES) {
+		if (1e3 * mt_clock_s() - t0 >= QUIESCE_MAX_MS || st->tries >= QUIESCE_MAX_TRIES) {
 			snprintf(why, whylen, "a thread stayed inside the allocator for "
-				 "%.1f s (%d checks; last: %s)", (now_ms() - t0) / 1000,
+				 "%.1f s (%d checks; last: %s)", (1e3 * mt_clock_s() - t0) / 1000,
 				 st->tries, busy);
 			return -EBUSY;
 		}
@@ -358,8 +352,9 @@ static int filters_action(struct mt_target *t, pid_t tid, const struct seccomp_d
 static int check_seccomp(struct mt_target *t, pid_t tid, uint64_t syscall_pc, uint64_t flags,
 			 char *why, size_t whylen)
 {
-	unsigned long mode = 0;
-	if (!mt_procfs_status_number(tid, "Seccomp:", 0, &mode) || mode == 0)
+	struct mt_procfs_status st;
+	int64_t mode = mt_procfs_status(tid, &st) == 0 ? st.seccomp : -1;
+	if (mode <= 0)
 		return 0;
 	if (mode == 1) {
 		snprintf(why, whylen, "the target runs in seccomp strict mode: a clone(2) "
@@ -368,7 +363,7 @@ static int check_seccomp(struct mt_target *t, pid_t tid, uint64_t syscall_pc, ui
 	}
 	struct seccomp_data d = {
 		.nr = SYS_clone,
-		.arch = AUDIT_ARCH_X86_64,
+		.arch = MT_ARCH_AUDIT,
 		.instruction_pointer = syscall_pc + MT_SYSCALL_INSN_LEN,
 		.args = { flags },
 	};
@@ -398,7 +393,7 @@ static int do_clone(struct mt_target *t, struct mt_freeze *f, char *why, size_t 
 	int err = check_seccomp(t, tid, f->syscall_pc, flags, why, whylen);
 	if (err < 0)
 		return err;
-	double c0 = now_ms();
+	double c0 = 1e3 * mt_clock_s();
 	long ret = 0;
 	pid_t copy = 0;
 	/* A signal or a ptrace trap pending for the thread makes the kernel
@@ -409,7 +404,7 @@ static int do_clone(struct mt_target *t, struct mt_freeze *f, char *why, size_t 
 		if (err < 0 || copy || ret != -MT_ERESTARTNOINTR)
 			break;
 	}
-	f->st.copy_ms = now_ms() - c0;
+	f->st.copy_ms = 1e3 * mt_clock_s() - c0;
 	if (err < 0) {
 		snprintf(why, whylen, "thread %d could not run clone(2): %s", (int)tid,
 			 strerror(-err));
@@ -473,13 +468,13 @@ int mt_freeze_take(struct mt_target *t, const char *cache_dir, struct mt_freeze 
 	f->target = k.pid;
 	k.live = (struct mt_memsrc){ live_read, NULL, &k.pid };
 	/* The threads are stopped for all of it: finding the heap counts. */
-	double t0 = now_ms();
+	double t0 = 1e3 * mt_clock_s();
 	int err = prepare(&k, f, why, whylen);
 	if (err == 0)
 		err = wait_quiescent(&k, &f->st, why, whylen);
 	if (err == 0)
 		err = do_clone(t, f, why, whylen);
-	f->st.paused_ms = now_ms() - t0;
+	f->st.paused_ms = 1e3 * mt_clock_s() - t0;
 	if (err == 0)
 		err = open_copy(f, why, whylen);
 	free(k.threads.v);
@@ -534,9 +529,9 @@ void mt_freeze_kill(struct mt_freeze *f, struct mt_target *t)
  * longer the target's child (the target reaped it with __WALL) is left. */
 static void reap(struct mt_freeze *f, struct mt_target *t)
 {
-	unsigned long ppid = 0;
-	if (!f->reap || !mt_procfs_status_number(f->reap, "PPid:", 0, &ppid) ||
-	    ppid != (unsigned long)f->target || !f->syscall_pc)
+	struct mt_procfs_status st;
+	if (!f->reap || mt_procfs_status(f->reap, &st) < 0 || st.ppid != f->target ||
+	    !f->syscall_pc)
 		return;
 	const uint64_t args[6] = { (uint64_t)f->reap, 0, (uint64_t)(__WALL | WNOHANG), 0, 0, 0 };
 	long ret;

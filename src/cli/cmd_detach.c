@@ -32,6 +32,7 @@
 #include "model/allocfn.h"
 #include "cli/cmd_detach.h"
 #include "session/diagnose.h"
+#include "util/clock.h"
 #include "symbols/discover.h"
 #include "util/errors.h"
 #include "engine/inj_engine.h"
@@ -299,13 +300,6 @@ static int run(struct detach *d)
 	return 0;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int report(const struct detach *d)
 {
 	int fixed = d->jumps + d->int3s;
@@ -343,7 +337,7 @@ int mt_cmd_detach(const struct mt_options *o)
 	}
 	collect(&d);
 
-	double t0 = now_ms();
+	double t0 = 1e3 * mt_clock_s();
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(d.pid, &d.t, &diag);
 	if (err < 0) {
@@ -356,6 +350,6 @@ int mt_cmd_detach(const struct mt_options *o)
 	mt_target_free(d.t);
 	mt_maps_free(&d.maps);
 	if (d.verbose)
-		mt_say("threads were stopped %.1f ms", now_ms() - t0);
+		mt_say("threads were stopped %.1f ms", 1e3 * mt_clock_s() - t0);
 	return rc ? rc : report(&d);
 }

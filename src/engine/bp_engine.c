@@ -33,6 +33,7 @@
 
 #include "engine/bp_engine.h"
 #include "util/errors.h"
+#include "util/clock.h"
 #include "arch/insn_plan.h"
 #include "target/maps.h"
 #include "target/memio.h"
@@ -167,13 +168,6 @@ static int poke(struct bp_engine *e, uint64_t addr, const void *buf, size_t len)
 {
 	ssize_t n = pwrite(e->memfd, buf, len, (off_t)addr);
 	return n == (ssize_t)len ? 0 : -EFAULT;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- per-thread state -------------------------------------------------- */
@@ -405,7 +399,7 @@ static void emit(struct bp_engine *e, enum mt_event_kind kind, const struct call
 		e->st.calls++;
 	struct mt_event ev = {
 		.kind = kind, .fn = fn, .tid = tid, .addr = addr, .size = size,
-		.old_addr = old, .caller = caller, .stack = c ? c->stack : 0, .time_ns = now_ns(),
+		.old_addr = old, .caller = caller, .stack = c ? c->stack : 0, .time_ns = mt_clock_ns(),
 	};
 	e->sink(e->sink_ctx, &ev);
 }
@@ -893,7 +887,7 @@ int mt_bp_engine_set_sampling(struct mt_engine *base, uint64_t mean)
 	e->sampler = NULL;
 	if (!mean)
 		return 0;
-	e->sampler = mt_sampler_new(mean, (uint64_t)now_ns() ^ ((uint64_t)e->pid << 32));
+	e->sampler = mt_sampler_new(mean, (uint64_t)mt_clock_ns() ^ ((uint64_t)e->pid << 32));
 	return e->sampler ? 0 : -ENOMEM;
 }
 

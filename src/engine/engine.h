@@ -38,7 +38,7 @@ struct mt_engine_stats {
 	int restore_mismatches;    /* code bytes that did not match the file after restore */
 	/* in-process engine: events the agent could not record (ring full, no
 	 * ring, a signal handler interrupting a record) and stacks it could
-	 * not complete or store */
+	 * not complete or store, or memtrace could not keep */
 	uint64_t dropped;
 	uint64_t stacks_truncated;
 	uint64_t stacks_lost;

@@ -99,6 +99,7 @@ struct inj_engine {
 	struct mt_agent_shared *sh; /* memtrace's view: untrusted */
 	uint32_t stack_max, stack_slot, stacks_cap;
 	uint64_t stacks_off;
+	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
 	struct mt_ringdec *dec;
 	struct mt_rulesrv *rs;
 	bool reader;               /* we told the agent we read */
@@ -150,9 +151,6 @@ static void put_state(struct inj_engine *e, size_t off, const void *v, size_t le
 
 /* ---- the agent's stacks ----------------------------------------------- */
 
-/* The agent unwinds at most --depth return addresses, as stackcap.c does. */
-_Static_assert(MT_AGENT_MAX_DEPTH == MT_STACKS_MAX_DEPTH, "--depth has one maximum");
-
 /* The interned stack of the agent's stack HASH: read from the shared
  * table once, validated, cached.  0 when it is not there or not right. */
 static uint32_t stack_of(void *ctx, uint64_t hash)
@@ -165,7 +163,7 @@ static uint32_t stack_of(void *ctx, uint64_t hash)
 		if (e->scache[i].hash == hash)
 			return e->scache[i].id;
 
-	uint64_t pcs[MT_AGENT_MAX_DEPTH + 1];
+	uint64_t pcs[MT_STACKS_MAX_PCS];
 	uint32_t n = 0;
 	const char *base = (const char *)e->sh + e->stacks_off;
 	uint64_t j = hash & (e->stacks_cap - 1);
@@ -177,7 +175,7 @@ static uint32_t stack_of(void *ctx, uint64_t hash)
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != MT_AGENT_STACK_READY)
 			break;
 		uint32_t k = __atomic_load_n(&s->n, __ATOMIC_RELAXED);
-		if (k == 0 || k > e->stack_max || k > MT_AGENT_MAX_DEPTH + 1)
+		if (k == 0 || k > e->stack_max || k > MT_STACKS_MAX_PCS)
 			break;
 		for (uint32_t q = 0; q < k; q++)
 			pcs[q] = __atomic_load_n(&s->pcs[q], __ATOMIC_RELAXED);
@@ -185,11 +183,15 @@ static uint32_t stack_of(void *ctx, uint64_t hash)
 			n = k;
 		break;
 	}
-	if (!n)
+	if (!n) {
+		e->stacks_unkept++;
 		return 0;
+	}
 	uint32_t id = mt_stacks_intern(e->cfg.stacks, pcs, (int)n);
-	if (!id)
+	if (!id) {
+		e->stacks_unkept++;
 		return 0;
+	}
 	if (2 * (e->sn + 1) > e->scap) {
 		size_t cap = e->scap * 2;
 		struct scache_ent *v = calloc(cap, sizeof *v);
@@ -310,7 +312,7 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	e->stacks_off = __atomic_load_n(&sh->stacks_off, __ATOMIC_RELAXED);
 	if (magic != MT_AGENT_SHARED_MAGIC || !rcap || (rcap & (rcap - 1)) || rcap > (1u << 22) ||
 	    roff < sizeof *sh || roff > avail || (uint64_t)rcap * sizeof(struct mt_agent_rule) > avail - roff ||
-	    e->stack_max < 2 || e->stack_max > MT_AGENT_MAX_DEPTH + 1 ||
+	    e->stack_max < 2 || e->stack_max > MT_STACKS_MAX_PCS ||
 	    e->stack_slot != 16 + 8 * e->stack_max || !e->stacks_cap ||
 	    (e->stacks_cap & (e->stacks_cap - 1)) || e->stacks_cap > (1u << 22) ||
 	    e->stacks_off < sizeof *sh || e->stacks_off > avail ||
@@ -449,7 +451,7 @@ static int map_region(struct inj_engine *e, int nthreads)
 	while (nrings < 2u * (uint32_t)nthreads + 16 && nrings < MT_RING_MAX_RINGS)
 		nrings *= 2;
 	size_t rings_len = (mt_ring_region_bytes(nrings, RING_CAPACITY) + 4095) & ~(size_t)4095;
-	uint32_t stack_max = MT_AGENT_MAX_DEPTH + 1, slot = 16 + 8 * stack_max;
+	uint32_t stack_max = MT_STACKS_MAX_PCS, slot = 16 + 8 * stack_max;
 	uint64_t rules_off = (sizeof(struct mt_agent_shared) + 63) & ~63ULL;
 	uint64_t stacks_off = rules_off + (uint64_t)RULES_CAP * sizeof(struct mt_agent_rule);
 	uint64_t len = rings_len + ((stacks_off + (uint64_t)STACKS_CAP * slot + 4095) & ~4095ULL);
@@ -703,7 +705,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 		return NULL;
 	}
 	if (memcmp(code, h->orig, MT_MAX_ORIG) != 0)
-		return code[0] != 0xe9 ? "its code in memory differs from the file"
+		return !mt_arch_is_jump(code) ? "its code in memory differs from the file"
 		       : e->foreign_agent ? "it still jumps to the agent of another memtrace version "
 					    "(killed while tracing): trace with that version, or "
 					    "restart the process"
@@ -924,14 +926,8 @@ static int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx
 			h->live = true;
 	}
 	if (!h->live) {
-		/* ret, then multi-byte nop padding (66/0f/2e/90 prefixes) */
-		if (code[0] != 0xc3)
+		if (!mt_arch_is_padded_ret(code, MT_TRAMP_JMP_LEN))
 			return -EINVAL;
-		for (int i = 1; i < MT_TRAMP_JMP_LEN; i++)
-			if (code[i] != 0x66 && code[i] != 0x0f && code[i] != 0x2e && code[i] != 0x90 &&
-			    code[i] != 0x1f && code[i] != 0x84 && code[i] != 0x00 && code[i] != 0x44 &&
-			    code[i] != 0x40 && code[i] != 0x80)
-				return -EINVAL;
 		if (!h->tramp) {
 			struct mt_maps maps;
 			if (mt_maps_read(e->pid, &maps) < 0)
@@ -951,8 +947,7 @@ static int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx
 		if ((int64_t)d != (int64_t)(h->tramp - (addr + MT_TRAMP_JMP_LEN)))
 			return -ERANGE;
 		memcpy(h->patch, code, sizeof h->patch);
-		h->patch[0] = 0xe9;
-		memcpy(h->patch + 1, &d, 4);
+		mt_arch_put_jump(h->patch, d);
 		if (patch_in(e, h))
 			return -EFAULT;
 	}
@@ -1111,7 +1106,7 @@ static void collect_stats(struct inj_engine *e)
 	e->st.stacks_truncated = SINCE(__atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED),
 				       e->base_truncated);
 	e->st.stacks_lost = SINCE(__atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED),
-				  e->base_lost);
+				  e->base_lost) + e->stacks_unkept;
 	e->st.rule_refusals = SINCE(__atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED),
 				    e->base_refusals);
 	e->st.rule_timeouts = SINCE(__atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED),

@@ -5,8 +5,7 @@
 #include "arch/arch.h"
 #include "engine/leftover.h"
 
-#define JMP_REL32 0xe9
-#define JMP_LEN 5
+#define JMP_LEN MT_JMP_LEN
 
 static uint64_t rd64(const uint8_t *p)
 {
@@ -17,11 +16,7 @@ static uint64_t rd64(const uint8_t *p)
 
 uint64_t mt_leftover_jump_target(uint64_t addr, const uint8_t *mem)
 {
-	if (mem[0] != JMP_REL32)
-		return 0;
-	int32_t d;
-	memcpy(&d, mem + 1, sizeof d);
-	return addr + JMP_LEN + (uint64_t)(int64_t)d;
+	return mt_arch_jump_target(addr, mem);
 }
 
 bool mt_leftover_tramp_ok(uint64_t addr, uint64_t t, const uint8_t head[64], uint64_t agent_lo,
@@ -78,7 +73,7 @@ struct mt_leftover mt_leftover_classify(const uint8_t *mem, const uint8_t *file,
 		return (struct mt_leftover){ .kind = MT_LEFTOVER_CLEAN };
 	if (mem[0] == MT_BP_BYTE && file[0] != MT_BP_BYTE && last == 1)
 		return (struct mt_leftover){ .kind = MT_LEFTOVER_INT3, .len = 1 };
-	if (mem[0] != JMP_REL32)
+	if (!mt_arch_is_jump(mem))
 		return foreign("its code differs from the file, not by a jump or a breakpoint");
 	if (n < JMP_LEN)
 		return foreign("too few bytes to hold memtrace's jump");

@@ -8,6 +8,7 @@
 
 #include "model/allocfn.h"
 #include "arch/arch.h"
+#include "util/clock.h"
 #include "agent/ring.h"
 
 /* Records read from one ring before the reader moves to the next and
@@ -442,9 +443,7 @@ void mt_ringdec_set_evict(struct mt_ringdec *d, bool on)
 
 size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	uint64_t now = mt_clock_ns();
 	d->st.drains++;
 	__atomic_store_n(&d->rg->reader_heartbeat, ++d->heartbeat, __ATOMIC_RELAXED);
 	reload_heads(d);

@@ -21,6 +21,7 @@ struct mt_stackcap {
 	int memfd;
 	uint64_t base;      /* the window's start in the target */
 	size_t len;         /* bytes valid in the window */
+	uint64_t lost;      /* stacks unwound but not kept */
 	unsigned char window[WINDOW];
 	uint64_t pcs[MT_STACKS_MAX_PCS];
 };
@@ -75,7 +76,13 @@ uint32_t mt_stackcap_capture(void *ctx, pid_t tid, const mt_regs *regs)
 	ssize_t n = pread(c->memfd, c->window, c->window_len, (off_t)c->base);
 	c->len = n > 0 ? (size_t)n : 0;
 	int got = mt_unwind(c->sym, tid, regs, read_mem, c, c->pcs, 1 + c->depth);
-	if (got < 1)
-		return 0;
-	return mt_stacks_intern(c->stacks, c->pcs, got);
+	uint32_t id = got >= 1 ? mt_stacks_intern(c->stacks, c->pcs, got) : 0;
+	if (!id)
+		c->lost++;
+	return id;
+}
+
+uint64_t mt_stackcap_lost(const struct mt_stackcap *c)
+{
+	return c ? c->lost : 0;
 }

@@ -20,5 +20,9 @@ struct mt_stackcap *mt_stackcap_new(pid_t pid, struct mt_symbolizer *sym,
 void mt_stackcap_destroy(struct mt_stackcap *c);
 /* The mt_stack_source capture function: ctx is the mt_stackcap. */
 uint32_t mt_stackcap_capture(void *ctx, pid_t tid, const mt_regs *regs);
+/* Captures that returned 0 (the stack table was out of memory): such an
+ * allocation is keyed by its caller alone, so they are counted and shown
+ * (--verbose).  0 for NULL. */
+uint64_t mt_stackcap_lost(const struct mt_stackcap *c);
 
 #endif

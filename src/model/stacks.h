@@ -18,7 +18,8 @@
  * entry.  Each is one frame that really ran (a "physical" frame); the
  * functions the compiler inlined at that call are shown with it, marked
  * inlined, and not counted (framecache.c).  The one place this number is
- * written: cli.h, stackcap.c and agent_abi.h follow it. */
+ * written: --depth's check (session/options.h), stack capture (stackcap.c)
+ * and the agent's stack slots (agent_abi.h, agent.c) follow it. */
 #define MT_STACKS_MAX_DEPTH 128
 /* The pcs of the deepest stack: the allocator's entry and the rest. */
 #define MT_STACKS_MAX_PCS (MT_STACKS_MAX_DEPTH + 1)

@@ -54,6 +54,7 @@
 
 #include "session/ctlsock.h"
 #include "target/procfs.h"
+#include "util/clock.h"
 
 #define VERSION        1u
 #define REQUEST_MAGIC  "MTRQ"
@@ -114,13 +115,6 @@ static uint32_t check_header(const unsigned char *h, const char *magic, uint32_t
 	if (memcmp(h, magic, 4) || *version == 0 || n < MIN_BODY || n > MAX_BODY)
 		return 0;
 	return n;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- where the socket lives --------------------------------------------- */
@@ -193,7 +187,7 @@ struct conn {
 	int fd;
 	int passed_fd;           /* the descriptor it sent, or -1 */
 	bool bad_fds;            /* more than one descriptor, or truncated */
-	uint64_t deadline;       /* now_ms() by which the request must be whole */
+	uint64_t deadline;       /* mt_clock_ms() by which the request must be whole */
 	unsigned char hdr[HDR_LEN];
 	uint32_t version, body_len;
 	unsigned char *body;     /* body_len bytes, once the header is read */
@@ -206,7 +200,7 @@ struct mt_ctl_server {
 	struct sockaddr_un addr;
 	dev_t dev;               /* the socket file we bound, to unlink only it */
 	ino_t ino;
-	uint64_t listen_resume;  /* when accept(2) failed: now_ms() to retry */
+	uint64_t listen_resume;  /* when accept(2) failed: mt_clock_ms() to retry */
 	struct conn pending[MAX_PENDING];
 	size_t npending;
 };
@@ -513,7 +507,7 @@ int mt_ctl_server_accept(struct mt_ctl_server *s, struct mt_ctl_request *req)
 	if (read(s->timer_fd, &expirations, sizeof expirations) < 0) {
 		/* EAGAIN: it had not fired */
 	}
-	uint64_t now = now_ms();
+	uint64_t now = mt_clock_ms();
 
 	for (size_t i = 0; i < s->npending;) {
 		if (now >= s->pending[i].deadline) {
@@ -643,11 +637,11 @@ void mt_ctl_server_destroy(struct mt_ctl_server *s)
 /* The effective uid of the process tracing TARGET. */
 static bool tracer_uid(pid_t target, uid_t *uid)
 {
-	unsigned long tracer, u;
-	if (!mt_procfs_status_number(target, "TracerPid:", 0, &tracer) || tracer == 0 ||
-	    tracer > INT_MAX || !mt_procfs_status_number((pid_t)tracer, "Uid:", 1, &u))
+	struct mt_procfs_status st;
+	if (mt_procfs_status(target, &st) < 0 || st.tracer_pid <= 0 || st.tracer_pid > INT_MAX ||
+	    mt_procfs_status((pid_t)st.tracer_pid, &st) < 0 || st.euid < 0)
 		return false;
-	*uid = (uid_t)u;
+	*uid = (uid_t)st.euid;
 	return true;
 }
 
@@ -656,7 +650,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	for (;;) {
 		int timeout = -1;
 		if (deadline != UINT64_MAX) {
-			uint64_t now = now_ms();
+			uint64_t now = mt_clock_ms();
 			if (now >= deadline)
 				return -ETIMEDOUT;
 			timeout = deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
@@ -871,7 +865,7 @@ static int read_reply(int fd, uint64_t deadline, char *msg)
 
 int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : mt_clock_ms() + (uint64_t)timeout_ms;
 	char cwd[MAX_CWD + 1];
 	/* ENOENT here (our directory was removed) must not read as "no
 	 * session". */

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <sys/syscall.h>
 
 #include "session/diagnose.h"
+#include "target/procfs.h"
 #include "symbols/discover.h"
 
 #define PF_KTHREAD 0x00200000
@@ -16,27 +18,19 @@ struct proc_status {
 	char state;
 	char name[64];
 	pid_t tracer;
-	unsigned uid;
+	unsigned uid;   /* effective */
 };
 
 static int read_status(pid_t pid, struct proc_status *st)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	memset(st, 0, sizeof *st);
-	while (fgets(line, sizeof line, f)) {
-		if (sscanf(line, "Name: %63s", st->name) == 1)
-			continue;
-		if (sscanf(line, "State: %c", &st->state) == 1)
-			continue;
-		if (sscanf(line, "TracerPid: %d", &st->tracer) == 1)
-			continue;
-		sscanf(line, "Uid: %*u %u", &st->uid); /* effective uid */
-	}
-	fclose(f);
+	struct mt_procfs_status ps;
+	int err = mt_procfs_status(pid, &ps);
+	if (err < 0)
+		return err;
+	st->state = ps.state;
+	memcpy(st->name, ps.name, sizeof st->name);
+	st->tracer = ps.tracer_pid > 0 && ps.tracer_pid <= INT_MAX ? (pid_t)ps.tracer_pid : 0;
+	st->uid = ps.euid >= 0 && ps.euid <= UINT_MAX ? (unsigned)ps.euid : 0;
 	return 0;
 }
 

@@ -74,7 +74,7 @@ struct mt_options {
 	const char *diff_a, *diff_b;
 	int raw_argc;             /* the command line after "memtrace" */
 	char **raw_argv;
-	int depth;                /* frames unwound above the allocator (1..128) */
+	int depth;                /* frames unwound above the allocator (1..MT_STACKS_MAX_DEPTH) */
 	bool stacks;              /* histo, run: print each row's stack */
 	enum mt_group group_by;
 	const char *wrappers[MT_MAX_LIST]; /* --wrapper globs */

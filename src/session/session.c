@@ -161,14 +161,14 @@ static void on_rtld(void *ctx, pid_t tid)
 		install_added(s, added);
 		return;
 	}
-	double t0 = now_s();
+	double t0 = mt_clock_s();
 	if (!stop_everything(s, t0 + 30))
 		return;   /* the target ended: s->end says how */
 	install_added(s, added);
 	mt_target_resume_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to hook what ld.so loaded",
-		    (now_s() - t0) * 1000);
+		    (mt_clock_s() - t0) * 1000);
 }
 
 /* Specs of FRESH not hooked yet join the session's set; how many. */
@@ -412,7 +412,7 @@ static void collect_pending(void *ctx, pid_t tid)
 static bool stop_everything(struct session *s, double deadline)
 {
 	mt_target_stop_all(s->t);
-	while (!mt_target_all_stopped(s->t) && now_s() < deadline) {
+	while (!mt_target_all_stopped(s->t) && mt_clock_s() < deadline) {
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
 			break;
@@ -433,7 +433,7 @@ static double engine_poll(struct session *s)
 	bool notify = false;
 	int ms = s->engine->ops->poll(s->engine, &notify);
 	if (notify) {
-		double t0 = now_s();
+		double t0 = mt_clock_s();
 		s->held = s->o->lossless;
 		if (s->held && !stop_everything(s, t0 + 30))
 			return 0;
@@ -445,10 +445,10 @@ static double engine_poll(struct session *s)
 			s->held = false;
 			if (s->o->verbose)
 				mt_say("threads were stopped %.1f ms for ld.so's notification "
-				    "(--lossless)", (now_s() - t0) * 1000);
+				    "(--lossless)", (mt_clock_s() - t0) * 1000);
 		}
 	}
-	return now_s() + ms / 1000.0;
+	return mt_clock_s() + ms / 1000.0;
 }
 
 /* While the census walks the heap's copy: the target's stops, and the
@@ -477,9 +477,9 @@ static void census_pump(struct session *s)
 static void catch_up(struct session *s, double max_s)
 {
 	bool notify;
-	double until = now_s() + max_s;
+	double until = mt_clock_s() + max_s;
 	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
-		if (max_s > 0 && now_s() >= until)
+		if (max_s > 0 && mt_clock_s() >= until)
 			break;
 }
 
@@ -487,7 +487,7 @@ static void catch_up(struct session *s, double max_s)
  * ended meanwhile. */
 static bool detach(struct session *s)
 {
-	double t0 = now_s();
+	double t0 = mt_clock_s();
 	double deadline = t0 + 30;
 	if (!stop_everything(s, deadline))
 		return false;
@@ -499,7 +499,7 @@ static bool detach(struct session *s)
 		mt_target_for_each_task(s->t, collect_pending, &c);
 		if (!c.collected)
 			break;
-		while (!mt_target_all_stopped(s->t) && now_s() < deadline) {
+		while (!mt_target_all_stopped(s->t) && mt_clock_s() < deadline) {
 			struct mt_stop st;
 			if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
 				break;
@@ -516,7 +516,7 @@ static bool detach(struct session *s)
 	mt_session_census_reap(s);
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
-		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
+		mt_say("threads were stopped %.1f ms to detach", (mt_clock_s() - t0) * 1000);
 	/* What an in-process agent recorded before the hooks went out. */
 	catch_up(s, 0);
 	mt_say("detached from pid %d", (int)s->pid);
@@ -539,7 +539,7 @@ static void trace_loop(struct session *s)
 	double next_rss = s->t_start + RSS_EVERY_S;
 
 	for (;;) {
-		double now = now_s();
+		double now = mt_clock_s();
 		if (now >= next_rss) {
 			mt_session_read_rss(s, false);   /* what the report has if the process exits */
 			next_rss = now + RSS_EVERY_S;
@@ -549,7 +549,7 @@ static void trace_loop(struct session *s)
 			next_poll = engine_poll(s);
 			if (!next_poll)
 				return;
-			now = now_s();
+			now = mt_clock_s();
 		}
 		if (end_at && now >= end_at) {
 			s->end = END_DURATION;
@@ -587,7 +587,7 @@ static void trace_loop(struct session *s)
 		if (st.kind == MT_STOP_NONE) {
 			uint64_t n;
 			if (s->wakefd >= 0 && read(s->wakefd, &n, sizeof n) == sizeof n && next_poll)
-				next_poll = now_s();   /* the agent waits in ld.so's notification */
+				next_poll = mt_clock_s();   /* the agent waits in ld.so's notification */
 			int sig = read_signal(s->sigfd);
 			if (sig) {
 				mt_say("%s: stopping", strsignal(sig));
@@ -626,7 +626,7 @@ static int attach_target(struct session *s)
 		return mt_fail(e, "%s", msg);
 	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
 
-	double t0 = now_s();
+	double t0 = mt_clock_s();
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
@@ -641,7 +641,7 @@ static int attach_target(struct session *s)
 	}
 	mt_target_resume_all(s->t);
 	if (s->o->verbose)
-		mt_say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
+		mt_say("threads were stopped %.1f ms to attach and hook", (mt_clock_s() - t0) * 1000);
 	mt_session_census_build(s, census_pump);
 	if (s->freeze == NULL && !s->census)
 		mt_tracker_set_census(s->tracker, NULL);  /* frees held: unknown */
@@ -760,7 +760,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		session_free(&s);
 		return rc;
 	}
-	s.t_start = now_s();
+	s.t_start = mt_clock_s();
 	s.start_unix_ns = mt_session_unix_ns();
 	mt_session_read_rss(&s, true);
 	mt_session_find_exe(&s);
@@ -791,7 +791,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 
 	if (!s.end)
 		trace_loop(&s);
-	s.t_end = now_s();
+	s.t_end = mt_clock_s();
 	if (s.end != END_EXITED && s.end != END_EXEC) {
 		mt_session_read_rss(&s, false);   /* the coverage line's "at the end" */
 		detach(&s);
@@ -804,6 +804,9 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		s.engine->ops->stats(s.engine, &es);
 		mt_say("engine: %" PRIu64 " calls, %" PRIu64 " nested, %" PRIu64 " lost, %" PRIu64
 		    " abandoned", es.calls, es.nested_calls, es.lost_calls, es.abandoned_calls);
+		if (mt_stackcap_lost(s.stackcap))
+			mt_say("stacks: %" PRIu64 " unwound but not kept (out of memory): "
+			    "those calls are counted at their caller", mt_stackcap_lost(s.stackcap));
 		if (s.engine->ops->poll) {
 			char tid[64] = "by gettid()";
 			if (es.tid_offset)

@@ -68,7 +68,7 @@ void mt_session_census_freeze(struct session *s)
 		snprintf(s->census_reason, sizeof s->census_reason, "not taken: --no-census");
 		return;
 	}
-	s->census_t0 = now_s();
+	s->census_t0 = mt_clock_s();
 	char why[256];
 	const char *other = mt_census_allocator_refusal(s->set.allocator, why, sizeof why);
 	if (!other) {
@@ -99,10 +99,10 @@ struct walk {
 
 static void pump_if_due(struct walk *w)
 {
-	double t = now_s();
+	double t = mt_clock_s();
 	if (w->pump && t - w->pumped >= PUMP_MS / 1000) {
 		w->pump(w->s);
-		w->pumped = now_s();
+		w->pumped = mt_clock_s();
 	}
 }
 
@@ -141,7 +141,7 @@ static int walk_copy(struct session *s, census_pump_fn pump, char *why, size_t l
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
-	struct walk w = { s, c, pump, 0, 0, now_s() };
+	struct walk w = { s, c, pump, 0, 0, mt_clock_s() };
 	struct mt_glheap_cb cb = { walk_chunk, walk_warn, &w };
 	struct mt_glheap_stats st;
 	memset(&st, 0, sizeof st);
@@ -186,7 +186,7 @@ void mt_session_census_build(struct session *s, census_pump_fn pump)
 	s->freeze = NULL;
 	if (pump)
 		pump(s);
-	s->census_took_ms = (now_s() - s->census_t0) * 1000;
+	s->census_took_ms = (mt_clock_s() - s->census_t0) * 1000;
 	if (err) {
 		snprintf(s->census_reason, sizeof s->census_reason, "%s", why);
 		if (s->o->cmd != MT_CMD_CENSUS)
@@ -261,9 +261,9 @@ static void pump_plain(struct session *s)
  * target.c keeps what it resumes for delivery at the detach. */
 static void census_detach(struct session *s)
 {
-	double deadline = now_s() + 30;
+	double deadline = mt_clock_s() + 30;
 	mt_target_stop_all(s->t);
-	while (!s->end && !mt_target_all_stopped(s->t) && now_s() < deadline) {
+	while (!s->end && !mt_target_all_stopped(s->t) && mt_clock_s() < deadline) {
 		struct mt_stop st;
 		if (mt_target_next_stop(s->t, &st, 1000, -1) < 0)
 			break;

@@ -15,6 +15,7 @@
 #include "session/options.h"
 #include "census/census.h"
 #include "session/ctlsock.h"
+#include "util/clock.h"
 #include "symbols/discover.h"
 #include "engine/engine.h"
 #include "report/framecache.h"
@@ -88,13 +89,6 @@ struct session {
 	double census_t0, census_paused_ms, census_took_ms;
 	uint64_t census_rss;       /* VmRSS at the census */
 };
-
-static inline double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* session_report.c */
 /* What a report is asked to be, from a command line (this session's, or

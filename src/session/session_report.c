@@ -34,7 +34,7 @@ void mt_session_read_rss(struct session *s, bool start)
 		s->rss_started = true;
 	}
 	s->rss_last = now;
-	s->rss_last_t = now_s();
+	s->rss_last_t = mt_clock_s();
 }
 
 /* The coverage line's figures: RSS at attach and now (while tracing), or
@@ -71,7 +71,7 @@ static struct mt_report_input report_input(struct session *s)
 		.engine = s->engine ? s->engine->ops->name : "breakpoint",
 		.end_reason = end_reason_name[s->end],
 		.threads = s->t ? mt_target_max_threads(s->t) : 0,
-		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,
+		.duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start,
 		.events = es.calls, .lost_events = es.lost_calls + es.abandoned_calls,
 		.stacks_cut = es.stacks_truncated, .nested_calls = es.nested_calls,
 		.in_flight = es.in_flight,
@@ -226,7 +226,7 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 		.exe = s->exe, .engine = s->engine ? s->engine->ops->name : "breakpoint", .allocator = s->set.allocator,
 		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
 		.time_unix_ns = mt_session_unix_ns(),
-		.duration_s = (s->t_end ? s->t_end : now_s()) - s->t_start,
+		.duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start,
 		.events = es.calls, .unknown_frees = ts.unknown_frees,
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,

@@ -41,6 +41,8 @@
 #include "agent/agent_abi.h"
 #include "symbols/fdetab.h"
 #include "target/maps.h"
+#include "target/procfs.h"
+#include "util/clock.h"
 #include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 
@@ -76,25 +78,6 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
 #define UNEXPLAINED_SLOTS 256
 /* Frames at one pc: the real function and the functions inlined in it. */
 #define MAX_CHAIN 64
-
-/* --- the architecture, as libdwfl numbers it ---------------------------
- * A second port would move these to arch/<arch>/.  x86_64 DWARF register
- * numbers (System V psABI, "DWARF Register Number Mapping"): 0 rax, 1 rdx,
- * 2 rcx, 3 rbx, 4 rsi, 5 rdi, 6 rbp, 7 rsp, 8-15 r8-r15, 16 the return
- * address (rip). */
-#define DWARF_NREGS 17
-#define DW_REG_RBP 6
-#define DW_REG_RSP 7
-#define DW_REG_RA 16
-
-static void regs_to_dwarf(const mt_regs *r, Dwarf_Word w[DWARF_NREGS])
-{
-	w[0] = r->rax;  w[1] = r->rdx;  w[2] = r->rcx;  w[3] = r->rbx;
-	w[4] = r->rsi;  w[5] = r->rdi;  w[6] = r->rbp;  w[7] = r->rsp;
-	w[8] = r->r8;   w[9] = r->r9;   w[10] = r->r10; w[11] = r->r11;
-	w[12] = r->r12; w[13] = r->r13; w[14] = r->r14; w[15] = r->r15;
-	w[16] = r->rip;
-}
 
 /* An ELF header alone tells dwfl_attach_state the architecture, so the
  * unwinder never depends on a module (which a later report may remove). */
@@ -205,13 +188,6 @@ struct mt_symbolizer {
 		uint64_t addr, checked_ns;
 	} unexplained[UNEXPLAINED_SLOTS]; /* see code_map */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* SRC (NULL: "") into DST, cut to SIZE - 1 bytes. */
 static void copy_str(char *dst, size_t size, const char *src)
@@ -547,7 +523,7 @@ static void rules_filter(struct rules *t, const struct known *old, const bool *d
  * forgotten. */
 static void report(struct mt_symbolizer *s)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mt_clock_ns();
 	struct known old = { 0 };
 	dwfl_getmodules(s->dwfl, collect_module, &old, 0);
 
@@ -588,7 +564,7 @@ static void report(struct mt_symbolizer *s)
 	for (size_t i = 0; i < old.n; i++)
 		free(old.v[i].name);
 	free(old.v);
-	s->reported_ns = now_ns();
+	s->reported_ns = mt_clock_ns();
 	s->report_cost_ns = s->reported_ns - t0;
 }
 
@@ -608,7 +584,7 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
 		: REPORT_INTERVAL_ANON_NS;
 	if (wait < REPORT_COST_FACTOR * s->report_cost_ns)
 		wait = REPORT_COST_FACTOR * s->report_cost_ns;
-	if (now_ns() - s->reported_ns < wait)
+	if (mt_clock_ns() - s->reported_ns < wait)
 		return false;
 	report(s);
 	return known_code(s, addr);
@@ -621,24 +597,10 @@ static bool report_for(struct mt_symbolizer *s, uint64_t addr)
  * in /proc/PID/status (PID itself on kernels before 4.1). */
 static pid_t innermost_pid(pid_t pid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct mt_procfs_status st;
+	if (mt_procfs_status(pid, &st) < 0 || st.nspid <= 0 || st.nspid > INT_MAX)
 		return pid;
-	pid_t ns = pid;
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, "NSpid:", 6) != 0)
-			continue;
-		char *last = NULL;
-		for (char *tok = strtok(line + 6, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
-			last = tok;
-		if (last)
-			ns = (pid_t)strtol(last, NULL, 10);
-		break;
-	}
-	fclose(f);
-	return ns > 0 ? ns : pid;
+	return (pid_t)st.nspid;
 }
 
 static char *read_file(const char *path, size_t *len, off_t *size)
@@ -678,7 +640,7 @@ out:
 static void perfmap_update(struct mt_symbolizer *s, bool force)
 {
 	struct perfmap_file *j = &s->jit;
-	uint64_t now = now_ns();
+	uint64_t now = mt_clock_ns();
 	if (force ? now - j->read_ns < PERFMAP_COST_FACTOR * j->read_cost_ns
 		  : j->checked_ns && now - j->checked_ns < PERFMAP_INTERVAL_NS)
 		return;
@@ -699,7 +661,7 @@ static void perfmap_update(struct mt_symbolizer *s, bool force)
 		j->size = size;
 	}
 	free(text);
-	j->read_ns = now_ns();
+	j->read_ns = mt_clock_ns();
 	j->read_cost_ns = j->read_ns - now;
 }
 
@@ -880,7 +842,7 @@ static const struct mt_map *code_map(struct mt_symbolizer *s, uint64_t addr)
 		return m;
 	struct unexplained *u =
 		&s->unexplained[((addr >> 4) * 0x9e3779b97f4a7c15ull >> 32) % UNEXPLAINED_SLOTS];
-	uint64_t now = now_ns();
+	uint64_t now = mt_clock_ns();
 	if (u->addr == addr && now - u->checked_ns < UNEXPLAINED_TTL_NS)
 		return m;
 	reread_maps(s);
@@ -1133,7 +1095,7 @@ static void make_rule(struct mt_symbolizer *s, uint64_t addr, struct rule *r)
 	size_t nops;
 	int64_t off;
 	bool value;
-	if (ra != DW_REG_RA || signal)
+	if (ra != MT_DWARF_REG_RA || signal)
 		goto out;
 	/* CFA: one DW_OP_bregx (or DW_OP_bregN) from libdw. */
 	if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops != 1)
@@ -1147,15 +1109,15 @@ static void make_rule(struct mt_symbolizer *s, uint64_t addr, struct rule *r)
 	} else {
 		goto out;
 	}
-	if (r->cfa_reg != DW_REG_RBP && r->cfa_reg != DW_REG_RSP)
+	if (r->cfa_reg != MT_DWARF_REG_FP && r->cfa_reg != MT_DWARF_REG_SP)
 		goto out;
 
 	/* rsp: the CFA, by the ABI rule libdw adds to every CIE. */
-	if (dwarf_frame_register(frame, DW_REG_RSP, mem, &ops, &nops) != 0 ||
+	if (dwarf_frame_register(frame, MT_DWARF_REG_SP, mem, &ops, &nops) != 0 ||
 	    !cfa_relative(ops, nops, &off, &value) || !value || off != 0)
 		goto out;
 
-	if (dwarf_frame_register(frame, DW_REG_RBP, mem, &ops, &nops) != 0)
+	if (dwarf_frame_register(frame, MT_DWARF_REG_FP, mem, &ops, &nops) != 0)
 		goto out;
 	if (nops == 0)
 		r->bp = ops ? BP_LOST : BP_SAME;   /* ops == mem: undefined */
@@ -1164,7 +1126,7 @@ static void make_rule(struct mt_symbolizer *s, uint64_t addr, struct rule *r)
 	else
 		goto out;
 
-	if (dwarf_frame_register(frame, DW_REG_RA, mem, &ops, &nops) != 0)
+	if (dwarf_frame_register(frame, MT_DWARF_REG_RA, mem, &ops, &nops) != 0)
 		goto out;
 	if (nops == 0 && ops) {
 		r->kind = RULE_LAST;          /* the outermost frame (_start) */
@@ -1195,7 +1157,7 @@ static const struct rule *rule_for(struct mt_symbolizer *s, uint64_t addr)
 static int unwind_fast(struct mt_symbolizer *s)
 {
 	struct unwind_call *c = &s->call;
-	uint64_t pc = mt_regs_pc(c->regs), sp = mt_regs_sp(c->regs), bp = c->regs->rbp;
+	uint64_t pc = mt_regs_pc(c->regs), sp = mt_regs_sp(c->regs), bp = mt_regs_fp(c->regs);
 	bool bp_known = true;
 	int n = 0;
 	c->pcs[n++] = pc;
@@ -1207,9 +1169,9 @@ static int unwind_fast(struct mt_symbolizer *s)
 			return -1;
 		if (r->kind == RULE_LAST)
 			break;
-		if (r->cfa_reg == DW_REG_RBP && !bp_known)
+		if (r->cfa_reg == MT_DWARF_REG_FP && !bp_known)
 			return -1;
-		uint64_t cfa = (r->cfa_reg == DW_REG_RSP ? sp : bp) + (uint64_t)r->cfa_off;
+		uint64_t cfa = (r->cfa_reg == MT_DWARF_REG_SP ? sp : bp) + (uint64_t)r->cfa_off;
 		uint64_t ra;
 		if (c->read(c->ctx, cfa + (uint64_t)r->ra_off, &ra, sizeof ra) != 0)
 			return -1;
@@ -1265,9 +1227,9 @@ static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void
 static bool cb_set_initial_registers(Dwfl_Thread *thread, void *arg)
 {
 	struct mt_symbolizer *s = arg;
-	Dwarf_Word w[DWARF_NREGS];
-	regs_to_dwarf(s->call.regs, w);
-	return dwfl_thread_state_registers(thread, 0, DWARF_NREGS, w);
+	Dwarf_Word w[MT_DWARF_NREGS];
+	mt_arch_regs_to_dwarf(s->call.regs, w);
+	return dwfl_thread_state_registers(thread, 0, MT_DWARF_NREGS, w);
 }
 
 static const Dwfl_Thread_Callbacks thread_callbacks = {
@@ -1374,12 +1336,12 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 {
 	struct mt_symbolizer *s = userdata ? *userdata : NULL;
 	bool counted = s && s->downloading;
-	uint64_t t0 = counted ? now_ns() : 0;
+	uint64_t t0 = counted ? mt_clock_ns() : 0;
 	int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
 					      debuglink_file, debuglink_crc,
 					      debuginfo_file_name);
 	if (counted && fd < 0) {
-		s->download_ns += now_ns() - t0;
+		s->download_ns += mt_clock_ns() - t0;
 		if (s->download_ns > DOWNLOAD_BUDGET_NS)
 			mt_symbolizer_downloads(s, false);
 	}
@@ -1692,7 +1654,7 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 		 * pointer chain, as libdwfl falls back to for such code:
 		 * CFA = rbp + 16, return address at CFA - 8, rbp at CFA - 16. */
 		*out = (struct mt_agent_rule){ .addr = addr, .kind = MT_AGENT_RULE_STEP,
-					       .cfa_reg = 6, .cfa_off = 16, .ra_off = -8,
+					       .cfa_reg = MT_DWARF_REG_FP, .cfa_off = 16, .ra_off = -8,
 					       .bp_off = -16, .bp = MT_AGENT_BP_AT };
 		return 0;
 	}
@@ -1701,7 +1663,7 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 		return 0;
 	/* The ABI's numbers are the DWARF ones, but say so rather than
 	 * rely on it. */
-	out->cfa_reg = r->cfa_reg == DW_REG_RSP ? 7 : 6;
+	out->cfa_reg = r->cfa_reg == MT_DWARF_REG_SP ? MT_DWARF_REG_SP : MT_DWARF_REG_FP;
 	out->cfa_off = (int32_t)r->cfa_off;
 	out->ra_off = (int32_t)r->ra_off;
 	out->bp_off = (int32_t)r->bp_off;

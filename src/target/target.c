@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "target/procfs.h"
+#include "util/clock.h"
 #include "target/target.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -139,16 +140,22 @@ static void remove_task(struct mt_target *t, pid_t tid)
 
 /* ---- small /proc readers ----------------------------------------------- */
 
-/* A field of /proc/TID/status ("Tgid:", "TracerPid:"), or -1. */
-static pid_t read_status_pid(pid_t tid, const char *field)
+/* A pid of /proc/TID/status (its Tgid or TracerPid), or -1. */
+static pid_t status_pid(int64_t v)
 {
-	unsigned long v;
-	return mt_procfs_status_number(tid, field, 0, &v) && v <= INT_MAX ? (pid_t)v : -1;
+	return v >= 0 && v <= INT_MAX ? (pid_t)v : -1;
 }
 
 static pid_t read_tgid(pid_t tid)
 {
-	return read_status_pid(tid, "Tgid:");
+	struct mt_procfs_status st;
+	return mt_procfs_status(tid, &st) == 0 ? status_pid(st.tgid) : -1;
+}
+
+static pid_t read_tracer(pid_t tid)
+{
+	struct mt_procfs_status st;
+	return mt_procfs_status(tid, &st) == 0 ? status_pid(st.tracer_pid) : -1;
 }
 
 /* ---- resuming ---------------------------------------------------------- */
@@ -349,7 +356,7 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 		/* Its first stop may have come, been handled (a forked child
 		 * released, a short-lived thread ended) and gone already: add it
 		 * only while it is still ours. */
-		if (!c && read_status_pid(child, "TracerPid:") == getpid()) {
+		if (!c && read_tracer(child) == getpid()) {
 			c = add_task(t, child);
 			if (c) {
 				c->first_stop_pending = true;
@@ -400,16 +407,9 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	}
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_ms, int extra_fd)
 {
-	long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
+	long deadline = timeout_ms >= 0 ? (long)mt_clock_ms() + timeout_ms : -1;
 	while (t->ndeferred > 0) {
 		struct deferred d = t->deferred[0];
 		memmove(t->deferred, t->deferred + 1, --t->ndeferred * sizeof d);
@@ -438,7 +438,7 @@ int mt_target_next_stop(struct mt_target *t, struct mt_stop *stop, int timeout_m
 		}
 		int wait_ms = -1;
 		if (deadline >= 0) {
-			long left = deadline - now_ms();
+			long left = deadline - (long)mt_clock_ms();
 			if (left <= 0)
 				goto none;
 			wait_ms = (int)left;
@@ -673,14 +673,14 @@ int mt_target_inject_syscall(struct mt_target *t, pid_t tid, uint64_t syscall_pc
  * *STATUS, -ETIMEDOUT, or -errno. */
 static int wait_task(struct mt_target *t, pid_t tid, int *status, long timeout_ms)
 {
-	long deadline = now_ms() + timeout_ms;
+	long deadline = (long)mt_clock_ms() + timeout_ms;
 	for (;;) {
 		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
 		if (r == tid)
 			return 0;
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		long left = deadline - now_ms();
+		long left = deadline - (long)mt_clock_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		/* SIGCHLD wakes us; mt_target_next_stop() never misses a status
@@ -932,7 +932,7 @@ void mt_target_free(struct mt_target *t)
  * are created without pause). */
 static bool adopt_new_thread(struct mt_target *t, pid_t tid)
 {
-	if (read_status_pid(tid, "TracerPid:") != getpid())
+	if (read_tracer(tid) != getpid())
 		return false;
 	struct task *k = add_task(t, tid);
 	if (!k)
@@ -1012,10 +1012,10 @@ int mt_target_attach(pid_t pid, struct mt_target **out, struct mt_attach_diag *d
 		}
 	} while (n > 0);
 
-	long deadline = now_ms() + 20000;
+	long deadline = (long)mt_clock_ms() + 20000;
 	while (!mt_target_all_stopped(t)) {
 		struct mt_stop st;
-		long left = deadline - now_ms();
+		long left = deadline - (long)mt_clock_ms();
 		if (left <= 0)
 			break;
 		int err = mt_target_next_stop(t, &st, (int)left, -1);

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "arch/x86_64/dwarf_regs.h"
+
 #define MT_AGENT_SYS_kill 62
 #define MT_AGENT_SYS_gettid 186
 #define MT_AGENT_SYS_futex 202

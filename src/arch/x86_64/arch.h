@@ -4,12 +4,19 @@
 #define MT_ARCH_H
 
 #include <cpuid.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/user.h>
+#include <linux/audit.h>
+
+#include "arch/x86_64/dwarf_regs.h"
 
 typedef struct user_regs_struct mt_regs;
 
 #define MT_ARCH_NAME "x86_64"
+
+/* The AUDIT_ARCH_ value a seccomp filter sees in struct seccomp_data. */
+#define MT_ARCH_AUDIT AUDIT_ARCH_X86_64
 
 /* int3.  After it traps, the PC is one past the breakpoint. */
 #define MT_BP_BYTE 0xCC
@@ -21,6 +28,17 @@ static inline void mt_regs_set_pc(mt_regs *r, uint64_t pc) { r->rip = pc; }
 static inline uint64_t mt_regs_sp(const mt_regs *r) { return r->rsp; }
 static inline void mt_regs_set_sp(mt_regs *r, uint64_t sp) { r->rsp = sp; }
 static inline uint64_t mt_regs_ret(const mt_regs *r) { return r->rax; }
+static inline uint64_t mt_regs_fp(const mt_regs *r) { return r->rbp; }
+
+/* REGS as an unwinder wants them, in DWARF's order (dwarf_regs.h). */
+static inline void mt_arch_regs_to_dwarf(const mt_regs *r, uint64_t w[MT_DWARF_NREGS])
+{
+	w[0] = r->rax;  w[1] = r->rdx;  w[2] = r->rcx;  w[3] = r->rbx;
+	w[4] = r->rsi;  w[5] = r->rdi;  w[6] = r->rbp;  w[7] = r->rsp;
+	w[8] = r->r8;   w[9] = r->r9;   w[10] = r->r10; w[11] = r->r11;
+	w[12] = r->r12; w[13] = r->r13; w[14] = r->r14; w[15] = r->r15;
+	w[16] = r->rip;
+}
 
 /* Integer argument N (0-based) at function entry, System V ABI. */
 static inline uint64_t mt_regs_arg(const mt_regs *r, int n)
@@ -67,6 +85,44 @@ static inline void mt_arch_tramp_head(uint8_t *p, uint64_t hook, uint64_t stub)
 		p[16 + i] = (uint8_t)(stub >> (8 * i));
 		p[24 + i] = MT_BP_BYTE;
 	}
+}
+
+/* The jump a hook writes over an entry point: jmp rel32, e9 <rel32>
+ * (MT_TRAMP_JMP_LEN bytes, tramp_plan.h). */
+#define MT_JMP_OPCODE 0xe9
+#define MT_JMP_LEN 5
+static inline bool mt_arch_is_jump(const uint8_t *code) { return code[0] == MT_JMP_OPCODE; }
+/* The jump at ADDR to ADDR + MT_JMP_LEN + REL, into P[0..MT_JMP_LEN). */
+static inline void mt_arch_put_jump(uint8_t *p, int32_t rel)
+{
+	p[0] = MT_JMP_OPCODE;
+	for (int i = 0; i < 4; i++)
+		p[1 + i] = (uint8_t)((uint32_t)rel >> (8 * i));
+}
+/* Where the jump in MEM (the bytes at ADDR) goes; 0 when it is none. */
+static inline uint64_t mt_arch_jump_target(uint64_t addr, const uint8_t *mem)
+{
+	if (!mt_arch_is_jump(mem))
+		return 0;
+	uint32_t rel = (uint32_t)mem[1] | (uint32_t)mem[2] << 8 | (uint32_t)mem[3] << 16 |
+		       (uint32_t)mem[4] << 24;
+	return addr + MT_JMP_LEN + (uint64_t)(int64_t)(int32_t)rel;
+}
+
+/* Whether CODE[0..N) is a return, then multi-byte nop padding (66/0f/2e/90
+ * prefixes, the 0f 1f and 2e 0f 1f 84 nops' operand bytes) that nothing
+ * executes: a patch of N bytes may cover it whole (ld.so's
+ * _dl_debug_state, inj_engine.c). */
+static inline bool mt_arch_is_padded_ret(const uint8_t *code, unsigned n)
+{
+	if (code[0] != 0xc3)
+		return false;
+	for (unsigned i = 1; i < n; i++)
+		if (code[i] != 0x66 && code[i] != 0x0f && code[i] != 0x2e && code[i] != 0x90 &&
+		    code[i] != 0x1f && code[i] != 0x84 && code[i] != 0x00 && code[i] != 0x44 &&
+		    code[i] != 0x40 && code[i] != 0x80)
+			return false;
+	return true;
 }
 
 /* Drops the cache line holding P from every cache, the writer's too (its
