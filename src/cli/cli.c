@@ -332,13 +332,13 @@ static int set_wrapper(struct mt_options *o, const struct given *g)
 
 static int set_group_by(struct mt_options *o, const struct given *g)
 {
-	int k;
-	for (k = 0; k < 4 && strcmp(g->val, mt_group_name((enum mt_group)k)) != 0; k++)
-		;
-	if (k == 4)
-		FAIL(g, "invalid --group-by '%s': give site, stack, function or module", g->val);
-	o->group_by = (enum mt_group)k;
-	return 0;
+	for (enum mt_report_group k = MT_REPORT_BY_SITE; k <= MT_REPORT_BY_MODULE; k++) {
+		if (strcmp(g->val, mt_report_group_name(k)) == 0) {
+			o->group_by = k;
+			return 0;
+		}
+	}
+	FAIL(g, "invalid --group-by '%s': give site, stack, function or module", g->val);
 }
 
 static int set_debug_dir(struct mt_options *o, const struct given *g)

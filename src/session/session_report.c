@@ -221,11 +221,11 @@ static int build_rows(struct session *s, struct mt_report *r)
 		name_site(s, rs);
 	}
 	r->depth = s->stacks ? s->o->depth : 0;
-	r->group_by = mt_group_name(s->o->group_by);
+	r->group_by = mt_report_group_name(s->o->group_by);
 	r->show_stacks = s->o->stacks;
 	r->census = s->spawned ? NULL : census_report(s);
 	hints_note_fanout(s, r);
-	return mt_report_group(r, (enum mt_report_group)s->o->group_by) < 0 ? -ENOMEM : 0;
+	return mt_report_group(r, s->o->group_by) < 0 ? -ENOMEM : 0;
 }
 
 void free_report(struct mt_report *r)
@@ -246,7 +246,7 @@ static void add_history(struct session *s, struct mt_report *r)
 	for (size_t i = 0; i < r->nsites; i++) {
 		struct mt_report_site *rs = &r->sites[i];
 		char key[600];
-		mt_report_row_key(rs, (enum mt_report_group)s->o->group_by, key, sizeof key);
+		mt_report_row_key(rs, s->o->group_by, key, sizeof key);
 		struct mt_history_row *h = mt_history_get(s->history, key);
 		if (!h)
 			continue;

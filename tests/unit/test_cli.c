@@ -378,7 +378,21 @@ START_TEST(test_snapshot_diff_options)
 	ck_assert_str_eq(o.diff_b, "b.snap");
 	ck_assert(o.json && o.force);
 	ck_assert_int_eq(o.format, MT_FORMAT_JSON);
-	ck_assert_int_eq(o.group_by, MT_GROUP_FUNCTION);
+	ck_assert_int_eq(o.group_by, MT_REPORT_BY_FUNCTION);
+
+	/* --group-by's words are the report's names of its groups */
+	static const enum mt_report_group groups[] = { MT_REPORT_BY_SITE, MT_REPORT_BY_STACK,
+						       MT_REPORT_BY_FUNCTION, MT_REPORT_BY_MODULE };
+	static const char *const words[] = { "site", "stack", "function", "module" };
+	for (size_t k = 0; k < 4; k++) {
+		char *g[] = { "memtrace", "histo", "5", "--group-by", (char *)words[k], NULL };
+		ck_assert_int_eq(mt_cli_parse(5, g, &o, err, sizeof err), 0);
+		ck_assert_int_eq(o.group_by, groups[k]);
+		ck_assert_str_eq(mt_report_group_name(groups[k]), words[k]);
+	}
+	char *g5[] = { "memtrace", "histo", "5", "--group-by", "file", NULL };
+	ck_assert_int_eq(mt_cli_parse(5, g5, &o, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid --group-by 'file': give site, stack, function or module");
 
 	char *a3[] = { "memtrace", "attach", "5", "--json", "--record", "r.snap",
 		       "--snapshot-every=0.5", NULL };
