@@ -469,6 +469,8 @@ static size_t format_row(char *buf, size_t len, size_t at, const struct help_row
 	return at;
 }
 
+/* A command's text is built on the first call; test_cli checks that each
+ * fits (ends with --help's row). */
 const char *mt_cli_usage(enum mt_cmd cmd)
 {
 	static char text[MT_CMD_VERSION + 1][4096];

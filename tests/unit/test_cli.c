@@ -540,6 +540,10 @@ START_TEST(test_usage_synopsis)
 		const char *blank = strstr(text, "\n\n");
 		const char *section = strstr(text, "\noptions:\n");
 		ck_assert_msg(blank && section, "usage %d: no synopsis or no options", c);
+		const char *last = "\n  -h, --help           show this help\n";
+		ck_assert_msg(strlen(text) > strlen(last) &&
+			      strcmp(text + strlen(text) - strlen(last), last) == 0,
+			      "usage %d: cut short, or --help not last", c);
 		char synopsis[2048], listed[2048], syn[1024], opts[1024];
 		snprintf(synopsis, sizeof synopsis, "%.*s --help", (int)(blank - text), text);
 		/* -o FILE is --output */
