@@ -33,7 +33,8 @@
  * no census, or an unavailable one, there are no such rows (and the
  * printers say why) rather than rows of zeros.
  *
- * Pure: no I/O except the FILE the printers are given. */
+ * Pure: no I/O except the FILE the printers are given.  diff.c joins
+ * (mt_diff_compute, mt_diff_same_program); diff_print.c prints. */
 #ifndef MT_DIFF_H
 #define MT_DIFF_H
 
@@ -122,7 +123,8 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
  *    "sites": [{function, offset, module, module_offset, file, line,
  *               blocks_a, blocks_b, bytes_a, bytes_b, delta_blocks, delta_bytes,
  *               status, stack: [{function, offset, module, module_offset,
- *                                file, line, inlined}] (innermost first),
+ *                                file, line, address, inlined}] (innermost first;
+ *                                mt_report_json_frame, as histo's),
  *               site_frame}],
  *    "types": [{type, blocks_a, blocks_b, delta_blocks, bytes_a, bytes_b,
  *               delta_bytes}], "sizes": alike with size for type

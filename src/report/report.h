@@ -1,5 +1,6 @@
-/* What a report says, independent of its format.  The session fills it;
- * the format backends (report_table.c, report_json.c) print it. */
+/* What a report says, independent of its format.  mt_report_build
+ * (report_build.h) fills it from what the session hands it; the format
+ * backends (report_table.c, report_json.c) print it. */
 #ifndef MT_REPORT_H
 #define MT_REPORT_H
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "report/hints.h"
 #include "report/report.h"
+#include "report/report_json.h"
 
 /* A JSON string from bytes that may not be UTF-8 (a comm set with prctl, a
  * path): invalid bytes become '?' rather than the key going missing. */
@@ -49,6 +50,20 @@ static json_t *site_identity(const struct mt_report_site *s)
 	json_object_set_new(j, "file", str(s->file));
 	json_object_set_new(j, "line", json_integer(s->line));
 	json_object_set_new(j, "address", hex(s->address));
+	return j;
+}
+
+json_t *mt_report_json_frame(const struct mt_report_frame *fr)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "function", str(fr->function));
+	json_object_set_new(j, "offset", json_integer((json_int_t)fr->offset));
+	json_object_set_new(j, "module", str(fr->module));
+	json_object_set_new(j, "module_offset", json_integer((json_int_t)fr->module_offset));
+	json_object_set_new(j, "file", str(fr->file));
+	json_object_set_new(j, "line", json_integer(fr->line));
+	json_object_set_new(j, "address", hex(fr->address));
+	json_object_set_new(j, "inlined", json_boolean(fr->inlined));
 	return j;
 }
 
@@ -261,20 +276,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		if (unnamed(s->function, s->module))
 			json_object_set_new(j, "module_offset", json_integer((json_int_t)s->module_offset));
 		json_t *stack = json_array();
-		for (int k = 0; k < s->nframes; k++) {
-			const struct mt_report_frame *fr = &s->frames[k];
-			json_t *jf = json_object();
-			json_object_set_new(jf, "function", str(fr->function));
-			json_object_set_new(jf, "module", str(fr->module));
-			json_object_set_new(jf, "file", str(fr->file));
-			json_object_set_new(jf, "line", json_integer(fr->line));
-			json_object_set_new(jf, "address", hex(fr->address));
-			json_object_set_new(jf, "inlined", json_boolean(fr->inlined));
-			if (unnamed(fr->function, fr->module))
-				json_object_set_new(jf, "module_offset",
-						    json_integer((json_int_t)fr->module_offset));
-			json_array_append_new(stack, jf);
-		}
+		for (int k = 0; k < s->nframes; k++)
+			json_array_append_new(stack, mt_report_json_frame(&s->frames[k]));
 		json_object_set_new(j, "stack", stack);
 		json_array_append_new(sites, j);
 	}

@@ -28,7 +28,7 @@
 #include "session/session.h"
 #include "session/session_priv.h"
 
-void read_comm(pid_t pid, char *buf, size_t len)
+void mt_session_read_comm(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
@@ -274,7 +274,7 @@ static int install_hooks(struct session *s)
 	/* The heap is copied before any hook is planted: every block is then
 	 * either censused or traced (session_census.c). */
 	if (!s->spawned)
-		census_freeze(s);
+		mt_session_census_freeze(s);
 	if (s->freeze)
 		mt_tracker_census_pending(s->tracker);
 	/* Stacks: the symbolizer's view of the modules serves the unwinder. */
@@ -513,7 +513,7 @@ static bool detach(struct session *s)
 	if (s->engine && s->engine->ops->remove(s->engine) < 0)
 		mt_say("warning: some code bytes of PID %d differ from the file after restoring",
 		    (int)s->pid);
-	census_reap(s);
+	mt_session_census_reap(s);
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to detach", (now_s() - t0) * 1000);
@@ -541,7 +541,7 @@ static void trace_loop(struct session *s)
 	for (;;) {
 		double now = now_s();
 		if (now >= next_rss) {
-			read_rss(s, false);   /* what the report has if the process exits */
+			mt_session_read_rss(s, false);   /* what the report has if the process exits */
 			next_rss = now + RSS_EVERY_S;
 		}
 		if (next_poll && now >= next_poll) {
@@ -557,7 +557,7 @@ static void trace_loop(struct session *s)
 		}
 		if (next_snap && now >= next_snap) {
 			catch_up(s, 0.2);
-			write_snapshot(s, s->o->record_path);
+			mt_session_write_snapshot(s, s->o->record_path);
 			next_snap += every;
 			if (next_snap < now)
 				next_snap = now + every;
@@ -565,7 +565,7 @@ static void trace_loop(struct session *s)
 		}
 		if (next_tick && now >= next_tick) {
 			catch_up(s, 0.2);
-			print_interval(s, false);
+			mt_session_print_interval(s, false);
 			next_tick += interval;
 			if (next_tick < now)
 				next_tick = now + interval;
@@ -597,7 +597,7 @@ static void trace_loop(struct session *s)
 			struct mt_ctl_request req;
 			while (s->ctl && mt_ctl_server_accept(s->ctl, &req) == 0) {
 				catch_up(s, 0.2);
-				serve_request(s, &req);
+				mt_session_serve_request(s, &req);
 			}
 			continue;
 		}
@@ -624,7 +624,7 @@ static int attach_target(struct session *s)
 	}
 	if (e != MT_E_OK)
 		return mt_fail(e, "%s", msg);
-	read_comm(s->pid, s->comm, sizeof s->comm);
+	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
 
 	double t0 = now_s();
 	struct mt_attach_diag diag;
@@ -635,14 +635,14 @@ static int attach_target(struct session *s)
 	}
 	int rc = install_hooks(s);
 	if (rc) {
-		census_free(s);   /* the copy is killed while the target is attached */
+		mt_session_census_free(s);   /* the copy is killed while the target is attached */
 		mt_target_detach_all(s->t);
 		return rc;
 	}
 	mt_target_resume_all(s->t);
 	if (s->o->verbose)
 		mt_say("threads were stopped %.1f ms to attach and hook", (now_s() - t0) * 1000);
-	census_build(s, census_pump);
+	mt_session_census_build(s, census_pump);
 	if (s->freeze == NULL && !s->census)
 		mt_tracker_set_census(s->tracker, NULL);  /* frees held: unknown */
 	return 0;
@@ -658,7 +658,7 @@ static int spawn_target(struct session *s)
 		return mt_fail(MT_E_INTERNAL, "cannot start %s: %s", s->o->argv[0], strerror(-err));
 	s->spawned = true;
 	s->pid = mt_target_pid(s->t);
-	read_comm(s->pid, s->comm, sizeof s->comm);
+	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
 	if (mt_discover_check_arch(s->pid) == -MT_E_UNSUPPORTED_ARCH) {
 		kill(s->pid, SIGKILL);
 		return mt_fail(MT_E_UNSUPPORTED_ARCH, "%s is not an x86_64 program", s->o->argv[0]);
@@ -707,7 +707,7 @@ static int spawn_target(struct session *s)
 
 static void session_free(struct session *s)
 {
-	census_free(s);
+	mt_session_census_free(s);
 	if (s->engine)
 		s->engine->ops->destroy(s->engine);
 	mt_framecache_destroy(s->frames);
@@ -742,7 +742,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	if (o->sample_bytes) mt_tracker_set_sampling(s.tracker, o->sample_bytes);
 
 	if (o->cmd == MT_CMD_CENSUS) {
-		int rc = census_command(&s);
+		int rc = mt_session_census_command(&s);
 		session_free(&s);
 		return rc;
 	}
@@ -761,9 +761,9 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		return rc;
 	}
 	s.t_start = now_s();
-	s.start_unix_ns = unix_ns();
-	read_rss(&s, true);
-	find_exe(&s);
+	s.start_unix_ns = mt_session_unix_ns();
+	mt_session_read_rss(&s, true);
+	mt_session_find_exe(&s);
 	char ctlerr[256];
 	s.ctl = mt_ctl_server_new(s.pid, ctlerr, sizeof ctlerr);
 	if (!s.ctl && o->verbose)
@@ -793,7 +793,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		trace_loop(&s);
 	s.t_end = now_s();
 	if (s.end != END_EXITED && s.end != END_EXEC) {
-		read_rss(&s, false);   /* the coverage line's "at the end" */
+		mt_session_read_rss(&s, false);   /* the coverage line's "at the end" */
 		detach(&s);
 	} else if (s.end == END_EXEC) {
 		mt_target_detach_all(s.t);
@@ -826,8 +826,8 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	rc = 0;
 	const char *snap_path = o->cmd == MT_CMD_ATTACH ? o->record_path : o->snapshot_path;
 	if (snap_path)
-		rc = write_snapshot(&s, snap_path);
-	if (o->cmd != MT_CMD_SNAPSHOT && print_final(&s) < 0 && !rc)
+		rc = mt_session_write_snapshot(&s, snap_path);
+	if (o->cmd != MT_CMD_SNAPSHOT && mt_session_print_final(&s) < 0 && !rc)
 		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (o->cmd == MT_CMD_SNAPSHOT && !rc)
 		mt_say("snapshot of pid %d written to %s", (int)s.pid, snap_path);

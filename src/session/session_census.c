@@ -1,8 +1,8 @@
 /* The census at attach, and the census command.  See session_priv.h.
  *
  *   histo, attach, snapshot:
- *     attach (all stopped) -> discover -> census_freeze: mt_freeze_take
- *     -> hooks installed -> resume -> census_build: walk the frozen copy
+ *     attach (all stopped) -> discover -> mt_session_census_freeze: mt_freeze_take
+ *     -> hooks installed -> resume -> mt_session_census_build: walk the frozen copy
  *     -> mt_freeze_release -> the tracker matches frees against it
  *
  * The copy is taken before any hook is planted and read after: every block
@@ -62,7 +62,7 @@ static const char *cache_dir(char *buf, size_t len)
 	return access(buf, W_OK) == 0 ? buf : NULL;
 }
 
-void census_freeze(struct session *s)
+void mt_session_census_freeze(struct session *s)
 {
 	if (s->o->no_census) {
 		snprintf(s->census_reason, sizeof s->census_reason, "not taken: --no-census");
@@ -83,7 +83,7 @@ void census_freeze(struct session *s)
 		}
 		s->freeze = NULL;
 	}
-	/* said by census_build, once the hooks are in: a session that fails
+	/* said by mt_session_census_build, once the hooks are in: a session that fails
 	 * to hook says only why */
 	snprintf(s->census_reason, sizeof s->census_reason, "%s", why);
 }
@@ -158,7 +158,7 @@ static int walk_copy(struct session *s, census_pump_fn pump, char *why, size_t l
 	return 0;
 }
 
-void census_build(struct session *s, census_pump_fn pump)
+void mt_session_census_build(struct session *s, census_pump_fn pump)
 {
 	if (!s->freeze) {
 		if (s->census_reason[0] && !s->o->no_census && s->o->cmd != MT_CMD_CENSUS)
@@ -202,7 +202,7 @@ void census_build(struct session *s, census_pump_fn pump)
 		    s->census_took_ms, mt_census_bytes_per_block(s->census));
 }
 
-const struct mt_census_report *census_report(struct session *s)
+const struct mt_census_report *mt_session_census_report(struct session *s)
 {
 	mt_census_report_free(&s->census_rep);
 	if (s->census) {
@@ -217,19 +217,19 @@ const struct mt_census_report *census_report(struct session *s)
 	return &s->census_rep;
 }
 
-void census_reap(struct session *s)
+void mt_session_census_reap(struct session *s)
 {
 	if (s->freeze_dead && s->t)
 		mt_freeze_release(s->freeze_dead, s->t);
 	s->freeze_dead = NULL;
 }
 
-void census_free(struct session *s)
+void mt_session_census_free(struct session *s)
 {
 	if (s->freeze && s->t)
 		mt_freeze_release(s->freeze, s->t);
 	s->freeze = NULL;
-	census_reap(s);   /* detached or gone: nothing to reap with, only freed */
+	mt_session_census_reap(s);   /* detached or gone: nothing to reap with, only freed */
 	mt_census_destroy(s->census);
 	s->census = NULL;
 	mt_census_report_free(&s->census_rep);
@@ -276,7 +276,7 @@ static void census_detach(struct session *s)
 			s->end = st.kind == MT_STOP_EXEC ? END_EXEC : END_EXITED;
 	}
 	if (s->end != END_EXITED) {
-		census_reap(s);
+		mt_session_census_reap(s);
 		mt_target_detach_all(s->t);
 	}
 }
@@ -287,7 +287,7 @@ static int census_attach(struct session *s)
 	enum mt_err e = mt_diagnose_target(s->pid, msg, sizeof msg);
 	if (e != MT_E_OK)
 		return mt_fail(e, "%s", msg);
-	read_comm(s->pid, s->comm, sizeof s->comm);
+	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
@@ -316,7 +316,7 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (!o->snapshot_path)
 		return 0;
-	find_exe(s);
+	mt_session_find_exe(s);
 	struct mt_snapbuild_input in = {
 		.pid = s->pid, .comm = s->comm, .exe = s->exe, .engine = "none",
 		.allocator = s->set.allocator, .exe_load = s->exe_load,
@@ -335,16 +335,16 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 	return 0;
 }
 
-int census_command(struct session *s)
+int mt_session_census_command(struct session *s)
 {
 	int rc = census_attach(s);
 	if (rc)
 		return rc;
-	s->start_unix_ns = unix_ns();
-	census_freeze(s);
+	s->start_unix_ns = mt_session_unix_ns();
+	mt_session_census_freeze(s);
 	mt_target_resume_all(s->t);
-	census_build(s, pump_plain);
+	mt_session_census_build(s, pump_plain);
 	census_detach(s);
-	rc = census_output(s, census_report(s));
+	rc = census_output(s, mt_session_census_report(s));
 	return rc;
 }

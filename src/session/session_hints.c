@@ -28,7 +28,7 @@
  * program's own module must not be hidden behind libc's hint. */
 #define SYMBOL_HINTS 3
 
-void hints_note_fanout(struct session *s, const struct mt_report *r)
+void mt_session_hints_note_fanout(struct session *s, const struct mt_report *r)
 {
 	s->fanout_function[0] = '\0';
 	s->fanout_callers = 0;
@@ -198,7 +198,7 @@ static void hint_fanout(struct session *s, const struct mt_report *r, int top)
 	}
 }
 
-void hints_print(struct session *s, const struct mt_report *r, int top)
+void mt_session_hints_print(struct session *s, const struct mt_report *r, int top)
 {
 	/* Under the report, also when stdout is a pipe or a file. */
 	fflush(stdout);

@@ -1,7 +1,9 @@
 /* The session's state, shared by the files that make up a session:
  * session.c (attach, hooks, the loop, detach) and session_report.c
  * (reports, attach's history, snapshots, requests from other memtraces).
- * Private to them: everything else goes through session.h. */
+ * Private to them: everything else goes through session.h.  What one of
+ * these files calls in another is declared here, named mt_session_*;
+ * the rest is static. */
 #ifndef MT_SESSION_PRIV_H
 #define MT_SESSION_PRIV_H
 
@@ -30,7 +32,9 @@
 enum end_reason { END_NONE, END_DURATION, END_SIGNAL, END_EXITED, END_EXEC };
 
 struct session {
-	const struct mt_options *o;
+	/* this session's command line, set once: a request from another
+	 * memtrace brings report options of its own (struct report_opts) */
+	const struct mt_options *const o;
 	mt_options_parse_fn parse;  /* a request's command line (cli.c) */
 	int sigfd;
 	pid_t pid;
@@ -78,7 +82,7 @@ struct session {
 	struct mt_freeze *freeze_dead; /* the copy, walked and killed: its zombie is
 	                              reaped at detach, every thread stopped */
 	struct mt_census *census;  /* NULL: none (census_reason says why) */
-	struct mt_census_report census_rep; /* the last census_report() */
+	struct mt_census_report census_rep; /* the last mt_session_census_report() */
 	char census_reason[256];
 	char census_allocator[64]; /* "glibc 2.36" */
 	double census_t0, census_paused_ms, census_took_ms;
@@ -93,48 +97,54 @@ static inline double now_s(void)
 }
 
 /* session_report.c */
-int build_report(struct session *s, struct mt_report *r);
-void free_report(struct mt_report *r);
+/* What a report is asked to be, from a command line (this session's, or
+ * a request's from another memtrace): how it is grouped and printed.  The
+ * trace itself (--depth, --sample-bytes, ...) is the session's. */
+struct report_opts {
+	enum mt_format format;
+	int top;                  /* rows; 0: all (--json without --top) */
+	bool stacks;              /* table: each row's stack under it */
+	enum mt_report_group group_by;
+};
 /* attach: one interval's report (FINAL: the summary at the end). */
-int print_interval(struct session *s, bool final);
-/* histo, run, and a request from another memtrace: one report to F. */
-int print_report(struct session *s, const struct mt_options *o, FILE *f);
-int print_final(struct session *s);
+int mt_session_print_interval(struct session *s, bool final);
+/* The report at the end: attach's last interval, or histo's and run's. */
+int mt_session_print_final(struct session *s);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
-int write_snapshot(struct session *s, const char *path);
-void serve_request(struct session *s, struct mt_ctl_request *req);
+int mt_session_write_snapshot(struct session *s, const char *path);
+void mt_session_serve_request(struct session *s, struct mt_ctl_request *req);
+/* The main executable's path and an address inside it, for snapshots. */
+void mt_session_find_exe(struct session *s);
+uint64_t mt_session_unix_ns(void);
+/* The process's RSS: the first reading (at attach, START) or the latest. */
+void mt_session_read_rss(struct session *s, bool start);
 
 /* session.c: /proc/PID/comm into BUF ("" when it cannot be read). */
-void read_comm(pid_t pid, char *buf, size_t len);
+void mt_session_read_comm(pid_t pid, char *buf, size_t len);
 
 /* session_census.c */
 /* Threads stopped, allocator discovered, no hook planted yet: copy the
  * heap (or say, once, why there will be no census; nothing with
  * --no-census). */
-void census_freeze(struct session *s);
+void mt_session_census_freeze(struct session *s);
 /* With every thread stopped (detach): the killed copy's zombie reaped. */
-void census_reap(struct session *s);
+void mt_session_census_reap(struct session *s);
 /* Threads running: walk the copy, release it, hand the census to the
  * tracker.  PUMP (may be NULL) takes the target's stops and the engine's
  * events now and then during the walk. */
 typedef void (*census_pump_fn)(struct session *s);
-void census_build(struct session *s, census_pump_fn pump);
+void mt_session_census_build(struct session *s, census_pump_fn pump);
 /* The census as the reports show it (S owns it, until the next call). */
-const struct mt_census_report *census_report(struct session *s);
-void census_free(struct session *s);
+const struct mt_census_report *mt_session_census_report(struct session *s);
+void mt_session_census_free(struct session *s);
 /* memtrace census PID: the exit status. */
-int census_command(struct session *s);
+int mt_session_census_command(struct session *s);
 
 /* session_hints.c */
 /* Before R's rows are grouped: which site function fans out most. */
-void hints_note_fanout(struct session *s, const struct mt_report *r);
+void mt_session_hints_note_fanout(struct session *s, const struct mt_report *r);
 /* After R (its TOP rows, 0: all) was printed: the hints that apply and were
  * not printed yet, on stderr. */
-void hints_print(struct session *s, const struct mt_report *r, int top);
-/* The main executable's path and an address inside it, for snapshots. */
-void find_exe(struct session *s);
-uint64_t unix_ns(void);
-/* The process's RSS: the first reading (at attach, START) or the latest. */
-void read_rss(struct session *s, bool start);
+void mt_session_hints_print(struct session *s, const struct mt_report *r, int top);
 
 #endif

@@ -144,7 +144,7 @@ static bool add_site(struct builder *b, const struct mt_site *site)
 			nf = mt_framecache_stack(in->frames, (uint32_t)site->key, pcs, n, &fr);
 	}
 	/* A caller alone (--depth 1): the frames at that return address, as
-	 * reports name the row (session_report.c, name_site). */
+	 * reports name the row (report_build.c, name_site). */
 	if (!(site->key & MT_SITE_STACK_BIT) && in->frames)
 		nf = mt_framecache_caller(in->frames, site->key, &fr);
 	struct mt_symbol sym;

@@ -48,6 +48,11 @@ struct task {
 	bool group_stopped;      /* the user stopped it (SIGSTOP & co) */
 	int event;               /* PTRACE_EVENT_* that created it, 0 if unknown */
 	int pending_sig;         /* kept while stopping all, delivered on resume */
+	/* Its stop is inside a system call that has not returned: a
+	 * clone/fork/vfork/exec/exit event or a syscall-stop.  Its registers
+	 * are not the user's yet (rax is -ENOSYS, orig_rax the call), so a
+	 * syscall is injected only after the call returns (inject()). */
+	bool mid_syscall;
 	struct task *next;
 };
 
@@ -70,6 +75,7 @@ struct mt_target {
 	int ndeferred;
 	int ntasks;
 	int nthreads, max_threads;
+	int seize_retries;       /* EPERM from exiting threads while attaching */
 	bool stopping;
 	int chld_fd;            /* signalfd for SIGCHLD */
 };
@@ -234,6 +240,28 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* A stop inside a system call: its events (the call goes on when the
+ * task resumes) and syscall-stops.  PTRACE_EVENT_STOP (our interrupt, a
+ * group-stop) and signal-delivery-stops are at a point where the user's
+ * registers are whole, with rax = -ERESTART* when a blocking call was
+ * interrupted (mt_arch_regs_for_resume). */
+static bool is_mid_syscall(int sig, int event)
+{
+	switch (event) {
+	case PTRACE_EVENT_CLONE:
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK:
+	case PTRACE_EVENT_VFORK_DONE:
+	case PTRACE_EVENT_EXEC:
+	case PTRACE_EVENT_EXIT:
+		return true;
+	case 0:
+		return sig == (SIGTRAP | 0x80);
+	default:
+		return false;
+	}
+}
+
 /* Handle one waitpid result.  true when *stop must go to the caller. */
 static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_stop *stop)
 {
@@ -277,6 +305,7 @@ static bool handle_status(struct mt_target *t, pid_t tid, int status, struct mt_
 	k->state = T_STOPPED;
 	int sig = WSTOPSIG(status);
 	int event = (unsigned)status >> 16;
+	k->mid_syscall = is_mid_syscall(sig, event);
 
 	if (k->first_stop_pending) {
 		/* Auto-attached tasks of a seized tracee start with PTRACE_EVENT_STOP:
@@ -594,6 +623,21 @@ static int inject(struct mt_target *t, struct task *k, uint64_t syscall_pc, long
 	pid_t tid = k->tid;
 	if (k->state != T_STOPPED)
 		return -ESRCH;
+	if (k->mid_syscall) {
+		/* Stopped inside a call (a thread being created at its
+		 * PTRACE_EVENT_CLONE stop, while memtrace stops every thread):
+		 * its registers there are the kernel's (rax -ENOSYS, orig_rax
+		 * the call), and restoring them after our syscall would run
+		 * the call again (a second thread on the first one's stack).
+		 * Let the call return first; its syscall-exit-stop holds the
+		 * user's registers with the call's result.
+		 * Testcase: tests/e2e/test_attach_spawning.py (detach while
+		 * the target creates threads). */
+		int err = run_to_syscall_stop(t, k, NULL);
+		if (err < 0)
+			return err;
+		k->mid_syscall = false;
+	}
 	mt_regs saved, regs;
 	if (ptrace(PTRACE_GETREGS, tid, 0L, &saved) < 0)
 		return -errno;
@@ -729,16 +773,18 @@ void mt_target_kill_copy(struct mt_target *t, pid_t copy)
  * SIGSTOP, and PTRACE_LISTEN works from a group-stop only. */
 static struct task *pick_thread(struct mt_target *t)
 {
-	struct task *best = NULL;
+	struct task *best = NULL, *inside = NULL;
 	FOR_EACH_TASK(t, k) {
 		if (k->kind != K_THREAD || k->group_stopped)
 			continue;
-		if (k->state == T_STOPPED)
+		if (k->state == T_STOPPED && !k->mid_syscall)
 			return k;
-		if (k->state == T_RUNNING)
+		if (k->state == T_STOPPED)
+			inside = k;   /* usable once its call returns (inject) */
+		else if (k->state == T_RUNNING)
 			best = k;
 	}
-	return best;
+	return best ? best : inside;
 }
 
 /* Stop running thread K for a moment.  *DEFER: its stop is not our
@@ -759,6 +805,7 @@ static int interrupt_one(struct mt_target *t, struct task *k, int *status, bool 
 	}
 	k->state = T_STOPPED;
 	int event = (unsigned)*status >> 16, sig = WSTOPSIG(*status);
+	k->mid_syscall = is_mid_syscall(sig, event);
 	if (event == PTRACE_EVENT_STOP && is_stop_signal(sig)) {
 		defer_status(t, k->tid, *status);
 		return -EAGAIN;
@@ -877,6 +924,28 @@ void mt_target_free(struct mt_target *t)
 
 /* Seize every thread listed in /proc/PID/task that is not seized yet.
  * Returns how many were new, or -errno when the leader cannot be seized. */
+/* A thread created by one already seized is ours from birth
+ * (PTRACE_O_TRACECLONE): PTRACE_SEIZE on it fails with EPERM before its
+ * parent's clone event is handled.  It is taken as ours, its first stop
+ * still to come.  true when TID is such a thread.
+ * Testcase: tests/e2e/test_attach_spawning.py (attach while threads
+ * are created without pause). */
+static bool adopt_new_thread(struct mt_target *t, pid_t tid)
+{
+	if (read_status_pid(tid, "TracerPid:") != getpid())
+		return false;
+	struct task *k = add_task(t, tid);
+	if (!k)
+		return false;
+	k->first_stop_pending = true;
+	return true;
+}
+
+/* How many times a thread that refuses PTRACE_SEIZE with EPERM is looked
+ * at again before the attach fails on it: an exiting thread of a process
+ * creating threads without pause disappears within a round or two. */
+#define SEIZE_RETRIES 1000
+
 static int seize_new_threads(struct mt_target *t, struct mt_attach_diag *diag)
 {
 	char path[64];
@@ -894,6 +963,17 @@ static int seize_new_threads(struct mt_target *t, struct mt_attach_diag *diag)
 			int e = errno;
 			if (e == ESRCH && tid != t->pid)
 				continue; /* the thread ended meanwhile */
+			if (e == EPERM && tid != t->pid && adopt_new_thread(t, tid)) {
+				added++;
+				continue;
+			}
+			if (e == EPERM && tid != t->pid && t->seize_retries < SEIZE_RETRIES) {
+				/* An exiting thread (the kernel refuses to attach to
+				 * one) leaves /proc/PID/task in a moment: look again. */
+				t->seize_retries++;
+				added++;
+				continue;
+			}
 			closedir(d);
 			diag->err = e;
 			diag->tid = tid;

@@ -515,7 +515,16 @@ START_TEST(test_json)
 		ck_assert(json_is_string(get(fr, "file")));
 		ck_assert(json_is_integer(get(fr, "line")));
 		ck_assert(json_is_boolean(get(fr, "inlined")));
+		/* the frame histo writes (mt_report_json_frame): address too */
+		ck_assert(json_is_string(get(fr, "address")));
+		ck_assert_uint_eq(json_object_size(fr), 8);
 	}
+	/* B's runtime address: leak_a+0x10 at 0x1110 in the app, loaded at
+	 * 0x563400000000 in B */
+	ck_assert_str_eq(json_string_value(get(json_array_get(stack, 1), "address")),
+			 "0x563400001110");
+	ck_assert_int_eq(json_integer_value(get(json_array_get(stack, 1), "module_offset")),
+			 0x1110);
 	ck_assert_str_eq(json_string_value(get(json_array_get(stack, 0), "module")),
 			 "/lib/x86_64-linux-gnu/libc.so.6");
 	/* a gone row, with shrinkage as a negative number */

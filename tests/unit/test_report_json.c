@@ -202,6 +202,51 @@ END_TEST
 
 /* An entry point found but not hooked is listed with why: its calls are
  * not in the counts. */
+/* Each frame of a site's stack: the same eight keys as diff's frames
+ * (mt_report_json_frame), named or not, inlined or not. */
+START_TEST(test_stack_frames)
+{
+	static const struct mt_report_frame frames[] = {
+		{ .address = 0x7f3a1c098930, .function = "malloc", .offset = 0,
+		  .module = "/usr/lib/x86_64-linux-gnu/libc.so.6", .module_offset = 0x98930,
+		  .file = "", .line = 0 },
+		{ .address = 0x55d0c1a011a9, .function = "helper", .offset = 7,
+		  .module = "/srv/targets/target_basic", .module_offset = 0x11a9,
+		  .file = "/srv/targets/target_basic.c", .line = 40, .inlined = true },
+		{ .address = 0x55d0c1a011a9, .function = "", .offset = 0,
+		  .module = "/srv/targets/target_basic", .module_offset = 0x11a9,
+		  .file = "", .line = 0 },
+	};
+	struct mt_report r = report();
+	struct mt_report_site one = sites[0];
+	one.frames = frames;
+	one.nframes = 3;
+	r.sites = &one;
+	r.nsites = 1;
+	json_t *o = print_parse(&r, 0, NULL);
+	json_t *stack = get(json_array_get(get(o, "sites"), 0), "stack");
+	ck_assert_uint_eq(json_array_size(stack), 3);
+	static const char *const keys[] = { "function", "offset", "module", "module_offset",
+		"file", "line", "address", "inlined" };
+	for (size_t i = 0; i < 3; i++) {
+		const struct mt_report_frame *want = &frames[i];
+		json_t *fr = json_array_get(stack, i);
+		assert_keys(fr, keys, sizeof keys / sizeof keys[0]);
+		ck_assert_uint_eq(json_object_size(fr), sizeof keys / sizeof keys[0]);
+		ck_assert_str_eq(get_str(fr, "function"), want->function);
+		ck_assert_int_eq(get_int(fr, "offset"), (json_int_t)want->offset);
+		ck_assert_str_eq(get_str(fr, "module"), want->module);
+		ck_assert_int_eq(get_int(fr, "module_offset"), (json_int_t)want->module_offset);
+		ck_assert_str_eq(get_str(fr, "file"), want->file);
+		ck_assert_int_eq(get_int(fr, "line"), want->line);
+		assert_hex(fr, "address", want->address);
+		ck_assert(json_is_boolean(get(fr, "inlined")));
+		ck_assert(json_boolean_value(get(fr, "inlined")) == want->inlined);
+	}
+	json_decref(o);
+}
+END_TEST
+
 START_TEST(test_unhooked)
 {
 	struct mt_report r = report();
@@ -533,6 +578,7 @@ static Suite *report_json_suite(void)
 	Suite *s = suite_create("report_json");
 	TCase *tc = tcase_create("json");
 	tcase_add_test(tc, test_schema);
+	tcase_add_test(tc, test_stack_frames);
 	tcase_add_test(tc, test_unhooked);
 	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_unsupported);

@@ -1,6 +1,6 @@
 /* Sampling end to end without a process: events into a tracker sampling
  * one allocation per ~4096 bytes, a report built from it the way
- * session_report.c does, then the table, JSON, attach and folded outputs.
+ * mt_report_build (report_build.c) does, then the table, JSON, attach and folded outputs.
  * Each says that the numbers are estimates, and the numbers are the
  * tracker's estimates (p(s) = 1 - exp(-s/N), computed here on its own). */
 #include <check.h>
@@ -24,7 +24,7 @@ static struct mt_report_site rows[2];
 static struct mt_report rep;
 
 /* 100 blocks of 64 bytes at C1, one of 1 MiB at C2, a free of an address
- * never sampled; the report as build_report() fills it. */
+ * never sampled; the report as mt_report_build() fills it. */
 static void setup(uint64_t mean)
 {
 	t = mt_tracker_new();
