@@ -1,11 +1,81 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+
+/* The command line is two tables: OPTIONS says what each option is called
+ * and how its value is read; HELP_ROWS is the options section of every
+ * command's --help, and a command takes exactly the options its --help
+ * shows.  tests/docs checks every --help against the man page and the
+ * completions, so a new option is one row in each table here and one item
+ * in each of those files. */
+
+/* Which commands a help row is for: H histo, A attach, R run, S snapshot,
+ * D diff, X detach, C census. */
+#define H (1u << MT_CMD_HISTO)
+#define A (1u << MT_CMD_ATTACH)
+#define R (1u << MT_CMD_RUN)
+#define S (1u << MT_CMD_SNAPSHOT)
+#define D (1u << MT_CMD_DIFF)
+#define X (1u << MT_CMD_DETACH)
+#define C (1u << MT_CMD_CENSUS)
+#define ALL (H | A | R | S | D | X | C)
+
+enum opt_id {
+	OPT_HELP,
+	OPT_VERBOSE,
+	OPT_DURATION,
+	OPT_INTERVAL,
+	OPT_TOP,
+	OPT_JSON,
+	OPT_FORMAT,
+	OPT_STACKS,
+	OPT_SNAPSHOT,
+	OPT_OUTPUT,
+	OPT_RECORD,
+	OPT_SNAPSHOT_EVERY,
+	OPT_FORCE,
+	OPT_ENGINE,
+	OPT_SAMPLE_BYTES,
+	OPT_LOSSLESS,
+	OPT_DEPTH,
+	OPT_WRAPPER,
+	OPT_NO_DEFAULT_WRAPPERS,
+	OPT_GROUP_BY,
+	OPT_DEBUG_DIR,
+	OPT_NO_CENSUS,
+	NOPTS
+};
+
+/* One option as given: its name as typed (for messages), its value (NULL
+ * for a flag), and where a refusal is written. */
+struct given {
+	const char *name, *val;
+	char *err;
+	size_t errlen;
+};
+
+typedef int (*opt_set_fn)(struct mt_options *o, const struct given *g);
+
+struct cli_option {
+	const char *name;   /* the long name, without "--" */
+	char short_name;    /* -X, or 0 */
+	const char *value;  /* what the value is called in --help; NULL: a flag */
+	opt_set_fn set;     /* NULL only for --help, which the parser handles */
+};
+
+struct help_row {
+	enum opt_id opt;
+	unsigned cmds;      /* the commands whose --help shows this text */
+	const char *text;   /* a '\n' starts a continuation line */
+};
+
+#define FAIL(g, ...) do { snprintf((g)->err, (g)->errlen, __VA_ARGS__); return -1; } while (0)
 
 static const char usage_general[] =
 	"usage: memtrace COMMAND [OPTIONS]\n"
@@ -29,214 +99,72 @@ static const char usage_general[] =
 	"\n"
 	"See memtrace(1) for output formats, accounting rules and exit statuses.\n";
 
-/* What a stripped module's functions are called is in memtrace(1)
- * (SYMBOLS); the well-known wrappers are listed there too. */
-#define WRAPPER_OPTIONS \
-	"  --wrapper NAME       treat function NAME as an allocator wrapper (glob, or\n" \
-	"                       MODULE+OFFSET for a function of a stripped module; repeatable)\n" \
-	"  --no-default-wrappers  do not skip the well-known wrappers (zmalloc, palloc,\n" \
-	"                       g_malloc, PyMem_*, ngx_palloc, xmalloc, ...); the malloc\n" \
-	"                       family and operator new are always skipped\n"
-
-#define STACK_OPTIONS \
-	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n" \
-	WRAPPER_OPTIONS \
-	"  --group-by KEY       rows by site (default), stack, function or module\n" \
-	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
-
-#define ENGINE_OPTIONS \
-	"  --engine ENGINE      inject (default: trampolines, in-process agent) or breakpoint\n" \
-	"  --sample-bytes N     sample allocations, one per ~N bytes; reports estimates (default: all)\n" \
-	"  --lossless           when memtrace falls behind, slow the process down instead of\n" \
-	"                       dropping events (inject; default: drop and count them)\n"
-
-#define CENSUS_OPTION \
-	"  --no-census          take no census of the heap at attach (the blocks allocated\n" \
-	"                       before are then not counted; their frees are unknown)\n"
-
-#define FORMAT_OPTION \
-	"  --format FORMAT      table (default), json or folded (collapsed stacks for flame graphs)\n"
-
-static const char usage_histo[] =
-	"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
-	"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
-	"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
-	"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
-	"                      [--no-census] [--verbose]\n"
-	"\n"
-	"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
-	"largest live bytes first, then the census of the blocks allocated before\n"
-	"attach (by C++ class and size) and the heap summary.\n"
-	"\n"
-	"options:\n"
-	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
-	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
-	"  --json               print one JSON object (schema in memtrace(1))\n"
-	FORMAT_OPTION
-	"  --stacks             print each row's call stack under it\n"
-	"  --snapshot FILE      also write a snapshot of the live heap to FILE\n"
-	ENGINE_OPTIONS
-	STACK_OPTIONS
-	CENSUS_OPTION
-	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_attach[] =
-	"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
-	"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
-	"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
-	"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
-	"                      [--group-by KEY] [--debug-dir DIR]... [--no-census] [--verbose]\n"
-	"\n"
-	"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
-	"every interval print the top sites with their live bytes, change, rate and\n"
-	"verdict (growing, plateau, fluctuating, shrinking, flat), then a final summary.\n"
-	"\n"
-	"options:\n"
-	"  --interval SECONDS   report every SECONDS (default 10)\n"
-	"  --duration SECONDS   stop after SECONDS (default 0: no limit)\n"
-	"  --top N              show the N sites with the most evidence of growth (default 20; 0: all)\n"
-	"  --json               one JSON object per interval (JSON Lines), then a final one\n"
-	FORMAT_OPTION
-	"  --record FILE        write a snapshot to FILE at the end (and every --snapshot-every)\n"
-	"  --snapshot-every SECONDS  also rewrite the --record snapshot every SECONDS\n"
-	ENGINE_OPTIONS
-	STACK_OPTIONS
-	CENSUS_OPTION
-	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_run[] =
-	"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
-	"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
-	"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
-	"                    [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
-	"                    -- COMMAND [ARGS...]\n"
-	"\n"
-	"Start COMMAND traced from its first allocation; when it exits, print what it\n"
-	"still held and exit with its status.\n"
-	"\n"
-	"options:\n"
-	"  --duration SECONDS   stop tracing after SECONDS (default 0: until COMMAND exits)\n"
-	"  --top N              show the N largest sites (default 20; 0: all; --json: all)\n"
-	"  --json               print one JSON object (schema in memtrace(1))\n"
-	FORMAT_OPTION
-	"  --stacks             print each row's call stack under it\n"
-	"  --snapshot FILE      also write a snapshot of what it held to FILE\n"
-	ENGINE_OPTIONS
-	STACK_OPTIONS
-	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_snapshot[] =
-	"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
-	"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
-	"                      [--no-default-wrappers] [--debug-dir DIR]... [--no-census]\n"
-	"                      [--verbose]\n"
-	"\n"
-	"Trace PID (or ask the memtrace session already tracing it), then write a\n"
-	"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
-	"the census of the heap at attach.\n"
-	"\n"
-	"options:\n"
-	"  -o, --output FILE    the snapshot file to write\n"
-	"  --duration SECONDS   trace this long (default 10; 0: until Ctrl-C or the target exits)\n"
-	ENGINE_OPTIONS
-	"  --depth N            unwind N frames above the allocator (default 32, at most 128)\n"
-	WRAPPER_OPTIONS
-	"  --debug-dir DIR      also look for separate debug info in DIR (repeatable)\n"
-	CENSUS_OPTION
-	"  -v, --verbose        say what memtrace does (hooks, stop times) on stderr\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_census[] =
-	"usage: memtrace census <pid> [--json] [--top N] [-o FILE] [--verbose]\n"
-	"\n"
-	"Take a census of PID's heap as it is (glibc's malloc): every live block by\n"
-	"C++ class (its vtable) or by usable size, largest first, jmap -histo style,\n"
-	"and the heap summary: what the allocator has mapped, what is live, what it\n"
-	"holds free and could give back, and the verdict (retention or normal).\n"
-	"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
-	"hooked, memtrace detaches when the census is taken.\n"
-	"\n"
-	"options:\n"
-	"  --json               print one JSON object (schema in memtrace(1))\n"
-	"  --top N              show the N largest rows (default 20; 0: all; --json: all)\n"
-	"  -o, --output FILE    also write a snapshot holding the census to FILE\n"
-	"  -v, --verbose        say how long the threads were paused and the census took\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_diff[] =
-	"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
-	"\n"
-	"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
-	"largest growth first; sites only in B are new, only in A gone.  When both\n"
-	"snapshots hold a census of the heap, also per C++ class and per block size.\n"
-	"\n"
-	"options:\n"
-	"  --json               print one JSON object (schema in memtrace(1))\n"
-	FORMAT_OPTION
-	"  --group-by KEY       rows by site (default), stack, function or module\n"
-	"  --top N              show the N rows that changed most (default 20; 0: all)\n"
-	"  --force              compare snapshots of different programs all the same\n"
-	"  -h, --help           show this help\n";
-
-static const char usage_detach[] =
-	"usage: memtrace detach <pid> [--verbose]\n"
-	"\n"
-	"Remove what a memtrace killed with SIGKILL (kill -9) left in PID: the jumps\n"
-	"at its allocator's entry points (the process runs slower with them) or the\n"
-	"breakpoint engine's int3s (the process dies at its next call).\n"
-	"Every byte written back is the module file's, checked against the agent's\n"
-	"record; the agent stays mapped, unused.  Refused while a live memtrace\n"
-	"traces PID: stopping that one restores its hooks.\n"
-	"\n"
-	"options:\n"
-	"  -v, --verbose        also list the entry points found as the file has them\n"
-	"  -h, --help           show this help\n";
-
-const char *mt_cli_usage(enum mt_cmd cmd)
-{
-	switch (cmd) {
-	case MT_CMD_HISTO: return usage_histo;
-	case MT_CMD_ATTACH: return usage_attach;
-	case MT_CMD_RUN: return usage_run;
-	case MT_CMD_SNAPSHOT: return usage_snapshot;
-	case MT_CMD_DIFF: return usage_diff;
-	case MT_CMD_DETACH: return usage_detach;
-	case MT_CMD_CENSUS: return usage_census;
-	default: return usage_general;
-	}
-}
-
-int mt_cli_parse_pid(const char *s, pid_t *out)
-{
-	if (!s || !*s || strlen(s) > 10)
-		return -1;
-	long long v = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (*p - '0');
-	}
-	if (v < 1 || v > INT_MAX)
-		return -1;
-	*out = (pid_t)v;
-	return 0;
-}
-
-static enum mt_cmd cmd_from_name(const char *s)
-{
-	if (strcmp(s, "histo") == 0) return MT_CMD_HISTO;
-	if (strcmp(s, "attach") == 0) return MT_CMD_ATTACH;
-	if (strcmp(s, "run") == 0) return MT_CMD_RUN;
-	if (strcmp(s, "snapshot") == 0) return MT_CMD_SNAPSHOT;
-	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
-	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
-	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
-	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
-	return MT_CMD_NONE;
-}
+/* Each command's synopsis and what it does; its options follow from
+ * HELP_ROWS.  test_cli.c checks that the synopsis names the same options. */
+static const char *const usage_heads[] = {
+	[MT_CMD_HISTO] =
+		"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
+		"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
+		"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
+		"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
+		"                      [--no-census] [--verbose]\n"
+		"\n"
+		"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
+		"largest live bytes first, then the census of the blocks allocated before\n"
+		"attach (by C++ class and size) and the heap summary.\n",
+	[MT_CMD_ATTACH] =
+		"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
+		"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
+		"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
+		"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+		"                      [--group-by KEY] [--debug-dir DIR]... [--no-census] [--verbose]\n"
+		"\n"
+		"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
+		"every interval print the top sites with their live bytes, change, rate and\n"
+		"verdict (growing, plateau, fluctuating, shrinking, flat), then a final summary.\n",
+	[MT_CMD_RUN] =
+		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
+		"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
+		"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+		"                    [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+		"                    -- COMMAND [ARGS...]\n"
+		"\n"
+		"Start COMMAND traced from its first allocation; when it exits, print what it\n"
+		"still held and exit with its status.\n",
+	[MT_CMD_SNAPSHOT] =
+		"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
+		"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
+		"                      [--no-default-wrappers] [--debug-dir DIR]... [--no-census]\n"
+		"                      [--verbose]\n"
+		"\n"
+		"Trace PID (or ask the memtrace session already tracing it), then write a\n"
+		"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
+		"the census of the heap at attach.\n",
+	[MT_CMD_CENSUS] =
+		"usage: memtrace census <pid> [--json] [--top N] [-o FILE] [--verbose]\n"
+		"\n"
+		"Take a census of PID's heap as it is (glibc's malloc): every live block by\n"
+		"C++ class (its vtable) or by usable size, largest first, jmap -histo style,\n"
+		"and the heap summary: what the allocator has mapped, what is live, what it\n"
+		"holds free and could give back, and the verdict (retention or normal).\n"
+		"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
+		"hooked, memtrace detaches when the census is taken.\n",
+	[MT_CMD_DIFF] =
+		"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
+		"\n"
+		"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
+		"largest growth first; sites only in B are new, only in A gone.  When both\n"
+		"snapshots hold a census of the heap, also per C++ class and per block size.\n",
+	[MT_CMD_DETACH] =
+		"usage: memtrace detach <pid> [--verbose]\n"
+		"\n"
+		"Remove what a memtrace killed with SIGKILL (kill -9) left in PID: the jumps\n"
+		"at its allocator's entry points (the process runs slower with them) or the\n"
+		"breakpoint engine's int3s (the process dies at its next call).\n"
+		"Every byte written back is the module file's, checked against the agent's\n"
+		"record; the agent stays mapped, unused.  Refused while a live memtrace\n"
+		"traces PID: stopping that one restores its hooks.\n",
+};
 
 static int parse_seconds(const char *s, double *out)
 {
@@ -274,19 +202,410 @@ static int parse_bytes(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* ---- what each option sets ------------------------------------------- */
+
+/* A flag: sets one bool of struct mt_options. */
+#define FLAG_SETTER(field)                                                      \
+	static int set_##field(struct mt_options *o, const struct given *g)   \
+	{                                                                      \
+		(void)g;                                                       \
+		o->field = true;                                               \
+		return 0;                                                      \
+	}
+FLAG_SETTER(verbose)
+FLAG_SETTER(stacks)
+FLAG_SETTER(force)
+FLAG_SETTER(lossless)
+FLAG_SETTER(no_default_wrappers)
+FLAG_SETTER(no_census)
+
+static int set_json(struct mt_options *o, const struct given *g)
+{
+	(void)g;
+	o->format = MT_FORMAT_JSON;
+	return 0;
+}
+
+static int set_duration(struct mt_options *o, const struct given *g)
+{
+	if (parse_seconds(g->val, &o->duration) < 0)
+		FAIL(g, "invalid --duration '%s': give a number of seconds >= 0", g->val);
+	return 0;
+}
+
+static int set_interval(struct mt_options *o, const struct given *g)
+{
+	if (parse_seconds(g->val, &o->interval) < 0 || o->interval < 0.05)
+		FAIL(g, "invalid --interval '%s': give a number of seconds >= 0.05", g->val);
+	return 0;
+}
+
+static int set_top(struct mt_options *o, const struct given *g)
+{
+	if (parse_count(g->val, &o->top) < 0)
+		FAIL(g, "invalid --top '%s': give a whole number >= 0", g->val);
+	o->top_given = true;
+	return 0;
+}
+
+static int set_format(struct mt_options *o, const struct given *g)
+{
+	if (strcmp(g->val, "table") == 0)
+		o->format = MT_FORMAT_TABLE;
+	else if (strcmp(g->val, "json") == 0)
+		o->format = MT_FORMAT_JSON;
+	else if (strcmp(g->val, "folded") == 0)
+		o->format = MT_FORMAT_FOLDED;
+	else
+		FAIL(g, "invalid --format '%s': give table, json or folded", g->val);
+	return 0;
+}
+
+static int set_snapshot(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty --snapshot: give the file to write the snapshot to");
+	o->snapshot_path = g->val;
+	return 0;
+}
+
+static int set_output(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty %s: give the file to write the snapshot to", g->name);
+	o->snapshot_path = g->val;
+	return 0;
+}
+
+static int set_record(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty --record: give the file to write snapshots to");
+	o->record_path = g->val;
+	return 0;
+}
+
+static int set_snapshot_every(struct mt_options *o, const struct given *g)
+{
+	if (parse_seconds(g->val, &o->snapshot_every) < 0 || o->snapshot_every < 0.05)
+		FAIL(g, "invalid --snapshot-every '%s': give a number of seconds >= 0.05", g->val);
+	return 0;
+}
+
+static int set_engine(struct mt_options *o, const struct given *g)
+{
+	if (strcmp(g->val, "inject") == 0)
+		o->engine = MT_ENGINE_INJECT;
+	else if (strcmp(g->val, "breakpoint") == 0)
+		o->engine = MT_ENGINE_BREAKPOINT;
+	else
+		FAIL(g, "invalid --engine '%s': give inject or breakpoint", g->val);
+	return 0;
+}
+
+static int set_sample_bytes(struct mt_options *o, const struct given *g)
+{
+	if (parse_bytes(g->val, &o->sample_bytes) < 0)
+		FAIL(g, "invalid --sample-bytes '%s': give a number of bytes from 1 to %llu", g->val,
+		     (unsigned long long)MT_MAX_SAMPLE_BYTES);
+	return 0;
+}
+
+static int set_depth(struct mt_options *o, const struct given *g)
+{
+	if (parse_count(g->val, &o->depth) < 0 || o->depth < 1 || o->depth > MT_MAX_DEPTH)
+		FAIL(g, "invalid --depth '%s': give a number of frames from 1 to %d", g->val,
+		     MT_MAX_DEPTH);
+	return 0;
+}
+
+static int set_wrapper(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty --wrapper: give a function name or a glob such as 'xmalloc*'");
+	if (o->nwrappers == MT_MAX_LIST)
+		FAIL(g, "too many --wrapper options: give at most %d (globs match many)",
+		     MT_MAX_LIST);
+	o->wrappers[o->nwrappers++] = g->val;
+	return 0;
+}
+
+static int set_group_by(struct mt_options *o, const struct given *g)
+{
+	for (enum mt_report_group k = MT_REPORT_BY_SITE; k <= MT_REPORT_BY_MODULE; k++) {
+		if (strcmp(g->val, mt_report_group_name(k)) == 0) {
+			o->group_by = k;
+			return 0;
+		}
+	}
+	FAIL(g, "invalid --group-by '%s': give site, stack, function or module", g->val);
+}
+
+static int set_debug_dir(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty --debug-dir: give a directory holding debug files");
+	if (o->ndebug_dirs == MT_MAX_LIST)
+		FAIL(g, "too many --debug-dir options: give at most %d", MT_MAX_LIST);
+	o->debug_dirs[o->ndebug_dirs++] = g->val;
+	return 0;
+}
+
+/* ---- the tables ---------------------------------------------------------- */
+
+static const struct cli_option options[NOPTS] = {
+	[OPT_HELP] = { "help", 'h', NULL, NULL },
+	[OPT_VERBOSE] = { "verbose", 'v', NULL, set_verbose },
+	[OPT_DURATION] = { "duration", 0, "SECONDS", set_duration },
+	[OPT_INTERVAL] = { "interval", 0, "SECONDS", set_interval },
+	[OPT_TOP] = { "top", 0, "N", set_top },
+	[OPT_JSON] = { "json", 0, NULL, set_json },
+	[OPT_FORMAT] = { "format", 0, "FORMAT", set_format },
+	[OPT_STACKS] = { "stacks", 0, NULL, set_stacks },
+	[OPT_SNAPSHOT] = { "snapshot", 0, "FILE", set_snapshot },
+	[OPT_OUTPUT] = { "output", 'o', "FILE", set_output },
+	[OPT_RECORD] = { "record", 0, "FILE", set_record },
+	[OPT_SNAPSHOT_EVERY] = { "snapshot-every", 0, "SECONDS", set_snapshot_every },
+	[OPT_FORCE] = { "force", 0, NULL, set_force },
+	[OPT_ENGINE] = { "engine", 0, "ENGINE", set_engine },
+	[OPT_SAMPLE_BYTES] = { "sample-bytes", 0, "N", set_sample_bytes },
+	[OPT_LOSSLESS] = { "lossless", 0, NULL, set_lossless },
+	[OPT_DEPTH] = { "depth", 0, "N", set_depth },
+	[OPT_WRAPPER] = { "wrapper", 0, "NAME", set_wrapper },
+	[OPT_NO_DEFAULT_WRAPPERS] = { "no-default-wrappers", 0, NULL, set_no_default_wrappers },
+	[OPT_GROUP_BY] = { "group-by", 0, "KEY", set_group_by },
+	[OPT_DEBUG_DIR] = { "debug-dir", 0, "DIR", set_debug_dir },
+	[OPT_NO_CENSUS] = { "no-census", 0, NULL, set_no_census },
+};
+
+/* In the order each --help shows them; an option whose text differs
+ * between commands has a row per text. */
+static const struct help_row help_rows[] = {
+	{ OPT_INTERVAL, A, "report every SECONDS (default 10)" },
+	{ OPT_OUTPUT, S, "the snapshot file to write" },
+	{ OPT_DURATION, H | S, "trace this long (default 10; 0: until Ctrl-C or the target exits)" },
+	{ OPT_DURATION, A, "stop after SECONDS (default 0: no limit)" },
+	{ OPT_DURATION, R, "stop tracing after SECONDS (default 0: until COMMAND exits)" },
+	{ OPT_TOP, H | R, "show the N largest sites (default 20; 0: all; --json: all)" },
+	{ OPT_TOP, A, "show the N sites with the most evidence of growth (default 20; 0: all)" },
+	{ OPT_JSON, H | R | D | C, "print one JSON object (schema in memtrace(1))" },
+	{ OPT_JSON, A, "one JSON object per interval (JSON Lines), then a final one" },
+	{ OPT_TOP, C, "show the N largest rows (default 20; 0: all; --json: all)" },
+	{ OPT_OUTPUT, C, "also write a snapshot holding the census to FILE" },
+	{ OPT_FORMAT, H | A | R | D,
+	  "table (default), json or folded (collapsed stacks for flame graphs)" },
+	{ OPT_STACKS, H | R, "print each row's call stack under it" },
+	{ OPT_SNAPSHOT, H, "also write a snapshot of the live heap to FILE" },
+	{ OPT_SNAPSHOT, R, "also write a snapshot of what it held to FILE" },
+	{ OPT_RECORD, A, "write a snapshot to FILE at the end (and every --snapshot-every)" },
+	{ OPT_SNAPSHOT_EVERY, A, "also rewrite the --record snapshot every SECONDS" },
+	{ OPT_ENGINE, H | A | R | S, "inject (default: trampolines, in-process agent) or breakpoint" },
+	{ OPT_SAMPLE_BYTES, H | A | R | S,
+	  "sample allocations, one per ~N bytes; reports estimates (default: all)" },
+	{ OPT_LOSSLESS, H | A | R | S,
+	  "when memtrace falls behind, slow the process down instead of\n"
+	  "dropping events (inject; default: drop and count them)" },
+	{ OPT_DEPTH, H | A | R | S, "unwind N frames above the allocator (default 32, at most 128)" },
+	/* What a stripped module's functions are called is in memtrace(1)
+	 * (SYMBOLS); the well-known wrappers are listed there too. */
+	{ OPT_WRAPPER, H | A | R | S,
+	  "treat function NAME as an allocator wrapper (glob, or\n"
+	  "MODULE+OFFSET for a function of a stripped module; repeatable)" },
+	{ OPT_NO_DEFAULT_WRAPPERS, H | A | R | S,
+	  "do not skip the well-known wrappers (zmalloc, palloc,\n"
+	  "g_malloc, PyMem_*, ngx_palloc, xmalloc, ...); the malloc\n"
+	  "family and operator new are always skipped" },
+	{ OPT_GROUP_BY, H | A | R | D, "rows by site (default), stack, function or module" },
+	{ OPT_TOP, D, "show the N rows that changed most (default 20; 0: all)" },
+	{ OPT_FORCE, D, "compare snapshots of different programs all the same" },
+	{ OPT_DEBUG_DIR, H | A | R | S, "also look for separate debug info in DIR (repeatable)" },
+	{ OPT_NO_CENSUS, H | A | S,
+	  "take no census of the heap at attach (the blocks allocated\n"
+	  "before are then not counted; their frees are unknown)" },
+	{ OPT_VERBOSE, H | A | R | S, "say what memtrace does (hooks, stop times) on stderr" },
+	{ OPT_VERBOSE, C, "say how long the threads were paused and the census took" },
+	{ OPT_VERBOSE, X, "also list the entry points found as the file has them" },
+	{ OPT_HELP, ALL, "show this help" },
+};
+
+#define NROWS (sizeof help_rows / sizeof help_rows[0])
+
+/* ---- --help ------------------------------------------------------------ */
+
+#define HELP_COLUMN 23  /* where the texts of the options section start */
+
+static size_t append(char *buf, size_t len, size_t at, const char *s, size_t n)
+{
+	if (at + n >= len)
+		n = at < len - 1 ? len - 1 - at : 0;
+	memcpy(buf + at, s, n);
+	buf[at + n] = 0;
+	return at + n;
+}
+
+/* One row: "  -o, --output FILE    the text", continuation lines under it. */
+static size_t format_row(char *buf, size_t len, size_t at, const struct help_row *r)
+{
+	const struct cli_option *op = &options[r->opt];
+	char tag[64];
+	int n = op->short_name ? snprintf(tag, sizeof tag, "  -%c, --%s", op->short_name, op->name)
+			       : snprintf(tag, sizeof tag, "  --%s", op->name);
+	if (op->value)
+		n += snprintf(tag + n, sizeof tag - (size_t)n, " %s", op->value);
+	at = append(buf, len, at, tag, (size_t)n);
+	static const char spaces[] = "                        ";
+	size_t pad = (size_t)n + 2 <= HELP_COLUMN ? HELP_COLUMN - (size_t)n : 2;
+	at = append(buf, len, at, spaces, pad);
+	for (const char *t = r->text; *t;) {
+		size_t line = strcspn(t, "\n");
+		at = append(buf, len, at, t, line);
+		at = append(buf, len, at, "\n", 1);
+		t += line;
+		if (*t) {
+			t++;
+			at = append(buf, len, at, spaces, HELP_COLUMN);
+		}
+	}
+	return at;
+}
+
+/* A command's text is built on the first call; test_cli checks that each
+ * fits (ends with --help's row). */
+const char *mt_cli_usage(enum mt_cmd cmd)
+{
+	static char text[MT_CMD_VERSION + 1][4096];
+	if (cmd <= MT_CMD_NONE || cmd >= MT_CMD_HELP)
+		return usage_general;
+	char *buf = text[cmd];
+	if (buf[0])
+		return buf;
+	size_t at = append(buf, sizeof text[cmd], 0, usage_heads[cmd], strlen(usage_heads[cmd]));
+	at = append(buf, sizeof text[cmd], at, "\noptions:\n", 10);
+	for (size_t i = 0; i < NROWS; i++)
+		if (help_rows[i].cmds & (1u << cmd))
+			at = format_row(buf, sizeof text[cmd], at, &help_rows[i]);
+	return buf;
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+int mt_cli_parse_pid(const char *s, pid_t *out)
+{
+	if (!s || !*s || strlen(s) > 10)
+		return -1;
+	long long v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < 1 || v > INT_MAX)
+		return -1;
+	*out = (pid_t)v;
+	return 0;
+}
+
+static enum mt_cmd cmd_from_name(const char *s)
+{
+	if (strcmp(s, "histo") == 0) return MT_CMD_HISTO;
+	if (strcmp(s, "attach") == 0) return MT_CMD_ATTACH;
+	if (strcmp(s, "run") == 0) return MT_CMD_RUN;
+	if (strcmp(s, "snapshot") == 0) return MT_CMD_SNAPSHOT;
+	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
+	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
+	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
+	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
+	return MT_CMD_NONE;
+}
+
+/* The option A names ("--name" or "-x"), or NOPTS. */
+static enum opt_id find_option(const char *a)
+{
+	for (int k = 0; k < NOPTS; k++) {
+		const struct cli_option *op = &options[k];
+		if (a[0] == '-' && a[1] == '-' ? strcmp(a + 2, op->name) == 0
+		    : a[0] == '-' && op->short_name && a[1] == op->short_name && !a[2])
+			return (enum opt_id)k;
+	}
+	return NOPTS;
+}
+
+/* Whether CMD takes OPT: whether its --help shows it. */
+static bool takes(enum mt_cmd cmd, enum opt_id opt)
+{
+	for (size_t i = 0; i < NROWS; i++)
+		if (help_rows[i].opt == opt && (help_rows[i].cmds & (1u << cmd)))
+			return true;
+	return false;
+}
+
+#undef FAIL
 #define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
-int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t errlen)
+/* Not an option of CMD: a negative number where a PID goes, or a mistake. */
+static int refuse_option(const char *a, const char *first, enum mt_cmd cmd, char *err,
+			 size_t errlen)
 {
-	memset(o, 0, sizeof *o);
-	o->top = 20;
-	o->interval = 10;
-	o->depth = 32;
-	o->raw_argc = argc - 1;
-	o->raw_argv = argv + 1;
-	if (argc < 2)
-		FAIL("no command given: try 'memtrace --help'");
+	if (a[1] >= '0' && a[1] <= '9' && ((H | A | S | X | C) & (1u << cmd)))
+		FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
+		     a, INT_MAX);
+	FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
+}
 
+/* The command's positional arguments: a PID, or diff's two snapshots. */
+static int take_operand(const char *a, struct mt_options *o, const char **pid_arg,
+			const char *files[2], int *nfiles, char *err, size_t errlen)
+{
+	if (o->cmd == MT_CMD_RUN)
+		FAIL("put '--' before the command to run: memtrace run [OPTIONS] -- %s", a);
+	if (o->cmd == MT_CMD_DIFF) {
+		if (*nfiles == 2)
+			FAIL("diff compares two snapshots: '%s', '%s' and '%s' given", files[0],
+			     files[1], a);
+		files[(*nfiles)++] = a;
+		return 0;
+	}
+	if (*pid_arg)
+		FAIL("one PID only: '%s' and '%s' given", *pid_arg, a);
+	*pid_arg = a;
+	return 0;
+}
+
+/* After the options: what each command needs besides them. */
+static int finish(int argc, char **argv, int i, const char *first, const char *pid_arg,
+		  const char *files[2], int nfiles, struct mt_options *o, char *err,
+		  size_t errlen)
+{
+	o->json = o->format == MT_FORMAT_JSON;
+	if (o->cmd == MT_CMD_DIFF) {
+		if (nfiles < 2)
+			FAIL("diff needs two snapshots: memtrace diff A B");
+		o->diff_a = files[0];
+		o->diff_b = files[1];
+		return 0;
+	}
+	if (o->cmd == MT_CMD_SNAPSHOT && !o->snapshot_path)
+		FAIL("no output file: memtrace snapshot <pid> -o FILE");
+	if (o->snapshot_every > 0 && !o->record_path)
+		FAIL("--snapshot-every needs --record FILE: the file to rewrite");
+	if (o->cmd == MT_CMD_RUN) {
+		if (i >= argc)
+			FAIL("no command to run: memtrace run [OPTIONS] -- COMMAND [ARGS...]");
+		o->argv = &argv[i];
+		return 0;
+	}
+	if (!pid_arg)
+		FAIL("no PID given: memtrace %s <pid>", first);
+	if (mt_cli_parse_pid(pid_arg, &o->pid) < 0)
+		FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
+		     pid_arg, INT_MAX);
+	return 0;
+}
+
+/* The first word: --help, --version, help [COMMAND], or a command.
+ * 1: a command whose options follow, 0: done, -1: refused. */
+static int parse_command(int argc, char **argv, struct mt_options *o, char *err, size_t errlen)
+{
 	const char *first = argv[1];
 	if (strcmp(first, "-h") == 0 || strcmp(first, "--help") == 0) {
 		o->cmd = MT_CMD_HELP;
@@ -299,26 +618,31 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	o->cmd = cmd_from_name(first);
 	if (o->cmd == MT_CMD_NONE)
 		FAIL("unknown command '%s': try 'memtrace --help'", first);
-	if (o->cmd == MT_CMD_HELP) {
-		if (argc > 2) {
-			o->help_for = cmd_from_name(argv[2]);
-			if (o->help_for == MT_CMD_NONE || o->help_for == MT_CMD_HELP)
-				FAIL("unknown command '%s': try 'memtrace --help'", argv[2]);
-		}
-		return 0;
+	if (o->cmd != MT_CMD_HELP)
+		return 1;
+	if (argc > 2) {
+		o->help_for = cmd_from_name(argv[2]);
+		if (o->help_for == MT_CMD_NONE || o->help_for == MT_CMD_HELP)
+			FAIL("unknown command '%s': try 'memtrace --help'", argv[2]);
 	}
+	return 0;
+}
+
+int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t errlen)
+{
+	memset(o, 0, sizeof *o);
+	o->top = 20;
+	o->interval = 10;
+	o->depth = 32;
+	o->raw_argc = argc - 1;
+	o->raw_argv = argv + 1;
+	if (argc < 2)
+		FAIL("no command given: try 'memtrace --help'");
+	int rc = parse_command(argc, argv, o, err, errlen);
+	if (rc <= 0)
+		return rc;
+	const char *first = argv[1];
 	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
-	const enum mt_cmd c = o->cmd;
-	/* Which commands take an option: H histo, A attach, R run, S snapshot, D diff,
-	 * X detach, C census. */
-#define H (1u << MT_CMD_HISTO)
-#define A (1u << MT_CMD_ATTACH)
-#define R (1u << MT_CMD_RUN)
-#define S (1u << MT_CMD_SNAPSHOT)
-#define D (1u << MT_CMD_DIFF)
-#define X (1u << MT_CMD_DETACH)
-#define C (1u << MT_CMD_CENSUS)
-#define FOR(mask) (((mask) & (1u << c)) != 0)
 
 	const char *pid_arg = NULL;
 	const char *files[2] = { NULL, NULL };
@@ -338,177 +662,34 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 			val = a + n + 1;
 			a = name;
 		}
-#define NEED_VALUE()                                                                 \
-	do {                                                                         \
-		if (!val) {                                                          \
-			if (i + 1 >= argc)                                           \
-				FAIL("option %s needs a value: try 'memtrace %s --help'", a, first); \
-			val = argv[++i];                                             \
-		}                                                                    \
-	} while (0)
-
 		if (strcmp(a, "--") == 0 && o->cmd == MT_CMD_RUN) {
 			i++;
 			break;
 		}
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		if (a[0] != '-' || !a[1]) {
+			if (take_operand(a, o, &pid_arg, files, &nfiles, err, errlen) < 0)
+				return -1;
+			continue;
+		}
+		enum opt_id id = find_option(a);
+		if (id == OPT_HELP) {
 			o->help_for = o->cmd;
 			o->cmd = MT_CMD_HELP;
 			return 0;
 		}
-		bool flag = strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0 ||
-			    strcmp(a, "--json") == 0 || strcmp(a, "--stacks") == 0 ||
-			    strcmp(a, "--force") == 0;
-		if (flag && val)
+		const struct cli_option *op = id < NOPTS ? &options[id] : NULL;
+		if (op && !op->value && val)
 			FAIL("option %s takes no value: try 'memtrace %s --help'", a, first);
-		if ((strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) && FOR(H | A | R | S | X | C)) {
-			o->verbose = true;
-		} else if (strcmp(a, "--duration") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (parse_seconds(val, &o->duration) < 0)
-				FAIL("invalid --duration '%s': give a number of seconds >= 0", val);
-		} else if (strcmp(a, "--top") == 0 && FOR(H | A | R | D | C)) {
-			NEED_VALUE();
-			if (parse_count(val, &o->top) < 0)
-				FAIL("invalid --top '%s': give a whole number >= 0", val);
-			o->top_given = true;
-		} else if (strcmp(a, "--json") == 0 && FOR(H | A | R | D | C)) {
-			o->format = MT_FORMAT_JSON;
-		} else if (strcmp(a, "--format") == 0 && FOR(H | A | R | D)) {
-			NEED_VALUE();
-			if (strcmp(val, "table") == 0)
-				o->format = MT_FORMAT_TABLE;
-			else if (strcmp(val, "json") == 0)
-				o->format = MT_FORMAT_JSON;
-			else if (strcmp(val, "folded") == 0)
-				o->format = MT_FORMAT_FOLDED;
-			else
-				FAIL("invalid --format '%s': give table, json or folded", val);
-		} else if (strcmp(a, "--snapshot") == 0 && FOR(H | R)) {
-			NEED_VALUE();
-			if (!*val)
-				FAIL("empty --snapshot: give the file to write the snapshot to");
-			o->snapshot_path = val;
-		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && FOR(S | C)) {
-			NEED_VALUE();
-			if (!*val)
-				FAIL("empty %s: give the file to write the snapshot to", a);
-			o->snapshot_path = val;
-		} else if (strcmp(a, "--record") == 0 && FOR(A)) {
-			NEED_VALUE();
-			if (!*val)
-				FAIL("empty --record: give the file to write snapshots to");
-			o->record_path = val;
-		} else if (strcmp(a, "--snapshot-every") == 0 && FOR(A)) {
-			NEED_VALUE();
-			if (parse_seconds(val, &o->snapshot_every) < 0 || o->snapshot_every < 0.05)
-				FAIL("invalid --snapshot-every '%s': give a number of seconds >= 0.05", val);
-		} else if (strcmp(a, "--force") == 0 && FOR(D)) {
-			o->force = true;
-		} else if (strcmp(a, "--depth") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (parse_count(val, &o->depth) < 0 || o->depth < 1 || o->depth > MT_MAX_DEPTH)
-				FAIL("invalid --depth '%s': give a number of frames from 1 to %d", val,
-				     MT_MAX_DEPTH);
-		} else if (strcmp(a, "--wrapper") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (!*val)
-				FAIL("empty --wrapper: give a function name or a glob such as 'xmalloc*'");
-			if (o->nwrappers == MT_MAX_LIST)
-				FAIL("too many --wrapper options: give at most %d (globs match many)",
-				     MT_MAX_LIST);
-			o->wrappers[o->nwrappers++] = val;
-		} else if (strcmp(a, "--no-default-wrappers") == 0 && FOR(H | A | R | S)) {
-			o->no_default_wrappers = true;
-		} else if (strcmp(a, "--debug-dir") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (!*val)
-				FAIL("empty --debug-dir: give a directory holding debug files");
-			if (o->ndebug_dirs == MT_MAX_LIST)
-				FAIL("too many --debug-dir options: give at most %d", MT_MAX_LIST);
-			o->debug_dirs[o->ndebug_dirs++] = val;
-		} else if (strcmp(a, "--group-by") == 0 && FOR(H | A | R | D)) {
-			NEED_VALUE();
-			int g;
-			for (g = 0; g < 4 && strcmp(val, mt_group_name((enum mt_group)g)) != 0; g++)
-				;
-			if (g == 4)
-				FAIL("invalid --group-by '%s': give site, stack, function or module", val);
-			o->group_by = (enum mt_group)g;
-		} else if (strcmp(a, "--engine") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (strcmp(val, "inject") == 0)
-				o->engine = MT_ENGINE_INJECT;
-			else if (strcmp(val, "breakpoint") == 0)
-				o->engine = MT_ENGINE_BREAKPOINT;
-			else
-				FAIL("invalid --engine '%s': give inject or breakpoint", val);
-		} else if (strcmp(a, "--sample-bytes") == 0 && FOR(H | A | R | S)) {
-			NEED_VALUE();
-			if (parse_bytes(val, &o->sample_bytes) < 0)
-				FAIL("invalid --sample-bytes '%s': give a number of bytes from 1 to %llu",
-				     val, (unsigned long long)MT_MAX_SAMPLE_BYTES);
-		} else if (strcmp(a, "--lossless") == 0 && FOR(H | A | R | S)) {
-			o->lossless = true;
-		} else if (strcmp(a, "--no-census") == 0 && FOR(H | A | S)) {
-			o->no_census = true;
-		} else if (strcmp(a, "--stacks") == 0 && FOR(H | R)) {
-			o->stacks = true;
-		} else if (strcmp(a, "--interval") == 0 && o->cmd == MT_CMD_ATTACH) {
-			NEED_VALUE();
-			if (parse_seconds(val, &o->interval) < 0 || o->interval < 0.05)
-				FAIL("invalid --interval '%s': give a number of seconds >= 0.05", val);
-		} else if (a[0] == '-' && a[1] >= '0' && a[1] <= '9' && FOR(H | A | S | X | C)) {
-			FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
-			     a, INT_MAX);
-		} else if (a[0] == '-' && a[1]) {
-			FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
-		} else if (o->cmd == MT_CMD_RUN) {
-			FAIL("put '--' before the command to run: memtrace run [OPTIONS] -- %s", a);
-		} else if (o->cmd == MT_CMD_DIFF) {
-			if (nfiles == 2)
-				FAIL("diff compares two snapshots: '%s', '%s' and '%s' given", files[0],
-				     files[1], a);
-			files[nfiles++] = a;
-		} else if (pid_arg) {
-			FAIL("one PID only: '%s' and '%s' given", pid_arg, a);
-		} else {
-			pid_arg = a;
+		if (!op || !takes(o->cmd, id))
+			return refuse_option(a, first, o->cmd, err, errlen);
+		if (op->value && !val) {
+			if (i + 1 >= argc)
+				FAIL("option %s needs a value: try 'memtrace %s --help'", a, first);
+			val = argv[++i];
 		}
-#undef NEED_VALUE
+		const struct given g = { a, val, err, errlen };
+		if (op->set(o, &g) < 0)
+			return -1;
 	}
-#undef H
-#undef A
-#undef R
-#undef S
-#undef D
-#undef X
-#undef C
-#undef FOR
-	o->json = o->format == MT_FORMAT_JSON;
-
-	if (o->cmd == MT_CMD_DIFF) {
-		if (nfiles < 2)
-			FAIL("diff needs two snapshots: memtrace diff A B");
-		o->diff_a = files[0];
-		o->diff_b = files[1];
-		return 0;
-	}
-	if (o->cmd == MT_CMD_SNAPSHOT && !o->snapshot_path)
-		FAIL("no output file: memtrace snapshot <pid> -o FILE");
-	if (o->snapshot_every > 0 && !o->record_path)
-		FAIL("--snapshot-every needs --record FILE: the file to rewrite");
-
-	if (o->cmd == MT_CMD_RUN) {
-		if (i >= argc)
-			FAIL("no command to run: memtrace run [OPTIONS] -- COMMAND [ARGS...]");
-		o->argv = &argv[i];
-		return 0;
-	}
-	if (!pid_arg)
-		FAIL("no PID given: memtrace %s <pid>", first);
-	if (mt_cli_parse_pid(pid_arg, &o->pid) < 0)
-		FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
-		     pid_arg, INT_MAX);
-	return 0;
+	return finish(argc, argv, i, first, pid_arg, files, nfiles, o, err, errlen);
 }

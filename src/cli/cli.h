@@ -13,7 +13,8 @@
 int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t errlen);
 /* Parse a PID the way the command line does: 1..INT_MAX decimal digits only. */
 int mt_cli_parse_pid(const char *s, pid_t *out);
-/* The usage text for CMD (MT_CMD_NONE: general). */
+/* The usage text for CMD (MT_CMD_NONE: general): a command's synopsis,
+ * then its options from the same table the parser reads. */
 const char *mt_cli_usage(enum mt_cmd cmd);
 
 #endif

@@ -44,7 +44,7 @@ int mt_cmd_diff(const struct mt_options *o)
 				  o->diff_b, why);
 	}
 	struct mt_diff d = { 0 };
-	if (rc == 0 && mt_diff_compute(a, b, (enum mt_report_group)o->group_by, &d) < 0)
+	if (rc == 0 && mt_diff_compute(a, b, o->group_by, &d) < 0)
 		rc = mt_fail(MT_E_INTERNAL, "out of memory comparing the snapshots");
 	if (rc == 0) {
 		int top = o->json && !o->top_given ? 0 : o->top;

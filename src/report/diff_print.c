@@ -12,21 +12,6 @@
 #include "report/diff_priv.h"
 #include "report/report_json.h"
 
-static const char *group_name(enum mt_report_group g)
-{
-	switch (g) {
-	case MT_REPORT_BY_STACK:
-		return "stack";
-	case MT_REPORT_BY_FUNCTION:
-		return "function";
-	case MT_REPORT_BY_MODULE:
-		return "module";
-	case MT_REPORT_BY_SITE:
-		break;
-	}
-	return "site";
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 #define SGR_RED "\033[31m"
@@ -296,7 +281,7 @@ int mt_diff_print_table(FILE *f, const struct mt_snapshot *a, const struct mt_sn
 	fprintf(f, "live: A %" PRIu64 " blocks, %s; B %" PRIu64 " blocks, %s; change %s%s%s\n", blocks_a,
 		la, blocks_b, lb, sgr(color, (int64_t)(bytes_b - bytes_a)), dl,
 		color && bytes_a != bytes_b ? SGR_RESET : "");
-	fprintf(f, "by %s: %zu changed, %zu new, %zu gone, %zu same\n\n", group_name(d->group),
+	fprintf(f, "by %s: %zu changed, %zu new, %zu gone, %zu same\n\n", mt_report_group_name(d->group),
 		count[MT_DIFF_CHANGED], count[MT_DIFF_NEW], count[MT_DIFF_GONE], count[MT_DIFF_SAME]);
 
 	/* "Δ" is two bytes in UTF-8 and one column: its fields are one wider. */
@@ -509,7 +494,7 @@ int mt_diff_print_json(FILE *f, const struct mt_snapshot *a, const struct mt_sna
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
-	json_object_set_new(o, "group_by", json_string(group_name(d->group)));
+	json_object_set_new(o, "group_by", json_string(mt_report_group_name(d->group)));
 	json_object_set_new(o, "a", meta(a));
 	json_object_set_new(o, "b", meta(b));
 	json_object_set_new(o, "census_a", census_json(a->census));

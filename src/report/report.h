@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "census/census_report.h"
+#include "report/group.h"
 
 /* One frame of a site's stack; the strings belong to whoever built it. */
 struct mt_report_frame {
@@ -122,12 +123,6 @@ void mt_report_sort(struct mt_report *r);
 /* attach: by evidence for growth (score), then live bytes. */
 void mt_report_sort_growth(struct mt_report *r);
 
-enum mt_report_group {
-	MT_REPORT_BY_SITE,      /* the site frame: same address and function */
-	MT_REPORT_BY_STACK,     /* the whole stack: rows stay as they are */
-	MT_REPORT_BY_FUNCTION,  /* the site frame's function (module+offset if unnamed) */
-	MT_REPORT_BY_MODULE,    /* the site frame's module */
-};
 /* Merge R's rows that share the group key, summing counters; a merged row
  * keeps the stack of its largest member.  Then sorts. */
 int mt_report_group(struct mt_report *r, enum mt_report_group g);

@@ -7,6 +7,16 @@
 
 #include "report/report.h"
 
+static const char *const group_names[] = {
+	[MT_REPORT_BY_SITE] = "site", [MT_REPORT_BY_STACK] = "stack",
+	[MT_REPORT_BY_FUNCTION] = "function", [MT_REPORT_BY_MODULE] = "module",
+};
+
+const char *mt_report_group_name(enum mt_report_group g)
+{
+	return (unsigned)g < sizeof group_names / sizeof group_names[0] ? group_names[g] : "?";
+}
+
 struct keyed {
 	char key[600];
 	size_t index;

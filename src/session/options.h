@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "model/stacks.h"
+#include "report/group.h"
 
 enum mt_cmd {
 	MT_CMD_NONE,
@@ -26,16 +27,6 @@ enum mt_cmd {
 
 #define MT_MAX_DEPTH MT_STACKS_MAX_DEPTH
 #define MT_MAX_LIST 32
-
-/* How report rows are grouped (--group-by). */
-enum mt_group {
-	MT_GROUP_SITE,      /* the first frame outside the allocator and its wrappers */
-	MT_GROUP_STACK,     /* the whole stack */
-	MT_GROUP_FUNCTION,  /* the site's function, wherever in it */
-	MT_GROUP_MODULE,    /* the site's module */
-};
-
-const char *mt_group_name(enum mt_group g);
 
 /* How a report is printed (--format; --json is --format json). */
 enum mt_format {
@@ -76,7 +67,7 @@ struct mt_options {
 	char **raw_argv;
 	int depth;                /* frames unwound above the allocator (1..MT_STACKS_MAX_DEPTH) */
 	bool stacks;              /* histo, run: print each row's stack */
-	enum mt_group group_by;
+	enum mt_report_group group_by;
 	const char *wrappers[MT_MAX_LIST]; /* --wrapper globs */
 	int nwrappers;
 	bool no_default_wrappers; /* only the allocator's own names are wrappers */

@@ -98,7 +98,7 @@ struct report_opts {
 	enum mt_format format;
 	int top;                  /* rows; 0: all (--json without --top) */
 	bool stacks;              /* table: each row's stack under it */
-	enum mt_group group_by;
+	enum mt_report_group group_by;
 };
 /* attach: one interval's report (FINAL: the summary at the end). */
 int mt_session_print_interval(struct session *s, bool final);

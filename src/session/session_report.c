@@ -103,10 +103,10 @@ static int build_report(struct session *s, const struct report_opts *ro, struct 
 	mt_symbolizer_downloads(s->sym, false);
 	if (err)
 		return err;
-	r->group_by = mt_group_name(ro->group_by);
+	r->group_by = mt_report_group_name(ro->group_by);
 	r->show_stacks = ro->stacks;
 	mt_session_hints_note_fanout(s, r);
-	return mt_report_group(r, (enum mt_report_group)ro->group_by) < 0 ? -ENOMEM : 0;
+	return mt_report_group(r, ro->group_by) < 0 ? -ENOMEM : 0;
 }
 
 /* attach: each row's change since the last interval, its series, trend,
@@ -120,7 +120,7 @@ static void add_history(struct session *s, const struct report_opts *ro, struct 
 	for (size_t i = 0; i < r->nsites; i++) {
 		struct mt_report_site *rs = &r->sites[i];
 		char key[600];
-		mt_report_row_key(rs, (enum mt_report_group)ro->group_by, key, sizeof key);
+		mt_report_row_key(rs, ro->group_by, key, sizeof key);
 		struct mt_history_row *h = mt_history_get(s->history, key);
 		if (!h)
 			continue;

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Check that the documentation keeps up with memtrace.
 
-Every long option that `memtrace --help` or `memtrace COMMAND --help` prints
-must be an item of the man page's OPTIONS section and must be in every
-completion file, and the man page's EXIT STATUS section must list exactly the
-exit statuses of src/util/errors.h.
+Every option, long or short, that `memtrace --help` or `memtrace COMMAND
+--help` prints, for every command, must be an item of the man page's OPTIONS
+section and must be offered for that very command by every completion file,
+and the man page's EXIT STATUS section must list exactly the exit statuses of
+src/util/errors.h.  The --help texts come from cli.c's one option table, which
+is also what the parser accepts.
 
-The bash completion (and the fish one, when fish is installed) is asked what
-it offers after `memtrace COMMAND --`, so an option must be offered for the
-very command whose --help shows it; the zsh file is searched as text.
+The bash completion is asked what it offers after `memtrace COMMAND -`; the
+zsh and fish files are read per command (zsh: the `_arguments` of the
+command's case, with the arrays it names; fish: the `complete` lines whose
+condition names the command), and fish, when installed, is asked as well.
 
 Exit status: 0 all documented, 1 something is missing, 99 the check itself
 could not run (meson's "hard error").
@@ -21,10 +24,14 @@ import shutil
 import subprocess
 import sys
 
-COMMANDS = ("histo", "attach", "run", "detach", "census")
+COMMANDS = ("histo", "attach", "run", "snapshot", "diff", "detach", "census")
 
 # "--duration" but not the "--" of "-- COMMAND" nor the tail of "a--b"
 LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# "-o" of "-o FILE" or "-v, --verbose", not the "-5" of "x86-64"
+SHORT_OPTION = re.compile(r"(?<![\w-])-[a-zA-Z](?![\w-])")
+# both, in a completion file
+ANY_OPTION = re.compile(r"(?<![\w-])--?[a-zA-Z][a-zA-Z0-9-]*")
 
 
 def fail_hard(msg):
@@ -48,14 +55,17 @@ def run(argv, what):
 
 
 def help_options(memtrace, cmd, problems):
-    """The long options in the help text of `memtrace [CMD] --help`."""
+    """The options in the help text of `memtrace [CMD] --help`."""
     argv = [memtrace, *cmd, "--help"]
     where = " ".join(["memtrace", *cmd, "--help"])
     p = run(argv, where)
     if p.returncode != 0:
         problems.append(f"`{where}` exited with status {p.returncode}, not 0")
-    options = set(LONG_OPTION.findall(p.stdout + p.stderr))
-    if not options:
+    # the options section: the general help's list of commands names
+    # snapshot's -o, which is no option of memtrace itself
+    text = (p.stdout + p.stderr).partition("\noptions:\n")[2]
+    options = set(LONG_OPTION.findall(text)) | set(SHORT_OPTION.findall(text))
+    if not any(o.startswith("--") for o in options):
         problems.append(f"`{where}` lists no long options")
     return options
 
@@ -85,7 +95,7 @@ def item_tags(section):
 
 def man_options(roff):
     return {opt for tag in item_tags(man_section(roff, "OPTIONS"))
-            for opt in LONG_OPTION.findall(tag)}
+            for opt in LONG_OPTION.findall(tag) + SHORT_OPTION.findall(tag)}
 
 
 def man_statuses(roff):
@@ -105,8 +115,8 @@ def error_list_statuses(header):
 
 
 def bash_offers(path, cmd):
-    """What the bash completion offers for `memtrace [CMD] --<TAB>`."""
-    words = " ".join(["memtrace", *cmd, "--"])
+    """What the bash completion offers for `memtrace [CMD] -<TAB>`."""
+    words = " ".join(["memtrace", *cmd, "-"])
     script = (f"source {shlex.quote(path)}; COMP_WORDS=({words}); "
               "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE=\"${COMP_WORDS[*]}\"; "
               "COMP_POINT=${#COMP_LINE}; _memtrace; printf '%s\\n' \"${COMPREPLY[@]}\"")
@@ -117,8 +127,8 @@ def bash_offers(path, cmd):
 
 
 def fish_offers(fish, path, cmd):
-    """What the fish completion offers for `memtrace [CMD] --<TAB>`."""
-    line = " ".join(["memtrace", *cmd, "--"])
+    """What the fish completion offers for `memtrace [CMD] -<TAB>`."""
+    line = " ".join(["memtrace", *cmd, "-"])
     p = run([fish, "--no-config", "-c",
              f"source {shlex.quote(path)}; complete -C {shlex.quote(line)}"],
             f"fish on {path}")
@@ -127,23 +137,74 @@ def fish_offers(fish, path, cmd):
     return {entry.split("\t")[0] for entry in p.stdout.splitlines()}
 
 
-def completion_asker(path, fish):
-    """A function CMD -> options offered, for the completions we can run."""
-    if path.endswith(".bash"):
-        return lambda cmd: bash_offers(path, cmd)
-    if path.endswith(".fish") and fish:
-        return lambda cmd: fish_offers(fish, path, cmd)
-    return None
+def fish_lines(path, cmd):
+    """What the fish file offers for `memtrace [CMD] -`, read as text: its
+    `complete -c memtrace` lines whose condition is `__fish_use_subcommand`
+    (no command yet) or `__memtrace_using ... CMD ...`."""
+    offered = set()
+    for line in read(path).splitlines():
+        if not re.match(r"complete\s+-c\s+memtrace\b", line):
+            continue
+        m = re.search(r"-n\s+(?:'__memtrace_using\s+([a-z ]+)'|(__fish_use_subcommand)\b)",
+                      line)
+        if not m:
+            continue
+        using, top = m.group(1), m.group(2)
+        if (cmd and not (using and cmd[0] in using.split())) or (not cmd and not top):
+            continue
+        offered |= {f"--{n}" for n in re.findall(r"\s(?:-l|--long)\s+['\"]?([\w-]+)", line)}
+        offered |= {f"-{n}" for n in re.findall(r"\s(?:-s|--short)\s+['\"]?(\w)\b", line)}
+    return offered
 
 
-def text_mentions(path, option):
-    """OPTION written in the file: `--name`, or fish's `-l name`."""
-    name = re.escape(option[2:])
-    if path.endswith(".fish"):
-        pattern = rf"(?:\s-l\s+|\s--long(?:-option)?[=\s]+)['\"]?{name}(?![\w-])"
+def zsh_arrays(text):
+    """The arrays the zsh function sets, `name=(...)` on one line or more,
+    as their text."""
+    arrays = {}
+    for m in re.finditer(r"^\s*(\w+)=\((.*)$", text, re.M):
+        body = m.group(2)
+        if not body.strip():
+            end = re.compile(r"^\s*\)\s*$", re.M).search(text, m.end())
+            if not end:
+                fail_hard(f"zsh array {m.group(1)}=( has no closing line")
+            body = text[m.end():end.start()]
+        arrays[m.group(1)] = body
+    return arrays
+
+
+def zsh_lines(path, cmd):
+    """What zsh's `_memtrace` offers for `memtrace [CMD] -`, read as text:
+    the `_arguments` of the command's case (or the first one, before any
+    command), with the arrays it names put in, descriptions left out."""
+    text = read(path)
+    if cmd:
+        m = re.search(rf"^\s*{re.escape(cmd[0])}\)\n(.*?)^\s*;;", text, re.M | re.S)
     else:
-        pattern = rf"(?<![\w-])--{name}(?![\w-])"
-    return re.search(pattern, read(path)) is not None
+        m = re.search(r"_arguments -C(.*?)&& ret=0", text, re.S)
+    if not m:
+        return set()
+    block = m.group(1)
+    arrays = zsh_arrays(text)
+    block = re.sub(r"\$(\w+)", lambda v: arrays.get(v.group(1), ""), block)
+    block = re.sub(r"\[[^]]*\]", "", block)   # [descriptions]
+    return set(ANY_OPTION.findall(block))
+
+
+def completion_readers(path, fish):
+    """Functions CMD -> options offered: asked of the shell where it can
+    run here, read from the file where it can be."""
+    readers = []
+    if path.endswith(".bash"):
+        readers.append(("asked", lambda cmd: bash_offers(path, cmd)))
+    if path.endswith(".fish"):
+        readers.append(("read", lambda cmd: fish_lines(path, cmd)))
+        if fish:
+            readers.append(("asked", lambda cmd: fish_offers(fish, path, cmd)))
+    if path.endswith("_memtrace"):
+        readers.append(("read", lambda cmd: zsh_lines(path, cmd)))
+    if not readers:
+        fail_hard(f"{path}: not a completion file this check knows (bash, zsh, fish)")
+    return readers
 
 
 def main():
@@ -163,23 +224,21 @@ def main():
     roff = read(args.man)
     in_man = man_options(roff)
     fish = shutil.which("fish")
-    askers = {path: completion_asker(path, fish) for path in args.completions}
+    readers = {path: completion_readers(path, fish) for path in args.completions}
 
     for cmd in commands:
         where = " ".join(["memtrace", *cmd, "--help"])
-        typed = " ".join(["memtrace", *cmd, "--"])
-        offers = {path: ask(cmd) for path, ask in askers.items() if ask}
+        typed = " ".join(["memtrace", *cmd, "-"])
         for opt in sorted(options[tuple(cmd)]):
             if opt not in in_man:
                 problems.append(f"{opt} (in `{where}`) is not an item of "
                                 f"OPTIONS in {args.man}")
-            for path in args.completions:
-                if path in offers:
-                    if opt not in offers[path]:
-                        problems.append(f"{opt} (in `{where}`) is not offered by "
-                                        f"{path} after `{typed}`")
-                elif not text_mentions(path, opt):
-                    problems.append(f"{opt} (in `{where}`) is not in {path}")
+        for path, kinds in readers.items():
+            for how, offers in kinds:
+                offered = offers(cmd)
+                for opt in sorted(options[tuple(cmd)] - offered):
+                    problems.append(f"{opt} (in `{where}`) is not offered by {path} "
+                                    f"after `{typed}` ({how})")
 
     statuses = error_list_statuses(read(args.errors))
     documented = man_statuses(roff)
@@ -190,10 +249,10 @@ def main():
         problems.append(f"exit status {code} is in the EXIT STATUS section of "
                         f"{args.man} but not in MT_ERROR_LIST")
 
-    n = len(set().union(*options.values()))
-    print(f"{n} long options checked against the man page and "
-          + ", ".join(f"{p} ({'asked' if a else 'searched'})"
-                      for p, a in askers.items())
+    n = sum(len(o) for o in options.values())
+    print(f"{n} options of {len(commands)} --help texts checked against the man page and "
+          + ", ".join(f"{p} ({' and '.join(how for how, _ in r)})"
+                      for p, r in readers.items())
           + f"; {len(statuses)} exit statuses checked")
     for p in problems:
         print(f"FAIL: {p}")

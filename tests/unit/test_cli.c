@@ -4,6 +4,7 @@
 #include <check.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -245,6 +246,15 @@ static const struct bad_case bad_cases[] = {
 	{ { "census", "12", "-o", "" }, "empty -o" },
 	{ { "run", "--no-census", "--", "ls" }, "unknown option '--no-census' for run" },
 	{ { "diff", "a", "b", "--no-census" }, "unknown option '--no-census' for diff" },
+	/* every flag refuses a value, not only some */
+	{ { "histo", "12", "--lossless=no" }, "option --lossless takes no value" },
+	{ { "histo", "12", "--no-census=1" }, "option --no-census takes no value" },
+	{ { "histo", "12", "--no-default-wrappers=0" }, "option --no-default-wrappers takes no value" },
+	{ { "diff", "a", "b", "--force=yes" }, "option --force takes no value" },
+	{ { "snapshot", "12", "--output" }, "option --output needs a value" },
+	{ { "snapshot", "12", "--output=" }, "empty --output" },
+	{ { "diff", "a", "b", "-o", "f" }, "unknown option '-o' for diff" },
+	{ { "detach", "12", "-o", "f" }, "unknown option '-o' for detach" },
 };
 
 START_TEST(test_refused)
@@ -368,7 +378,21 @@ START_TEST(test_snapshot_diff_options)
 	ck_assert_str_eq(o.diff_b, "b.snap");
 	ck_assert(o.json && o.force);
 	ck_assert_int_eq(o.format, MT_FORMAT_JSON);
-	ck_assert_int_eq(o.group_by, MT_GROUP_FUNCTION);
+	ck_assert_int_eq(o.group_by, MT_REPORT_BY_FUNCTION);
+
+	/* --group-by's words are the report's names of its groups */
+	static const enum mt_report_group groups[] = { MT_REPORT_BY_SITE, MT_REPORT_BY_STACK,
+						       MT_REPORT_BY_FUNCTION, MT_REPORT_BY_MODULE };
+	static const char *const words[] = { "site", "stack", "function", "module" };
+	for (size_t k = 0; k < 4; k++) {
+		char *g[] = { "memtrace", "histo", "5", "--group-by", (char *)words[k], NULL };
+		ck_assert_int_eq(mt_cli_parse(5, g, &o, err, sizeof err), 0);
+		ck_assert_int_eq(o.group_by, groups[k]);
+		ck_assert_str_eq(mt_report_group_name(groups[k]), words[k]);
+	}
+	char *g5[] = { "memtrace", "histo", "5", "--group-by", "file", NULL };
+	ck_assert_int_eq(mt_cli_parse(5, g5, &o, err, sizeof err), -1);
+	ck_assert_str_eq(err, "invalid --group-by 'file': give site, stack, function or module");
 
 	char *a3[] = { "memtrace", "attach", "5", "--json", "--record", "r.snap",
 		       "--snapshot-every=0.5", NULL };
@@ -488,6 +512,119 @@ START_TEST(test_engine_sampling_options)
 }
 END_TEST
 
+/* The long options in TEXT (not the "--" of "-- COMMAND"), as one string
+ * " --a --b ... " in the order found, each once. */
+static void long_options(const char *text, char *out, size_t len)
+{
+	snprintf(out, len, " ");
+	for (const char *p = strstr(text, "--"); p; p = strstr(p + 2, "--")) {
+		if (p > text && (p[-1] == '-' || p[-1] == '_'))
+			continue;
+		size_t n = 2 + strspn(p + 2, "abcdefghijklmnopqrstuvwxyz-");
+		if (n == 2)
+			continue;
+		char word[64];
+		snprintf(word, sizeof word, " %.*s ", (int)n, p);
+		if (!strstr(out, word))
+			snprintf(out + strlen(out), len - strlen(out), "%.*s ", (int)n, p);
+	}
+}
+
+/* The synopsis (before the first blank line) of each command's --help
+ * names the options its options section lists, all of them and no other:
+ * the synopsis is written by hand, the section comes from the table. */
+START_TEST(test_usage_synopsis)
+{
+	for (enum mt_cmd c = MT_CMD_HISTO; c <= MT_CMD_CENSUS; c++) {
+		const char *text = mt_cli_usage(c);
+		const char *blank = strstr(text, "\n\n");
+		const char *section = strstr(text, "\noptions:\n");
+		ck_assert_msg(blank && section, "usage %d: no synopsis or no options", c);
+		const char *last = "\n  -h, --help           show this help\n";
+		ck_assert_msg(strlen(text) > strlen(last) &&
+			      strcmp(text + strlen(text) - strlen(last), last) == 0,
+			      "usage %d: cut short, or --help not last", c);
+		char synopsis[2048], listed[2048], syn[1024], opts[1024];
+		snprintf(synopsis, sizeof synopsis, "%.*s --help", (int)(blank - text), text);
+		/* -o FILE is --output */
+		if (strstr(synopsis, "-o FILE"))
+			strncat(synopsis, " --output", sizeof synopsis - strlen(synopsis) - 1);
+		snprintf(listed, sizeof listed, "%s", section);
+		long_options(synopsis, syn, sizeof syn);
+		long_options(listed, opts, sizeof opts);
+		/* the same set: each in the other */
+		for (int k = 0; k < 2; k++) {
+			const char *from = k ? opts : syn, *in = k ? syn : opts;
+			char *copy = strdup(from);
+			for (char *w = strtok(copy, " "); w; w = strtok(NULL, " ")) {
+				char word[64];
+				snprintf(word, sizeof word, " %s ", w);
+				ck_assert_msg(strstr(in, word), "usage %d: %s is in the %s only", c, w,
+					      k ? "options section" : "synopsis");
+			}
+			free(copy);
+		}
+	}
+}
+END_TEST
+
+/* A command takes an option if and only if its --help lists it. */
+START_TEST(test_usage_is_what_is_taken)
+{
+	static const struct {
+		const char *opt, *val;
+	} all[] = {
+		{ "--duration", "1" }, { "--interval", "1" }, { "--top", "1" }, { "--json", NULL },
+		{ "--format", "json" }, { "--stacks", NULL }, { "--snapshot", "f" },
+		{ "--output", "f" }, { "--record", "f" }, { "--snapshot-every", "1" },
+		{ "--force", NULL }, { "--engine", "inject" }, { "--sample-bytes", "8" },
+		{ "--lossless", NULL }, { "--depth", "8" }, { "--wrapper", "w" },
+		{ "--no-default-wrappers", NULL }, { "--group-by", "site" },
+		{ "--debug-dir", "d" }, { "--no-census", NULL }, { "--verbose", NULL },
+	};
+	static const char *const cmds[] = { [MT_CMD_HISTO] = "histo", [MT_CMD_ATTACH] = "attach",
+		[MT_CMD_RUN] = "run", [MT_CMD_SNAPSHOT] = "snapshot", [MT_CMD_DIFF] = "diff",
+		[MT_CMD_DETACH] = "detach", [MT_CMD_CENSUS] = "census" };
+	for (enum mt_cmd c = MT_CMD_HISTO; c <= MT_CMD_CENSUS; c++) {
+		char listed[1024];
+		long_options(strstr(mt_cli_usage(c), "\noptions:\n"), listed, sizeof listed);
+		for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+			char *argv[12] = { "memtrace", (char *)cmds[c] };
+			int argc = 2;
+			if (c == MT_CMD_DIFF) {
+				argv[argc++] = "a";
+				argv[argc++] = "b";
+			} else if (c != MT_CMD_RUN) {
+				argv[argc++] = "5";
+			}
+			if (c == MT_CMD_SNAPSHOT && strcmp(all[k].opt, "--output") != 0) {
+				argv[argc++] = "-o";
+				argv[argc++] = "s";
+			}
+			if (strcmp(all[k].opt, "--snapshot-every") == 0 && c == MT_CMD_ATTACH) {
+				argv[argc++] = "--record";
+				argv[argc++] = "r";
+			}
+			argv[argc++] = (char *)all[k].opt;
+			if (all[k].val)
+				argv[argc++] = (char *)all[k].val;
+			if (c == MT_CMD_RUN) {
+				argv[argc++] = "--";
+				argv[argc++] = "ls";
+			}
+			argv[argc] = NULL;
+			char word[64], err[256];
+			struct mt_options o;
+			snprintf(word, sizeof word, " %s ", all[k].opt);
+			bool shown = strstr(listed, word) != NULL;
+			int r = mt_cli_parse(argc, argv, &o, err, sizeof err);
+			ck_assert_msg((r == 0) == shown, "%s %s: %s, but --help %s it", cmds[c],
+				      all[k].opt, r == 0 ? "taken" : err, shown ? "lists" : "omits");
+		}
+	}
+}
+END_TEST
+
 static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
@@ -497,6 +634,8 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_short_error_buffer);
 	tcase_add_test(tc, test_parse_pid);
 	tcase_add_test(tc, test_usage);
+	tcase_add_test(tc, test_usage_synopsis);
+	tcase_add_test(tc, test_usage_is_what_is_taken);
 	tcase_add_test(tc, test_snapshot_diff_options);
 	tcase_add_test(tc, test_census_options);
 	tcase_add_test(tc, test_engine_sampling_options);
