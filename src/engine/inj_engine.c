@@ -35,30 +35,15 @@
  * inj_hooks.c writes and restores the hooks (step 3, remove); this one
  * holds the engine's interface and life.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <unistd.h>
 
-#include "agent/agent_abi.h"
-#include "agent/agent_image.h"
-#include "util/errors.h"
 #include "engine/inj_engine.h"
 #include "engine/inj_priv.h"
-#include "target/maps.h"
 #include "target/memio.h"
 #include "target/remote.h"
-#include "agent/ring.h"
 #include "engine/ringdec.h"
 #include "engine/rulesrv.h"
-#include "arch/tramp_plan.h"
 
 int inj_peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
 {

@@ -17,6 +17,7 @@
 #include "target/memio.h"
 #include "target/remote.h"
 #include "arch/tramp_plan.h"
+
 #define REACH (1ULL << 30)       /* how far a trampoline page may sit from its hooks */
 #define CODE_READ 256            /* bytes of a function read to plan its patch */
 #define DL_SLOT MT_AGENT_MAX_HOOKS /* state.hooks[] index of ld.so's hook */

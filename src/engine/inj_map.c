@@ -23,6 +23,7 @@
 #include "target/memio.h"
 #include "target/remote.h"
 #include "agent/ring.h"
+
 #define RING_CAPACITY 32768u     /* records per ring: 2 MiB */
 #define RULES_CAP 65536u
 #define STACKS_CAP 32768u

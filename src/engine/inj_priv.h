@@ -23,6 +23,7 @@
 #include "target/maps.h"
 #include "target/remote.h"
 #include "target/target.h"
+
 #define MAX_PAGES MT_AGENT_MAX_HOOKS
 #define SLOTS_PER_PAGE (MT_REMOTE_PAGE / MT_AGENT_TRAMP_SIZE)
 

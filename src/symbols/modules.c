@@ -30,6 +30,7 @@
 #include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
 #include "symbols/symbolize_priv.h"
+
 /* dwfl_standard_find_debuginfo's search path: "+" checks the CRC of a
  * .gnu_debuglink match; "" is the module's directory, ".debug" its .debug/
  * subdirectory; every absolute directory is also searched by build-id

@@ -17,9 +17,10 @@
 
 #include "symbols/perfmap.h"
 #include "symbols/symbolize.h"
+#include "symbols/unwind.h"
 #include "target/maps.h"
-#define DELETED_SUFFIX " (deleted)"
 
+#define DELETED_SUFFIX " (deleted)"
 #define NS_PER_MS 1000000ull
 #define UNEXPLAINED_SLOTS 256
 /* Frames at one pc: the real function and the functions inlined in it. */

@@ -21,6 +21,7 @@
 #include "agent/agent_abi.h"
 #include "symbols/symbolize.h"
 #include "symbols/symbolize_priv.h"
+#include "symbols/unwind.h"
 
 /* --- the architecture, as libdwfl numbers it ---------------------------
  * A second port would move these to arch/<arch>/.  x86_64 DWARF register
