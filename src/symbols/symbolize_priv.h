@@ -1,9 +1,11 @@
 /* What the symbolizer's three files share: struct mt_symbolizer and the
  * few functions one of them calls in another.  symbolize.c names addresses,
  * modules.c keeps the table of loaded modules (and makes and destroys the
- * symbolizer), unwind.c walks stacks; those three are the only files that
- * talk to libdw.  Private to src/symbols: include it from nowhere else.
- * Names with linkage here start with sym_.
+ * symbolizer), unwind.c walks stacks.  Those three are the only files that
+ * talk to libdw, and all three must: they work on one Dwfl, its modules
+ * and their CFI, DWARF and ELF handles, which a wrapper of its own would
+ * only copy.  Private to src/symbols: include it from nowhere else.  Names
+ * with linkage here start with sym_.
  */
 #ifndef MT_SYMBOLIZE_PRIV_H
 #define MT_SYMBOLIZE_PRIV_H
