@@ -145,7 +145,7 @@ _Static_assert(__builtin_offsetof(struct mt_agent_state, tramp_pages) == MT_AGEN
 
 /* ---- the shared part of the memfd, after the ring region ---------------- */
 
-/* How the caller's frame is found from code at ADDR (symbolize.c's rule):
+/* How the caller's frame is found from code at ADDR (unwind.c's rule):
  *   CFA = (cfa_reg == MT_DWARF_REG_SP ? rsp : rbp) + cfa_off   (dwarf_regs.h)
  *   return address at CFA + ra_off
  *   rbp: SAME, LOST, AT (saved at CFA + bp_off) or IS (= CFA + bp_off)

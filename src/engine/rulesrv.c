@@ -38,6 +38,7 @@
 #include "target/maps.h"
 #include "engine/rulesrv.h"
 #include "symbols/symbolize.h"
+#include "symbols/unwind.h"
 
 /* Bound on one futex wait: how late a stop may be seen if the target
  * tampers with req_seq. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/stackcap.h"
+#include "symbols/unwind.h"
 
 /* Enough for 32 ordinary frames; deeper or larger frames are read on demand. */
 #define WINDOW (16 * 1024)

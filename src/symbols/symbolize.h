@@ -1,10 +1,10 @@
-/* Unwinding and symbolization with libdwfl: registers + stack -> pcs,
- * pc -> frames (function, module, file:line, inlined functions).
- * The only file that talks to libdw.  Never attaches to the process (memtrace
- * owns the ptrace stops); reads modules through /proc/PID/maps and opens
- * their files through /proc/PID/map_files or /proc/PID/root when it can, so
- * deleted binaries and containers work.  Never prints.  Not thread-safe: one
- * thread uses a symbolizer at a time.
+/* Symbolization with libdwfl: pc -> frames (function, module, file:line,
+ * inlined functions); unwinding (registers + stack -> pcs) is unwind.h's.
+ * Only symbolize.c, modules.c and unwind.c talk to libdw.  Never attaches
+ * to the process (memtrace owns the ptrace stops); reads modules through
+ * /proc/PID/maps and opens their files through /proc/PID/map_files or
+ * /proc/PID/root when it can, so deleted binaries and containers work.
+ * Never prints.  Not thread-safe: one thread uses a symbolizer at a time.
  *
  * For a return address, the call's source line is that of ADDR - 1 (the
  * return address may already be on the next line, or in the next function
@@ -53,10 +53,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "arch/arch.h"
-
 struct mt_symbolizer;
-struct mt_agent_rule;
 
 struct mt_symbol {
 	char function[256];   /* demangled ("ns::Foo::bar(int)"); a name that
@@ -87,7 +84,7 @@ void mt_symbolizer_destroy(struct mt_symbolizer *s);
 void mt_symbolizer_add_debug_dir(struct mt_symbolizer *s, const char *dir);
 
 /* Whether lookups may download debug files from the debuginfod servers
- * in DEBUGINFOD_URLS (off at first; see symbolize.c for the bounds): on
+ * in DEBUGINFOD_URLS (off at first; see modules.c for the bounds): on
  * while a report names its stacks with the target running, never while
  * the target waits.  Also turned off for good once 30 s went into
  * searches that found nothing.  Affects every symbolizer's lookups while
@@ -105,22 +102,6 @@ void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out)
  * or dlclose).  Cached answers stay, but for addresses whose module went
  * away and was replaced (see above). */
 void mt_symbolizer_refresh(struct mt_symbolizer *s);
-
-/* Reads LEN bytes of the target at ADDR into BUF: 0, or -errno. */
-typedef int (*mt_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
-
-/* Unwind thread TID, stopped with REGS, with libdwfl: CFI (.eh_frame, then
- * .debug_frame) where a module has it, libdw's frame-pointer fallback where
- * it does not (JIT code, hand-written assembly).  REGS may be those of any
- * instruction: at an allocator's first one the return address is at [rsp],
- * and the CFI says so.  PCS[0] is the pc of REGS, then return addresses,
- * innermost first; at most MAX.  Memory is read only through READ (8 bytes
- * at a time; the caller serves it from a copy of the stack); a failed read
- * ends the stack there.  Returns the count, >= 1 (0 only when MAX < 1).
- * A frame in a module loaded since the last look at the maps makes it look
- * again (see above) and unwind once more. */
-int mt_unwind(struct mt_symbolizer *s, pid_t tid, const mt_regs *regs, mt_read_fn read,
-	      void *ctx, uint64_t *pcs, int max);
 
 struct mt_frame {
 	struct mt_symbol sym;   /* offsets are those of the looked-up address
@@ -142,15 +123,6 @@ struct mt_frame {
  * a cached pc keeps its frames after its module is unloaded. */
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		    struct mt_frame *out, int max);
-
-/* The unwind rule for code at ADDR (agent_abi.h), from the same .eh_frame
- * reduction mt_unwind's fast path uses: ADDR is the looked-up address
- * itself (a return address - 1 for every frame but the first, as the agent
- * does).  SLOW when the CFI is more than the rule can say, when ADDR is in
- * no module (the maps are read again first, when due: see above), or when
- * an offset does not fit 32 bits.  Returns 0, OUT filled (out->addr = ADDR,
- * reserved fields 0). */
-int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_agent_rule *out);
 
 /* libstdc++'s demangler (__cxa_demangle) for a mangled function
  * ("_ZN2ns3fooEv") or type ("N2ns3FooE", a typeinfo's name) into OUT

@@ -167,7 +167,7 @@ START_TEST(test_jump_target)
 }
 END_TEST
 
-/* What inj_engine.c writes at T for malloc. */
+/* What inj_hooks.c writes at T for malloc. */
 static void tramp(uint8_t *head, uint64_t hook, uint64_t stub, uint64_t addr)
 {
 	memset(head, 0xcc, 64);

@@ -1,8 +1,9 @@
-/* Tests for src/symbols/symbolize.c on the test's own process, which needs no
- * ptrace: mt_unwind from registers taken with getcontext(), inlined frames
- * with their call sites, C++ names demangled, JIT code named from a perf
- * map.  The call chain is f0 -> f1 -> f2 -> (inlined helper) -> f3 ->
- * capture; f1 carries a C++ mangled name.  Built -g like every target
+/* Tests for the symbolizer (src/symbols/symbolize.c, modules.c, unwind.c)
+ * on the test's own process, which needs no ptrace: mt_unwind from
+ * registers taken with getcontext(), inlined frames with their call sites,
+ * C++ names demangled, JIT code named from a perf map.  The call chain is
+ * f0 -> f1 -> f2 -> (inlined helper) -> f3 -> capture; f1 carries a C++
+ * mangled name.  Built -g like every target
  * (meson's default debugoptimized also means -O2: the inlining is real). */
 #include <check.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "agent/agent_abi.h"
 #include "target/maps.h"
 #include "symbols/symbolize.h"
+#include "symbols/unwind.h"
 
 #define MAX 64
 
