@@ -327,10 +327,10 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 	if (!snap)
 		return mt_fail(MT_E_INTERNAL, "out of memory building the snapshot: free some memory");
 	char msg[600];
-	int rc = mt_snapshot_write(snap, o->snapshot_path, msg, sizeof msg);
+	enum mt_err rc = mt_snapshot_write(snap, o->snapshot_path, msg, sizeof msg);
 	mt_snapshot_free(snap);
-	if (rc < 0)
-		return mt_fail(-rc < MT_E__COUNT ? (enum mt_err)-rc : MT_E_IO, "%s", msg);
+	if (rc != MT_E_OK)
+		return mt_fail(rc, "%s", msg);
 	mt_say("census of pid %d written to %s", (int)s->pid, o->snapshot_path);
 	return 0;
 }
