@@ -110,8 +110,7 @@ enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len)
 			 (int)st.tracer, tc[0] ? tc : "?");
 		return MT_E_ALREADY_TRACED;
 	}
-	int a = mt_discover_check_arch(pid);
-	if (a == -MT_E_UNSUPPORTED_ARCH) {
+	if (mt_discover_check_arch(pid) == MT_E_UNSUPPORTED_ARCH) {
 		snprintf(msg, len, "PID %d (%s) is not a 64-bit x86_64 program: memtrace traces "
 			 "x86_64 processes only", (int)pid, st.name);
 		return MT_E_UNSUPPORTED_ARCH;
