@@ -614,11 +614,11 @@ static int attach_target(struct session *s)
 	if (e == MT_E_ALREADY_TRACED &&
 	    (s->o->cmd == MT_CMD_HISTO || s->o->cmd == MT_CMD_SNAPSHOT)) {
 		/* Another memtrace may be the tracer: ask it. */
-		int rc = mt_ctl_client_run(s->pid, s->o->raw_argc, s->o->raw_argv, STDOUT_FILENO,
-					   120000);
-		if (rc >= 0) {
+		int status;
+		if (mt_ctl_client_run(s->pid, s->o->raw_argc, s->o->raw_argv, STDOUT_FILENO,
+				      120000, &status) == 0) {
 			s->answered = true;
-			return rc;
+			return status;
 		}
 	}
 	if (e != MT_E_OK)
