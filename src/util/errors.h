@@ -18,10 +18,16 @@
  *        if ((err = mt_maps_read(pid, &maps)) < 0)
  *                return mt_err_from_errno(err);
  *
- * 3. exit statuses, in an int.  Made only by the command layer (cli/ and
- *    the session's steps whose status main() returns): mt_fail() (msg.h)
- *    prints the error line and returns mt_err_exit_status(e):
+ * 3. exit statuses, in an int.  Made only by the command layer: cli/, and
+ *    session/ which answers for a command (its steps return the status
+ *    main() returns, or send it to a ctl client): mt_fail() (msg.h) prints
+ *    the error line and returns mt_err_exit_status(e):
  *        return mt_fail(MT_E_NO_PROCESS, "no process with PID %d: ...", pid);
+ *
+ * tests/errors/check_err_spaces.py fails on a negated MT_E_ code, a cast
+ * into enum mt_err, or an exit status made outside cli/, session/ and
+ * util/; the compiler (-Wsign-compare) on an enum mt_err compared with a
+ * negated code.
  *
  * Library-style modules never print.  One X-macro list produces the enum,
  * the exit statuses and the default texts; man/memtrace.1 (EXIT STATUS)
