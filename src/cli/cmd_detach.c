@@ -348,7 +348,7 @@ int mt_cmd_detach(const struct mt_options *o)
 	int err = mt_target_attach(d.pid, &d.t, &diag);
 	if (err < 0) {
 		mt_maps_free(&d.maps);
-		e = mt_diagnose_attach_error(d.pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(d.pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
 	int rc = run(&d);

@@ -139,8 +139,9 @@ static int read_int_file(const char *path)
 	return v;
 }
 
-enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len)
+enum mt_err mt_diagnose_attach_error(pid_t pid, int rc, char *msg, size_t len)
 {
+	int err = -rc;
 	struct proc_status st;
 	if (err == ESRCH || read_status(pid, &st) < 0) {
 		snprintf(msg, len, "PID %d exited while memtrace attached to it", (int)pid);

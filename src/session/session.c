@@ -629,7 +629,7 @@ static int attach_target(struct session *s)
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
-		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
 	int rc = install_hooks(s);

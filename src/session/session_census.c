@@ -291,7 +291,7 @@ static int census_attach(struct session *s)
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
-		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
 	if (mt_discover_allocators(s->pid, &s->set) != MT_E_OK)

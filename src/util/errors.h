@@ -13,7 +13,8 @@
  *    which memtrace error it met (a classifier) returns MT_E_OK (0) or a
  *    code below, never negated; values go through out-parameters.  An
  *    -errno it gets from a module function becomes an enum mt_err through
- *    mt_err_from_errno() alone:
+ *    mt_err_from_errno(), or a classifier of one step that takes the -errno
+ *    as it came (mt_diagnose_attach_error for PTRACE_SEIZE):
  *        enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
  *        if ((err = mt_maps_read(pid, &maps)) < 0)
  *                return mt_err_from_errno(err);
