@@ -691,7 +691,7 @@ static int spawn_target(struct session *s)
 		mt_target_set_regs(s->t, st.tid, &r);
 		mt_mem_write(s->pid, bp, &orig, 1);
 		struct mt_alloc_set probe;
-		if (mt_discover_allocators(s->pid, &probe) == MT_E_OK && strstr(probe.allocator, "/ld-") == NULL)
+		if (mt_discover_allocators(s->pid, &probe) == 0 && strstr(probe.allocator, "/ld-") == NULL)
 			break; /* the libraries are mapped: hook now, before any runs */
 		mt_target_singlestep(s->t, st.tid);
 		mt_mem_write(s->pid, bp, &int3, 1);
