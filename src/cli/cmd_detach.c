@@ -106,7 +106,7 @@ static void collect(struct detach *d)
 {
 	collect_records(d);
 	struct mt_alloc_set set;
-	if (mt_discover_allocators(d->pid, &set) == 0)
+	if (mt_discover_allocators(d->pid, &set) == MT_E_OK)
 		add_set(d, &set);
 	for (size_t i = 0; i < d->maps.n; i++) {
 		const struct mt_map *m = &d->maps.v[i];
@@ -115,7 +115,7 @@ static void collect(struct detach *d)
 			seen = d->maps.v[j].x && d->maps.v[j].path && m->path &&
 			       strcmp(d->maps.v[j].path, m->path) == 0;
 		if (!seen && m->x && m->path && m->path[0] == '/' &&
-		    mt_discover_module_allocators(d->pid, m->path, &set) == 0)
+		    mt_discover_module_allocators(d->pid, m->path, &set) == MT_E_OK)
 			add_set(d, &set);
 	}
 	uint64_t dl = 0;
@@ -342,7 +342,7 @@ int mt_cmd_detach(const struct mt_options *o)
 	int err = mt_target_attach(d.pid, &d.t, &diag);
 	if (err < 0) {
 		mt_maps_free(&d.maps);
-		e = mt_diagnose_attach_error(d.pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(d.pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
 	int rc = run(&d);

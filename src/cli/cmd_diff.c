@@ -15,10 +15,9 @@
 static int load(const char *path, struct mt_snapshot **out)
 {
 	char why[512];
-	int err = mt_snapshot_read(path, out, why, sizeof why);
-	if (err == 0)
+	enum mt_err e = mt_snapshot_read(path, out, why, sizeof why);
+	if (e == MT_E_OK)
 		return 0;
-	enum mt_err e = -err > 0 && -err < MT_E__COUNT ? (enum mt_err)-err : MT_E_BAD_SNAPSHOT;
 	switch (e) {
 	case MT_E_SNAPSHOT_VERSION:
 		return mt_fail(e, "%s: %s: read it with a newer memtrace", path, why);

@@ -248,12 +248,12 @@ static const struct page *page_containing(const struct bp_engine *e, uint64_t ad
 
 /* ---- install ----------------------------------------------------------- */
 
-static int bp_install(struct mt_engine *base, bool *installed, const char **why_not)
+static enum mt_err bp_install(struct mt_engine *base, bool *installed, const char **why_not)
 {
 	struct bp_engine *e = (struct bp_engine *)base;
 	struct mt_maps maps;
 	if (mt_maps_read(e->pid, &maps) < 0)
-		return -MT_E_TARGET_LOST;
+		return MT_E_TARGET_LOST;
 	e->syscall_pc = mt_remote_syscall_insn(e->pid, &maps);
 
 	for (int i = 0; i < e->set->n; i++) {
@@ -346,8 +346,8 @@ static int bp_install(struct mt_engine *base, bool *installed, const char **why_
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
 	if (!have_malloc)
-		return -MT_E_NO_ALLOCATOR;
-	return 0;
+		return MT_E_NO_ALLOCATOR;
+	return MT_E_OK;
 }
 
 static int bp_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),

@@ -17,6 +17,7 @@
 #include "symbols/discover.h"
 #include "model/event.h"
 #include "target/target.h"
+#include "util/errors.h"
 
 struct mt_engine;
 
@@ -63,9 +64,11 @@ struct mt_engine_ops {
 	 * in a watch callback.  Installs what it can of the set given at
 	 * creation, skipping hooks already live, so it may be called again
 	 * after the set grew; installed[i] tells which of set->hooks[i] are
-	 * live; *why_not[i] says why a hook was skipped.  0, or a negative
-	 * enum mt_err when no malloc is hooked. */
-	int (*install)(struct mt_engine *e, bool *installed, const char **why_not);
+	 * live; *why_not[i] says why a hook was skipped.  MT_E_OK, or the
+	 * enum mt_err that stops tracing: no malloc is hooked
+	 * (MT_E_NO_ALLOCATOR), the target is gone (MT_E_TARGET_LOST), the
+	 * agent cannot be used (MT_E_NOT_TRACEABLE). */
+	enum mt_err (*install)(struct mt_engine *e, bool *installed, const char **why_not);
 	/* A SIGTRAP stop.  true when it was the engine's (and the engine has
 	 * resumed the thread, or, when PARKING, left it stopped at a point
 	 * where detaching is safe).  false: the target's own SIGTRAP. */

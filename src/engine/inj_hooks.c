@@ -184,12 +184,12 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	return patch_in(e, h);
 }
 
-int inj_install(struct mt_engine *base, bool *installed, const char **why_not)
+enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **why_not)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	struct mt_maps maps;
 	if (mt_maps_read(e->pid, &maps) < 0)
-		return -MT_E_TARGET_LOST;
+		return MT_E_TARGET_LOST;
 	if (!e->syscall_pc)
 		e->syscall_pc = mt_remote_syscall_insn(e->pid, &maps);
 	int err = 0;
@@ -200,7 +200,7 @@ int inj_install(struct mt_engine *base, bool *installed, const char **why_not)
 		/* the agent and the region took room the trampolines may not */
 		mt_maps_free(&maps);
 		if (mt_maps_read(e->pid, &maps) < 0)
-			return -MT_E_TARGET_LOST;
+			return MT_E_TARGET_LOST;
 	}
 	if (err < 0) {
 		mt_maps_free(&maps);
@@ -208,7 +208,7 @@ int inj_install(struct mt_engine *base, bool *installed, const char **why_not)
 			installed[i] = false;
 			why_not[i] = e->why[0] ? e->why : "memtrace's agent could not be loaded";
 		}
-		return -MT_E_NOT_TRACEABLE;
+		return MT_E_NOT_TRACEABLE;
 	}
 	struct mt_agent_state st;
 	bool have_st = inj_peek(e, e->state, &st, sizeof st) == 0;
@@ -262,7 +262,7 @@ int inj_install(struct mt_engine *base, bool *installed, const char **why_not)
 		have_malloc |= mt_fn_set_has(&e->hooks[k].spec->fn_mask, MT_FN_MALLOC);
 	e->st.hooks_installed = e->nhooks;
 	e->st.hooks_skipped = e->set->n - e->nhooks;
-	return have_malloc ? 0 : -MT_E_NO_ALLOCATOR;
+	return have_malloc ? MT_E_OK : MT_E_NO_ALLOCATOR;
 }
 
 /* ld.so's _dl_debug_state is a lone `ret` followed by padding: the jump

@@ -104,7 +104,7 @@ int inj_setup(struct inj_engine *e, const struct mt_maps *maps);
 uint32_t inj_find_tid_offset(struct inj_engine *e);
 
 /* inj_hooks.c */
-int inj_install(struct mt_engine *base, bool *installed, const char **why_not);
+enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **why_not);
 int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
 	      void *ctx);
 int inj_clean_child(struct mt_engine *base, pid_t child);

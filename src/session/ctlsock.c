@@ -830,9 +830,9 @@ static int recv_all(int fd, unsigned char *buf, size_t len, uint64_t deadline, b
 	return 0;
 }
 
-/* The reply: its status (0..255) and message (MSG, MT_CTL_MAX_MESSAGE + 1
- * bytes, NUL-terminated), or -errno. */
-static int read_reply(int fd, uint64_t deadline, char *msg)
+/* The reply: 0 with its exit status (0..255) in *STATUS and its message in
+ * MSG (MT_CTL_MAX_MESSAGE + 1 bytes, NUL-terminated), or -errno. */
+static int read_reply(int fd, uint64_t deadline, char *msg, int *status)
 {
 	unsigned char hdr[HDR_LEN];
 	int r = recv_all(fd, hdr, sizeof hdr, deadline, true);
@@ -847,8 +847,8 @@ static int read_reply(int fd, uint64_t deadline, char *msg)
 	r = recv_all(fd, body, n, deadline, false);
 	if (r == 0) {
 		const unsigned char *p = body, *end = body + n, *s;
-		uint32_t status, mlen;
-		if (!take_u32(&p, end, &status) || status > 255 ||
+		uint32_t st, mlen;
+		if (!take_u32(&p, end, &st) || st > 255 ||
 		    !take_u32(&p, end, &mlen) || mlen > MT_CTL_MAX_MESSAGE ||
 		    !take_str(&p, end, mlen, &s) || memchr(s, '\n', mlen) ||
 		    (p != end && version <= VERSION)) {
@@ -856,14 +856,15 @@ static int read_reply(int fd, uint64_t deadline, char *msg)
 		} else {
 			memcpy(msg, s, mlen);
 			msg[mlen] = '\0';
-			r = (int)status;
+			*status = (int)st;
 		}
 	}
 	free(body);
 	return r;
 }
 
-int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeout_ms)
+int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeout_ms,
+		      int *exit_status)
 {
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : mt_clock_ms() + (uint64_t)timeout_ms;
 	char cwd[MAX_CWD + 1];
@@ -887,9 +888,9 @@ int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeo
 	free(frame);
 	char msg[MT_CTL_MAX_MESSAGE + 1] = "";
 	if (r == 0)
-		r = read_reply(fd, deadline, msg);
+		r = read_reply(fd, deadline, msg, exit_status);
 	close(fd);
-	if (r >= 0 && msg[0])
+	if (r == 0 && msg[0])
 		fprintf(stderr, "%s\n", msg);
 	return r;
 }

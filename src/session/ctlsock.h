@@ -86,7 +86,8 @@ void mt_ctl_server_destroy(struct mt_ctl_server *s);
 /* Ask the session tracing TARGET to run ARGV (ARGC words after "memtrace")
  * with OUT_FD as its standard output and our working directory.  Waits at
  * most TIMEOUT_MS in all (< 0: no limit) for the reply, prints its message
- * line (if any) on stderr and returns its exit status (0..255).  Otherwise:
+ * line (if any) on stderr and returns 0 with its exit status (0..255) in
+ * *EXIT_STATUS.  Otherwise, *EXIT_STATUS untouched:
  *   -ENOENT     no live session for TARGET (no socket, or a stale one)
  *   -ETIMEDOUT  no reply in time
  *   -ECONNRESET the session closed the connection without replying (it
@@ -100,6 +101,7 @@ void mt_ctl_server_destroy(struct mt_ctl_server *s);
  * as root, also the directories of the user whose process traces TARGET
  * (TracerPid), so `sudo memtrace histo PID` reaches a user's session.  A
  * directory failing the checks of mt_ctl_server_new is skipped. */
-int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeout_ms);
+int mt_ctl_client_run(pid_t target, int argc, char **argv, int out_fd, int timeout_ms,
+		      int *exit_status);
 
 #endif

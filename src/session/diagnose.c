@@ -104,8 +104,7 @@ enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len)
 			 (int)st.tracer, tc[0] ? tc : "?");
 		return MT_E_ALREADY_TRACED;
 	}
-	int a = mt_discover_check_arch(pid);
-	if (a == -MT_E_UNSUPPORTED_ARCH) {
+	if (mt_discover_check_arch(pid) == MT_E_UNSUPPORTED_ARCH) {
 		snprintf(msg, len, "PID %d (%s) is not a 64-bit x86_64 program: memtrace traces "
 			 "x86_64 processes only", (int)pid, st.name);
 		return MT_E_UNSUPPORTED_ARCH;
@@ -134,8 +133,9 @@ static int read_int_file(const char *path)
 	return v;
 }
 
-enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len)
+enum mt_err mt_diagnose_attach_error(pid_t pid, int rc, char *msg, size_t len)
 {
+	int err = -rc;
 	struct proc_status st;
 	if (err == ESRCH || read_status(pid, &st) < 0) {
 		snprintf(msg, len, "PID %d exited while memtrace attached to it", (int)pid);

@@ -13,8 +13,10 @@
 /* Before attaching: gone, zombie, kernel thread, memtrace itself, already
  * traced, not x86_64.  MT_E_OK when nothing stands in the way. */
 enum mt_err mt_diagnose_target(pid_t pid, char *msg, size_t len);
-/* PTRACE_SEIZE failed with ERR: say which rule refused it. */
-enum mt_err mt_diagnose_attach_error(pid_t pid, int err, char *msg, size_t len);
+/* mt_target_attach failed with RC (-errno, as it returned it): say which
+ * rule refused it.  The classifier of that one step, where
+ * mt_err_from_errno() would not know the rules of ptrace. */
+enum mt_err mt_diagnose_attach_error(pid_t pid, int rc, char *msg, size_t len);
 
 /* For memtrace detach: as mt_diagnose_target, but a process a live
  * memtrace traces gets the advice that fits (that memtrace restores its

@@ -150,7 +150,7 @@ static void on_rtld(void *ctx, pid_t tid)
 	int added = 0;
 	for (int m = 0; m < nmods; m++) {
 		struct mt_alloc_set fresh;
-		if (mt_discover_module_allocators(s->pid, mods[m], &fresh) < 0)
+		if (mt_discover_module_allocators(s->pid, mods[m], &fresh) != MT_E_OK)
 			continue;
 		added += merge_specs(s, &fresh);
 	}
@@ -258,18 +258,17 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 
 static int install_hooks(struct session *s)
 {
-	int err = mt_discover_allocators(s->pid, &s->set);
-	if (err < 0) {
-		if (err == -MT_E_NO_ALLOCATOR)
+	enum mt_err e = mt_discover_allocators(s->pid, &s->set);
+	if (e != MT_E_OK) {
+		if (e == MT_E_NO_ALLOCATOR)
 			return mt_fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "
 				    "binary without symbols cannot be traced; rebuild it with "
 				    "symbols or link the allocator dynamically", (int)s->pid, s->comm);
-		if (err == -MT_E_UNSUPPORTED_ARCH)
+		if (e == MT_E_UNSUPPORTED_ARCH)
 			return mt_fail(MT_E_UNSUPPORTED_ARCH, "PID %d (%s) is not an x86_64 program: "
 				    "memtrace traces x86_64 processes only", (int)s->pid, s->comm);
-		return mt_fail(-err < MT_E__COUNT ? (enum mt_err)-err : MT_E_INTERNAL,
-			    "cannot read the allocator of PID %d (%s): %s", (int)s->pid, s->comm,
-			    mt_err_default_message((enum mt_err)-err));
+		return mt_fail(e, "cannot read the allocator of PID %d (%s): %s", (int)s->pid,
+			    s->comm, mt_err_default_message(e));
 	}
 	/* The heap is copied before any hook is planted: every block is then
 	 * either censused or traced (session_census.c). */
@@ -289,12 +288,12 @@ static int install_hooks(struct session *s)
 		s->stackcap = mt_stackcap_new(s->pid, s->sym, s->stacks, s->o->depth);
 	if (s->sym)
 		s->frames = mt_framecache_new(s->sym);
-	err = make_engine(s, s->o->engine);
-	if (err)
-		return err;
+	int rc = make_engine(s, s->o->engine);
+	if (rc)
+		return rc;
 	const char *why[MT_MAX_HOOKS];
-	err = s->engine->ops->install(s->engine, s->installed, why);
-	if (err == -MT_E_NOT_TRACEABLE) {
+	e = s->engine->ops->install(s->engine, s->installed, why);
+	if (e == MT_E_NOT_TRACEABLE) {
 		/* Never breakpoints unasked: a SIGKILL of memtrace would leave
 		 * int3s that kill the process at its next allocator call. */
 		s->engine->ops->remove(s->engine);
@@ -306,7 +305,7 @@ static int install_hooks(struct session *s)
 	say_hooks(s, 0, why, "");
 	say_adopted(s);
 	set_allocator_range(s);
-	if (err == 0) {
+	if (e == MT_E_OK) {
 		char **known;
 		new_modules(s, &known); /* the modules there at attach */
 		free(known);
@@ -316,7 +315,7 @@ static int install_hooks(struct session *s)
 			mt_say("warning: libraries loaded after attach will not be seen: ld.so's "
 			    "_dl_debug_state cannot be watched");
 	}
-	if (err < 0) {
+	if (e != MT_E_OK) {
 		s->engine->ops->remove(s->engine);
 		return mt_fail(MT_E_NO_ALLOCATOR, "malloc in PID %d (%s) could not be hooked (see the "
 			    "warnings above)", (int)s->pid, s->comm);
@@ -615,11 +614,11 @@ static int attach_target(struct session *s)
 	if (e == MT_E_ALREADY_TRACED &&
 	    (s->o->cmd == MT_CMD_HISTO || s->o->cmd == MT_CMD_SNAPSHOT)) {
 		/* Another memtrace may be the tracer: ask it. */
-		int rc = mt_ctl_client_run(s->pid, s->o->raw_argc, s->o->raw_argv, STDOUT_FILENO,
-					   120000);
-		if (rc >= 0) {
+		int status;
+		if (mt_ctl_client_run(s->pid, s->o->raw_argc, s->o->raw_argv, STDOUT_FILENO,
+				      120000, &status) == 0) {
 			s->answered = true;
-			return rc;
+			return status;
 		}
 	}
 	if (e != MT_E_OK)
@@ -630,7 +629,7 @@ static int attach_target(struct session *s)
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
-		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
 	int rc = install_hooks(s);
@@ -659,7 +658,7 @@ static int spawn_target(struct session *s)
 	s->spawned = true;
 	s->pid = mt_target_pid(s->t);
 	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
-	if (mt_discover_check_arch(s->pid) == -MT_E_UNSUPPORTED_ARCH) {
+	if (mt_discover_check_arch(s->pid) == MT_E_UNSUPPORTED_ARCH) {
 		kill(s->pid, SIGKILL);
 		return mt_fail(MT_E_UNSUPPORTED_ARCH, "%s is not an x86_64 program", s->o->argv[0]);
 	}

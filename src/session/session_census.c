@@ -291,10 +291,10 @@ static int census_attach(struct session *s)
 	struct mt_attach_diag diag;
 	int err = mt_target_attach(s->pid, &s->t, &diag);
 	if (err < 0) {
-		e = mt_diagnose_attach_error(s->pid, -err, msg, sizeof msg);
+		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
-	if (mt_discover_allocators(s->pid, &s->set) < 0)
+	if (mt_discover_allocators(s->pid, &s->set) != MT_E_OK)
 		s->set.allocator[0] = 0;   /* no malloc found: said as the reason */
 	/* names the vtables of classes built without RTTI */
 	s->sym = mt_symbolizer_new(s->pid);
@@ -327,10 +327,10 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 	if (!snap)
 		return mt_fail(MT_E_INTERNAL, "out of memory building the snapshot: free some memory");
 	char msg[600];
-	int rc = mt_snapshot_write(snap, o->snapshot_path, msg, sizeof msg);
+	enum mt_err rc = mt_snapshot_write(snap, o->snapshot_path, msg, sizeof msg);
 	mt_snapshot_free(snap);
-	if (rc < 0)
-		return mt_fail(-rc < MT_E__COUNT ? (enum mt_err)-rc : MT_E_IO, "%s", msg);
+	if (rc != MT_E_OK)
+		return mt_fail(rc, "%s", msg);
 	mt_say("census of pid %d written to %s", (int)s->pid, o->snapshot_path);
 	return 0;
 }

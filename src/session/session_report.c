@@ -240,10 +240,10 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 		snprintf(msg, len, "out of memory building the snapshot: free some memory");
 		return mt_err_exit_status(MT_E_INTERNAL);
 	}
-	int rc = mt_snapshot_write(snap, path, msg, len);
+	enum mt_err rc = mt_snapshot_write(snap, path, msg, len);
 	mt_snapshot_free(snap);
-	if (rc < 0)
-		return mt_err_exit_status(-rc < MT_E__COUNT ? (enum mt_err)-rc : MT_E_IO);
+	if (rc != MT_E_OK)
+		return mt_err_exit_status(rc);
 	return 0;
 }
 

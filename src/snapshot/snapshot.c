@@ -478,14 +478,14 @@ uint32_t mt_snapshot_format_for(const struct mt_snapshot *s)
 	return s->sample_bytes ? MT_SNAPSHOT_VERSION_SAMPLED : MT_SNAPSHOT_VERSION_EXACT;
 }
 
-int mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len)
+enum mt_err mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len)
 {
 	*buf = NULL;
 	*len = 0;
 	if (!mt_snapshot_valid(s, NULL, 0))
-		return -MT_E_INTERNAL;
+		return MT_E_INTERNAL;
 
-	int rc = -MT_E_IO;
+	enum mt_err rc = MT_E_IO;
 	struct pb p;
 	uint8_t *packed = NULL, *out = NULL;
 	ZSTD_CCtx *cctx = NULL;
@@ -525,31 +525,32 @@ done:
 	return rc;
 }
 
-int mt_snapshot_write(const struct mt_snapshot *s, const char *path, char *err, size_t errlen)
+enum mt_err mt_snapshot_write(const struct mt_snapshot *s, const char *path, char *err,
+			      size_t errlen)
 {
 	char why[256];
 	if (!mt_snapshot_valid(s, why, sizeof why)) {
 		say(err, errlen, "invalid snapshot (memtrace bug): %s", why);
-		return -MT_E_INTERNAL;
+		return MT_E_INTERNAL;
 	}
 	uint8_t *buf;
 	size_t len;
-	int rc = mt_snapshot_encode(s, &buf, &len);
-	if (rc < 0) {
+	enum mt_err rc = mt_snapshot_encode(s, &buf, &len);
+	if (rc != MT_E_OK) {
 		say(err, errlen, "cannot encode the snapshot: out of memory");
 		return rc;
 	}
-	rc = mt_atomic_write(path, buf, len, err, errlen);
+	rc = mt_atomic_write(path, buf, len, err, errlen) < 0 ? MT_E_IO : MT_E_OK;
 	free(buf);
 	return rc;
 }
 
 /* ---- decoding -------------------------------------------------------- */
 
-static int bad(char *err, size_t errlen, const char *fmt, ...)
+static enum mt_err bad(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int bad(char *err, size_t errlen, const char *fmt, ...)
+static enum mt_err bad(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (err && errlen) {
 		va_list ap;
@@ -557,14 +558,14 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
 	}
-	return -MT_E_BAD_SNAPSHOT;
+	return MT_E_BAD_SNAPSHOT;
 }
 
 /* The header of the first LEN bytes of a file, which may be all of it
  * (COMPLETE) or its beginning.  0 when it is a snapshot header of a
  * version we read, or when more bytes are needed to tell (not COMPLETE). */
-static int check_header(const uint8_t *buf, size_t len, bool complete, uint32_t *version,
-			char *err, size_t errlen)
+static enum mt_err check_header(const uint8_t *buf, size_t len, bool complete, uint32_t *version,
+				char *err, size_t errlen)
 {
 	if (len == 0)
 		return complete ? bad(err, errlen, "empty file") : 0;
@@ -579,7 +580,7 @@ static int check_header(const uint8_t *buf, size_t len, bool complete, uint32_t 
 	if (v > MT_SNAPSHOT_VERSION) {
 		say(err, errlen, "written by a newer memtrace (format %u, this one reads up to %u)",
 		    v, MT_SNAPSHOT_VERSION);
-		return -MT_E_SNAPSHOT_VERSION;
+		return MT_E_SNAPSHOT_VERSION;
 	}
 	if (version)
 		*version = v;
@@ -588,8 +589,8 @@ static int check_header(const uint8_t *buf, size_t len, bool complete, uint32_t 
 
 
 /* Decompress the one zstd frame of SRC into *OUT (free it), *OUTLEN. */
-static int decompress(const uint8_t *src, size_t len, uint8_t **out, size_t *outlen,
-		      char *err, size_t errlen)
+static enum mt_err decompress(const uint8_t *src, size_t len, uint8_t **out, size_t *outlen,
+			      char *err, size_t errlen)
 {
 	const size_t limit = MT_SNAPSHOT_MAX_DECOMPRESSED;
 	*out = NULL;
@@ -614,7 +615,7 @@ static int decompress(const uint8_t *src, size_t len, uint8_t **out, size_t *out
 	if (cap < 4096)
 		cap = 4096;
 
-	int rc;
+	enum mt_err rc;
 	uint8_t *buf = malloc(cap);
 	ZSTD_DCtx *dctx = ZSTD_createDCtx();
 	if (!buf || !dctx) {
@@ -710,8 +711,8 @@ static void budget_free(void *data, void *p)
 
 /* Copy protobuf text D into *DST as a C string.  The field is named in ERR
  * as TABLE[INDEX].NAME, or NAME when TABLE is NULL. */
-static int take_text(char **dst, const ProtobufCBinaryData *d, const char *table,
-		     uint32_t index, const char *name, char *err, size_t errlen)
+static enum mt_err take_text(char **dst, const ProtobufCBinaryData *d, const char *table,
+			     uint32_t index, const char *name, char *err, size_t errlen)
 {
 	if (d->len && memchr(d->data, 0, d->len)) {
 		if (table)
@@ -730,7 +731,7 @@ static int take_text(char **dst, const ProtobufCBinaryData *d, const char *table
 }
 
 /* A table's count, which must fit struct mt_snapshot's 32 bits. */
-static int take_count(uint32_t *dst, size_t n, const char *table, char *err, size_t errlen)
+static enum mt_err take_count(uint32_t *dst, size_t n, const char *table, char *err, size_t errlen)
 {
 	if (n > UINT32_MAX)
 		return bad(err, errlen, "corrupt: %zu %s", n, table);
@@ -739,8 +740,8 @@ static int take_count(uint32_t *dst, size_t n, const char *table, char *err, siz
 }
 
 /* Copy text D into the fixed buffer DST of LEN bytes (NUL included). */
-static int take_fixed(char *dst, size_t len, const ProtobufCBinaryData *d, const char *name,
-		      char *err, size_t errlen)
+static enum mt_err take_fixed(char *dst, size_t len, const ProtobufCBinaryData *d, const char *name,
+			      char *err, size_t errlen)
 {
 	if (d->len && memchr(d->data, 0, d->len))
 		return bad(err, errlen, "corrupt: a NUL byte in census.%s", name);
@@ -754,9 +755,9 @@ static int take_fixed(char *dst, size_t len, const ProtobufCBinaryData *d, const
 }
 
 /* The rows of TABLE ("types" or "sizes"): type names only in "types". */
-static int take_census_rows(struct mt_census_row **dst, size_t *ndst,
-			    Mtsnap__CensusRow *const *rows, size_t n, const char *table,
-			    char *err, size_t errlen)
+static enum mt_err take_census_rows(struct mt_census_row **dst, size_t *ndst,
+				    Mtsnap__CensusRow *const *rows, size_t n, const char *table,
+				    char *err, size_t errlen)
 {
 	bool typed = table[0] == 't';
 	if (n && !(*dst = calloc(n, sizeof **dst)))
@@ -769,7 +770,7 @@ static int take_census_rows(struct mt_census_row **dst, size_t *ndst,
 		r->bytes = rows[i]->bytes;
 		if (!typed)
 			continue;  /* a size row's name is not read: there is none */
-		int rc = take_text(&r->type, &rows[i]->type, "census.types", (uint32_t)i, "type",
+		enum mt_err rc = take_text(&r->type, &rows[i]->type, "census.types", (uint32_t)i, "type",
 				   err, errlen);
 		if (rc)
 			return rc;
@@ -804,8 +805,8 @@ static void take_heap(struct mt_heap_summary *h, const Mtsnap__HeapSummary *m)
 }
 
 /* The census M in a new *OUT (mt_snapshot_free frees it with the rest). */
-static int take_census(struct mt_census_report **out, const Mtsnap__Census *m, char *err,
-		       size_t errlen)
+static enum mt_err take_census(struct mt_census_report **out, const Mtsnap__Census *m, char *err,
+			       size_t errlen)
 {
 	struct mt_census_report *c = *out = calloc(1, sizeof *c);
 	if (!c)
@@ -824,7 +825,7 @@ static int take_census(struct mt_census_report **out, const Mtsnap__Census *m, c
 	c->top_bytes = m->top_bytes;
 	c->overhead_bytes = m->overhead_bytes;
 	take_heap(&c->heap, m->heap);
-	int rc;
+	enum mt_err rc;
 	if ((rc = take_fixed(c->reason, sizeof c->reason, &m->reason, "reason", err, errlen)) ||
 	    (rc = take_fixed(c->allocator, sizeof c->allocator, &m->allocator, "allocator", err,
 			     errlen)) ||
@@ -846,10 +847,10 @@ static int take_census(struct mt_census_report **out, const Mtsnap__Census *m, c
 
 /* Copy M into a new *OUT, checking what the copy needs; indexes are left
  * to mt_snapshot_valid(). */
-static int convert(const Mtsnap__Snapshot *m, uint32_t version, struct mt_snapshot **out,
-		   char *err, size_t errlen)
+static enum mt_err convert(const Mtsnap__Snapshot *m, uint32_t version, struct mt_snapshot **out,
+			   char *err, size_t errlen)
 {
-	int rc;
+	enum mt_err rc;
 	uint32_t n = 0;
 	struct mt_snapshot *s = calloc(1, sizeof *s);
 	if (!s)
@@ -957,12 +958,12 @@ fail:
 	return rc;
 }
 
-int mt_snapshot_decode(const uint8_t *buf, size_t len, struct mt_snapshot **out,
-		       char *err, size_t errlen)
+enum mt_err mt_snapshot_decode(const uint8_t *buf, size_t len, struct mt_snapshot **out,
+			       char *err, size_t errlen)
 {
 	*out = NULL;
 	uint32_t version = 0;
-	int rc = check_header(buf, len, true, &version, err, errlen);
+	enum mt_err rc = check_header(buf, len, true, &version, err, errlen);
 	if (rc)
 		return rc;
 	uint8_t *raw;
@@ -1018,7 +1019,7 @@ static ssize_t read_full(int fd, uint8_t *p, size_t len)
 	return (ssize_t)got;
 }
 
-int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size_t errlen)
+enum mt_err mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size_t errlen)
 {
 	/* No snapshot we accept is larger than the zstd bound of the limit. */
 	const size_t max_file = MT_SNAPSHOT_HEADER_LEN +
@@ -1027,20 +1028,20 @@ int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		say(err, errlen, "cannot open: %s", strerror(errno));
-		return -MT_E_IO;
+		return MT_E_IO;
 	}
-	int rc;
+	enum mt_err rc;
 	uint8_t *buf = NULL;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		say(err, errlen, "cannot read: %s", strerror(errno));
-		rc = -MT_E_IO;
+		rc = MT_E_IO;
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		/* read(2) would fail with EISDIR: say so without trying */
 		say(err, errlen, "cannot read: %s", strerror(EISDIR));
-		rc = -MT_E_IO;
+		rc = MT_E_IO;
 		goto out;
 	}
 
@@ -1050,7 +1051,7 @@ int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size
 	ssize_t hl = read_full(fd, head, sizeof head);
 	if (hl < 0) {
 		say(err, errlen, "cannot read: %s", strerror(errno));
-		rc = -MT_E_IO;
+		rc = MT_E_IO;
 		goto out;
 	}
 	if ((rc = check_header(head, (size_t)hl, (size_t)hl < sizeof head, NULL, err, errlen)))
@@ -1084,7 +1085,7 @@ int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size
 		ssize_t r = read_full(fd, buf + used, cap - used);
 		if (r < 0) {
 			say(err, errlen, "cannot read: %s", strerror(errno));
-			rc = -MT_E_IO;
+			rc = MT_E_IO;
 			goto out;
 		}
 		used += (size_t)r;

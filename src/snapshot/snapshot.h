@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "census/census_report.h"
+#include "util/errors.h"
 
 #define MT_SNAPSHOT_MAGIC "MTSNAP\r\n"
 #define MT_SNAPSHOT_MAGIC_LEN 8
@@ -138,34 +139,36 @@ int mt_snapshot_set_census(struct mt_snapshot *s, const struct mt_census_report 
 uint32_t mt_snapshot_format_for(const struct mt_snapshot *s);
 
 /* The file's bytes, header included, in *BUF (free() it) and *LEN.
- * 0; -MT_E_INTERNAL when S breaks a rule of mt_snapshot_valid() (nothing a
- * reader would refuse is ever written); -MT_E_IO when out of memory. */
-int mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len);
+ * MT_E_OK; MT_E_INTERNAL when S breaks a rule of mt_snapshot_valid() (nothing
+ * a reader would refuse is ever written); MT_E_IO when out of memory. */
+enum mt_err mt_snapshot_encode(const struct mt_snapshot *s, uint8_t **buf, size_t *len);
 
 /* Encode S and write it to PATH atomically (atomicfile.h): PATH is either
  * left as it was or holds the whole new snapshot.  The file is created
  * readable by its owner only (like perf.data: it names the program's files
- * and functions).  0, or a negative enum mt_err (-MT_E_IO, or
- * -MT_E_INTERNAL for an invalid S) with a one-line reason in ERR that does
- * not repeat PATH (the caller names the file). */
-int mt_snapshot_write(const struct mt_snapshot *s, const char *path, char *err, size_t errlen);
+ * and functions).  MT_E_OK, or MT_E_IO (MT_E_INTERNAL for an invalid S)
+ * with a one-line reason in ERR that does not repeat PATH (the caller names
+ * the file). */
+enum mt_err mt_snapshot_write(const struct mt_snapshot *s, const char *path, char *err,
+			      size_t errlen);
 
 /* Decode a snapshot file's bytes.  Safe on any input: every length, index
- * and count is checked before use.  0 with a new snapshot in *OUT (free it
- * with mt_snapshot_free); or *OUT = NULL and
- *   -MT_E_BAD_SNAPSHOT      "empty file", "truncated", "not a memtrace
+ * and count is checked before use.  MT_E_OK with a new snapshot in *OUT
+ * (free it with mt_snapshot_free); or *OUT = NULL and
+ *   MT_E_BAD_SNAPSHOT       "empty file", "truncated", "not a memtrace
  *                           snapshot", "corrupt: <what>"
- *   -MT_E_SNAPSHOT_VERSION  "written by a newer memtrace (format N, this
+ *   MT_E_SNAPSHOT_VERSION   "written by a newer memtrace (format N, this
  *                           one reads up to M)"
  * with that one-line reason in ERR ("out of memory", rare thanks to the
- * limits above, is also -MT_E_BAD_SNAPSHOT). */
-int mt_snapshot_decode(const uint8_t *buf, size_t len, struct mt_snapshot **out,
-		       char *err, size_t errlen);
+ * limits above, is also MT_E_BAD_SNAPSHOT). */
+enum mt_err mt_snapshot_decode(const uint8_t *buf, size_t len, struct mt_snapshot **out,
+			       char *err, size_t errlen);
 
 /* Read and decode PATH ("-" is not special).  As mt_snapshot_decode, plus
- * -MT_E_IO for a file that cannot be read: missing, unreadable, a
+ * MT_E_IO for a file that cannot be read: missing, unreadable, a
  * directory.  The reason does not repeat PATH. */
-int mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err, size_t errlen);
+enum mt_err mt_snapshot_read(const char *path, struct mt_snapshot **out, char *err,
+			     size_t errlen);
 
 /* Free S and everything it points to, each allocated with malloc: every
  * string, every stack's frames, the four arrays, the census, S itself.  NULL pointers

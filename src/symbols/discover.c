@@ -23,7 +23,7 @@
  *    executable and ld.so are mapped then, so this finds no allocator
  *    unless the executable has one; map order is not load order otherwise.
  *  - No PT_INTERP (static binary, static-pie): the executable alone,
- *    .dynsym and .symtab; stripped, it yields -MT_E_NO_ALLOCATOR.
+ *    .dynsym and .symtab; stripped, it yields MT_E_NO_ALLOCATOR.
  *  - /proc/PID/exe is ld.so itself ("ld-linux-x86-64.so.2 ./prog"): it has
  *    no DT_DEBUG but exports _r_debug, which gives the same link map.
  *  - STT_GNU_IFUNC: st_value is the resolver, which runs once.  The entry
@@ -137,24 +137,6 @@ struct elf_file {
 	int fd;
 	Elf *elf;
 };
-
-/* -errno from /proc or process_vm_readv -> enum mt_err, once the process
- * is known to have existed. */
-static int err_from_errno(int e)
-{
-	switch (e) {
-	case ESRCH:
-	case ENOENT:
-		return -MT_E_TARGET_LOST;
-	case EPERM:
-	case EACCES:
-		return -MT_E_PERMISSION;
-	case ENOMEM:
-		return -MT_E_INTERNAL;
-	default:
-		return -MT_E_IO;
-	}
-}
 
 static void elf_file_close(struct elf_file *f)
 {
@@ -471,8 +453,8 @@ static int search_module(struct ctx *c, size_t i)
 	return 0;
 }
 
-static int add_module(struct ctx *c, const struct mt_map *map, uint64_t bias,
-		      bool bias_known, bool symtab)
+static enum mt_err add_module(struct ctx *c, const struct mt_map *map, uint64_t bias,
+			      bool bias_known, bool symtab)
 {
 	for (size_t i = 0; i < c->nmods; i++)
 		if (strcmp(c->mods[i].map->path, map->path) == 0)
@@ -481,7 +463,7 @@ static int add_module(struct ctx *c, const struct mt_map *map, uint64_t bias,
 		size_t ncap = c->capmods ? 2 * c->capmods : 32;
 		struct module *v = realloc(c->mods, ncap * sizeof *v);
 		if (!v)
-			return -MT_E_INTERNAL;
+			return MT_E_INTERNAL;
 		c->mods = v;
 		c->capmods = ncap;
 	}
@@ -527,24 +509,26 @@ static int read_string(pid_t pid, uint64_t addr, char *buf, size_t size)
 	return 0;
 }
 
-/* Modules from the link map.  0, 1 when the link map is not set up yet,
- * or a negative mt_err. */
-static int modules_from_link_map(struct ctx *c, uint64_t r_debug_addr)
+/* Modules from the link map.  MT_E_OK with *LINKED false when the link map
+ * is not set up yet, or the error. */
+static enum mt_err modules_from_link_map(struct ctx *c, uint64_t r_debug_addr, bool *linked)
 {
 	struct r_debug rd;
+	*linked = false;
 	int err = mt_mem_read(c->pid, r_debug_addr, &rd, sizeof rd);
 	if (err < 0)
-		return err == -EFAULT || err == -EIO ? 1 : err_from_errno(-err);
+		return err == -EFAULT || err == -EIO ? MT_E_OK : mt_err_from_errno(err);
 	if (rd.r_version == 0 || rd.r_map == NULL)
-		return 1;
+		return MT_E_OK;
 
 	uint64_t lm_addr = (uint64_t)(uintptr_t)rd.r_map;
 	for (int n = 0; lm_addr && n < MAX_LINK_MAP; n++) {
 		struct link_map lm;
 		err = mt_mem_read(c->pid, lm_addr, &lm, sizeof lm);
-		if (err < 0)
-			return err == -EFAULT || err == -EIO ? (c->nmods ? 0 : 1)
-							     : err_from_errno(-err);
+		if (err < 0) {
+			*linked = c->nmods != 0;
+			return err == -EFAULT || err == -EIO ? MT_E_OK : mt_err_from_errno(err);
+		}
 		/* l_ld lies in the object's own data mapping; the vdso's lies
 		 * in [vdso], which has no file and defines no allocator. */
 		const struct mt_map *map =
@@ -556,22 +540,23 @@ static int modules_from_link_map(struct ctx *c, uint64_t r_debug_addr)
 				map = map_of_path(c, name);
 		}
 		if (is_file_map(map)) {
-			err = add_module(c, map, (uint64_t)lm.l_addr, true, false);
-			if (err < 0)
-				return err;
+			enum mt_err e = add_module(c, map, (uint64_t)lm.l_addr, true, false);
+			if (e != MT_E_OK)
+				return e;
 		}
 		lm_addr = (uint64_t)(uintptr_t)lm.l_next;
 	}
-	return 0;
+	*linked = true;
+	return MT_E_OK;
 }
 
 /* Before ld.so has run: every executable file mapping, in map order, main
  * executable first.  The biases come from the mappings. */
-static int modules_from_maps(struct ctx *c, uint64_t exe_bias)
+static enum mt_err modules_from_maps(struct ctx *c, uint64_t exe_bias)
 {
-	int err = add_module(c, map_of_path(c, c->exe_map->path), exe_bias, true,
+	enum mt_err err = add_module(c, map_of_path(c, c->exe_map->path), exe_bias, true,
 			     false);
-	for (size_t i = 0; err == 0 && i < c->maps.n; i++) {
+	for (size_t i = 0; err == MT_E_OK && i < c->maps.n; i++) {
 		const struct mt_map *m = &c->maps.v[i];
 		if (m->x && is_file_map(m))
 			err = add_module(c, map_of_path(c, m->path), 0, false, false);
@@ -594,8 +579,8 @@ static void find_r_debug_sym(void *arg, const char *name, const GElf_Sym *sym,
 /* The r_debug address: DT_DEBUG of the running executable, read from
  * memory since ld.so fills it in at startup (0 until then); or, when the
  * executable is ld.so itself (*IS_RTLD), its exported _r_debug. */
-static int find_r_debug(struct ctx *c, Elf *exe, uint64_t bias,
-			uint64_t *r_debug_addr, bool *is_rtld)
+static enum mt_err find_r_debug(struct ctx *c, Elf *exe, uint64_t bias,
+				uint64_t *r_debug_addr, bool *is_rtld)
 {
 	struct rdebug_sym_arg a = { 0 };
 	GElf_Phdr dyn;
@@ -612,11 +597,11 @@ static int find_r_debug(struct ctx *c, Elf *exe, uint64_t bias,
 	size_t len = dyn.p_memsz < MAX_DYNAMIC ? dyn.p_memsz : MAX_DYNAMIC;
 	Elf64_Dyn *d = malloc(len);
 	if (!d)
-		return -MT_E_INTERNAL;
+		return MT_E_INTERNAL;
 	int err = mt_mem_read(c->pid, bias + dyn.p_vaddr, d, len);
 	if (err < 0) {
 		free(d);
-		return err_from_errno(-err);
+		return mt_err_from_errno(err);
 	}
 	for (size_t i = 0; i < len / sizeof *d && d[i].d_tag != DT_NULL; i++)
 		if (d[i].d_tag == DT_DEBUG)
@@ -626,25 +611,25 @@ static int find_r_debug(struct ctx *c, Elf *exe, uint64_t bias,
 }
 
 /* AT_ENTRY from /proc/PID/auxv. */
-static int read_entry(pid_t pid, uint64_t *entry)
+static enum mt_err read_entry(pid_t pid, uint64_t *entry)
 {
 	char path[64];
 	Elf64_auxv_t av[128];
 	snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return err_from_errno(errno);
+		return mt_err_from_errno(-errno);
 	ssize_t n = read(fd, av, sizeof av);
 	int e = errno;
 	close(fd);
 	if (n < 0)
-		return err_from_errno(e);
+		return mt_err_from_errno(-e);
 	for (size_t i = 0; i < (size_t)n / sizeof av[0] && av[i].a_type != AT_NULL; i++)
 		if (av[i].a_type == AT_ENTRY) {
 			*entry = av[i].a_un.a_val;
 			return 0;
 		}
-	return -MT_E_NOT_TRACEABLE;   /* no auxv: a kernel thread */
+	return MT_E_NOT_TRACEABLE;   /* no auxv: a kernel thread */
 }
 
 /* Is V a plausible IFUNC target in module I: executable code of the same
@@ -816,7 +801,7 @@ static bool wanted_fn(const struct ctx *c, struct mt_alloc_set *out, enum mt_fn 
 /* Add the hookable definitions found to OUT, one hook per address: the C
  * names, the C++ operators, then the allocators' own names (aliases of the
  * first ones join their hooks). */
-static int append_found(struct ctx *c, struct mt_alloc_set *out)
+static enum mt_err append_found(struct ctx *c, struct mt_alloc_set *out)
 {
 	for (int pass = 0; pass < 2; pass++)
 	for (int fn = 0; fn < MT_FN__COUNT; fn++) {
@@ -897,12 +882,12 @@ static void find_unhooked(struct ctx *c, size_t mod, struct mt_alloc_set *out)
 	elf_file_close(&ef);
 }
 
-static int build_result(struct ctx *c, struct mt_alloc_set *out)
+static enum mt_err build_result(struct ctx *c, struct mt_alloc_set *out)
 {
 	if (!c->found[MT_FN_MALLOC].hookable || !c->found[MT_FN_FREE].hookable)
-		return -MT_E_NO_ALLOCATOR;
-	int err = append_found(c, out);
-	if (err < 0)
+		return MT_E_NO_ALLOCATOR;
+	enum mt_err err = append_found(c, out);
+	if (err != MT_E_OK)
 		return err;
 	find_unhooked(c, c->found[MT_FN_MALLOC].module, out);
 	snprintf(out->allocator, sizeof out->allocator, "%s",
@@ -910,25 +895,26 @@ static int build_result(struct ctx *c, struct mt_alloc_set *out)
 	return 0;
 }
 
-int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_set *out)
+enum mt_err mt_discover_module_allocators(pid_t pid, const char *path,
+					  struct mt_alloc_set *out)
 {
 	/* dlsym() may reach an allocator's own API here: all of it */
 	struct ctx c = { .pid = pid, .all_ext = true };
 	memset(out, 0, sizeof *out);
-	int err = mt_maps_read(pid, &c.maps);
-	if (err < 0)
-		return err == -ENOENT || err == -ESRCH ? -MT_E_NO_PROCESS : err_from_errno(-err);
+	int rc = mt_maps_read(pid, &c.maps);
+	if (rc < 0)
+		return rc == -ENOENT || rc == -ESRCH ? MT_E_NO_PROCESS : mt_err_from_errno(rc);
 	const struct mt_map *map = map_of_path(&c, path);
-	err = map ? add_module(&c, map, 0, false, false) : -MT_E_NO_ALLOCATOR;
-	if (err == 0)
-		err = search_module(&c, 0) < 0 ? -MT_E_NO_ALLOCATOR : 0;
-	if (err == 0) {
+	enum mt_err err = map ? add_module(&c, map, 0, false, false) : MT_E_NO_ALLOCATOR;
+	if (err == MT_E_OK)
+		err = search_module(&c, 0) < 0 ? MT_E_NO_ALLOCATOR : MT_E_OK;
+	if (err == MT_E_OK) {
 		for (int fn = 0; fn < MT_FN__COUNT; fn++)
 			if (c.found[fn].defined && c.found[fn].ifunc)
 				resolve_ifunc(&c, (enum mt_fn)fn);
 		err = append_found(&c, out);
 	}
-	if (err < 0)
+	if (err != MT_E_OK)
 		memset(out, 0, sizeof *out);
 	free(c.mods);
 	free(c.wanted);
@@ -936,7 +922,7 @@ int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_s
 	return err;
 }
 
-int mt_discover_check_arch(pid_t pid)
+enum mt_err mt_discover_check_arch(pid_t pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
@@ -946,24 +932,24 @@ int mt_discover_check_arch(pid_t pid)
 		int e = errno;
 		snprintf(path, sizeof path, "/proc/%d", (int)pid);
 		if (e == ENOENT)   /* no exe: a kernel thread or a zombie */
-			return access(path, F_OK) == 0 ? -MT_E_NOT_TRACEABLE
-						       : -MT_E_NO_PROCESS;
-		return e == EACCES || e == EPERM ? -MT_E_PERMISSION : -MT_E_IO;
+			return access(path, F_OK) == 0 ? MT_E_NOT_TRACEABLE
+						       : MT_E_NO_PROCESS;
+		return e == EACCES || e == EPERM ? MT_E_PERMISSION : MT_E_IO;
 	}
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	int ret = 0;
+	enum mt_err ret = MT_E_OK;
 	GElf_Ehdr eh;
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh))
-		ret = -MT_E_UNSUPPORTED_ARCH;
+		ret = MT_E_UNSUPPORTED_ARCH;
 	else if (gelf_getclass(elf) != ELFCLASS64 || eh.e_machine != EM_X86_64)
-		ret = -MT_E_UNSUPPORTED_ARCH;   /* i386, x32, or a foreign binary */
+		ret = MT_E_UNSUPPORTED_ARCH;   /* i386, x32, or a foreign binary */
 	if (elf)
 		elf_end(elf);
 	close(fd);
 	return ret;
 }
 
-int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
+enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 {
 	struct ctx c = { .pid = pid };
 	struct elf_file exe = { -1, NULL };
@@ -972,37 +958,37 @@ int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 	GElf_Phdr ph;
 
 	memset(out, 0, sizeof *out);
-	int err = mt_discover_check_arch(pid);
-	if (err < 0)
+	enum mt_err err = mt_discover_check_arch(pid);
+	if (err != MT_E_OK)
 		return err;
-	err = mt_maps_read(pid, &c.maps);
-	if (err < 0)
-		return err == -ENOENT || err == -ESRCH ? -MT_E_NO_PROCESS
-						       : err_from_errno(-err);
+	int rc = mt_maps_read(pid, &c.maps);
+	if (rc < 0)
+		return rc == -ENOENT || rc == -ESRCH ? MT_E_NO_PROCESS
+						     : mt_err_from_errno(rc);
 	err = read_entry(pid, &entry);
-	if (err < 0)
+	if (err != MT_E_OK)
 		goto out;
 
 	/* The mapping holding AT_ENTRY is the executable the kernel loaded
 	 * (ld.so itself when it was run as a program). */
 	c.exe_map = mt_maps_find(&c.maps, entry);
 	if (!is_file_map(c.exe_map)) {
-		err = -MT_E_NOT_TRACEABLE;
+		err = MT_E_NOT_TRACEABLE;
 		goto out;
 	}
-	err = open_mapped(&c, c.exe_map, &exe);
-	if (err < 0) {
-		err = err == -ENOEXEC ? -MT_E_UNSUPPORTED_ARCH : err_from_errno(-err);
+	rc = open_mapped(&c, c.exe_map, &exe);
+	if (rc < 0) {
+		err = rc == -ENOEXEC ? MT_E_UNSUPPORTED_ARCH : mt_err_from_errno(rc);
 		goto out;
 	}
 	if (!gelf_getehdr(exe.elf, &eh)) {
-		err = -MT_E_IO;
+		err = MT_E_IO;
 		goto out;
 	}
 	exe_bias = entry - eh.e_entry;
 	bool is_rtld;
 	err = find_r_debug(&c, exe.elf, exe_bias, &r_debug_addr, &is_rtld);
-	if (err < 0)
+	if (err != MT_E_OK)
 		goto out;
 
 	if (!find_phdr(exe.elf, PT_INTERP, &ph) && !is_rtld) {
@@ -1010,20 +996,21 @@ int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 		 * else is bound at load time; the executable alone. */
 		err = add_module(&c, c.exe_map, exe_bias, true, true);
 	} else {
-		err = r_debug_addr ? modules_from_link_map(&c, r_debug_addr) : 1;
-		if (err == 1) {
+		bool linked = false;
+		err = r_debug_addr ? modules_from_link_map(&c, r_debug_addr, &linked) : MT_E_OK;
+		if (err == MT_E_OK && !linked) {
 			c.nmods = 0;
 			err = modules_from_maps(&c, exe_bias);
 		}
 	}
-	if (err < 0)
+	if (err != MT_E_OK)
 		goto out;
 
 	/* A library we cannot open is skipped; the executable must open. */
 	for (size_t i = 0; i < c.nmods; i++) {
-		err = search_module(&c, i);
-		if (err < 0 && i == 0) {
-			err = err == -ENOEXEC ? -MT_E_NO_ALLOCATOR : err_from_errno(-err);
+		rc = search_module(&c, i);
+		if (rc < 0 && i == 0) {
+			err = rc == -ENOEXEC ? MT_E_NO_ALLOCATOR : mt_err_from_errno(rc);
 			goto out;
 		}
 	}
@@ -1033,7 +1020,7 @@ int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 	err = build_result(&c, out);
 
 out:
-	if (err < 0)
+	if (err != MT_E_OK)
 		memset(out, 0, sizeof *out);
 	elf_file_close(&exe);
 	free(c.mods);

@@ -7,7 +7,7 @@
  * Modules are opened through /proc/PID/map_files/START-END, falling back to
  * /proc/PID/root/PATH, so containers and deleted binaries work.  Uses libelf;
  * reads target memory through memio.h (no ptrace calls of its own).  Never
- * prints: errors are negative enum mt_err values.
+ * prints: errors are enum mt_err values (errors.h).
  */
 #ifndef MT_DISCOVER_H
 #define MT_DISCOVER_H
@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "model/allocfn.h"
+#include "util/errors.h"
 
 #define MT_MAX_HOOKS 64    /* jemalloc: 10 C entries, 20 C++ operators, its *allocx */
 #define MT_MAX_ORIG  16   /* code bytes kept from the ELF file per hook */
@@ -43,26 +44,27 @@ struct mt_alloc_set {
 	char unhooked[256];
 };
 
-/* 0 when /proc/PID/exe is a 64-bit x86_64 ELF file; -MT_E_UNSUPPORTED_ARCH
- * for ELFCLASS32 (i386, x32) or another e_machine; -MT_E_NO_PROCESS,
- * -MT_E_NOT_TRACEABLE (no executable: kernel thread, zombie) or
- * -MT_E_PERMISSION when it cannot be opened. */
-int mt_discover_check_arch(pid_t pid);
+/* MT_E_OK when /proc/PID/exe is a 64-bit x86_64 ELF file;
+ * MT_E_UNSUPPORTED_ARCH for ELFCLASS32 (i386, x32) or another e_machine;
+ * MT_E_NO_PROCESS, MT_E_NOT_TRACEABLE (no executable: kernel thread,
+ * zombie), MT_E_PERMISSION or MT_E_IO when it cannot be opened. */
+enum mt_err mt_discover_check_arch(pid_t pid);
 
 /* Fills OUT: hooks sorted by fn, each with its runtime address, file offset
- * and the 16 bytes the ELF file has there.  0, or -MT_E_NO_ALLOCATOR when
- * no hookable malloc or free definition is found (e.g. a stripped static
- * binary, or a process stopped before ld.so loaded libc), or
- * -MT_E_UNSUPPORTED_ARCH (mt_discover_check_arch is called first), or
- * another negative enum mt_err; OUT is zeroed on error.  The target need not
+ * and the 16 bytes the ELF file has there.  MT_E_OK, or MT_E_NO_ALLOCATOR
+ * when no hookable malloc or free definition is found (e.g. a stripped
+ * static binary, or a process stopped before ld.so loaded libc), or
+ * MT_E_UNSUPPORTED_ARCH (mt_discover_check_arch is called first), or
+ * another enum mt_err; OUT is zeroed on error.  The target need not
  * be stopped, but its link map should be stable (all threads stopped is
  * best).  A library that cannot be opened is skipped. */
-int mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
+enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
 
 /* Every allocator entry point the module mapped from PATH defines, bound to
  * or not: for a library loaded after attach, whose own calls (symbolic or
- * RTLD_DEEPBIND binding) or dlsym lookups may reach them.  0 (OUT->n may be
- * 0), or a negative enum mt_err. */
-int mt_discover_module_allocators(pid_t pid, const char *path, struct mt_alloc_set *out);
+ * RTLD_DEEPBIND binding) or dlsym lookups may reach them.  MT_E_OK (OUT->n
+ * may be 0), or another enum mt_err. */
+enum mt_err mt_discover_module_allocators(pid_t pid, const char *path,
+					  struct mt_alloc_set *out);
 
 #endif

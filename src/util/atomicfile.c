@@ -8,14 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/errors.h"
 
 static int fail(char *err, size_t errlen, const char *what, const char *where, int e)
 {
 	if (err && errlen)
 		snprintf(err, errlen, "%s%s%s: %s", what, where ? " " : "", where ? where : "",
 			 strerror(e));
-	return -MT_E_IO;
+	return e > 0 ? -e : -EIO;
 }
 
 static int write_all(int fd, const unsigned char *p, size_t len)

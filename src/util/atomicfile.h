@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-/* Write LEN bytes of DATA to PATH as above.  0, or -MT_E_IO with a one-line
+/* Write LEN bytes of DATA to PATH as above.  0, or -errno with a one-line
  * reason in ERR (ERRLEN bytes) that does not repeat PATH, e.g. "cannot
  * create a temporary file in /var/snap: Permission denied". */
 int mt_atomic_write(const char *path, const void *data, size_t len, char *err, size_t errlen);

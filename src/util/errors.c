@@ -1,5 +1,7 @@
 #include "util/errors.h"
 
+#include <errno.h>
+
 static const struct {
 	int exit_status;
 	const char *message;
@@ -21,4 +23,24 @@ const char *mt_err_default_message(enum mt_err e)
 	if ((unsigned)e >= MT_E__COUNT)
 		return "unknown error";
 	return table[e].message;
+}
+
+enum mt_err mt_err_from_errno(int err)
+{
+	if (err == 0)
+		return MT_E_OK;
+	if (err > 0)
+		return MT_E_INTERNAL;
+	switch (-err) {
+	case ESRCH:
+	case ENOENT:
+		return MT_E_TARGET_LOST;
+	case EPERM:
+	case EACCES:
+		return MT_E_PERMISSION;
+	case ENOMEM:
+		return MT_E_INTERNAL;
+	default:
+		return MT_E_IO;
+	}
 }

@@ -73,9 +73,9 @@ done:
 	return rc;
 }
 
-static void check_refused(int rc, const struct mt_snapshot *s, const char *err)
+static void check_refused(enum mt_err rc, const struct mt_snapshot *s, const char *err)
 {
-	if (rc != -MT_E_BAD_SNAPSHOT && rc != -MT_E_SNAPSHOT_VERSION)
+	if (rc != MT_E_BAD_SNAPSHOT && rc != MT_E_SNAPSHOT_VERSION)
 		abort();
 	if (s || !err[0] || strchr(err, '\n'))
 		abort();
@@ -85,8 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mt_snapshot *s = NULL, *t = NULL;
 	char err[256] = "";
-	int rc = mt_snapshot_decode(data, size, &s, err, sizeof err);
-	if (rc != 0) {
+	enum mt_err rc = mt_snapshot_decode(data, size, &s, err, sizeof err);
+	if (rc != MT_E_OK) {
 		check_refused(rc, s, err);
 		return 0;
 	}

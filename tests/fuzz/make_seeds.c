@@ -27,7 +27,7 @@ static void write_seed(const struct mt_snapshot *s, const char *dir, const char 
 {
 	char path[4096], err[256];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (mt_snapshot_write(s, path, err, sizeof err) < 0) {
+	if (mt_snapshot_write(s, path, err, sizeof err) != MT_E_OK) {
 		fprintf(stderr, "make_seeds: %s: %s\n", path, err);
 		exit(1);
 	}

@@ -101,8 +101,12 @@ static int accept_within(struct mt_ctl_server *s, struct mt_ctl_request *req, in
 	}
 }
 
+/* Where the refusals below would put an exit status: they must not. */
+static int no_status = -1;
+
 /* A client in a child process: mt_ctl_client_run's result comes back
- * through a pipe, its stderr through another. */
+ * through a pipe (the exit status it got, or its -errno), its stderr
+ * through another. */
 struct client {
 	pid_t pid;
 	int result_fd, stderr_fd;
@@ -120,7 +124,12 @@ static struct client client_start(char **argv, int out_fd, int timeout_ms)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(err[1], 2);
-		int r = mt_ctl_client_run(target, argc, argv, out_fd, timeout_ms);
+		int status = -1;
+		int r = mt_ctl_client_run(target, argc, argv, out_fd, timeout_ms, &status);
+		if (r == 0 ? status < 0 || status > 255 : r > 0 || status != -1)
+			_exit(2);   /* not one space: 0 and a status, or -errno */
+		if (r == 0)
+			r = status;
 		if (write(res[1], &r, sizeof r) != sizeof r)
 			_exit(1);
 		_exit(0);
@@ -314,7 +323,7 @@ START_TEST(test_round_trip)
 
 	/* Its working directory gone, the client says so (not "no session"). */
 	ck_assert_int_eq(rmdir(sub), 0);
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -ESTALE);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -ESTALE);
 	ck_assert_int_eq(chdir("/"), 0);
 
 	/* Nothing is waiting any more. */
@@ -353,12 +362,12 @@ END_TEST
 START_TEST(test_no_server)
 {
 	char *argv[] = { "histo", "1", NULL };
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -ENOENT);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -ENOENT);
 
 	/* Gone with its session. */
 	struct mt_ctl_server *s = server();
 	mt_ctl_server_destroy(s);
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -ENOENT);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -ENOENT);
 
 	/* A socket nobody listens on any more (its session was killed). */
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -366,22 +375,23 @@ START_TEST(test_no_server)
 	strcpy(sa.sun_path, path);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
 	close(fd);
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -ENOENT);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -ENOENT);
 }
 END_TEST
 
 START_TEST(test_client_argument_limits)
 {
 	char *none[] = { NULL };
-	ck_assert_int_eq(mt_ctl_client_run(target, 0, none, 1, 1000), -EINVAL);
+	ck_assert_int_eq(mt_ctl_client_run(target, 0, none, 1, 1000, &no_status), -EINVAL);
 	char *big = malloc(MT_CTL_MAX_ARG + 2);
 	memset(big, 'a', MT_CTL_MAX_ARG + 1);
 	big[MT_CTL_MAX_ARG + 1] = '\0';
 	char *argv[] = { "histo", big, NULL };
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -E2BIG);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -E2BIG);
 	free(big);
 	char *ok[] = { "histo", "1", NULL };
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, ok, 999, 1000), -EBADF);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, ok, 999, 1000, &no_status), -EBADF);
+	ck_assert_int_eq(no_status, -1);
 }
 END_TEST
 
@@ -467,7 +477,7 @@ START_TEST(test_directory_checks)
 	 * others may have been able to write in. */
 	ck_assert_int_eq(chmod(dir, 0755), 0);
 	char *argv[] = { "histo", "1", NULL };
-	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000), -ENOENT);
+	ck_assert_int_eq(mt_ctl_client_run(target, 2, argv, 1, 1000, &no_status), -ENOENT);
 	struct mt_ctl_request req;
 	ck_assert_int_eq(mt_ctl_server_accept(s, &req), -EAGAIN);
 	ck_assert_int_eq(chmod(dir, 0700), 0);

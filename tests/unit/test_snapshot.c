@@ -300,7 +300,7 @@ static uint8_t *encode(const struct mt_snapshot *s, size_t *len)
 }
 
 /* Decoding BUF must fail with RC and a reason starting with PREFIX. */
-static void expect_bad(const uint8_t *buf, size_t len, int rc, const char *prefix)
+static void expect_bad(const uint8_t *buf, size_t len, enum mt_err rc, const char *prefix)
 {
 	char err[256] = "";
 	struct mt_snapshot *s = (struct mt_snapshot *)1;
@@ -586,14 +586,14 @@ END_TEST
 
 START_TEST(test_empty_file)
 {
-	expect_bad((const uint8_t *)"", 0, -MT_E_BAD_SNAPSHOT, "empty file");
+	expect_bad((const uint8_t *)"", 0, MT_E_BAD_SNAPSHOT, "empty file");
 
 	char *dir = tmpdir();
 	char *path = path_in(dir, "empty");
 	write_file(path, "", 0);
 	struct mt_snapshot *d = (struct mt_snapshot *)1;
 	char err[256] = "";
-	ck_assert_int_eq(mt_snapshot_read(path, &d, err, sizeof err), -MT_E_BAD_SNAPSHOT);
+	ck_assert_int_eq(mt_snapshot_read(path, &d, err, sizeof err), MT_E_BAD_SNAPSHOT);
 	ck_assert_ptr_null(d);
 	ck_assert_str_eq(err, "empty file");
 	free(path);
@@ -609,7 +609,7 @@ START_TEST(test_truncated_every_length)
 	struct mt_snapshot *s = realistic();
 	size_t len;
 	uint8_t *buf = encode(s, &len);
-	expect_bad(buf, 0, -MT_E_BAD_SNAPSHOT, "empty file");
+	expect_bad(buf, 0, MT_E_BAD_SNAPSHOT, "empty file");
 	for (size_t n = 1; n < len; n++) {
 		/* a copy of exactly N bytes, so that ASan sees any overread */
 		uint8_t *cut = malloc(n);
@@ -617,8 +617,8 @@ START_TEST(test_truncated_every_length)
 		memcpy(cut, buf, n);
 		char err[256] = "";
 		struct mt_snapshot *d = (struct mt_snapshot *)1;
-		int rc = mt_snapshot_decode(cut, n, &d, err, sizeof err);
-		ck_assert_msg(rc == -MT_E_BAD_SNAPSHOT && !d && !strcmp(err, "truncated"),
+		enum mt_err rc = mt_snapshot_decode(cut, n, &d, err, sizeof err);
+		ck_assert_msg(rc == MT_E_BAD_SNAPSHOT && !d && !strcmp(err, "truncated"),
 			      "cut at %zu of %zu: rc %d, \"%s\"", n, len, rc, err);
 		free(cut);
 	}
@@ -633,15 +633,15 @@ START_TEST(test_wrong_magic)
 	size_t len;
 	uint8_t *buf = encode(s, &len);
 	buf[0] = 'X';
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "not a memtrace snapshot");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "not a memtrace snapshot");
 	/* short and wrong from the first byte */
-	expect_bad((const uint8_t *)"{}", 2, -MT_E_BAD_SNAPSHOT, "not a memtrace snapshot");
+	expect_bad((const uint8_t *)"{}", 2, MT_E_BAD_SNAPSHOT, "not a memtrace snapshot");
 	static const char text[] = "PID COMMAND\n4242 leaky\n";
-	expect_bad((const uint8_t *)text, sizeof text - 1, -MT_E_BAD_SNAPSHOT,
+	expect_bad((const uint8_t *)text, sizeof text - 1, MT_E_BAD_SNAPSHOT,
 		   "not a memtrace snapshot");
 	/* a text-mode transfer turned \r\n into \n */
 	static const char mangled[] = "MTSNAP\n\x01\0\0\0\x28\xb5\x2f\xfd";
-	expect_bad((const uint8_t *)mangled, sizeof mangled - 1, -MT_E_BAD_SNAPSHOT,
+	expect_bad((const uint8_t *)mangled, sizeof mangled - 1, MT_E_BAD_SNAPSHOT,
 		   "not a memtrace snapshot");
 	free(buf);
 	mt_snapshot_free(s);
@@ -657,18 +657,18 @@ START_TEST(test_future_version)
 	char err[256];
 	struct mt_snapshot *d = (struct mt_snapshot *)1;
 	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err),
-			 -MT_E_SNAPSHOT_VERSION);
+			 MT_E_SNAPSHOT_VERSION);
 	ck_assert_ptr_null(d);
 	ck_assert_str_eq(err, "written by a newer memtrace (format 3, this one reads up to 2)");
 	/* little-endian: 0x01000000 is a (much) newer format, not 1 */
 	buf[8] = 0;
 	buf[11] = 1;
-	expect_bad(buf, len, -MT_E_SNAPSHOT_VERSION,
+	expect_bad(buf, len, MT_E_SNAPSHOT_VERSION,
 		   "written by a newer memtrace (format 16777216, this one reads up to 2)");
 	/* the header alone says so: nothing after it needs to be read */
-	expect_bad(buf, MT_SNAPSHOT_HEADER_LEN, -MT_E_SNAPSHOT_VERSION, "written by a newer");
+	expect_bad(buf, MT_SNAPSHOT_HEADER_LEN, MT_E_SNAPSHOT_VERSION, "written by a newer");
 	buf[11] = 0;
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: format version 0");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: format version 0");
 	free(buf);
 	mt_snapshot_free(s);
 }
@@ -682,7 +682,7 @@ START_TEST(test_corrupt_zstd)
 	/* A flipped bit in the compressed data: the checksum, or the data
 	 * itself, catches it. */
 	buf[len / 2 + 6] ^= 0x10;
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: ");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: ");
 	buf[len / 2 + 6] ^= 0x10;
 
 	/* Any byte flipped: never a crash; a snapshot only if still valid. */
@@ -690,8 +690,8 @@ START_TEST(test_corrupt_zstd)
 		buf[i] ^= 0xff;
 		struct mt_snapshot *d = NULL;
 		char err[256];
-		int rc = mt_snapshot_decode(buf, len, &d, err, sizeof err);
-		ck_assert_msg(rc == 0 || rc == -MT_E_BAD_SNAPSHOT, "byte %zu: rc %d", i, rc);
+		enum mt_err rc = mt_snapshot_decode(buf, len, &d, err, sizeof err);
+		ck_assert_msg(rc == 0 || rc == MT_E_BAD_SNAPSHOT, "byte %zu: rc %d", i, rc);
 		ck_assert(rc == 0 ? d && mt_snapshot_valid(d, NULL, 0) : !d);
 		mt_snapshot_free(d);
 		buf[i] ^= 0xff;
@@ -699,11 +699,11 @@ START_TEST(test_corrupt_zstd)
 
 	/* not zstd at all after a good header */
 	static const char notzstd[] = "MTSNAP\r\n\x01\0\0\0PK\x03\x04 zip";
-	expect_bad((const uint8_t *)notzstd, sizeof notzstd - 1, -MT_E_BAD_SNAPSHOT,
+	expect_bad((const uint8_t *)notzstd, sizeof notzstd - 1, MT_E_BAD_SNAPSHOT,
 		   "corrupt: no zstd frame after the header");
 	/* a zstd skippable frame would decompress to nothing */
 	static const char skippable[] = "MTSNAP\r\n\x01\0\0\0\x50\x2a\x4d\x18\x00\0\0\0";
-	expect_bad((const uint8_t *)skippable, sizeof skippable - 1, -MT_E_BAD_SNAPSHOT,
+	expect_bad((const uint8_t *)skippable, sizeof skippable - 1, MT_E_BAD_SNAPSHOT,
 		   "corrupt: no zstd frame after the header");
 
 	/* something after the frame */
@@ -711,11 +711,11 @@ START_TEST(test_corrupt_zstd)
 	ck_assert_ptr_nonnull(more);
 	memcpy(more, buf, len);
 	memcpy(more + len, "xyz", 3);
-	expect_bad(more, len + 3, -MT_E_BAD_SNAPSHOT,
+	expect_bad(more, len + 3, MT_E_BAD_SNAPSHOT,
 		   "corrupt: 3 bytes after the compressed data");
 	/* a second frame after the first */
 	memcpy(more + len, "\x28\xb5\x2f", 3);
-	expect_bad(more, len + 3, -MT_E_BAD_SNAPSHOT, "corrupt: 3 bytes after");
+	expect_bad(more, len + 3, MT_E_BAD_SNAPSHOT, "corrupt: 3 bytes after");
 	free(more);
 
 	/* A frame header announcing 2^40 bytes is refused before anything is
@@ -725,7 +725,7 @@ START_TEST(test_corrupt_zstd)
 					0x28, 0xb5, 0x2f, 0xfd, 0xe0,
 					0, 0, 0, 0, 0, 1, 0, 0,
 					0x01, 0x00, 0x00 };
-	expect_bad(bomb, sizeof bomb, -MT_E_BAD_SNAPSHOT, "corrupt: 1099511627776 bytes "
+	expect_bad(bomb, sizeof bomb, MT_E_BAD_SNAPSHOT, "corrupt: 1099511627776 bytes "
 		   "uncompressed, more than the");
 	free(buf);
 	mt_snapshot_free(s);
@@ -738,18 +738,18 @@ START_TEST(test_garbage_protobuf)
 	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0x07, 0x07 };
 	size_t len;
 	uint8_t *buf = file_of_raw(garbage, sizeof garbage, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT,
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT,
 		   "corrupt: not a valid snapshot message (protobuf)");
 	free(buf);
 	/* a length running past the end: field 15 (modules), 100 bytes */
 	static const uint8_t overrun[] = { 0x7a, 0x64, 0x0a, 0x01, 'x' };
 	buf = file_of_raw(overrun, sizeof overrun, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: not a valid snapshot message");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: not a valid snapshot message");
 	free(buf);
 	/* text: a compressed page of English */
 	static const char prose[] = "The quick brown fox jumps over the lazy dog. ";
 	buf = file_of_raw(prose, sizeof prose - 1, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: ");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: ");
 	free(buf);
 }
 END_TEST
@@ -801,7 +801,7 @@ static void expect_bad_msg(const struct bad_msg *b, const char *reason)
 {
 	size_t len;
 	uint8_t *buf = file_of(&b->m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, reason);
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, reason);
 	free(buf);
 }
 
@@ -893,14 +893,14 @@ START_TEST(test_encode_refuses_invalid)
 	s->sites[2].stack = 4;
 	uint8_t *buf = (uint8_t *)1;
 	size_t len = 1;
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	ck_assert_ptr_null(buf);
 	ck_assert_uint_eq(len, 0);
 
 	char *dir = tmpdir();
 	char *path = path_in(dir, "x.mtsnap");
 	char err[256] = "";
-	ck_assert_int_eq(mt_snapshot_write(s, path, err, sizeof err), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_write(s, path, err, sizeof err), MT_E_INTERNAL);
 	ck_assert_str_eq(err, "invalid snapshot (memtrace bug): site 2: stack 4, but there "
 		   "are 4 stacks");
 	char *names = listing(dir);
@@ -909,10 +909,10 @@ START_TEST(test_encode_refuses_invalid)
 
 	s->sites[2].stack = 3;
 	s->modules[2].build_id_len = 65;
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	s->modules[2].build_id_len = 0;
 	s->stacks[1].site_frame = 3;
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	s->stacks[1].site_frame = 2;
 	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), 0);
 	free(buf);
@@ -1089,20 +1089,20 @@ START_TEST(test_bad_census)
 	cen.reason.len = 256;
 	cen.reason.data = longtext;
 	buf = file_of(&m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census.reason of 256 bytes (at most 255)");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: census.reason of 256 bytes (at most 255)");
 	free(buf);
 	cen.reason.len = 0;
 	cen.allocator.len = 3;
 	cen.allocator.data = (uint8_t *)"g\0c";
 	buf = file_of(&m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: a NUL byte in census.allocator");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: a NUL byte in census.allocator");
 	free(buf);
 	cen.allocator.len = 0;
 
 	cen.n_types = 1;
 	cen.types = &prow;
 	buf = file_of(&m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census types[0] has no type name");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: census types[0] has no type name");
 	free(buf);
 	row.type.len = 5;
 	row.type.data = (uint8_t *)"Order";
@@ -1123,12 +1123,12 @@ START_TEST(test_bad_census)
 
 	cen.paused_ms = NAN;
 	buf = file_of(&m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census times nan and 0 ms");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: census times nan and 0 ms");
 	free(buf);
 	cen.paused_ms = 0;
 	cen.took_ms = -1;
 	buf = file_of(&m, &len);
-	expect_bad(buf, len, -MT_E_BAD_SNAPSHOT, "corrupt: census times 0 and -1 ms");
+	expect_bad(buf, len, MT_E_BAD_SNAPSHOT, "corrupt: census times 0 and -1 ms");
 	free(buf);
 	cen.took_ms = 2;
 
@@ -1162,11 +1162,11 @@ START_TEST(test_encode_refuses_bad_census)
 	uint8_t *buf;
 	size_t len;
 	s->census->took_ms = INFINITY;
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	s->census->took_ms = 1;
 	char *t = s->census->types[0].type;
 	s->census->types[0].type = NULL;
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	s->census->types[0].type = t;
 	s->census->sizes[0].type = t;
 	char why[128];
@@ -1174,7 +1174,7 @@ START_TEST(test_encode_refuses_bad_census)
 	ck_assert_str_eq(why, "census sizes[0] has a type name");
 	s->census->sizes[0].type = NULL;
 	s->census->heap.verdict = "maybe";
-	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), -MT_E_INTERNAL);
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
 	s->census->heap.verdict = "normal";
 	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), 0);
 	free(buf);
@@ -1191,20 +1191,20 @@ START_TEST(test_read_errors)
 	struct mt_snapshot *d = (struct mt_snapshot *)1;
 
 	/* a directory */
-	ck_assert_int_eq(mt_snapshot_read(dir, &d, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_read(dir, &d, err, sizeof err), MT_E_IO);
 	ck_assert_ptr_null(d);
 	ck_assert_str_eq(err, "cannot read: Is a directory");
 
 	/* missing */
 	char *missing = path_in(dir, "missing.mtsnap");
-	ck_assert_int_eq(mt_snapshot_read(missing, &d, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_read(missing, &d, err, sizeof err), MT_E_IO);
 	ck_assert_str_eq(err, "cannot open: No such file or directory");
 
 	/* through a file, as if it were a directory */
 	char *file = path_in(dir, "file");
 	write_file(file, "x", 1);
 	char *through = path_in(file, "x.mtsnap");
-	ck_assert_int_eq(mt_snapshot_read(through, &d, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_read(through, &d, err, sizeof err), MT_E_IO);
 	ck_assert_str_eq(err, "cannot open: Not a directory");
 
 	/* unreadable (root reads it anyway) */
@@ -1213,20 +1213,20 @@ START_TEST(test_read_errors)
 	ck_assert_int_eq(mt_snapshot_write(s, locked, err, sizeof err), 0);
 	ck_assert_int_eq(chmod(locked, 0), 0);
 	if (geteuid() != 0) {
-		ck_assert_int_eq(mt_snapshot_read(locked, &d, err, sizeof err), -MT_E_IO);
+		ck_assert_int_eq(mt_snapshot_read(locked, &d, err, sizeof err), MT_E_IO);
 		ck_assert_str_eq(err, "cannot open: Permission denied");
 	}
 
 	/* an endless stream that is not a snapshot is refused at once */
 	ck_assert_int_eq(mt_snapshot_read("/dev/zero", &d, err, sizeof err),
-			 -MT_E_BAD_SNAPSHOT);
+			 MT_E_BAD_SNAPSHOT);
 	ck_assert_str_eq(err, "not a memtrace snapshot");
 	ck_assert_ptr_null(d);
 
 	/* a text file */
 	char *text = path_in(dir, "report.txt");
 	write_file(text, "live bytes\n", 11);
-	ck_assert_int_eq(mt_snapshot_read(text, &d, err, sizeof err), -MT_E_BAD_SNAPSHOT);
+	ck_assert_int_eq(mt_snapshot_read(text, &d, err, sizeof err), MT_E_BAD_SNAPSHOT);
 	ck_assert_str_eq(err, "not a memtrace snapshot");
 
 	/* a truncated file */
@@ -1234,14 +1234,14 @@ START_TEST(test_read_errors)
 	uint8_t *buf = encode(s, &len);
 	char *cut = path_in(dir, "cut.mtsnap");
 	write_file(cut, buf, len - 1);
-	ck_assert_int_eq(mt_snapshot_read(cut, &d, err, sizeof err), -MT_E_BAD_SNAPSHOT);
+	ck_assert_int_eq(mt_snapshot_read(cut, &d, err, sizeof err), MT_E_BAD_SNAPSHOT);
 	ck_assert_str_eq(err, "truncated");
 
 	/* a sparse file larger than any snapshot, with a good header */
 	char *huge = path_in(dir, "huge.mtsnap");
 	write_file(huge, buf, MT_SNAPSHOT_HEADER_LEN);
 	ck_assert_int_eq(truncate(huge, (off_t)(MT_SNAPSHOT_MAX_DECOMPRESSED * 2)), 0);
-	ck_assert_int_eq(mt_snapshot_read(huge, &d, err, sizeof err), -MT_E_BAD_SNAPSHOT);
+	ck_assert_int_eq(mt_snapshot_read(huge, &d, err, sizeof err), MT_E_BAD_SNAPSHOT);
 	ck_assert_msg(strncmp(err, "corrupt: larger than any snapshot (", 35) == 0, "%s", err);
 	free(huge);
 
@@ -1359,7 +1359,7 @@ START_TEST(test_atomic_failure_keeps_old)
 	signal(SIGXFSZ, SIG_IGN);
 	struct rlimit rl = { 8192, 8192 };
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);   /* this test's process only */
-	ck_assert_int_eq(mt_snapshot_write(big, path, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_write(big, path, err, sizeof err), MT_E_IO);
 	ck_assert_str_eq(err, "cannot write: File too large");
 
 	struct mt_snapshot *d = NULL;
@@ -1375,7 +1375,7 @@ START_TEST(test_atomic_failure_keeps_old)
 	ck_assert_int_eq(mkdir(sub, 0700), 0);
 	char *inner = path_in(sub, "keep");
 	write_file(inner, "k", 1);
-	ck_assert_int_eq(mt_snapshot_write(&small, sub, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_write(&small, sub, err, sizeof err), MT_E_IO);
 	ck_assert_msg(strncmp(err, "cannot rename the temporary file over it: ", 42) == 0,
 		      "%s", err);
 	names = listing(dir);
@@ -1384,14 +1384,14 @@ START_TEST(test_atomic_failure_keeps_old)
 
 	/* no such directory: nothing to clean up */
 	char *nodir = path_in(dir, "nodir/s.mtsnap");
-	ck_assert_int_eq(mt_snapshot_write(&small, nodir, err, sizeof err), -MT_E_IO);
+	ck_assert_int_eq(mt_snapshot_write(&small, nodir, err, sizeof err), MT_E_IO);
 	ck_assert_msg(strstr(err, "cannot create a temporary file in ") == err &&
 		      strstr(err, "/nodir: No such file or directory"), "%s", err);
 
 	/* a directory we may not write (root may) */
 	if (geteuid() != 0) {
 		ck_assert_int_eq(chmod(dir, 0500), 0);
-		ck_assert_int_eq(mt_snapshot_write(&small, path, err, sizeof err), -MT_E_IO);
+		ck_assert_int_eq(mt_snapshot_write(&small, path, err, sizeof err), MT_E_IO);
 		ck_assert_msg(strstr(err, ": Permission denied") != NULL, "%s", err);
 		ck_assert_int_eq(chmod(dir, 0700), 0);
 		names = listing(dir);
