@@ -97,7 +97,7 @@ static void route_emit(void *ctx, const struct mt_event *ev)
 				   __ATOMIC_RELAXED);
 }
 
-int inj_start_reading(struct inj_engine *e)
+int mt_inj_start_reading(struct inj_engine *e)
 {
 	struct mt_ringdec_ops ops = { .emit = route_emit, .stack = stack_of, .ctx = e };
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
@@ -114,10 +114,10 @@ int inj_start_reading(struct inj_engine *e)
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
 		return -ENOMEM;
-	uint32_t tid_off = inj_find_tid_offset(e);
+	uint32_t tid_off = mt_inj_find_tid_offset(e);
 	uint32_t depth = (uint32_t)(e->cfg.stacks ? e->cfg.depth : 1);
 	struct mt_agent_state st;
-	if (inj_peek(e, e->state, &st, sizeof st) < 0)
+	if (mt_inj_peek(e, e->state, &st, sizeof st) < 0)
 		return -EFAULT;
 	st.magic = MT_AGENT_STATE_MAGIC;
 	st.shared = e->shm_target + e->rings_len;
@@ -137,17 +137,17 @@ int inj_start_reading(struct inj_engine *e)
 	st.ring_stride = stride;
 	st.ring_mask = pow2 ? nrings - 1 : 0;
 	st.rings = 0;   /* written last */
-	inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
+	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
 	e->dl_seen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->sh->dl_ack, e->dl_seen, __ATOMIC_RELEASE);
 	mt_ringdec_set_reader(e->dec, getpid());
-	inj_put_state(e, offsetof(struct mt_agent_state, rings), &e->shm_target, 8);
+	mt_inj_put_state(e, offsetof(struct mt_agent_state, rings), &e->shm_target, 8);
 	e->reader = true;
 	return 0;
 }
 
-size_t inj_drain(struct inj_engine *e, size_t budget)
+size_t mt_inj_drain(struct inj_engine *e, size_t budget)
 {
 	size_t total = 0;
 	while (e->dec && total < budget) {
@@ -159,7 +159,7 @@ size_t inj_drain(struct inj_engine *e, size_t budget)
 	return total;
 }
 
-int inj_poll(struct mt_engine *base, bool *notify)
+int mt_inj_poll(struct mt_engine *base, bool *notify)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	*notify = false;
@@ -167,7 +167,7 @@ int inj_poll(struct mt_engine *base, bool *notify)
 		return 1000;
 	/* A batch at a time, so that timers, signals and requests are seen
 	 * between batches. */
-	size_t n = inj_drain(e, 65536);
+	size_t n = mt_inj_drain(e, 65536);
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (gen != e->dl_seen)
@@ -176,12 +176,12 @@ int inj_poll(struct mt_engine *base, bool *notify)
 	return n >= 65536 ? 0 : n > 4096 ? 1 : 10;
 }
 
-void inj_notify(struct mt_engine *base)
+void mt_inj_notify(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	if (!e->dec)
 		return;
-	inj_drain(e, SIZE_MAX);
+	mt_inj_drain(e, SIZE_MAX);
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (e->dl_cb)
 		e->dl_cb(e->dl_ctx, 0);
@@ -192,11 +192,11 @@ void inj_notify(struct mt_engine *base)
 	syscall(SYS_futex, &e->sh->dl_ack, 1 /* FUTEX_WAKE */, 0x7fffffff, NULL, NULL, 0);
 }
 
-void inj_on_task_exit(struct mt_engine *base, pid_t tid)
+void mt_inj_on_task_exit(struct mt_engine *base, pid_t tid)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	if (e->dec) {
-		inj_drain(e, SIZE_MAX);
+		mt_inj_drain(e, SIZE_MAX);
 		mt_ringdec_retire(e->dec, (uint32_t)tid);
 	}
 }
@@ -229,7 +229,7 @@ static void collect_stats(struct inj_engine *e)
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }
 
-void inj_stats(const struct mt_engine *base, struct mt_engine_stats *out)
+void mt_inj_stats(const struct mt_engine *base, struct mt_engine_stats *out)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	collect_stats(e);

@@ -45,17 +45,17 @@
 #include "engine/ringdec.h"
 #include "engine/rulesrv.h"
 
-int inj_peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
+int mt_inj_peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len)
 {
 	return mt_mem_read(e->pid, addr, buf, len);
 }
 
-int inj_poke(struct inj_engine *e, uint64_t addr, const void *buf, size_t len)
+int mt_inj_poke(struct inj_engine *e, uint64_t addr, const void *buf, size_t len)
 {
 	return mt_mem_write(e->pid, addr, buf, len);
 }
 
-long inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+long mt_inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 		 uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	uint64_t args[6] = { a0, a1, a2, a3, a4, a5 };
@@ -64,9 +64,9 @@ long inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t 
 	return err ? err : ret;
 }
 
-void inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t len)
+void mt_inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t len)
 {
-	inj_poke(e, e->state + off, v, len);
+	mt_inj_poke(e, e->state + off, v, len);
 }
 
 /* ---- engine ops ------------------------------------------------------- */
@@ -93,7 +93,7 @@ static void inj_abandon(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	if (e->dec)
-		inj_drain(e, SIZE_MAX);
+		mt_inj_drain(e, SIZE_MAX);
 	for (int i = 0; i < e->nhooks; i++)
 		e->hooks[i].live = false;
 	e->dl.live = false;
@@ -119,18 +119,18 @@ static void inj_destroy(struct mt_engine *base)
 
 static const struct mt_engine_ops inj_ops = {
 	.name = "inject",
-	.install = inj_install,
+	.install = mt_inj_install,
 	.on_trap = inj_on_trap,
-	.on_task_exit = inj_on_task_exit,
+	.on_task_exit = mt_inj_on_task_exit,
 	.past_int3 = inj_past_int3,
-	.watch = inj_watch,
-	.clean_child = inj_clean_child,
+	.watch = mt_inj_watch,
+	.clean_child = mt_inj_clean_child,
 	.abandon = inj_abandon,
-	.remove = inj_remove,
-	.poll = inj_poll,
-	.notify = inj_notify,
+	.remove = mt_inj_remove,
+	.poll = mt_inj_poll,
+	.notify = mt_inj_notify,
 	.wake_fd = inj_wake_fd,
-	.stats = inj_stats,
+	.stats = mt_inj_stats,
 	.destroy = inj_destroy,
 };
 

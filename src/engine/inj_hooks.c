@@ -59,7 +59,7 @@ static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uin
 		return 0;
 	int k = e->npages++;
 	e->pages[k] = (struct page){ hole, 1 };
-	inj_put_state(e, offsetof(struct mt_agent_state, tramp_pages) + (size_t)k * 8, &hole, 8);
+	mt_inj_put_state(e, offsetof(struct mt_agent_state, tramp_pages) + (size_t)k * 8, &hole, 8);
 	return hole;
 }
 
@@ -96,7 +96,7 @@ static void record_hook(struct inj_engine *e, int slot, const struct hook *h)
 					 .patch_len = h->patch_len, .live = h->live };
 	memcpy(rec.orig, h->orig, sizeof rec.orig);
 	memcpy(rec.patch, h->patch, sizeof rec.patch);
-	inj_put_state(e, offsetof(struct mt_agent_state, hooks) + (size_t)slot * sizeof rec, &rec,
+	mt_inj_put_state(e, offsetof(struct mt_agent_state, hooks) + (size_t)slot * sizeof rec, &rec,
 		  sizeof rec);
 }
 
@@ -108,9 +108,9 @@ static const char *patch_in(struct inj_engine *e, struct hook *h)
 	if (c.inside)
 		return "a thread was stopped inside its first instructions";
 	uint8_t now[MT_TRAMP_MAX_PATCH];
-	if (inj_peek(e, h->addr, now, h->patch_len) < 0 || memcmp(now, h->orig, h->patch_len) != 0)
+	if (mt_inj_peek(e, h->addr, now, h->patch_len) < 0 || memcmp(now, h->orig, h->patch_len) != 0)
 		return "its code changed during install";
-	if (inj_poke(e, h->addr, h->patch, h->patch_len) < 0)
+	if (mt_inj_poke(e, h->addr, h->patch, h->patch_len) < 0)
 		return "its code cannot be written";
 	h->live = true;
 	return NULL;
@@ -126,7 +126,7 @@ static bool reuse_tramp(struct inj_engine *e, struct hook *h, const struct mt_ag
 	    rec->patch_len > MT_TRAMP_MAX_PATCH || memcmp(rec->orig, h->orig, rec->patch_len) != 0)
 		return false;
 	struct mt_agent_hook hk;
-	if (inj_peek(e, rec->tramp + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk) < 0 || hk.addr != h->addr ||
+	if (mt_inj_peek(e, rec->tramp + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk) < 0 || hk.addr != h->addr ||
 	    hk.orig != rec->tramp + MT_AGENT_TRAMP_CODE_OFF)
 		return false;
 	h->tramp = rec->tramp;
@@ -141,7 +141,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 				const struct mt_maps *maps, const struct mt_agent_state *st)
 {
 	uint8_t code[CODE_READ];
-	if (inj_peek(e, h->addr, code, sizeof code) < 0)
+	if (mt_inj_peek(e, h->addr, code, sizeof code) < 0)
 		return "its code cannot be read";
 	/* Still patched by a memtrace that was killed: take it over. */
 	if (st && st->hooks[slot].addr == h->addr && st->hooks[slot].live &&
@@ -176,7 +176,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	if (plan.tramp_len > sizeof tr - MT_AGENT_TRAMP_CODE_OFF)
 		return "its relocated prologue is too long";
 	memcpy(tr + MT_AGENT_TRAMP_CODE_OFF, plan.tramp, plan.tramp_len);
-	if (inj_poke(e, t, tr, sizeof tr) < 0)
+	if (mt_inj_poke(e, t, tr, sizeof tr) < 0)
 		return "memtrace's trampoline page cannot be written";
 	h->tramp = t;
 	h->patch_len = plan.patch_len;
@@ -184,7 +184,7 @@ static const char *install_hook(struct inj_engine *e, struct hook *h, int slot, 
 	return patch_in(e, h);
 }
 
-enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **why_not)
+enum mt_err mt_inj_install(struct mt_engine *base, bool *installed, const char **why_not)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	struct mt_maps maps;
@@ -194,9 +194,9 @@ enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **wh
 		e->syscall_pc = mt_remote_syscall_insn(e->pid, &maps);
 	int err = 0;
 	if (!e->agent) {
-		err = inj_setup(e, &maps);
+		err = mt_inj_setup(e, &maps);
 		if (err == 0)
-			err = inj_start_reading(e);
+			err = mt_inj_start_reading(e);
 		/* the agent and the region took room the trampolines may not */
 		mt_maps_free(&maps);
 		if (mt_maps_read(e->pid, &maps) < 0)
@@ -211,7 +211,7 @@ enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **wh
 		return MT_E_NOT_TRACEABLE;
 	}
 	struct mt_agent_state st;
-	bool have_st = inj_peek(e, e->state, &st, sizeof st) == 0;
+	bool have_st = mt_inj_peek(e, e->state, &st, sizeof st) == 0;
 
 	for (int i = 0; i < e->set->n; i++) {
 		const struct mt_hook_spec *spec = &e->set->hooks[i];
@@ -268,17 +268,17 @@ enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **wh
 /* ld.so's _dl_debug_state is a lone `ret` followed by padding: the jump
  * covers the ret and four bytes of padding nothing executes, and the agent
  * returns to the caller itself. */
-int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
+int mt_inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
 		     void *ctx)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	if (e->dl.live || !e->agent)
 		return -EBUSY;
 	uint8_t code[MT_TRAMP_MAX_PATCH];
-	if (inj_peek(e, addr, code, sizeof code) < 0)
+	if (mt_inj_peek(e, addr, code, sizeof code) < 0)
 		return -EFAULT;
 	struct mt_agent_state st;
-	bool have_st = inj_peek(e, e->state, &st, sizeof st) == 0;
+	bool have_st = mt_inj_peek(e, e->state, &st, sizeof st) == 0;
 	struct hook *h = &e->dl;
 	*h = (struct hook){ .addr = addr, .patch_len = MT_TRAMP_JMP_LEN };
 	const struct mt_agent_hook_rec *rec = have_st ? &st.hooks[DL_SLOT] : NULL;
@@ -303,7 +303,7 @@ int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t
 			uint8_t tr[MT_AGENT_TRAMP_SIZE];
 			memset(tr, MT_BP_BYTE, sizeof tr);
 			mt_arch_tramp_head(tr, 0, e->agent + e->hdr.entry[MT_AGENT_ENTRY_DL_NOTIFY]);
-			if (inj_poke(e, h->tramp, tr, sizeof tr) < 0)
+			if (mt_inj_poke(e, h->tramp, tr, sizeof tr) < 0)
 				return -EFAULT;
 		}
 		memcpy(h->orig, code, sizeof h->orig);
@@ -316,7 +316,7 @@ int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t
 			return -EFAULT;
 	}
 	record_hook(e, DL_SLOT, h);
-	inj_put_state(e, offsetof(struct mt_agent_state, dl_hook), &addr, 8);
+	mt_inj_put_state(e, offsetof(struct mt_agent_state, dl_hook), &addr, 8);
 	e->dl_cb = cb;
 	e->dl_ctx = ctx;
 	return 0;
@@ -352,7 +352,7 @@ static void record_restored(struct inj_engine *e, pid_t child, uint64_t addr)
 	}
 }
 
-int inj_clean_child(struct mt_engine *base, pid_t child)
+int mt_inj_clean_child(struct mt_engine *base, pid_t child)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	int bad = 0;
@@ -368,7 +368,7 @@ int inj_clean_child(struct mt_engine *base, pid_t child)
 	return bad ? -EIO : 0;
 }
 
-int inj_remove(struct mt_engine *base)
+int mt_inj_remove(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
 	int bad = 0;
@@ -381,9 +381,9 @@ int inj_remove(struct mt_engine *base)
 		for (int k = 0; k < MT_AGENT_MAX_HOOKS; k++) {
 			uint64_t a;
 			size_t off = offsetof(struct mt_agent_state, hooks) + (size_t)k * sizeof(struct mt_agent_hook_rec);
-			if (inj_peek(e, e->state + off, &a, 8) == 0 && a == h->addr) {
+			if (mt_inj_peek(e, e->state + off, &a, 8) == 0 && a == h->addr) {
 				uint32_t zero = 0;
-				inj_put_state(e, off + offsetof(struct mt_agent_hook_rec, live), &zero, 4);
+				mt_inj_put_state(e, off + offsetof(struct mt_agent_hook_rec, live), &zero, 4);
 			}
 		}
 	}

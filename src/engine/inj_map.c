@@ -155,7 +155,7 @@ static void close_inherited_fd(struct inj_engine *e, const struct mt_agent_state
 		return;
 	link[n] = '\0';
 	if (strncmp(link, "/memfd:" MT_AGENT_REGION_NAME " ", 7 + sizeof MT_AGENT_REGION_NAME) == 0)
-		inj_rsys(e, SYS_close, (uint64_t)(st->region_fd1 - 1), 0, 0, 0, 0, 0);
+		mt_inj_rsys(e, SYS_close, (uint64_t)(st->region_fd1 - 1), 0, 0, 0, 0, 0);
 }
 
 /* An agent an earlier memtrace of this version left: 1 found and adopted
@@ -167,7 +167,7 @@ static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 		if (m->path || !m->x || m->w || m->end - m->start < sizeof(struct mt_agent_header))
 			continue;
 		struct mt_agent_header h;
-		if (inj_peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
+		if (mt_inj_peek(e, m->start, &h, sizeof h) < 0 || h.magic != MT_AGENT_MAGIC)
 			continue;
 		if (!header_ok(&h) || memcmp(&h, mt_agent_image, sizeof h) != 0) {
 			/* Another memtrace version's, left by an earlier trace:
@@ -178,7 +178,7 @@ static int find_agent(struct inj_engine *e, const struct mt_maps *maps)
 			continue;
 		}
 		struct mt_agent_state st;
-		if (inj_peek(e, m->start + h.state_off, &st, sizeof st) < 0)
+		if (mt_inj_peek(e, m->start + h.state_off, &st, sizeof st) < 0)
 			return -EFAULT;
 		e->hdr = h;
 		e->agent = m->start;
@@ -230,9 +230,9 @@ static int map_agent(struct inj_engine *e)
 			 "(mmap: %s)", strerror(-err));
 		return err;
 	}
-	long r = inj_poke(e, a, mt_agent_image, mt_agent_image_len) < 0 ? -EFAULT : 0;
+	long r = mt_inj_poke(e, a, mt_agent_image, mt_agent_image_len) < 0 ? -EFAULT : 0;
 	if (r == 0)
-		r = inj_rsys(e, SYS_mprotect, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
+		r = mt_inj_rsys(e, SYS_mprotect, a + e->hdr.state_off, e->hdr.state_end - e->hdr.state_off,
 			 PROT_READ | PROT_WRITE, 0, 0, 0);
 	if (r < 0)
 		snprintf(e->why, sizeof e->why, "the agent could not be written into the process "
@@ -241,13 +241,13 @@ static int map_agent(struct inj_engine *e)
 	 * (the records stay: agent_abi.h).  A child must never see a live
 	 * configuration: without this, no agent. */
 	if (r == 0)
-		r = inj_rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF,
+		r = mt_inj_rsys(e, SYS_madvise, a + e->hdr.state_off, MT_AGENT_RECORDS_OFF,
 			 MADV_WIPEONFORK, 0, 0, 0);
 	if (r < 0) {
 		if (!e->why[0])
 			snprintf(e->why, sizeof e->why, "the kernel cannot wipe the agent's state "
 				 "in a forked child (MADV_WIPEONFORK: %s)", strerror((int)-r));
-		inj_rsys(e, SYS_munmap, a, e->hdr.state_end, 0, 0, 0, 0);
+		mt_inj_rsys(e, SYS_munmap, a, e->hdr.state_end, 0, 0, 0, 0);
 		return (int)r;
 	}
 	e->agent = a;
@@ -269,19 +269,19 @@ static int map_region(struct inj_engine *e, int nthreads)
 	/* The name memfd_create needs, in the target: the state page (rw). */
 	static const char name[] = MT_AGENT_REGION_NAME;
 	uint64_t name_at = e->state + offsetof(struct mt_agent_state, reserved);
-	inj_poke(e, name_at, name, sizeof name);
-	long fd = inj_rsys(e, SYS_memfd_create, name_at, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
+	mt_inj_poke(e, name_at, name, sizeof name);
+	long fd = mt_inj_rsys(e, SYS_memfd_create, name_at, MFD_CLOEXEC | MFD_ALLOW_SEALING, 0, 0, 0, 0);
 	uint64_t zero[4] = { 0 };
-	inj_poke(e, name_at, zero, sizeof zero);
+	mt_inj_poke(e, name_at, zero, sizeof zero);
 	if (fd < 0) {
 		snprintf(e->why, sizeof e->why, "memfd_create in the process failed: %s",
 			 strerror((int)-fd));
 		return (int)fd;
 	}
-	long r = inj_rsys(e, SYS_ftruncate, (uint64_t)fd, len, 0, 0, 0, 0);
+	long r = mt_inj_rsys(e, SYS_ftruncate, (uint64_t)fd, len, 0, 0, 0, 0);
 	/* A region that cannot shrink: memtrace's reads never fault. */
 	if (r == 0)
-		r = inj_rsys(e, SYS_fcntl, (uint64_t)fd, F_ADD_SEALS,
+		r = mt_inj_rsys(e, SYS_fcntl, (uint64_t)fd, F_ADD_SEALS,
 			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0, 0, 0);
 	int err = 0;
 	uint64_t a = 0;
@@ -290,13 +290,13 @@ static int map_region(struct inj_engine *e, int nthreads)
 				   (int)fd, &err);
 	/* A forked child must not share it (agent_abi.h). */
 	if (a)
-		r = inj_rsys(e, SYS_madvise, a, len, MADV_DONTFORK, 0, 0, 0);
+		r = mt_inj_rsys(e, SYS_madvise, a, len, MADV_DONTFORK, 0, 0, 0);
 	if (r == 0 && a)
 		err = map_shared(e, a, len, (int)fd, NULL);
 	if (r < 0 || !a || err < 0) {
 		if (a)
-			inj_rsys(e, SYS_munmap, a, len, 0, 0, 0, 0);
-		inj_rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
+			mt_inj_rsys(e, SYS_munmap, a, len, 0, 0, 0, 0);
+		mt_inj_rsys(e, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
 		int code = r < 0 ? (int)r : err < 0 ? err : -ENOMEM;
 		bool taking = r == 0 && a;
 		snprintf(e->why, sizeof e->why, "%s: %s%s",
@@ -312,7 +312,7 @@ static int map_region(struct inj_engine *e, int nthreads)
 	}
 	/* The program keeps the fd (close-on-exec): a later memtrace takes it. */
 	int32_t fd1 = (int32_t)fd + 1;
-	inj_put_state(e, offsetof(struct mt_agent_state, region_fd1), &fd1, sizeof fd1);
+	mt_inj_put_state(e, offsetof(struct mt_agent_state, region_fd1), &fd1, sizeof fd1);
 	if (mt_ring_region_init(e->shm, rings_len, nrings, RING_CAPACITY) < 0)
 		return -EINVAL;
 	struct mt_agent_shared *sh = (struct mt_agent_shared *)((char *)e->shm + rings_len);
@@ -342,13 +342,13 @@ struct tid_probe {
  * that page is read.  How many words were read, 0 on failure. */
 static int read_tp_words(struct inj_engine *e, uint64_t tp, uint32_t *words)
 {
-	if (inj_peek(e, tp, words, TID_PROBE_WORDS * 4) == 0)
+	if (mt_inj_peek(e, tp, words, TID_PROBE_WORDS * 4) == 0)
 		return TID_PROBE_WORDS;
 	uint64_t in_page = 4096 - (tp & 4095);
 	int n = (int)(in_page / 4);
 	if (n > TID_PROBE_WORDS)
 		n = TID_PROBE_WORDS;
-	return n > 0 && inj_peek(e, tp, words, (size_t)n * 4) == 0 ? n : 0;
+	return n > 0 && mt_inj_peek(e, tp, words, (size_t)n * 4) == 0 ? n : 0;
 }
 
 static void probe_tid(void *ctx, pid_t tid)
@@ -368,7 +368,7 @@ static void probe_tid(void *ctx, pid_t tid)
 	p->threads++;
 }
 
-uint32_t inj_find_tid_offset(struct inj_engine *e)
+uint32_t mt_inj_find_tid_offset(struct inj_engine *e)
 {
 	struct tid_probe p = { .e = e };
 	for (int i = 0; i < TID_PROBE_WORDS; i++)
@@ -386,7 +386,7 @@ uint32_t inj_find_tid_offset(struct inj_engine *e)
 	return 0;
 }
 
-int inj_setup(struct inj_engine *e, const struct mt_maps *maps)
+int mt_inj_setup(struct inj_engine *e, const struct mt_maps *maps)
 {
 	int found = find_agent(e, maps);
 	if (found < 0)
@@ -396,7 +396,7 @@ int inj_setup(struct inj_engine *e, const struct mt_maps *maps)
 		if (err == 0) {
 			err = map_region(e, mt_target_thread_count(e->t));
 			/* nothing refers to an agent just mapped: leave nothing */
-			if (err < 0 && inj_rsys(e, SYS_munmap, e->agent, e->hdr.state_end, 0, 0, 0, 0) == 0)
+			if (err < 0 && mt_inj_rsys(e, SYS_munmap, e->agent, e->hdr.state_end, 0, 0, 0, 0) == 0)
 				e->agent = e->state = 0;
 		}
 		if (err < 0)

@@ -93,29 +93,29 @@ struct inj_engine {
 /* ---- between the files ------------------------------------------------ */
 
 /* inj_engine.c: the target's memory, its system calls, the agent's state */
-int inj_peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len);
-int inj_poke(struct inj_engine *e, uint64_t addr, const void *buf, size_t len);
-long inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
+int mt_inj_peek(struct inj_engine *e, uint64_t addr, void *buf, size_t len);
+int mt_inj_poke(struct inj_engine *e, uint64_t addr, const void *buf, size_t len);
+long mt_inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64_t a2,
 	      uint64_t a3, uint64_t a4, uint64_t a5);
-void inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t len);
+void mt_inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t len);
 
 /* inj_map.c */
-int inj_setup(struct inj_engine *e, const struct mt_maps *maps);
-uint32_t inj_find_tid_offset(struct inj_engine *e);
+int mt_inj_setup(struct inj_engine *e, const struct mt_maps *maps);
+uint32_t mt_inj_find_tid_offset(struct inj_engine *e);
 
 /* inj_hooks.c */
-enum mt_err inj_install(struct mt_engine *base, bool *installed, const char **why_not);
-int inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
+enum mt_err mt_inj_install(struct mt_engine *base, bool *installed, const char **why_not);
+int mt_inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pid_t tid),
 	      void *ctx);
-int inj_clean_child(struct mt_engine *base, pid_t child);
-int inj_remove(struct mt_engine *base);
+int mt_inj_clean_child(struct mt_engine *base, pid_t child);
+int mt_inj_remove(struct mt_engine *base);
 
 /* inj_drain.c */
-int inj_start_reading(struct inj_engine *e);
-size_t inj_drain(struct inj_engine *e, size_t budget);
-int inj_poll(struct mt_engine *base, bool *notify);
-void inj_notify(struct mt_engine *base);
-void inj_on_task_exit(struct mt_engine *base, pid_t tid);
-void inj_stats(const struct mt_engine *base, struct mt_engine_stats *out);
+int mt_inj_start_reading(struct inj_engine *e);
+size_t mt_inj_drain(struct inj_engine *e, size_t budget);
+int mt_inj_poll(struct mt_engine *base, bool *notify);
+void mt_inj_notify(struct mt_engine *base);
+void mt_inj_on_task_exit(struct mt_engine *base, pid_t tid);
+void mt_inj_stats(const struct mt_engine *base, struct mt_engine_stats *out);
 
 #endif

@@ -233,11 +233,11 @@ static void report(struct mt_symbolizer *s)
 		if (!dropped || still_there(s, &old.v[i]))
 			continue;
 		dropped[i] = true;
-		sym_cache_drop(&s->syms, 0, old.v[i].start, old.v[i].end);
-		sym_cache_drop(&s->chains, 1, old.v[i].start, old.v[i].end);
+		mt_sym_cache_drop(&s->syms, 0, old.v[i].start, old.v[i].end);
+		mt_sym_cache_drop(&s->chains, 1, old.v[i].start, old.v[i].end);
 	}
 	if (dropped) {
-		sym_rules_filter(&s->rules, &old, dropped);
+		mt_sym_rules_filter(&s->rules, &old, dropped);
 	} else {
 		free(s->rules.v);
 		s->rules = (struct rules){ 0 };
@@ -251,14 +251,14 @@ static void report(struct mt_symbolizer *s)
 }
 
 /* Whether ADDR is in a module that is mapped, as far as we know. */
-bool sym_known_code(const struct mt_symbolizer *s, uint64_t addr)
+bool mt_sym_known_code(const struct mt_symbolizer *s, uint64_t addr)
 {
 	return dwfl_addrmodule(s->dwfl, addr) && !in_gone(s, addr);
 }
 
 /* ADDR is in no mapped module: read the maps again if that is due.
  * Whether ADDR is in one now. */
-bool sym_report_for(struct mt_symbolizer *s, uint64_t addr)
+bool mt_sym_report_for(struct mt_symbolizer *s, uint64_t addr)
 {
 	const struct mt_map *m = mt_maps_find(&s->maps, addr);
 	uint64_t wait = !m ? REPORT_INTERVAL_UNMAPPED_NS
@@ -269,7 +269,7 @@ bool sym_report_for(struct mt_symbolizer *s, uint64_t addr)
 	if (mt_clock_ns() - s->reported_ns < wait)
 		return false;
 	report(s);
-	return sym_known_code(s, addr);
+	return mt_sym_known_code(s, addr);
 }
 
 /* The pid of PID in its own pid namespace: the last field of
@@ -285,7 +285,7 @@ static pid_t innermost_pid(pid_t pid)
 
 /* Executable memory that is no file: anonymous ("[anon:NAME]" when the
  * program named it) or a memfd. */
-bool sym_jit_memory(const struct mt_map *m)
+bool mt_sym_jit_memory(const struct mt_map *m)
 {
 	return m && m->x && (!m->path || strncmp(m->path, "[anon:", 6) == 0 ||
 			     strncmp(m->path, "/memfd:", 7) == 0);
@@ -313,7 +313,7 @@ bool sym_jit_memory(const struct mt_map *m)
 
 static bool file_mapping(const struct mt_map *m)
 {
-	return m && m->path && m->path[0] == '/' && !sym_jit_memory(m);
+	return m && m->path && m->path[0] == '/' && !mt_sym_jit_memory(m);
 }
 
 /* Whether libdwfl's NAME (" (deleted)" maybe appended) is PATH. */
@@ -431,7 +431,7 @@ static void reread_maps(struct mt_symbolizer *s)
  * explain either (a pc from a broken unwind) is not looked for again for
  * UNEXPLAINED_TTL_NS while it keeps its slot (one per hash): that bounds
  * the reads to about one per such address and second. */
-const struct mt_map *sym_code_map(struct mt_symbolizer *s, uint64_t addr)
+const struct mt_map *mt_sym_code_map(struct mt_symbolizer *s, uint64_t addr)
 {
 	const struct mt_map *m = mt_maps_find(&s->maps, addr);
 	if (explains(s, m, addr))
@@ -452,10 +452,10 @@ const struct mt_map *sym_code_map(struct mt_symbolizer *s, uint64_t addr)
 	return m;
 }
 
-/* The module with ADDR's code (M: ADDR's mapping, from sym_code_map) and *AT,
+/* The module with ADDR's code (M: ADDR's mapping, from mt_sym_code_map) and *AT,
  * where that module has it (see image_address); NULL when ADDR is in no
  * module's file (anonymous memory, the stack, a pc in nothing). */
-Dwfl_Module *sym_code_module(struct mt_symbolizer *s, const struct mt_map *m,
+Dwfl_Module *mt_sym_code_module(struct mt_symbolizer *s, const struct mt_map *m,
 				uint64_t addr, uint64_t *at)
 {
 	*at = addr;
@@ -617,10 +617,10 @@ struct mt_symbolizer *mt_symbolizer_new(pid_t pid)
 	report(s);
 
 	elf_version(EV_CURRENT);
-	sym_arch_ehdr(&s->ehdr);
+	mt_sym_arch_ehdr(&s->ehdr);
 	s->arch_elf = elf_memory((char *)&s->ehdr, sizeof s->ehdr);
 	s->unwinder = s->arch_elf &&
-		dwfl_attach_state(s->dwfl, s->arch_elf, pid, &sym_thread_callbacks, s);
+		dwfl_attach_state(s->dwfl, s->arch_elf, pid, &mt_sym_thread_callbacks, s);
 
 	snprintf(s->jit.path, sizeof s->jit.path, "/proc/%d/root/tmp/perf-%d.map",
 		 (int)pid, (int)innermost_pid(pid));
@@ -636,8 +636,8 @@ void mt_symbolizer_destroy(struct mt_symbolizer *s)
 	dwfl_end(s->dwfl);            /* before the Elf its unwinder uses */
 	if (s->arch_elf)
 		elf_end(s->arch_elf);
-	sym_cache_clear(&s->syms);
-	sym_cache_clear(&s->chains);
+	mt_sym_cache_clear(&s->syms);
+	mt_sym_cache_clear(&s->chains);
 	free(s->rules.v);
 	free(s->gone);
 	mt_perfmap_free(&s->jit.map);
@@ -667,7 +667,7 @@ void mt_symbolizer_refresh(struct mt_symbolizer *s)
 int mt_symbolizer_build_id(struct mt_symbolizer *s, uint64_t addr, uint8_t *buf, size_t len)
 {
 	uint64_t at;
-	Dwfl_Module *mod = sym_code_module(s, sym_code_map(s, addr), addr, &at);
+	Dwfl_Module *mod = mt_sym_code_module(s, mt_sym_code_map(s, addr), addr, &at);
 	if (!mod)
 		return 0;
 	const unsigned char *bits;

@@ -145,7 +145,7 @@ static void cache_put(struct cache *c, uint64_t key, void *val)
 }
 
 /* Forget the entries whose address (KEY >> SHIFT) is in [START, END). */
-void sym_cache_drop(struct cache *c, int shift, uint64_t start, uint64_t end)
+void mt_sym_cache_drop(struct cache *c, int shift, uint64_t start, uint64_t end)
 {
 	struct cache kept = { 0 };
 	for (size_t i = 0; i < c->cap; i++) {
@@ -161,7 +161,7 @@ void sym_cache_drop(struct cache *c, int shift, uint64_t start, uint64_t end)
 	*c = kept;
 }
 
-void sym_cache_clear(struct cache *c)
+void mt_sym_cache_clear(struct cache *c)
 {
 	for (size_t i = 0; i < c->cap; i++)
 		free(c->slots[i].val);
@@ -233,18 +233,18 @@ static void perfmap_update(struct mt_symbolizer *s, bool force)
 	j->read_cost_ns = j->read_ns - now;
 }
 
-/* ADDR in JIT code: in sym_jit_memory (M, its mapping), or named by the perf
+/* ADDR in JIT code: in mt_sym_jit_memory (M, its mapping), or named by the perf
  * map (code unmapped since, M NULL, keeps its name). */
 static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, const struct mt_map *m,
 			struct mt_symbol *out)
 {
 	perfmap_update(s, false);
 	const struct mt_perfmap_sym *sym = mt_perfmap_find(&s->jit.map, addr);
-	if (!sym && sym_jit_memory(m)) {
+	if (!sym && mt_sym_jit_memory(m)) {
 		perfmap_update(s, true);
 		sym = mt_perfmap_find(&s->jit.map, addr);
 	}
-	if (!sym && !sym_jit_memory(m))
+	if (!sym && !mt_sym_jit_memory(m))
 		return false;
 	copy_str(out->module, sizeof out->module, "[jit]");
 	out->module_offset = m ? addr - m->start : 0;
@@ -266,8 +266,8 @@ static Dwfl_Module *resolve(struct mt_symbolizer *s, uint64_t addr, struct mt_sy
 {
 	memset(out, 0, sizeof *out);
 	*cacheable = false;
-	const struct mt_map *m = sym_code_map(s, addr);
-	Dwfl_Module *mod = sym_code_module(s, m, addr, at);
+	const struct mt_map *m = mt_sym_code_map(s, addr);
+	Dwfl_Module *mod = mt_sym_code_module(s, m, addr, at);
 	if (!mod && resolve_jit(s, addr, m, out))
 		return NULL;
 	if (!mod)

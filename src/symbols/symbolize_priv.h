@@ -95,7 +95,7 @@ struct mt_symbolizer {
 	uint64_t download_ns;         /* spent in searches that found nothing */
 	struct unexplained {
 		uint64_t addr, checked_ns;
-	} unexplained[UNEXPLAINED_SLOTS]; /* see sym_code_map */
+	} unexplained[UNEXPLAINED_SLOTS]; /* see mt_sym_code_map */
 };
 
 struct known {
@@ -110,20 +110,20 @@ struct known {
 /* --- between the files ------------------------------------------------ */
 
 /* modules.c */
-bool sym_known_code(const struct mt_symbolizer *s, uint64_t addr);
-bool sym_report_for(struct mt_symbolizer *s, uint64_t addr);
-bool sym_jit_memory(const struct mt_map *m);
-const struct mt_map *sym_code_map(struct mt_symbolizer *s, uint64_t addr);
-Dwfl_Module *sym_code_module(struct mt_symbolizer *s, const struct mt_map *m,
+bool mt_sym_known_code(const struct mt_symbolizer *s, uint64_t addr);
+bool mt_sym_report_for(struct mt_symbolizer *s, uint64_t addr);
+bool mt_sym_jit_memory(const struct mt_map *m);
+const struct mt_map *mt_sym_code_map(struct mt_symbolizer *s, uint64_t addr);
+Dwfl_Module *mt_sym_code_module(struct mt_symbolizer *s, const struct mt_map *m,
 			     uint64_t addr, uint64_t *at);
 
 /* symbolize.c */
-void sym_cache_drop(struct cache *c, int shift, uint64_t start, uint64_t end);
-void sym_cache_clear(struct cache *c);
+void mt_sym_cache_drop(struct cache *c, int shift, uint64_t start, uint64_t end);
+void mt_sym_cache_clear(struct cache *c);
 
 /* unwind.c */
-void sym_arch_ehdr(Elf64_Ehdr *eh);
-extern const Dwfl_Thread_Callbacks sym_thread_callbacks;
-void sym_rules_filter(struct rules *t, const struct known *old, const bool *dropped);
+void mt_sym_arch_ehdr(Elf64_Ehdr *eh);
+extern const Dwfl_Thread_Callbacks mt_sym_thread_callbacks;
+void mt_sym_rules_filter(struct rules *t, const struct known *old, const bool *dropped);
 
 #endif

@@ -25,7 +25,7 @@
 
 /* An ELF header alone tells dwfl_attach_state the architecture, so the
  * unwinder never depends on a module (which a later report may remove). */
-void sym_arch_ehdr(Elf64_Ehdr *eh)
+void mt_sym_arch_ehdr(Elf64_Ehdr *eh)
 {
 	memset(eh, 0, sizeof *eh);
 	memcpy(eh->e_ident, ELFMAG, SELFMAG);
@@ -87,7 +87,7 @@ static const struct rule *rules_put(struct rules *t, const struct rule *r)
 
 /* Drop the rules made without a module (there may be one now) and those
  * for addresses in the DROPPED ranges. */
-void sym_rules_filter(struct rules *t, const struct known *old, const bool *dropped)
+void mt_sym_rules_filter(struct rules *t, const struct known *old, const bool *dropped)
 {
 	struct rule *v = t->v;
 	size_t cap = t->cap;
@@ -135,7 +135,7 @@ static bool cfa_relative(const Dwarf_Op *ops, size_t nops, int64_t *off, bool *v
 static void make_rule(struct mt_symbolizer *s, uint64_t addr, struct rule *r)
 {
 	*r = (struct rule){ .addr = addr, .kind = RULE_SLOW };
-	Dwfl_Module *mod = sym_known_code(s, addr) ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	Dwfl_Module *mod = mt_sym_known_code(s, addr) ? dwfl_addrmodule(s->dwfl, addr) : NULL;
 	Dwarf_Addr bias;
 	Dwarf_CFI *cfi = mod ? dwfl_module_eh_cfi(mod, &bias) : NULL;
 	Dwarf_Frame *frame = NULL;
@@ -285,7 +285,7 @@ static bool cb_set_initial_registers(Dwfl_Thread *thread, void *arg)
 	return dwfl_thread_state_registers(thread, 0, MT_DWARF_NREGS, w);
 }
 
-const Dwfl_Thread_Callbacks sym_thread_callbacks = {
+const Dwfl_Thread_Callbacks mt_sym_thread_callbacks = {
 	.next_thread = cb_next_thread,
 	.get_thread = cb_get_thread,
 	.memory_read = cb_memory_read,
@@ -336,8 +336,8 @@ int mt_unwind(struct mt_symbolizer *s, pid_t tid, const mt_regs *regs, mt_read_f
 	 * pointer.  Once the module is known, unwind again. */
 	for (int i = from; i < n; i++) {
 		uint64_t addr = i ? pcs[i] - 1 : pcs[i];
-		if (!sym_known_code(s, addr)) {
-			if (sym_report_for(s, addr) && (n = unwind_fast(s)) < 0)
+		if (!mt_sym_known_code(s, addr)) {
+			if (mt_sym_report_for(s, addr) && (n = unwind_fast(s)) < 0)
 				n = unwind_once(s);
 			break;
 		}
@@ -353,7 +353,7 @@ static bool fits_i32(int64_t v)
 /* Whether no module's CFI covers ADDR (.eh_frame nor .debug_frame). */
 static bool no_cfi(struct mt_symbolizer *s, uint64_t addr)
 {
-	Dwfl_Module *mod = sym_known_code(s, addr) ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	Dwfl_Module *mod = mt_sym_known_code(s, addr) ? dwfl_addrmodule(s->dwfl, addr) : NULL;
 	if (!mod)
 		return true;
 	Dwarf_Addr bias;
@@ -378,8 +378,8 @@ int mt_symbolizer_agent_rule(struct mt_symbolizer *s, uint64_t addr, struct mt_a
 		return 0;
 	/* A module loaded since the last report (dlopen) has CFI for ADDR:
 	 * the agent keeps the answer for good, so look before saying SLOW. */
-	if (!sym_known_code(s, addr))
-		sym_report_for(s, addr);
+	if (!mt_sym_known_code(s, addr))
+		mt_sym_report_for(s, addr);
 	struct rule made;
 	const struct rule *r = rule_for(s, addr);
 	if (!r) {                     /* out of memory for the cache only */
