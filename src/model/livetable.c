@@ -50,12 +50,12 @@
  * costs one line per level. */
 struct lt_node {
 	uint64_t addr;
-	uint32_t child[2];   /* [0] lower addresses, [1] higher; on the free list [0] is "next" */
-	uint64_t max_last;   /* greatest last byte in this subtree */
+	uint32_t child[2]; /* [0] lower addresses, [1] higher; on the free list [0] is "next" */
+	uint64_t max_last; /* greatest last byte in this subtree */
 	uint64_t size;
 	uint64_t time_ns;
 	uint32_t site;
-	uint8_t height;      /* nil 0, leaf 1 */
+	uint8_t height; /* nil 0, leaf 1 */
 };
 
 _Static_assert(sizeof(struct lt_node) == 48,
@@ -65,33 +65,29 @@ struct mt_livetable {
 	struct lt_node **slabs;
 	uint32_t nslabs;
 	uint32_t slab_cap;
-	uint64_t next_unused;  /* first index never handed out */
-	uint32_t free_head;    /* freed nodes, linked through child[0] */
+	uint64_t next_unused; /* first index never handed out */
+	uint32_t free_head;   /* freed nodes, linked through child[0] */
 	uint32_t root;
 	size_t count;
 	uint64_t bytes;
 };
 
-static inline struct lt_node *
-nd(const struct mt_livetable *t, uint32_t i)
+static inline struct lt_node *nd(const struct mt_livetable *t, uint32_t i)
 {
 	return &t->slabs[i >> LT_SLAB_SHIFT][i & LT_SLAB_MASK];
 }
 
-static inline uint64_t
-block_last(uint64_t addr, uint64_t size)
+static inline uint64_t block_last(uint64_t addr, uint64_t size)
 {
 	return addr + (size ? size - 1 : 0);
 }
 
-static inline uint64_t
-node_last(const struct lt_node *n)
+static inline uint64_t node_last(const struct lt_node *n)
 {
 	return block_last(n->addr, n->size);
 }
 
-static void
-node_to_block(const struct lt_node *n, struct mt_block *b)
+static void node_to_block(const struct lt_node *n, struct mt_block *b)
 {
 	b->addr = n->addr;
 	b->size = n->size;
@@ -99,8 +95,7 @@ node_to_block(const struct lt_node *n, struct mt_block *b)
 	b->time_ns = n->time_ns;
 }
 
-struct mt_livetable *
-mt_livetable_new(void)
+struct mt_livetable *mt_livetable_new(void)
 {
 	struct mt_livetable *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -122,8 +117,7 @@ fail:
 	return NULL;
 }
 
-void
-mt_livetable_destroy(struct mt_livetable *t)
+void mt_livetable_destroy(struct mt_livetable *t)
 {
 	if (!t)
 		return;
@@ -134,8 +128,7 @@ mt_livetable_destroy(struct mt_livetable *t)
 }
 
 /* A node index, or LT_NIL when memory (or the 32-bit index space) runs out. */
-static uint32_t
-node_alloc(struct mt_livetable *t)
+static uint32_t node_alloc(struct mt_livetable *t)
 {
 	if (t->free_head != LT_NIL) {
 		uint32_t i = t->free_head;
@@ -161,16 +154,14 @@ node_alloc(struct mt_livetable *t)
 	return (uint32_t)t->next_unused++;
 }
 
-static void
-node_free(struct mt_livetable *t, uint32_t i)
+static void node_free(struct mt_livetable *t, uint32_t i)
 {
 	nd(t, i)->child[0] = t->free_head;
 	t->free_head = i;
 }
 
 /* Recompute height and max_last of I from its children. */
-static void
-node_update(struct mt_livetable *t, uint32_t i)
+static void node_update(struct mt_livetable *t, uint32_t i)
 {
 	struct lt_node *n = nd(t, i);
 	const struct lt_node *l = nd(t, n->child[0]);
@@ -194,8 +185,7 @@ node_update(struct mt_livetable *t, uint32_t i)
  *         / \                         / \
  *        b   c                       a   b
  */
-static uint32_t
-rotate(struct mt_livetable *t, uint32_t x, int d)
+static uint32_t rotate(struct mt_livetable *t, uint32_t x, int d)
 {
 	struct lt_node *xn = nd(t, x);
 	uint32_t y = xn->child[!d];
@@ -210,8 +200,7 @@ rotate(struct mt_livetable *t, uint32_t x, int d)
 
 /* Restore the AVL balance at X, whose subtrees are balanced and differ in
  * height by at most 2; returns the subtree's new root, updated. */
-static uint32_t
-rebalance(struct mt_livetable *t, uint32_t x)
+static uint32_t rebalance(struct mt_livetable *t, uint32_t x)
 {
 	struct lt_node *xn = nd(t, x);
 	int hl = nd(t, xn->child[0])->height;
@@ -221,7 +210,7 @@ rebalance(struct mt_livetable *t, uint32_t x)
 		node_update(t, x);
 		return x;
 	}
-	int s = hr > hl;    /* the heavy side */
+	int s = hr > hl; /* the heavy side */
 	uint32_t y = xn->child[s];
 	const struct lt_node *yn = nd(t, y);
 	/* Heavy on the inside (a zig-zag): straighten it first. */
@@ -235,9 +224,8 @@ rebalance(struct mt_livetable *t, uint32_t x)
  * soon as a subtree's height and max_last come out unchanged: nothing above
  * it can change then.  No early stop at or below path entry NO_STOP_BELOW
  * (erase copies a successor's payload into that node). */
-static void
-retrace(struct mt_livetable *t, const uint32_t *path, const uint8_t *dirs, int depth,
-	uint32_t child, int no_stop_below)
+static void retrace(struct mt_livetable *t, const uint32_t *path, const uint8_t *dirs, int depth,
+		    uint32_t child, int no_stop_below)
 {
 	while (depth > 0) {
 		depth--;
@@ -258,9 +246,7 @@ retrace(struct mt_livetable *t, const uint32_t *path, const uint8_t *dirs, int d
 	t->root = child;
 }
 
-int
-mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b,
-		    struct mt_block *clash)
+int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct mt_block *clash)
 {
 	uint32_t path[LT_STACK];
 	uint8_t dirs[LT_STACK];
@@ -317,8 +303,7 @@ mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b,
 	return 0;
 }
 
-bool
-mt_livetable_erase(struct mt_livetable *t, uint64_t addr, struct mt_block *out)
+bool mt_livetable_erase(struct mt_livetable *t, uint64_t addr, struct mt_block *out)
 {
 	uint32_t path[LT_STACK];
 	uint8_t dirs[LT_STACK];
@@ -371,9 +356,7 @@ mt_livetable_erase(struct mt_livetable *t, uint64_t addr, struct mt_block *out)
 	return true;
 }
 
-bool
-mt_livetable_find_containing(const struct mt_livetable *t, uint64_t addr,
-			     struct mt_block *out)
+bool mt_livetable_find_containing(const struct mt_livetable *t, uint64_t addr, struct mt_block *out)
 {
 	/* The candidate is the last block starting at or below ADDR. */
 	uint32_t cur = t->root, best = LT_NIL;
@@ -396,9 +379,8 @@ mt_livetable_find_containing(const struct mt_livetable *t, uint64_t addr,
 	return true;
 }
 
-int
-mt_livetable_range(const struct mt_livetable *t, uint64_t lo, uint64_t hi,
-		   mt_block_cb cb, void *ctx)
+int mt_livetable_range(const struct mt_livetable *t, uint64_t lo, uint64_t hi, mt_block_cb cb,
+		       void *ctx)
 {
 	uint32_t stack[LT_STACK];
 	int sp = 0;
@@ -429,8 +411,7 @@ mt_livetable_range(const struct mt_livetable *t, uint64_t lo, uint64_t hi,
 	}
 }
 
-int
-mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx)
+int mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx)
 {
 	uint32_t stack[LT_STACK];
 	int sp = 0;
@@ -453,20 +434,17 @@ mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx)
 	}
 }
 
-size_t
-mt_livetable_count(const struct mt_livetable *t)
+size_t mt_livetable_count(const struct mt_livetable *t)
 {
 	return t->count;
 }
 
-uint64_t
-mt_livetable_bytes(const struct mt_livetable *t)
+uint64_t mt_livetable_bytes(const struct mt_livetable *t)
 {
 	return t->bytes;
 }
 
-size_t
-mt_livetable_bytes_per_block(void)
+size_t mt_livetable_bytes_per_block(void)
 {
 	/* The slab overhead (at most 32 bytes per 1024 nodes) rounds to 0. */
 	return sizeof(struct lt_node);
@@ -485,20 +463,19 @@ struct lt_check {
 /* Height of subtree I, or -1 when it breaks an invariant.  *MAX_LAST gets
  * its greatest last byte, *RIGHTMOST_LAST the last byte of its rightmost
  * block. */
-static int
-check_subtree(struct lt_check *c, uint32_t i, int level, uint64_t *max_last,
-	      uint64_t *rightmost_last)
+static int check_subtree(struct lt_check *c, uint32_t i, int level, uint64_t *max_last,
+			 uint64_t *rightmost_last)
 {
 	const struct mt_livetable *t = c->t;
 
 	if (i == LT_NIL)
 		return 0;
 	if (level >= LT_STACK || i >= t->next_unused)
-		return -1;   /* a cycle, or an index never handed out */
+		return -1; /* a cycle, or an index never handed out */
 
 	const struct lt_node *n = nd(t, i);
 	if (n->size != 0 && n->size - 1 > UINT64_MAX - n->addr)
-		return -1;   /* wraps past the top of the address space */
+		return -1; /* wraps past the top of the address space */
 
 	uint64_t lmax = 0, lright = 0, rmax = 0, rright = 0;
 	int hl = check_subtree(c, n->child[0], level + 1, &lmax, &lright);
@@ -537,14 +514,13 @@ check_subtree(struct lt_check *c, uint32_t i, int level, uint64_t *max_last,
 	return h;
 }
 
-bool
-mt_livetable_check_invariants(const struct mt_livetable *t)
+bool mt_livetable_check_invariants(const struct mt_livetable *t)
 {
 	struct lt_check c = { .t = t };
 	uint64_t max_last, rightmost_last;
 
-	if (t->nslabs == 0 || t->nslabs > t->slab_cap ||
-	    t->next_unused < 1 || t->next_unused > (uint64_t)t->nslabs * LT_SLAB_NODES)
+	if (t->nslabs == 0 || t->nslabs > t->slab_cap || t->next_unused < 1 ||
+	    t->next_unused > (uint64_t)t->nslabs * LT_SLAB_NODES)
 		return false;
 	const struct lt_node *nil = nd(t, LT_NIL);
 	if (nil->height != 0 || nil->child[0] != LT_NIL || nil->child[1] != LT_NIL)
