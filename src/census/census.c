@@ -1,10 +1,12 @@
 /* The census of a heap walk.  See census.h.
  *
- * The block table: one struct cblock (16 bytes) per censused block, in one
+ * The block table: one struct mt_census_block (16 bytes) per censused block, in one
  * array appended to during the walk and sorted by address at finish; a
  * free is a binary search.  A freed block keeps its place (row FREED), so
  * the array never moves after the walk.  A chunk too large for the 32-bit
- * size field (64 GiB and up) keeps its size in a side list.
+ * size field (64 GiB and up) keeps its size in a side list, and the
+ * mmapped chunks (whose usable size is 8 bytes less) their addresses in
+ * another.
  *
  * The array is a mapping of its own, grown with mremap() (no copy, never
  * two arrays at once) and given transparent huge pages where the system
@@ -29,16 +31,11 @@
 #define MAX_CACHE (1u << 22)
 #define MAX_SYMBOL_LOOKUPS 4096
 
-#define ROW_FREED UINT32_MAX
+#define ROW_FREED MT_CENSUS_ROW_FREED
 #define ROW_NONE (UINT32_MAX - 1)   /* cache: the word names no type */
 #define SIZE16_BIG UINT32_MAX
 #define EMPTY_KEY UINT64_MAX
 
-struct cblock {
-	uint64_t addr;
-	uint32_t size16;   /* chunk size / 16, or SIZE16_BIG */
-	uint32_t row;
-};
 
 struct big {
 	uint64_t addr, size;
@@ -59,11 +56,13 @@ struct map {
 
 struct mt_census {
 	struct mt_census_config cfg;
-	struct cblock *v;      /* mapped; cap entries (a whole number of pages) */
+	struct mt_census_block *v;      /* mapped; cap entries (a whole number of pages) */
 	size_t n, cap;
 	bool unsorted;         /* a block came below the one before it */
 	struct big *bigs;
 	size_t nbigs;
+	uint64_t *mmaps;       /* mmapped chunks' blocks, sorted at finish */
+	size_t nmmaps;
 	struct row *rows;
 	size_t nrows, caprows;
 	struct map by_word;     /* first word -> row or ROW_NONE */
@@ -402,6 +401,7 @@ void mt_census_destroy(struct mt_census *c)
 	if (c->v)
 		munmap(c->v, c->cap * sizeof *c->v);
 	free(c->bigs);
+	free(c->mmaps);
 	for (size_t i = 0; i < c->nrows; i++)
 		free(c->rows[i].type);
 	free(c->rows);
@@ -485,7 +485,17 @@ static int append_block(struct mt_census *c, uint64_t addr, uint64_t size, uint3
 	}
 	if (c->n && addr < c->v[c->n - 1].addr)
 		c->unsorted = true;
-	c->v[c->n++] = (struct cblock){ addr, (uint32_t)s16, row };
+	c->v[c->n++] = (struct mt_census_block){ addr, (uint32_t)s16, row };
+	return 0;
+}
+
+static int append_mmap(struct mt_census *c, uint64_t addr)
+{
+	uint64_t *m = realloc(c->mmaps, (c->nmmaps + 1) * sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	c->mmaps = m;
+	m[c->nmmaps++] = addr;
 	return 0;
 }
 
@@ -540,6 +550,8 @@ int mt_census_chunk(struct mt_census *c, const struct mt_glheap_chunk *ch)
 		err = size_row(c, ch->usable, &row);
 	if (!err)
 		err = append_block(c, ch->addr, ch->size, row);
+	if (!err && ch->mmapped)
+		err = append_mmap(c, ch->addr);
 	if (err)
 		return err;
 	c->rows[row].blocks++;
@@ -554,17 +566,17 @@ int mt_census_chunk(struct mt_census *c, const struct mt_glheap_chunk *ch)
  * The walk gives ascending runs (a heap at a time), so the table is often
  * sorted already; else a quicksort, median of three, the smaller side
  * first (depth <= log2 n), insertion sort below 16. */
-static void swap_blocks(struct cblock *a, struct cblock *b)
+static void swap_blocks(struct mt_census_block *a, struct mt_census_block *b)
 {
-	struct cblock t = *a;
+	struct mt_census_block t = *a;
 	*a = *b;
 	*b = t;
 }
 
-static void insertion_sort(struct cblock *v, size_t n)
+static void insertion_sort(struct mt_census_block *v, size_t n)
 {
 	for (size_t i = 1; i < n; i++) {
-		struct cblock x = v[i];
+		struct mt_census_block x = v[i];
 		size_t j = i;
 		for (; j > 0 && v[j - 1].addr > x.addr; j--)
 			v[j] = v[j - 1];
@@ -572,7 +584,7 @@ static void insertion_sort(struct cblock *v, size_t n)
 	}
 }
 
-static void sort_blocks(struct cblock *v, size_t n)
+static void sort_blocks(struct mt_census_block *v, size_t n)
 {
 	while (n > 16) {
 		size_t mid = n / 2;
@@ -608,12 +620,19 @@ static void sort_blocks(struct cblock *v, size_t n)
 }
 
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 {
 	if (st)
 		c->st = *st;
 	if (c->unsorted)
 		sort_blocks(c->v, c->n);
+	qsort(c->mmaps, c->nmmaps, sizeof *c->mmaps, cmp_u64);
 	trim_table(c);
 	if (c->trim_inexact)
 		mt_census_warn(c, "the residency of free pages could not be read: "
@@ -626,7 +645,7 @@ int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 
 /* ---- frees after attach ---------------------------------------------- */
 
-static struct cblock *find(const struct mt_census *c, uint64_t addr)
+static struct mt_census_block *find(const struct mt_census *c, uint64_t addr)
 {
 	if (!c->finished)
 		return NULL;
@@ -641,7 +660,7 @@ static struct cblock *find(const struct mt_census *c, uint64_t addr)
 	return lo < c->n && c->v[lo].addr == addr ? &c->v[lo] : NULL;
 }
 
-static uint64_t block_size(const struct mt_census *c, const struct cblock *b)
+static uint64_t block_size(const struct mt_census *c, const struct mt_census_block *b)
 {
 	if (b->size16 != SIZE16_BIG)
 		return (uint64_t)b->size16 * 16;
@@ -651,15 +670,46 @@ static uint64_t block_size(const struct mt_census *c, const struct cblock *b)
 	return 0;
 }
 
+const struct mt_census_block *mt_census_blocks(const struct mt_census *c, size_t *n)
+{
+	*n = c->finished ? c->n : 0;
+	return c->v;
+}
+
+uint64_t mt_census_usable(const struct mt_census *c, size_t i)
+{
+	const struct mt_census_block *b = &c->v[i];
+	uint64_t size = block_size(c, b);
+	bool mmapped = size >= PAGE && bsearch(&b->addr, c->mmaps, c->nmmaps, sizeof *c->mmaps,
+					       cmp_u64) != NULL;
+	uint64_t head = mmapped ? 16 : 8;
+	return size > head ? size - head : 0;
+}
+
+size_t mt_census_nrows(const struct mt_census *c)
+{
+	return c->nrows;
+}
+
+const char *mt_census_row_type(const struct mt_census *c, uint32_t row)
+{
+	return row < c->nrows ? c->rows[row].type : NULL;
+}
+
+uint64_t mt_census_row_size(const struct mt_census *c, uint32_t row)
+{
+	return row < c->nrows ? c->rows[row].size : 0;
+}
+
 bool mt_census_holds(const struct mt_census *c, uint64_t addr)
 {
-	const struct cblock *b = find(c, addr);
+	const struct mt_census_block *b = find(c, addr);
 	return b && b->row != ROW_FREED;
 }
 
 bool mt_census_free(struct mt_census *c, uint64_t addr)
 {
-	struct cblock *b = find(c, addr);
+	struct mt_census_block *b = find(c, addr);
 	if (!b || b->row == ROW_FREED)
 		return false;
 	uint64_t size = block_size(c, b);

@@ -91,6 +91,25 @@ bool mt_census_holds(const struct mt_census *c, uint64_t addr);
 /* The census as the tracker's prior blocks (mt_tracker_set_census). */
 struct mt_prior_blocks mt_census_prior(struct mt_census *c);
 
+/* The census's blocks, for the leak check (leaks.h), which marks them
+ * without a table of its own: after mt_census_finish, sorted by address,
+ * *N of them (0 before finish).  ROW names the block (mt_census_row_type,
+ * _size), or is MT_CENSUS_ROW_FREED once it was freed after attach. */
+#define MT_CENSUS_ROW_FREED UINT32_MAX
+struct mt_census_block {
+	uint64_t addr;     /* the pointer malloc returned */
+	uint32_t size16;   /* chunk size / 16; UINT32_MAX: 64 GiB or more */
+	uint32_t row;
+};
+const struct mt_census_block *mt_census_blocks(const struct mt_census *c, size_t *n);
+/* Block I's usable size (malloc_usable_size): its chunk size less the
+ * header word(s) that are not the program's: 8, 16 for an mmapped chunk. */
+uint64_t mt_census_usable(const struct mt_census *c, size_t i);
+/* Rows: a class (the type's name) or a usable size (type NULL). */
+size_t mt_census_nrows(const struct mt_census *c);
+const char *mt_census_row_type(const struct mt_census *c, uint32_t row);
+uint64_t mt_census_row_size(const struct mt_census *c, uint32_t row);
+
 /* Censused blocks and bytes live now (censused minus freed since). */
 uint64_t mt_census_live_blocks(const struct mt_census *c);
 uint64_t mt_census_live_bytes(const struct mt_census *c);

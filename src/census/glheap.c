@@ -156,6 +156,15 @@ struct mt_glheap {
 	size_t nthreads;
 };
 
+size_t mt_glheap_own_state(const struct mt_glheap *h, uint64_t lo[2], uint64_t hi[2])
+{
+	lo[0] = h->arena;
+	hi[0] = h->arena + MS_SIZE;
+	lo[1] = h->mp;
+	hi[1] = h->mp + h->sbrk_off + 8;   /* sbrk_base is mp_'s last field */
+	return 2;
+}
+
 /* ---- small helpers ---------------------------------------------------- */
 
 static void say(char *why, size_t len, const char *fmt, ...)

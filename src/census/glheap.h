@@ -54,6 +54,12 @@ void mt_glheap_destroy(struct mt_glheap *h);
 /* "2.36" */
 const char *mt_glheap_version(const struct mt_glheap *h);
 
+/* The allocator's own state in libc's data, which a leak check must not
+ * take for roots (its bins point at chunk headers, which are the last
+ * word of the block before): main_arena and mp_, as [lo, hi) pairs.
+ * Returns how many ranges it wrote (at most 2). */
+size_t mt_glheap_own_state(const struct mt_glheap *h, uint64_t lo[2], uint64_t hi[2]);
+
 /* Is the process, with every thread stopped, at a point where no thread is
  * half-way through changing the heap?  True when every arena's lock is
  * free and every tcache's counts agree with its lists.  False with WHY

@@ -1,0 +1,761 @@
+/* The leak check.  See leaks.h.
+ *
+ * Finding the block a word points into: the blocks (sorted by address)
+ * are cut into spans where they lie within SPAN_GAP of each other (the
+ * brk heap, each arena's heaps, runs of mmapped chunks); a word outside
+ * every span is no pointer.  Each span has a page index, the first block
+ * that ends past each 4 KiB page's start, so a pointer costs a binary
+ * search among the spans (a few) and one among the blocks of its page.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "census/leaks.h"
+
+#define PAGE_SHIFT 12
+#define SPAN_GAP (64u << 10)
+#define WIN_SHIFT 16                 /* 64 KiB windows */
+#define WIN (1u << WIN_SHIFT)
+#define NWIN 64                      /* 4 MiB of cached windows */
+#define CHUNK (1u << 20)             /* big blocks and roots: read 1 MiB at a time */
+#define RED_ZONE 128
+
+/* Block states (the low bits) and the flag of phase 1. */
+enum { S_UNREACHED, S_POSSIBLE, S_REACHABLE, S_INDIRECT, S_LEADER, S_MASK = 7 };
+#define F_INTERIOR 0x80             /* an interior pointer from a root or a reachable block */
+#define ROOT_BIT 0x80000000u
+
+struct span {
+	uint64_t lo, hi;             /* page-aligned */
+	uint32_t first, end;         /* blocks [first, end) */
+	uint32_t *page;              /* per page: the first block ending past its start */
+};
+
+struct window {
+	uint64_t base;               /* WIN-aligned; UINT64_MAX: empty */
+	uint32_t len;                /* bytes read (less at a mapping's end) */
+	uint64_t used;               /* LRU clock */
+	uint8_t *buf;
+};
+
+struct node {
+	uint32_t parent;             /* node; a root node's is its own id */
+	uint32_t id;                 /* group, or label (root node) */
+	bool root, run;
+	uint64_t blocks, bytes;
+};
+
+struct mt_leaks {
+	struct mt_leaks_config cfg;
+	const struct mt_census_block *v;
+	size_t n;
+	uint8_t *st;
+	uint32_t *parent;            /* phase 1: block or ROOT_BIT|label; then the path node;
+	                                a leader's: its slot */
+	uint32_t *q;
+	size_t qhead, qtail;
+	struct span *spans;
+	size_t nspans;
+	uint64_t lo, hi;             /* of all spans */
+	struct window win[NWIN];
+	uint64_t clock;
+	uint8_t *chunk;              /* CHUNK bytes */
+	/* the label cache of the last root range */
+	uint64_t lab_lo, lab_hi;
+	uint32_t lab;
+	/* phase 3 */
+	uint64_t *slot;              /* a leader's indirect bytes */
+	uint32_t leader;             /* the clique being made */
+	size_t nslots, capslots;
+	/* paths */
+	struct node *nodes;
+	size_t nnodes, capnodes;
+	uint64_t *hkeys;             /* (parent << 32 | id) + 1; 0 empty */
+	uint32_t *hvals;
+	size_t hcap;
+	bool marked;
+	struct mt_leaks_totals t;
+};
+
+/* ---- blocks ------------------------------------------------------------ */
+
+static uint64_t usable(const struct mt_leaks *l, size_t i)
+{
+	uint32_t s16 = l->v[i].size16;
+	if (s16 != UINT32_MAX && (uint64_t)s16 * 16 < 4096)
+		return (uint64_t)s16 * 16 - 8;
+	return mt_census_usable(l->cfg.census, i);
+}
+
+static uint32_t group_of(const struct mt_leaks *l, size_t i)
+{
+	if (l->cfg.group)
+		return l->cfg.group(l->cfg.group_ctx, i, l->v[i].addr, l->v[i].row);
+	return l->v[i].row;
+}
+
+static int add_span(struct mt_leaks *l, size_t first, size_t end, uint64_t hi)
+{
+	struct span *s = realloc(l->spans, (l->nspans + 1) * sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	l->spans = s;
+	struct span *sp = &s[l->nspans];
+	sp->lo = l->v[first].addr & ~((1ull << PAGE_SHIFT) - 1);
+	sp->hi = (hi + (1ull << PAGE_SHIFT) - 1) & ~((1ull << PAGE_SHIFT) - 1);
+	sp->first = (uint32_t)first;
+	sp->end = (uint32_t)end;
+	size_t pages = (sp->hi - sp->lo) >> PAGE_SHIFT;
+	sp->page = malloc((pages + 1) * sizeof *sp->page);
+	if (!sp->page)
+		return -ENOMEM;
+	size_t i = first;
+	for (size_t p = 0; p <= pages; p++) {
+		uint64_t at = sp->lo + ((uint64_t)p << PAGE_SHIFT);
+		while (i < end && l->v[i].addr + usable(l, i) <= at)
+			i++;
+		sp->page[p] = (uint32_t)i;
+	}
+	l->nspans++;
+	return 0;
+}
+
+static int build_spans(struct mt_leaks *l)
+{
+	size_t first = 0;
+	uint64_t hi = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		uint64_t end = l->v[i].addr + usable(l, i);
+		if (i > first && l->v[i].addr > hi + SPAN_GAP) {
+			if (add_span(l, first, i, hi) < 0)
+				return -ENOMEM;
+			first = i;
+		}
+		hi = end > hi ? end : hi;
+	}
+	if (l->n && add_span(l, first, l->n, hi) < 0)
+		return -ENOMEM;
+	l->lo = l->nspans ? l->spans[0].lo : 0;
+	l->hi = l->nspans ? l->spans[l->nspans - 1].hi : 0;
+	return 0;
+}
+
+/* The block containing ADDR: its index, or -1. */
+static long find(const struct mt_leaks *l, uint64_t addr)
+{
+	if (addr < l->lo || addr >= l->hi)
+		return -1;
+	size_t a = 0, b = l->nspans;
+	while (a < b) {                        /* the last span with lo <= addr */
+		size_t m = a + (b - a) / 2;
+		if (l->spans[m].lo <= addr)
+			a = m + 1;
+		else
+			b = m;
+	}
+	if (a == 0)
+		return -1;
+	const struct span *s = &l->spans[a - 1];
+	if (addr >= s->hi)
+		return -1;
+	size_t p = (addr - s->lo) >> PAGE_SHIFT;
+	size_t lo = s->page[p], hi = s->page[p + 1] < s->end ? s->page[p + 1] + 1 : s->end;
+	while (lo < hi) {                      /* the first block starting past addr */
+		size_t m = lo + (hi - lo) / 2;
+		if (l->v[m].addr <= addr)
+			lo = m + 1;
+		else
+			hi = m;
+	}
+	if (lo == s->page[p])
+		return -1;
+	size_t i = lo - 1;
+	if (l->v[i].row == MT_CENSUS_ROW_FREED || addr >= l->v[i].addr + usable(l, i))
+		return -1;
+	return (long)i;
+}
+
+bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo,
+		   uint64_t *hi)
+{
+	long k = find(l, addr);
+	if (k < 0)
+		return false;
+	*i = (size_t)k;
+	*lo = l->v[k].addr;
+	*hi = l->v[k].addr + usable(l, (size_t)k);
+	return true;
+}
+
+/* ---- life ------------------------------------------------------------- */
+
+struct mt_leaks *mt_leaks_new(const struct mt_leaks_config *cfg, const char **why)
+{
+	*why = "out of memory for the leak check";
+	struct mt_leaks *l = calloc(1, sizeof *l);
+	if (!l)
+		return NULL;
+	l->cfg = *cfg;
+	l->v = mt_census_blocks(cfg->census, &l->n);
+	if (l->n >= ROOT_BIT) {
+		*why = "more than 2^31 blocks: too many for the leak check";
+		free(l);
+		return NULL;
+	}
+	size_t n = l->n ? l->n : 1;
+	l->st = calloc(n, 1);
+	l->parent = malloc(n * sizeof *l->parent);
+	l->q = malloc(n * sizeof *l->q);
+	l->chunk = malloc(CHUNK);
+	bool ok = l->st && l->parent && l->q && l->chunk && build_spans(l) == 0;
+	for (size_t w = 0; ok && w < NWIN; w++) {
+		l->win[w].base = UINT64_MAX;
+		ok = (l->win[w].buf = malloc(WIN)) != NULL;
+	}
+	l->lab_lo = l->lab_hi = 0;
+	if (!ok) {
+		mt_leaks_destroy(l);
+		return NULL;
+	}
+	return l;
+}
+
+void mt_leaks_destroy(struct mt_leaks *l)
+{
+	if (!l)
+		return;
+	for (size_t s = 0; s < l->nspans; s++)
+		free(l->spans[s].page);
+	free(l->spans);
+	for (size_t w = 0; w < NWIN; w++)
+		free(l->win[w].buf);
+	free(l->st);
+	free(l->parent);
+	free(l->q);
+	free(l->chunk);
+	free(l->slot);
+	free(l->nodes);
+	free(l->hkeys);
+	free(l->hvals);
+	free(l);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* The cached window holding [ADDR, ADDR+LEN) (LEN within a window), read
+ * now if need be: NULL when it cannot be read. */
+static const uint8_t *windowed(struct mt_leaks *l, uint64_t addr, size_t len)
+{
+	uint64_t base = addr & ~((uint64_t)WIN - 1);
+	struct window *old = &l->win[0];
+	for (size_t w = 0; w < NWIN; w++) {
+		struct window *x = &l->win[w];
+		if (x->base == base && addr + len <= base + x->len) {
+			x->used = ++l->clock;
+			return x->buf + (addr - base);
+		}
+		if (x->used < old->used)
+			old = x;
+	}
+	/* a window may run past the end of a mapping: then only the span's
+	 * pages up to the block's end are read */
+	uint32_t wl = WIN;
+	l->t.reads++;
+	if (mt_memsrc_read(l->cfg.src, base, old->buf, wl) < 0) {
+		uint64_t end = (addr + len + 4095) & ~4095ull;
+		wl = (uint32_t)(end - base);
+		l->t.reads++;
+		if (mt_memsrc_read(l->cfg.src, base, old->buf, wl) < 0) {
+			old->base = UINT64_MAX;
+			return NULL;
+		}
+	}
+	old->base = base;
+	old->len = wl;
+	old->used = ++l->clock;
+	return old->buf + (addr - base);
+}
+
+typedef void (*word_fn)(struct mt_leaks *l, uint64_t w, uint32_t from);
+
+/* Each aligned word of block I, to FN; false when some of it could not be
+ * read. */
+static void scan_block(struct mt_leaks *l, size_t i, word_fn fn)
+{
+	uint64_t a = l->v[i].addr, len = usable(l, i) & ~7ull;
+	l->t.block_bytes += len;
+	if ((a & (WIN - 1)) + len <= WIN) {
+		const uint8_t *p = windowed(l, a, len);
+		if (p) {
+			for (uint64_t o = 0; o < len; o += 8) {
+				uint64_t w;
+				memcpy(&w, p + o, 8);
+				fn(l, w, (uint32_t)i);
+			}
+			return;
+		}
+	}
+	for (uint64_t o = 0; o < len; o += CHUNK) {
+		size_t k = len - o < CHUNK ? len - o : CHUNK;
+		l->t.reads++;
+		if (mt_memsrc_read(l->cfg.src, a + o, l->chunk, k) < 0) {
+			l->t.block_unreadable += k;
+			continue;
+		}
+		for (size_t b = 0; b < k; b += 8) {
+			uint64_t w;
+			memcpy(&w, l->chunk + b, 8);
+			fn(l, w, (uint32_t)i);
+		}
+	}
+}
+
+/* ---- phase 1: reachable ------------------------------------------------ */
+
+static void push(struct mt_leaks *l, size_t i)
+{
+	l->q[l->qtail++] = (uint32_t)i;
+}
+
+/* A word seen by phase 1, from block FROM or ROOT_BIT|label. */
+static void reach(struct mt_leaks *l, uint64_t w, uint32_t from)
+{
+	long i = find(l, w);
+	if (i < 0)
+		return;
+	uint8_t s = l->st[i];
+	if ((s & S_MASK) == S_REACHABLE)
+		return;
+	if (w != l->v[i].addr) {
+		l->st[i] = s | F_INTERIOR;
+		return;
+	}
+	l->st[i] = (uint8_t)((s & ~S_MASK) | S_REACHABLE);
+	l->parent[i] = from;
+	push(l, (size_t)i);
+}
+
+static uint32_t label(struct mt_leaks *l, const struct mt_leaks_root *r, uint64_t where)
+{
+	if (where >= l->lab_lo && where < l->lab_hi)
+		return l->lab;
+	if (!l->cfg.label)
+		return 0;
+	struct mt_leaks_root at = *r;
+	if (r->kind != MT_ROOT_REGISTER)
+		at.where = where;
+	uint64_t lo = 0, hi = 0;
+	l->lab = l->cfg.label(l->cfg.label_ctx, &at, &lo, &hi) & ~ROOT_BIT;
+	l->lab_lo = lo;
+	l->lab_hi = hi;
+	return l->lab;
+}
+
+static uint64_t demangle(uint64_t w, uint64_t guard)
+{
+	w = (w >> 17) | (w << 47);
+	return w ^ guard;
+}
+
+/* A root word W (at WHERE): reaches its block, labelled only when it is
+ * the block's first reach (the label callback may be slow). */
+static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root *r,
+		      uint64_t where)
+{
+	long i = find(l, w);
+	if (i < 0 && l->cfg.guard)
+		i = find(l, w = demangle(w, l->cfg.pointer_guard));
+	if (i < 0 || (l->st[i] & S_MASK) == S_REACHABLE)
+		return;
+	if (w != l->v[i].addr) {
+		l->st[i] |= F_INTERIOR;
+		return;
+	}
+	reach(l, w, ROOT_BIT | label(l, r, where));
+}
+
+int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi,
+			const struct mt_leaks_root *r)
+{
+	lo = (lo + 7) & ~7ull;
+	hi &= ~7ull;
+	l->lab_lo = l->lab_hi = 0;
+	for (uint64_t a = lo; a < hi; a += CHUNK) {
+		size_t k = hi - a < CHUNK ? hi - a : CHUNK;
+		l->t.reads++;
+		if (mt_memsrc_read(l->cfg.src, a, l->chunk, k) < 0) {
+			/* page by page: a range may hold an unreadable hole */
+			for (size_t p = 0; p < k; p += 4096) {
+				size_t pk = k - p < 4096 ? k - p : 4096;
+				l->t.reads++;
+				if (mt_memsrc_read(l->cfg.src, a + p, l->chunk + p, pk) < 0) {
+					memset(l->chunk + p, 0, pk);
+					l->t.root_unreadable += pk;
+				}
+			}
+		}
+		for (size_t b = 0; b < k; b += 8) {
+			uint64_t w;
+			memcpy(&w, l->chunk + b, 8);
+			if (w)
+				root_word(l, w, r, a + b);
+		}
+		l->t.root_bytes += k;
+	}
+	l->lab_lo = l->lab_hi = 0;
+	return 0;
+}
+
+int mt_leaks_root_value(struct mt_leaks *l, uint64_t value, const struct mt_leaks_root *r)
+{
+	l->lab_lo = l->lab_hi = 0;
+	root_word(l, value, r, r->where);
+	l->lab_lo = l->lab_hi = 0;
+	return 0;
+}
+
+/* ---- paths ------------------------------------------------------------- */
+
+static uint64_t hmix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+static int hgrow(struct mt_leaks *l)
+{
+	size_t cap = l->hcap ? l->hcap * 2 : 1024;
+	uint64_t *k = calloc(cap, sizeof *k);
+	uint32_t *v = malloc(cap * sizeof *v);
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->hcap; i++) {
+		if (!l->hkeys[i])
+			continue;
+		size_t h = hmix(l->hkeys[i]) & (cap - 1);
+		while (k[h])
+			h = (h + 1) & (cap - 1);
+		k[h] = l->hkeys[i];
+		v[h] = l->hvals[i];
+	}
+	free(l->hkeys);
+	free(l->hvals);
+	l->hkeys = k;
+	l->hvals = v;
+	l->hcap = cap;
+	return 0;
+}
+
+/* The node (PARENT, ID), made if need be: its index, or -1. */
+static long intern(struct mt_leaks *l, uint32_t parent, uint32_t id, bool root)
+{
+	if ((l->nnodes + 1) * 2 > l->hcap && hgrow(l) < 0)
+		return -1;
+	uint64_t key = (((uint64_t)parent << 32) | id) + 1;
+	if (root)
+		key = ((uint64_t)ROOT_BIT << 32 | id) + 1;
+	size_t h = hmix(key) & (l->hcap - 1);
+	while (l->hkeys[h]) {
+		if (l->hkeys[h] == key)
+			return l->hvals[h];
+		h = (h + 1) & (l->hcap - 1);
+	}
+	if (l->nnodes == l->capnodes) {
+		size_t cap = l->capnodes ? l->capnodes * 2 : 256;
+		struct node *nn = realloc(l->nodes, cap * sizeof *nn);
+		if (!nn)
+			return -1;
+		l->nodes = nn;
+		l->capnodes = cap;
+	}
+	uint32_t ni = (uint32_t)l->nnodes++;
+	l->nodes[ni] = (struct node){ root ? ni : parent, id, root, false, 0, 0 };
+	l->hkeys[h] = key;
+	l->hvals[h] = ni;
+	return ni;
+}
+
+/* In phase 1's breadth-first order (Q[0..QTAIL)), a block's parent comes
+ * before it, so its path is known: the parent's path and the block's
+ * group, or the parent's path itself when that ends in the same group. */
+static int make_paths(struct mt_leaks *l)
+{
+	for (size_t k = 0; k < l->qtail; k++) {
+		uint32_t j = l->q[k], par = l->parent[j], g = group_of(l, j);
+		long node;
+		if (par & ROOT_BIT) {
+			long rn = intern(l, 0, par & ~ROOT_BIT, true);
+			node = rn < 0 ? -1 : intern(l, (uint32_t)rn, g, false);
+		} else {
+			uint32_t pn = l->parent[par];
+			if (!l->nodes[pn].root && l->nodes[pn].id == g) {
+				l->nodes[pn].run = true;
+				node = pn;
+			} else {
+				node = intern(l, pn, g, false);
+			}
+		}
+		if (node < 0)
+			return -ENOMEM;
+		l->parent[j] = (uint32_t)node;
+		l->nodes[node].blocks++;
+		l->nodes[node].bytes += usable(l, j);
+	}
+	return 0;
+}
+
+size_t mt_leaks_chain(const struct mt_leaks *l, uint32_t path, struct mt_leaks_link *out,
+		      size_t max)
+{
+	if (path >= l->nnodes || max == 0)
+		return 0;
+	size_t depth = 1;
+	for (uint32_t p = path; !l->nodes[p].root; p = l->nodes[p].parent)
+		depth++;
+	size_t keep = depth < max ? depth : max;
+	/* fill from the group up: the root first when it fits */
+	size_t k = keep;
+	uint32_t p = path;
+	for (size_t d = 0; d < depth && k > 0; d++) {
+		const struct node *x = &l->nodes[p];
+		if (k == 1 && keep < depth && !x->root) {
+			/* no room for the rest: the root, said first */
+			uint32_t r = p;
+			while (!l->nodes[r].root)
+				r = l->nodes[r].parent;
+			x = &l->nodes[r];
+		}
+		out[--k] = (struct mt_leaks_link){ x->root, x->id, x->run, x->blocks, x->bytes };
+		if (x->root)
+			break;
+		p = x->parent;
+	}
+	return keep;
+}
+
+/* ---- phases 2 and 3 ---------------------------------------------------- */
+
+static void possible(struct mt_leaks *l, uint64_t w, uint32_t from)
+{
+	long i = find(l, w);
+	if (i < 0 || (l->st[i] & S_MASK) != S_UNREACHED)
+		return;
+	l->st[i] = (uint8_t)((l->st[i] & ~S_MASK) | S_POSSIBLE);
+	l->parent[i] = from;
+	push(l, (size_t)i);
+}
+
+/* A word of a block of the clique led by the block whose slot is FROM's
+ * parent slot (kept in l->slot[...]); see clique(). */
+static void absorb(struct mt_leaks *l, uint64_t w, uint32_t from)
+{
+	(void)from;
+	long i = find(l, w);
+	if (i < 0 || (uint32_t)i == l->leader)
+		return;
+	uint8_t s = l->st[i] & S_MASK;
+	if (s != S_UNREACHED && s != S_LEADER)
+		return;
+	uint32_t slot = l->parent[l->leader];
+	if (s == S_LEADER)
+		l->slot[slot] += l->slot[l->parent[i]];
+	else
+		push(l, (size_t)i);   /* an earlier leader's blocks are its clique's already */
+	l->slot[slot] += usable(l, (size_t)i);
+	l->st[i] = (uint8_t)((l->st[i] & ~S_MASK) | S_INDIRECT);
+}
+
+static int clique(struct mt_leaks *l, size_t i)
+{
+	if (l->nslots == l->capslots) {
+		size_t cap = l->capslots ? l->capslots * 2 : 256;
+		uint64_t *s = realloc(l->slot, cap * sizeof *s);
+		if (!s)
+			return -ENOMEM;
+		l->slot = s;
+		l->capslots = cap;
+	}
+	l->slot[l->nslots] = 0;
+	l->parent[i] = (uint32_t)l->nslots++;
+	l->st[i] = (uint8_t)((l->st[i] & ~S_MASK) | S_LEADER);
+	l->leader = (uint32_t)i;
+	l->qhead = l->qtail = 0;
+	push(l, i);
+	while (l->qhead < l->qtail)
+		scan_block(l, l->q[l->qhead++], absorb);
+	return 0;
+}
+
+int mt_leaks_mark(struct mt_leaks *l)
+{
+	if (l->marked)
+		return -EINVAL;
+	l->marked = true;
+	while (l->qhead < l->qtail)
+		scan_block(l, l->q[l->qhead++], reach);
+	if (make_paths(l) < 0)
+		return -ENOMEM;
+	l->qhead = l->qtail = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if ((l->st[i] & F_INTERIOR) && (l->st[i] & S_MASK) == S_UNREACHED) {
+			l->st[i] = (uint8_t)((l->st[i] & ~S_MASK) | S_POSSIBLE);
+			push(l, i);
+		}
+	}
+	while (l->qhead < l->qtail)
+		scan_block(l, l->q[l->qhead++], possible);
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].row != MT_CENSUS_ROW_FREED && (l->st[i] & S_MASK) == S_UNREACHED &&
+		    clique(l, i) < 0)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].row == MT_CENSUS_ROW_FREED)
+			continue;
+		enum mt_leak_kind k = mt_leaks_kind(l, i);
+		l->t.blocks[k]++;
+		l->t.bytes[k] += usable(l, i);
+	}
+	return 0;
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+enum mt_leak_kind mt_leaks_kind(const struct mt_leaks *l, size_t i)
+{
+	switch (l->st[i] & S_MASK) {
+	case S_REACHABLE: return MT_LEAK_REACHABLE;
+	case S_POSSIBLE: return MT_LEAK_POSSIBLE;
+	case S_INDIRECT: return MT_LEAK_INDIRECT;
+	default: return MT_LEAK_DEFINITE;
+	}
+}
+
+void mt_leaks_totals(const struct mt_leaks *l, struct mt_leaks_totals *t)
+{
+	*t = l->t;
+}
+
+struct gkey {
+	uint64_t *keys;          /* kind << 32 | group, + 1; 0 empty */
+	uint32_t *idx;
+	size_t cap;
+};
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct mt_leaks_group *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	uint64_t tx = x->bytes + x->indirect_bytes, ty = y->bytes + y->indirect_bytes;
+	if (tx != ty)
+		return tx > ty ? -1 : 1;
+	return x->group < y->group ? -1 : x->group > y->group;
+}
+
+/* The group entry of (KIND, G) in *OUT, made if need be: its index or -1. */
+static long group_at(struct gkey *h, struct mt_leaks_group **out, size_t *n, size_t *cap,
+		     enum mt_leak_kind kind, uint32_t g, bool make)
+{
+	uint64_t key = ((uint64_t)kind << 32 | g) + 1;
+	size_t x = hmix(key) & (h->cap - 1);
+	while (h->keys[x]) {
+		if (h->keys[x] == key)
+			return h->idx[x];
+		x = (x + 1) & (h->cap - 1);
+	}
+	if (!make)
+		return -1;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct mt_leaks_group *o = realloc(*out, nc * sizeof *o);
+		if (!o)
+			return -1;
+		*out = o;
+		*cap = nc;
+	}
+	if ((*n + 1) * 2 > h->cap) {   /* grow: rehash what is there */
+		size_t nc = h->cap * 2;
+		uint64_t *k = calloc(nc, sizeof *k);
+		uint32_t *v = malloc(nc * sizeof *v);
+		if (!k || !v) {
+			free(k);
+			free(v);
+			return -1;
+		}
+		for (size_t i = 0; i < h->cap; i++) {
+			if (!h->keys[i])
+				continue;
+			size_t y = hmix(h->keys[i]) & (nc - 1);
+			while (k[y])
+				y = (y + 1) & (nc - 1);
+			k[y] = h->keys[i];
+			v[y] = h->idx[i];
+		}
+		free(h->keys);
+		free(h->idx);
+		h->keys = k;
+		h->idx = v;
+		h->cap = nc;
+		x = hmix(key) & (nc - 1);
+		while (h->keys[x])
+			x = (x + 1) & (nc - 1);
+	}
+	h->keys[x] = key;
+	h->idx[x] = (uint32_t)*n;
+	(*out)[*n] = (struct mt_leaks_group){ kind, g, 0, 0, 0, MT_LEAKS_NO_PATH };
+	return (long)(*n)++;
+}
+
+int mt_leaks_groups(const struct mt_leaks *l, struct mt_leaks_group **out, size_t *n)
+{
+	struct gkey h = { calloc(1024, sizeof *h.keys), malloc(1024 * sizeof *h.idx), 1024 };
+	struct mt_leaks_group *g = NULL;
+	size_t ng = 0, cap = 0;
+	int err = h.keys && h.idx ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i < l->n; i++) {
+		if (l->v[i].row == MT_CENSUS_ROW_FREED)
+			continue;
+		enum mt_leak_kind k = mt_leaks_kind(l, i);
+		long x = group_at(&h, &g, &ng, &cap, k, group_of(l, i), true);
+		if (x < 0) {
+			err = -ENOMEM;
+			break;
+		}
+		g[x].blocks++;
+		g[x].bytes += usable(l, i);
+		if ((l->st[i] & S_MASK) == S_LEADER)
+			g[x].indirect_bytes += l->slot[l->parent[i]];
+	}
+	/* a reachable group's chain: the path ending in most of its bytes */
+	uint64_t *best = err ? NULL : calloc(ng ? ng : 1, sizeof *best);
+	if (!err && !best)
+		err = -ENOMEM;
+	for (size_t p = 0; !err && p < l->nnodes; p++) {
+		const struct node *x = &l->nodes[p];
+		if (x->root)
+			continue;
+		long gi = group_at(&h, &g, &ng, &cap, MT_LEAK_REACHABLE, x->id, false);
+		if (gi >= 0 && x->bytes > best[gi]) {
+			best[gi] = x->bytes;
+			g[gi].path = (uint32_t)p;
+		}
+	}
+	free(best);
+	free(h.keys);
+	free(h.idx);
+	if (err) {
+		free(g);
+		return err;
+	}
+	qsort(g, ng, sizeof *g, cmp_group);
+	*out = g;
+	*n = ng;
+	return 0;
+}
