@@ -72,24 +72,24 @@
 #define SCRUB_BYTES 32768
 
 struct tree_child {
-	struct tree_child *next;	/* sibling */
+	struct tree_child *next; /* sibling */
 	unsigned char pad[64];
-};				/* 72 */
+};
 
 struct tree_head {
 	struct tree_child *first;
 	unsigned char pad[48];
-};				/* 56 */
+};
 
 struct cycle_half {
 	struct cycle_half *peer;
 	unsigned char pad[80];
-};				/* 88 */
+};
 
 struct list_node {
 	struct list_node *next;
 	unsigned char pad[96];
-};				/* 104 */
+};
 
 _Static_assert(sizeof(struct tree_child) == 72, "72-byte children");
 _Static_assert(sizeof(struct tree_head) == 56, "56-byte head");
@@ -253,8 +253,7 @@ NOINLINE static void make_heap(void)
 	worker_start_holding();
 }
 
-static void group(const char *function, const char *kind, long size, long blocks,
-		  long indirect)
+static void group(const char *function, const char *kind, long size, long blocks, long indirect)
 {
 	proto_line("leak function=%s kind=%s size=%ld blocks=%ld bytes=%ld indirect_bytes=%ld",
 		   function, kind, size, blocks, size * blocks, indirect);
