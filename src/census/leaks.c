@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/arch.h"
 #include "census/leaks.h"
 
 #define PAGE_SHIFT 12
@@ -19,7 +20,7 @@
 #define WIN (1u << WIN_SHIFT)
 #define NWIN 64                      /* 4 MiB of cached windows */
 #define CHUNK (1u << 20)             /* big blocks and roots: read 1 MiB at a time */
-#define RED_ZONE 128
+#define TICK_BLOCKS 4096
 
 /* Block states (the low bits) and the flag of phase 1. */
 enum { S_UNREACHED, S_POSSIBLE, S_REACHABLE, S_INDIRECT, S_LEADER, S_MASK = 7 };
@@ -75,6 +76,7 @@ struct mt_leaks {
 	uint32_t *hvals;
 	size_t hcap;
 	bool marked;
+	uint64_t ticks;
 	struct mt_leaks_totals t;
 };
 
@@ -285,6 +287,8 @@ static void scan_block(struct mt_leaks *l, size_t i, word_fn fn)
 {
 	uint64_t a = l->v[i].addr, len = usable(l, i) & ~7ull;
 	l->t.block_bytes += len;
+	if (l->cfg.tick && ++l->ticks % TICK_BLOCKS == 0)
+		l->cfg.tick(l->cfg.tick_ctx);
 	if ((a & (WIN - 1)) + len <= WIN) {
 		const uint8_t *p = windowed(l, a, len);
 		if (p) {
@@ -352,12 +356,6 @@ static uint32_t label(struct mt_leaks *l, const struct mt_leaks_root *r, uint64_
 	return l->lab;
 }
 
-static uint64_t demangle(uint64_t w, uint64_t guard)
-{
-	w = (w >> 17) | (w << 47);
-	return w ^ guard;
-}
-
 /* A root word W (at WHERE): reaches its block, labelled only when it is
  * the block's first reach (the label callback may be slow). */
 static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root *r,
@@ -365,7 +363,7 @@ static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root
 {
 	long i = find(l, w);
 	if (i < 0 && l->cfg.guard)
-		i = find(l, w = demangle(w, l->cfg.pointer_guard));
+		i = find(l, w = mt_arch_ptr_demangle(w, l->cfg.pointer_guard));
 	if (i < 0 || (l->st[i] & S_MASK) == S_REACHABLE)
 		return;
 	if (w != l->v[i].addr) {
@@ -402,6 +400,8 @@ int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi,
 				root_word(l, w, r, a + b);
 		}
 		l->t.root_bytes += k;
+		if (l->cfg.tick)
+			l->cfg.tick(l->cfg.tick_ctx);
 	}
 	l->lab_lo = l->lab_hi = 0;
 	return 0;

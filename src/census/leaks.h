@@ -94,12 +94,16 @@ struct mt_leaks_config {
 	mt_leaks_label_fn label;           /* NULL: every root is label 0 */
 	void *label_ctx;
 	/* glibc mangles the pointers it keeps in setjmp buffers and atexit
-	 * lists (rol 17 of the pointer xor the guard): with GUARD set, every
+	 * lists (arch.h: mt_arch_ptr_demangle): with GUARD set, every
 	 * word of a root range is also tried demangled.  Not blocks' words: a
 	 * jmp_buf lives on a stack almost always, and it would double the
 	 * cost of the heap's scan. */
 	bool guard;
 	uint64_t pointer_guard;
+	/* Called every few thousand blocks scanned and every MiB of roots,
+	 * for the caller to take the process's stops (may be NULL). */
+	void (*tick)(void *ctx);
+	void *tick_ctx;
 };
 
 struct mt_leaks;

@@ -16,7 +16,7 @@
  * in each of those files. */
 
 /* Which commands a help row is for: H histo, A attach, R run, S snapshot,
- * D diff, X detach, C census. */
+ * D diff, X detach, C census, L leaks. */
 #define H (1u << MT_CMD_HISTO)
 #define A (1u << MT_CMD_ATTACH)
 #define R (1u << MT_CMD_RUN)
@@ -24,7 +24,8 @@
 #define D (1u << MT_CMD_DIFF)
 #define X (1u << MT_CMD_DETACH)
 #define C (1u << MT_CMD_CENSUS)
-#define ALL (H | A | R | S | D | X | C)
+#define L (1u << MT_CMD_LEAKS)
+#define ALL (H | A | R | S | D | X | C | L)
 
 enum opt_id {
 	OPT_HELP,
@@ -49,6 +50,9 @@ enum opt_id {
 	OPT_GROUP_BY,
 	OPT_DEBUG_DIR,
 	OPT_NO_CENSUS,
+	OPT_SHOW_REACHABLE,
+	OPT_WHY,
+	OPT_ERROR_EXITCODE,
 	NOPTS
 };
 
@@ -89,6 +93,8 @@ static const char usage_general[] =
 	"  snapshot <pid> -o FILE  trace, then write a snapshot of the live heap\n"
 	"  census <pid>         every live block now, by C++ class and size, and the heap\n"
 	"                       summary (leak or retention?), without tracing\n"
+	"  leaks <pid>          which blocks nothing points to any more (memcheck's\n"
+	"                       definitely, indirectly, possibly lost) and who holds the rest\n"
 	"  diff A B             what grew and shrank between two snapshots\n"
 	"  detach <pid>         remove the hooks a memtrace killed with SIGKILL left\n"
 	"  help [COMMAND]       show help for a command\n"
@@ -149,6 +155,16 @@ static const char *const usage_heads[] = {
 		"holds free and could give back, and the verdict (retention or normal).\n"
 		"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
 		"hooked, memtrace detaches when the census is taken.\n",
+	[MT_CMD_LEAKS] =
+		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N] [--duration SECONDS]\n"
+		"                      [--why TYPE|SITE] [--error-exitcode N] [--verbose]\n"
+		"\n"
+		"Find the blocks of PID's heap that nothing points to any more, as valgrind's\n"
+		"memcheck would say it: definitely lost, indirectly lost (only lost blocks\n"
+		"point to them), possibly lost (only pointers into their middle), still\n"
+		"reachable, by C++ class or size; the largest reachable groups with the chain\n"
+		"that holds them from a global, a stack or a register.  The threads are paused\n"
+		"only to copy the heap (copy-on-write); the marking reads the copy.\n",
 	[MT_CMD_DIFF] =
 		"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
 		"\n"
@@ -218,6 +234,23 @@ FLAG_SETTER(force)
 FLAG_SETTER(lossless)
 FLAG_SETTER(no_default_wrappers)
 FLAG_SETTER(no_census)
+FLAG_SETTER(show_reachable)
+
+static int set_why(struct mt_options *o, const struct given *g)
+{
+	if (!*g->val)
+		FAIL(g, "empty --why: give a C++ class (app::Session), a size (64) or a site");
+	o->leaks_why = g->val;
+	return 0;
+}
+
+static int set_error_exitcode(struct mt_options *o, const struct given *g)
+{
+	if (parse_count(g->val, &o->error_exitcode) < 0 || o->error_exitcode < 1 ||
+	    o->error_exitcode > 255)
+		FAIL(g, "invalid --error-exitcode '%s': give an exit status from 1 to 255", g->val);
+	return 0;
+}
 
 static int set_json(struct mt_options *o, const struct given *g)
 {
@@ -376,6 +409,9 @@ static const struct cli_option options[NOPTS] = {
 	[OPT_GROUP_BY] = { "group-by", 0, "KEY", set_group_by },
 	[OPT_DEBUG_DIR] = { "debug-dir", 0, "DIR", set_debug_dir },
 	[OPT_NO_CENSUS] = { "no-census", 0, NULL, set_no_census },
+	[OPT_SHOW_REACHABLE] = { "show-reachable", 0, NULL, set_show_reachable },
+	[OPT_WHY] = { "why", 0, "TYPE|SITE", set_why },
+	[OPT_ERROR_EXITCODE] = { "error-exitcode", 0, "N", set_error_exitcode },
 };
 
 /* In the order each --help shows them; an option whose text differs
@@ -391,6 +427,16 @@ static const struct help_row help_rows[] = {
 	{ OPT_JSON, H | R | D | C, "print one JSON object (schema in memtrace(1))" },
 	{ OPT_JSON, A, "one JSON object per interval (JSON Lines), then a final one" },
 	{ OPT_TOP, C, "show the N largest rows (default 20; 0: all; --json: all)" },
+	{ OPT_JSON, L, "print one JSON object (schema in memtrace(1), LEAKS)" },
+	{ OPT_SHOW_REACHABLE, L, "list every reachable group (default: the 5 largest)" },
+	{ OPT_TOP, L, "show at most N groups of each class (default 20; 0: all)" },
+	{ OPT_DURATION, L,
+	  "first trace SECONDS (Ctrl-C ends it early): the blocks allocated\n"
+	  "meanwhile are grouped by allocation site, with its stack" },
+	{ OPT_WHY, L,
+	  "show the chain from a root that holds the blocks of a C++\n"
+	  "class, a size or an allocation site (a function name)" },
+	{ OPT_ERROR_EXITCODE, L, "exit N when blocks are definitely or possibly lost" },
 	{ OPT_OUTPUT, C, "also write a snapshot holding the census to FILE" },
 	{ OPT_FORMAT, H | A | R | D,
 	  "table (default), json or folded (collapsed stacks for flame graphs)" },
@@ -424,6 +470,7 @@ static const struct help_row help_rows[] = {
 	  "before are then not counted; their frees are unknown)" },
 	{ OPT_VERBOSE, H | A | R | S, "say what memtrace does (hooks, stop times) on stderr" },
 	{ OPT_VERBOSE, C, "say how long the threads were paused and the census took" },
+	{ OPT_VERBOSE, L, "say how long the threads were paused and what was scanned" },
 	{ OPT_VERBOSE, X, "also list the entry points found as the file has them" },
 	{ OPT_HELP, ALL, "show this help" },
 };
@@ -514,6 +561,7 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "diff") == 0) return MT_CMD_DIFF;
 	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
 	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
+	if (strcmp(s, "leaks") == 0) return MT_CMD_LEAKS;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -546,7 +594,7 @@ static bool takes(enum mt_cmd cmd, enum opt_id opt)
 static int refuse_option(const char *a, const char *first, enum mt_cmd cmd, char *err,
 			 size_t errlen)
 {
-	if (a[1] >= '0' && a[1] <= '9' && ((H | A | S | X | C) & (1u << cmd)))
+	if (a[1] >= '0' && a[1] <= '9' && ((H | A | S | X | C | L) & (1u << cmd)))
 		FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
 		     a, INT_MAX);
 	FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
@@ -577,6 +625,10 @@ static int finish(int argc, char **argv, int i, const char *first, const char *p
 		  size_t errlen)
 {
 	o->json = o->format == MT_FORMAT_JSON;
+	/* leaks --duration traces with no census at attach: its check takes
+	 * one at the end, which covers every block */
+	if (o->cmd == MT_CMD_LEAKS)
+		o->no_census = true;
 	if (o->cmd == MT_CMD_DIFF) {
 		if (nfiles < 2)
 			FAIL("diff needs two snapshots: memtrace diff A B");

@@ -118,6 +118,9 @@ struct mt_report {
 	bool color;               /* tables: ANSI colors (a terminal, no NO_COLOR) */
 };
 
+/* "function+0x1c (module) file.c:12", as the table names a frame. */
+void mt_report_frame_name(char *buf, size_t len, const struct mt_report_frame *fr);
+
 /* Sort sites by live bytes (then allocs, then address), largest first. */
 void mt_report_sort(struct mt_report *r);
 /* attach: by evidence for growth (score), then live bytes. */

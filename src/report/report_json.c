@@ -10,6 +10,7 @@
 #include "report/hints.h"
 #include "report/report.h"
 #include "report/report_json.h"
+#include "report/leaks_report.h"
 
 /* A JSON string from bytes that may not be UTF-8 (a comm set with prctl, a
  * path): invalid bytes become '?' rather than the key going missing. */
@@ -338,6 +339,121 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	if (final)
 		add_census(o, r->census);
 	int err = json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', f);
+	json_decref(o);
+	fflush(f);
+	return err < 0 || ferror(f) ? -1 : 0;
+}
+
+/* ---- memtrace leaks ----------------------------------------------------- */
+
+static json_t *blocks_bytes(uint64_t blocks, uint64_t bytes)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "blocks", json_integer((json_int_t)blocks));
+	json_object_set_new(j, "bytes", json_integer((json_int_t)bytes));
+	return j;
+}
+
+static json_t *leaks_chain(const struct mt_leaks_report_link *c, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = json_object();
+		if (c[i].root) {
+			json_object_set_new(j, "root", str(c[i].root));
+		} else {
+			if (c[i].type)
+				json_object_set_new(j, "type", str(c[i].type));
+			else
+				json_object_set_new(j, "size", json_integer((json_int_t)c[i].size));
+			if (c[i].site)
+				json_object_set_new(j, "site", str(c[i].site));
+			json_object_set_new(j, "blocks", json_integer((json_int_t)c[i].blocks));
+			json_object_set_new(j, "bytes", json_integer((json_int_t)c[i].bytes));
+			json_object_set_new(j, "list", json_boolean(c[i].run));
+			if (i + 1 == n)
+				json_object_set_new(j, "chain_blocks",
+						    json_integer((json_int_t)c[i].chain_blocks));
+		}
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+static json_t *leaks_row(const struct mt_leaks_row *r)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "kind", json_string(mt_leaks_class_key(r->kind)));
+	if (r->type)
+		json_object_set_new(j, "type", str(r->type));
+	else
+		json_object_set_new(j, "size", json_integer((json_int_t)r->size));
+	if (r->site) {
+		json_object_set_new(j, "site", str(r->site));
+		json_t *st = json_array();
+		for (int i = 0; i < r->nframes; i++)
+			json_array_append_new(st, mt_report_json_frame(&r->frames[i]));
+		json_object_set_new(j, "stack", st);
+	}
+	json_object_set_new(j, "blocks", json_integer((json_int_t)r->blocks));
+	json_object_set_new(j, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(j, "indirect_bytes", json_integer((json_int_t)r->indirect_bytes));
+	if (r->nchain)
+		json_object_set_new(j, "chain", leaks_chain(r->chain, r->nchain));
+	return j;
+}
+
+int mt_report_leaks_json(FILE *f, const struct mt_leaks_report *r)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
+	json_object_set_new(o, "pid", json_integer(r->pid));
+	json_object_set_new(o, "comm", str(r->comm));
+	json_object_set_new(o, "available", json_boolean(r->available));
+	if (!r->available) {
+		json_object_set_new(o, "reason", str(r->reason));
+	} else {
+		json_object_set_new(o, "allocator", str(r->allocator));
+		json_object_set_new(o, "paused_ms", json_real(r->paused_ms));
+		json_object_set_new(o, "took_ms", json_real(r->took_ms));
+		json_object_set_new(o, "traced_s", json_real(r->traced_s));
+		json_object_set_new(o, "threads", json_integer(r->threads));
+		json_object_set_new(o, "complete", json_boolean(r->complete));
+		json_t *w = json_array();
+		for (size_t i = 0; i < r->nwarnings; i++)
+			json_array_append_new(w, str(r->warnings[i]));
+		json_object_set_new(o, "warnings", w);
+		json_object_set_new(o, "root_bytes", json_integer((json_int_t)r->root_bytes));
+		json_object_set_new(o, "unreadable_bytes",
+				    json_integer((json_int_t)r->unreadable_bytes));
+		for (int k = 0; k < MT_LEAKS__CLASSES; k++)
+			json_object_set_new(o, mt_leaks_class_key(k),
+					    blocks_bytes(r->blocks[k], r->bytes[k]));
+		json_t *g = json_array();
+		size_t reach = 0;
+		for (size_t i = 0; i < r->nrows; i++) {
+			if (r->rows[i].kind == MT_LEAKS_REACHABLE && reach++ >= r->reachable_shown)
+				continue;
+			json_array_append_new(g, leaks_row(&r->rows[i]));
+		}
+		json_object_set_new(o, "groups", g);
+		if (r->why_query) {
+			json_t *wa = json_array();
+			for (size_t i = 0; i < r->nwhy; i++) {
+				const struct mt_leaks_why *y = &r->why[i];
+				json_t *j = json_object();
+				json_object_set_new(j, "match", str(y->match));
+				json_object_set_new(j, "kind", json_string(mt_leaks_class_key(y->kind)));
+				json_object_set_new(j, "blocks", json_integer((json_int_t)y->blocks));
+				json_object_set_new(j, "bytes", json_integer((json_int_t)y->bytes));
+				json_object_set_new(j, "chain", leaks_chain(y->chain, y->nchain));
+				json_array_append_new(wa, j);
+			}
+			json_object_set_new(o, "why", wa);
+		}
+	}
+	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(o);
 	fflush(f);

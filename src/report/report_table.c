@@ -91,6 +91,12 @@ static void frame_name(char *buf, size_t len, const char *function, uint64_t off
 	}
 }
 
+void mt_report_frame_name(char *buf, size_t len, const struct mt_report_frame *fr)
+{
+	frame_name(buf, len, fr->function, fr->offset, fr->module, fr->module_offset, fr->address,
+		   fr->file, fr->line);
+}
+
 static void site_name(char *buf, size_t len, const struct mt_report_site *s)
 {
 	frame_name(buf, len, s->function, s->offset, s->module, s->module_offset, s->address,

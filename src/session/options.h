@@ -21,6 +21,7 @@ enum mt_cmd {
 	MT_CMD_DIFF,      /* compare two snapshot files */
 	MT_CMD_DETACH,    /* remove what a killed memtrace left in a process */
 	MT_CMD_CENSUS,    /* the heap as it is, by type and size; no tracing */
+	MT_CMD_LEAKS,     /* which blocks nothing points to (memcheck's classes) */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };
@@ -78,6 +79,9 @@ struct mt_options {
 	uint64_t sample_bytes;    /* --sample-bytes: mean bytes between samples; 0 = off */
 	bool lossless;            /* --lossless: the agent waits for room, never drops */
 	bool no_census;           /* --no-census: no census of the heap at attach */
+	bool show_reachable;      /* leaks --show-reachable: every reachable group */
+	const char *leaks_why;    /* leaks --why TYPE|SITE */
+	int error_exitcode;       /* leaks --error-exitcode N (0: none) */
 };
 
 /* How the session reads the command line of a request from another memtrace

@@ -512,6 +512,13 @@ static bool detach(struct session *s)
 	if (s->engine && s->engine->ops->remove(s->engine) < 0)
 		mt_say("warning: some code bytes of PID %d differ from the file after restoring",
 		    (int)s->pid);
+	if (s->o->cmd == MT_CMD_LEAKS) {
+		/* every event in, then the check on the heap as the trace left it */
+		catch_up(s, 0);
+		mt_session_leaks_take(s, mt_session_pump_plain);
+		if (s->end || !stop_everything(s, mt_clock_s() + 30))
+			return false;
+	}
 	mt_session_census_reap(s);
 	mt_target_detach_all(s->t);
 	if (s->o->verbose)
@@ -706,6 +713,7 @@ static int spawn_target(struct session *s)
 
 static void session_free(struct session *s)
 {
+	mt_session_leaks_free(s);
 	mt_session_census_free(s);
 	if (s->engine)
 		s->engine->ops->destroy(s->engine);
@@ -740,8 +748,9 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		return mt_fail(MT_E_INTERNAL, "out of memory");
 	if (o->sample_bytes) mt_tracker_set_sampling(s.tracker, o->sample_bytes);
 
-	if (o->cmd == MT_CMD_CENSUS) {
-		int rc = mt_session_census_command(&s);
+	if (o->cmd == MT_CMD_CENSUS || (o->cmd == MT_CMD_LEAKS && o->duration == 0)) {
+		int rc = o->cmd == MT_CMD_CENSUS ? mt_session_census_command(&s)
+						 : mt_session_leaks_command(&s);
 		session_free(&s);
 		return rc;
 	}
@@ -829,6 +838,14 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	const char *snap_path = o->cmd == MT_CMD_ATTACH ? o->record_path : o->snapshot_path;
 	if (snap_path)
 		rc = mt_session_write_snapshot(&s, snap_path);
+	if (o->cmd == MT_CMD_LEAKS) {
+		rc = s.end == END_EXITED || s.end == END_EXEC
+			     ? mt_fail(MT_E_TARGET_LOST, "pid %d %s before the leak check", (int)s.pid,
+				       s.end == END_EXITED ? "exited" : "ran another program")
+			     : mt_session_leaks_print(&s);
+		session_free(&s);
+		return rc;
+	}
 	if (o->cmd != MT_CMD_SNAPSHOT && mt_session_print_final(&s) < 0 && !rc)
 		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (o->cmd == MT_CMD_SNAPSHOT && !rc)

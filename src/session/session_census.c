@@ -43,7 +43,7 @@
 
 /* $XDG_CACHE_HOME/memtrace or ~/.cache/memtrace, made 0700; NULL when it
  * cannot be: the cache is an optimisation, its failures are silent. */
-static const char *cache_dir(char *buf, size_t len)
+const char *mt_session_cache_dir(char *buf, size_t len)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME");
 	const char *home = getenv("HOME");
@@ -73,7 +73,7 @@ void mt_session_census_freeze(struct session *s)
 	const char *other = mt_census_allocator_refusal(s->set.allocator, why, sizeof why);
 	if (!other) {
 		char dir[4200];
-		int err = mt_freeze_take(s->t, cache_dir(dir, sizeof dir), &s->freeze, why,
+		int err = mt_freeze_take(s->t, mt_session_cache_dir(dir, sizeof dir), &s->freeze, why,
 					 sizeof why);
 		if (err == 0) {
 			struct mt_procfs_rss rss;
@@ -130,7 +130,7 @@ static bool vtable_symbol(void *ctx, uint64_t addr, char *out, size_t len)
 }
 
 /* Walk the copy into a census: 0, or -errno with WHY. */
-static int walk_copy(struct session *s, census_pump_fn pump, char *why, size_t len)
+int mt_session_census_walk(struct session *s, census_pump_fn pump, char *why, size_t len)
 {
 	const struct mt_memsrc *src = mt_freeze_memsrc(s->freeze);
 	const struct mt_maps *maps = mt_freeze_maps(s->freeze);
@@ -171,7 +171,7 @@ void mt_session_census_build(struct session *s, census_pump_fn pump)
 	s->census_paused_ms = fs.paused_ms;
 	snprintf(s->census_allocator, sizeof s->census_allocator, "glibc %s",
 		 mt_glheap_version(mt_freeze_glheap(s->freeze)));
-	int err = walk_copy(s, pump, why, sizeof why);
+	int err = mt_session_census_walk(s, pump, why, sizeof why);
 	if (pump)
 		pump(s);
 	/* The copy dies now (its memory goes); its zombie, a child of the
@@ -239,7 +239,7 @@ void mt_session_census_free(struct session *s)
 
 /* The census command's stops while it walks: nothing is hooked, so every
  * trap is the target's own and a forked child is let go as it is. */
-static void pump_plain(struct session *s)
+void mt_session_pump_plain(struct session *s)
 {
 	struct mt_stop st;
 	while (mt_target_next_stop(s->t, &st, 0, -1) == 0 && st.kind != MT_STOP_NONE) {
@@ -257,9 +257,9 @@ static void pump_plain(struct session *s)
 }
 
 /* Stop every thread and detach (PTRACE_DETACH wants a stopped task).  A
- * stop taken meanwhile is handled as in pump_plain: while stopping all,
+ * stop taken meanwhile is handled as in mt_session_pump_plain: while stopping all,
  * target.c keeps what it resumes for delivery at the detach. */
-static void census_detach(struct session *s)
+void mt_session_census_detach(struct session *s)
 {
 	double deadline = mt_clock_s() + 30;
 	mt_target_stop_all(s->t);
@@ -281,7 +281,7 @@ static void census_detach(struct session *s)
 	}
 }
 
-static int census_attach(struct session *s)
+int mt_session_census_attach(struct session *s)
 {
 	char msg[512];
 	enum mt_err e = mt_diagnose_target(s->pid, msg, sizeof msg);
@@ -337,14 +337,14 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 
 int mt_session_census_command(struct session *s)
 {
-	int rc = census_attach(s);
+	int rc = mt_session_census_attach(s);
 	if (rc)
 		return rc;
 	s->start_unix_ns = mt_session_unix_ns();
 	mt_session_census_freeze(s);
 	mt_target_resume_all(s->t);
-	mt_session_census_build(s, pump_plain);
-	census_detach(s);
+	mt_session_census_build(s, mt_session_pump_plain);
+	mt_session_census_detach(s);
 	rc = census_output(s, mt_session_census_report(s));
 	return rc;
 }

@@ -88,6 +88,7 @@ struct session {
 	char census_allocator[64]; /* "glibc 2.36" */
 	double census_t0, census_paused_ms, census_took_ms;
 	uint64_t census_rss;       /* VmRSS at the census */
+	struct leakrun *leaks;     /* memtrace leaks: the check (session_leaks.c) */
 };
 
 /* session_report.c */
@@ -104,6 +105,9 @@ struct report_opts {
 int mt_session_print_interval(struct session *s, bool final);
 /* The report at the end: attach's last interval, or histo's and run's. */
 int mt_session_print_final(struct session *s);
+/* One row per tracker site (key: the site's), named, neither grouped nor
+ * sorted: 0, or -ENOMEM (free R with mt_report_free either way). */
+int mt_session_report_rows(struct session *s, struct mt_report *r);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
 int mt_session_write_snapshot(struct session *s, const char *path);
 void mt_session_serve_request(struct session *s, struct mt_ctl_request *req);
@@ -137,6 +141,33 @@ int mt_session_census_command(struct session *s);
 /* session_hints.c */
 /* Before R's rows are grouped: which site function fans out most. */
 void mt_session_hints_note_fanout(struct session *s, const struct mt_report *r);
+/* session_census.c, for the census and leaks commands */
+/* $XDG_CACHE_HOME/memtrace (made 0700) into BUF, or NULL. */
+const char *mt_session_cache_dir(char *buf, size_t len);
+/* Attach to s->pid for a census (nothing hooked), find its allocator, make
+ * the symbolizer: 0, or an exit status (said). */
+int mt_session_census_attach(struct session *s);
+/* Walk the frozen copy s->freeze into s->census (left alive): 0, or
+ * -errno with WHY. */
+int mt_session_census_walk(struct session *s, census_pump_fn pump, char *why, size_t len);
+/* The target's stops while nothing is hooked: its own traps passed on,
+ * forked children let go, the end noted. */
+void mt_session_pump_plain(struct session *s);
+/* Stop every thread, reap the copy, detach. */
+void mt_session_census_detach(struct session *s);
+
+/* session_leaks.c: memtrace leaks */
+struct leakrun;
+/* memtrace leaks PID (without --duration): attach, check, detach, print. */
+int mt_session_leaks_command(struct session *s);
+/* leaks --duration: every thread stopped, hooks removed, events drained:
+ * the leak check (the threads run while the copy is marked; stopped again
+ * on return). */
+void mt_session_leaks_take(struct session *s, census_pump_fn pump);
+/* Print what mt_session_leaks_take found: 0, or an exit status. */
+int mt_session_leaks_print(struct session *s);
+void mt_session_leaks_free(struct session *s);
+
 /* After R (its TOP rows, 0: all) was printed: the hints that apply and were
  * not printed yet, on stderr. */
 void mt_session_hints_print(struct session *s, const struct mt_report *r, int top);

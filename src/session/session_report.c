@@ -109,6 +109,15 @@ static int build_report(struct session *s, const struct report_opts *ro, struct 
 	return mt_report_group(r, ro->group_by) < 0 ? -ENOMEM : 0;
 }
 
+int mt_session_report_rows(struct session *s, struct mt_report *r)
+{
+	struct mt_report_input in = report_input(s);
+	mt_symbolizer_downloads(s->sym, true);
+	int err = mt_report_build(&in, r);
+	mt_symbolizer_downloads(s->sym, false);
+	return err;
+}
+
 /* attach: each row's change since the last interval, its series, trend,
  * sparkline and churn; rows ranked by the evidence for growth. */
 static void add_history(struct session *s, const struct report_opts *ro, struct mt_report *r)

@@ -483,6 +483,33 @@ static void name_from_cfi(Dwfl_Module *mod, uint64_t addr, struct mt_symbol *sym
 
 /* --- public ---------------------------------------------------------- */
 
+bool mt_symbolize_data(struct mt_symbolizer *s, uint64_t addr, struct mt_data_symbol *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!s || !s->dwfl)
+		return false;
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	if (!mod)
+		return false;
+	Dwarf_Addr lo = 0, hi = 0;
+	const char *mname = dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+	const char *base = mname ? strrchr(mname, '/') : NULL;
+	copy_str(out->module, sizeof out->module, base ? base + 1 : mname ? mname : "");
+	size_t len = strlen(out->module), sl = strlen(DELETED_SUFFIX);
+	if (len > sl && strcmp(out->module + len - sl, DELETED_SUFFIX) == 0)
+		out->module[len - sl] = '\0';
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	const char *name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	if (name && GELF_ST_TYPE(sym.st_info) == STT_OBJECT && off < sym.st_size) {
+		set_symbol(out->name, sizeof out->name, name);
+		out->lo = addr - off;
+		out->hi = out->lo + sym.st_size;
+		return true;
+	}
+	return out->module[0] != 0;
+}
+
 void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out)
 {
 	memset(out, 0, sizeof *out);

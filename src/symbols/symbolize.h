@@ -93,6 +93,17 @@ void mt_symbolizer_downloads(struct mt_symbolizer *s, bool on);
 /* Whether DEBUGINFOD_URLS was set when the first symbolizer was made. */
 bool mt_symbolizer_can_download(void);
 
+/* The data a global lives in, for the leak check's roots: the module's
+ * file name and, when a symbol of an object covers ADDR, its (demangled)
+ * name and extent [LO, HI).  False when no module holds ADDR; true with
+ * NAME "" when a module does but no object symbol covers it. */
+struct mt_data_symbol {
+	char name[256];
+	char module[256];     /* the file's base name */
+	uint64_t lo, hi;
+};
+bool mt_symbolize_data(struct mt_symbolizer *s, uint64_t addr, struct mt_data_symbol *out);
+
 /* Fill OUT for ADDR; always succeeds (fields left empty when unknown).
  * FUNCTION is the ELF symbol containing ADDR (an inlined function is not
  * told apart: see mt_symbolize_pc); FILE:LINE is the line table's.  Cached

@@ -90,7 +90,7 @@ static uint32_t label(void *ctx, const struct mt_leaks_root *r, uint64_t *lo, ui
 static void start(bool guard, uint64_t g)
 {
 	ck_assert_int_eq(mt_census_finish(census, NULL), 0);
-	struct mt_leaks_config cfg = { &src, census, by_page, NULL, label, NULL, guard, g };
+	struct mt_leaks_config cfg = { &src, census, by_page, NULL, label, NULL, guard, g, NULL, NULL };
 	const char *why;
 	lk = mt_leaks_new(&cfg, &why);
 	ck_assert_ptr_nonnull(lk);

@@ -68,6 +68,37 @@ static inline void mt_regs_set_arg(mt_regs *r, int n, uint64_t v)
 /* The thread pointer (%fs base): glibc's struct pthread of the thread. */
 static inline uint64_t mt_regs_tp(const mt_regs *r) { return r->fs_base; }
 
+/* glibc's tcbhead_t at the thread pointer: the dynamic thread vector
+ * (a pointer one 16-byte entry past the start of the block that holds
+ * it) and the pointer guard. */
+#define MT_ARCH_TCB_DTV 8
+#define MT_ARCH_TCB_POINTER_GUARD 0x30
+
+/* glibc's PTR_DEMANGLE: rotate right 17 (0x11), then xor the guard. */
+static inline uint64_t mt_arch_ptr_demangle(uint64_t w, uint64_t guard)
+{
+	return ((w >> 17) | (w << 47)) ^ guard;
+}
+
+/* The general registers that may hold a pointer, for the leak check:
+ * up to MT_ARCH_NREGS words in W, their names in NAMES. */
+#define MT_ARCH_NREGS 16
+static inline void mt_arch_reg_words(const mt_regs *r, uint64_t w[MT_ARCH_NREGS])
+{
+	w[0] = r->rax;  w[1] = r->rbx;  w[2] = r->rcx;  w[3] = r->rdx;
+	w[4] = r->rsi;  w[5] = r->rdi;  w[6] = r->rbp;  w[7] = r->rsp;
+	w[8] = r->r8;   w[9] = r->r9;   w[10] = r->r10; w[11] = r->r11;
+	w[12] = r->r12; w[13] = r->r13; w[14] = r->r14; w[15] = r->r15;
+}
+static const char *const mt_arch_reg_names[MT_ARCH_NREGS] = {
+	"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+};
+
+/* Bytes below the stack pointer that a leaf function may use (the
+ * System V red zone): a leak check scans a stack from SP - this. */
+#define MT_ARCH_RED_ZONE 128
+
 /* At function entry the return address is the word at the stack pointer. */
 static inline uint64_t mt_regs_retaddr_slot(const mt_regs *r) { return r->rsp; }
 
