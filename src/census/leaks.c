@@ -18,7 +18,7 @@
 #define SPAN_GAP (64u << 10)
 #define WIN_SHIFT 16                 /* 64 KiB windows */
 #define WIN (1u << WIN_SHIFT)
-#define NWIN 64                      /* 4 MiB of cached windows */
+#define NWIN 64                      /* 4 MiB of cached windows, direct-mapped */
 #define CHUNK (1u << 20)             /* big blocks and roots: read 1 MiB at a time */
 #define TICK_BLOCKS 4096
 
@@ -36,7 +36,6 @@ struct span {
 struct window {
 	uint64_t base;               /* WIN-aligned; UINT64_MAX: empty */
 	uint32_t len;                /* bytes read (less at a mapping's end) */
-	uint64_t used;               /* LRU clock */
 	uint8_t *buf;
 };
 
@@ -60,7 +59,6 @@ struct mt_leaks {
 	size_t nspans;
 	uint64_t lo, hi;             /* of all spans */
 	struct window win[NWIN];
-	uint64_t clock;
 	uint8_t *chunk;              /* CHUNK bytes */
 	/* the label cache of the last root range */
 	uint64_t lab_lo, lab_hi;
@@ -246,37 +244,30 @@ void mt_leaks_destroy(struct mt_leaks *l)
 /* ---- reading ----------------------------------------------------------- */
 
 /* The cached window holding [ADDR, ADDR+LEN) (LEN within a window), read
- * now if need be: NULL when it cannot be read. */
+ * now if need be: NULL when it cannot be read.  Direct-mapped: a window's
+ * slot is its number modulo NWIN. */
 static const uint8_t *windowed(struct mt_leaks *l, uint64_t addr, size_t len)
 {
 	uint64_t base = addr & ~((uint64_t)WIN - 1);
-	struct window *old = &l->win[0];
-	for (size_t w = 0; w < NWIN; w++) {
-		struct window *x = &l->win[w];
-		if (x->base == base && addr + len <= base + x->len) {
-			x->used = ++l->clock;
-			return x->buf + (addr - base);
-		}
-		if (x->used < old->used)
-			old = x;
-	}
-	/* a window may run past the end of a mapping: then only the span's
-	 * pages up to the block's end are read */
+	struct window *w = &l->win[(base >> WIN_SHIFT) % NWIN];
+	if (w->base == base && addr + len <= base + w->len)
+		return w->buf + (addr - base);
+	/* a window may run past the end of a mapping: then only the pages up
+	 * to the block's end are read */
 	uint32_t wl = WIN;
 	l->t.reads++;
-	if (mt_memsrc_read(l->cfg.src, base, old->buf, wl) < 0) {
+	if (mt_memsrc_read(l->cfg.src, base, w->buf, wl) < 0) {
 		uint64_t end = (addr + len + 4095) & ~4095ull;
 		wl = (uint32_t)(end - base);
 		l->t.reads++;
-		if (mt_memsrc_read(l->cfg.src, base, old->buf, wl) < 0) {
-			old->base = UINT64_MAX;
+		if (mt_memsrc_read(l->cfg.src, base, w->buf, wl) < 0) {
+			w->base = UINT64_MAX;
 			return NULL;
 		}
 	}
-	old->base = base;
-	old->len = wl;
-	old->used = ++l->clock;
-	return old->buf + (addr - base);
+	w->base = base;
+	w->len = wl;
+	return w->buf + (addr - base);
 }
 
 typedef void (*word_fn)(struct mt_leaks *l, uint64_t w, uint32_t from);
@@ -295,7 +286,8 @@ static void scan_block(struct mt_leaks *l, size_t i, word_fn fn)
 			for (uint64_t o = 0; o < len; o += 8) {
 				uint64_t w;
 				memcpy(&w, p + o, 8);
-				fn(l, w, (uint32_t)i);
+				if (w - l->lo < l->hi - l->lo)   /* most words point nowhere */
+					fn(l, w, (uint32_t)i);
 			}
 			return;
 		}
@@ -310,7 +302,8 @@ static void scan_block(struct mt_leaks *l, size_t i, word_fn fn)
 		for (size_t b = 0; b < k; b += 8) {
 			uint64_t w;
 			memcpy(&w, l->chunk + b, 8);
-			fn(l, w, (uint32_t)i);
+			if (w - l->lo < l->hi - l->lo)
+				fn(l, w, (uint32_t)i);
 		}
 	}
 }
