@@ -63,6 +63,8 @@ struct mt_census {
 	size_t nbigs;
 	uint64_t *mmaps;       /* mmapped chunks' blocks, sorted at finish */
 	size_t nmmaps;
+	struct mt_census_extent *ext;   /* the heap's pages: chunks, live or free */
+	size_t next, capext;
 	struct row *rows;
 	size_t nrows, caprows;
 	struct map by_word;     /* first word -> row or ROW_NONE */
@@ -402,6 +404,7 @@ void mt_census_destroy(struct mt_census *c)
 		munmap(c->v, c->cap * sizeof *c->v);
 	free(c->bigs);
 	free(c->mmaps);
+	free(c->ext);
 	for (size_t i = 0; i < c->nrows; i++)
 		free(c->rows[i].type);
 	free(c->rows);
@@ -536,10 +539,65 @@ static void count_trimmable(struct mt_census *c, const struct mt_glheap_chunk *c
 		c->trimmable += resident(c, lo, hi);
 }
 
+/* The chunk's pages join the heap's extents (a walk gives a heap's chunks
+ * in address order: most join the last extent). */
+static int add_extent(struct mt_census *c, const struct mt_glheap_chunk *ch)
+{
+	uint64_t lo = ch->chunk & ~(PAGE - 1);
+	uint64_t hi = (ch->chunk + ch->size + PAGE - 1) & ~(PAGE - 1);
+	if (hi <= lo)
+		return 0;
+	if (c->next && lo <= c->ext[c->next - 1].hi && lo >= c->ext[c->next - 1].lo) {
+		if (hi > c->ext[c->next - 1].hi)
+			c->ext[c->next - 1].hi = hi;
+		return 0;
+	}
+	if (c->next == c->capext) {
+		size_t cap = c->capext ? c->capext * 2 : 64;
+		struct mt_census_extent *e = realloc(c->ext, cap * sizeof *e);
+		if (!e)
+			return -ENOMEM;
+		c->ext = e;
+		c->capext = cap;
+	}
+	c->ext[c->next++] = (struct mt_census_extent){ lo, hi };
+	return 0;
+}
+
+static int cmp_extent(const void *a, const void *b)
+{
+	const struct mt_census_extent *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Sorted, overlapping and touching extents merged. */
+static void merge_extents(struct mt_census *c)
+{
+	qsort(c->ext, c->next, sizeof *c->ext, cmp_extent);
+	size_t o = 0;
+	for (size_t i = 0; i < c->next; i++) {
+		if (o && c->ext[i].lo <= c->ext[o - 1].hi) {
+			if (c->ext[i].hi > c->ext[o - 1].hi)
+				c->ext[o - 1].hi = c->ext[i].hi;
+			continue;
+		}
+		c->ext[o++] = c->ext[i];
+	}
+	c->next = o;
+}
+
+const struct mt_census_extent *mt_census_extents(const struct mt_census *c, size_t *n)
+{
+	*n = c->finished ? c->next : 0;
+	return c->ext;
+}
+
 int mt_census_chunk(struct mt_census *c, const struct mt_glheap_chunk *ch)
 {
 	if (c->finished)
 		return -EINVAL;
+	if (add_extent(c, ch) < 0)
+		return -ENOMEM;
 	if (ch->kind != MT_CHUNK_LIVE) {
 		count_trimmable(c, ch);
 		return 0;
@@ -633,6 +691,7 @@ int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 	if (c->unsorted)
 		sort_blocks(c->v, c->n);
 	qsort(c->mmaps, c->nmmaps, sizeof *c->mmaps, cmp_u64);
+	merge_extents(c);
 	trim_table(c);
 	if (c->trim_inexact)
 		mt_census_warn(c, "the residency of free pages could not be read: "

@@ -105,6 +105,14 @@ const struct mt_census_block *mt_census_blocks(const struct mt_census *c, size_t
 /* Block I's usable size (malloc_usable_size): its chunk size less the
  * header word(s) that are not the program's: 8, 16 for an mmapped chunk. */
 uint64_t mt_census_usable(const struct mt_census *c, size_t i);
+/* The pages the heap's chunks (live and free) lie in, sorted, merged:
+ * *N extents after finish.  What is mapped and not in them is no heap
+ * (the kernel merges an mmapped chunk's mapping with its anonymous
+ * neighbours: a mapping is not all heap or all not). */
+struct mt_census_extent {
+	uint64_t lo, hi;
+};
+const struct mt_census_extent *mt_census_extents(const struct mt_census *c, size_t *n);
 /* Rows: a class (the type's name) or a usable size (type NULL). */
 size_t mt_census_nrows(const struct mt_census *c);
 const char *mt_census_row_type(const struct mt_census *c, uint32_t row);

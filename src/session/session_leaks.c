@@ -243,22 +243,6 @@ static uint32_t group_of(void *ctx, size_t i, uint64_t addr, uint32_t row)
 
 /* ---- roots -------------------------------------------------------------- */
 
-/* Whether [LO, HI) holds a censused block (a heap mapping). */
-static bool holds_blocks(const struct mt_census *c, uint64_t lo, uint64_t hi)
-{
-	size_t n;
-	const struct mt_census_block *v = mt_census_blocks(c, &n);
-	size_t a = 0, b = n;
-	while (a < b) {
-		size_t m = a + (b - a) / 2;
-		if (v[m].addr < lo)
-			a = m + 1;
-		else
-			b = m;
-	}
-	return a < n && v[a].addr < hi;
-}
-
 static bool not_memory(const struct mt_map *m)
 {
 	if (!m->r || !m->w || !m->path)
@@ -299,30 +283,54 @@ static bool stack_in(const struct leakrun *lr, uint64_t lo, uint64_t hi, uint64_
 	return found;
 }
 
+/* One piece of a mapping that is no heap: a stack from its lowest stack
+ * pointer, or all of it. */
+static int scan_piece(struct leakrun *lr, const struct mt_map *m, uint64_t lo, uint64_t hi,
+		      const uint64_t *own_lo, const uint64_t *own_hi, size_t nown)
+{
+	uint64_t sp = 0;
+	int tid = 0;
+	if (stack_in(lr, lo, hi, &sp, &tid)) {
+		struct mt_leaks_root r = { MT_ROOT_STACK, tid, 0 };
+		uint64_t from = sp - MT_ARCH_RED_ZONE > lo ? sp - MT_ARCH_RED_ZONE : lo;
+		return mt_leaks_root_range(lr->lk, from, hi, &r);
+	}
+	bool file = m->path && m->path[0] == '/';
+	struct mt_leaks_root r = { file ? MT_ROOT_GLOBAL : MT_ROOT_MEMORY, 0, 0 };
+	return scan_less_own(lr, lo, hi, own_lo, own_hi, nown, &r);
+}
+
+/* Every mapping that may hold pointers, less the heap's extents (the
+ * census's: a mapping of an mmapped chunk merged with its neighbours holds
+ * both). */
 static int memory_roots(struct leakrun *lr)
 {
 	const struct mt_maps *maps = mt_freeze_maps(lr->s->freeze);
 	uint64_t own_lo[2], own_hi[2];
 	size_t nown = mt_glheap_own_state(mt_freeze_glheap(lr->s->freeze), own_lo, own_hi);
+	size_t next;
+	const struct mt_census_extent *ext = mt_census_extents(lr->s->census, &next);
+	size_t e = 0;
 	for (size_t i = 0; i < maps->n; i++) {
 		const struct mt_map *m = &maps->v[i];
-		if (not_memory(m) || holds_blocks(lr->s->census, m->start, m->end))
+		if (not_memory(m))
 			continue;
-		uint64_t sp = 0;
-		int tid = 0;
-		int err;
-		if (stack_in(lr, m->start, m->end, &sp, &tid)) {
-			struct mt_leaks_root r = { MT_ROOT_STACK, tid, 0 };
-			uint64_t from = sp - MT_ARCH_RED_ZONE > m->start ? sp - MT_ARCH_RED_ZONE
-									 : m->start;
-			err = mt_leaks_root_range(lr->lk, from, m->end, &r);
-		} else {
-			bool file = m->path && m->path[0] == '/';
-			struct mt_leaks_root r = { file ? MT_ROOT_GLOBAL : MT_ROOT_MEMORY, 0, 0 };
-			err = scan_less_own(lr, m->start, m->end, own_lo, own_hi, nown, &r);
+		while (e < next && ext[e].hi <= m->start)
+			e++;
+		uint64_t at = m->start;
+		for (size_t k = e; k < next && ext[k].lo < m->end && at < m->end; k++) {
+			if (ext[k].lo > at) {
+				int err = scan_piece(lr, m, at, ext[k].lo, own_lo, own_hi, nown);
+				if (err)
+					return err;
+			}
+			at = ext[k].hi > at ? ext[k].hi : at;
 		}
-		if (err)
-			return err;
+		if (at < m->end) {
+			int err = scan_piece(lr, m, at, m->end, own_lo, own_hi, nown);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -654,11 +662,16 @@ int mt_session_leaks_print(struct session *s)
 	if (!lr)
 		return mt_fail(MT_E_INTERNAL, "out of memory for the leak check");
 	struct mt_leaks_report *r = &lr->rep;
+	if (!r->available) {
+		/* said once, on stderr; JSON keeps its object on stdout */
+		int rc = mt_fail(MT_E_CENSUS_UNAVAILABLE, "leaks: not available: %s", r->reason);
+		if (o->json && mt_report_leaks_json(stdout, r) < 0)
+			return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+		return rc;
+	}
 	int err = o->json ? mt_report_leaks_json(stdout, r) : mt_report_leaks_table(stdout, r, o->top);
 	if (err < 0)
 		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
-	if (!r->available)
-		return mt_fail(MT_E_CENSUS_UNAVAILABLE, "leaks: not available: %s", r->reason);
 	if (o->error_exitcode && (r->blocks[MT_LEAKS_DEFINITE] || r->blocks[MT_LEAKS_POSSIBLE]))
 		return o->error_exitcode;
 	return 0;
