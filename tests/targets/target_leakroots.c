@@ -34,6 +34,8 @@
  * Lines it prints, then "ready PID" once every worker is blocked in read:
  *   merged mapping=LO-HI chunk=LO-HI page=LO-HI
  *       the one mapping (from /proc/self/maps) holding chunk and page
+ *   worker name=register|altstack|tls tid=TID
+ *       each worker, once blocked in read(2)
  *   leak function=F kind=K size=S blocks=N bytes=N indirect_bytes=0
  *       one per group (target_leaky.c's format; leaks.Leaky reads it)
  *   leaks definitely_blocks=N definitely_bytes=N indirectly_blocks=0 ...
@@ -60,7 +62,7 @@
 
 #define FILL 0xa5
 #define SCRUB_BYTES 32768
-#define ALT_SCRUB_BYTES 16384   /* within the 64 KiB alternate stack */
+#define ALT_SCRUB_BYTES 16384 /* within the 64 KiB alternate stack */
 #define HIDE_KEY 0xa5a5a5a5a5a5a5a5ull
 
 /* the sizes, one per role (24 + 16 * k) */
@@ -75,17 +77,17 @@
 #define MANGLED_DROP 3128
 #define TLS_KEEP 3144
 #define TLS_DROP 3160
-#define BIG_SIZE (300 * 1024)   /* over the mmap threshold: its own mapping */
+#define BIG_SIZE (300 * 1024) /* over the mmap threshold: its own mapping */
 
 #define N_WORKERS 3
 
 /* merged */
-static void *g_big;                 /* the mmapped chunk, reachable */
-static uintptr_t *g_page;           /* the page merged after its mapping */
+static void *g_big;	  /* the mmapped chunk, reachable */
+static uintptr_t *g_page; /* the page merged after its mapping */
 #define PAGE_KEEP_SLOT 5
 #define PAGE_DROP_SLOT 9
 /* register */
-static uintptr_t g_reg_keep_h, g_reg_drop_h;   /* hidden, for the worker */
+static uintptr_t g_reg_keep_h, g_reg_drop_h; /* hidden, for the worker */
 /* mangled */
 static uintptr_t g_mangled_keep, g_mangled_drop;
 /* tls */
@@ -96,6 +98,7 @@ static __thread void *t_drop;
 static int g_wake[2];
 static sem_t g_started;
 static pid_t g_tids[N_WORKERS];
+static const char *const worker_names[N_WORKERS] = { "register", "altstack", "tls" };
 
 static uintptr_t hide(const void *p)
 {
@@ -125,11 +128,13 @@ static void check_block(const void *p, size_t size, const char *what)
 			proto_die("%s: byte %zu of its block is %#x, not %#x", what, i, b[i], FILL);
 }
 
+/* Overwrite N bytes of stack right below the caller's frame (the top of
+ * AREA: the stack grows down). */
 NOINLINE static void scrub(size_t n)
 {
 	volatile unsigned char area[SCRUB_BYTES];
 
-	for (size_t i = 0; i < n && i < sizeof(area); i++)
+	for (size_t i = n < sizeof(area) ? sizeof(area) - n : 0; i < sizeof(area); i++)
 		area[i] = 0;
 }
 
@@ -162,7 +167,7 @@ static bool mapping_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
 NOINLINE static void make_merged(void)
 {
 	uintptr_t pg = page_size();
-	uintptr_t est = (BIG_SIZE + 24 + pg - 1) / pg * pg;   /* the chunk's size */
+	uintptr_t est = (BIG_SIZE + 24 + pg - 1) / pg * pg; /* the chunk's size */
 	char *hole = mmap(NULL, est + pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (hole == MAP_FAILED)
@@ -295,8 +300,8 @@ static void *register_worker(void *arg)
 			 "mov %%r12, %[back]\n\t"
 			 "xor %%r12d, %%r12d"
 			 : "=&a"(ret), [back] "=&r"(back)
-			 : [keep] "r"(keep), [drop] "r"(drop), [key] "r"(key),
-			   [nr] "i"(SYS_read), "D"((long)g_wake[0]), "S"(&c), "d"(1L)
+			 : [keep] "r"(keep), [drop] "r"(drop), [key] "r"(key), [nr] "i"(SYS_read),
+			   "D"((long)g_wake[0]), "S"(&c), "d"(1L)
 			 : "rcx", "r11", "r12", "r13", "memory", "cc");
 	if (ret != 1)
 		proto_die("register worker: read returned %ld", ret);
@@ -356,7 +361,7 @@ static void *altstack_worker(void *arg)
 		proto_die("sigaction: %s", strerror(errno));
 	alt_install();
 	scrub(SCRUB_BYTES);
-	if (raise(SIGUSR1) != 0)   /* the handler returns after "exit" */
+	if (raise(SIGUSR1) != 0) /* the handler returns after "exit" */
 		proto_die("raise: %s", strerror(errno));
 	/* the stack back from the kernel, the only one who knew it */
 	off.ss_flags = SS_DISABLE;
@@ -411,9 +416,11 @@ static void wait_blocked(void)
 		while (sem_wait(&g_started) != 0)
 			if (errno != EINTR)
 				proto_die("sem_wait: %s", strerror(errno));
-	for (int k = 0; k < N_WORKERS; k++)
+	for (int k = 0; k < N_WORKERS; k++) {
 		while (!in_read(k))
 			nanosleep(&tick, NULL);
+		proto_line("worker name=%s tid=%d", worker_names[k], (int)g_tids[k]);
+	}
 }
 
 /* ---- main ---------------------------------------------------------------- */
