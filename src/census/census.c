@@ -573,7 +573,8 @@ static int cmp_extent(const void *a, const void *b)
 /* Sorted, overlapping and touching extents merged. */
 static void merge_extents(struct mt_census *c)
 {
-	qsort(c->ext, c->next, sizeof *c->ext, cmp_extent);
+	if (c->next)
+		qsort(c->ext, c->next, sizeof *c->ext, cmp_extent);
 	size_t o = 0;
 	for (size_t i = 0; i < c->next; i++) {
 		if (o && c->ext[i].lo <= c->ext[o - 1].hi) {
@@ -690,7 +691,8 @@ int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 		c->st = *st;
 	if (c->unsorted)
 		sort_blocks(c->v, c->n);
-	qsort(c->mmaps, c->nmmaps, sizeof *c->mmaps, cmp_u64);
+	if (c->nmmaps)
+		qsort(c->mmaps, c->nmmaps, sizeof *c->mmaps, cmp_u64);
 	merge_extents(c);
 	trim_table(c);
 	if (c->trim_inexact)
@@ -739,7 +741,7 @@ uint64_t mt_census_usable(const struct mt_census *c, size_t i)
 {
 	const struct mt_census_block *b = &c->v[i];
 	uint64_t size = block_size(c, b);
-	bool mmapped = size >= PAGE && bsearch(&b->addr, c->mmaps, c->nmmaps, sizeof *c->mmaps,
+	bool mmapped = size >= PAGE && c->nmmaps && bsearch(&b->addr, c->mmaps, c->nmmaps, sizeof *c->mmaps,
 					       cmp_u64) != NULL;
 	uint64_t head = mmapped ? 16 : 8;
 	return size > head ? size - head : 0;

@@ -25,6 +25,7 @@
 /* Block states (the low bits) and the flag of phase 1. */
 enum { S_UNREACHED, S_POSSIBLE, S_REACHABLE, S_INDIRECT, S_LEADER, S_MASK = 7 };
 #define F_INTERIOR 0x80             /* an interior pointer from a root or a reachable block */
+#define F_NOSCAN 0x40               /* reachable, its contents not to be scanned */
 #define ROOT_BIT 0x80000000u
 
 struct span {
@@ -408,6 +409,18 @@ int mt_leaks_root_value(struct mt_leaks *l, uint64_t value, const struct mt_leak
 	return 0;
 }
 
+int mt_leaks_root_held(struct mt_leaks *l, uint64_t addr, const struct mt_leaks_root *r)
+{
+	long i = find(l, addr);
+	if (i < 0 || l->v[i].addr != addr || (l->st[i] & S_MASK) == S_REACHABLE)
+		return 0;
+	l->lab_lo = l->lab_hi = 0;
+	l->st[i] |= F_NOSCAN;    /* queued for its path, not read */
+	reach(l, addr, ROOT_BIT | label(l, r, r->where));
+	l->lab_lo = l->lab_hi = 0;
+	return 0;
+}
+
 /* ---- paths ------------------------------------------------------------- */
 
 static uint64_t hmix(uint64_t k)
@@ -590,8 +603,11 @@ int mt_leaks_mark(struct mt_leaks *l)
 	if (l->marked)
 		return -EINVAL;
 	l->marked = true;
-	while (l->qhead < l->qtail)
-		scan_block(l, l->q[l->qhead++], reach);
+	while (l->qhead < l->qtail) {
+		uint32_t j = l->q[l->qhead++];
+		if (!(l->st[j] & F_NOSCAN))
+			scan_block(l, j, reach);
+	}
 	if (make_paths(l) < 0)
 		return -ENOMEM;
 	l->qhead = l->qtail = 0;
@@ -747,7 +763,8 @@ int mt_leaks_groups(const struct mt_leaks *l, struct mt_leaks_group **out, size_
 		free(g);
 		return err;
 	}
-	qsort(g, ng, sizeof *g, cmp_group);
+	if (ng)
+		qsort(g, ng, sizeof *g, cmp_group);
 	*out = g;
 	*n = ng;
 	return 0;

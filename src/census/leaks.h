@@ -120,6 +120,11 @@ void mt_leaks_destroy(struct mt_leaks *l);
 int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi,
 			const struct mt_leaks_root *r);
 int mt_leaks_root_value(struct mt_leaks *l, uint64_t value, const struct mt_leaks_root *r);
+/* The block at ADDR (its start) is in use, held by R, but only part of it
+ * holds what is live (a stack in a malloc'd block: from its stack pointer
+ * up; the caller scans that part as a root range): reachable, its
+ * contents not scanned, whoever else points to it. */
+int mt_leaks_root_held(struct mt_leaks *l, uint64_t addr, const struct mt_leaks_root *r);
 /* The block containing ADDR (its first byte to its last usable one):
  * true, with its index and range [*LO, *HI). */
 bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo,

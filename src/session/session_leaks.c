@@ -335,6 +335,28 @@ static int memory_roots(struct leakrun *lr)
 	return 0;
 }
 
+/* A thread whose stack pointer is in a heap block (an alternate signal
+ * stack or a stack it malloc'd): the block is in use, and only from the
+ * stack pointer (less the red zone) up does it hold live frames.  Before
+ * any other root: a block reached first by a pointer would be scanned
+ * whole, dead frames and all. */
+static int stacks_in_blocks(struct leakrun *lr)
+{
+	for (size_t i = 0; i < lr->nth; i++) {
+		size_t bi;
+		uint64_t lo, hi, sp = mt_regs_sp(&lr->th[i].regs);
+		if (!mt_leaks_find(lr->lk, sp, &bi, &lo, &hi))
+			continue;
+		struct mt_leaks_root r = { MT_ROOT_STACK, lr->th[i].tid, sp };
+		if (mt_leaks_root_held(lr->lk, lo, &r) < 0)
+			return -ENOMEM;
+		uint64_t from = sp - MT_ARCH_RED_ZONE > lo ? sp - MT_ARCH_RED_ZONE : lo;
+		if (mt_leaks_root_range(lr->lk, from, hi, &r) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int thread_roots(struct leakrun *lr)
 {
 	const struct mt_memsrc *src = mt_freeze_memsrc(lr->s->freeze);
@@ -348,14 +370,7 @@ static int thread_roots(struct leakrun *lr)
 				return -ENOMEM;
 		}
 		size_t bi;
-		uint64_t lo, hi, sp = mt_regs_sp(&t->regs);
-		if (mt_leaks_find(lr->lk, sp, &bi, &lo, &hi)) {
-			struct mt_leaks_root r = { MT_ROOT_STACK, t->tid, 0 };
-			uint64_t from = sp - MT_ARCH_RED_ZONE > lo ? sp - MT_ARCH_RED_ZONE : lo;
-			if (mt_leaks_root_range(lr->lk, from, hi, &r) < 0 ||
-			    mt_leaks_root_value(lr->lk, lo, &r) < 0)
-				return -ENOMEM;
-		}
+		uint64_t lo, hi;
 		uint64_t dtv;
 		uint64_t tp = mt_regs_tp(&t->regs);
 		if (tp && mt_memsrc_read(src, tp + MT_ARCH_TCB_DTV, &dtv, 8) == 0 &&
@@ -561,7 +576,8 @@ static int check(struct leakrun *lr)
 		say_unavailable(lr, why);
 		return 0;
 	}
-	if (memory_roots(lr) < 0 || thread_roots(lr) < 0 || mt_leaks_mark(lr->lk) < 0)
+	if (stacks_in_blocks(lr) < 0 || memory_roots(lr) < 0 || thread_roots(lr) < 0 ||
+	    mt_leaks_mark(lr->lk) < 0)
 		return -ENOMEM;
 	if (s->o->duration > 0)
 		lr->have_sites = mt_session_report_rows(s, &lr->sites) == 0;

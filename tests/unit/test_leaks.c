@@ -303,6 +303,27 @@ START_TEST(register_and_value_roots)
 }
 END_TEST
 
+START_TEST(held_block_is_not_scanned)
+{
+	/* a stack in a block: in use, but what lies below the stack pointer
+	 * (B's pointer, in a dead frame) holds nothing */
+	blk(A, 248);
+	blk(B, 40);
+	blk(C, 40);
+	put(A + 8, B);
+	put(A + 200, C);
+	start(false, 0);
+	struct mt_leaks_root r = { MT_ROOT_STACK, 9, 0 };
+	ck_assert_int_eq(mt_leaks_root_held(lk, A, &r), 0);
+	ck_assert_int_eq(mt_leaks_root_range(lk, A + 128, A + 248, &r), 0);
+	put(GLOB, A);            /* reached later by a pointer too: still not scanned */
+	roots();
+	ck_assert_int_eq(kind_at(A), MT_LEAK_REACHABLE);
+	ck_assert_int_eq(kind_at(C), MT_LEAK_REACHABLE);
+	ck_assert_int_eq(kind_at(B), MT_LEAK_DEFINITE);
+}
+END_TEST
+
 START_TEST(paths_and_runs)
 {
 	/* root -> A (page 1) -> a list of three blocks (page 4) -> Z (page 5) */
@@ -442,6 +463,7 @@ int main(void)
 	tcase_add_test(tc, words_that_are_no_pointers);
 	tcase_add_test(tc, mangled_root_pointer);
 	tcase_add_test(tc, register_and_value_roots);
+	tcase_add_test(tc, held_block_is_not_scanned);
 	tcase_add_test(tc, paths_and_runs);
 	tcase_add_test(tc, shortest_chain_wins);
 	tcase_add_test(tc, unreadable_block);
