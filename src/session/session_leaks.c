@@ -159,6 +159,8 @@ static uint32_t label_root(void *ctx, const struct mt_leaks_root *r, uint64_t *l
 			snprintf(buf, sizeof buf, "data of %s", ds.module);
 		else if (m && m->path && m->path[0])
 			snprintf(buf, sizeof buf, "%s", m->path);
+		else if (m)
+			snprintf(buf, sizeof buf, "anonymous memory at 0x%" PRIx64, m->start);
 		else
 			snprintf(buf, sizeof buf, "anonymous memory");
 		if (m) {
