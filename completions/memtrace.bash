@@ -32,7 +32,7 @@ _memtrace()
         elif [[ $cmd == run && $word == -- ]]; then
             dashdash=$i
             break
-        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir|format|snapshot|output|record|snapshot-every|engine|sample-bytes) || $word == -o ]]; then
+        elif [[ $word == --@(duration|interval|top|depth|wrapper|group-by|debug-dir|format|snapshot|output|record|snapshot-every|engine|sample-bytes|why|error-exitcode) || $word == -o ]]; then
             ((i++))        # skip the option's value
         elif [[ $word != -* ]]; then
             ((npos++))
@@ -51,8 +51,8 @@ _memtrace()
     fi
 
     case $prev in
-    --duration | --interval | --top | --depth | --wrapper | --snapshot-every | --sample-bytes)
-        return 0          # a number or a function name: nothing to offer
+    --duration | --interval | --top | --depth | --wrapper | --snapshot-every | --sample-bytes | --why | --error-exitcode)
+        return 0          # a number, a function or a type name: nothing to offer
         ;;
     --group-by)
         mapfile -t COMPREPLY < <(compgen -W 'site stack function module' -- "$cur")
@@ -82,7 +82,7 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run snapshot census diff detach help'
+            opts='histo attach run snapshot census leaks diff detach help'
         fi
         ;;
     histo)
@@ -100,6 +100,9 @@ _memtrace()
     census)
         opts='--json --top --output -o --verbose -v --help -h'
         ;;
+    leaks)
+        opts='--json --show-reachable --top --duration --why --error-exitcode --verbose -v --help -h'
+        ;;
     detach)
         opts='--verbose -v --help -h'
         ;;
@@ -112,14 +115,14 @@ _memtrace()
         fi
         ;;
     help)
-        ((npos == 0)) && opts='histo attach run snapshot census diff detach help'
+        ((npos == 0)) && opts='histo attach run snapshot census leaks diff detach help'
         ;;
     *)
         return 0
         ;;
     esac
 
-    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == census || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
+    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == census || $cmd == leaks || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
         return 0
     fi

@@ -27,16 +27,16 @@ function __memtrace_after_separator
     test $cmd = run; and contains -- -- (commandline -opc)
 end
 
-# True while histo/attach/snapshot/census/detach still lacks its PID (option values
+# True while histo/attach/snapshot/census/leaks/detach still lacks its PID (option values
 # do not count).
 function __memtrace_needs_pid
-    __memtrace_using histo attach snapshot census detach; or return 1
+    __memtrace_using histo attach snapshot census leaks detach; or return 1
     set -l toks (commandline -opc)
     set -l skip 1
     for tok in $toks[3..-1]
         if test $skip -eq 0
             set skip 1
-        else if contains -- $tok --duration --interval --top --depth --wrapper --group-by --debug-dir --format --snapshot --output -o --record --snapshot-every --engine --sample-bytes
+        else if contains -- $tok --duration --interval --top --depth --wrapper --group-by --debug-dir --format --snapshot --output -o --record --snapshot-every --engine --sample-bytes --why --error-exitcode
             set skip 0
         else if not string match -q -- '-*' $tok
             return 1
@@ -79,14 +79,15 @@ complete -c memtrace -n __fish_use_subcommand -a attach -d 'Trace a process unti
 complete -c memtrace -n __fish_use_subcommand -a run -d 'Run a command traced from its start; report what it holds at exit'
 complete -c memtrace -n __fish_use_subcommand -a snapshot -d 'Trace a process, then write a snapshot of its live heap'
 complete -c memtrace -n __fish_use_subcommand -a census -d 'Every live block now by C++ class and size, and the heap summary'
+complete -c memtrace -n __fish_use_subcommand -a leaks -d 'Which blocks nothing points to any more, and who holds the rest'
 complete -c memtrace -n __fish_use_subcommand -a diff -d 'Show what grew and shrank between two snapshots'
 complete -c memtrace -n __fish_use_subcommand -a detach -d 'Remove the hooks a memtrace killed with SIGKILL left in a process'
 complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memtrace or of a command'
 
 # Options of the commands
-complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
-complete -c memtrace -n '__memtrace_using histo attach run diff census' -l top -x -d 'Show the N sites holding the most live bytes'
-complete -c memtrace -n '__memtrace_using histo attach run diff census' -l json -d 'Print the report as JSON (attach: one object per interval)'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot leaks' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
+complete -c memtrace -n '__memtrace_using histo attach run diff census leaks' -l top -x -d 'Show the N sites holding the most live bytes'
+complete -c memtrace -n '__memtrace_using histo attach run diff census leaks' -l json -d 'Print the report as JSON (attach: one object per interval)'
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l format -x -a 'table json folded' -d 'Output format'
 complete -c memtrace -n '__memtrace_using histo run' -l snapshot -r -F -d 'Also write a snapshot to FILE'
 complete -c memtrace -n '__memtrace_using snapshot census' -s o -l output -r -F -d 'The snapshot file to write'
@@ -94,6 +95,9 @@ complete -c memtrace -n '__memtrace_using histo attach snapshot' -l no-census -d
 complete -c memtrace -n '__memtrace_using attach' -l record -r -F -d 'Write a snapshot to FILE at the end'
 complete -c memtrace -n '__memtrace_using attach' -l snapshot-every -x -d 'Rewrite the --record snapshot every SECONDS'
 complete -c memtrace -n '__memtrace_using diff' -l force -d 'Compare snapshots of different programs'
+complete -c memtrace -n '__memtrace_using leaks' -l show-reachable -d 'List every reachable group (default: the 5 largest)'
+complete -c memtrace -n '__memtrace_using leaks' -l why -x -d 'Show the chain from a root that holds a C++ class, a size or a site'
+complete -c memtrace -n '__memtrace_using leaks' -l error-exitcode -x -d 'Exit N when blocks are definitely or possibly lost'
 complete -c memtrace -n '__memtrace_using diff' -F -d 'Snapshot file'
 complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
@@ -105,11 +109,11 @@ complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l no-defau
 complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x -a 'site stack function module' -d 'Group rows by'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
 complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot census detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot census diff detach' -s h -l help -d 'Show the usage of this command'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks diff detach' -s h -l help -d 'Show the usage of this command'
 
 # Arguments
 complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
 complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
 complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
-complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census diff detach help'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census leaks diff detach help'
