@@ -156,8 +156,9 @@ static const char *const usage_heads[] = {
 		"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
 		"hooked, memtrace detaches when the census is taken.\n",
 	[MT_CMD_LEAKS] =
-		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N] [--duration SECONDS]\n"
-		"                      [--why TYPE|SITE] [--error-exitcode N] [--verbose]\n"
+		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N]\n"
+		"                      [--duration SECONDS] [--why TYPE|SITE] [--error-exitcode N]\n"
+		"                      [--verbose]\n"
 		"\n"
 		"Find the blocks of PID's heap that nothing points to any more, as valgrind's\n"
 		"memcheck would say it: definitely lost, indirectly lost (only lost blocks\n"
@@ -431,8 +432,9 @@ static const struct help_row help_rows[] = {
 	{ OPT_SHOW_REACHABLE, L, "list every reachable group (default: the 5 largest)" },
 	{ OPT_TOP, L, "show at most N groups of each class (default 20; 0: all)" },
 	{ OPT_DURATION, L,
-	  "first trace SECONDS (Ctrl-C ends it early): the blocks allocated\n"
-	  "meanwhile are grouped by allocation site, with its stack" },
+	  "first trace SECONDS (Ctrl-C ends it early): the blocks\n"
+	  "allocated meanwhile are grouped by allocation site, with\n"
+	  "its stack" },
 	{ OPT_WHY, L,
 	  "show the chain from a root that holds the blocks of a C++\n"
 	  "class, a size or an allocation site (a function name)" },

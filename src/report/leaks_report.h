@@ -4,7 +4,9 @@
  *
  * Units: bytes are usable sizes (malloc_usable_size): what the program may
  * use of each block.  For a request of 24 + 16k bytes that is what was
- * asked for, as memcheck counts; else up to 15 bytes more per block. */
+ * asked for, as memcheck counts; a smaller request is 24, any other up to
+ * 15 bytes more, and a block glibc mapped on its own (128 KiB and up) the
+ * request rounded up to the page, less 16 bytes. */
 #ifndef MT_LEAKS_REPORT_H
 #define MT_LEAKS_REPORT_H
 
