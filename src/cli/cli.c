@@ -157,8 +157,8 @@ static const char *const usage_heads[] = {
 		"hooked, memtrace detaches when the census is taken.\n",
 	[MT_CMD_LEAKS] =
 		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N]\n"
-		"                      [--duration SECONDS] [--why TYPE|SITE] [--error-exitcode N]\n"
-		"                      [--verbose]\n"
+		"                      [--duration SECONDS] [--why TYPE|SITE]\n"
+		"                      [--error-exitcode N] [--verbose]\n"
 		"\n"
 		"Find the blocks of PID's heap that nothing points to any more, as valgrind's\n"
 		"memcheck would say it: definitely lost, indirectly lost (only lost blocks\n"
