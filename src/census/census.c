@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 
 #include "census/census.h"
+#include "util/u64map.h"
 
 #define PAGE 4096ull                /* x86_64 */
 #define MALLOC_CHUNK_SZ 48          /* sizeof (struct malloc_chunk): mtrim() keeps it */
@@ -34,7 +35,6 @@
 #define ROW_FREED MT_CENSUS_ROW_FREED
 #define ROW_NONE (UINT32_MAX - 1)   /* cache: the word names no type */
 #define SIZE16_BIG UINT32_MAX
-#define EMPTY_KEY UINT64_MAX
 
 
 struct big {
@@ -45,13 +45,6 @@ struct row {
 	char *type;        /* NULL: a size row */
 	uint64_t size;     /* usable size (size rows) */
 	uint64_t blocks, bytes, freed_blocks, freed_bytes;
-};
-
-/* Open addressing, linear probing: u64 -> u32. */
-struct map {
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap, n;
 };
 
 struct mt_census {
@@ -67,9 +60,9 @@ struct mt_census {
 	size_t next, capext;
 	struct row *rows;
 	size_t nrows, caprows;
-	struct map by_word;     /* first word -> row or ROW_NONE */
-	struct map by_size;     /* usable size -> row */
-	struct map ti_class;    /* typeinfo's vptr -> 1 a class typeinfo, 0 not */
+	struct mt_u64map by_word;     /* first word -> row or ROW_NONE */
+	struct mt_u64map by_size;     /* usable size -> row */
+	struct mt_u64map ti_class;    /* typeinfo's vptr -> 1 a class typeinfo, 0 not */
 	char **warnings;
 	size_t nwarnings, warnings_dropped;
 	uint64_t trimmable;
@@ -82,82 +75,6 @@ struct mt_census {
 	uint64_t live_blocks, live_bytes;
 	bool finished;
 };
-
-/* ---- the hash map ---------------------------------------------------- */
-
-static uint64_t mix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
-
-static int map_grow(struct map *m)
-{
-	size_t cap = m->cap ? m->cap * 2 : 256;
-	uint64_t *keys = malloc(cap * sizeof *keys);
-	uint32_t *vals = malloc(cap * sizeof *vals);
-	if (!keys || !vals) {
-		free(keys);
-		free(vals);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < cap; i++)
-		keys[i] = EMPTY_KEY;
-	for (size_t i = 0; i < m->cap; i++) {
-		if (m->keys[i] == EMPTY_KEY)
-			continue;
-		size_t j = mix(m->keys[i]) & (cap - 1);
-		while (keys[j] != EMPTY_KEY)
-			j = (j + 1) & (cap - 1);
-		keys[j] = m->keys[i];
-		vals[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = keys;
-	m->vals = vals;
-	m->cap = cap;
-	return 0;
-}
-
-static bool map_get(const struct map *m, uint64_t k, uint32_t *v)
-{
-	if (!m->cap || k == EMPTY_KEY)
-		return false;
-	for (size_t j = mix(k) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
-		if (m->keys[j] == EMPTY_KEY)
-			return false;
-		if (m->keys[j] == k) {
-			*v = m->vals[j];
-			return true;
-		}
-	}
-}
-
-static int map_put(struct map *m, uint64_t k, uint32_t v)
-{
-	if (k == EMPTY_KEY)
-		return 0;
-	if ((m->n + 1) * 4 > m->cap * 3 && map_grow(m) < 0)
-		return -ENOMEM;
-	size_t j = mix(k) & (m->cap - 1);
-	while (m->keys[j] != EMPTY_KEY && m->keys[j] != k)
-		j = (j + 1) & (m->cap - 1);
-	if (m->keys[j] == EMPTY_KEY)
-		m->n++;
-	m->keys[j] = k;
-	m->vals[j] = v;
-	return 0;
-}
-
-static void map_free(struct map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	*m = (struct map){ 0 };
-}
 
 /* ---- reading the image ----------------------------------------------- */
 
@@ -228,7 +145,7 @@ static const char *const class_ti_names[] = {
 static bool class_typeinfo_vptr(struct mt_census *c, uint64_t tivptr)
 {
 	uint32_t known;
-	if (map_get(&c->ti_class, tivptr, &known))
+	if (mt_u64map_get(&c->ti_class, tivptr, &known))
 		return known;
 	bool ok = false;
 	uint64_t w[2], ti;
@@ -240,7 +157,7 @@ static bool class_typeinfo_vptr(struct mt_census *c, uint64_t tivptr)
 			ok |= strcmp(name, class_ti_names[i]) == 0;
 	}
 	if (c->ti_class.n < 4096)
-		map_put(&c->ti_class, tivptr, ok);
+		mt_u64map_put(&c->ti_class, tivptr, ok);
 	return ok;
 }
 
@@ -338,10 +255,10 @@ static int size_row(struct mt_census *c, uint64_t usable, uint32_t *id)
 		return 0;
 	}
 	int err = 0;
-	if (!map_get(&c->by_size, usable, id)) {
+	if (!mt_u64map_get(&c->by_size, usable, id)) {
 		err = new_row(c, NULL, usable, id);
 		if (!err)
-			err = map_put(&c->by_size, usable, *id);
+			err = mt_u64map_put(&c->by_size, usable, *id);
 	}
 	if (!err) {
 		c->last_size = usable;
@@ -360,7 +277,7 @@ static int word_row(struct mt_census *c, uint64_t word, uint32_t *id)
 	*id = ROW_NONE;
 	if ((word & 7) || word < c->mod_lo || word >= c->mod_hi)
 		return 0;
-	if (map_get(&c->by_word, word, id))
+	if (mt_u64map_get(&c->by_word, word, id))
 		return 0;
 	if (!in_module(c, word))
 		return 0;
@@ -372,7 +289,7 @@ static int word_row(struct mt_census *c, uint64_t word, uint32_t *id)
 			return err;
 	}
 	if (c->by_word.n < MAX_CACHE)
-		return map_put(&c->by_word, word, *id);
+		return mt_u64map_put(&c->by_word, word, *id);
 	return 0;
 }
 
@@ -408,9 +325,9 @@ void mt_census_destroy(struct mt_census *c)
 	for (size_t i = 0; i < c->nrows; i++)
 		free(c->rows[i].type);
 	free(c->rows);
-	map_free(&c->by_word);
-	map_free(&c->by_size);
-	map_free(&c->ti_class);
+	mt_u64map_free(&c->by_word);
+	mt_u64map_free(&c->by_size);
+	mt_u64map_free(&c->ti_class);
 	for (size_t i = 0; i < c->nwarnings; i++)
 		free(c->warnings[i]);
 	free(c->warnings);
@@ -698,8 +615,8 @@ int mt_census_finish(struct mt_census *c, const struct mt_glheap_stats *st)
 	if (c->trim_inexact)
 		mt_census_warn(c, "the residency of free pages could not be read: "
 			       "trimmable_bytes counts every whole free page");
-	map_free(&c->by_word);
-	map_free(&c->ti_class);
+	mt_u64map_free(&c->by_word);
+	mt_u64map_free(&c->ti_class);
 	c->finished = true;
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "arch/arch.h"
 #include "census/leaks.h"
+#include "util/u64map.h"
 
 #define PAGE_SHIFT 12
 #define SPAN_GAP (64u << 10)
@@ -64,6 +65,8 @@ struct mt_leaks {
 	/* the label cache of the last root range */
 	uint64_t lab_lo, lab_hi;
 	uint32_t lab;
+	uint64_t *where;             /* per label: the one word that reached, or UINT64_MAX */
+	size_t nwhere;
 	/* phase 3 */
 	uint64_t *slot;              /* a leader's indirect bytes */
 	uint32_t leader;             /* the clique being made */
@@ -71,9 +74,7 @@ struct mt_leaks {
 	/* paths */
 	struct node *nodes;
 	size_t nnodes, capnodes;
-	uint64_t *hkeys;             /* (parent << 32 | id) + 1; 0 empty */
-	uint32_t *hvals;
-	size_t hcap;
+	struct mt_u64map paths;      /* parent << 32 | id -> node */
 	bool marked;
 	uint64_t ticks;
 	struct mt_leaks_totals t;
@@ -237,8 +238,8 @@ void mt_leaks_destroy(struct mt_leaks *l)
 	free(l->chunk);
 	free(l->slot);
 	free(l->nodes);
-	free(l->hkeys);
-	free(l->hvals);
+	mt_u64map_free(&l->paths);
+	free(l->where);
 	free(l);
 }
 
@@ -350,6 +351,34 @@ static uint32_t label(struct mt_leaks *l, const struct mt_leaks_root *r, uint64_
 	return l->lab;
 }
 
+/* Which word of label LAB's root reached blocks first: one word, or
+ * several (UINT64_MAX). */
+static void note_where(struct mt_leaks *l, uint32_t lab, uint64_t where)
+{
+	if (lab >= l->nwhere) {
+		size_t cap = lab + 64 > l->nwhere * 2 ? lab + 64 : l->nwhere * 2;
+		uint64_t *w = realloc(l->where, cap * sizeof *w);
+		if (!w)
+			return;   /* the offset is then not told */
+		for (size_t k = l->nwhere; k < cap; k++)
+			w[k] = 0;
+		l->where = w;
+		l->nwhere = cap;
+	}
+	if (!l->where[lab])
+		l->where[lab] = where;
+	else if (l->where[lab] != where)
+		l->where[lab] = UINT64_MAX;
+}
+
+bool mt_leaks_label_where(const struct mt_leaks *l, uint32_t label, uint64_t *where)
+{
+	if (label >= l->nwhere || !l->where[label] || l->where[label] == UINT64_MAX)
+		return false;
+	*where = l->where[label];
+	return true;
+}
+
 /* A root word W (at WHERE): reaches its block, labelled only when it is
  * the block's first reach (the label callback may be slow). */
 static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root *r,
@@ -364,7 +393,9 @@ static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root
 		l->st[i] |= F_INTERIOR;
 		return;
 	}
-	reach(l, w, ROOT_BIT | label(l, r, where));
+	uint32_t lab = label(l, r, where);
+	note_where(l, lab, where);
+	reach(l, w, ROOT_BIT | lab);
 }
 
 int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi,
@@ -423,55 +454,13 @@ int mt_leaks_root_held(struct mt_leaks *l, uint64_t addr, const struct mt_leaks_
 
 /* ---- paths ------------------------------------------------------------- */
 
-static uint64_t hmix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
-
-static int hgrow(struct mt_leaks *l)
-{
-	size_t cap = l->hcap ? l->hcap * 2 : 1024;
-	uint64_t *k = calloc(cap, sizeof *k);
-	uint32_t *v = malloc(cap * sizeof *v);
-	if (!k || !v) {
-		free(k);
-		free(v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < l->hcap; i++) {
-		if (!l->hkeys[i])
-			continue;
-		size_t h = hmix(l->hkeys[i]) & (cap - 1);
-		while (k[h])
-			h = (h + 1) & (cap - 1);
-		k[h] = l->hkeys[i];
-		v[h] = l->hvals[i];
-	}
-	free(l->hkeys);
-	free(l->hvals);
-	l->hkeys = k;
-	l->hvals = v;
-	l->hcap = cap;
-	return 0;
-}
-
 /* The node (PARENT, ID), made if need be: its index, or -1. */
 static long intern(struct mt_leaks *l, uint32_t parent, uint32_t id, bool root)
 {
-	if ((l->nnodes + 1) * 2 > l->hcap && hgrow(l) < 0)
-		return -1;
-	uint64_t key = (((uint64_t)parent << 32) | id) + 1;
-	if (root)
-		key = ((uint64_t)ROOT_BIT << 32 | id) + 1;
-	size_t h = hmix(key) & (l->hcap - 1);
-	while (l->hkeys[h]) {
-		if (l->hkeys[h] == key)
-			return l->hvals[h];
-		h = (h + 1) & (l->hcap - 1);
-	}
+	uint64_t key = root ? (uint64_t)ROOT_BIT << 32 | id : (uint64_t)parent << 32 | id;
+	uint32_t ni;
+	if (mt_u64map_get(&l->paths, key, &ni))
+		return ni;
 	if (l->nnodes == l->capnodes) {
 		size_t cap = l->capnodes ? l->capnodes * 2 : 256;
 		struct node *nn = realloc(l->nodes, cap * sizeof *nn);
@@ -480,10 +469,11 @@ static long intern(struct mt_leaks *l, uint32_t parent, uint32_t id, bool root)
 		l->nodes = nn;
 		l->capnodes = cap;
 	}
-	uint32_t ni = (uint32_t)l->nnodes++;
+	ni = (uint32_t)l->nnodes;
+	if (mt_u64map_put(&l->paths, key, ni) < 0)
+		return -1;
+	l->nnodes++;
 	l->nodes[ni] = (struct node){ root ? ni : parent, id, root, false, 0, 0 };
-	l->hkeys[h] = key;
-	l->hvals[h] = ni;
 	return ni;
 }
 
@@ -651,12 +641,6 @@ void mt_leaks_totals(const struct mt_leaks *l, struct mt_leaks_totals *t)
 	*t = l->t;
 }
 
-struct gkey {
-	uint64_t *keys;          /* kind << 32 | group, + 1; 0 empty */
-	uint32_t *idx;
-	size_t cap;
-};
-
 static int cmp_group(const void *a, const void *b)
 {
 	const struct mt_leaks_group *x = a, *y = b;
@@ -668,104 +652,73 @@ static int cmp_group(const void *a, const void *b)
 	return x->group < y->group ? -1 : x->group > y->group;
 }
 
-/* The group entry of (KIND, G) in *OUT, made if need be: its index or -1. */
-static long group_at(struct gkey *h, struct mt_leaks_group **out, size_t *n, size_t *cap,
-		     enum mt_leak_kind kind, uint32_t g, bool make)
+struct groups {
+	struct mt_u64map at;       /* kind << 32 | group -> index in v */
+	struct mt_leaks_group *v;
+	size_t n, cap;
+};
+
+/* The entry of (KIND, G), made if MAKE and need be: its index, or -1. */
+static long group_at(struct groups *gs, enum mt_leak_kind kind, uint32_t g, bool make)
 {
-	uint64_t key = ((uint64_t)kind << 32 | g) + 1;
-	size_t x = hmix(key) & (h->cap - 1);
-	while (h->keys[x]) {
-		if (h->keys[x] == key)
-			return h->idx[x];
-		x = (x + 1) & (h->cap - 1);
-	}
+	uint64_t key = (uint64_t)kind << 32 | g;
+	uint32_t x;
+	if (mt_u64map_get(&gs->at, key, &x))
+		return x;
 	if (!make)
 		return -1;
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 64;
-		struct mt_leaks_group *o = realloc(*out, nc * sizeof *o);
+	if (gs->n == gs->cap) {
+		size_t nc = gs->cap ? gs->cap * 2 : 64;
+		struct mt_leaks_group *o = realloc(gs->v, nc * sizeof *o);
 		if (!o)
 			return -1;
-		*out = o;
-		*cap = nc;
+		gs->v = o;
+		gs->cap = nc;
 	}
-	if ((*n + 1) * 2 > h->cap) {   /* grow: rehash what is there */
-		size_t nc = h->cap * 2;
-		uint64_t *k = calloc(nc, sizeof *k);
-		uint32_t *v = malloc(nc * sizeof *v);
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return -1;
-		}
-		for (size_t i = 0; i < h->cap; i++) {
-			if (!h->keys[i])
-				continue;
-			size_t y = hmix(h->keys[i]) & (nc - 1);
-			while (k[y])
-				y = (y + 1) & (nc - 1);
-			k[y] = h->keys[i];
-			v[y] = h->idx[i];
-		}
-		free(h->keys);
-		free(h->idx);
-		h->keys = k;
-		h->idx = v;
-		h->cap = nc;
-		x = hmix(key) & (nc - 1);
-		while (h->keys[x])
-			x = (x + 1) & (nc - 1);
-	}
-	h->keys[x] = key;
-	h->idx[x] = (uint32_t)*n;
-	(*out)[*n] = (struct mt_leaks_group){ kind, g, 0, 0, 0, MT_LEAKS_NO_PATH };
-	return (long)(*n)++;
+	if (mt_u64map_put(&gs->at, key, (uint32_t)gs->n) < 0)
+		return -1;
+	gs->v[gs->n] = (struct mt_leaks_group){ kind, g, 0, 0, 0, MT_LEAKS_NO_PATH };
+	return (long)gs->n++;
 }
 
 int mt_leaks_groups(const struct mt_leaks *l, struct mt_leaks_group **out, size_t *n)
 {
-	struct gkey h = { calloc(1024, sizeof *h.keys), malloc(1024 * sizeof *h.idx), 1024 };
-	struct mt_leaks_group *g = NULL;
-	size_t ng = 0, cap = 0;
-	int err = h.keys && h.idx ? 0 : -ENOMEM;
+	struct groups gs = { 0 };
+	int err = 0;
 	for (size_t i = 0; !err && i < l->n; i++) {
 		if (l->v[i].row == MT_CENSUS_ROW_FREED)
 			continue;
-		enum mt_leak_kind k = mt_leaks_kind(l, i);
-		long x = group_at(&h, &g, &ng, &cap, k, group_of(l, i), true);
+		long x = group_at(&gs, mt_leaks_kind(l, i), group_of(l, i), true);
 		if (x < 0) {
 			err = -ENOMEM;
 			break;
 		}
-		g[x].blocks++;
-		g[x].bytes += usable(l, i);
+		gs.v[x].blocks++;
+		gs.v[x].bytes += usable(l, i);
 		if ((l->st[i] & S_MASK) == S_LEADER)
-			g[x].indirect_bytes += l->slot[l->parent[i]];
+			gs.v[x].indirect_bytes += l->slot[l->parent[i]];
 	}
 	/* a reachable group's chain: the path ending in most of its bytes */
-	uint64_t *best = err ? NULL : calloc(ng ? ng : 1, sizeof *best);
+	uint64_t *best = err ? NULL : calloc(gs.n ? gs.n : 1, sizeof *best);
 	if (!err && !best)
 		err = -ENOMEM;
 	for (size_t p = 0; !err && p < l->nnodes; p++) {
 		const struct node *x = &l->nodes[p];
-		if (x->root)
-			continue;
-		long gi = group_at(&h, &g, &ng, &cap, MT_LEAK_REACHABLE, x->id, false);
+		long gi = x->root ? -1 : group_at(&gs, MT_LEAK_REACHABLE, x->id, false);
 		if (gi >= 0 && x->bytes > best[gi]) {
 			best[gi] = x->bytes;
-			g[gi].path = (uint32_t)p;
+			gs.v[gi].path = (uint32_t)p;
 		}
 	}
 	free(best);
-	free(h.keys);
-	free(h.idx);
+	mt_u64map_free(&gs.at);
 	if (err) {
-		free(g);
+		free(gs.v);
 		return err;
 	}
-	if (ng)
-		qsort(g, ng, sizeof *g, cmp_group);
-	*out = g;
-	*n = ng;
+	if (gs.n)
+		qsort(gs.v, gs.n, sizeof *gs.v, cmp_group);
+	*out = gs.v;
+	*n = gs.n;
 	return 0;
 }

@@ -169,6 +169,11 @@ struct mt_leaks_link {
 	uint64_t blocks, bytes;    /* blocks at this link of this path */
 };
 
+/* When every block that root label LABEL reached first was reached from
+ * one word (a global's field, not an array's elements): true, with its
+ * address, for the chain to say which (symbol+offset). */
+bool mt_leaks_label_where(const struct mt_leaks *l, uint32_t label, uint64_t *where);
+
 /* The chain of PATH, root first: how many links (at most MAX written;
  * the links nearest the group are kept when there are more). */
 size_t mt_leaks_chain(const struct mt_leaks *l, uint32_t path, struct mt_leaks_link *out,

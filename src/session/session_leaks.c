@@ -53,6 +53,7 @@
 #include "session/session_priv.h"
 #include "util/errors.h"
 #include "util/msg.h"
+#include "util/u64map.h"
 
 #define TRACED_BIT 0x40000000u      /* a group that is a site of the trace */
 #define REACHABLE_SHOWN 5           /* reachable rows shown without --show-reachable */
@@ -69,14 +70,13 @@ struct leakrun {
 	size_t nth, capth;
 	struct mt_leaks *lk;
 	char **labels;
+	uint64_t *label_sym;          /* per label: its symbol's start (0: no symbol) */
 	size_t nlabels, caplabels;
 	uint32_t last_label;
 	/* --duration: groups of traced blocks, (site, census row) pairs */
-	uint64_t *pkeys;              /* site << 32 | row, + 1; 0: empty */
-	uint32_t *pvals;
-	size_t pcap;
+	struct mt_u64map pairs;       /* site << 32 | row -> index */
 	uint32_t *psite, *prow;
-	size_t npairs;
+	size_t npairs, cappairs;
 	struct mt_report sites;       /* --duration: the trace's rows, by site */
 	bool have_sites;
 	struct mt_leaks_report rep;
@@ -106,7 +106,9 @@ static void grab_thread(void *ctx, pid_t tid)
 
 /* ---- labels of roots --------------------------------------------------- */
 
-static uint32_t intern(struct leakrun *lr, const char *name)
+/* NAME's label (made if need be), or UINT32_MAX when out of memory (a
+ * label no root has: its chains say "a root"). */
+static uint32_t intern(struct leakrun *lr, const char *name, uint64_t sym)
 {
 	if (lr->last_label < lr->nlabels && strcmp(lr->labels[lr->last_label], name) == 0)
 		return lr->last_label;
@@ -117,14 +119,19 @@ static uint32_t intern(struct leakrun *lr, const char *name)
 		size_t cap = lr->caplabels ? lr->caplabels * 2 : 64;
 		char **v = realloc(lr->labels, cap * sizeof *v);
 		if (!v)
-			return 0;
+			return UINT32_MAX;
 		lr->labels = v;
+		uint64_t *ls = realloc(lr->label_sym, cap * sizeof *ls);
+		if (!ls)
+			return UINT32_MAX;
+		lr->label_sym = ls;
 		lr->caplabels = cap;
 	}
 	char *d = strdup(name);
 	if (!d)
-		return 0;
+		return UINT32_MAX;
 	lr->labels[lr->nlabels] = d;
+	lr->label_sym[lr->nlabels] = sym;
 	return lr->last_label = (uint32_t)lr->nlabels++;
 }
 
@@ -132,6 +139,7 @@ static uint32_t label_root(void *ctx, const struct mt_leaks_root *r, uint64_t *l
 {
 	struct leakrun *lr = ctx;
 	char buf[600];
+	uint64_t sym = 0;
 	*lo = *hi = 0;
 	switch (r->kind) {
 	case MT_ROOT_STACK:
@@ -151,7 +159,7 @@ static uint32_t label_root(void *ctx, const struct mt_leaks_root *r, uint64_t *l
 								      r->where) : NULL;
 		if (mt_symbolize_data(lr->s->sym, r->where, &ds) && ds.name[0]) {
 			snprintf(buf, sizeof buf, "%s (%s)", ds.name, ds.module);
-			*lo = ds.lo;
+			*lo = sym = ds.lo;
 			*hi = ds.hi;
 			break;
 		}
@@ -169,61 +177,35 @@ static uint32_t label_root(void *ctx, const struct mt_leaks_root *r, uint64_t *l
 		}
 	}
 	}
-	return intern(lr, buf);
+	return intern(lr, buf, sym);
 }
 
 /* ---- groups ------------------------------------------------------------- */
-
-static int grow_pairs(struct leakrun *lr)
-{
-	size_t cap = lr->pcap ? lr->pcap * 2 : 256;
-	uint64_t *k = calloc(cap, sizeof *k);
-	uint32_t *v = malloc(cap * sizeof *v);
-	uint32_t *ps = realloc(lr->psite, cap / 2 * sizeof *ps);
-	if (ps)
-		lr->psite = ps;
-	uint32_t *pr = realloc(lr->prow, cap / 2 * sizeof *pr);
-	if (pr)
-		lr->prow = pr;
-	if (!k || !v || !ps || !pr) {
-		free(k);
-		free(v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < lr->pcap; i++) {
-		if (!lr->pkeys[i])
-			continue;
-		size_t h = (lr->pkeys[i] * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-		while (k[h])
-			h = (h + 1) & (cap - 1);
-		k[h] = lr->pkeys[i];
-		v[h] = lr->pvals[i];
-	}
-	free(lr->pkeys);
-	free(lr->pvals);
-	lr->pkeys = k;
-	lr->pvals = v;
-	lr->pcap = cap;
-	return 0;
-}
 
 /* The group of the traced blocks of SITE and census row ROW (a class or
  * a size): its index, or -1. */
 static long pair(struct leakrun *lr, uint32_t site, uint32_t row)
 {
-	if ((lr->npairs + 1) * 2 > lr->pcap && grow_pairs(lr) < 0)
+	uint64_t key = (uint64_t)site << 32 | row;
+	uint32_t p;
+	if (mt_u64map_get(&lr->pairs, key, &p))
+		return p;
+	if (lr->npairs >= TRACED_BIT || key == UINT64_MAX)
 		return -1;
-	uint64_t key = ((uint64_t)site << 32 | row) + 1;
-	size_t h = (key * 0x9e3779b97f4a7c15ull >> 20) & (lr->pcap - 1);
-	while (lr->pkeys[h]) {
-		if (lr->pkeys[h] == key)
-			return lr->pvals[h];
-		h = (h + 1) & (lr->pcap - 1);
+	if (lr->npairs == lr->cappairs) {
+		size_t cap = lr->cappairs ? lr->cappairs * 2 : 64;
+		uint32_t *ps = realloc(lr->psite, cap * sizeof *ps);
+		if (ps)
+			lr->psite = ps;
+		uint32_t *pr = realloc(lr->prow, cap * sizeof *pr);
+		if (pr)
+			lr->prow = pr;
+		if (!ps || !pr)
+			return -1;
+		lr->cappairs = cap;
 	}
-	if (lr->npairs >= TRACED_BIT)
+	if (mt_u64map_put(&lr->pairs, key, (uint32_t)lr->npairs) < 0)
 		return -1;
-	lr->pkeys[h] = key;
-	lr->pvals[h] = (uint32_t)lr->npairs;
 	lr->psite[lr->npairs] = site;
 	lr->prow[lr->npairs] = row;
 	return (long)lr->npairs++;
@@ -435,6 +417,25 @@ static void name_group(struct leakrun *lr, uint32_t g, const char **type, const 
 	*size = mt_census_row_size(lr->s->census, g);
 }
 
+/* A root's name in a chain: a global's symbol, with the offset of the
+ * field when one word of it held all it reached ("g_sessions+16 (app)").
+ * Kept in LR (freed with it). */
+static const char *root_name(struct leakrun *lr, uint32_t label)
+{
+	if (label >= lr->nlabels)
+		return "a root";
+	uint64_t where, sym = lr->label_sym[label];
+	const char *name = lr->labels[label];
+	const char *paren = strstr(name, " (");
+	if (!sym || !paren || !mt_leaks_label_where(lr->lk, label, &where) || where <= sym)
+		return name;
+	char buf[700];
+	snprintf(buf, sizeof buf, "%.*s+%" PRIu64 "%s", (int)(paren - name), name, where - sym,
+		 paren);
+	uint32_t k = intern(lr, buf, 0);
+	return k < lr->nlabels ? lr->labels[k] : name;
+}
+
 /* G's chain: the path that holds most of its bytes; its last link counts
  * all of G's blocks, and how many of them this path holds. */
 static struct mt_leaks_report_link *chain_of(struct leakrun *lr, const struct mt_leaks_group *g,
@@ -454,7 +455,7 @@ static struct mt_leaks_report_link *chain_of(struct leakrun *lr, const struct mt
 		out[k].bytes = raw[k].bytes;
 		out[k].run = raw[k].run;
 		if (raw[k].root) {
-			out[k].root = raw[k].id < lr->nlabels ? lr->labels[raw[k].id] : "a root";
+			out[k].root = root_name(lr, raw[k].id);
 			continue;
 		}
 		const struct mt_report_site *rs;
@@ -715,10 +716,10 @@ void mt_session_leaks_free(struct session *s)
 	for (size_t i = 0; i < lr->nlabels; i++)
 		free(lr->labels[i]);
 	free(lr->labels);
+	free(lr->label_sym);
 	if (lr->have_sites)
 		mt_report_free(&lr->sites);
-	free(lr->pkeys);
-	free(lr->pvals);
+	mt_u64map_free(&lr->pairs);
 	free(lr->psite);
 	free(lr->prow);
 	mt_leaks_destroy(lr->lk);
