@@ -28,28 +28,10 @@ this script's directory.
 import argparse
 import json
 import os
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 
-TIMEOUT = 600.0
-
-
-class BenchError(Exception):
-    pass
-
-
-def run_measured(argv):
-    """Run ARGV to its end: (exit status, stdout, stderr, peak RSS in bytes)."""
-    with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-        out = p.stdout.read()
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return p.returncode, out.decode(), err.read().decode(), ru.ru_maxrss * 1024
+from benchlib import BenchError, median_range, run_measured, start_target, stop_target
 
 
 def report_of(argv):
@@ -66,25 +48,9 @@ def report_of(argv):
     return report, peak
 
 
-def start_target(path, mib):
-    t = subprocess.Popen([path, str(mib)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
-    words = (t.stdout.readline() or '').split()
-    if len(words) < 3 or words[0] != 'ready':
-        t.kill()
-        raise BenchError(f'census_heap {mib} printed {" ".join(words)!r}, not ready')
-    fields = dict(w.split('=', 1) for w in words[2:])
-    return t, int(words[1]), int(fields['blocks'])
-
-
-def median_range(values, fmt):
-    values = sorted(values)
-    return (f'{fmt(statistics.median(values))} '
-            f'({fmt(values[0])} - {fmt(values[-1])})')
-
-
 def bench_size(args, mib):
-    t, pid, blocks = start_target(args.target, mib)
+    t, pid, fields = start_target([args.target, str(mib)])
+    blocks = int(fields['blocks'])
     try:
         rows = {'paused': [], 'took': [], 'census_peak': [], 'per_block': [],
                 'census_per_block': []}
@@ -106,12 +72,7 @@ def bench_size(args, mib):
                                      with_census['census']['blocks'])
         return blocks, rows
     finally:
-        t.stdin.close()
-        try:
-            t.wait(60)
-        except subprocess.TimeoutExpired:
-            t.send_signal(signal.SIGKILL)
-            t.wait()
+        stop_target(t)
 
 
 def main():

@@ -24,59 +24,11 @@ Paths default to $MEMTRACE and $MT_LEAKS_HEAP (set by `meson test
 --benchmark`), else to src/memtrace and bench/leaks_heap in build/.
 """
 import argparse
-import json
 import os
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 
-
-class BenchError(Exception):
-    pass
-
-
-def run_measured(argv):
-    """Run ARGV to its end: (exit status, stdout, stderr, peak RSS in bytes)."""
-    with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-        out = p.stdout.read()
-        _, status, ru = os.wait4(p.pid, 0)
-        rc = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return rc, out.decode(), err.read().decode(), ru.ru_maxrss * 1024
-
-
-def json_of(argv):
-    rc, out, err, peak = run_measured(argv)
-    if rc != 0:
-        raise BenchError(f'{" ".join(argv)} exited {rc}: {err.strip()[-500:]}')
-    try:
-        return json.loads(out), peak
-    except ValueError as e:
-        raise BenchError(f'{" ".join(argv)}: not one JSON object: {e}') from None
-
-
-def start_target(path, mib, mode):
-    t = subprocess.Popen([path, str(mib), mode], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    words = (t.stdout.readline() or '').split()
-    if len(words) < 3 or words[0] != 'ready':
-        t.kill()
-        t.wait()
-        raise BenchError(f'leaks_heap {mib} {mode} printed {" ".join(words)!r}, not ready')
-    fields = dict(w.split('=', 1) for w in words[2:])
-    return t, int(words[1]), int(fields['blocks'])
-
-
-def stop_target(t):
-    t.stdin.close()
-    try:
-        t.wait(60)
-    except subprocess.TimeoutExpired:
-        t.send_signal(signal.SIGKILL)
-        t.wait()
+from benchlib import BenchError, json_of, median_range, start_target, stop_target
 
 
 def check_figures(mode, report, blocks):
@@ -95,7 +47,8 @@ def check_figures(mode, report, blocks):
 
 
 def bench_mode(args, mode):
-    t, pid, blocks = start_target(args.target, args.mib, mode)
+    t, pid, fields = start_target([args.target, str(args.mib), mode])
+    blocks = int(fields['blocks'])
     try:
         rows = {'paused': [], 'took': [], 'census': [], 'peak': []}
         for run in range(args.runs):
@@ -110,12 +63,6 @@ def bench_mode(args, mode):
         return blocks, rows
     finally:
         stop_target(t)
-
-
-def median_range(values, fmt):
-    values = sorted(values)
-    return (f'{fmt(statistics.median(values))} '
-            f'({fmt(values[0])} - {fmt(values[-1])})')
 
 
 def main():

@@ -158,20 +158,8 @@ int mt_session_census_walk(struct session *s, census_pump_fn pump, char *why, si
 	return 0;
 }
 
-void mt_session_census_build(struct session *s, census_pump_fn pump)
+void mt_session_census_kill(struct session *s, census_pump_fn pump)
 {
-	if (!s->freeze) {
-		if (s->census_reason[0] && !s->o->no_census && s->o->cmd != MT_CMD_CENSUS)
-			mt_say("census: not available: %s", s->census_reason);
-		return;
-	}
-	char why[256];
-	struct mt_freeze_stats fs;
-	mt_freeze_stats(s->freeze, &fs);
-	s->census_paused_ms = fs.paused_ms;
-	snprintf(s->census_allocator, sizeof s->census_allocator, "glibc %s",
-		 mt_glheap_version(mt_freeze_glheap(s->freeze)));
-	int err = mt_session_census_walk(s, pump, why, sizeof why);
 	if (pump)
 		pump(s);
 	/* The copy dies now (its memory goes); its zombie, a child of the
@@ -186,6 +174,23 @@ void mt_session_census_build(struct session *s, census_pump_fn pump)
 	s->freeze = NULL;
 	if (pump)
 		pump(s);
+}
+
+void mt_session_census_build(struct session *s, census_pump_fn pump)
+{
+	if (!s->freeze) {
+		if (s->census_reason[0] && !s->o->no_census && s->o->cmd != MT_CMD_CENSUS)
+			mt_say("census: not available: %s", s->census_reason);
+		return;
+	}
+	char why[256];
+	struct mt_freeze_stats fs;
+	mt_freeze_stats(s->freeze, &fs);
+	s->census_paused_ms = fs.paused_ms;
+	snprintf(s->census_allocator, sizeof s->census_allocator, "glibc %s",
+		 mt_glheap_version(mt_freeze_glheap(s->freeze)));
+	int err = mt_session_census_walk(s, pump, why, sizeof why);
+	mt_session_census_kill(s, pump);
 	s->census_took_ms = (mt_clock_s() - s->census_t0) * 1000;
 	if (err) {
 		snprintf(s->census_reason, sizeof s->census_reason, "%s", why);

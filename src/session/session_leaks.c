@@ -651,13 +651,7 @@ void mt_session_leaks_take(struct session *s, census_pump_fn pump)
 		say_unavailable(lr, why);
 	else if (check(lr) < 0)
 		say_unavailable(lr, "out of memory for the leak check");
-	if (pump)
-		pump(s);
-	mt_freeze_kill(s->freeze, s->t);
-	s->freeze_dead = s->freeze;
-	s->freeze = NULL;
-	if (pump)
-		pump(s);
+	mt_session_census_kill(s, pump);
 	if (r->available) {
 		const struct mt_census_report *c = mt_session_census_report(s);
 		r->complete = c->available && c->complete;

@@ -150,6 +150,9 @@ int mt_session_census_attach(struct session *s);
 /* Walk the frozen copy s->freeze into s->census (left alive): 0, or
  * -errno with WHY. */
 int mt_session_census_walk(struct session *s, census_pump_fn pump, char *why, size_t len);
+/* Kill the walked copy (reaped at detach), taking the target's stops
+ * before and after with PUMP (may be NULL). */
+void mt_session_census_kill(struct session *s, census_pump_fn pump);
 /* The target's stops while nothing is hooked: its own traps passed on,
  * forked children let go, the end noted. */
 void mt_session_pump_plain(struct session *s);

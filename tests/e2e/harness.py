@@ -417,6 +417,23 @@ def run_time_ns(pid):
     return total
 
 
+def children(pid):
+    """Processes whose parent is PID, as (pid, state): a census's or a leak
+    check's copy of the target, alive or a zombie."""
+    out = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            stat = _read_proc(f'/proc/{d}/stat')
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()
+        if int(fields[1]) == pid:
+            out.append((int(d), fields[0]))
+    return out
+
+
 def wait_until(pred, what, timeout=TIMEOUT):
     """Poll PRED until it is true; Fail after TIMEOUT."""
     deadline = time.monotonic() + timeout

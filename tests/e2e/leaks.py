@@ -222,24 +222,7 @@ def memcheck(h, args=('valgrind',), target='target_leaky'):
     return figures, out.stdout.splitlines()
 
 
-def children(pid):
-    """Processes whose parent is PID (a leftover copy of the target)."""
-    out = []
-    for d in os.listdir('/proc'):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f'/proc/{d}/stat') as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(')') + 2:].split()
-        if int(fields[1]) == pid:
-            out.append((int(d), fields[0]))
-    return out
-
-
 def check_no_child(h, pid, what):
     """memtrace's copy of the target was killed and reaped."""
-    left = children(pid)
+    left = harness.children(pid)
     h.check(not left, f'{what}: the target has children left (pid, state): {left}')

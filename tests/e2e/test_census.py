@@ -220,25 +220,9 @@ def check_mallinfo(h, c, mi, what):
         h.check(c[key] > 0, f'{what}: census {key} is 0, the target left chunks there')
 
 
-def children(pid):
-    """Processes whose parent is PID (a census's copy, alive or a zombie)."""
-    out = []
-    for d in os.listdir('/proc'):
-        if d.isdigit():
-            try:
-                with open(f'/proc/{d}/stat') as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(')') + 2:].split()
-            if int(fields[1]) == pid:
-                out.append((int(d), fields[0]))
-    return out
-
-
 def check_no_child(h, t, what):
     """The copy was killed and reaped: the target has no child left."""
-    left = children(t.pid)
+    left = harness.children(t.pid)
     h.check(not left, f'{what}: the target has children left (pid, state): {left}')
 
 
