@@ -17,33 +17,33 @@
 
 #define PAGE_SHIFT 12
 #define SPAN_GAP (64u << 10)
-#define WIN_SHIFT 16                 /* 64 KiB windows */
+#define WIN_SHIFT 16 /* 64 KiB windows */
 #define WIN (1u << WIN_SHIFT)
-#define NWIN 64                      /* 4 MiB of cached windows, direct-mapped */
-#define CHUNK (1u << 20)             /* big blocks and roots: read 1 MiB at a time */
+#define NWIN 64		 /* 4 MiB of cached windows, direct-mapped */
+#define CHUNK (1u << 20) /* big blocks and roots: read 1 MiB at a time */
 #define TICK_BLOCKS 4096
 
 /* Block states (the low bits) and the flag of phase 1. */
 enum { S_UNREACHED, S_POSSIBLE, S_REACHABLE, S_INDIRECT, S_LEADER, S_MASK = 7 };
-#define F_INTERIOR 0x80             /* an interior pointer from a root or a reachable block */
-#define F_NOSCAN 0x40               /* reachable, its contents not to be scanned */
+#define F_INTERIOR 0x80 /* an interior pointer from a root or a reachable block */
+#define F_NOSCAN 0x40	/* reachable, its contents not to be scanned */
 #define ROOT_BIT 0x80000000u
 
 struct span {
-	uint64_t lo, hi;             /* page-aligned */
-	uint32_t first, end;         /* blocks [first, end) */
-	uint32_t *page;              /* per page: the first block ending past its start */
+	uint64_t lo, hi;     /* page-aligned */
+	uint32_t first, end; /* blocks [first, end) */
+	uint32_t *page;	     /* per page: the first block ending past its start */
 };
 
 struct window {
-	uint64_t base;               /* WIN-aligned; UINT64_MAX: empty */
-	uint32_t len;                /* bytes read (less at a mapping's end) */
+	uint64_t base; /* WIN-aligned; UINT64_MAX: empty */
+	uint32_t len;  /* bytes read (less at a mapping's end) */
 	uint8_t *buf;
 };
 
 struct node {
-	uint32_t parent;             /* node; a root node's is its own id */
-	uint32_t id;                 /* group, or label (root node) */
+	uint32_t parent; /* node; a root node's is its own id */
+	uint32_t id;	 /* group, or label (root node) */
 	bool root, run;
 	uint64_t blocks, bytes;
 };
@@ -53,28 +53,28 @@ struct mt_leaks {
 	const struct mt_census_block *v;
 	size_t n;
 	uint8_t *st;
-	uint32_t *parent;            /* phase 1: block or ROOT_BIT|label; then the path node;
+	uint32_t *parent; /* phase 1: block or ROOT_BIT|label; then the path node;
 	                                a leader's: its slot */
 	uint32_t *q;
 	size_t qhead, qtail;
 	struct span *spans;
 	size_t nspans;
-	uint64_t lo, hi;             /* of all spans */
+	uint64_t lo, hi; /* of all spans */
 	struct window win[NWIN];
-	uint8_t *chunk;              /* CHUNK bytes */
+	uint8_t *chunk; /* CHUNK bytes */
 	/* the label cache of the last root range */
 	uint64_t lab_lo, lab_hi;
 	uint32_t lab;
-	uint64_t *where;             /* per label: the one word that reached, or UINT64_MAX */
+	uint64_t *where; /* per label: the one word that reached, or UINT64_MAX */
 	size_t nwhere;
 	/* phase 3 */
-	uint64_t *slot;              /* a leader's indirect bytes */
-	uint32_t leader;             /* the clique being made */
+	uint64_t *slot;	 /* a leader's indirect bytes */
+	uint32_t leader; /* the clique being made */
 	size_t nslots, capslots;
 	/* paths */
 	struct node *nodes;
 	size_t nnodes, capnodes;
-	struct mt_u64map paths;      /* parent << 32 | id -> node */
+	struct mt_u64map paths; /* parent << 32 | id -> node */
 	bool marked;
 	uint64_t ticks;
 	struct mt_leaks_totals t;
@@ -149,7 +149,7 @@ static long find(const struct mt_leaks *l, uint64_t addr)
 	if (addr < l->lo || addr >= l->hi)
 		return -1;
 	size_t a = 0, b = l->nspans;
-	while (a < b) {                        /* the last span with lo <= addr */
+	while (a < b) { /* the last span with lo <= addr */
 		size_t m = a + (b - a) / 2;
 		if (l->spans[m].lo <= addr)
 			a = m + 1;
@@ -163,7 +163,7 @@ static long find(const struct mt_leaks *l, uint64_t addr)
 		return -1;
 	size_t p = (addr - s->lo) >> PAGE_SHIFT;
 	size_t lo = s->page[p], hi = s->page[p + 1] < s->end ? s->page[p + 1] + 1 : s->end;
-	while (lo < hi) {                      /* the first block starting past addr */
+	while (lo < hi) { /* the first block starting past addr */
 		size_t m = lo + (hi - lo) / 2;
 		if (l->v[m].addr <= addr)
 			lo = m + 1;
@@ -178,8 +178,7 @@ static long find(const struct mt_leaks *l, uint64_t addr)
 	return (long)i;
 }
 
-bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo,
-		   uint64_t *hi)
+bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo, uint64_t *hi)
 {
 	long k = find(l, addr);
 	if (k < 0)
@@ -288,7 +287,7 @@ static void scan_block(struct mt_leaks *l, size_t i, word_fn fn)
 			for (uint64_t o = 0; o < len; o += 8) {
 				uint64_t w;
 				memcpy(&w, p + o, 8);
-				if (w - l->lo < l->hi - l->lo)   /* most words point nowhere */
+				if (w - l->lo < l->hi - l->lo) /* most words point nowhere */
 					fn(l, w, (uint32_t)i);
 			}
 			return;
@@ -359,7 +358,7 @@ static void note_where(struct mt_leaks *l, uint32_t lab, uint64_t where)
 		size_t cap = lab + 64 > l->nwhere * 2 ? lab + 64 : l->nwhere * 2;
 		uint64_t *w = realloc(l->where, cap * sizeof *w);
 		if (!w)
-			return;   /* the offset is then not told */
+			return; /* the offset is then not told */
 		for (size_t k = l->nwhere; k < cap; k++)
 			w[k] = 0;
 		l->where = w;
@@ -381,8 +380,7 @@ bool mt_leaks_label_where(const struct mt_leaks *l, uint32_t label, uint64_t *wh
 
 /* A root word W (at WHERE): reaches its block, labelled only when it is
  * the block's first reach (the label callback may be slow). */
-static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root *r,
-		      uint64_t where)
+static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root *r, uint64_t where)
 {
 	long i = find(l, w);
 	if (i < 0 && l->cfg.guard)
@@ -398,8 +396,7 @@ static void root_word(struct mt_leaks *l, uint64_t w, const struct mt_leaks_root
 	reach(l, w, ROOT_BIT | lab);
 }
 
-int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi,
-			const struct mt_leaks_root *r)
+int mt_leaks_root_range(struct mt_leaks *l, uint64_t lo, uint64_t hi, const struct mt_leaks_root *r)
 {
 	lo = (lo + 7) & ~7ull;
 	hi &= ~7ull;
@@ -446,7 +443,7 @@ int mt_leaks_root_held(struct mt_leaks *l, uint64_t addr, const struct mt_leaks_
 	if (i < 0 || l->v[i].addr != addr || (l->st[i] & S_MASK) == S_REACHABLE)
 		return 0;
 	l->lab_lo = l->lab_hi = 0;
-	l->st[i] |= F_NOSCAN;    /* queued for its path, not read */
+	l->st[i] |= F_NOSCAN; /* queued for its path, not read */
 	reach(l, addr, ROOT_BIT | label(l, r, r->where));
 	l->lab_lo = l->lab_hi = 0;
 	return 0;
@@ -562,7 +559,7 @@ static void absorb(struct mt_leaks *l, uint64_t w, uint32_t from)
 	if (s == S_LEADER)
 		l->slot[slot] += l->slot[l->parent[i]];
 	else
-		push(l, (size_t)i);   /* an earlier leader's blocks are its clique's already */
+		push(l, (size_t)i); /* an earlier leader's blocks are its clique's already */
 	l->slot[slot] += usable(l, (size_t)i);
 	l->st[i] = (uint8_t)((l->st[i] & ~S_MASK) | S_INDIRECT);
 }
@@ -629,10 +626,14 @@ int mt_leaks_mark(struct mt_leaks *l)
 enum mt_leak_kind mt_leaks_kind(const struct mt_leaks *l, size_t i)
 {
 	switch (l->st[i] & S_MASK) {
-	case S_REACHABLE: return MT_LEAK_REACHABLE;
-	case S_POSSIBLE: return MT_LEAK_POSSIBLE;
-	case S_INDIRECT: return MT_LEAK_INDIRECT;
-	default: return MT_LEAK_DEFINITE;
+	case S_REACHABLE:
+		return MT_LEAK_REACHABLE;
+	case S_POSSIBLE:
+		return MT_LEAK_POSSIBLE;
+	case S_INDIRECT:
+		return MT_LEAK_INDIRECT;
+	default:
+		return MT_LEAK_DEFINITE;
 	}
 }
 
@@ -653,7 +654,7 @@ static int cmp_group(const void *a, const void *b)
 }
 
 struct groups {
-	struct mt_u64map at;       /* kind << 32 | group -> index in v */
+	struct mt_u64map at; /* kind << 32 | group -> index in v */
 	struct mt_leaks_group *v;
 	size_t n, cap;
 };

@@ -62,18 +62,18 @@ enum mt_leak_kind {
 
 /* What held a root word: the caller names it (mt_leaks_label_fn). */
 enum mt_root_kind {
-	MT_ROOT_GLOBAL,      /* a module's writable data */
-	MT_ROOT_STACK,       /* a thread's stack, from its stack pointer */
-	MT_ROOT_REGISTER,    /* a thread's register (WHERE: its index) */
-	MT_ROOT_TLS,         /* a thread's TLS or its dynamic thread vector */
-	MT_ROOT_MEMORY,      /* other writable memory (anonymous mappings) */
+	MT_ROOT_GLOBAL,	  /* a module's writable data */
+	MT_ROOT_STACK,	  /* a thread's stack, from its stack pointer */
+	MT_ROOT_REGISTER, /* a thread's register (WHERE: its index) */
+	MT_ROOT_TLS,	  /* a thread's TLS or its dynamic thread vector */
+	MT_ROOT_MEMORY,	  /* other writable memory (anonymous mappings) */
 	MT_ROOT__KINDS
 };
 
 struct mt_leaks_root {
 	enum mt_root_kind kind;
-	int tid;             /* the thread, or 0 */
-	uint64_t where;      /* the word's address, or the register's index */
+	int tid;	/* the thread, or 0 */
+	uint64_t where; /* the word's address, or the register's index */
 };
 
 /* A label for the root R that reached a block first (the chains' first
@@ -87,11 +87,11 @@ typedef uint32_t (*mt_leaks_label_fn)(void *ctx, const struct mt_leaks_root *r, 
 typedef uint32_t (*mt_leaks_group_fn)(void *ctx, size_t i, uint64_t addr, uint32_t row);
 
 struct mt_leaks_config {
-	const struct mt_memsrc *src;       /* the frozen copy */
-	const struct mt_census *census;    /* finished; its blocks are marked */
-	mt_leaks_group_fn group;           /* NULL: the census row */
+	const struct mt_memsrc *src;	/* the frozen copy */
+	const struct mt_census *census; /* finished; its blocks are marked */
+	mt_leaks_group_fn group;	/* NULL: the census row */
 	void *group_ctx;
-	mt_leaks_label_fn label;           /* NULL: every root is label 0 */
+	mt_leaks_label_fn label; /* NULL: every root is label 0 */
 	void *label_ctx;
 	/* glibc mangles the pointers it keeps in setjmp buffers and atexit
 	 * lists (arch.h: mt_arch_ptr_demangle): with GUARD set, every
@@ -127,19 +127,18 @@ int mt_leaks_root_value(struct mt_leaks *l, uint64_t value, const struct mt_leak
 int mt_leaks_root_held(struct mt_leaks *l, uint64_t addr, const struct mt_leaks_root *r);
 /* The block containing ADDR (its first byte to its last usable one):
  * true, with its index and range [*LO, *HI). */
-bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo,
-		   uint64_t *hi);
+bool mt_leaks_find(const struct mt_leaks *l, uint64_t addr, size_t *i, uint64_t *lo, uint64_t *hi);
 
 /* Classify every block (the passes above): 0, or -ENOMEM. */
 int mt_leaks_mark(struct mt_leaks *l);
 
 struct mt_leaks_totals {
-	uint64_t blocks[MT_LEAK__KINDS], bytes[MT_LEAK__KINDS];   /* usable sizes */
-	uint64_t root_bytes;          /* root memory scanned */
-	uint64_t root_unreadable;     /* root bytes that could not be read */
-	uint64_t block_bytes;         /* block memory scanned */
-	uint64_t block_unreadable;    /* block bytes that could not be read */
-	uint64_t reads;               /* reads of the memory source */
+	uint64_t blocks[MT_LEAK__KINDS], bytes[MT_LEAK__KINDS]; /* usable sizes */
+	uint64_t root_bytes;					/* root memory scanned */
+	uint64_t root_unreadable;  /* root bytes that could not be read */
+	uint64_t block_bytes;	   /* block memory scanned */
+	uint64_t block_unreadable; /* block bytes that could not be read */
+	uint64_t reads;		   /* reads of the memory source */
 };
 void mt_leaks_totals(const struct mt_leaks *l, struct mt_leaks_totals *t);
 enum mt_leak_kind mt_leaks_kind(const struct mt_leaks *l, size_t i);
@@ -149,8 +148,8 @@ struct mt_leaks_group {
 	enum mt_leak_kind kind;
 	uint32_t group;
 	uint64_t blocks, bytes;
-	uint64_t indirect_bytes;   /* definitely lost: what its cliques hold */
-	uint32_t path;             /* reachable: the path that ends in most of
+	uint64_t indirect_bytes; /* definitely lost: what its cliques hold */
+	uint32_t path;		 /* reachable: the path that ends in most of
 	                              its bytes (mt_leaks_chain); else NO_PATH */
 };
 #define MT_LEAKS_NO_PATH UINT32_MAX
@@ -164,9 +163,9 @@ int mt_leaks_groups(const struct mt_leaks *l, struct mt_leaks_group **out, size_
  * next, as in a linked list). */
 struct mt_leaks_link {
 	bool root;
-	uint32_t id;               /* label (root) or group */
+	uint32_t id; /* label (root) or group */
 	bool run;
-	uint64_t blocks, bytes;    /* blocks at this link of this path */
+	uint64_t blocks, bytes; /* blocks at this link of this path */
 };
 
 /* When every block that root label LABEL reached first was reached from

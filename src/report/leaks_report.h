@@ -36,52 +36,52 @@ struct mt_leaks_report_link {
 	const char *type;
 	uint64_t size;
 	const char *site;
-	bool run;                  /* blocks of that group holding each other (a list) */
-	uint64_t blocks, bytes;    /* the blocks of this link on this chain; the last
+	bool run;		/* blocks of that group holding each other (a list) */
+	uint64_t blocks, bytes; /* the blocks of this link on this chain; the last
 	                              link: all the group's reachable blocks ... */
-	uint64_t chain_blocks;     /* ... of which this chain holds these (the rest
+	uint64_t chain_blocks;	/* ... of which this chain holds these (the rest
 	                              hang from the root by other ways) */
 };
 
 struct mt_leaks_row {
 	enum mt_leaks_class kind;
-	const char *type;          /* a C++ class, or NULL */
-	uint64_t size;             /* type NULL, site NULL: the usable size */
-	const char *site;          /* traced blocks: the site's frame, as histo names it */
-	const struct mt_report_frame *frames;   /* traced: the allocation stack */
+	const char *type; /* a C++ class, or NULL */
+	uint64_t size;	  /* type NULL, site NULL: the usable size */
+	const char *site; /* traced blocks: the site's frame, as histo names it */
+	const struct mt_report_frame *frames; /* traced: the allocation stack */
 	int nframes;
 	uint64_t blocks, bytes;
-	uint64_t indirect_bytes;   /* definitely lost: what only they hold */
-	struct mt_leaks_report_link *chain;   /* reachable: from a root to these blocks */
+	uint64_t indirect_bytes;	    /* definitely lost: what only they hold */
+	struct mt_leaks_report_link *chain; /* reachable: from a root to these blocks */
 	size_t nchain;
 };
 
 struct mt_leaks_why {
-	const char *match;         /* the group's name that matched --why */
+	const char *match; /* the group's name that matched --why */
 	enum mt_leaks_class kind;
 	uint64_t blocks, bytes;
-	struct mt_leaks_report_link *chain;   /* reachable: the chain; else none */
+	struct mt_leaks_report_link *chain; /* reachable: the chain; else none */
 	size_t nchain;
 };
 
 struct mt_leaks_report {
-	bool available;            /* false: REASON says why there is no check */
+	bool available; /* false: REASON says why there is no check */
 	char reason[256];
 	int pid;
 	char comm[64];
-	char allocator[64];        /* "glibc 2.36" */
+	char allocator[64]; /* "glibc 2.36" */
 	double paused_ms, took_ms;
-	double traced_s;           /* --duration: how long it traced first; 0: not */
-	bool complete;             /* false: see WARNINGS (the figures may be off) */
+	double traced_s; /* --duration: how long it traced first; 0: not */
+	bool complete;	 /* false: see WARNINGS (the figures may be off) */
 	char **warnings;
 	size_t nwarnings;
 	uint64_t blocks[MT_LEAKS__CLASSES], bytes[MT_LEAKS__CLASSES];
 	int threads;
 	uint64_t root_bytes, unreadable_bytes;
-	struct mt_leaks_row *rows;  /* by class, then bytes (direct + indirect) */
+	struct mt_leaks_row *rows; /* by class, then bytes (direct + indirect) */
 	size_t nrows;
-	size_t reachable_shown;     /* reachable rows to print (the top ones) */
-	const char *why_query;      /* --why, or NULL */
+	size_t reachable_shown; /* reachable rows to print (the top ones) */
+	const char *why_query;	/* --why, or NULL */
 	struct mt_leaks_why *why;
 	size_t nwhy;
 };

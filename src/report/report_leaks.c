@@ -79,8 +79,8 @@ static void print_chain(FILE *f, const struct mt_leaks_report_link *c, size_t n)
 		fprintf(f, " -> %s x %s%s", commas(num, sizeof num, c[i].blocks), name,
 			c[i].run ? " (a list)" : "");
 		if (i + 1 == n && c[i].chain_blocks < c[i].blocks)
-			fprintf(f, " (%s of them by this way)", commas(num, sizeof num,
-								     c[i].chain_blocks));
+			fprintf(f, " (%s of them by this way)",
+				commas(num, sizeof num, c[i].chain_blocks));
 	}
 	fputc('\n', f);
 }
@@ -109,8 +109,7 @@ static void summary(FILE *f, const struct mt_leaks_report *r)
 			commas(a, sizeof a, r->bytes[k]), commas(b, sizeof b, r->blocks[k]));
 }
 
-static void rows_of(FILE *f, const struct mt_leaks_report *r, enum mt_leaks_class k,
-		    size_t max)
+static void rows_of(FILE *f, const struct mt_leaks_report *r, enum mt_leaks_class k, size_t max)
 {
 	size_t total = 0, shown = 0;
 	for (size_t i = 0; i < r->nrows; i++)
@@ -139,7 +138,8 @@ static void rows_of(FILE *f, const struct mt_leaks_report *r, enum mt_leaks_clas
 		if (k == MT_LEAKS_DEFINITE)
 			fprintf(f, "%14s %10s %10s %8s  %s\n",
 				commas(t, sizeof t, x->bytes + x->indirect_bytes),
-				commas(d, sizeof d, x->bytes), commas(in, sizeof in, x->indirect_bytes),
+				commas(d, sizeof d, x->bytes),
+				commas(in, sizeof in, x->indirect_bytes),
 				commas(bl, sizeof bl, x->blocks), name);
 		else
 			fprintf(f, "%14s %8s  %s\n", commas(t, sizeof t, x->bytes),
@@ -168,7 +168,8 @@ static void why(FILE *f, const struct mt_leaks_report *r)
 			fprintf(f, ", held by\n");
 			print_chain(f, y->chain, y->nchain);
 		} else {
-			fprintf(f, "%s\n", y->kind == MT_LEAKS_REACHABLE ? "" : ": nothing holds them");
+			fprintf(f, "%s\n",
+				y->kind == MT_LEAKS_REACHABLE ? "" : ": nothing holds them");
 		}
 	}
 }
@@ -183,8 +184,9 @@ int mt_report_leaks_table(FILE *f, const struct mt_leaks_report *r, int top)
 	size_t max = top > 0 ? (size_t)top : SIZE_MAX;
 	for (int k = 0; k < MT_LEAKS__CLASSES; k++)
 		rows_of(f, r, (enum mt_leaks_class)k,
-			k == MT_LEAKS_REACHABLE ? (r->reachable_shown < max ? r->reachable_shown : max)
-						: max);
+			k == MT_LEAKS_REACHABLE
+				? (r->reachable_shown < max ? r->reachable_shown : max)
+				: max);
 	if (r->why_query)
 		why(f, r);
 	return ferror(f) ? -1 : 0;

@@ -55,8 +55,8 @@
 #include "util/msg.h"
 #include "util/u64map.h"
 
-#define TRACED_BIT 0x40000000u      /* a group that is a site of the trace */
-#define REACHABLE_SHOWN 5           /* reachable rows shown without --show-reachable */
+#define TRACED_BIT 0x40000000u /* a group that is a site of the trace */
+#define REACHABLE_SHOWN 5      /* reachable rows shown without --show-reachable */
 #define MAX_CHAIN 16
 
 struct leak_thread {
@@ -70,17 +70,17 @@ struct leakrun {
 	size_t nth, capth;
 	struct mt_leaks *lk;
 	char **labels;
-	uint64_t *label_sym;          /* per label: its symbol's start (0: no symbol) */
+	uint64_t *label_sym; /* per label: its symbol's start (0: no symbol) */
 	size_t nlabels, caplabels;
 	uint32_t last_label;
 	/* --duration: groups of traced blocks, (site, census row) pairs */
-	struct mt_u64map pairs;       /* site << 32 | row -> index */
+	struct mt_u64map pairs; /* site << 32 | row -> index */
 	uint32_t *psite, *prow;
 	size_t npairs, cappairs;
-	struct mt_report sites;       /* --duration: the trace's rows, by site */
+	struct mt_report sites; /* --duration: the trace's rows, by site */
 	bool have_sites;
 	struct mt_leaks_report rep;
-	census_pump_fn pump;          /* the target's stops while the copy is read */
+	census_pump_fn pump; /* the target's stops while the copy is read */
 	double t0;
 };
 
@@ -155,8 +155,9 @@ static uint32_t label_root(void *ctx, const struct mt_leaks_root *r, uint64_t *l
 		break;
 	default: {
 		struct mt_data_symbol ds;
-		const struct mt_map *m = lr->s->freeze ? mt_maps_find(mt_freeze_maps(lr->s->freeze),
-								      r->where) : NULL;
+		const struct mt_map *m =
+			lr->s->freeze ? mt_maps_find(mt_freeze_maps(lr->s->freeze), r->where)
+				      : NULL;
 		if (mt_symbolize_data(lr->s->sym, r->where, &ds) && ds.name[0]) {
 			snprintf(buf, sizeof buf, "%s (%s)", ds.name, ds.module);
 			*lo = sym = ds.lo;
@@ -487,8 +488,9 @@ static int add_why(struct leakrun *lr, const struct mt_leaks_group *g, const cha
 		return -ENOMEM;
 	r->why = w;
 	struct mt_leaks_why *y = &w[r->nwhy++];
-	*y = (struct mt_leaks_why){ strdup(name), (enum mt_leaks_class)g->kind, g->blocks,
-				    g->bytes, NULL, 0 };
+	*y = (struct mt_leaks_why){ strdup(name), (enum mt_leaks_class)g->kind,
+				    g->blocks,	  g->bytes,
+				    NULL,	  0 };
 	if (g->path != MT_LEAKS_NO_PATH)
 		y->chain = chain_of(lr, g, &y->nchain);
 	return y->match ? 0 : -ENOMEM;
@@ -564,14 +566,20 @@ static int check(struct leakrun *lr)
 	const struct mt_memsrc *src = mt_freeze_memsrc(s->freeze);
 	uint64_t guard = 0;
 	bool have_guard = lr->nth && mt_regs_tp(&lr->th[0].regs) &&
-		mt_memsrc_read(src, mt_regs_tp(&lr->th[0].regs) + MT_ARCH_TCB_POINTER_GUARD,
-			       &guard, 8) == 0;
+			  mt_memsrc_read(src,
+					 mt_regs_tp(&lr->th[0].regs) + MT_ARCH_TCB_POINTER_GUARD,
+					 &guard, 8) == 0;
 	struct mt_leaks_config cfg = {
-		.src = src, .census = s->census,
-		.group = s->o->duration > 0 ? group_of : NULL, .group_ctx = lr,
-		.label = label_root, .label_ctx = lr,
-		.guard = have_guard, .pointer_guard = guard,
-		.tick = tick, .tick_ctx = lr,
+		.src = src,
+		.census = s->census,
+		.group = s->o->duration > 0 ? group_of : NULL,
+		.group_ctx = lr,
+		.label = label_root,
+		.label_ctx = lr,
+		.guard = have_guard,
+		.pointer_guard = guard,
+		.tick = tick,
+		.tick_ctx = lr,
 	};
 	const char *why;
 	lr->lk = mt_leaks_new(&cfg, &why);
@@ -599,12 +607,15 @@ static void totals(struct leakrun *lr)
 	r->root_bytes = t.root_bytes;
 	r->unreadable_bytes = t.root_unreadable + t.block_unreadable;
 	if (r->unreadable_bytes)
-		warn(lr, "%" PRIu64 " bytes of memory that may hold pointers could not be read "
+		warn(lr,
+		     "%" PRIu64 " bytes of memory that may hold pointers could not be read "
 		     "(%" PRIu64 " of roots, %" PRIu64 " of blocks): some blocks said lost may "
-		     "not be", r->unreadable_bytes, t.root_unreadable, t.block_unreadable);
+		     "not be",
+		     r->unreadable_bytes, t.root_unreadable, t.block_unreadable);
 	if (lr->s->o->verbose)
-		mt_say("leaks: scanned %" PRIu64 " bytes of roots and %" PRIu64 " of blocks in %"
-		       PRIu64 " reads", t.root_bytes, t.block_bytes, t.reads);
+		mt_say("leaks: scanned %" PRIu64 " bytes of roots and %" PRIu64
+		       " of blocks in %" PRIu64 " reads",
+		       t.root_bytes, t.block_bytes, t.reads);
 }
 
 void mt_session_leaks_take(struct session *s, census_pump_fn pump)
@@ -682,7 +693,8 @@ int mt_session_leaks_print(struct session *s)
 			return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 		return rc;
 	}
-	int err = o->json ? mt_report_leaks_json(stdout, r) : mt_report_leaks_table(stdout, r, o->top);
+	int err = o->json ? mt_report_leaks_json(stdout, r)
+			  : mt_report_leaks_table(stdout, r, o->top);
 	if (err < 0)
 		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (o->error_exitcode && (r->blocks[MT_LEAKS_DEFINITE] || r->blocks[MT_LEAKS_POSSIBLE]))
@@ -731,6 +743,7 @@ int mt_session_leaks_command(struct session *s)
 	mt_session_leaks_take(s, mt_session_pump_plain);
 	mt_session_census_detach(s);
 	if (s->end == END_EXITED)
-		return mt_fail(MT_E_TARGET_LOST, "pid %d exited during the leak check", (int)s->pid);
+		return mt_fail(MT_E_TARGET_LOST, "pid %d exited during the leak check",
+			       (int)s->pid);
 	return mt_session_leaks_print(s);
 }
