@@ -523,9 +523,14 @@ START_TEST(stale_entries_withdrawn_at_start)
 	struct area a = area_new(64);
 	uint64_t page = code_page(0);
 	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
-	size_t gone = mt_agent_rule_slot(page + 8, 64), kept = mt_agent_rule_slot(PROBE, 64);
+	/* The page is where mmap put it: an address in it whose slot is not
+	 * PROBE's (the first one could share it: 1 run in 64 failed so). */
+	size_t kept = mt_agent_rule_slot(PROBE, 64), gone = kept;
+	uint64_t stale = page + 8;
+	for (; stale < page + 4096 && (gone = mt_agent_rule_slot(stale, 64)) == kept; stale += 16)
+		;
 	ck_assert_uint_ne(gone, kept);
-	a.rules[gone] = (struct mt_agent_rule){ .addr = page + 8, .kind = MT_AGENT_RULE_STEP };
+	a.rules[gone] = (struct mt_agent_rule){ .addr = stale, .kind = MT_AGENT_RULE_STEP };
 	a.rules[kept] = (struct mt_agent_rule){ .addr = PROBE, .kind = MT_AGENT_RULE_LAST };
 	struct mt_rulesrv *srv = server(&a);
 	ck_assert_uint_eq(a.rules[gone].addr, MT_AGENT_RULE_GONE);
