@@ -88,8 +88,7 @@ def test(h):
     h.check(t.running(), 'the target died during the leak check')
     t.send('exit')
     t.wait_exit(0)
-    named = sorted({fr.get('function') for g in r['groups'] if g['kind'] in leaks.LOST
-                    for fr in (g.get('stack') or [])[:1]})
+    named = sorted({g.get('site') for g in r['groups'] if g['kind'] in leaks.LOST})
     harness.log(f'{TARGET} after: lost groups allocated in {named}')
 
 
