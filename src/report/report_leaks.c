@@ -16,7 +16,7 @@
  *   still reachable (the 5 largest; --show-reachable: all), held by
  *          bytes     blocks  type or size
  *          1,664         16  size 104
- *              list_head (target_leaky) -> 16 x size 104 (a list)
+ *              g_list (target_leaky) -> 16 x size 104 (1.6 KiB, a list)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -66,21 +66,25 @@ static void row_name(char *buf, size_t len, const char *type, const char *site, 
 		snprintf(buf + n, len - (size_t)n, "size %" PRIu64, size);
 }
 
+/* "g_list (app) -> 16 x size 104 (1.6 KiB, a list)": each link's blocks
+ * and bytes; the last says when only some of the group's blocks hang
+ * from this chain. */
 static void print_chain(FILE *f, const struct mt_leaks_report_link *c, size_t n)
 {
 	fprintf(f, "%12s", "");
 	for (size_t i = 0; i < n; i++) {
-		char name[600], num[32];
+		char name[600], num[32], bytes[32], way[64] = "";
 		if (c[i].root) {
 			fprintf(f, "%s", c[i].root);
 			continue;
 		}
 		row_name(name, sizeof name, c[i].type, c[i].site, c[i].size);
-		fprintf(f, " -> %s x %s%s", commas(num, sizeof num, c[i].blocks), name,
-			c[i].run ? " (a list)" : "");
+		mt_format_bytes(bytes, sizeof bytes, (double)c[i].bytes);
 		if (i + 1 == n && c[i].chain_blocks < c[i].blocks)
-			fprintf(f, " (%s of them by this way)",
-				commas(num, sizeof num, c[i].chain_blocks));
+			snprintf(way, sizeof way, "; %s of them by this way",
+				 commas(num, sizeof num, c[i].chain_blocks));
+		fprintf(f, " -> %s x %s (%s%s%s)", commas(num, sizeof num, c[i].blocks), name,
+			bytes, c[i].run ? ", a list" : "", way);
 	}
 	fputc('\n', f);
 }
