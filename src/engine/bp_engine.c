@@ -658,11 +658,8 @@ static bool bp_past_int3(struct mt_engine *base, pid_t tid)
 
 static void bp_on_task_exit(struct mt_engine *base, pid_t tid)
 {
-	struct bp_engine *e = (struct bp_engine *)base;
-	struct tstate *s = tstate_get(e, tid, false);
-	for (int i = 0; s && i < MAX_CALLS; i++)
-		if (s->calls[i].live)
-	tstate_drop(e, tid);
+	/* Its calls in flight end with it: nothing returns to their traps. */
+	tstate_drop((struct bp_engine *)base, tid);
 }
 
 /* ---- children, exec, removal ------------------------------------------ */
