@@ -286,8 +286,8 @@ class Target(_Proc):
         except OSError as e:
             raise Fail(f'{self.name}: cannot write {line!r} to its stdin: {e}') from None
 
-    def line(self, what='line'):
-        line = self.out.next(TIMEOUT, what)
+    def line(self, what='line', timeout=TIMEOUT):
+        line = self.out.next(timeout, what)
         if line is None:
             rc = self.popen.poll()
             raise Fail(f'{self.name}: end of output while waiting for {what} '
@@ -295,14 +295,23 @@ class Target(_Proc):
         return line
 
     def expect_line(self, regex, what=None):
-        """Skip lines up to one matching REGEX; protocol lines are kept."""
+        """Skip lines up to one matching REGEX; protocol lines are kept.
+        Fails after TIMEOUT in all, however many other lines came: a target
+        printing progress must not keep a lost answer waited for."""
         what = what or f'a line matching {regex!r}'
+        deadline = time.monotonic() + TIMEOUT
+        skipped, last = 0, None
         while True:
-            line = self.line(what)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Fail(f'{self.name}: no {what} within {TIMEOUT:.0f} s '
+                           f'({skipped} other lines, the last {last!r})')
+            line = self.line(what, left)
             m = re.match(regex, line)
             if m:
                 return m
             self.result.parse(line)
+            skipped, last = skipped + 1, line
 
     def ready(self):
         m = self.expect_line(r'^ready (\d+)$', "'ready PID'")

@@ -9,8 +9,9 @@
  *       PASSES   passes per thread; 0: pass after pass until "stop" on
  *                stdin (each thread then ends after its current pass, and
  *                every thread does at least one); meanwhile "status" on
- *                stdin prints "status passes=N min_passes=M": the passes
- *                completed by all threads, and by the slowest one
+ *                stdin prints "status passes=N min_passes=M slowest=TID":
+ *                the passes completed by all threads, by the slowest one,
+ *                and that thread's id (for a test's report if it is stuck)
  *       PAUSE_US sleep this long after each pass (default 0)
  *
  * A pass: a table of SLOTS slots, a PRNG seeded from the thread's index.
@@ -39,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "protocol.h"
 
@@ -56,6 +59,7 @@ struct worker {
 	uint64_t first_sum;
 	atomic_long passes;
 	long bad_passes;
+	atomic_int tid;
 	pthread_t thread;
 };
 
@@ -129,6 +133,7 @@ static void *work(void *arg)
 {
 	struct worker *w = arg;
 
+	atomic_store(&w->tid, (int)syscall(SYS_gettid));
 	pthread_barrier_wait(&start);
 	for (;;) {
 		uint64_t h = one_pass(w->index);
@@ -192,13 +197,15 @@ int main(int argc, char **argv)
 				break;
 			if (strcmp(line, "status") != 0)
 				proto_die("expected 'stop' or 'status', got '%s'", line);
-			long min = atomic_load(&workers[0].passes);
-			for (int i = 1; i < n_threads; i++) {
-				long n = atomic_load(&workers[i].passes);
-				min = n < min ? n : min;
-			}
-			proto_line("status passes=%ld min_passes=%ld",
-				   atomic_load(&passes_done), min);
+			int slowest = 0;
+			for (int i = 1; i < n_threads; i++)
+				if (atomic_load(&workers[i].passes) <
+				    atomic_load(&workers[slowest].passes))
+					slowest = i;
+			proto_line("status passes=%ld min_passes=%ld slowest=%d",
+				   atomic_load(&passes_done),
+				   atomic_load(&workers[slowest].passes),
+				   atomic_load(&workers[slowest].tid));
 		}
 		atomic_store(&stop_flag, true);
 	}
