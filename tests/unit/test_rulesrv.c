@@ -387,12 +387,22 @@ START_TEST(crowded_address_refused_alone)
 END_TEST
 
 /* A page of executable memory, as a JIT or a library would map it. */
-static uint64_t code_page(uint64_t at)
+static uint64_t code_page(void)
 {
-	void *p = mmap((void *)(uintptr_t)at, 4096, PROT_READ | PROT_EXEC,
-		       MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_msg(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	return (uint64_t)(uintptr_t)p;
+}
+
+/* PAGE's code unloaded (PROT_NONE, not executable: for the server it is
+ * gone) or loaded again there.  The page stays reserved in between: after
+ * a munmap, another thread's mmap (ASan's allocator, the server reading the
+ * maps) once took the hole and the reload failed with EEXIST. */
+static void set_code(uint64_t page, bool code)
+{
+	void *p = mmap((void *)(uintptr_t)page, 4096, code ? PROT_READ | PROT_EXEC : PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	ck_assert_msg(p == (void *)(uintptr_t)page, "mmap: %s", strerror(errno));
 }
 
 static size_t slot_of(const struct area *a, uint64_t addr)
@@ -409,11 +419,11 @@ static size_t slot_of(const struct area *a, uint64_t addr)
  * again. */
 static void reload(const struct area *a, struct mt_rulesrv *srv, uint64_t page, uint64_t x)
 {
-	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	set_code(page, false);
 	mt_rulesrv_refresh(srv);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
 	ck_assert_ptr_null(find(a, x));
-	ck_assert_uint_eq(code_page(page), page);
+	set_code(page, true);
 	mt_rulesrv_refresh(srv);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
 	ck_assert_ptr_nonnull(find(a, x));
@@ -434,7 +444,7 @@ START_TEST(unmapped_code_rules_are_withdrawn)
 {
 	struct area a = area_new(64);
 	struct mt_rulesrv *srv = server(&a);
-	uint64_t page = code_page(0), x = page + 0x10;
+	uint64_t page = code_page(), x = page + 0x10;
 	/* Q shares X's first slot, so it is placed after X in the probe. */
 	uint64_t q = 0;
 	for (uint64_t k = 0; k < 4096 && !q; k++)
@@ -455,7 +465,7 @@ START_TEST(unmapped_code_rules_are_withdrawn)
 	mt_rulesrv_stats(srv, &st);
 	ck_assert_uint_eq(st.withdrawn, 0);
 
-	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
+	set_code(page, false);
 	mt_rulesrv_refresh(srv);
 	ck_assert_int_eq(mt_rulesrv_insert(srv, PROBE + 1), 0);
 	ck_assert_ptr_null(find(&a, x));
@@ -467,7 +477,7 @@ START_TEST(unmapped_code_rules_are_withdrawn)
 
 	/* Mapped again at the same address, with a different rule (another
 	 * library there): a new entry, the old slot stays withdrawn. */
-	ck_assert_uint_eq(code_page(page), page);
+	set_code(page, true);
 	mt_rulesrv_refresh(srv);
 	a.rules[at].cfa_off += 8;   /* as if the old library's rule differed */
 	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
@@ -498,7 +508,7 @@ START_TEST(reloaded_code_keeps_its_rules)
 {
 	struct area a = area_new(4096);
 	struct mt_rulesrv *srv = server(&a);
-	uint64_t page = code_page(0), x = page + 0x10;
+	uint64_t page = code_page(), x = page + 0x10;
 	mt_rulesrv_refresh(srv);   /* as at the ld.so notification of a load */
 	ck_assert_int_eq(mt_rulesrv_insert(srv, x), 0);
 	size_t at = slot_of(&a, x);
@@ -521,7 +531,7 @@ END_TEST
 START_TEST(stale_entries_withdrawn_at_start)
 {
 	struct area a = area_new(64);
-	uint64_t page = code_page(0);
+	uint64_t page = code_page();
 	ck_assert_int_eq(munmap((void *)(uintptr_t)page, 4096), 0);
 	/* The page is where mmap put it: an address in it whose slot is not
 	 * PROBE's (the first one could share it: 1 run in 64 failed so). */
