@@ -136,6 +136,10 @@ int mt_inj_start_reading(struct inj_engine *e)
 	st.ring0 = pow2 ? e->shm_target + ring0_off : 0;
 	st.ring_stride = stride;
 	st.ring_mask = pow2 ? nrings - 1 : 0;
+	/* with sampling, the free of a block not in the set is not sent */
+	bool sset = e->cfg.sample_bytes && e->sset_buckets;
+	st.sset = sset ? e->shm_target + e->rings_len + e->sset_off : 0;
+	st.sset_mask = sset ? e->sset_buckets - 1 : 0;
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

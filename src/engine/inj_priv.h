@@ -64,6 +64,8 @@ struct inj_engine {
 	struct mt_agent_shared *sh; /* memtrace's view: untrusted */
 	uint32_t stack_max, stack_slot, stacks_cap;
 	uint64_t stacks_off;
+	uint64_t sset_off;         /* the set of sampled live blocks (sset.h) */
+	uint32_t sset_buckets;     /* 0: the region has none */
 	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
 	struct mt_ringdec *dec;
 	struct mt_rulesrv *rs;
