@@ -79,6 +79,7 @@ static inline uint64_t mt_sset_alt(uint64_t addr, uint64_t mask)
 
 static inline int mt_sset_has(const struct mt_sset_bucket *b, uint64_t addr)
 {
+#pragma GCC unroll 7
 	for (uint32_t k = 0; k < MT_SSET_WAYS; k++)
 		if (__atomic_load_n(&b->addr[k], __ATOMIC_RELAXED) == addr)
 			return 1;

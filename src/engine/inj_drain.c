@@ -110,6 +110,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	e->base_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
 	e->base_refusals = __atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED);
 	e->base_timeouts = __atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED);
+	e->base_overflows = __atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -229,6 +230,8 @@ static void collect_stats(struct inj_engine *e)
 				    e->base_refusals);
 	e->st.rule_timeouts = SINCE(__atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED),
 				    e->base_timeouts);
+	e->st.sset_overflows = SINCE(__atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED),
+				     e->base_overflows);
 #undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }

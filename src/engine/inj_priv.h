@@ -89,7 +89,7 @@ struct inj_engine {
 	struct mt_engine_stats st;
 	uint64_t emitted;
 	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
-	uint64_t base_truncated, base_lost, base_refusals, base_timeouts;
+	uint64_t base_truncated, base_lost, base_refusals, base_timeouts, base_overflows;
 };
 
 /* ---- between the files ------------------------------------------------ */
