@@ -499,7 +499,8 @@ static HOT int free_unseen(uint64_t p)
 {
 	const struct mt_agent_state *s = &mt_agent_state;
 	uint64_t set = __atomic_load_n(&s->sset, __ATOMIC_RELAXED);
-	return set && p && !mt_sset_maybe((const struct mt_sset_bucket *)set, s->sset_mask, p);
+	return set && p && !mt_sset_maybe((const struct mt_sset_bucket *)set, s->sset_mask,
+				      s->sset_shift, p);
 }
 
 /* A block whose allocation was just recorded: into the set, so that its
@@ -509,7 +510,7 @@ static void remember(struct call *c, uint64_t p)
 {
 	const struct mt_agent_state *s = &mt_agent_state;
 	uint64_t set = s->sset;
-	if (set && !mt_sset_insert((struct mt_sset_bucket *)set, s->sset_mask, p) && c->sh)
+	if (set && !mt_sset_insert((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p) && c->sh)
 		__atomic_fetch_add(&c->sh->sset_overflows, 1, __ATOMIC_RELAXED);
 }
 
@@ -519,7 +520,7 @@ static void forget(uint64_t p)
 	const struct mt_agent_state *s = &mt_agent_state;
 	uint64_t set = s->sset;
 	if (set)
-		mt_sset_remove((struct mt_sset_bucket *)set, s->sset_mask, p);
+		mt_sset_remove((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p);
 }
 
 static inline void end(struct call *c)

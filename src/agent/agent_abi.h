@@ -131,7 +131,8 @@ struct mt_agent_state {
 	                          blocks (sset.h) in the target, and the free of
 	                          a block not in it is not recorded; 0: none,
 	                          every free is recorded */
-	uint64_t sset_mask;    /* its buckets - 1 */
+	uint32_t sset_mask;    /* its buckets - 1 */
+	uint32_t sset_shift;   /* its granules' log2 (sset.h) */
 	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
 	/* ---- records: inherited by a forked child ---- */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
@@ -237,7 +238,8 @@ struct mt_agent_shared {
 	 * used by the agent only; sset_buckets 0: none */
 	uint64_t sset_off;           /* from this struct's start, 64-aligned */
 	uint32_t sset_buckets;       /* a power of two, <= MT_SSET_MAX_BUCKETS */
-	uint32_t sset_pad;
+	uint32_t sset_shift;         /* granules of 2^sset_shift bytes, fixed for
+	                                the region's life (sset.h) */
 	uint64_t sset_overflows;     /* recorded blocks the set had no room for
 	                                (their frees are recorded all the same) */
 	uint64_t reserved[12];

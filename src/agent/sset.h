@@ -18,7 +18,13 @@
  *
  * An address lives in its home bucket (mt_sset_home) or, once the home
  * bucket was found full, in its second bucket (mt_sset_alt); 0 is a free
- * slot.  Inserting is one compare-and-swap of a free slot from 0; removing
+ * slot.  Both are hashed from the address's granule of 2^shift bytes, not
+ * from the address: the blocks a program churns through lie close
+ * together, so their frees look into a few lines of the set that stay in
+ * the cache, where a hash of each address would spread them over the
+ * whole set.  memtrace makes a granule much smaller than the mean bytes
+ * between samples (mt_sset_shift_for), so that a granule rarely holds more
+ * than one recorded live block, let alone seven.  Inserting is one compare-and-swap of a free slot from 0; removing
  * one compare-and-swap back to 0.  There are no tombstones: a lookup reads
  * every slot of a bucket instead of stopping at a free one, so a removal
  * never hides another address, and the set never clogs with churn.
@@ -50,6 +56,8 @@
 #define MT_SSET_F_SPILL 1u
 #define MT_SSET_F_OVER 2u
 #define MT_SSET_MAX_BUCKETS (1u << 22)
+#define MT_SSET_MIN_SHIFT 4u       /* granules of 16 bytes to 64 KiB */
+#define MT_SSET_MAX_SHIFT 16u
 
 struct mt_sset_bucket {
 	uint64_t flags;                /* MT_SSET_F_*, only ever set        */
@@ -57,22 +65,32 @@ struct mt_sset_bucket {
 };
 _Static_assert(sizeof(struct mt_sset_bucket) == 64, "a bucket is a cache line");
 
-/* One multiply of the address's 16-byte granule: blocks are at least
- * 8-byte aligned, so its low bits say little. */
-static inline uint64_t mt_sset_hash(uint64_t addr)
+/* The granule's shift for a mean of MEAN bytes between samples (0: every
+ * allocation): 1/64th of it, so that a granule of live heap holds a
+ * recorded block about once in 64, from 16 bytes (one block) to 64 KiB. */
+static inline uint32_t mt_sset_shift_for(uint64_t mean)
 {
-	return (addr >> 4) * 0x9e3779b97f4a7c15ULL;
+	uint32_t shift = MT_SSET_MIN_SHIFT;
+	while (shift < MT_SSET_MAX_SHIFT && (1ULL << (shift + 6)) < mean)
+		shift++;
+	return shift;
 }
 
-static inline uint64_t mt_sset_home(uint64_t addr, uint64_t mask)
+/* One multiply of ADDR's granule. */
+static inline uint64_t mt_sset_hash(uint64_t addr, uint32_t shift)
 {
-	return (mt_sset_hash(addr) >> 32) & mask;
+	return (addr >> shift) * 0x9e3779b97f4a7c15ULL;
+}
+
+static inline uint64_t mt_sset_home(uint64_t addr, uint64_t mask, uint32_t shift)
+{
+	return (mt_sset_hash(addr, shift) >> 32) & mask;
 }
 
 /* The second bucket: other bits of the hash, never the home bucket. */
-static inline uint64_t mt_sset_alt(uint64_t addr, uint64_t mask)
+static inline uint64_t mt_sset_alt(uint64_t addr, uint64_t mask, uint32_t shift)
 {
-	uint64_t h = mt_sset_hash(addr);
+	uint64_t h = mt_sset_hash(addr, shift);
 	uint64_t a = (h >> 10) & mask;
 	return a == ((h >> 32) & mask) ? a ^ 1 : a;
 }
@@ -111,17 +129,18 @@ static inline int mt_sset_drop(struct mt_sset_bucket *b, uint64_t addr)
 }
 
 /* Records ADDR (non-zero), the block of an allocation just recorded, in
- * the set of MASK + 1 buckets at SET: 1 indexed, 0 not (both its buckets
+ * the set of MASK + 1 buckets at SET, granules of 2^SHIFT bytes: 1 indexed, 0 not (both its buckets
  * full: its home bucket is marked OVER instead, so its free is recorded
  * anyway; the caller counts it). */
-static inline int mt_sset_insert(struct mt_sset_bucket *set, uint64_t mask, uint64_t addr)
+static inline int mt_sset_insert(struct mt_sset_bucket *set, uint64_t mask, uint32_t shift,
+				     uint64_t addr)
 {
-	struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask)];
+	struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask, shift)];
 	if (mt_sset_put(home, addr))
 		return 1;
 	if (!(__atomic_load_n(&home->flags, __ATOMIC_RELAXED) & MT_SSET_F_SPILL))
 		__atomic_fetch_or(&home->flags, MT_SSET_F_SPILL, __ATOMIC_SEQ_CST);
-	if (mt_sset_put(&set[mt_sset_alt(addr, mask)], addr))
+	if (mt_sset_put(&set[mt_sset_alt(addr, mask, shift)], addr))
 		return 1;
 	__atomic_fetch_or(&home->flags, MT_SSET_F_OVER, __ATOMIC_SEQ_CST);
 	return 0;
@@ -130,27 +149,29 @@ static inline int mt_sset_insert(struct mt_sset_bucket *set, uint64_t mask, uint
 /* Whether the free of ADDR (non-zero) must be recorded: 0 when ADDR is
  * surely no recorded live block (the fast path: one cache line read), 1
  * when it is in the set, or may be (an OVER home bucket). */
-static inline int mt_sset_maybe(const struct mt_sset_bucket *set, uint64_t mask, uint64_t addr)
+static inline int mt_sset_maybe(const struct mt_sset_bucket *set, uint64_t mask, uint32_t shift,
+				uint64_t addr)
 {
-	const struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask)];
+	const struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask, shift)];
 	if (mt_sset_has(home, addr))
 		return 1;
 	uint64_t f = __atomic_load_n(&home->flags, __ATOMIC_RELAXED);
 	if (__builtin_expect(f == 0, 1))
 		return 0;
-	return (f & MT_SSET_F_OVER) || mt_sset_has(&set[mt_sset_alt(addr, mask)], addr);
+	return (f & MT_SSET_F_OVER) || mt_sset_has(&set[mt_sset_alt(addr, mask, shift)], addr);
 }
 
 /* Takes ADDR out of the set, when its block is freed (before the real
  * free): 1 when it was there. */
-static inline int mt_sset_remove(struct mt_sset_bucket *set, uint64_t mask, uint64_t addr)
+static inline int mt_sset_remove(struct mt_sset_bucket *set, uint64_t mask, uint32_t shift,
+				     uint64_t addr)
 {
-	struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask)];
+	struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask, shift)];
 	if (mt_sset_drop(home, addr))
 		return 1;
 	if (!(__atomic_load_n(&home->flags, __ATOMIC_RELAXED) & MT_SSET_F_SPILL))
 		return 0;
-	return mt_sset_drop(&set[mt_sset_alt(addr, mask)], addr);
+	return mt_sset_drop(&set[mt_sset_alt(addr, mask, shift)], addr);
 }
 
 #endif

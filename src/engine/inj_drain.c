@@ -141,6 +141,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	bool sset = e->cfg.sample_bytes && e->sset_buckets;
 	st.sset = sset ? e->shm_target + e->rings_len + e->sset_off : 0;
 	st.sset_mask = sset ? e->sset_buckets - 1 : 0;
+	st.sset_shift = sset ? e->sset_shift : 0;
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

@@ -34,7 +34,7 @@
  * per bucket of 7 for 8 GiB of live heap, 1 to 16 MiB (pages are only
  * touched as the set is used).  A block the set has no room for costs
  * speed, never a free (sset.h); a later memtrace with another mean uses
- * the set the region has. */
+ * the set the region has, as made (its granules too). */
 static uint32_t sset_buckets(uint64_t mean)
 {
 	uint64_t want = mean ? (1ULL << 33) / mean : 0;
@@ -138,9 +138,11 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	e->stacks_off = __atomic_load_n(&sh->stacks_off, __ATOMIC_RELAXED);
 	e->sset_off = __atomic_load_n(&sh->sset_off, __ATOMIC_RELAXED);
 	e->sset_buckets = __atomic_load_n(&sh->sset_buckets, __ATOMIC_RELAXED);
+	e->sset_shift = __atomic_load_n(&sh->sset_shift, __ATOMIC_RELAXED);
 	uint32_t sb = e->sset_buckets;
 	/* a set that is not right is not used: every free is then recorded */
 	if (sb && ((sb & (sb - 1)) || sb > MT_SSET_MAX_BUCKETS || e->sset_off % 64 ||
+		   e->sset_shift < MT_SSET_MIN_SHIFT || e->sset_shift > MT_SSET_MAX_SHIFT ||
 		   e->sset_off < sizeof *sh || e->sset_off > avail ||
 		   (uint64_t)sb * sizeof(struct mt_sset_bucket) > avail - e->sset_off))
 		e->sset_buckets = 0;
@@ -348,6 +350,7 @@ static int map_region(struct inj_engine *e, int nthreads)
 		.rules_off = rules_off, .rules_cap = RULES_CAP, .stack_max = stack_max,
 		.stacks_off = stacks_off, .stacks_cap = STACKS_CAP, .stack_slot = slot,
 		.sset_off = sset_off, .sset_buckets = nsset,
+		.sset_shift = mt_sset_shift_for(e->cfg.sample_bytes),
 	};
 	return adopt_shared(e, rings_len);
 }

@@ -66,6 +66,7 @@ struct inj_engine {
 	uint64_t stacks_off;
 	uint64_t sset_off;         /* the set of sampled live blocks (sset.h) */
 	uint32_t sset_buckets;     /* 0: the region has none */
+	uint32_t sset_shift;
 	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
 	struct mt_ringdec *dec;
 	struct mt_rulesrv *rs;

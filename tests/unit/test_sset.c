@@ -12,6 +12,8 @@
 
 #include "agent/sset.h"
 
+#define SHIFT 4u   /* granules of 16 bytes: one block each */
+
 static struct mt_sset_bucket *set_new(uint64_t buckets)
 {
 	struct mt_sset_bucket *s = aligned_alloc(64, buckets * sizeof *s);
@@ -34,7 +36,7 @@ static uint64_t used_slots(const struct mt_sset_bucket *s, uint64_t buckets)
 static uint64_t addr_at_home(uint64_t home, uint64_t mask, uint64_t *from)
 {
 	for (uint64_t a = *from;; a += 16)
-		if (mt_sset_home(a, mask) == home) {
+		if (mt_sset_home(a, mask, SHIFT) == home) {
 			*from = a + 16;
 			return a;
 		}
@@ -45,15 +47,15 @@ START_TEST(insert_find_remove)
 	const uint64_t mask = 63;
 	struct mt_sset_bucket *s = set_new(mask + 1);
 	uint64_t a = 0x7f0000001010, b = 0x7f0000002020;
-	ck_assert_int_eq(mt_sset_maybe(s, mask, a), 0);
-	ck_assert_int_eq(mt_sset_insert(s, mask, a), 1);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, a), 1);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, b), 0);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, a), 0);
+	ck_assert_int_eq(mt_sset_insert(s, mask, SHIFT, a), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, a), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, b), 0);
 	ck_assert_uint_eq(used_slots(s, mask + 1), 1);
-	ck_assert_int_eq(mt_sset_remove(s, mask, b), 0);
-	ck_assert_int_eq(mt_sset_remove(s, mask, a), 1);
-	ck_assert_int_eq(mt_sset_remove(s, mask, a), 0);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, a), 0);
+	ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, b), 0);
+	ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, a), 1);
+	ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, a), 0);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, a), 0);
 	ck_assert_uint_eq(used_slots(s, mask + 1), 0);
 	free(s);
 }
@@ -63,7 +65,47 @@ START_TEST(alt_is_never_home)
 {
 	for (uint64_t mask = 1; mask < (1u << 16); mask = mask * 2 + 1)
 		for (uint64_t a = 16; a < 16 * 4096; a += 16)
-			ck_assert_uint_ne(mt_sset_alt(a, mask), mt_sset_home(a, mask));
+			ck_assert_uint_ne(mt_sset_alt(a, mask, SHIFT), mt_sset_home(a, mask, SHIFT));
+}
+END_TEST
+
+/* Granules: 1/64th of the mean, 16 B to 64 KiB; the blocks of one granule
+ * share their buckets (a churning program's frees read few lines), the
+ * granules of a heap spread over the set. */
+START_TEST(granules)
+{
+	ck_assert_uint_eq(mt_sset_shift_for(0), 4);
+	ck_assert_uint_eq(mt_sset_shift_for(1), 4);
+	ck_assert_uint_eq(mt_sset_shift_for(8192), 7);
+	ck_assert_uint_eq(mt_sset_shift_for(524288), 13);
+	ck_assert_uint_eq(mt_sset_shift_for(1ULL << 30), 16);
+	const uint64_t mask = 16383;
+	uint64_t g = 0x7f1234560000ULL;
+	for (uint64_t a = g; a < g + 8192; a += 16) {
+		ck_assert_uint_eq(mt_sset_home(a, mask, 13), mt_sset_home(g, mask, 13));
+		ck_assert_uint_eq(mt_sset_alt(a, mask, 13), mt_sset_alt(g, mask, 13));
+	}
+	/* 1024 consecutive granules (8 MiB of heap): most buckets distinct */
+	static uint8_t seen[16384];
+	uint32_t distinct = 0;
+	for (uint64_t k = 0; k < 1024; k++) {
+		uint64_t h = mt_sset_home(g + (k << 13), mask, 13);
+		distinct += !seen[h];
+		seen[h] = 1;
+	}
+	ck_assert_uint_gt(distinct, 990);
+	/* a block in a granule's second bucket is found from any address's
+	 * view of that granule, and only its own address matches */
+	struct mt_sset_bucket *s = set_new(mask + 1);
+	for (uint64_t a = g; a < g + 8 * 16; a += 16)
+		ck_assert_int_eq(mt_sset_insert(s, mask, 13, a), 1);
+	ck_assert_uint_eq(s[mt_sset_home(g, mask, 13)].flags, MT_SSET_F_SPILL);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, 13, g + 7 * 16), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, 13, g + 8 * 16), 0);
+	for (uint64_t a = g; a < g + 8 * 16; a += 16)
+		ck_assert_int_eq(mt_sset_remove(s, mask, 13, a), 1);
+	ck_assert_uint_eq(used_slots(s, mask + 1), 0);
+	free(s);
 }
 END_TEST
 
@@ -76,19 +118,19 @@ START_TEST(spill_to_alt)
 	uint64_t from = 0x10000, v[MT_SSET_WAYS + 1];
 	for (uint32_t i = 0; i <= MT_SSET_WAYS; i++) {
 		v[i] = addr_at_home(17, mask, &from);
-		ck_assert_int_eq(mt_sset_insert(s, mask, v[i]), 1);
+		ck_assert_int_eq(mt_sset_insert(s, mask, SHIFT, v[i]), 1);
 	}
 	ck_assert_uint_eq(s[17].flags, MT_SSET_F_SPILL);
-	ck_assert(mt_sset_has(&s[mt_sset_alt(v[MT_SSET_WAYS], mask)], v[MT_SSET_WAYS]));
+	ck_assert(mt_sset_has(&s[mt_sset_alt(v[MT_SSET_WAYS], mask, SHIFT)], v[MT_SSET_WAYS]));
 	for (uint32_t i = 0; i <= MT_SSET_WAYS; i++)
-		ck_assert_int_eq(mt_sset_maybe(s, mask, v[i]), 1);
+		ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, v[i]), 1);
 	/* an address of that home in neither bucket: looked for in both */
 	uint64_t other = addr_at_home(17, mask, &from);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, other), 0);
-	ck_assert_int_eq(mt_sset_remove(s, mask, v[MT_SSET_WAYS]), 1);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, v[MT_SSET_WAYS]), 0);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, other), 0);
+	ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, v[MT_SSET_WAYS]), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, v[MT_SSET_WAYS]), 0);
 	for (uint32_t i = 0; i < MT_SSET_WAYS; i++)
-		ck_assert_int_eq(mt_sset_remove(s, mask, v[i]), 1);
+		ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, v[i]), 1);
 	ck_assert_uint_eq(used_slots(s, mask + 1), 0);
 	free(s);
 }
@@ -104,20 +146,20 @@ START_TEST(overflow_marks_home)
 	uint64_t from = 0x20000, v[2 * MT_SSET_WAYS];
 	for (uint32_t i = 0; i < 2 * MT_SSET_WAYS; i++) {
 		v[i] = addr_at_home(0, mask, &from);
-		ck_assert_int_eq(mt_sset_insert(s, mask, v[i]), 1);
+		ck_assert_int_eq(mt_sset_insert(s, mask, SHIFT, v[i]), 1);
 	}
 	ck_assert_uint_eq(used_slots(s, mask + 1), 2 * MT_SSET_WAYS);
 	ck_assert_uint_eq(s[0].flags, MT_SSET_F_SPILL);
 	uint64_t late = addr_at_home(0, mask, &from);
-	ck_assert_int_eq(mt_sset_insert(s, mask, late), 0);
+	ck_assert_int_eq(mt_sset_insert(s, mask, SHIFT, late), 0);
 	ck_assert_uint_eq(s[0].flags, MT_SSET_F_SPILL | MT_SSET_F_OVER);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, late), 1);
-	ck_assert_int_eq(mt_sset_maybe(s, mask, addr_at_home(0, mask, &from)), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, late), 1);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, addr_at_home(0, mask, &from)), 1);
 	uint64_t from1 = 0x20000;
-	ck_assert_int_eq(mt_sset_maybe(s, mask, addr_at_home(1, mask, &from1)), 0);
-	ck_assert_int_eq(mt_sset_remove(s, mask, late), 0);
+	ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, addr_at_home(1, mask, &from1)), 0);
+	ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, late), 0);
 	for (uint32_t i = 0; i < 2 * MT_SSET_WAYS; i++)
-		ck_assert_int_eq(mt_sset_remove(s, mask, v[i]), 1);
+		ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, v[i]), 1);
 	free(s);
 }
 END_TEST
@@ -135,18 +177,18 @@ START_TEST(churn_leaves_nothing)
 		x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
 		int k = (int)(x % LIVE);
 		if (live[k]) {
-			ck_assert_int_eq(mt_sset_maybe(s, mask, live[k]), 1);
-			ck_assert_int_eq(mt_sset_remove(s, mask, live[k]), 1);
-			ck_assert_int_eq(mt_sset_maybe(s, mask, live[k]) && !s[mt_sset_home(live[k], mask)].flags, 0);
+			ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, live[k]), 1);
+			ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, live[k]), 1);
+			ck_assert_int_eq(mt_sset_maybe(s, mask, SHIFT, live[k]) && !s[mt_sset_home(live[k], mask, SHIFT)].flags, 0);
 			live[k] = 0;
 		} else {
 			live[k] = ((x >> 16) & 0xffffffff0ULL) + 0x100000 * (uint64_t)(k + 1);
-			ck_assert_int_eq(mt_sset_insert(s, mask, live[k]), 1);
+			ck_assert_int_eq(mt_sset_insert(s, mask, SHIFT, live[k]), 1);
 		}
 	}
 	for (int k = 0; k < LIVE; k++)
 		if (live[k])
-			ck_assert_int_eq(mt_sset_remove(s, mask, live[k]), 1);
+			ck_assert_int_eq(mt_sset_remove(s, mask, SHIFT, live[k]), 1);
 	ck_assert_uint_eq(used_slots(s, mask + 1), 0);
 	uint64_t over = 0;
 	for (uint64_t i = 0; i <= mask; i++)
@@ -172,8 +214,8 @@ struct worker {
 
 static int present(const struct worker *w, uint64_t a)
 {
-	return mt_sset_has(&w->set[mt_sset_home(a, w->mask)], a) ||
-	       mt_sset_has(&w->set[mt_sset_alt(a, w->mask)], a);
+	return mt_sset_has(&w->set[mt_sset_home(a, w->mask, SHIFT)], a) ||
+	       mt_sset_has(&w->set[mt_sset_alt(a, w->mask, SHIFT)], a);
 }
 
 /* Each thread owns its addresses (as a thread owns the blocks it frees):
@@ -191,22 +233,22 @@ static void *work(void *arg)
 		if (mine[k]) {
 			/* a recorded block: its free must be seen, and an
 			 * indexed one really found (OVER aside) */
-			if (!mt_sset_maybe(w->set, w->mask, mine[k]) || (in[k] && !present(w, mine[k])))
+			if (!mt_sset_maybe(w->set, w->mask, SHIFT, mine[k]) || (in[k] && !present(w, mine[k])))
 				w->missed++;
-			int was = mt_sset_remove(w->set, w->mask, mine[k]);
+			int was = mt_sset_remove(w->set, w->mask, SHIFT, mine[k]);
 			if (in[k] && !was)
 				w->lost++;
 			mine[k] = 0;
 		} else {
 			mine[k] = ((uint64_t)(w->index + 1) << 40) | ((x >> 8) & 0xfffffff0ULL) |
 				  ((uint64_t)k << 32);
-			in[k] = mt_sset_insert(w->set, w->mask, mine[k]);
+			in[k] = mt_sset_insert(w->set, w->mask, SHIFT, mine[k]);
 			w->indexed += in[k];
 			w->overflowed += !in[k];
 		}
 	}
 	for (int k = 0; k < PER_THREAD; k++)
-		if (mine[k] && mt_sset_remove(w->set, w->mask, mine[k]) != in[k])
+		if (mine[k] && mt_sset_remove(w->set, w->mask, SHIFT, mine[k]) != in[k])
 			w->lost++;
 	return NULL;
 }
@@ -258,6 +300,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, insert_find_remove);
 	tcase_add_test(tc, alt_is_never_home);
+	tcase_add_test(tc, granules);
 	tcase_add_test(tc, spill_to_alt);
 	tcase_add_test(tc, overflow_marks_home);
 	tcase_add_test(tc, churn_leaves_nothing);
