@@ -100,6 +100,7 @@ static void route_emit(void *ctx, const struct mt_event *ev)
 int mt_inj_start_reading(struct inj_engine *e)
 {
 	struct mt_ringdec_ops ops = { .emit = route_emit, .stack = stack_of, .ctx = e };
+	mt_inj_sset_clear(e);
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
@@ -142,6 +143,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	st.sset = sset ? e->shm_target + e->rings_len + e->sset_off : 0;
 	st.sset_mask = sset ? e->sset_buckets - 1 : 0;
 	st.sset_shift = sset ? e->sset_shift : 0;
+	e->st.frees_sampled = sset;
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

@@ -355,6 +355,40 @@ static int map_region(struct inj_engine *e, int nthreads)
 	return adopt_shared(e, rings_len);
 }
 
+/* Empties the set of sampled live blocks (sset.h), all threads stopped.
+ * The blocks in it were recorded for an earlier memtrace: this one reads
+ * the rings from where they are now (ringdec.c), so it knows none of them
+ * and their frees need not be sent.  A block whose record it will read is
+ * put in the set after that record, so after this.  A thread stopped
+ * half-way through an insert was inserting such an older block: a flag it
+ * set and this clears can only hide that block's free.  Only the pages
+ * the set has used are read (mincore), so that an unused set stays
+ * unallocated; a page mincore cannot tell is read all the same. */
+void mt_inj_sset_clear(struct inj_engine *e)
+{
+	if (!e->sh || !e->sset_buckets)
+		return;
+	uint64_t *set = (uint64_t *)((char *)e->sh + e->sset_off);
+	size_t words = (size_t)e->sset_buckets * sizeof(struct mt_sset_bucket) / 8;
+	uintptr_t page0 = (uintptr_t)set & ~(uintptr_t)4095;
+	size_t pages = ((uintptr_t)(set + words) - page0 + 4095) / 4096;
+	unsigned char vec[256];
+	for (size_t p = 0; p < pages; p += sizeof vec) {
+		size_t n = pages - p < sizeof vec ? pages - p : sizeof vec;
+		if (mincore((void *)(page0 + p * 4096), n * 4096, vec) < 0)
+			memset(vec, 1, n);
+		for (size_t i = 0; i < n; i++) {
+			if (!(vec[i] & 1))
+				continue;
+			uint64_t *w = (uint64_t *)(page0 + (p + i) * 4096);
+			for (size_t k = 0; k < 512; k++)
+				if (w + k >= set && w + k < set + words &&
+				    __atomic_load_n(&w[k], __ATOMIC_RELAXED))
+					__atomic_store_n(&w[k], 0, __ATOMIC_RELAXED);
+		}
+	}
+}
+
 /* The offset from the thread pointer where glibc (or another libc) keeps
  * each thread's id: the first one that holds the id of every stopped
  * thread.  0 when none does (the agent then asks the kernel). */

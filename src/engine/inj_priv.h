@@ -105,6 +105,7 @@ void mt_inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t le
 /* inj_map.c */
 int mt_inj_setup(struct inj_engine *e, const struct mt_maps *maps);
 uint32_t mt_inj_find_tid_offset(struct inj_engine *e);
+void mt_inj_sset_clear(struct inj_engine *e);
 
 /* inj_hooks.c */
 enum mt_err mt_inj_install(struct mt_engine *base, bool *installed, const char **why_not);
