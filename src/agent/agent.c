@@ -510,7 +510,8 @@ static void remember(struct call *c, uint64_t p)
 {
 	const struct mt_agent_state *s = &mt_agent_state;
 	uint64_t set = s->sset;
-	if (set && !mt_sset_insert((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p) && c->sh)
+	if (set && !mt_sset_insert((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p) &&
+	    c->sh)
 		__atomic_fetch_add(&c->sh->sset_overflows, 1, __ATOMIC_RELAXED);
 }
 
@@ -764,7 +765,8 @@ void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t
 	free1_seen(p, h, sp);
 }
 
-static NOINLINE void free2_seen(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp)
+static NOINLINE void free2_seen(uint64_t p, uint64_t a, const struct mt_agent_hook *h,
+				uint64_t sp)
 {
 	struct call c;
 	int how;
@@ -784,7 +786,8 @@ void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t 
 	free2_seen(p, a, h, sp);
 }
 
-static NOINLINE void free3_seen(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp)
+static NOINLINE void free3_seen(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h,
+				uint64_t sp)
 {
 	struct call c;
 	int how;

@@ -24,8 +24,9 @@
  * the cache, where a hash of each address would spread them over the
  * whole set.  memtrace makes a granule much smaller than the mean bytes
  * between samples (mt_sset_shift_for), so that a granule rarely holds more
- * than one recorded live block, let alone seven.  Inserting is one compare-and-swap of a free slot from 0; removing
- * one compare-and-swap back to 0.  There are no tombstones: a lookup reads
+ * than one recorded live block, let alone seven.  Inserting is one
+ * compare-and-swap of a free slot from 0; removing one compare-and-swap
+ * back to 0.  There are no tombstones: a lookup reads
  * every slot of a bucket instead of stopping at a free one, so a removal
  * never hides another address, and the set never clogs with churn.
  *
@@ -45,7 +46,9 @@
  * later block at that address recorded too, which memtrace counts as an
  * unsampled free.  A missing entry for a recorded block would lose its
  * free, and cannot happen: the insert completes before the allocation
- * returns, and only the free of that block removes it.
+ * returns, and only the free of that block removes it.  Each memtrace
+ * empties the set when it starts reading, all threads stopped
+ * (mt_inj_sset_clear): it knows no block recorded before.
  */
 #ifndef MT_SSET_H
 #define MT_SSET_H
