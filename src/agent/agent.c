@@ -19,6 +19,7 @@
 #include "arch/agent_sys.h"
 #include "model/allocfn.h"
 #include "agent/ring.h"
+#include "agent/sset.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -29,6 +30,9 @@ struct mt_agent_state mt_agent_state;
 /* What every allocator call runs: inlined into each handler, where the
  * call's state stays in registers (about 2 ns a call less than calls). */
 #define HOT inline __attribute__((always_inline))
+/* What only a recorded call runs, kept out of a handler whose other path
+ * must stay short (a free under sampling: no frame to set up). */
+#define NOINLINE __attribute__((noinline))
 
 /* One thread's view of one call. */
 struct call {
@@ -473,8 +477,8 @@ static void wait_room(struct call *c)
  * after it.  The key is the block the record is about; a REALLOC without
  * a new block has none.  No reader attached: the push drops the record,
  * and no generation is spent on it. */
-static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
-		uint64_t size, uint64_t old)
+static int put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t addr,
+	       uint64_t size, uint64_t old)
 {
 	if ((mt_agent_state.flags & MT_AGENT_F_WAIT) && !mt_ring_room(c->rg, c->r))
 		wait_room(c);
@@ -483,7 +487,41 @@ static void put(struct call *c, enum mt_ring_kind kind, uint32_t fn, uint64_t ad
 		.stack = c->stack, .tid = c->tid, .kind = (uint16_t)kind, .fn = (uint16_t)fn,
 	};
 	uint64_t key = kind == MT_RING_REALLOC_BEGIN ? old : addr;
-	mt_ring_push_keyed(c->rg, c->r, &ev, key);
+	return mt_ring_push_keyed(c->rg, c->r, &ev, key);
+}
+
+/* ---- the set of sampled live blocks (sset.h) --------------------------- */
+
+/* Whether the free of P needs no record: sampling, and P is surely no
+ * block the agent recorded.  The whole cost of an unsampled block's free:
+ * two loads of the configuration and one cache line of the set. */
+static HOT int free_unseen(uint64_t p)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t set = __atomic_load_n(&s->sset, __ATOMIC_RELAXED);
+	return set && p && !mt_sset_maybe((const struct mt_sset_bucket *)set, s->sset_mask,
+				      s->sset_shift, p);
+}
+
+/* A block whose allocation was just recorded: into the set, so that its
+ * free is recorded too.  No room: its free is recorded anyway (sset.h),
+ * and the count says how often that happened. */
+static void remember(struct call *c, uint64_t p)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t set = s->sset;
+	if (set && !mt_sset_insert((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p) &&
+	    c->sh)
+		__atomic_fetch_add(&c->sh->sset_overflows, 1, __ATOMIC_RELAXED);
+}
+
+/* The block P is being freed (before the real free): out of the set. */
+static void forget(uint64_t p)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t set = s->sset;
+	if (set)
+		mt_sset_remove((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p);
 }
 
 static inline void end(struct call *c)
@@ -531,8 +569,8 @@ static HOT void *alloc_common(uint64_t a, uint64_t b, uint64_t c, const struct m
 	take_stack(&cl, h, sp, bp);
 	void *p = CALL_ORIG();
 #undef CALL_ORIG
-	if (p)
-		put(&cl, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0);
+	if (p && put(&cl, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0))
+		remember(&cl, (uint64_t)p);
 	end(&cl);
 	return p;
 }
@@ -582,8 +620,8 @@ static HOT uint64_t new_common(uint64_t a, uint64_t b, const struct mt_agent_hoo
 	take_stack(&c, h, sp, bp);
 	uint64_t tag = (uint64_t)&nothrow_tag;
 	void *p = nargs == 1 ? ((fn2)h->alt)(a, tag) : ((fn3)h->alt)(a, b, tag);
-	if (p)
-		put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0);
+	if (p && put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0))
+		remember(&c, (uint64_t)p);
 	end(&c);
 	return (uint64_t)p;
 }
@@ -620,8 +658,8 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 	int rc = ((pm)h->orig)(pp, al, size);
 	if (rc == 0 && pp) {
 		uint64_t p = *(const uint64_t *)pp;
-		if (p)
-			put(&c, MT_RING_ALLOC, h->fn, p, size, 0);
+		if (p && put(&c, MT_RING_ALLOC, h->fn, p, size, 0))
+			remember(&c, p);
 	}
 	end(&c);
 	return rc;
@@ -629,27 +667,50 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 
 /* realloc(p, size), reallocarray(p, n, size), rallocx(p, size, flags).
  * The old block is announced before the real call (another thread may be
- * handed it once it is freed), the outcome after it. */
+ * handed it once it is freed), the outcome after it.  Sampling decides
+ * first, from the size and the set: a call whose new block is not sampled
+ * and whose old one was never recorded only runs.  A call not admitted
+ * (ring full) leaves the set as it was: an entry left over is harmless
+ * (sset.h), a missing one would lose a free. */
 static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
 			    uint64_t sp, uint64_t bp, int three)
 {
 	struct call c;
 	int how = begin(&c, sp);
-	if (how != TRACE || !admit(&c)) {
-		void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+#define CALL_ORIG() (three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n))
+	if (how != TRACE) {
+		void *q = CALL_ORIG();
 		if (how != PASS)
 			end(&c);
 		return q;
 	}
 	uint64_t size = size_of(h, p, n, m);
-	take_stack(&c, h, sp, bp);
-	if (p)
-		put(&c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, p);
-	void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
-	if (q && !sampled(&mt_agent_state, c.r, size))
-		put(&c, MT_RING_REALLOC, h->fn, 0, 0, p);   /* old freed, new not traced */
-	else
-		put(&c, MT_RING_REALLOC, h->fn, (uint64_t)q, size, p);
+	int samp = sampled(&mt_agent_state, c.r, size);
+	uint64_t old = p && !free_unseen(p) ? p : 0;
+	if ((!samp && !old) || !admit(&c)) {
+		void *q = CALL_ORIG();
+		end(&c);
+		return q;
+	}
+	if (samp)
+		take_stack(&c, h, sp, bp);
+	if (old) {
+		forget(old);
+		put(&c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, old);
+	}
+	void *q = CALL_ORIG();
+#undef CALL_ORIG
+	if (!q) {
+		/* failed, the old block kept; or realloc(p, 0) freed it */
+		put(&c, MT_RING_REALLOC, h->fn, 0, size, old);
+		if (old && size)
+			remember(&c, old);
+	} else if (samp) {
+		if (put(&c, MT_RING_REALLOC, h->fn, (uint64_t)q, size, old))
+			remember(&c, (uint64_t)q);
+	} else {
+		put(&c, MT_RING_REALLOC, h->fn, 0, 0, old);   /* old freed, new not traced */
+	}
 	end(&c);
 	return q;
 }
@@ -671,17 +732,20 @@ void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agen
 /* free(p), free_sized(p, n), free_aligned_sized(p, al, n), operator
  * delete and its sized, aligned and nothrow forms, dallocx, sdallocx:
  * published before the real free runs.  A free inside (jemalloc's delete
- * jumps to free) is nested: one call. */
+ * jumps to free) is nested: one call.  With sampling, the free of a block
+ * not in the set (free_unseen) only runs: the handlers test it first. */
 static HOT void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t sp,
 			    struct call *c, int *how)
 {
 	*how = begin(c, sp);
-	if (*how == TRACE && p && admit(c))
+	if (*how != TRACE || !p)
+		return;
+	forget(p);
+	if (admit(c))
 		put(c, MT_RING_FREE, h->fn, p, 0, 0);
 }
 
-void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
-void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+static NOINLINE void free1_seen(uint64_t p, const struct mt_agent_hook *h, uint64_t sp)
 {
 	struct call c;
 	int how;
@@ -691,8 +755,18 @@ void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t
 		end(&c);
 }
 
-void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
-void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void mt_h_free1(uint64_t p, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	if (free_unseen(p)) {
+		((void (*)(uint64_t))h->orig)(p);
+		return;
+	}
+	free1_seen(p, h, sp);
+}
+
+static NOINLINE void free2_seen(uint64_t p, uint64_t a, const struct mt_agent_hook *h,
+				uint64_t sp)
 {
 	struct call c;
 	int how;
@@ -702,10 +776,18 @@ void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t 
 		end(&c);
 }
 
-void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
-		uint64_t bp);
-void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
-		uint64_t bp)
+void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void mt_h_free2(uint64_t p, uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	if (free_unseen(p)) {
+		((void (*)(uint64_t, uint64_t))h->orig)(p, a);
+		return;
+	}
+	free2_seen(p, a, h, sp);
+}
+
+static NOINLINE void free3_seen(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h,
+				uint64_t sp)
 {
 	struct call c;
 	int how;
@@ -713,6 +795,18 @@ void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *
 	((void (*)(uint64_t, uint64_t, uint64_t))h->orig)(p, a, b);
 	if (how != PASS)
 		end(&c);
+}
+
+void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+		uint64_t bp);
+void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp,
+		uint64_t bp)
+{
+	if (free_unseen(p)) {
+		((void (*)(uint64_t, uint64_t, uint64_t))h->orig)(p, a, b);
+		return;
+	}
+	free3_seen(p, a, b, h, sp);
 }
 
 /* ld.so's _dl_debug_state(), around every dlopen and dlclose: memtrace

@@ -13,6 +13,7 @@
  *   | struct mt_agent_state:       |        |   futex words, requests      |
  *   |   configuration (rw,         |        | rules  [rules_cap]  memtrace |
  *   |   MADV_WIPEONFORK)           |        | stacks [stacks_cap] agent    |
+ *   |                              |        | sampled set (sset.h)  agent  |
  *   +------------------------------+  page  +------------------------------+
  *   |   records (rw, inherited)    |        (MADV_DONTFORK; the target keeps
  *   +------------------------------+         its fd open: records.region_fd)
@@ -55,7 +56,7 @@
 #include "model/stacks.h"
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 5u
+#define MT_AGENT_VERSION 6u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 #define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
@@ -112,7 +113,7 @@ struct mt_agent_hook_rec {
  * first page, wiped in a forked child) and never the records (the second
  * page, inherited by a forked child). */
 #define MT_AGENT_RECORDS_OFF 4096u
-#define MT_AGENT_CONFIG_BYTES 72u
+#define MT_AGENT_CONFIG_BYTES 88u
 struct mt_agent_state {
 	/* ---- configuration: MADV_WIPEONFORK ---- */
 	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
@@ -126,6 +127,12 @@ struct mt_agent_state {
 	uint32_t ring_mask;    /* nrings - 1 (nrings is a power of two)      */
 	uint64_t ring0;        /* ring 0 in the target; 0: ask mt_ring_claim */
 	uint64_t ring_stride;  /* bytes from one ring to the next            */
+	uint64_t sset;         /* with sample_bytes: the set of sampled live
+	                          blocks (sset.h) in the target, and the free of
+	                          a block not in it is not recorded; 0: none,
+	                          every free is recorded */
+	uint32_t sset_mask;    /* its buckets - 1 */
+	uint32_t sset_shift;   /* its granules' log2 (sset.h) */
 	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
 	/* ---- records: inherited by a forked child ---- */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
@@ -227,7 +234,15 @@ struct mt_agent_shared {
 	uint64_t rule_waits;         /* requests the agent waited for */
 	uint64_t rule_timeouts;      /* requests memtrace did not answer in time */
 	uint64_t rule_refusals;      /* requests memtrace had no room for */
-	uint64_t reserved[15];
+	/* the set of sampled live blocks (sset.h): made by memtrace, zeroed;
+	 * used by the agent only; sset_buckets 0: none */
+	uint64_t sset_off;           /* from this struct's start, 64-aligned */
+	uint32_t sset_buckets;       /* a power of two, <= MT_SSET_MAX_BUCKETS */
+	uint32_t sset_shift;         /* granules of 2^sset_shift bytes, fixed for
+	                                the region's life (sset.h) */
+	uint64_t sset_overflows;     /* recorded blocks the set had no room for
+	                                (their frees are recorded all the same) */
+	uint64_t reserved[12];
 };
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)

@@ -39,6 +39,9 @@ struct mt_census_report {
 	bool complete;             /* false: something was skipped (WARNINGS) */
 	uint64_t blocks, bytes;    /* live before attach, as censused */
 	uint64_t freed_blocks, freed_bytes; /* of those, freed since attach */
+	bool frees_unseen;         /* the engine sent no free of a block it did
+	                              not sample (--sample-bytes, inject): the
+	                              freed ones are only some of those freed */
 	double paused_ms;          /* threads stopped for the census */
 	double took_ms;            /* the whole census, pause included */
 	/* free chunks the allocator holds, by where they wait */

@@ -47,6 +47,10 @@ struct mt_engine_stats {
 	uint64_t rule_timeouts;    /* waits for a rule that memtrace let lapse */
 	uint64_t rejected;         /* records that failed memtrace's checks */
 	uint64_t order_forced;     /* records emitted without their predecessor */
+	uint64_t sset_overflows;   /* sampled blocks the agent's set had no room
+	                              for (their frees recorded all the same) */
+	bool frees_sampled;        /* the free of a block not sampled is not sent
+	                              (so nor is that of a block from before) */
 	bool reused_agent;         /* the agent was already in the target */
 	int hooks_adopted;         /* live hooks a killed memtrace left, taken over */
 	enum {

@@ -100,6 +100,7 @@ static void route_emit(void *ctx, const struct mt_event *ev)
 int mt_inj_start_reading(struct inj_engine *e)
 {
 	struct mt_ringdec_ops ops = { .emit = route_emit, .stack = stack_of, .ctx = e };
+	mt_inj_sset_clear(e);
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
@@ -110,6 +111,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	e->base_lost = __atomic_load_n(&e->sh->stacks_lost, __ATOMIC_RELAXED);
 	e->base_refusals = __atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED);
 	e->base_timeouts = __atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED);
+	e->base_overflows = __atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -136,6 +138,12 @@ int mt_inj_start_reading(struct inj_engine *e)
 	st.ring0 = pow2 ? e->shm_target + ring0_off : 0;
 	st.ring_stride = stride;
 	st.ring_mask = pow2 ? nrings - 1 : 0;
+	/* with sampling, the free of a block not in the set is not sent */
+	bool sset = e->cfg.sample_bytes && e->sset_buckets;
+	st.sset = sset ? e->shm_target + e->rings_len + e->sset_off : 0;
+	st.sset_mask = sset ? e->sset_buckets - 1 : 0;
+	st.sset_shift = sset ? e->sset_shift : 0;
+	e->st.frees_sampled = sset;
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
@@ -225,6 +233,8 @@ static void collect_stats(struct inj_engine *e)
 				    e->base_refusals);
 	e->st.rule_timeouts = SINCE(__atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED),
 				    e->base_timeouts);
+	e->st.sset_overflows = SINCE(__atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED),
+				     e->base_overflows);
 #undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }

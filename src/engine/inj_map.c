@@ -23,10 +23,26 @@
 #include "target/memio.h"
 #include "target/remote.h"
 #include "agent/ring.h"
+#include "agent/sset.h"
 
 #define RING_CAPACITY 32768u     /* records per ring: 2 MiB */
 #define RULES_CAP 65536u
 #define STACKS_CAP 32768u
+
+/* Buckets of the set of sampled live blocks (sset.h), from the mean of
+ * --sample-bytes N at the region's making: about one recorded live block
+ * per bucket of 7 for 8 GiB of live heap, 1 to 16 MiB (pages are only
+ * touched as the set is used).  A block the set has no room for costs
+ * speed, never a free (sset.h); a later memtrace with another mean uses
+ * the set the region has, as made (its granules too). */
+static uint32_t sset_buckets(uint64_t mean)
+{
+	uint64_t want = mean ? (1ULL << 33) / mean : 0;
+	uint32_t b = 1u << 14;
+	while (b < want && b < (1u << 18))
+		b <<= 1;
+	return b;
+}
 
 /* ---- finding or mapping the agent ------------------------------------- */
 
@@ -120,6 +136,16 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	e->stack_slot = __atomic_load_n(&sh->stack_slot, __ATOMIC_RELAXED);
 	e->stacks_cap = __atomic_load_n(&sh->stacks_cap, __ATOMIC_RELAXED);
 	e->stacks_off = __atomic_load_n(&sh->stacks_off, __ATOMIC_RELAXED);
+	e->sset_off = __atomic_load_n(&sh->sset_off, __ATOMIC_RELAXED);
+	e->sset_buckets = __atomic_load_n(&sh->sset_buckets, __ATOMIC_RELAXED);
+	e->sset_shift = __atomic_load_n(&sh->sset_shift, __ATOMIC_RELAXED);
+	uint32_t sb = e->sset_buckets;
+	/* a set that is not right is not used: every free is then recorded */
+	if (sb && ((sb & (sb - 1)) || sb > MT_SSET_MAX_BUCKETS || e->sset_off % 64 ||
+		   e->sset_shift < MT_SSET_MIN_SHIFT || e->sset_shift > MT_SSET_MAX_SHIFT ||
+		   e->sset_off < sizeof *sh || e->sset_off > avail ||
+		   (uint64_t)sb * sizeof(struct mt_sset_bucket) > avail - e->sset_off))
+		e->sset_buckets = 0;
 	if (magic != MT_AGENT_SHARED_MAGIC || !rcap || (rcap & (rcap - 1)) || rcap > (1u << 22) ||
 	    roff < sizeof *sh || roff > avail || (uint64_t)rcap * sizeof(struct mt_agent_rule) > avail - roff ||
 	    e->stack_max < 2 || e->stack_max > MT_STACKS_MAX_PCS ||
@@ -264,7 +290,10 @@ static int map_region(struct inj_engine *e, int nthreads)
 	uint32_t stack_max = MT_STACKS_MAX_PCS, slot = 16 + 8 * stack_max;
 	uint64_t rules_off = (sizeof(struct mt_agent_shared) + 63) & ~63ULL;
 	uint64_t stacks_off = rules_off + (uint64_t)RULES_CAP * sizeof(struct mt_agent_rule);
-	uint64_t len = rings_len + ((stacks_off + (uint64_t)STACKS_CAP * slot + 4095) & ~4095ULL);
+	uint64_t sset_off = (stacks_off + (uint64_t)STACKS_CAP * slot + 63) & ~63ULL;
+	uint32_t nsset = sset_buckets(e->cfg.sample_bytes);
+	uint64_t len = rings_len + ((sset_off + (uint64_t)nsset * sizeof(struct mt_sset_bucket) +
+				     4095) & ~4095ULL);
 
 	/* The name memfd_create needs, in the target: the state page (rw). */
 	static const char name[] = MT_AGENT_REGION_NAME;
@@ -320,8 +349,44 @@ static int map_region(struct inj_engine *e, int nthreads)
 		.magic = MT_AGENT_SHARED_MAGIC, .version = MT_AGENT_VERSION, .size = sizeof *sh,
 		.rules_off = rules_off, .rules_cap = RULES_CAP, .stack_max = stack_max,
 		.stacks_off = stacks_off, .stacks_cap = STACKS_CAP, .stack_slot = slot,
+		.sset_off = sset_off, .sset_buckets = nsset,
+		.sset_shift = mt_sset_shift_for(e->cfg.sample_bytes),
 	};
 	return adopt_shared(e, rings_len);
+}
+
+/* Empties the set of sampled live blocks (sset.h), all threads stopped.
+ * The blocks in it were recorded for an earlier memtrace: this one reads
+ * the rings from where they are now (ringdec.c), so it knows none of them
+ * and their frees need not be sent.  A block whose record it will read is
+ * put in the set after that record, so after this.  A thread stopped
+ * half-way through an insert was inserting such an older block: a flag it
+ * set and this clears can only hide that block's free.  Only the pages
+ * the set has used are read (mincore), so that an unused set stays
+ * unallocated; a page mincore cannot tell is read all the same. */
+void mt_inj_sset_clear(struct inj_engine *e)
+{
+	if (!e->sh || !e->sset_buckets)
+		return;
+	uint64_t *set = (uint64_t *)((char *)e->sh + e->sset_off);
+	size_t words = (size_t)e->sset_buckets * sizeof(struct mt_sset_bucket) / 8;
+	uintptr_t page0 = (uintptr_t)set & ~(uintptr_t)4095;
+	size_t pages = ((uintptr_t)(set + words) - page0 + 4095) / 4096;
+	unsigned char vec[256];
+	for (size_t p = 0; p < pages; p += sizeof vec) {
+		size_t n = pages - p < sizeof vec ? pages - p : sizeof vec;
+		if (mincore((void *)(page0 + p * 4096), n * 4096, vec) < 0)
+			memset(vec, 1, n);
+		for (size_t i = 0; i < n; i++) {
+			if (!(vec[i] & 1))
+				continue;
+			uint64_t *w = (uint64_t *)(page0 + (p + i) * 4096);
+			for (size_t k = 0; k < 512; k++)
+				if (w + k >= set && w + k < set + words &&
+				    __atomic_load_n(&w[k], __ATOMIC_RELAXED))
+					__atomic_store_n(&w[k], 0, __ATOMIC_RELAXED);
+		}
+	}
 }
 
 /* The offset from the thread pointer where glibc (or another libc) keeps

@@ -64,6 +64,9 @@ struct inj_engine {
 	struct mt_agent_shared *sh; /* memtrace's view: untrusted */
 	uint32_t stack_max, stack_slot, stacks_cap;
 	uint64_t stacks_off;
+	uint64_t sset_off;         /* the set of sampled live blocks (sset.h) */
+	uint32_t sset_buckets;     /* 0: the region has none */
+	uint32_t sset_shift;
 	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
 	struct mt_ringdec *dec;
 	struct mt_rulesrv *rs;
@@ -87,7 +90,7 @@ struct inj_engine {
 	struct mt_engine_stats st;
 	uint64_t emitted;
 	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
-	uint64_t base_truncated, base_lost, base_refusals, base_timeouts;
+	uint64_t base_truncated, base_lost, base_refusals, base_timeouts, base_overflows;
 };
 
 /* ---- between the files ------------------------------------------------ */
@@ -102,6 +105,7 @@ void mt_inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t le
 /* inj_map.c */
 int mt_inj_setup(struct inj_engine *e, const struct mt_maps *maps);
 uint32_t mt_inj_find_tid_offset(struct inj_engine *e);
+void mt_inj_sset_clear(struct inj_engine *e);
 
 /* inj_hooks.c */
 enum mt_err mt_inj_install(struct mt_engine *base, bool *installed, const char **why_not);

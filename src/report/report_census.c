@@ -22,7 +22,10 @@ static void census_line(FILE *f, const struct mt_census_report *c)
 	fprintf(f, "census: %" PRIu64 " blocks, %s (%" PRIu64 " B) live before attach (%s, %s), "
 		"threads paused %.1f ms\n", c->blocks, bytes, c->bytes, c->allocator,
 		c->complete ? "complete" : "incomplete: see the warnings", c->paused_ms);
-	if (c->freed_blocks) {
+	if (c->frees_unseen) {
+		fprintf(f, "census: their frees since attach are not followed when sampling "
+			"(--sample-bytes): the census counts them as at attach\n");
+	} else if (c->freed_blocks) {
 		mt_format_bytes(bytes, sizeof bytes, (double)c->freed_bytes);
 		fprintf(f, "census: %" PRIu64 " of those blocks, %s (%" PRIu64 " B), freed since "
 			"attach\n", c->freed_blocks, bytes, c->freed_bytes);

@@ -138,6 +138,7 @@ static json_t *census_json(const struct mt_census_report *c)
 	INT(j, "bytes", c->bytes);
 	INT(j, "freed_blocks", c->freed_blocks);
 	INT(j, "freed_bytes", c->freed_bytes);
+	json_object_set_new(j, "frees_followed", json_boolean(!c->frees_unseen));
 	json_object_set_new(j, "paused_ms", json_real(c->paused_ms));
 	json_object_set_new(j, "took_ms", json_real(c->took_ms));
 	INT(j, "tcache_bytes", c->tcache_bytes);

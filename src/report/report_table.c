@@ -213,12 +213,14 @@ static void live_line(FILE *f, const struct mt_report *r)
 			r->live_blocks, live, r->live_bytes, how);
 		return;
 	}
-	uint64_t cb = c->blocks - c->freed_blocks, cy = c->bytes - c->freed_bytes;
+	/* sampling in the agent: the census's blocks as at attach */
+	uint64_t cb = c->blocks - (c->frees_unseen ? 0 : c->freed_blocks);
+	uint64_t cy = c->bytes - (c->frees_unseen ? 0 : c->freed_bytes);
 	mt_format_bytes(live, sizeof live, (double)(r->live_bytes + cy));
 	fprintf(f, "live: %s%" PRIu64 " blocks, %s (%" PRIu64 " B) = %s since attach %s%" PRIu64
-		" blocks, %s%" PRIu64 " B + before attach (census) %" PRIu64 " blocks, %" PRIu64
+		" blocks, %s%" PRIu64 " B + before attach (census%s) %" PRIu64 " blocks, %" PRIu64
 		" B\n", est, r->live_blocks + cb, live, r->live_bytes + cy, how, est, r->live_blocks,
-		est, r->live_bytes, cb, cy);
+		est, r->live_bytes, c->frees_unseen ? ", as at attach" : "", cb, cy);
 }
 
 static void header(FILE *f, const struct mt_report *r)

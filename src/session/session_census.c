@@ -212,8 +212,15 @@ const struct mt_census_report *mt_session_census_report(struct session *s)
 	mt_census_report_free(&s->census_rep);
 	if (s->census) {
 		if (mt_census_report(s->census, s->census_allocator, s->census_paused_ms,
-				     s->census_took_ms, s->census_rss, &s->census_rep) == 0)
+				     s->census_took_ms, s->census_rss, &s->census_rep) == 0) {
+			/* sampling in the agent: the censused blocks were not
+			 * sampled, their frees mostly not sent */
+			struct mt_engine_stats es = { 0 };
+			if (s->engine)
+				s->engine->ops->stats(s->engine, &es);
+			s->census_rep.frees_unseen = es.frees_sampled;
 			return &s->census_rep;
+		}
 		mt_census_report_unavailable(&s->census_rep, "out of memory for the census report");
 		return &s->census_rep;
 	}
