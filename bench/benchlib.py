@@ -88,17 +88,24 @@ class LineReader:
             self.cond.notify_all()
 
     def wait_for(self, prefix, timeout):
+        """The first line that starts with PREFIX."""
+        return self._wait(lambda l: l.startswith(prefix), repr(prefix), timeout)
+
+    def wait_for_match(self, regex, timeout):
+        """The first line REGEX (compiled) finds a match in."""
+        return self._wait(regex.search, repr(regex.pattern), timeout)
+
+    def _wait(self, test, what, timeout):
         def found():
-            return next((l for l in self.lines if l.startswith(prefix)),
-                        None)
+            return next((l for l in self.lines if test(l)), None)
         with self.cond:
             if not self.cond.wait_for(lambda: found() or self.closed,
                                       timeout):
-                raise BenchError(f'no {prefix!r} from {self.name} within '
+                raise BenchError(f'no {what} from {self.name} within '
                                  f'{timeout:g} s; it said {self.lines}')
             line = found()
             if line is None:
-                raise BenchError(f'{self.name} closed without {prefix!r}; '
+                raise BenchError(f'{self.name} closed without {what}; '
                                  f'it said {self.lines}')
             return line
 
