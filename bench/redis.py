@@ -191,8 +191,6 @@ def run_once(args, config):
 def fmt_rps(runs, base, what):
     values = sorted(r[what] for r in runs)
     med = statistics.median(values)
-    if base is None:
-        return f'{med:,.0f}', '1.00'
     ratio = f'{med / base:.2f}'
     if len(values) > 1:
         ratio += f' ({values[0] / base:.2f}-{values[-1] / base:.2f})'
@@ -228,10 +226,8 @@ def print_table(args, runs, errors):
             reason = cell(errors[config][0]) if failed else 'no untraced run to compare with'
             print(f'| {name} | failed: {reason} | | | | | | | {failed} |')
             continue
-        set_rps, set_ratio = fmt_rps(got, base.get('SET') if config != 'untraced' else None,
-                                     'SET')
-        get_rps, get_ratio = fmt_rps(got, base.get('GET') if config != 'untraced' else None,
-                                     'GET')
+        set_rps, set_ratio = fmt_rps(got, base['SET'], 'SET')
+        get_rps, get_ratio = fmt_rps(got, base['GET'], 'GET')
         seen = lost = cpu = ''
         if config == 'memtrace':
             events = statistics.median(r['events'] for r in got)
