@@ -12,11 +12,14 @@
  * with --wait blocks until a line arrives on stdin (bench/run.py attaches
  * memtrace first, then writes `go`).  When every thread is done it prints
  *
- *     result threads=T calls=N ns_per_call=X wall_ns_per_call=Y
+ *     result threads=T calls=N ns_per_call=X wall_ns_per_call=Y allocs=A cpu_s=C
  *
  * N is the total number of calls, X the mean time of one call as a thread
- * sees it (the sum of the threads' loop times over N) and Y the wall time
- * over N.  With --wait it then blocks on stdin again, so memtrace can be
+ * sees it (the sum of the threads' loop times over N), Y the wall time
+ * over N, A how many of the N calls were mallocs (a tracer that counts
+ * allocations only, as heaptrack does, is checked against it) and C the
+ * CPU seconds, user and system, the process has used so far (so that
+ * what a tracer running it as a child used can be told from its own).  With --wait it then blocks on stdin again, so memtrace can be
  * stopped while the process is alive, and exits on the next line or EOF.
  */
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +40,7 @@ struct worker {
 	pthread_t thread;
 	unsigned index;
 	uint64_t calls;
+	uint64_t allocs;
 	uint64_t elapsed_ns;
 	unsigned char touched;	/* reads of the blocks, so no store is dead */
 };
@@ -68,7 +73,7 @@ static void *worker_main(void *arg)
 	unsigned char *slots[WORKING_SET] = { 0 };
 	uint64_t rng = 0x9e3779b97f4a7c15u * (w->index + 1);
 	unsigned char sum = 0;
-	uint64_t start;
+	uint64_t start, allocs = 0;	/* a local: no store per call to w */
 
 	pthread_barrier_wait(&start_barrier);
 	start = now_ns();
@@ -92,9 +97,11 @@ static void *worker_main(void *arg)
 			}
 			p[0] = (unsigned char)i;
 			slots[slot] = p;
+			allocs++;
 		}
 	}
 	w->elapsed_ns = now_ns() - start;
+	w->allocs = allocs;
 	/* Untimed and uncounted: give back what is still held. */
 	for (unsigned s = 0; s < WORKING_SET; s++)
 		free(slots[s]);
@@ -117,6 +124,16 @@ static int parse_count(const char *text, const char *what, uint64_t *out)
 	return 0;
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void wait_for_line(void)
 {
 	char line[64];
@@ -128,7 +145,7 @@ static void wait_for_line(void)
 int main(int argc, char **argv)
 {
 	struct worker *workers;
-	uint64_t nthreads, calls, total_ns = 0, wall_start, wall_ns;
+	uint64_t nthreads, calls, total_ns = 0, allocs = 0, wall_start, wall_ns;
 	int wait = 0, argi = 1;
 
 	if (argc > 1 && strcmp(argv[1], "--wait") == 0) {
@@ -170,14 +187,17 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nthreads; i++) {
 		pthread_join(workers[i].thread, NULL);
 		total_ns += workers[i].elapsed_ns;
+		allocs += workers[i].allocs;
 	}
 	wall_ns = now_ns() - wall_start;
 
 	printf("result threads=%" PRIu64 " calls=%" PRIu64
-	       " ns_per_call=%.1f wall_ns_per_call=%.1f\n",
+	       " ns_per_call=%.1f wall_ns_per_call=%.1f allocs=%" PRIu64
+	       " cpu_s=%.3f\n",
 	       nthreads, nthreads * calls,
 	       (double)total_ns / (double)(nthreads * calls),
-	       (double)wall_ns / (double)(nthreads * calls));
+	       (double)wall_ns / (double)(nthreads * calls), allocs,
+	       cpu_seconds());
 	fflush(stdout);
 	if (wait)
 		wait_for_line();

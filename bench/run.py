@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""malloc_bench untraced and under memtrace with each hook engine, and the
-time a 50-thread target is kept stopped to attach and to detach.
+"""malloc_bench untraced, under memtrace and under heaptrack, and the time
+a 50-thread target is kept stopped to attach and to detach.
 
-One invocation measures, for each thread count (default 1 and 2):
+One invocation measures, for each thread count (default 1 and 2), the
+configs of --configs; by default
 
     untraced                      malloc_bench THREADS CALLS
-    breakpoint                    memtrace histo PID --duration 0 --engine breakpoint
-    inject --depth 1              ... --engine inject --depth 1 (caller sites)
-    inject                        ... --engine inject (the default depth)
-    inject ... --lossless         the same with --lossless (the agent waits
-                                  for room instead of dropping events)
-    inject ... on one CPU         (one thread only, not by default) the
-                                  benchmark and memtrace both kept on CPU 0,
-                                  so that memtrace's draining competes with
-                                  the benchmark's thread for its one CPU
+    default                       memtrace histo PID --duration 0 (no
+                                  --engine: memtrace's default engine)
+    default+sample=524288         ... --sample-bytes 524288
+    default+lossless              ... --lossless (the agent waits for room
+                                  instead of dropping events)
+    heaptrack                     heaptrack -o TMP malloc_bench THREADS CALLS
 
-each traced run as
+and on demand, among others,
+
+    breakpoint                    ... --engine breakpoint
+    inject:1                      ... --engine inject --depth 1 (caller sites)
+    inject+onecpu                 (one thread only) the benchmark and
+                                  memtrace both kept on CPU 0, so that
+                                  memtrace's draining competes with the
+                                  benchmark's thread for its one CPU
+
+each memtrace run as
 
     malloc_bench --wait T CALLS        prints `ready PID`, waits
     memtrace histo PID --engine E ...  until `memtrace: tracing ...`
@@ -23,61 +30,79 @@ each traced run as
     SIGINT -> memtrace                 detaches, prints its report, exits 0
     exit -> malloc_bench               it exits 0
 
-in rounds: each round makes one untraced run (while fewer than
---untraced-runs, default 3, were made) and one run of each config (while
-fewer than --traced-runs, default 3), so that a slow spell of this noisy
-machine falls on all of them alike.  A row shows the median ns/call and
-the ratio of the median to the untraced median of the same call count,
-with the range of the runs' ratios.  ns/call is the mean time of one
-malloc or free as a thread sees it.  "calls recorded" is the share of the
-benchmark's calls that memtrace's report counted (its JSON `events`) in
-the median run; the rest were dropped while memtrace fell behind (its
-`lost_events`).  The breakpoint engine costs tens of microseconds per
+and heaptrack in launch mode: it preloads its hooks into malloc_bench,
+the same hooks its `-p PID` injects with gdb (which cannot inject on
+every kernel), and malloc_bench times its own loops, so heaptrack's start
+and its writing of the trace do not count.  heaptrack's output file goes
+to a temporary directory, removed after the run.
+
+The runs go in rounds: each round makes one untraced run (while fewer
+than --untraced-runs, default 3, were made) and one run of each config
+(while fewer than --traced-runs, default 3), so that a slow spell of this
+noisy machine falls on all of them alike.  A row shows the median ns/call
+and the ratio of the median to the untraced median of the same call
+count, with the range of the runs' ratios.  ns/call is the mean time of
+one malloc or free as a thread sees it.  The other columns are those of
+the median run: "calls recorded" is the share of the benchmark's calls
+that memtrace's report counted (its JSON `events`; with --sample-bytes,
+the calls that reached memtrace), "lost events" what the agent dropped
+while memtrace fell behind (its `lost_events`); for heaptrack, which
+waits and so never drops, the allocations its statistics counted over
+malloc_bench's mallocs.  "tracer CPU s" is memtrace's own CPU time, user
+and system, from its start to its exit (wait4); for heaptrack, that of
+its script and the processes it runs (heaptrack_interpret, the
+compressor) less malloc_bench's own.  "run s" is the wall time of the
+benchmark's loops.  The breakpoint engine costs tens of microseconds per
 call, so it runs --breakpoint-calls calls per thread (default 100000),
 the others --calls (default 20000000: about a second untraced, long
 enough that attach and detach do not weigh in).
 
-Then, --stop-runs times per engine (default 3), malloc_bench with
---stop-threads threads (default 50) is started and told to go, and
+Then, --stop-runs times per memtrace engine of the configs (default 3),
+malloc_bench with --stop-threads threads (default 50) is started and
+told to go, and
 
     memtrace attach PID --engine E --verbose --duration 1
 
 reports `threads were stopped X ms to attach and hook` and `... to
 detach`: the median and range are shown.  malloc_bench is then killed.
 
-Output is markdown: two tables (see print_tables()).
+Output is markdown: two tables (see print_tables()); progress goes to
+stderr as HTML comments.
 
-Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH] [--calls N]
-              [--breakpoint-calls N] [--threads 1,2]
-              [--configs CONFIG,...] [--untraced-runs N] [--traced-runs N]
-              [--stop-threads N] [--stop-runs N]
-A config is ENGINE[:DEPTH][+lossless][+onecpu] (default: breakpoint,
-inject:1, inject, inject:1+lossless, inject+lossless); ENGINE `default`
-passes no --engine (memtrace's default engine); +onecpu configs run with
-one thread only (rows for more threads are left out).  Paths default to $MEMTRACE and
-$MT_MALLOC_BENCH (set by `meson test --benchmark`), else to
-src/memtrace and bench/malloc_bench in the build directory: --build, else
-$MT_BUILD_DIR, else build/ beside this script's directory.  Exit 0 if
-every run worked, 1 otherwise.  Timing is reported, never judged.
+Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH]
+              [--heaptrack PATH] [--calls N] [--breakpoint-calls N]
+              [--threads 1,2] [--configs CONFIG,...] [--untraced-runs N]
+              [--traced-runs N] [--stop-threads N] [--stop-runs N]
+A config is heaptrack or ENGINE[:DEPTH][+lossless][+onecpu][+sample=BYTES];
+ENGINE `default` passes no --engine (memtrace's default engine);
++onecpu configs run with one thread only (rows for more threads are left
+out).  Paths default to $MEMTRACE and $MT_MALLOC_BENCH (set by `meson
+test --benchmark`), else to src/memtrace and bench/malloc_bench in the
+build directory: --build, else $MT_BUILD_DIR, else build/ beside this
+script's directory; heaptrack to the one on PATH (tools/setup --bench
+installs it; without it the default configs leave it out).  Exit 0 if every run worked, 1 otherwise.  Timing is
+reported, never judged.
 """
 
 import argparse
+import collections
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
+
+from benchlib import BenchError, LineReader, stop, wait_cpu
 
 START_TIMEOUT = 60.0    # memtrace attach and hook installation
 RUN_TIMEOUT = 900.0     # one traced benchmark run
 STOP_TIMEOUT = 120.0    # memtrace detach and report after SIGINT
-
-
-class BenchError(Exception):
-    pass
+# memtrace's default, --sample-bytes, today's exact mode, and heaptrack.
+DEFAULT_CONFIGS = 'default,default+sample=524288,default+lossless,heaptrack'
 
 
 def parse_result(line):
@@ -98,67 +123,25 @@ def run_untraced(bench, threads, calls):
     return parse_result(lines[-1] if lines else '')
 
 
-class LineReader:
-    """Reads a pipe line by line on a thread; wait_for() a matching line."""
-
-    def __init__(self, stream, name):
-        self.lines = []
-        self.closed = False
-        self.name = name
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._run, args=(stream,),
-                                       daemon=True)
-        self.thread.start()
-
-    def _run(self, stream):
-        for raw in stream:
-            with self.cond:
-                self.lines.append(raw.rstrip('\n'))
-                self.cond.notify_all()
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-    def wait_for(self, prefix, timeout):
-        def found():
-            return next((l for l in self.lines if l.startswith(prefix)),
-                        None)
-        with self.cond:
-            if not self.cond.wait_for(lambda: found() or self.closed,
-                                      timeout):
-                raise BenchError(f'no {prefix!r} from {self.name} within '
-                                 f'{timeout:g} s; it said {self.lines}')
-            line = found()
-            if line is None:
-                raise BenchError(f'{self.name} closed without {prefix!r}; '
-                                 f'it said {self.lines}')
-            return line
-
-
-def stop(proc):
-    if proc and proc.poll() is None:
-        proc.kill()
-    if proc:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def engine_args(engine, depth):
-    """memtrace options of one config: --engine unless ENGINE is
-    'default', --depth when DEPTH is given."""
-    args = [] if engine == 'default' else ['--engine', engine]
-    return args + ([] if depth is None else ['--depth', str(depth)])
+def engine_args(config):
+    """memtrace options of one config: --engine unless its engine is
+    'default', --depth, --lossless and --sample-bytes when given."""
+    args = [] if config.engine == 'default' else ['--engine', config.engine]
+    args += [] if config.depth is None else ['--depth', str(config.depth)]
+    args += ['--lossless'] if config.lossless else []
+    return args + ([] if config.sample is None else ['--sample-bytes', str(config.sample)])
 
 
 def on_cpu0():
     os.sched_setaffinity(0, {0})
 
 
-def run_traced(memtrace, bench, threads, calls, engine, depth, lossless, onecpu=False):
+def run_traced(memtrace, bench, threads, calls, config):
+    """One run of malloc_bench under `memtrace histo`: its result line's
+    fields, and engine (named by memtrace), events, lost and tracer_cpu_s
+    (memtrace's CPU seconds over its whole life, from wait4)."""
     target = tracer = None
-    pin = on_cpu0 if onecpu else None
+    pin = on_cpu0 if config.onecpu else None
     try:
         target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
                                   stdin=subprocess.PIPE, preexec_fn=pin,
@@ -166,12 +149,12 @@ def run_traced(memtrace, bench, threads, calls, engine, depth, lossless, onecpu=
         target_out = LineReader(target.stdout, 'malloc_bench')
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
 
-        tracer = subprocess.Popen([memtrace, 'histo', *engine_args(engine, depth),
-                                   *(['--lossless'] if lossless else []),
+        tracer = subprocess.Popen([memtrace, 'histo', *engine_args(config),
                                    str(pid), '--duration', '0', '--json'],
                                   stdin=subprocess.DEVNULL, preexec_fn=pin,
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
+        tracer_out = LineReader(tracer.stdout, 'memtrace')
         tracer_err = LineReader(tracer.stderr, 'memtrace')
         tracing = tracer_err.wait_for('memtrace: tracing', START_TIMEOUT)
 
@@ -180,12 +163,8 @@ def run_traced(memtrace, bench, threads, calls, engine, depth, lossless, onecpu=
         result = parse_result(target_out.wait_for('result ', RUN_TIMEOUT))
 
         tracer.send_signal(signal.SIGINT)
-        try:
-            report, _ = tracer.communicate(timeout=STOP_TIMEOUT)
-            status = tracer.returncode
-        except subprocess.TimeoutExpired:
-            raise BenchError(f'memtrace still running {STOP_TIMEOUT:g} s '
-                             'after SIGINT')
+        status, result['tracer_cpu_s'] = wait_cpu(tracer, STOP_TIMEOUT)
+        report = tracer_out.text(10)
         tracer_err.thread.join(timeout=10)
         if status != 0:
             raise BenchError(f'memtrace exited {status}: {tracer_err.lines}')
@@ -208,6 +187,42 @@ def run_traced(memtrace, bench, threads, calls, engine, depth, lossless, onecpu=
         stop(target)
 
 
+HEAPTRACK_ALLOCS_RE = re.compile(r'^\s*allocations:\s*(\d+)\s*$', re.M)
+
+
+def run_heaptrack(heaptrack, bench, threads, calls):
+    """One run of `heaptrack -o TMP malloc_bench THREADS CALLS` (launch
+    mode: heaptrack preloads its hooks, which is also what its -p would
+    inject with gdb): the result line's fields, engine 'heaptrack',
+    heaptrack_allocs (the allocations its statistics at the end counted)
+    and tracer_cpu_s (the CPU seconds of heaptrack's script and of the
+    processes it reaped, heaptrack_interpret and the compressor among
+    them, less malloc_bench's own)."""
+    with tempfile.TemporaryDirectory(prefix='mt-bench-heaptrack-') as tmp, \
+            tempfile.TemporaryFile(mode='w+') as out:
+        proc = subprocess.Popen([heaptrack, '-o', os.path.join(tmp, 'trace'),
+                                 bench, str(threads), str(calls)],
+                                stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+        try:
+            status, cpu = wait_cpu(proc, RUN_TIMEOUT)
+        finally:
+            stop(proc)
+        out.seek(0)
+        said = out.read()
+    if status != 0:
+        raise BenchError(f'heaptrack exited {status}: {said.strip()[-500:]}')
+    lines = [l for l in said.splitlines() if l.startswith('result ')]
+    result = parse_result(lines[-1] if lines else '')
+    m = HEAPTRACK_ALLOCS_RE.search(said)
+    if not m:
+        raise BenchError(f'heaptrack printed no allocation count: {said.strip()[-500:]}')
+    result['engine'] = 'heaptrack'
+    result['heaptrack_allocs'] = int(m.group(1))
+    result['tracer_cpu_s'] = max(cpu - result['cpu_s'], 0.0)
+    return result
+
+
 STOP_RE = re.compile(r'^memtrace: threads were stopped (\d+(?:\.\d+)?) ms to '
                      r'(attach and hook|detach)$')
 
@@ -226,7 +241,7 @@ def run_stop_times(memtrace, bench, threads, engine):
         pid = int(target_out.wait_for('ready ', START_TIMEOUT).split()[1])
         target.stdin.write('go\n')
         target.stdin.flush()
-        tracer = subprocess.Popen([memtrace, 'attach', *engine_args(engine, None),
+        tracer = subprocess.Popen([memtrace, 'attach', *engine_args(Config(engine)),
                                    str(pid), '--verbose', '--duration', '1'],
                                   stdin=subprocess.DEVNULL,
                                   stdout=subprocess.DEVNULL,
@@ -258,27 +273,44 @@ def run_stop_times(memtrace, bench, threads, engine):
         stop(target)
 
 
+class Config(collections.namedtuple(
+        'Config', 'engine depth lossless onecpu sample',
+        defaults=(None, False, False, None))):
+    """What one row traces with: ENGINE (a memtrace --engine, 'default'
+    for none, or 'heaptrack'), --depth, --lossless, memtrace and the
+    benchmark both on CPU 0, --sample-bytes."""
+
+
 def parse_configs(text):
-    """'breakpoint,inject:1,inject+lossless+onecpu' -> [(engine, depth or
-    None, lossless, onecpu)]."""
+    """'default,inject:1+lossless,default+sample=524288,heaptrack' ->
+    [Config]."""
     configs = []
     for item in text.split(','):
         item, *flags = item.strip().split('+')
-        for flag in flags:
-            if flag not in ('lossless', 'onecpu'):
-                raise ValueError(f'unknown +{flag} in {text!r}: +lossless or +onecpu')
         engine, _, depth = item.partition(':')
         if not engine:
             raise ValueError(f'empty config in {text!r}')
-        configs.append((engine, int(depth) if depth else None, 'lossless' in flags,
-                        'onecpu' in flags))
+        sample = None
+        for flag in flags:
+            name, eq, value = flag.partition('=')
+            if name == 'sample' and eq and value.isdigit() and int(value) > 0:
+                sample = int(value)
+            elif flag not in ('lossless', 'onecpu'):
+                raise ValueError(f'unknown +{flag} in {text!r}: +lossless, +onecpu '
+                                 'or +sample=BYTES')
+        if engine == 'heaptrack' and (depth or flags):
+            raise ValueError(f'heaptrack takes no :DEPTH nor +FLAG in {text!r}')
+        configs.append(Config(engine, int(depth) if depth else None, 'lossless' in flags,
+                              'onecpu' in flags, sample))
     return configs
 
 
-def config_name(engine, depth, lossless, onecpu=False):
-    return (engine + (f' --depth {depth}' if depth is not None else '') +
-            (' --lossless' if lossless else '') +
-            (', memtrace on the benchmark\'s one CPU' if onecpu else ''))
+def config_name(config):
+    if config.engine == 'heaptrack':
+        return 'heaptrack (launch mode)'
+    return ('memtrace ' + config.engine + ' '.join([''] + engine_args(config)[
+                0 if config.engine == 'default' else 2:]) +
+            (', memtrace on the benchmark\'s one CPU' if config.onecpu else ''))
 
 
 def find_paths(args):
@@ -307,32 +339,63 @@ def fmt_ms(values):
     return f'{med:.1f} ({min(values):.1f}-{max(values):.1f})'
 
 
+def recorded(config, mid, threads, calls):
+    """The 'calls recorded' and 'lost events' cells of the median run MID."""
+    if config.engine == 'heaptrack':
+        # heaptrack counts allocations (malloc_bench's mallocs, plus its
+        # main thread's few), not frees; it waits, so it never drops any.
+        return f'{100 * mid["heaptrack_allocs"] / mid["allocs"]:.1f}% of mallocs', 'none (waits)'
+    shown = f'{100 * mid["events"] / (threads * calls):.1f}%'
+    if config.sample is not None:
+        shown += ' (sampled)'
+    return shown, f'{mid["lost"]:,}'
+
+
 def print_tables(rows, stops, args):
-    """Markdown.  Overhead rows: (threads, config, engine named by memtrace,
-    calls per thread, [ns/call of each run] or None, the untraced median
-    ns/call, the share of calls memtrace recorded in the median run or
-    None, error).  Stop rows: (config, engine named,
-    [attach ms], [detach ms], errors)."""
+    """Markdown.  Overhead rows: (threads, Config or None for untraced,
+    engine named by memtrace, calls per thread, [run dicts sorted by
+    ns/call] or None, the untraced median ns/call, error).  Stop rows:
+    (config, engine named, [attach ms], [detach ms], errors)."""
     print('### malloc_bench: ns per allocator call (random 16 B - 4 KiB malloc+free)')
     print()
     print(f'Median of {args.traced_runs} runs per row ({args.untraced_runs} untraced), '
-          'interleaved; the range in brackets.')
+          'interleaved; the range in brackets.  calls recorded, lost events, '
+          'tracer CPU s and run s are those of the median run (run s: its '
+          'wall time from go to the last thread\'s end).')
     print()
-    print('| threads | tracing | calls/thread | ns/call | ratio to untraced | calls recorded |')
-    print('|--------:|:--------|-------------:|--------:|------------------:|---------------:|')
-    for threads, name, used, calls, runs, base, seen, err in rows:
+    print('| threads | tracing | calls/thread | ns/call | ratio to untraced | calls recorded '
+          '| lost events | tracer CPU s | run s |')
+    print('|--------:|:--------|-------------:|--------:|------------------:|---------------:'
+          '|------------:|-------------:|------:|')
+    for threads, config, used, calls, runs, base, err in rows:
+        name = 'untraced' if config is None else config_name(config)
         if runs is None:
-            print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | | |')
+            print(f'| {threads} | {name} | {calls} | failed: {cell(err)} | | | | | |')
             continue
-        if used and not name.startswith(used) and name != 'untraced':
+        if used and config and config.engine not in (used, 'heaptrack'):
             name += f' (engine {used})'
-        shown = '' if seen is None else f'{100 * seen:.1f}%'
-        ns = statistics.median(runs)
+        ns_runs = [r['ns_per_call'] for r in runs]
+        mid = runs[(len(runs) - 1) // 2]
+        ns = statistics.median(ns_runs)
         ratio = f'{ns / base:.2f}'
         if len(runs) > 1:
-            ratio += f' ({min(runs) / base:.2f}-{max(runs) / base:.2f})'
-        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio} | {shown} |')
+            ratio += f' ({min(ns_runs) / base:.2f}-{max(ns_runs) / base:.2f})'
+        shown, lost, cpu = '', '', ''
+        if config is not None:
+            shown, lost = recorded(config, mid, threads, calls)
+            cpu = f'{mid["tracer_cpu_s"]:.2f}'
+        wall = mid['wall_ns_per_call'] * mid['calls'] / 1e9
+        print(f'| {threads} | {name} | {calls} | {ns:.1f} | {ratio} | {shown} | {lost} '
+              f'| {cpu} | {wall:.2f} |')
     print()
+    print('tracer CPU s: memtrace\'s own CPU seconds (user and system, from wait4) '
+          'from its start to its exit, attach and report included; for heaptrack, '
+          'those of its script, heaptrack_interpret and its compressor (the '
+          'process\'s own time in heaptrack\'s hooks is in ns/call).')
+    print()
+    if not stops:
+        sys.stdout.flush()
+        return
     print(f'### threads kept stopped, {args.stop_threads}-thread malloc_bench, '
           f'`memtrace attach --verbose --duration 1`, ms: median (min-max) of '
           f'{args.stop_runs}')
@@ -348,14 +411,31 @@ def print_tables(rows, stops, args):
     sys.stdout.flush()
 
 
+def calls_of(args, config):
+    return args.breakpoint_calls if config.engine == 'breakpoint' else args.calls
+
+
+def run_config(args, threads, config):
+    """One run of CONFIG: its result dict (run_traced(), run_heaptrack())."""
+    calls = calls_of(args, config)
+    if config.engine == 'heaptrack':
+        return run_heaptrack(args.heaptrack, args.bench, threads, calls)
+    return run_traced(args.memtrace, args.bench, threads, calls, config)
+
+
+def brief(got):
+    """A run's figures for the progress comments on stderr."""
+    keys = ('ns_per_call', 'events', 'lost', 'heaptrack_allocs', 'tracer_cpu_s', 'engine')
+    return ' '.join(f'{k}={got[k]}' for k in keys if k in got)
+
+
 def measure(args, configs, threads):
     """The overhead rows of one thread count (print_tables()), and whether
     every run worked.  Runs are interleaved, round after round: the
     untraced runs of a round, then one run of each config, so that a
     slow spell of the machine falls on all of them alike."""
-    configs = [c for c in configs if threads == 1 or not c[3]]
-    counts = sorted({args.breakpoint_calls if c[0] == 'breakpoint' else args.calls
-                     for c in configs} | {args.calls})
+    configs = [c for c in configs if threads == 1 or not c.onecpu]
+    counts = sorted({calls_of(args, c) for c in configs} | {args.calls})
     untraced = {calls: [] for calls in counts}
     traced = {c: [] for c in configs}
     errors = {}
@@ -365,46 +445,36 @@ def measure(args, configs, threads):
             if r >= args.untraced_runs:
                 continue
             try:
-                untraced[calls].append(run_untraced(args.bench, threads, calls)['ns_per_call'])
+                untraced[calls].append(run_untraced(args.bench, threads, calls))
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
                 errors[('untraced', calls)] = str(e)
         for config in configs if r < args.traced_runs else []:
-            engine, depth, lossless, onecpu = config
-            calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
             try:
-                got = run_traced(args.memtrace, args.bench, threads, calls,
-                                 engine, depth, lossless, onecpu)
-                traced[config].append((got['ns_per_call'],
-                                       got['events'] / (threads * calls), got['engine']))
+                traced[config].append(run_config(args, threads, config))
+                said = brief(traced[config][-1])
             except (BenchError, subprocess.TimeoutExpired, OSError) as e:
-                errors[config] = str(e)
-            print(f'<!-- round {r + 1}: {threads} threads, {config_name(*config)}: '
-                  f'{traced[config][-1] if traced[config] else errors.get(config)} -->',
-                  file=sys.stderr, flush=True)
+                errors[config] = said = str(e)
+            print(f'<!-- round {r + 1}: {threads} threads, {config_name(config)}: '
+                  f'{said} -->', file=sys.stderr, flush=True)
     rows = []
     base = {}
+    by_ns = lambda runs: sorted(runs, key=lambda got: got['ns_per_call'])
     for calls in counts:
         if untraced[calls]:
-            base[calls] = statistics.median(untraced[calls])
-            rows.append((threads, 'untraced', None, calls, untraced[calls], base[calls],
-                         None, None))
+            base[calls] = statistics.median(got['ns_per_call'] for got in untraced[calls])
+            rows.append((threads, None, None, calls, by_ns(untraced[calls]), base[calls], None))
         else:
-            rows.append((threads, 'untraced', None, calls, None, None, None,
+            rows.append((threads, None, None, calls, None, None,
                          errors.get(('untraced', calls), 'no run')))
     for config in configs:
-        engine, depth, lossless, onecpu = config
-        calls = args.breakpoint_calls if engine == 'breakpoint' else args.calls
-        name = config_name(engine, depth, lossless, onecpu)
-        runs = traced[config]
+        calls = calls_of(args, config)
+        runs = by_ns(traced[config])
         if not runs or calls not in base:
             err = errors.get(config) or 'no untraced run to compare with'
-            rows.append((threads, name, None, calls, None, None, None, err))
+            rows.append((threads, config, None, calls, None, None, err))
             continue
-        # the share recorded of the run whose time is the median
-        runs = sorted(runs)
-        mid = runs[(len(runs) - 1) // 2]
-        rows.append((threads, name, mid[2], calls, [ns for ns, _, _ in runs], base[calls],
-                     mid[1], errors.get(config)))
+        rows.append((threads, config, runs[(len(runs) - 1) // 2]['engine'], calls, runs,
+                     base[calls], errors.get(config)))
     good = not errors
     return rows, good
 
@@ -414,20 +484,21 @@ def main():
     ap.add_argument('--build', help='the build directory (default $MT_BUILD_DIR or build/)')
     ap.add_argument('--memtrace', default=os.environ.get('MEMTRACE'))
     ap.add_argument('--bench', default=os.environ.get('MT_MALLOC_BENCH'))
+    ap.add_argument('--heaptrack', default=shutil.which('heaptrack'),
+                    help='heaptrack, for the heaptrack config (default: on PATH)')
     ap.add_argument('--calls', type=int, default=20000000,
-                    help='allocator calls per thread, untraced and inject '
-                         '(default %(default)s)')
+                    help='allocator calls per thread, untraced and traced '
+                         'but for the breakpoint engine (default %(default)s)')
     ap.add_argument('--breakpoint-calls', type=int, default=100000,
                     help='allocator calls per thread with the breakpoint '
                          'engine (default %(default)s)')
     ap.add_argument('--threads', default='1,2',
                     help='comma-separated thread counts (default %(default)s)')
-    ap.add_argument('--configs',
-                    default='breakpoint,inject:1,inject,inject:1+lossless,inject+lossless',
-                    help='comma-separated ENGINE[:DEPTH][+lossless][+onecpu] to trace '
-                         'with; ENGINE default: no --engine; +onecpu: the benchmark '
-                         'and memtrace both on CPU 0, one thread only '
-                         '(default %(default)s)')
+    ap.add_argument('--configs', default=DEFAULT_CONFIGS,
+                    help='comma-separated ENGINE[:DEPTH][+lossless][+onecpu]'
+                         '[+sample=BYTES] to trace with, or heaptrack; ENGINE default: '
+                         'no --engine; +onecpu: the benchmark and memtrace both on '
+                         'CPU 0, one thread only (default %(default)s)')
     ap.add_argument('--untraced-runs', type=int, default=3,
                     help='untraced runs per thread count and call count; the '
                          'median is shown (default %(default)s)')
@@ -451,6 +522,13 @@ def main():
         if not path or not os.access(path, os.X_OK):
             ap.error(f'--{what}: {path!r} is not an executable (build first, or '
                      'give --build DIR)')
+    if any(c.engine == 'heaptrack' for c in configs) and not args.heaptrack:
+        if args.configs != DEFAULT_CONFIGS:
+            ap.error('heaptrack is not on PATH: give --heaptrack, leave it out of '
+                     '--configs, or install it (tools/setup --bench)')
+        print('run.py: heaptrack is not on PATH (tools/setup --bench installs it): '
+              'measuring without it', file=sys.stderr)
+        configs = [c for c in configs if c.engine != 'heaptrack']
 
     ok = True
     rows = []
@@ -461,9 +539,9 @@ def main():
 
     stops = []
     engines = []
-    for engine, *_ in configs:
-        if engine not in engines:
-            engines.append(engine)
+    for config in configs:
+        if config.engine not in engines + ['heaptrack']:
+            engines.append(config.engine)
     for engine in engines if args.stop_runs > 0 else []:
         attach, detach, errors, used = [], [], [], None
         for _ in range(args.stop_runs):
