@@ -1,12 +1,17 @@
 /* malloc_bench: how long one malloc or free takes, untraced or traced.
  *
- *     malloc_bench [--wait] THREADS CALLS
+ *     malloc_bench [--wait] [--rate R] THREADS CALLS
  *
  * Starts THREADS threads; each makes exactly CALLS allocator calls against
  * a working set of WORKING_SET slots: a random slot is freed if it holds a
  * block, else filled with malloc() of a random size in [16, 4096].  About
  * half the slots are live at any time.  Each thread has its own xorshift64
  * generator seeded from its index, so every run makes the same calls.
+ *
+ * With --rate R each thread paces itself to R calls a second (it sleeps
+ * after every 1000 calls until their due time), as a service allocates at
+ * its own pace: bench/run.py's --paced runs measure what memtrace's CPU
+ * costs at such a rate.  ns_per_call then includes the sleeps.
  *
  * Prints `ready PID` once the threads exist (they wait on a barrier), then
  * with --wait blocks until a line arrives on stdin (bench/run.py attaches
@@ -46,6 +51,7 @@ struct worker {
 };
 
 static pthread_barrier_t start_barrier;
+static uint64_t rate;	/* calls a second per thread, 0: unpaced */
 
 static uint64_t now_ns(void)
 {
@@ -67,6 +73,16 @@ static uint64_t xorshift64(uint64_t *state)
 	return x;
 }
 
+/* Sleep until CALLS calls are due, RATE a second from START. */
+static void pace(uint64_t start, uint64_t calls)
+{
+	uint64_t due = start + (uint64_t)((double)calls * 1e9 / (double)rate);
+	struct timespec ts = { (time_t)(due / 1000000000u), (long)(due % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -78,6 +94,8 @@ static void *worker_main(void *arg)
 	pthread_barrier_wait(&start_barrier);
 	start = now_ns();
 	for (uint64_t i = 0; i < w->calls; i++) {
+		if (rate && i % 1000 == 0 && i)
+			pace(start, i);
 		uint64_t r = xorshift64(&rng);
 		unsigned slot = (unsigned)(r >> 58);	/* top 6 bits: 0..63 */
 
@@ -148,12 +166,17 @@ int main(int argc, char **argv)
 	uint64_t nthreads, calls, total_ns = 0, allocs = 0, wall_start, wall_ns;
 	int wait = 0, argi = 1;
 
-	if (argc > 1 && strcmp(argv[1], "--wait") == 0) {
+	if (argc > argi && strcmp(argv[argi], "--wait") == 0) {
 		wait = 1;
 		argi++;
 	}
+	if (argc > argi + 1 && strcmp(argv[argi], "--rate") == 0) {
+		if (parse_count(argv[argi + 1], "rate", &rate))
+			return 2;
+		argi += 2;
+	}
 	if (argc - argi != 2) {
-		fprintf(stderr, "usage: malloc_bench [--wait] THREADS CALLS\n");
+		fprintf(stderr, "usage: malloc_bench [--wait] [--rate R] THREADS CALLS\n");
 		return 2;
 	}
 	if (parse_count(argv[argi], "thread count", &nthreads) ||

@@ -66,13 +66,19 @@ told to go, and
 reports `threads were stopped X ms to attach and hook` and `... to
 detach`: the median and range are shown.  malloc_bench is then killed.
 
-Output is markdown: two tables (see print_tables()); progress goes to
+Then, --paced-runs times (default 3), malloc_bench's 2 threads are paced
+to --paced calls a second in all (default 200000, a busy service's rate)
+for --paced-seconds (default 20) under memtrace's default: the table
+shows memtrace's CPU seconds over the run's time, its share of one CPU.
+
+Output is markdown: three tables (see print_tables()); progress goes to
 stderr as HTML comments.
 
 Usage: run.py [--build DIR] [--memtrace PATH] [--bench PATH]
               [--heaptrack PATH] [--calls N] [--breakpoint-calls N]
               [--threads 1,2] [--configs CONFIG,...] [--untraced-runs N]
               [--traced-runs N] [--stop-threads N] [--stop-runs N]
+              [--paced N] [--paced-seconds N] [--paced-runs N]
 A config is heaptrack or ENGINE[:DEPTH][+lossless][+onecpu][+sample=BYTES];
 ENGINE `default` passes no --engine (memtrace's default engine);
 +onecpu configs run with one thread only (rows for more threads are left
@@ -136,14 +142,23 @@ def on_cpu0():
     os.sched_setaffinity(0, {0})
 
 
-def run_traced(memtrace, bench, threads, calls, config):
-    """One run of malloc_bench under `memtrace histo`: its result line's
-    fields, and engine (named by memtrace), events, lost and tracer_cpu_s
+def proc_cpu_s(pid):
+    """The CPU seconds (user and system) process PID has used so far."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def run_traced(memtrace, bench, threads, calls, config, rate=0):
+    """One run of malloc_bench under `memtrace histo` (each thread paced
+    to RATE calls a second when RATE is not 0): its result line's fields,
+    and engine (named by memtrace), events, lost and tracer_cpu_s
     (memtrace's CPU seconds over its whole life, from wait4)."""
     target = tracer = None
     pin = on_cpu0 if config.onecpu else None
     try:
-        target = subprocess.Popen([bench, '--wait', str(threads), str(calls)],
+        paced = ['--rate', str(rate)] if rate else []
+        target = subprocess.Popen([bench, '--wait', *paced, str(threads), str(calls)],
                                   stdin=subprocess.PIPE, preexec_fn=pin,
                                   stdout=subprocess.PIPE, text=True)
         target_out = LineReader(target.stdout, 'malloc_bench')
@@ -158,9 +173,11 @@ def run_traced(memtrace, bench, threads, calls, config):
         tracer_err = LineReader(tracer.stderr, 'memtrace')
         tracing = tracer_err.wait_for('memtrace: tracing', START_TIMEOUT)
 
+        cpu_at_go = proc_cpu_s(tracer.pid)
         target.stdin.write('go\n')
         target.stdin.flush()
         result = parse_result(target_out.wait_for('result ', RUN_TIMEOUT))
+        result['tracer_run_cpu_s'] = proc_cpu_s(tracer.pid) - cpu_at_go
 
         tracer.send_signal(signal.SIGINT)
         status, result['tracer_cpu_s'] = wait_cpu(tracer, STOP_TIMEOUT)
@@ -479,6 +496,52 @@ def measure(args, configs, threads):
     return rows, good
 
 
+def measure_paced(args):
+    """memtrace's default at a service's pace: 2 threads of malloc_bench,
+    --paced calls a second in all, for --paced-seconds; rows of (result
+    dict or None, error)."""
+    threads = 2
+    per_thread = args.paced // threads
+    calls = per_thread * args.paced_seconds
+    runs = []
+    for r in range(args.paced_runs):
+        try:
+            got = run_traced(args.memtrace, args.bench, threads, calls,
+                             parse_configs('default')[0], rate=per_thread)
+            runs.append((got, None))
+            said = brief(got)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as e:
+            runs.append((None, str(e)))
+            said = str(e)
+        print(f'<!-- paced run {r + 1}: {said} -->', file=sys.stderr, flush=True)
+    return runs
+
+
+def print_paced(runs, args):
+    """Markdown: memtrace's share of one CPU at the paced rate."""
+    print(f'### memtrace at a service\'s pace: malloc_bench, 2 threads, {args.paced:,} '
+          f'calls/s in all, {args.paced_seconds} s, memtrace default')
+    print()
+    print('| run | calls | events | lost events | memtrace CPU s, run (life) | run s '
+          '| share of one CPU |')
+    print('|----:|------:|-------:|------------:|---------------------------:|------:'
+          '|-----------------:|')
+    for i, (got, err) in enumerate(runs, 1):
+        if got is None:
+            print(f'| {i} | failed: {cell(err)} | | | | | |')
+            continue
+        wall = got['wall_ns_per_call'] * got['calls'] / 1e9
+        print(f'| {i} | {int(got["calls"])} | {got["events"]} | {got["lost"]} '
+              f'| {got["tracer_run_cpu_s"]:.2f} ({got["tracer_cpu_s"]:.2f}) | {wall:.1f} '
+              f'| {100 * got["tracer_run_cpu_s"] / wall:.1f}% |')
+    print()
+    print('share of one CPU: memtrace\'s CPU seconds from "go" to the benchmark\'s '
+          'result line (/proc/PID/stat), over that run time; in brackets its CPU '
+          'seconds over its whole life, attach, census and report included.')
+    print()
+    sys.stdout.flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--build', help='the build directory (default $MT_BUILD_DIR or build/)')
@@ -511,6 +574,14 @@ def main():
     ap.add_argument('--stop-runs', type=int, default=3,
                     help='stop-time runs per engine; 0 skips them '
                          '(default %(default)s)')
+    ap.add_argument('--paced', type=int, default=200000,
+                    help='calls a second (2 threads) of the paced runs, which '
+                         'show memtrace\'s CPU at a service\'s pace; 0 skips them '
+                         '(default %(default)s)')
+    ap.add_argument('--paced-seconds', type=int, default=20,
+                    help='length of a paced run (default %(default)s)')
+    ap.add_argument('--paced-runs', type=int, default=3,
+                    help='paced runs (default %(default)s)')
     args = ap.parse_args()
     find_paths(args)
     try:
@@ -559,7 +630,11 @@ def main():
                 print(f'<!-- stop times {engine}: {e} -->', file=sys.stderr, flush=True)
         stops.append((engine, used, attach, detach, errors))
 
+    paced = measure_paced(args) if args.paced > 0 else []
+    ok = ok and all(got is not None for got, _ in paced)
     print_tables(rows, stops, args)
+    if paced:
+        print_paced(paced, args)
     return 0 if ok else 1
 
 
