@@ -5,6 +5,7 @@
  * rule at each of its instructions is known exactly; a return address in
  * compiled code is checked against the live stack instead. */
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -526,6 +527,32 @@ START_TEST(reloaded_code_keeps_its_rules)
 }
 END_TEST
 
+/* A library loaded after the server read the maps, with no refresh asked
+ * for (memtrace was late for ld.so's notification: the agent waits for it
+ * only so long): a request for its code still gets the library's own rule
+ * (the symbolizer reads a module it does not know yet), not the "no CFI
+ * here" one that would cut every stack through it short for good. */
+START_TEST(code_loaded_unannounced_gets_its_rule)
+{
+	const char *path = getenv("UNIT_STRIPPED_LIB");
+	ck_assert_msg(path != NULL, "UNIT_STRIPPED_LIB is not set");
+	struct area a = area_new(1024);
+	struct mt_rulesrv *srv = server(&a);
+	void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(lib != NULL, "dlopen: %s", dlerror());
+	void *(*hidden)(void) = (void *(*)(void))dlsym(lib, "stripped_hidden_addr");
+	ck_assert_ptr_nonnull(hidden);
+	uint64_t x = (uint64_t)(uintptr_t)hidden() + 1;
+	post(&a, x);
+	const struct mt_agent_rule *r = await(&a, x);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->kind, MT_AGENT_RULE_STEP);
+	mt_rulesrv_destroy(srv);
+	dlclose(lib);
+	free(a.sh);
+}
+END_TEST
+
 /* Entries an earlier memtrace left for code that is no longer mapped are
  * withdrawn when a server starts; those for mapped code stay. */
 START_TEST(stale_entries_withdrawn_at_start)
@@ -644,6 +671,7 @@ static Suite *rulesrv_suite(void)
 	tcase_add_test(tc, crowded_address_refused_alone);
 	tcase_add_test(tc, unmapped_code_rules_are_withdrawn);
 	tcase_add_test(tc, stale_entries_withdrawn_at_start);
+	tcase_add_test(tc, code_loaded_unannounced_gets_its_rule);
 	tcase_add_test(tc, reloaded_code_keeps_its_rules);
 	tcase_add_test(tc, bad_layouts_refused);
 	tcase_add_test(tc, destroy_joins_promptly);
