@@ -155,8 +155,12 @@ static int request_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_age
 {
 	/* An address with the top bit set is no code of the process (and
 	 * would read as a refusal) */
-	if ((addr & MT_AGENT_REQ_REFUSED) || __atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
+	if (addr & MT_AGENT_REQ_REFUSED)
 		return 0;
+	if (__atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(&sh->rule_skips, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	if (__atomic_load_n(&sh->rules_full, __ATOMIC_ACQUIRE)) {
 		__atomic_fetch_add(&sh->rule_refusals, 1, __ATOMIC_RELAXED);
 		return 0;
@@ -813,7 +817,12 @@ void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *
  * must see the link map before ld.so goes on (to hook a new library's
  * allocator, to name frames of one about to be unloaded).  Wait for its
  * acknowledgement, at most about half a second, and not at all once it
- * failed to answer in time. */
+ * was marked late.  A wait that runs out is counted; it marks memtrace
+ * late only when its pid is gone: a memtrace that is alive but was not
+ * given a CPU for half a second (a loaded machine) would otherwise make
+ * every rule request after this dlopen give up at once, cutting the new
+ * library's stacks short, when the request's own bounded wait would
+ * likely have got the rule. */
 void mt_h_dl_notify(void);
 void mt_h_dl_notify(void)
 {
@@ -839,7 +848,10 @@ void mt_h_dl_notify(void)
 			break;
 		wait_futex(&w, &sh->dl_ack, ack);
 	}
-	__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&sh->dl_timeouts, 1, __ATOMIC_RELAXED);
+	int32_t pid = reader_pid();
+	if (!pid || !mt_agent_pid_exists(pid))
+		__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- the header memtrace reads ---------------------------------------- */

@@ -242,7 +242,11 @@ struct mt_agent_shared {
 	                                the region's life (sset.h) */
 	uint64_t sset_overflows;     /* recorded blocks the set had no room for
 	                                (their frees are recorded all the same) */
-	uint64_t reserved[12];
+	uint64_t dl_timeouts;        /* ld.so notifications memtrace did not
+	                                acknowledge in time */
+	uint64_t rule_skips;         /* rules not asked for: memtrace marked late
+	                                (reader_stale), the frame cut short */
+	uint64_t reserved[10];
 };
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)

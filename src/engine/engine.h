@@ -49,6 +49,10 @@ struct mt_engine_stats {
 	uint64_t order_forced;     /* records emitted without their predecessor */
 	uint64_t sset_overflows;   /* sampled blocks the agent's set had no room
 	                              for (their frees recorded all the same) */
+	uint64_t dl_timeouts;      /* ld.so notifications memtrace did not
+	                              acknowledge in time */
+	uint64_t rule_skips;       /* of the truncated: no rule asked for, as
+	                              memtrace was marked late */
 	bool frees_sampled;        /* the free of a block not sampled is not sent
 	                              (so nor is that of a block from before) */
 	bool reused_agent;         /* the agent was already in the target */

@@ -112,6 +112,8 @@ int mt_inj_start_reading(struct inj_engine *e)
 	e->base_refusals = __atomic_load_n(&e->sh->rule_refusals, __ATOMIC_RELAXED);
 	e->base_timeouts = __atomic_load_n(&e->sh->rule_timeouts, __ATOMIC_RELAXED);
 	e->base_overflows = __atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED);
+	e->base_dl_timeouts = __atomic_load_n(&e->sh->dl_timeouts, __ATOMIC_RELAXED);
+	e->base_rule_skips = __atomic_load_n(&e->sh->rule_skips, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -235,6 +237,10 @@ static void collect_stats(struct inj_engine *e)
 				    e->base_timeouts);
 	e->st.sset_overflows = SINCE(__atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED),
 				     e->base_overflows);
+	e->st.dl_timeouts = SINCE(__atomic_load_n(&e->sh->dl_timeouts, __ATOMIC_RELAXED),
+				  e->base_dl_timeouts);
+	e->st.rule_skips = SINCE(__atomic_load_n(&e->sh->rule_skips, __ATOMIC_RELAXED),
+				 e->base_rule_skips);
 #undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }

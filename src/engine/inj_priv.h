@@ -91,6 +91,7 @@ struct inj_engine {
 	uint64_t emitted;
 	struct mt_ringdec_stats at_start;  /* the agent's counts when we started */
 	uint64_t base_truncated, base_lost, base_refusals, base_timeouts, base_overflows;
+	uint64_t base_dl_timeouts, base_rule_skips;
 };
 
 /* ---- between the files ------------------------------------------------ */

@@ -831,6 +831,10 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 			    : es.agent_new_region == MT_AGENT_REGION_UNREACHABLE
 				    ? ", agent reused (its rings out of reach: given new ones)"
 				    : ", agent reused");
+			if (es.dl_timeouts || es.rule_skips)
+				mt_say("agent: memtrace was late: %" PRIu64 " ld.so notifications "
+				    "not acknowledged in time, %" PRIu64 " of the stacks cut short "
+				    "asked no rule for a frame meanwhile", es.dl_timeouts, es.rule_skips);
 			if (es.sset_overflows)
 				mt_say("agent: %" PRIu64 " sampled blocks found no room in its set "
 				    "of sampled live blocks: the frees sharing their places were "
