@@ -32,11 +32,19 @@
 #include "target/remote.h"
 #include "census/scfilter.h"
 
-/* How long memtrace waits for a quiescent point, and how long the threads
- * run between two checks. */
+/* How long memtrace waits for a quiescent point, how long of that the
+ * threads may stay stopped in all, and how long they run between two
+ * checks: at least RUN_MOMENT_MS and RUN_SHARE times as long as the last
+ * check and stop took, so that they run most of the wait (with 50 busy
+ * threads a stop and a check take tens of ms: at 1 ms of running between
+ * them the target stood still for the whole second before the census
+ * gave up), at most RUN_MAX_MS. */
 #define QUIESCE_MAX_MS 1000.0
+#define QUIESCE_MAX_PAUSED_MS 150.0
 #define QUIESCE_MAX_TRIES 1000
-#define RUN_MOMENT_MS 1
+#define RUN_MOMENT_MS 1.0
+#define RUN_SHARE 4.0
+#define RUN_MAX_MS 100.0
 /* Stopping every thread again after a moment of running. */
 #define RESTOP_MAX_MS 5000.0
 
@@ -200,11 +208,11 @@ static int handle_stop(struct mt_target *t, const struct mt_stop *st)
 	}
 }
 
-/* Let every thread run about RUN_MOMENT_MS, then stop them all again. */
-static int run_a_moment(struct mt_target *t, char *why, size_t whylen)
+/* Let every thread run about RUN_MS, then stop them all again. */
+static int run_a_moment(struct mt_target *t, double run_ms, char *why, size_t whylen)
 {
 	mt_target_resume_all(t);
-	double until = 1e3 * mt_clock_s() + RUN_MOMENT_MS;
+	double until = 1e3 * mt_clock_s() + run_ms;
 	int err = 0;
 	for (double left; !err && (left = until - 1e3 * mt_clock_s()) > 0;) {
 		struct mt_stop st;
@@ -263,37 +271,48 @@ static int find_heap(struct take *k, char *why, size_t whylen)
 }
 
 /* Ask until the heap is quiescent; new threads (a tcache not yet known)
- * mean finding the heap again.  0, or -errno with WHY. */
-static int wait_quiescent(struct take *k, struct mt_freeze_stats *st, char *why,
-			  size_t whylen)
+ * mean finding the heap again.  0, or -errno with WHY.  ST->ran_ms adds
+ * up the moments the threads ran. */
+static int wait_quiescent(struct take *k, struct mt_freeze_stats *st, double t_start,
+			  char *why, size_t whylen)
 {
-	double t0 = 1e3 * mt_clock_s();
+	double t0 = 1e3 * mt_clock_s(), stopped_at = t0;
 	char busy[160] = "";
 	for (;;) {
 		st->tries++;
 		if (mt_glheap_quiescent(k->heap, &k->live, busy, sizeof busy))
 			return 0;
-		if (1e3 * mt_clock_s() - t0 >= QUIESCE_MAX_MS || st->tries >= QUIESCE_MAX_TRIES) {
-			snprintf(why, whylen, "a thread stayed inside the allocator for "
-				 "%.1f s (%d checks; last: %s)", (1e3 * mt_clock_s() - t0) / 1000,
-				 st->tries, busy);
+		double now = 1e3 * mt_clock_s();
+		double paused = now - t_start - st->ran_ms;
+		if (now - t0 >= QUIESCE_MAX_MS || paused >= QUIESCE_MAX_PAUSED_MS ||
+		    st->tries >= QUIESCE_MAX_TRIES) {
+			snprintf(why, whylen, "a thread stayed inside the allocator at each "
+				 "of %d checks over %.2f s (threads stopped %.0f ms of it; "
+				 "last: %s)", st->tries, (now - t0) / 1000, paused, busy);
 			return -EBUSY;
 		}
-		int err = run_a_moment(k->t, why, whylen);
+		double run_ms = RUN_SHARE * (now - stopped_at);
+		run_ms = run_ms < RUN_MOMENT_MS ? RUN_MOMENT_MS
+			 : run_ms > RUN_MAX_MS ? RUN_MAX_MS : run_ms;
+		double run_from = 1e3 * mt_clock_s();
+		int err = run_a_moment(k->t, run_ms, why, whylen);
+		stopped_at = 1e3 * mt_clock_s();
+		/* The moment asked for: the stop after it counts as paused. */
+		st->ran_ms += stopped_at - run_from < run_ms ? stopped_at - run_from : run_ms;
 		if (err < 0)
 			return err;
-		struct threads now = { 0 };
-		err = read_threads(k->t, &now);
-		if (err == 0 && !same_threads(&now, &k->threads)) {
+		struct threads cur = { 0 };
+		err = read_threads(k->t, &cur);
+		if (err == 0 && !same_threads(&cur, &k->threads)) {
 			free(k->threads.v);
-			k->threads = now;
-			now.v = NULL;
+			k->threads = cur;
+			cur.v = NULL;
 			err = find_heap(k, why, whylen);
 		} else if (err < 0) {
 			snprintf(why, whylen, "cannot read the target's threads: %s",
 				 strerror(-err));
 		}
-		free(now.v);
+		free(cur.v);
 		if (err < 0)
 			return err;
 	}
@@ -471,10 +490,10 @@ int mt_freeze_take(struct mt_target *t, const char *cache_dir, struct mt_freeze 
 	double t0 = 1e3 * mt_clock_s();
 	int err = prepare(&k, f, why, whylen);
 	if (err == 0)
-		err = wait_quiescent(&k, &f->st, why, whylen);
+		err = wait_quiescent(&k, &f->st, t0, why, whylen);
 	if (err == 0)
 		err = do_clone(t, f, why, whylen);
-	f->st.paused_ms = 1e3 * mt_clock_s() - t0;
+	f->st.paused_ms = 1e3 * mt_clock_s() - t0 - f->st.ran_ms;
 	if (err == 0)
 		err = open_copy(f, why, whylen);
 	free(k.threads.v);

@@ -38,8 +38,10 @@ struct mt_freeze;
 struct mt_freeze_stats {
 	double paused_ms;    /* threads stopped for the census: from the start
 	                        of mt_freeze_take() (finding the heap, the waits
-	                        for a quiescent point, during which the threads
-	                        also run ~1 ms at a time) to the clone's return */
+	                        for a quiescent point) to the clone's return,
+	                        less ran_ms */
+	double ran_ms;       /* of that time, the moments the threads ran
+	                        between two quiescence checks */
 	int tries;           /* quiescence checks made */
 	double copy_ms;      /* the clone(2) alone */
 };
@@ -49,7 +51,7 @@ struct mt_freeze_stats {
  * quiescent point a SIGTRAP is taken for the target's own and a forked
  * child is released as is.  Finds glibc's heap (mt_glheap_find, with the
  * thread pointers of T's threads), waits for a quiescent point (at most
- * 1 s or 1000 checks: else -EBUSY, "a thread stayed inside the allocator
+ * 1 s, 150 ms of it stopped, or 1000 checks: else -EBUSY, "a thread stayed inside the allocator
  * ..."), and clones.  0 and *OUT, or -errno with WHY (one line: what
  * failed and why). */
 int mt_freeze_take(struct mt_target *t, const char *cache_dir, struct mt_freeze **out,

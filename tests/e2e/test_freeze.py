@@ -181,7 +181,8 @@ def locked(h, t):
     t_ask(t, 'lock', r'^locked tid=\d+$')
     p = Probe(h, t.pid)
     first = p.line('the error line')
-    h.check(re.match(r'^error: a thread stayed inside the allocator for [\d.]+ s', first),
+    h.check(re.match(r'^error: a thread stayed inside the allocator at each of \d+ checks over '
+                     r'[\d.]+ s \(threads stopped \d+ ms of it', first),
             f'probe under a held arena lock: {first!r}')
     h.check(p.wait() == 1, 'the probe exits 1 when the freeze fails')
     h.check_released(t.pid)
