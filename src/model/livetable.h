@@ -1,10 +1,11 @@
 /* The live-block table: every block the target holds that memtrace saw
  * allocated, keyed by its address range [addr, addr + size).
  *
- * Blocks never overlap (the allocator hands out disjoint ranges), so the
- * tree is an interval tree whose "containing" query is a predecessor search
- * and whose range query is pruned by each subtree's maximum end.  Pure: no
- * I/O, no target access.  Cost per live block is documented in livetable.c
+ * Blocks never overlap (the allocator hands out disjoint ranges), so a
+ * search tree ordered by start address answers every interval question:
+ * "containing" is a predecessor search, a range query an in-order walk from
+ * the first block ending at or after its start.  Pure: no I/O, no target
+ * access.  Cost per live block is documented in livetable.c
  * and in man/memtrace.1.
  */
 #ifndef MT_LIVETABLE_H
@@ -52,11 +53,12 @@ int mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx);
 
 size_t mt_livetable_count(const struct mt_livetable *t);
 uint64_t mt_livetable_bytes(const struct mt_livetable *t);
-/* memtrace's own memory per live block, in bytes: the tree node (48).  Nodes
+/* memtrace's own memory per live block, in bytes: the tree node (40).  Nodes
  * come from 1024-node slabs whose malloc header and slab-table slot add at
  * most 32 bytes per 1024 blocks, which rounds to 0; memory follows the
  * high-water mark of live blocks (freed nodes are reused, slabs are released
- * by destroy).  Details at the top of livetable.c. */
+ * by destroy), plus a fixed 10 KiB at most for the last 256 blocks freed,
+ * kept for reuse in place.  Details at the top of livetable.c. */
 size_t mt_livetable_bytes_per_block(void);
 
 /* Tests: O(n) check of every structural invariant (order, no overlap, AVL
