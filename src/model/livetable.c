@@ -14,8 +14,9 @@
  *   nodes are listed in graves[], a ring: burying a node once the ring is full
  *   removes the node buried LT_GRAVES frees ago.
  *
- * Memory: 40 bytes per live block, plus at most LT_GRAVES (256) dead nodes,
- *   i.e. a fixed 10 KiB at most, plus the 1 KiB ring.
+ * Memory: at most 56 bytes per live block (40 for its node, 8 to 16 for its
+ *   share of the hash index), plus at most LT_GRAVES (256) dead nodes, i.e. a
+ *   fixed 14 KiB at most, plus the 1 KiB ring.
  *   Each block is one struct lt_node of 40 bytes (three 64-bit fields, two
  *   32-bit child indices, a 32-bit site, a one-byte height, a dead flag and a
  *   16-bit grave slot).  Nodes live in slabs of 1024 (40960 bytes, one malloc
@@ -24,14 +25,21 @@
  *   while the table's capacity doubles), so at most 32 bytes per 1024 blocks,
  *   0.03 bytes per block.  Children are 32-bit slab indices rather than
  *   pointers, which caps the table at 2^32 - 1 nodes.
+ *   The hash index (every node by its address, for the exact-address
+ *   questions: erase, a reused address, a realloc's block) is an array of
+ *   32-bit node indices kept between a quarter and half full once past its
+ *   64 first slots: 8 to 16 bytes per node; at most 2^31 slots, which caps
+ *   the table at 2^30 nodes.
  *   Removed nodes go on a free list and are reused before a new slab is
- *   allocated; slabs are returned only by mt_livetable_destroy(), so the
- *   table's footprint follows the high-water mark of nodes:
- *   40 bytes x (peak live blocks + at most LT_GRAVES), plus one node (the nil
- *   sentinel), plus the fixed struct mt_livetable.
+ *   allocated; slabs and index slots are returned only by
+ *   mt_livetable_destroy(), so the table's footprint follows the high-water
+ *   mark of nodes: at most 56 bytes x (peak live blocks + LT_GRAVES), plus
+ *   one node (the nil sentinel), plus the fixed struct mt_livetable.
  *
  * Cost: insert, erase, find_containing are O(log n) with no malloc except
- *   once per 1024 new high-water nodes; range is O(log n + k) for k nodes
+ *   once per 1024 new high-water nodes (and when the index doubles); erase,
+ *   an insert at a live address or into a dead node it fits in, and
+ *   find_containing of a block's own address are O(1) (the index); range is O(log n + k) for k nodes
  *   passed (at most LT_GRAVES of them dead); walk is O(n).  An AVL tree is at
  *   most 1.44 log2(n + 2) high, i.e. under 47 levels for 2^32 nodes, so every
  *   path fits a fixed stack.
@@ -94,6 +102,11 @@ struct mt_livetable {
 	uint32_t ndead;
 	uint32_t grave_next;  /* the slot the next burial takes */
 	uint32_t graves[LT_GRAVES]; /* dead nodes' indices, LT_NIL: empty */
+	/* The hash index: every node (live or dead) by its addr, open
+	 * addressing with linear probing, at most half full. */
+	uint32_t *hslots;     /* node indices, LT_NIL: empty */
+	uint32_t hbits;       /* 1 << hbits slots */
+	uint32_t hused;
 };
 
 static inline struct lt_node *nd(const struct mt_livetable *t, uint32_t i)
@@ -128,6 +141,90 @@ static void node_set_block(struct lt_node *n, const struct mt_block *b)
 	n->dead = 0;
 }
 
+/* ---- the hash index ---- */
+
+#define LT_HASH_MIN_BITS 6
+
+/* Fibonacci hashing: the top bits of addr times 2^64 / phi mix every bit
+ * of the address in, the 16-byte-aligned low ones included. */
+static inline uint32_t hash_home(const struct mt_livetable *t, uint64_t addr)
+{
+	return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> (64 - t->hbits));
+}
+
+static inline uint32_t hash_mask(const struct mt_livetable *t)
+{
+	return (1u << t->hbits) - 1;
+}
+
+/* The node starting at ADDR, live or dead, or LT_NIL. */
+static uint32_t hash_find(const struct mt_livetable *t, uint64_t addr)
+{
+	uint32_t mask = hash_mask(t);
+
+	for (uint32_t j = hash_home(t, addr);; j = (j + 1) & mask) {
+		uint32_t i = t->hslots[j];
+		if (i == LT_NIL || nd(t, i)->addr == addr)
+			return i;
+	}
+}
+
+/* Put node I (not in the index; its addr in no other node) in a free slot. */
+static void hash_put(struct mt_livetable *t, uint32_t i)
+{
+	uint32_t mask = hash_mask(t);
+	uint32_t j = hash_home(t, nd(t, i)->addr);
+
+	while (t->hslots[j] != LT_NIL)
+		j = (j + 1) & mask;
+	t->hslots[j] = i;
+	t->hused++;
+}
+
+/* Room for one more node: 0, or -ENOMEM with nothing changed. */
+static int hash_reserve(struct mt_livetable *t)
+{
+	if ((uint64_t)(t->hused + 1) * 2 <= (1ull << t->hbits))
+		return 0;
+	if (t->hbits >= 31)
+		return -ENOMEM; /* 2^31 slots: at most 2^30 nodes */
+	uint32_t *old = t->hslots, oldn = 1u << t->hbits;
+	uint32_t *slots = calloc((size_t)oldn * 2, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	t->hslots = slots;
+	t->hbits++;
+	t->hused = 0;
+	for (uint32_t j = 0; j < oldn; j++)
+		if (old[j] != LT_NIL)
+			hash_put(t, old[j]);
+	free(old);
+	return 0;
+}
+
+/* Take node I out of the index.  Linear probing without tombstones: the
+ * entries after the hole that could have sat in it move back (Knuth's
+ * algorithm R), so every entry stays reachable from its home slot. */
+static void hash_del(struct mt_livetable *t, uint32_t i)
+{
+	uint32_t mask = hash_mask(t);
+	uint32_t hole = hash_home(t, nd(t, i)->addr);
+
+	while (t->hslots[hole] != i)
+		hole = (hole + 1) & mask;
+	for (uint32_t k = (hole + 1) & mask; t->hslots[k] != LT_NIL; k = (k + 1) & mask) {
+		uint32_t home = hash_home(t, nd(t, t->hslots[k])->addr);
+		/* k's entry may fill the hole when its home is not
+		 * cyclically in (hole, k]. */
+		if (((k - home) & mask) >= ((k - hole) & mask)) {
+			t->hslots[hole] = t->hslots[k];
+			hole = k;
+		}
+	}
+	t->hslots[hole] = LT_NIL;
+	t->hused--;
+}
+
 struct mt_livetable *mt_livetable_new(void)
 {
 	struct mt_livetable *t = calloc(1, sizeof(*t));
@@ -143,8 +240,14 @@ struct mt_livetable *mt_livetable_new(void)
 	t->nslabs = 1;
 	t->slab_cap = 1;
 	t->next_unused = 1;
+	t->hbits = LT_HASH_MIN_BITS;
+	t->hslots = calloc(1u << LT_HASH_MIN_BITS, sizeof(*t->hslots));
+	if (!t->hslots)
+		goto fail;
 	return t;
 fail:
+	if (t->slabs)
+		free(t->slabs[0]);
 	free(t->slabs);
 	free(t);
 	return NULL;
@@ -157,6 +260,7 @@ void mt_livetable_destroy(struct mt_livetable *t)
 	for (uint32_t i = 0; i < t->nslabs; i++)
 		free(t->slabs[i]);
 	free(t->slabs);
+	free(t->hslots);
 	free(t);
 }
 
@@ -269,40 +373,39 @@ static void retrace(struct mt_livetable *t, const uint32_t *path, const uint8_t 
 }
 
 /* Unlink node CUR, reached by PATH/DIRS (DEPTH entries), from the tree and
- * free it.  With two children, the in-order successor (leftmost of the right
- * subtree, which has no left child) moves its payload into CUR and is freed
- * in its place: a dead successor's grave then points at CUR, and *TRACK (a
- * node index the caller holds; may be NULL) follows the payload too. */
+ * free it.  With two children, its in-order successor (leftmost of the right
+ * subtree, which has no left child) is unlinked from there and takes CUR's
+ * place, children and height: nodes never change index, so the hash index
+ * and the graves stay right. */
 static void tree_unlink(struct mt_livetable *t, uint32_t *path, uint8_t *dirs, int depth,
-			uint32_t cur, uint32_t *track)
+			uint32_t cur)
 {
 	struct lt_node *n = nd(t, cur);
-	uint32_t victim = cur;
+	uint32_t repl = n->child[0] != LT_NIL ? n->child[0] : n->child[1];
 
 	if (n->child[0] != LT_NIL && n->child[1] != LT_NIL) {
+		int at = depth;
 		path[depth] = cur;
 		dirs[depth++] = 1;
-		victim = n->child[1];
+		uint32_t victim = n->child[1];
 		while (nd(t, victim)->child[0] != LT_NIL) {
 			path[depth] = victim;
 			dirs[depth++] = 0;
 			victim = nd(t, victim)->child[0];
 		}
-		const struct lt_node *s = nd(t, victim);
-		n->addr = s->addr;
-		n->size = s->size;
-		n->time_ns = s->time_ns;
-		n->site = s->site;
-		n->dead = s->dead;
-		n->grave = s->grave;
-		if (s->dead)
-			t->graves[s->grave] = cur;
-		if (track && *track == victim)
-			*track = cur;
+		struct lt_node *v = nd(t, victim);
+		repl = v->child[1];
+		v->child[0] = n->child[0];
+		v->child[1] = n->child[1];
+		v->height = n->height;
+		if (at == 0)
+			t->root = victim;
+		else
+			nd(t, path[at - 1])->child[dirs[at - 1]] = victim;
+		path[at] = victim;
 	}
-	const struct lt_node *v = nd(t, victim);
-	uint32_t repl = v->child[0] != LT_NIL ? v->child[0] : v->child[1];
-	node_free(t, victim);
+	hash_del(t, cur);
+	node_free(t, cur);
 	retrace(t, path, dirs, depth, repl);
 }
 
@@ -326,18 +429,18 @@ static uint32_t find_path(const struct mt_livetable *t, uint64_t addr, uint32_t 
 	return LT_NIL;
 }
 
-/* Remove dead node I from the tree for real; *TRACK as tree_unlink. */
-static void purge(struct mt_livetable *t, uint32_t i, uint32_t *track)
+/* Remove dead node I from the tree for real. */
+static void purge(struct mt_livetable *t, uint32_t i)
 {
 	uint32_t path[LT_STACK];
 	uint8_t dirs[LT_STACK];
 	int depth;
-	struct lt_node *n = nd(t, i);
+	const struct lt_node *n = nd(t, i);
 
 	t->graves[n->grave] = LT_NIL;
 	t->ndead--;
-	i = find_path(t, n->addr, path, dirs, &depth);
-	tree_unlink(t, path, dirs, depth, i, track);
+	find_path(t, n->addr, path, dirs, &depth);
+	tree_unlink(t, path, dirs, depth, i);
 }
 
 /* Mark live node I dead, removing the node buried LT_GRAVES burials ago if
@@ -347,7 +450,7 @@ static void bury(struct mt_livetable *t, uint32_t i)
 	uint32_t slot = t->grave_next;
 
 	if (t->graves[slot] != LT_NIL)
-		purge(t, t->graves[slot], &i);
+		purge(t, t->graves[slot]);
 	struct lt_node *n = nd(t, i);
 	n->dead = 1;
 	n->grave = (uint16_t)slot;
@@ -397,6 +500,8 @@ static uint32_t successor(const struct mt_livetable *t, uint32_t hit, uint32_t s
 static int link_new(struct mt_livetable *t, const uint32_t *path, const uint8_t *dirs, int depth,
 		    const struct mt_block *b)
 {
+	if (hash_reserve(t) < 0)
+		return -ENOMEM;
 	uint32_t i = node_alloc(t);
 	if (i == LT_NIL)
 		return -ENOMEM;
@@ -405,6 +510,7 @@ static int link_new(struct mt_livetable *t, const uint32_t *path, const uint8_t 
 	n->child[0] = n->child[1] = LT_NIL;
 	n->height = 1;
 	retrace(t, path, dirs, depth, i);
+	hash_put(t, i);
 	return 0;
 }
 
@@ -416,6 +522,22 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 	if (b->size != 0 && b->size - 1 > UINT64_MAX - b->addr)
 		return -EINVAL;
 	uint64_t last = block_last(b->addr, b->size);
+
+	/* The common cases without a descent: the address is live (a clash,
+	 * and the lowest-addressed one: whatever lies below ends before it),
+	 * or was freed lately and the new block fits in the old one. */
+	uint32_t same = hash_find(t, b->addr);
+	if (same != LT_NIL && !nd(t, same)->dead) {
+		if (clash)
+			node_to_block(nd(t, same), clash);
+		return -EEXIST;
+	}
+	if (same != LT_NIL && last <= node_last(nd(t, same))) {
+		revive(t, same, b);
+		t->count++;
+		t->bytes += b->size;
+		return 0;
+	}
 
 	/* At most LT_GRAVES + 1 rounds: each one but the last purges a dead
 	 * node in the way. */
@@ -462,7 +584,7 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 				node_to_block(nd(t, o), clash);
 			return -EEXIST;
 		}
-		purge(t, o, NULL);
+		purge(t, o);
 	}
 	t->count++;
 	t->bytes += b->size;
@@ -471,10 +593,7 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 
 bool mt_livetable_erase(struct mt_livetable *t, uint64_t addr, struct mt_block *out)
 {
-	uint32_t path[LT_STACK];
-	uint8_t dirs[LT_STACK];
-	int depth;
-	uint32_t cur = find_path(t, addr, path, dirs, &depth);
+	uint32_t cur = hash_find(t, addr);
 
 	if (cur == LT_NIL || nd(t, cur)->dead)
 		return false;
@@ -491,8 +610,15 @@ bool mt_livetable_find_containing(const struct mt_livetable *t, uint64_t addr, s
 {
 	/* The candidate is the last node starting at or below ADDR; when it is
 	 * dead, nothing live contains ADDR (every node below ends before it). */
-	uint32_t cur = t->root, best = LT_NIL;
+	uint32_t cur = hash_find(t, addr), best = LT_NIL;
 
+	if (cur != LT_NIL) {
+		/* the common question: a block's own address */
+		best = cur;
+		cur = LT_NIL;
+	} else {
+		cur = t->root;
+	}
 	while (cur != LT_NIL) {
 		const struct lt_node *n = nd(t, cur);
 		if (n->addr <= addr) {
@@ -574,9 +700,10 @@ uint64_t mt_livetable_bytes(const struct mt_livetable *t)
 
 size_t mt_livetable_bytes_per_block(void)
 {
-	/* The slab overhead (at most 32 bytes per 1024 nodes) rounds to 0, and
+	/* The node and the most the index takes for it (a quarter full: 16);
+	 * the slab overhead (at most 32 bytes per 1024 nodes) rounds to 0, and
 	 * the dead nodes are a fixed amount, not per block. */
-	return sizeof(struct lt_node);
+	return sizeof(struct lt_node) + 4 * sizeof(uint32_t);
 }
 
 /* ---- invariant checker (tests) ---- */
@@ -615,6 +742,8 @@ static int check_subtree(struct lt_check *c, uint32_t i, int level)
 		return -1;
 	c->have_prev = true;
 	c->prev_last = last;
+	if (hash_find(t, n->addr) != i)
+		return -1; /* not reachable through the hash index */
 	if (n->dead) {
 		/* listed in its grave, once */
 		if (n->dead != 1 || n->grave >= LT_GRAVES || t->graves[n->grave] != i)
@@ -640,7 +769,7 @@ bool mt_livetable_check_invariants(const struct mt_livetable *t)
 {
 	struct lt_check c = { .t = t };
 
-	if (t->nslabs == 0 || t->nslabs > t->slab_cap || t->next_unused < 1 ||
+	if (t->nslabs == 0 || t->nslabs > t->slab_cap || t->next_unused < 1 || t->hbits > 32 ||
 	    t->next_unused > (uint64_t)t->nslabs * LT_SLAB_NODES || t->grave_next >= LT_GRAVES)
 		return false;
 	const struct lt_node *nil = nd(t, LT_NIL);
@@ -657,6 +786,13 @@ bool mt_livetable_check_invariants(const struct mt_livetable *t)
 	for (uint32_t g = 0; g < LT_GRAVES; g++)
 		taken += t->graves[g] != LT_NIL;
 	if (taken != t->ndead)
+		return false;
+
+	/* The index holds the tree's nodes (each found above) and no more. */
+	uint32_t used = 0;
+	for (uint64_t j = 0; j < (1ull << t->hbits); j++)
+		used += t->hslots[j] != LT_NIL;
+	if (used != t->hused || used != t->count + t->ndead || (uint64_t)used * 2 > (1ull << t->hbits))
 		return false;
 
 	/* Every node handed out is either in the tree or on the free list. */

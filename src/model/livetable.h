@@ -53,12 +53,13 @@ int mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx);
 
 size_t mt_livetable_count(const struct mt_livetable *t);
 uint64_t mt_livetable_bytes(const struct mt_livetable *t);
-/* memtrace's own memory per live block, in bytes: the tree node (40).  Nodes
- * come from 1024-node slabs whose malloc header and slab-table slot add at
- * most 32 bytes per 1024 blocks, which rounds to 0; memory follows the
- * high-water mark of live blocks (freed nodes are reused, slabs are released
- * by destroy), plus a fixed 10 KiB at most for the last 256 blocks freed,
- * kept for reuse in place.  Details at the top of livetable.c. */
+/* memtrace's own memory per live block, in bytes, at most: the tree node
+ * (40) and its share of the hash index (8 to 16).  Nodes come from
+ * 1024-node slabs whose malloc header and slab-table slot add at most 32
+ * bytes per 1024 blocks, which rounds to 0; memory follows the high-water
+ * mark of live blocks (freed nodes are reused, slabs are released by
+ * destroy), plus a fixed 14 KiB at most for the last 256 blocks freed, kept
+ * for reuse in place.  Details at the top of livetable.c. */
 size_t mt_livetable_bytes_per_block(void);
 
 /* Tests: O(n) check of every structural invariant (order, no overlap, AVL
