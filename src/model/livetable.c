@@ -14,12 +14,14 @@
  *   nodes are listed in graves[], a ring: burying a node once the ring is full
  *   removes the node buried LT_GRAVES frees ago.
  *
- * Memory: at most 56 bytes per live block (40 for its node, 8 to 16 for its
+ * Memory: at most 64 bytes per live block (48 for its node, 8 to 16 for its
  *   share of the hash index), plus at most LT_GRAVES (256) dead nodes, i.e. a
- *   fixed 14 KiB at most, plus the 1 KiB ring.
- *   Each block is one struct lt_node of 40 bytes (three 64-bit fields, two
- *   32-bit child indices, a 32-bit site, a one-byte height, a dead flag and a
- *   16-bit grave slot).  Nodes live in slabs of 1024 (40960 bytes, one malloc
+ *   fixed 16 KiB at most, plus the 1 KiB ring.
+ *   Each block is one struct lt_node of 48 bytes (three 64-bit fields, two
+ *   32-bit child indices, a 32-bit site, a one-byte height, a dead flag, a
+ *   16-bit grave slot, and the 32-bit indices of the nodes before and after
+ *   it in address order, which let a reused address check the next block in
+ *   O(1)).  Nodes live in slabs of 1024 (49152 bytes, one malloc
  *   each); the only overhead on top is per slab, not per block: glibc's
  *   16-byte chunk header and one 8-byte slab-table pointer (at most 16 bytes
  *   while the table's capacity doubles), so at most 32 bytes per 1024 blocks,
@@ -33,15 +35,17 @@
  *   Removed nodes go on a free list and are reused before a new slab is
  *   allocated; slabs and index slots are returned only by
  *   mt_livetable_destroy(), so the table's footprint follows the high-water
- *   mark of nodes: at most 56 bytes x (peak live blocks + LT_GRAVES), plus
+ *   mark of nodes: at most 64 bytes x (peak live blocks + LT_GRAVES), plus
  *   one node (the nil sentinel), plus the fixed struct mt_livetable.
  *
  * Cost: insert, erase, find_containing are O(log n) with no malloc except
- *   once per 1024 new high-water nodes (and when the index doubles); erase,
- *   an insert at a live address or into a dead node it fits in, and
- *   find_containing of a block's own address are O(1) (the index); range is O(log n + k) for k nodes
- *   passed (at most LT_GRAVES of them dead); walk is O(n).  An AVL tree is at
- *   most 1.44 log2(n + 2) high, i.e. under 47 levels for 2^32 nodes, so every
+ *   once per 1024 new high-water nodes (and when the index doubles).  Erase,
+ *   an insert at a live or dead node's address (when it ends before the
+ *   next node), and find_containing of a block's own address are O(1) (the
+ *   index), as is burying, but for the removal of the oldest dead node,
+ *   O(log n).  Range is O(log n + k) for k nodes passed (at most LT_GRAVES
+ *   of them dead); walk is O(n).  An AVL tree is at most 1.44 log2(n + 2)
+ *   high, i.e. under 47 levels for 2^32 nodes, so every
  *   path fits a fixed stack.
  *
  * Keys and ranges: a block [addr, addr + size) is keyed by addr.  A 0-byte
@@ -83,9 +87,10 @@ struct lt_node {
 	uint8_t height; /* nil 0, leaf 1 */
 	uint8_t dead;   /* freed: kept for reuse, invisible to every query */
 	uint16_t grave; /* when dead: its slot in graves[] */
+	uint32_t prev, next; /* the nodes before and after it in address order */
 };
 
-_Static_assert(sizeof(struct lt_node) == 40,
+_Static_assert(sizeof(struct lt_node) == 48,
 	       "the node size is documented at the top of this file and in the man page");
 _Static_assert((LT_GRAVES & (LT_GRAVES - 1)) == 0 && LT_GRAVES <= 65536,
 	       "grave slots are 16-bit and wrap with a mask");
@@ -404,6 +409,11 @@ static void tree_unlink(struct mt_livetable *t, uint32_t *path, uint8_t *dirs, i
 			nd(t, path[at - 1])->child[dirs[at - 1]] = victim;
 		path[at] = victim;
 	}
+	uint32_t prev = nd(t, cur)->prev, next = nd(t, cur)->next;
+	if (prev != LT_NIL)
+		nd(t, prev)->next = next;
+	if (next != LT_NIL)
+		nd(t, next)->prev = prev;
 	hash_del(t, cur);
 	node_free(t, cur);
 	retrace(t, path, dirs, depth, repl);
@@ -483,22 +493,10 @@ static uint32_t first_overlap(const struct mt_livetable *t, uint32_t hit, uint32
 	return LT_NIL;
 }
 
-/* The in-order successor of node HIT, given SUCC, the nearest ancestor
- * above it on its search path. */
-static uint32_t successor(const struct mt_livetable *t, uint32_t hit, uint32_t succ)
-{
-	uint32_t s = nd(t, hit)->child[1];
-
-	if (s == LT_NIL)
-		return succ;
-	while (nd(t, s)->child[0] != LT_NIL)
-		s = nd(t, s)->child[0];
-	return s;
-}
-
-/* Link a new node for B below PATH; 0 or -ENOMEM. */
+/* Link a new node for B below PATH, between nodes PRED and SUCC; 0 or
+ * -ENOMEM. */
 static int link_new(struct mt_livetable *t, const uint32_t *path, const uint8_t *dirs, int depth,
-		    const struct mt_block *b)
+		    const struct mt_block *b, uint32_t pred, uint32_t succ)
 {
 	if (hash_reserve(t) < 0)
 		return -ENOMEM;
@@ -509,6 +507,12 @@ static int link_new(struct mt_livetable *t, const uint32_t *path, const uint8_t 
 	node_set_block(n, b);
 	n->child[0] = n->child[1] = LT_NIL;
 	n->height = 1;
+	n->prev = pred;
+	n->next = succ;
+	if (pred != LT_NIL)
+		nd(t, pred)->next = i;
+	if (succ != LT_NIL)
+		nd(t, succ)->prev = i;
 	retrace(t, path, dirs, depth, i);
 	hash_put(t, i);
 	return 0;
@@ -525,14 +529,15 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 
 	/* The common cases without a descent: the address is live (a clash,
 	 * and the lowest-addressed one: whatever lies below ends before it),
-	 * or was freed lately and the new block fits in the old one. */
+	 * or was freed lately and the new block ends before the next node. */
 	uint32_t same = hash_find(t, b->addr);
 	if (same != LT_NIL && !nd(t, same)->dead) {
 		if (clash)
 			node_to_block(nd(t, same), clash);
 		return -EEXIST;
 	}
-	if (same != LT_NIL && last <= node_last(nd(t, same))) {
+	uint32_t after = same != LT_NIL ? nd(t, same)->next : LT_NIL;
+	if (same != LT_NIL && (after == LT_NIL || nd(t, after)->addr > last)) {
 		revive(t, same, b);
 		t->count++;
 		t->bytes += b->size;
@@ -565,7 +570,7 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 		if (hit != LT_NIL && nd(t, hit)->dead) {
 			/* Reuse of a freed address: nothing below it can
 			 * overlap (the dead node did not), only what follows. */
-			uint32_t s = successor(t, hit, succ);
+			uint32_t s = nd(t, hit)->next;
 			if (s == LT_NIL || nd(t, s)->addr > last) {
 				revive(t, hit, b);
 				break;
@@ -574,7 +579,7 @@ int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b, struct
 		}
 		uint32_t o = first_overlap(t, hit, pred, succ, b->addr, last);
 		if (o == LT_NIL) {
-			int rc = link_new(t, path, dirs, depth, b);
+			int rc = link_new(t, path, dirs, depth, b, pred, succ);
 			if (rc < 0)
 				return rc;
 			break;
@@ -715,6 +720,7 @@ struct lt_check {
 	size_t count;
 	uint64_t bytes;
 	uint32_t ndead;
+	uint32_t prev;   /* the node before, LT_NIL at first */
 };
 
 /* Height of subtree I, or -1 when it breaks an invariant. */
@@ -740,8 +746,12 @@ static int check_subtree(struct lt_check *c, uint32_t i, int level)
 	uint64_t last = node_last(n);
 	if (c->have_prev && c->prev_last >= n->addr)
 		return -1;
+	/* linked to the node before it, both ways */
+	if (n->prev != c->prev || (c->prev != LT_NIL && nd(t, c->prev)->next != i))
+		return -1;
 	c->have_prev = true;
 	c->prev_last = last;
+	c->prev = i;
 	if (hash_find(t, n->addr) != i)
 		return -1; /* not reachable through the hash index */
 	if (n->dead) {
@@ -776,6 +786,8 @@ bool mt_livetable_check_invariants(const struct mt_livetable *t)
 	if (nil->height != 0 || nil->child[0] != LT_NIL || nil->child[1] != LT_NIL)
 		return false;
 	if (check_subtree(&c, t->root, 0) < 0)
+		return false;
+	if (c.prev != LT_NIL && nd(t, c.prev)->next != LT_NIL)
 		return false;
 	if (c.count != t->count || c.bytes != t->bytes || c.ndead != t->ndead)
 		return false;

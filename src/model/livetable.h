@@ -31,7 +31,8 @@ void mt_livetable_destroy(struct mt_livetable *t);
  * inserted, *clash receives the lowest-addressed overlapping block when
  * clash != NULL); -EINVAL if the range wraps past the top of the address
  * space (addr + size > 2^64); -ENOMEM on allocation failure.  Only one
- * insert in 1024 allocates (a new slab of nodes). */
+ * insert in 1024 allocates (a new slab of nodes), and one each time the
+ * address index doubles. */
 int mt_livetable_insert(struct mt_livetable *t, const struct mt_block *b,
 			struct mt_block *clash);
 /* Remove the block that starts exactly at ADDR.  true and *out filled
@@ -54,11 +55,11 @@ int mt_livetable_walk(const struct mt_livetable *t, mt_block_cb cb, void *ctx);
 size_t mt_livetable_count(const struct mt_livetable *t);
 uint64_t mt_livetable_bytes(const struct mt_livetable *t);
 /* memtrace's own memory per live block, in bytes, at most: the tree node
- * (40) and its share of the hash index (8 to 16).  Nodes come from
+ * (48) and its share of the hash index (8 to 16).  Nodes come from
  * 1024-node slabs whose malloc header and slab-table slot add at most 32
  * bytes per 1024 blocks, which rounds to 0; memory follows the high-water
  * mark of live blocks (freed nodes are reused, slabs are released by
- * destroy), plus a fixed 14 KiB at most for the last 256 blocks freed, kept
+ * destroy), plus a fixed 16 KiB at most for the last 256 blocks freed, kept
  * for reuse in place.  Details at the top of livetable.c. */
 size_t mt_livetable_bytes_per_block(void);
 
