@@ -5,7 +5,7 @@
  *   so an allocation very often starts where a recent free was.  A free
  *   therefore only marks its node dead (no rotation, no retrace), and an
  *   allocation at a dead node's address revives it in place: on malloc_bench's
- *   churn 60-80% of allocations land on one of the last 256 freed addresses
+ *   churn 81% of allocations land on one of the last 1024 freed addresses
  *   (bench/consumer_bench.c).  Dead nodes are invisible: every query and
  *   insert answers as if they were not there (tests/unit/test_livetable.c
  *   checks this against a model).  They stay disjoint from every node, live or
@@ -15,8 +15,8 @@
  *   removes the node buried LT_GRAVES frees ago.
  *
  * Memory: at most 64 bytes per live block (48 for its node, 8 to 16 for its
- *   share of the hash index), plus at most LT_GRAVES (256) dead nodes, i.e. a
- *   fixed 16 KiB at most, plus the 1 KiB ring.
+ *   share of the hash index), plus at most LT_GRAVES (1024) dead nodes, i.e. a
+ *   fixed 64 KiB at most, plus the 4 KiB ring.
  *   Each block is one struct lt_node of 48 bytes (three 64-bit fields, two
  *   32-bit child indices, a 32-bit site, a one-byte height, a dead flag, a
  *   16-bit grave slot, and the 32-bit indices of the nodes before and after
@@ -70,10 +70,12 @@
 #define LT_NIL 0u
 /* Deeper than any AVL tree of fewer than 2^32 nodes (at most 46 levels). */
 #define LT_STACK 64
-/* Freed blocks kept as dead nodes (a power of two, at most 2^16): 256 keeps
- * 72% of malloc_bench's allocations in place, 64 keeps 61%, 1024 81% but
- * deepens a small table by two levels (bench/consumer_bench.c). */
-#define LT_GRAVES 256u
+/* Freed blocks kept as dead nodes (a power of two, at most 2^16).  Of
+ * malloc_bench's allocations, 61% start at one of the last 64 freed
+ * addresses, 72% of the last 256, 81% of the last 1024; past 1024 the
+ * deeper tree costs what the reuse saves (bench/consumer_bench.c, working
+ * sets of 64 and 4096). */
+#define LT_GRAVES 1024u
 
 /* A search reads only addr and child[], so they come first: with slabs
  * 8-byte aligned, those 16 bytes straddle a cache line at most once in four

@@ -59,7 +59,7 @@ uint64_t mt_livetable_bytes(const struct mt_livetable *t);
  * 1024-node slabs whose malloc header and slab-table slot add at most 32
  * bytes per 1024 blocks, which rounds to 0; memory follows the high-water
  * mark of live blocks (freed nodes are reused, slabs are released by
- * destroy), plus a fixed 16 KiB at most for the last 256 blocks freed, kept
+ * destroy), plus a fixed 64 KiB at most for the last 1024 blocks freed, kept
  * for reuse in place.  Details at the top of livetable.c. */
 size_t mt_livetable_bytes_per_block(void);
 

@@ -669,7 +669,7 @@ START_TEST(test_random_vs_model)
 	const struct mt_block *want;
 	unsigned long stats[8] = { 0 };
 	size_t peak = 0;
-	enum { RECENT = 300 };   /* a little more than the table keeps dead */
+	enum { RECENT = 1200 };   /* a little more than the table keeps dead (1024) */
 	uint64_t recent[RECENT];
 	size_t nrecent = 0;
 
