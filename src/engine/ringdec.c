@@ -2,9 +2,13 @@
 #include "engine/ringdec.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model/allocfn.h"
 #include "arch/arch.h"
@@ -32,6 +36,10 @@ struct ringstate {
 	uint64_t pos;              /* next record to read (ours, trusted)    */
 	uint64_t head;             /* published head, as last loaded         */
 	bool poisoned;
+	bool full;                 /* head was a ring ahead when loaded (at
+	                              full_at): its producer may be waiting
+	                              for room (--lossless)                  */
+	uint64_t full_at;
 	bool waiting;              /* pending is held back for other rings   */
 	uint32_t pending_gen;      /* its generation                         */
 	uint64_t pending_epoch;    /* d->epoch when pending was read         */
@@ -306,9 +314,11 @@ static void advance(struct mt_ringdec *d, const struct mt_event *ev, uint32_t ge
 
 /* Loads every readable ring's published head.  A head behind our position,
  * or more than a ring ahead of it (the producer cannot pass the tail we
- * gave it), is impossible: the ring is given up. */
-static void reload_heads(struct mt_ringdec *d)
+ * gave it), is impossible: the ring is given up.  True when some ring not
+ * holding a record back has records to read. */
+static bool reload_heads(struct mt_ringdec *d)
 {
+	bool more = false;
 	d->epoch++;
 	for (uint32_t i = 0; i < d->nrings; i++) {
 		struct ringstate *s = &d->rings[i];
@@ -322,6 +332,26 @@ static void reload_heads(struct mt_ringdec *d)
 			continue;
 		}
 		s->head = h;
+		if (!s->full && h - s->pos == d->capacity) {
+			s->full = true;
+			s->full_at = s->pos;
+		}
+		more |= h != s->pos && !s->waiting;
+	}
+	return more;
+}
+
+/* Gives S's space back up to our position.  A producer that found the ring
+ * full may be asleep on the tail's low word (--lossless: the agent's
+ * wait_room, a futex wait of at most 1 ms on the value it saw): wake it
+ * once half the ring is free again rather than at its timeout, or at every
+ * batch (a wakeup per 256 records would cost it more than its sleep). */
+static void give_back(const struct mt_ringdec *d, struct ringstate *s)
+{
+	__atomic_store_n(&s->ring->tail, s->pos, __ATOMIC_RELEASE);
+	if (s->full && s->pos - s->full_at >= d->capacity / 2) {
+		s->full = false;
+		syscall(SYS_futex, (uint32_t *)&s->ring->tail, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
 }
 
@@ -373,7 +403,7 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 	}
 	if (n) {
 		*moved = true;
-		__atomic_store_n(&s->ring->tail, s->pos, __ATOMIC_RELEASE);
+		give_back(d, s);
 	}
 	return n;
 }
@@ -463,7 +493,10 @@ size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)
 			done += drain_ring(d, s, lim, now, &moved);
 		}
 		d->rr = (d->rr + 1) % d->nrings;
-		if (!moved && !unblock(d, now))
+		/* Nothing left below the heads loaded: look again, so that a
+		 * busy producer is followed until the budget is spent rather
+		 * than at the caller's next poll. */
+		if (!moved && !unblock(d, now) && !reload_heads(d))
 			break;
 	}
 	return done;
