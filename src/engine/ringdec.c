@@ -59,6 +59,8 @@ struct mt_ringdec {
 	uint64_t heartbeat;
 	uint32_t rr;               /* ring a pass starts with (fairness)     */
 	bool evict;                /* mt_ringdec_set_evict(); on at first    */
+	uint8_t fn_class[MT_FN__COUNT]; /* FN_FREE, FN_REALLOC, per enum mt_fn:
+	                              looked up per record, computed once   */
 	struct mt_ringdec_stats st;
 	struct ringstate rings[];
 };
@@ -94,6 +96,9 @@ int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capaci
 	rg->gens_cap = MT_RING_GENS;
 	return 0;
 }
+
+#define FN_FREE 1u
+#define FN_REALLOC 2u
 
 /* Loads from the region: each field once, as the value it had then (the
  * compiler may not read it again behind our back). */
@@ -148,6 +153,9 @@ int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 	d->gens_cap = gcap;
 	d->evict = true;
 	d->ops = *ops;
+	for (int fn = 0; fn < MT_FN__COUNT; fn++)
+		d->fn_class[fn] = (uint8_t)((mt_fn_is_free((enum mt_fn)fn) ? FN_FREE : 0) |
+					    (mt_fn_is_realloc((enum mt_fn)fn) ? FN_REALLOC : 0));
 	/* Where the producers are now: the records before are not read.  The
 	 * values are the target's; wrong ones only steer the order. */
 	const uint32_t *gens = (const uint32_t *)((char *)base + mt_ring_gens_offset(nrings, cap));
@@ -194,14 +202,15 @@ void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid)
 	}
 }
 
-static bool is_free_fn(uint16_t fn)
+/* FN must be below MT_FN__COUNT. */
+static bool is_free_fn(const struct mt_ringdec *d, uint16_t fn)
 {
-	return mt_fn_is_free((enum mt_fn)fn);
+	return d->fn_class[fn] & FN_FREE;
 }
 
-static bool is_realloc_fn(uint16_t fn)
+static bool is_realloc_fn(const struct mt_ringdec *d, uint16_t fn)
 {
-	return mt_fn_is_realloc((enum mt_fn)fn);
+	return d->fn_class[fn] & FN_REALLOC;
 }
 
 /* Copies the record at position POS of S out of the region and checks it;
@@ -235,23 +244,23 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 		return false;
 	switch (r.kind) {
 	case MT_RING_ALLOC:
-		if (is_free_fn(r.fn) || is_realloc_fn(r.fn) || r.addr == 0 || r.old_addr != 0)
+		if (is_free_fn(d, r.fn) || is_realloc_fn(d, r.fn) || r.addr == 0 || r.old_addr != 0)
 			return false;
 		ev->kind = MT_EV_ALLOC;
 		break;
 	case MT_RING_FREE:
-		if (!is_free_fn(r.fn) || r.addr == 0 || r.old_addr != 0)
+		if (!is_free_fn(d, r.fn) || r.addr == 0 || r.old_addr != 0)
 			return false;
 		ev->kind = MT_EV_FREE;
 		break;
 	case MT_RING_REALLOC_BEGIN:
-		if (!is_realloc_fn(r.fn) || r.old_addr == 0 || r.addr != 0)
+		if (!is_realloc_fn(d, r.fn) || r.old_addr == 0 || r.addr != 0)
 			return false;
 		ev->kind = MT_EV_REALLOC_BEGIN;
 		break;
 	case MT_RING_REALLOC:
 		/* no new block, no key: no generation */
-		if (!is_realloc_fn(r.fn) || (r.addr == 0 && r.gen != 0))
+		if (!is_realloc_fn(d, r.fn) || (r.addr == 0 && r.gen != 0))
 			return false;
 		ev->kind = MT_EV_REALLOC;
 		break;

@@ -63,9 +63,10 @@ uint64_t mt_livetable_bytes(const struct mt_livetable *t);
  * for reuse in place.  Details at the top of livetable.c. */
 size_t mt_livetable_bytes_per_block(void);
 
-/* Tests: O(n) check of every structural invariant (order, no overlap, AVL
- * balance and heights, subtree max ends, count, bytes, node accounting).
- * Pure; true when the table is sound. */
+/* Tests: O(n + index slots) check of every structural invariant (order, no
+ * overlap, AVL balance and heights, neighbour links, dead nodes and their
+ * ring, the address index, count, bytes, node accounting).  Pure; true
+ * when the table is sound. */
 bool mt_livetable_check_invariants(const struct mt_livetable *t);
 
 #endif
