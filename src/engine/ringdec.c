@@ -2,9 +2,13 @@
 #include "engine/ringdec.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "model/allocfn.h"
 #include "arch/arch.h"
@@ -32,6 +36,10 @@ struct ringstate {
 	uint64_t pos;              /* next record to read (ours, trusted)    */
 	uint64_t head;             /* published head, as last loaded         */
 	bool poisoned;
+	bool full;                 /* head was a ring ahead when loaded (at
+	                              full_at): its producer may be waiting
+	                              for room (--lossless)                  */
+	uint64_t full_at;
 	bool waiting;              /* pending is held back for other rings   */
 	uint32_t pending_gen;      /* its generation                         */
 	uint64_t pending_epoch;    /* d->epoch when pending was read         */
@@ -51,6 +59,8 @@ struct mt_ringdec {
 	uint64_t heartbeat;
 	uint32_t rr;               /* ring a pass starts with (fairness)     */
 	bool evict;                /* mt_ringdec_set_evict(); on at first    */
+	uint8_t fn_class[MT_FN__COUNT]; /* FN_FREE, FN_REALLOC, per enum mt_fn:
+	                              looked up per record, computed once   */
 	struct mt_ringdec_stats st;
 	struct ringstate rings[];
 };
@@ -86,6 +96,9 @@ int mt_ring_region_init(void *base, size_t len, uint32_t nrings, uint32_t capaci
 	rg->gens_cap = MT_RING_GENS;
 	return 0;
 }
+
+#define FN_FREE 1u
+#define FN_REALLOC 2u
 
 /* Loads from the region: each field once, as the value it had then (the
  * compiler may not read it again behind our back). */
@@ -140,6 +153,9 @@ int mt_ringdec_new(void *base, size_t len, const struct mt_ringdec_ops *ops,
 	d->gens_cap = gcap;
 	d->evict = true;
 	d->ops = *ops;
+	for (int fn = 0; fn < MT_FN__COUNT; fn++)
+		d->fn_class[fn] = (uint8_t)((mt_fn_is_free((enum mt_fn)fn) ? FN_FREE : 0) |
+					    (mt_fn_is_realloc((enum mt_fn)fn) ? FN_REALLOC : 0));
 	/* Where the producers are now: the records before are not read.  The
 	 * values are the target's; wrong ones only steer the order. */
 	const uint32_t *gens = (const uint32_t *)((char *)base + mt_ring_gens_offset(nrings, cap));
@@ -186,14 +202,15 @@ void mt_ringdec_retire(struct mt_ringdec *d, uint32_t tid)
 	}
 }
 
-static bool is_free_fn(uint16_t fn)
+/* FN must be below MT_FN__COUNT. */
+static bool is_free_fn(const struct mt_ringdec *d, uint16_t fn)
 {
-	return mt_fn_is_free((enum mt_fn)fn);
+	return d->fn_class[fn] & FN_FREE;
 }
 
-static bool is_realloc_fn(uint16_t fn)
+static bool is_realloc_fn(const struct mt_ringdec *d, uint16_t fn)
 {
-	return mt_fn_is_realloc((enum mt_fn)fn);
+	return d->fn_class[fn] & FN_REALLOC;
 }
 
 /* Copies the record at position POS of S out of the region and checks it;
@@ -227,23 +244,23 @@ static bool read_record(struct mt_ringdec *d, struct ringstate *s, uint64_t pos,
 		return false;
 	switch (r.kind) {
 	case MT_RING_ALLOC:
-		if (is_free_fn(r.fn) || is_realloc_fn(r.fn) || r.addr == 0 || r.old_addr != 0)
+		if (is_free_fn(d, r.fn) || is_realloc_fn(d, r.fn) || r.addr == 0 || r.old_addr != 0)
 			return false;
 		ev->kind = MT_EV_ALLOC;
 		break;
 	case MT_RING_FREE:
-		if (!is_free_fn(r.fn) || r.addr == 0 || r.old_addr != 0)
+		if (!is_free_fn(d, r.fn) || r.addr == 0 || r.old_addr != 0)
 			return false;
 		ev->kind = MT_EV_FREE;
 		break;
 	case MT_RING_REALLOC_BEGIN:
-		if (!is_realloc_fn(r.fn) || r.old_addr == 0 || r.addr != 0)
+		if (!is_realloc_fn(d, r.fn) || r.old_addr == 0 || r.addr != 0)
 			return false;
 		ev->kind = MT_EV_REALLOC_BEGIN;
 		break;
 	case MT_RING_REALLOC:
 		/* no new block, no key: no generation */
-		if (!is_realloc_fn(r.fn) || (r.addr == 0 && r.gen != 0))
+		if (!is_realloc_fn(d, r.fn) || (r.addr == 0 && r.gen != 0))
 			return false;
 		ev->kind = MT_EV_REALLOC;
 		break;
@@ -306,9 +323,11 @@ static void advance(struct mt_ringdec *d, const struct mt_event *ev, uint32_t ge
 
 /* Loads every readable ring's published head.  A head behind our position,
  * or more than a ring ahead of it (the producer cannot pass the tail we
- * gave it), is impossible: the ring is given up. */
-static void reload_heads(struct mt_ringdec *d)
+ * gave it), is impossible: the ring is given up.  True when some ring not
+ * holding a record back has records to read. */
+static bool reload_heads(struct mt_ringdec *d)
 {
+	bool more = false;
 	d->epoch++;
 	for (uint32_t i = 0; i < d->nrings; i++) {
 		struct ringstate *s = &d->rings[i];
@@ -322,6 +341,26 @@ static void reload_heads(struct mt_ringdec *d)
 			continue;
 		}
 		s->head = h;
+		if (!s->full && h - s->pos == d->capacity) {
+			s->full = true;
+			s->full_at = s->pos;
+		}
+		more |= h != s->pos && !s->waiting;
+	}
+	return more;
+}
+
+/* Gives S's space back up to our position.  A producer that found the ring
+ * full may be asleep on the tail's low word (--lossless: the agent's
+ * wait_room, a futex wait of at most 1 ms on the value it saw): wake it
+ * once half the ring is free again rather than at its timeout, or at every
+ * batch (a wakeup per 256 records would cost it more than its sleep). */
+static void give_back(const struct mt_ringdec *d, struct ringstate *s)
+{
+	__atomic_store_n(&s->ring->tail, s->pos, __ATOMIC_RELEASE);
+	if (s->full && s->pos - s->full_at >= d->capacity / 2) {
+		s->full = false;
+		syscall(SYS_futex, (uint32_t *)&s->ring->tail, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
 }
 
@@ -373,7 +412,7 @@ static size_t drain_ring(struct mt_ringdec *d, struct ringstate *s, size_t limit
 	}
 	if (n) {
 		*moved = true;
-		__atomic_store_n(&s->ring->tail, s->pos, __ATOMIC_RELEASE);
+		give_back(d, s);
 	}
 	return n;
 }
@@ -463,7 +502,10 @@ size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget)
 			done += drain_ring(d, s, lim, now, &moved);
 		}
 		d->rr = (d->rr + 1) % d->nrings;
-		if (!moved && !unblock(d, now))
+		/* Nothing left below the heads loaded: look again, so that a
+		 * busy producer is followed until the budget is spent rather
+		 * than at the caller's next poll. */
+		if (!moved && !unblock(d, now) && !reload_heads(d))
 			break;
 	}
 	return done;

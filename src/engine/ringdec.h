@@ -97,8 +97,11 @@ void mt_ringdec_set_evict(struct mt_ringdec *d, bool on);
 
 /* Decodes and emits at most BUDGET records (accepted or rejected), in
  * batches per ring, giving the space back to the producers after each
- * batch.  Returns how many records it consumed; less than BUDGET means
- * every readable ring was empty. */
+ * batch (and waking a producer waiting on a ring it saw full once half of
+ * that ring is free).  Records published meanwhile are read too: the heads
+ * are loaded again before it stops.  Returns how many records it
+ * consumed; less than BUDGET means every readable ring was empty at the
+ * last look (or held a record back for another ring). */
 size_t mt_ringdec_drain(struct mt_ringdec *d, size_t budget);
 
 /* Thread TID exited: the ring it owned (if any) may be claimed by another

@@ -387,7 +387,7 @@ END_TEST
 START_TEST(test_bytes_per_block)
 {
 	/* The figure documented in livetable.c and the man page. */
-	ck_assert_uint_eq(mt_livetable_bytes_per_block(), 48);
+	ck_assert_uint_eq(mt_livetable_bytes_per_block(), 64);
 }
 END_TEST
 
@@ -669,6 +669,9 @@ START_TEST(test_random_vs_model)
 	const struct mt_block *want;
 	unsigned long stats[8] = { 0 };
 	size_t peak = 0;
+	enum { RECENT = 1200 };   /* a little more than the table keeps dead (1024) */
+	uint64_t recent[RECENT];
+	size_t nrecent = 0;
 
 	ck_assert(ids && g.b);
 	rng_state = 20240611;
@@ -684,7 +687,12 @@ START_TEST(test_random_vs_model)
 			b.size = pick_size();
 			int w = (int)rnd(2);
 			uint64_t off;
-			if (rnd(5) == 0 && m->nlive > 0) {
+			if (rnd(4) == 0 && nrecent > 0) {
+				/* Where a block was freed lately (the allocator's
+				 * reuse, which the table serves in place), in any
+				 * size: the same, smaller, larger. */
+				w = window_of(recent[rnd(nrecent < RECENT ? nrecent : RECENT)], &off);
+			} else if (rnd(5) == 0 && m->nlive > 0) {
 				/* Right after or right before a live block. */
 				const struct mt_block *n = &m->blocks[m->live[rnd(m->nlive)]];
 				int nw = window_of(n->addr, &off);
@@ -729,6 +737,7 @@ START_TEST(test_random_vs_model)
 			if (ok) {
 				REQUIRE(block_eq(&got, want), "op %u: erase %#" PRIx64 " returned %#" PRIx64,
 					op, addr, got.addr);
+				recent[nrecent++ % RECENT] = addr;
 				model_erase(m, (uint32_t)(want - m->blocks));
 			}
 			stats[ok ? 3 : 4]++;

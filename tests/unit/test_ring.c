@@ -7,11 +7,15 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "model/allocfn.h"
 #include "agent/ring.h"
@@ -246,6 +250,120 @@ START_TEST(full_ring_reopens_at_half)
 	ck_assert_int_eq(mt_ring_open(rg, r), -1);
 	mt_ring_refuse(r, -1, 2);
 	ck_assert_uint_eq(stats(d).dropped_noreader, 2);
+	mt_ringdec_destroy(d);
+	free(rg);
+}
+END_TEST
+
+/* A producer that publishes while memtrace drains (here: from the sink,
+ * at the first record) is followed within the same drain, up to the
+ * budget: the drain looks at the heads again before it says "empty". */
+struct follow {
+	struct sink s;
+	struct mt_ring_region *rg;
+	struct mt_ring *r;
+};
+
+static void follow_emit(void *ctx, const struct mt_event *ev)
+{
+	struct follow *f = ctx;
+	sink_emit(&f->s, ev);
+	if (f->s.n == 1) {
+		for (uint64_t i = 0; i < 4; i++) {
+			struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 5,
+						   0x9000 + 0x100 * i, 8, 0);
+			ck_assert_int_eq(mt_ring_push(f->rg, f->r, &e), 1);
+		}
+	}
+}
+
+START_TEST(drain_follows_a_busy_producer)
+{
+	size_t len;
+	struct follow f = { .rg = region_new(2, 16, &len) };
+	struct mt_ringdec_ops ops = { .emit = follow_emit, .stack = sink_stack, .ctx = &f };
+	struct mt_ringdec *d;
+	ck_assert_int_eq(mt_ringdec_new(f.rg, len, &ops, &d), 0);
+	mt_ringdec_set_reader(d, 4242);
+	f.r = mt_ring_claim(f.rg, 5);
+	for (uint64_t i = 0; i < 3; i++) {
+		struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 5, 0x1000 * (i + 1), 8, 0);
+		ck_assert_int_eq(mt_ring_push(f.rg, f.r, &e), 1);
+	}
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 7);
+	ck_assert_uint_eq(f.s.n, 7);
+	ck_assert_uint_eq(f.s.ev[6].addr, 0x9300);
+	ck_assert_uint_eq(f.r->tail, 7);
+	/* the budget still bounds it */
+	f.s.n = 0;
+	for (uint64_t i = 0; i < 3; i++) {
+		struct mt_ring_rec e = rec(MT_RING_FREE, MT_FN_FREE, 5, 0x1000 * (i + 1), 0, 0);
+		ck_assert_int_eq(mt_ring_push(f.rg, f.r, &e), 1);
+	}
+	ck_assert_uint_eq(mt_ringdec_drain(d, 5), 5);
+	ck_assert_uint_eq(mt_ringdec_drain(d, 100), 2);
+	mt_ringdec_destroy(d);
+	free(f.rg);
+}
+END_TEST
+
+/* --lossless: a producer asleep on a full ring's tail (the agent's
+ * wait_room) is woken once memtrace has freed half the ring, not left to
+ * its timeout.  The waiter's timeout is far longer than any test. */
+struct waiter {
+	uint32_t *word;
+	uint32_t val;
+	int tid;
+	int ready;
+	long rc;
+	int err;
+};
+
+static void *wait_on_tail(void *arg)
+{
+	struct waiter *w = arg;
+	struct timespec ts = { 600, 0 };
+	__atomic_store_n(&w->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	__atomic_store_n(&w->ready, 1, __ATOMIC_RELEASE);
+	w->rc = syscall(SYS_futex, w->word, FUTEX_WAIT, w->val, &ts, NULL, 0);
+	w->err = errno;
+	return NULL;
+}
+
+/* Whether thread TID of this process sleeps (state S in its stat). */
+static bool sleeping(int tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+START_TEST(full_ring_wakes_its_waiter)
+{
+	size_t len;
+	struct mt_ring_region *rg = region_new(2, 8, &len);
+	struct sink s = { 0 };
+	struct mt_ringdec *d = reader(rg, len, &s);
+	struct mt_ring *r = mt_ring_claim(rg, 5);
+	struct mt_ring_rec e = rec(MT_RING_ALLOC, MT_FN_MALLOC, 5, 0x1000, 8, 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(mt_ring_push(rg, r, &e), 1);
+	struct waiter w = { .word = (uint32_t *)&r->tail, .val = (uint32_t)r->tail };
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, wait_on_tail, &w), 0);
+	/* past `ready` the waiter's only way to sleep is the futex */
+	while (!__atomic_load_n(&w.ready, __ATOMIC_ACQUIRE) || !sleeping(w.tid))
+		sched_yield();
+	ck_assert_uint_eq(mt_ringdec_drain(d, 4), 4);
+	pthread_join(th, NULL);
+	ck_assert_msg(w.rc == 0, "futex wait ended with %ld, errno %d", w.rc, w.err);
 	mt_ringdec_destroy(d);
 	free(rg);
 }
@@ -771,6 +889,8 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, push_and_drain);
 	tcase_add_test(tc, full_ring_drops_and_counts);
 	tcase_add_test(tc, full_ring_reopens_at_half);
+	tcase_add_test(tc, drain_follows_a_busy_producer);
+	tcase_add_test(tc, full_ring_wakes_its_waiter);
 	tcase_add_test(tc, other_drops);
 	tcase_add_test(tc, reattach_skips_backlog);
 	tcase_add_test(tc, reused_address_waits_for_other_rings);
