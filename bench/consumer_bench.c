@@ -20,26 +20,12 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "model/tracker.h"
 
 static uint64_t cpu_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Marsaglia's xorshift64, as malloc_bench. */
-static uint64_t xorshift64(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
+	return bench_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
 static uint64_t arg(int argc, char **argv, int i, uint64_t dflt)
@@ -56,7 +42,7 @@ static void record(struct mt_event *ev, size_t n, size_t ws)
 	if (!slots)
 		exit(1);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t r = xorshift64(&rng);
+		uint64_t r = bench_xorshift64(&rng);
 		size_t slot = (size_t)((r >> 20) % ws);
 
 		ev[i] = (struct mt_event){ .tid = 1, .caller = 0x401000 + 16 * (r & 3) };

@@ -37,6 +37,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 #define WORKING_SET 64
 #define MIN_SIZE 16
 #define MAX_SIZE 4096
@@ -55,22 +57,7 @@ static uint64_t rate;	/* calls a second per thread, 0: unpaced */
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Marsaglia's xorshift64: state must never be 0. */
-static uint64_t xorshift64(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*state = x;
-	return x;
+	return bench_clock_ns(CLOCK_MONOTONIC);
 }
 
 /* Sleep until CALLS calls are due, RATE a second from START. */
@@ -96,7 +83,7 @@ static void *worker_main(void *arg)
 	for (uint64_t i = 0; i < w->calls; i++) {
 		if (rate && i % 1000 == 0 && i)
 			pace(start, i);
-		uint64_t r = xorshift64(&rng);
+		uint64_t r = bench_xorshift64(&rng);
 		unsigned slot = (unsigned)(r >> 58);	/* top 6 bits: 0..63 */
 
 		if (slots[slot]) {
