@@ -86,9 +86,9 @@ struct lt_node {
 	uint64_t size;
 	uint64_t time_ns;
 	uint32_t site;
-	uint8_t height; /* nil 0, leaf 1 */
-	uint8_t dead;   /* freed: kept for reuse, invisible to every query */
-	uint16_t grave; /* when dead: its slot in graves[] */
+	uint8_t height;	     /* nil 0, leaf 1 */
+	uint8_t dead;	     /* freed: kept for reuse, invisible to every query */
+	uint16_t grave;	     /* when dead: its slot in graves[] */
 	uint32_t prev, next; /* the nodes before and after it in address order */
 };
 
@@ -104,15 +104,15 @@ struct mt_livetable {
 	uint64_t next_unused; /* first index never handed out */
 	uint32_t free_head;   /* removed nodes, linked through child[0] */
 	uint32_t root;
-	size_t count;         /* live blocks */
+	size_t count; /* live blocks */
 	uint64_t bytes;
 	uint32_t ndead;
-	uint32_t grave_next;  /* the slot the next burial takes */
+	uint32_t grave_next;	    /* the slot the next burial takes */
 	uint32_t graves[LT_GRAVES]; /* dead nodes' indices, LT_NIL: empty */
 	/* The hash index: every node (live or dead) by its addr, open
 	 * addressing with linear probing, at most half full. */
-	uint32_t *hslots;     /* node indices, LT_NIL: empty */
-	uint32_t hbits;       /* 1 << hbits slots */
+	uint32_t *hslots; /* node indices, LT_NIL: empty */
+	uint32_t hbits;	  /* 1 << hbits slots */
 	uint32_t hused;
 };
 
@@ -722,7 +722,7 @@ struct lt_check {
 	size_t count;
 	uint64_t bytes;
 	uint32_t ndead;
-	uint32_t prev;   /* the node before, LT_NIL at first */
+	uint32_t prev; /* the node before, LT_NIL at first */
 };
 
 /* Height of subtree I, or -1 when it breaks an invariant. */
@@ -806,7 +806,8 @@ bool mt_livetable_check_invariants(const struct mt_livetable *t)
 	uint32_t used = 0;
 	for (uint64_t j = 0; j < (1ull << t->hbits); j++)
 		used += t->hslots[j] != LT_NIL;
-	if (used != t->hused || used != t->count + t->ndead || (uint64_t)used * 2 > (1ull << t->hbits))
+	if (used != t->hused || used != t->count + t->ndead ||
+	    (uint64_t)used * 2 > (1ull << t->hbits))
 		return false;
 
 	/* Every node handed out is either in the tree or on the free list. */
