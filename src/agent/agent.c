@@ -817,8 +817,9 @@ void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *
  * must see the link map before ld.so goes on (to hook a new library's
  * allocator, to name frames of one about to be unloaded).  Wait for its
  * acknowledgement, at most about half a second, and not at all once it
- * was marked late.  A wait that runs out is counted; it marks memtrace
- * late only when its pid is gone: a memtrace that is alive but was not
+ * was marked late (until its next drain).  A wait that runs out is
+ * counted; it marks memtrace late for everything only when its pid is
+ * gone, else only for ld.so (dl_late): a memtrace that is alive but was not
  * given a CPU for half a second (a loaded machine) would otherwise make
  * every rule request after this dlopen give up at once, cutting the new
  * library's stacks short, when the request's own bounded wait would
@@ -833,7 +834,8 @@ void mt_h_dl_notify(void)
 	struct mt_ring_region *rg = (struct mt_ring_region *)rings;
 	struct mt_agent_shared *sh = (struct mt_agent_shared *)s->shared;
 	if (!__atomic_load_n(&rg->reader_pid, __ATOMIC_RELAXED) ||
-	    __atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED))
+	    __atomic_load_n(&sh->reader_stale, __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&sh->dl_late, __ATOMIC_RELAXED))
 		return;
 	uint32_t gen = __atomic_add_fetch(&sh->dl_gen, 1, __ATOMIC_ACQ_REL);
 	__atomic_fetch_add(&sh->req_seq, 1, __ATOMIC_RELEASE);
@@ -850,8 +852,8 @@ void mt_h_dl_notify(void)
 	}
 	__atomic_fetch_add(&sh->dl_timeouts, 1, __ATOMIC_RELAXED);
 	int32_t pid = reader_pid();
-	if (!pid || !mt_agent_pid_exists(pid))
-		__atomic_store_n(&sh->reader_stale, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(!pid || !mt_agent_pid_exists(pid) ? &sh->reader_stale : &sh->dl_late, 1,
+			 __ATOMIC_RELAXED);
 }
 
 /* ---- the header memtrace reads ---------------------------------------- */

@@ -246,7 +246,12 @@ struct mt_agent_shared {
 	                                acknowledge in time */
 	uint64_t rule_skips;         /* rules not asked for: memtrace marked late
 	                                (reader_stale), the frame cut short */
-	uint64_t reserved[10];
+	uint32_t dl_late;            /* agent: 1 once an ld.so wait lapsed while
+	                                memtrace lived: ld.so waits are skipped
+	                                (rule requests still wait); memtrace: 0
+	                                at every drain, as reader_stale */
+	uint32_t reserved32;
+	uint64_t reserved[9];
 };
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)

@@ -149,6 +149,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->sh->dl_late, 0, __ATOMIC_RELAXED);
 	e->dl_seen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->sh->dl_ack, e->dl_seen, __ATOMIC_RELEASE);
 	mt_ringdec_set_reader(e->dec, getpid());
@@ -179,6 +180,7 @@ int mt_inj_poll(struct mt_engine *base, bool *notify)
 	 * between batches. */
 	size_t n = mt_inj_drain(e, 65536);
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->sh->dl_late, 0, __ATOMIC_RELAXED);
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (gen != e->dl_seen)
 		*notify = true;
