@@ -20,6 +20,7 @@
 #include "model/allocfn.h"
 #include "agent/ring.h"
 #include "agent/sset.h"
+#include "agent/ltab.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -42,6 +43,7 @@ struct call {
 	uint32_t tid;
 	uint64_t caller;
 	uint64_t stack;
+	uint32_t slot1;     /* the stack's slot in the shared table + 1; 0: none */
 };
 
 enum { PASS, TRACE, NESTED };
@@ -229,22 +231,36 @@ static int request_rule(struct mt_agent_shared *sh, uint64_t addr, struct mt_age
  * rules memtrace derives from the modules' CFI, per code address; a frame
  * further than 1 MiB up, or not above the last, ends the stack (a wrong
  * rule must not make the agent read where nothing is mapped). */
+/* What a walk read, for the stack cache (ltab.h): where each return
+ * address was, and whether the walk may be replayed from them. */
+struct walk {
+	uint64_t at[MT_SCACHE_PCS + 1];
+	int keep;         /* complete, from the stack pointer alone */
+	int zero_end;     /* ended at a 0 read at at[n] */
+};
+
 static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, uint64_t bp,
-		       uint64_t *pcs, uint32_t max)
+		       uint64_t *pcs, uint32_t max, struct walk *wk)
 {
 	uint32_t n = 0;
 	pcs[n++] = entry;
 	/* At a function's first instruction: CFA = rsp + 8, RA at CFA - 8. */
+	uint64_t at = sp;
 	uint64_t ra = *(const uint64_t *)sp;
 	sp += 8;
 	int bp_known = 1;
+	wk->keep = max <= MT_SCACHE_PCS;
+	wk->zero_end = 0;
 	while (n < max && ra) {
+		if (n <= MT_SCACHE_PCS)
+			wk->at[n] = at;
 		pcs[n++] = ra;
 		if (n == max)
 			break;
 		struct mt_agent_rule r;
 		if (!find_rule(sh, ra - 1, &r) && !request_rule(sh, ra - 1, &r)) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			wk->keep = 0;
 			break;
 		}
 		if (r.kind == MT_AGENT_RULE_LAST)
@@ -252,15 +268,23 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 		if (r.kind != MT_AGENT_RULE_STEP || (r.cfa_reg == MT_DWARF_REG_FP && !bp_known) ||
 		    (r.cfa_reg != MT_DWARF_REG_FP && r.cfa_reg != MT_DWARF_REG_SP)) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			wk->keep = 0;
 			break;
 		}
+		if (r.cfa_reg == MT_DWARF_REG_FP)
+			wk->keep = 0;
 		uint64_t cfa = (r.cfa_reg == MT_DWARF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
-		uint64_t at = cfa + (uint64_t)(int64_t)r.ra_off;
+		at = cfa + (uint64_t)(int64_t)r.ra_off;
 		if (cfa <= sp || cfa - sp > (1u << 20) || (at & 7) || at < sp || at >= cfa + 64) {
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
+			wk->keep = 0;
 			break;
 		}
 		ra = *(const uint64_t *)at;
+		if (!ra && n <= MT_SCACHE_PCS) {
+			wk->at[n] = at;
+			wk->zero_end = 1;
+		}
 		switch (r.bp) {
 		case MT_AGENT_BP_SAME:
 			break;
@@ -290,7 +314,8 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 /* The stack's hash, after making sure memtrace can read its pcs from the
  * shared table; 0 when it cannot (table full, or another thread is still
  * writing the same stack: counted). */
-static uint64_t publish_stack(struct mt_agent_shared *sh, const uint64_t *pcs, uint32_t n)
+static uint64_t publish_stack(struct mt_agent_shared *sh, const uint64_t *pcs, uint32_t n,
+			      uint32_t *slot1)
 {
 	uint64_t h = mt_agent_stack_hash(pcs, n);
 	uint32_t cap = sh->stacks_cap, size = sh->stack_slot;
@@ -306,14 +331,17 @@ static uint64_t publish_stack(struct mt_agent_shared *sh, const uint64_t *pcs, u
 				for (uint32_t k = 0; k < n; k++)
 					s->pcs[k] = pcs[k];
 				__atomic_store_n(&s->state, MT_AGENT_STACK_READY, __ATOMIC_RELEASE);
+				*slot1 = (uint32_t)i + 1;
 				return h;
 			}
 		}
 		if (cur != h)
 			continue;
 		for (int spin = 0; spin < 4096; spin++) {
-			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == MT_AGENT_STACK_READY)
+			if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == MT_AGENT_STACK_READY) {
+				*slot1 = (uint32_t)i + 1;
 				return h;
+			}
 			__builtin_ia32_pause();
 		}
 		break;
@@ -405,16 +433,19 @@ static HOT int begin(struct call *c, uint64_t sp)
 		return NESTED;
 	c->caller = *(const uint64_t *)sp;
 	c->stack = 0;
+	c->slot1 = 0;
 	return TRACE;
 }
 
 /* Whether the ring takes this call's records.  When it does not (no
  * reader, or full), the call is counted as dropped here, once (a realloc's
  * two records are one call, as memtrace counts events), before a stack is
- * unwound.  With --lossless put() waits for room instead. */
+ * unwound.  With --lossless put() waits for room instead; when the agent
+ * accounts (ltab.h) most calls never reach a ring, and put() drops and
+ * counts what finds one full. */
 static HOT int admit(struct call *c)
 {
-	if (mt_agent_state.flags & MT_AGENT_F_WAIT)
+	if (mt_agent_state.flags & (MT_AGENT_F_WAIT | MT_AGENT_F_ACCOUNT))
 		return 1;
 	int open = mt_ring_open(c->rg, c->r);
 	if (open > 0)
@@ -423,17 +454,72 @@ static HOT int admit(struct call *c)
 	return 0;
 }
 
+static char *ring_area(struct call *c);
+
+/* The cache entry of a call at ENTRY with stack pointer SP (ltab.h). */
+static inline struct mt_scache_ent *scache_ent(char *area, uint64_t entry, uint64_t sp)
+{
+	uint64_t i = (((entry ^ sp) * 0x9e3779b97f4a7c15ULL) >> 40) & (MT_SCACHE_WAYS - 1);
+	return (struct mt_scache_ent *)area + i;
+}
+
+/* The stack of this call from the thread's cache: 1 when it is there and
+ * the stack still holds the same return addresses at the same places. */
+static HOT int scache_find(struct call *c, char *area, uint64_t entry, uint64_t sp)
+{
+	struct mt_scache_ent *e = scache_ent(area, entry, sp);
+	if (e->sp != sp || e->entry != entry || e->tid != c->tid)
+		return 0;
+	uint32_t n = e->n;
+	for (uint32_t k = 1; k < n; k++)
+		if (*(const uint64_t *)e->at[k] != e->pcs[k])
+			return 0;
+	if (e->zero_end && *(const uint64_t *)e->at[n] != 0)
+		return 0;
+	c->stack = e->hash;
+	c->slot1 = e->slot1;
+	return 1;
+}
+
+static void scache_put(struct call *c, char *area, uint64_t entry, uint64_t sp,
+		       const uint64_t *pcs, uint32_t n, const struct walk *wk)
+{
+	struct mt_scache_ent *e = scache_ent(area, entry, sp);
+	e->sp = 0;   /* a signal handler on this thread never sees it half made */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	e->entry = entry;
+	e->hash = c->stack;
+	e->n = n;
+	e->slot1 = c->slot1;
+	e->tid = c->tid;
+	e->zero_end = wk->zero_end;
+	for (uint32_t k = 1; k < n; k++) {
+		e->at[k] = wk->at[k];
+		e->pcs[k] = pcs[k];
+	}
+	if (wk->zero_end)
+		e->at[n] = wk->at[n];
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	e->sp = sp;
+}
+
 static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
 	uint32_t depth = mt_agent_state.depth;
 	if (depth <= 1 || !c->sh || !c->sh->stacks_cap)
 		return;
+	char *area = mt_agent_state.flags & MT_AGENT_F_ACCOUNT ? ring_area(c) : 0;
+	if (area && scache_find(c, area, h->addr, sp))
+		return;
 	uint64_t pcs[MT_STACKS_MAX_PCS];
+	struct walk wk;
 	uint32_t max = depth + 1 <= c->sh->stack_max ? depth + 1 : c->sh->stack_max;
 	if (max > MT_STACKS_MAX_PCS)
 		max = MT_STACKS_MAX_PCS;
-	uint32_t n = unwind(c->sh, h->addr, sp, bp, pcs, max);
-	c->stack = publish_stack(c->sh, pcs, n);
+	uint32_t n = unwind(c->sh, h->addr, sp, bp, pcs, max, &wk);
+	c->stack = publish_stack(c->sh, pcs, n, &c->slot1);
+	if (area && wk.keep && c->stack && n <= MT_SCACHE_PCS)
+		scache_put(c, area, h->addr, sp, pcs, n, &wk);
 }
 
 /* A full ring, by default: the push drops the event and counts it, so the
@@ -528,6 +614,99 @@ static void forget(uint64_t p)
 		mt_sset_remove((struct mt_sset_bucket *)set, s->sset_mask, s->sset_shift, p);
 }
 
+/* ---- accounting in the agent (ltab.h) ---------------------------------- */
+
+static HOT int accounting(void)
+{
+	return mt_agent_state.flags & MT_AGENT_F_ACCOUNT;
+}
+
+/* The calling thread's area (ltab.h: its stack cache, then its count
+ * table): found from its ring's place once, then kept in the ring.  NULL:
+ * none (the shared counts take the call, stacks are not cached). */
+static char *ring_area(struct call *c)
+{
+	uint64_t t = c->r->counts;
+	if (t)
+		return (char *)t;
+	const struct mt_agent_state *s = &mt_agent_state;
+	struct mt_ring_region *rg = c->rg;
+	uint64_t first = (uint64_t)rg + rg->header_size;
+	uint64_t stride = rg->ring_header_size + (uint64_t)rg->capacity * rg->record_size;
+	if (!s->counts || !stride || (uint64_t)c->r < first)
+		return 0;
+	uint64_t i = ((uint64_t)c->r - first) / stride;
+	if (i >= rg->nrings)
+		return 0;
+	t = s->counts + i * mt_ltab_area_bytes(s->counts_mask + 1);
+	c->r->counts = t;
+	return (char *)t;
+}
+
+static struct mt_ltab_rcount *ring_counts(struct call *c)
+{
+	char *a = ring_area(c);
+	return a ? (struct mt_ltab_rcount *)(a + MT_SCACHE_BYTES) : 0;
+}
+
+/* One allocation (FREED 0) or free (FREED 1) of SIZE bytes, of the stack
+ * in SLOT: in this thread's table, else in the stack's shared counts. */
+static HOT void count(struct call *c, uint32_t slot, int freed, uint64_t size)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	struct mt_ltab_rcount *t = ring_counts(c);
+	struct mt_ltab_rcount *e = t ? mt_ltab_rcount_of(t, s->counts_mask, slot) : 0;
+	if (e) {
+		mt_ltab_bump(freed ? &e->c.frees : &e->c.allocs, 1);
+		mt_ltab_bump(freed ? &e->c.freed_bytes : &e->c.alloc_bytes, size);
+		return;
+	}
+	struct mt_agent_shared *sh = c->sh;
+	if (slot >= sh->stacks_cap)
+		return;
+	struct mt_ltab_count *g = (struct mt_ltab_count *)((char *)sh + sh->gcounts_off) + slot;
+	__atomic_fetch_add(freed ? &g->frees : &g->allocs, 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(freed ? &g->freed_bytes : &g->alloc_bytes, size, __ATOMIC_RELEASE);
+}
+
+/* A new block P of SIZE bytes, of this call's stack: into the live table,
+ * counted.  0: the table cannot take it (no stack, too big, no room): the
+ * caller records it in the ring. */
+static HOT int account_alloc(struct call *c, uint64_t p, uint64_t size)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint32_t slot = c->slot1 - 1;
+	if (!c->slot1 || size >= MT_LTAB_SIZE_MAX || slot >= 1u << MT_LTAB_SLOT_BITS)
+		return 0;
+	uint64_t stale;
+	if (!mt_ltab_put((struct mt_ltab_bucket *)s->ltab, s->ltab_mask, p,
+			 mt_ltab_val(size, slot), &stale)) {
+		__atomic_fetch_add(&c->sh->ltab_overflows, 1, __ATOMIC_RELAXED);
+		if (stale)
+			count(c, mt_ltab_val_slot(stale), 1, mt_ltab_val_size(stale & ~(1ULL << 63)));
+		return 0;
+	}
+	if (stale) {
+		__atomic_fetch_add(&c->sh->ltab_stale, 1, __ATOMIC_RELAXED);
+		count(c, mt_ltab_val_slot(stale), 1, mt_ltab_val_size(stale & ~(1ULL << 63)));
+	}
+	count(c, slot, 0, size);
+	return 1;
+}
+
+/* The block P leaves the live table (before the real free); its value in
+ * *VAL, not counted yet.  0: not there (the ring takes its free). */
+static HOT int account_take(uint64_t p, uint64_t *val)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	return mt_ltab_take((struct mt_ltab_bucket *)s->ltab, s->ltab_mask, p, val);
+}
+
+static HOT void count_free(struct call *c, uint64_t val)
+{
+	count(c, mt_ltab_val_slot(val), 1, mt_ltab_val_size(val));
+}
+
 static inline void end(struct call *c)
 {
 	c->r->nest--;
@@ -573,7 +752,8 @@ static HOT void *alloc_common(uint64_t a, uint64_t b, uint64_t c, const struct m
 	take_stack(&cl, h, sp, bp);
 	void *p = CALL_ORIG();
 #undef CALL_ORIG
-	if (p && put(&cl, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0))
+	if (p && !(accounting() && account_alloc(&cl, (uint64_t)p, size)) &&
+	    put(&cl, MT_RING_ALLOC, h->fn, (uint64_t)p, size, 0))
 		remember(&cl, (uint64_t)p);
 	end(&cl);
 	return p;
@@ -624,7 +804,8 @@ static HOT uint64_t new_common(uint64_t a, uint64_t b, const struct mt_agent_hoo
 	take_stack(&c, h, sp, bp);
 	uint64_t tag = (uint64_t)&nothrow_tag;
 	void *p = nargs == 1 ? ((fn2)h->alt)(a, tag) : ((fn3)h->alt)(a, b, tag);
-	if (p && put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0))
+	if (p && !(accounting() && account_alloc(&c, (uint64_t)p, a)) &&
+	    put(&c, MT_RING_ALLOC, h->fn, (uint64_t)p, a, 0))
 		remember(&c, (uint64_t)p);
 	end(&c);
 	return (uint64_t)p;
@@ -662,7 +843,8 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
 	int rc = ((pm)h->orig)(pp, al, size);
 	if (rc == 0 && pp) {
 		uint64_t p = *(const uint64_t *)pp;
-		if (p && put(&c, MT_RING_ALLOC, h->fn, p, size, 0))
+		if (p && !(accounting() && account_alloc(&c, p, size)) &&
+		    put(&c, MT_RING_ALLOC, h->fn, p, size, 0))
 			remember(&c, p);
 	}
 	end(&c);
@@ -676,6 +858,58 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
  * and whose old one was never recorded only runs.  A call not admitted
  * (ring full) leaves the set as it was: an entry left over is harmless
  * (sset.h), a missing one would lose a free. */
+/* realloc when the agent accounts (ltab.h).  The old block leaves the
+ * table before the real call, as a free would; its free is counted once
+ * the call has released it (moved, in place, or realloc(p, 0)), and a
+ * failed call puts it back.  An old block the table did not hold goes
+ * through the ring as before (REALLOC_BEGIN, then a REALLOC that releases
+ * it); a new block the table cannot take is recorded in the ring. */
+static void *realloc_account(struct call *c, uint64_t p, uint64_t n, uint64_t m,
+			     const struct mt_agent_hook *h, uint64_t sp, uint64_t bp, int three,
+			     uint64_t size)
+{
+	uint64_t oval = 0;
+	int held = p && account_take(p, &oval);
+	uint64_t ring_old = held ? 0 : p;
+	/* what this one call became: counts in the agent, records in the ring */
+	uint32_t counts = 0, records = ring_old != 0;
+	if (ring_old)
+		put(c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, ring_old);
+	take_stack(c, h, sp, bp);
+	void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+	if (held && (q || size == 0)) {
+		count_free(c, oval);
+		counts++;
+	} else if (held) {
+		/* failed: the old block stays; no room for it any more (a
+		 * rare race with other threads' inserts): it is counted
+		 * freed and recorded anew at this call */
+		uint64_t stale;
+		if (!mt_ltab_put((struct mt_ltab_bucket *)mt_agent_state.ltab,
+				 mt_agent_state.ltab_mask, p, oval, &stale)) {
+			count_free(c, oval);
+			put(c, MT_RING_ALLOC, h->fn, p, mt_ltab_val_size(oval), 0);
+			counts++;
+			records = 1;
+		}
+	}
+	if (q && account_alloc(c, (uint64_t)q, size)) {
+		counts++;
+		if (ring_old)   /* the old block freed, the new one not in the ring */
+			put(c, MT_RING_REALLOC, h->fn, 0, 0, ring_old);
+	} else if (q) {
+		put(c, MT_RING_REALLOC, h->fn, (uint64_t)q, size, ring_old);
+		records = 1;
+	} else if (ring_old) {
+		put(c, MT_RING_REALLOC, h->fn, 0, size, ring_old);   /* failed, or freed */
+	}
+	/* memtrace counts calls: the ring's records of a call are one call
+	 * (REALLOC_BEGIN and REALLOC), and each count in the agent one more */
+	if (counts + records > 1)
+		mt_ring_count_n(&c->r->joined, counts + records - 1);
+	return q;
+}
+
 static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
 			    uint64_t sp, uint64_t bp, int three)
 {
@@ -689,6 +923,11 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_
 		return q;
 	}
 	uint64_t size = size_of(h, p, n, m);
+	if (accounting()) {
+		void *q = realloc_account(&c, p, n, m, h, sp, bp, three, size);
+		end(&c);
+		return q;
+	}
 	int samp = sampled(&mt_agent_state, c.r, size);
 	uint64_t old = p && !free_unseen(p) ? p : 0;
 	if ((!samp && !old) || !admit(&c)) {
@@ -745,6 +984,11 @@ static HOT void free_common(uint64_t p, const struct mt_agent_hook *h, uint64_t 
 	if (*how != TRACE || !p)
 		return;
 	forget(p);
+	uint64_t val;
+	if (accounting() && account_take(p, &val)) {
+		count_free(c, val);
+		return;
+	}
 	if (admit(c))
 		put(c, MT_RING_FREE, h->fn, p, 0, 0);
 }

@@ -14,6 +14,8 @@
  *   |   configuration (rw,         |        | rules  [rules_cap]  memtrace |
  *   |   MADV_WIPEONFORK)           |        | stacks [stacks_cap] agent    |
  *   |                              |        | sampled set (sset.h)  agent  |
+ *   |                              |        | live table (ltab.h)   agent  |
+ *   |                              |        | counts per ring, per stack   |
  *   +------------------------------+  page  +------------------------------+
  *   |   records (rw, inherited)    |        (MADV_DONTFORK; the target keeps
  *   +------------------------------+         its fd open: records.region_fd)
@@ -56,7 +58,7 @@
 #include "model/stacks.h"
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 6u
+#define MT_AGENT_VERSION 7u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 #define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
@@ -108,12 +110,17 @@ struct mt_agent_hook_rec {
  * instead of dropping the event and counting it. */
 #define MT_AGENT_F_WAIT 1u
 
+/* Accounting in the agent (issue 20, ltab.h): the allocating thread keeps
+ * its blocks in the shared live table and counts calls per stack; only
+ * what the table cannot hold goes through the rings. */
+#define MT_AGENT_F_ACCOUNT 2u
+
 /* The agent's own pages, right after its code: memtrace writes them while
  * every thread is stopped; the agent only reads the configuration (the
  * first page, wiped in a forked child) and never the records (the second
  * page, inherited by a forked child). */
 #define MT_AGENT_RECORDS_OFF 4096u
-#define MT_AGENT_CONFIG_BYTES 88u
+#define MT_AGENT_CONFIG_BYTES 112u
 struct mt_agent_state {
 	/* ---- configuration: MADV_WIPEONFORK ---- */
 	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
@@ -133,6 +140,12 @@ struct mt_agent_state {
 	                          every free is recorded */
 	uint32_t sset_mask;    /* its buckets - 1 */
 	uint32_t sset_shift;   /* its granules' log2 (sset.h) */
+	/* with MT_AGENT_F_ACCOUNT (ltab.h), in the target: */
+	uint64_t ltab;         /* the live table's buckets */
+	uint64_t counts;       /* the per-ring areas (ltab.h): ring i's at
+	                          counts + i * mt_ltab_area_bytes(counts_mask + 1) */
+	uint32_t ltab_mask;    /* its buckets - 1 */
+	uint32_t counts_mask;  /* entries per ring - 1 */
 	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
 	/* ---- records: inherited by a forked child ---- */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
@@ -251,7 +264,20 @@ struct mt_agent_shared {
 	                                (rule requests still wait); memtrace: 0
 	                                at every drain, as reader_stale */
 	uint32_t reserved32;
-	uint64_t reserved[9];
+	/* accounting in the agent (ltab.h): made by memtrace, zeroed; 0
+	 * buckets: none */
+	uint64_t ltab_off;           /* the live table, from this struct's start */
+	uint32_t ltab_buckets;       /* a power of two, <= MT_LTAB_MAX_BUCKETS */
+	uint32_t counts_per_ring;    /* a power of two, <= MT_LTAB_MAX_COUNTS */
+	uint64_t counts_off;         /* one area per ring, ring order: its stack
+	                                cache, then its count table (ltab.h) */
+	uint64_t gcounts_off;        /* per stack slot (stacks_cap of them): what a
+	                                ring's table had no room for */
+	uint64_t ltab_overflows;     /* blocks the live table had no room for
+	                                (recorded through the rings) */
+	uint64_t ltab_stale;         /* allocations of an address the table
+	                                still held (its free was not seen) */
+	uint64_t reserved[3];
 };
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)

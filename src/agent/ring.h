@@ -24,7 +24,8 @@
  *                |     head, dropped_full/_noreader/_reentered|
  *                |     and its own: nest, shut, sampler state |
  *                |   line 1 (reader):   tail                  |
- *                |   line 2 (producer's own): tail_seen       |
+ *                |   line 2 (producer's own): tail_seen,      |
+ *                |     where its count table is (ltab.h)      |
  *                |   capacity x struct mt_ring_rec (64 bytes) |
  *                +--------------------------------------------+
  *                | ring 1 ...           (stride = ring_header_size
@@ -148,7 +149,11 @@ struct mt_ring {
 	uint64_t pad1[7];
 	/* the producer's own again, on a line the reader never writes */
 	uint64_t tail_seen;         /* tail as the producer last loaded it     */
-	uint64_t pad2[7];
+	uint64_t counts;            /* its count table (ltab.h), found once    */
+	uint64_t joined;            /* calls the agent counted twice (ltab.h: a
+	                               realloc is one call, its free and its
+	                               allocation two counts): memtrace reads it */
+	uint64_t pad2[5];
 };
 
 struct mt_ring_rec {
@@ -338,6 +343,11 @@ static inline uint32_t mt_ring_next_gen(struct mt_ring_region *rg, uint64_t addr
 static inline void mt_ring_count(uint64_t *c)
 {
 	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+static inline void mt_ring_count_n(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
 
 /* Whether R, the calling thread's ring, has room for one more record.
