@@ -53,6 +53,14 @@ struct mt_engine_stats {
 	                              acknowledge in time */
 	uint64_t rule_skips;       /* of the truncated: no rule asked for, as
 	                              memtrace was marked late */
+	/* accounting in the agent (agent/ltab.h) */
+	bool accounting;           /* the agent accounts calls itself */
+	uint64_t accounted;        /* allocs and frees it accounted (in calls) */
+	uint64_t ltab_overflows;   /* blocks its live table had no room for
+	                              (recorded through the rings instead) */
+	uint64_t ltab_stale;       /* allocations of an address its table
+	                              still held: that block's free was unseen */
+	uint64_t count_rejects;    /* stacks whose counts went down: no longer read */
 	bool frees_sampled;        /* the free of a block not sampled is not sent
 	                              (so nor is that of a block from before) */
 	bool reused_agent;         /* the agent was already in the target */
@@ -115,6 +123,9 @@ struct mt_engine_ops {
 	 * eventfd) and polls at once.  -1 when there is none. */
 	int (*wake_fd)(const struct mt_engine *e);
 	void (*stats)(const struct mt_engine *e, struct mt_engine_stats *out);
+	/* Optional: what the engine counts elsewhere (an in-process agent's
+	 * own accounting) reaches the sink now.  Threads running or not. */
+	void (*sync)(struct mt_engine *e);
 	void (*destroy)(struct mt_engine *e);
 };
 

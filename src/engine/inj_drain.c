@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/agent_abi.h"
+#include "engine/acctread.h"
 #include "engine/inj_engine.h"
 #include "engine/inj_priv.h"
 #include "agent/ring.h"
@@ -86,6 +87,87 @@ static uint32_t stack_of(void *ctx, uint64_t hash)
 	return id;
 }
 
+/* ---- what the agent accounted itself (ltab.h) --------------------------- */
+
+/* The interned stack of the agent's stack SLOT; 0 when it cannot be read. */
+static uint32_t stack_at_slot(struct inj_engine *e, uint32_t slot)
+{
+	if (slot >= e->stacks_cap)
+		return 0;
+	const struct mt_agent_stack *s =
+		(const struct mt_agent_stack *)((const char *)e->sh + e->stacks_off +
+						(uint64_t)slot * e->stack_slot);
+	uint64_t hash = __atomic_load_n(&s->hash, __ATOMIC_ACQUIRE);
+	if (!hash) {
+		e->stacks_unkept++;
+		return 0;
+	}
+	return stack_of(e, hash);
+}
+
+static void count_emit(void *ctx, uint32_t slot, const struct mt_counts *d)
+{
+	struct inj_engine *e = ctx;
+	struct mt_event ev = { .kind = MT_EV_COUNTS, .stack = stack_at_slot(e, slot), .counts = d };
+	e->sink(e->sink_ctx, &ev);
+}
+
+void mt_inj_sync(struct mt_engine *base)
+{
+	struct inj_engine *e = (struct inj_engine *)base;
+	if (!e->acct)
+		return;
+	mt_acctread_sync(e->acct, count_emit, e);
+	struct mt_event ev = { .kind = MT_EV_COUNTS_DONE };
+	e->sink(e->sink_ctx, &ev);
+	e->synced_at = mt_inj_now_s();
+}
+
+/* Calls the agent counted twice, summed over the rings (ring.h: joined). */
+static uint64_t joined_now(const struct inj_engine *e)
+{
+	uint64_t ring0_off, stride, sum = 0;
+	uint32_t nrings;
+	mt_ringdec_geometry(e->dec, &ring0_off, &stride, &nrings);
+	for (uint32_t i = 0; i < nrings; i++) {
+		const struct mt_ring *r =
+			(const struct mt_ring *)((const char *)e->shm + ring0_off + i * stride);
+		uint64_t v = __atomic_load_n(&r->joined, __ATOMIC_RELAXED);
+		sum = sum + v < sum ? UINT64_MAX : sum + v;
+	}
+	return sum;
+}
+
+/* Whether the agent can account (ltab.h): the region has the tables,
+ * stacks are taken (a block's stack slot is its key), every call is seen
+ * (no sampling), and the session wants it. */
+static bool can_account(const struct inj_engine *e, uint32_t depth)
+{
+	return e->cfg.account && e->ltab_buckets && e->cfg.stacks && depth > 1 &&
+	       !e->cfg.sample_bytes;
+}
+
+/* The count reader, its baseline taken now (all threads stopped). */
+static int start_counting(struct inj_engine *e)
+{
+	uint64_t ring0_off, stride;
+	uint32_t nrings;
+	mt_ringdec_geometry(e->dec, &ring0_off, &stride, &nrings);
+	const char *sh = (const char *)e->sh;
+	struct mt_acctread_geom g = {
+		.counts = sh + e->counts_off,
+		.nrings = nrings < e->counts_nrings ? nrings : e->counts_nrings,
+		.per_ring = e->counts_per_ring,
+		.gcounts = sh + e->gcounts_off,
+		.nslots = e->stacks_cap,
+		.owners = (const char *)e->shm + ring0_off + offsetof(struct mt_ring, owner),
+		.owner_stride = stride,
+	};
+	e->acct = mt_acctread_new(&g);
+	e->base_joined = joined_now(e);
+	return e->acct ? 0 : -ENOMEM;
+}
+
 static void route_emit(void *ctx, const struct mt_event *ev)
 {
 	struct inj_engine *e = ctx;
@@ -104,7 +186,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
-	mt_ringdec_set_evict(e->dec, !e->cfg.lossless);
+	mt_ringdec_set_evict(e->dec, !e->cfg.lossless && !can_account(e, e->cfg.stacks ? (uint32_t)e->cfg.depth : 1));
 	/* The agent's counters run since it was loaded: ours start now. */
 	mt_ringdec_stats(e->dec, &e->at_start);
 	e->base_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
@@ -114,6 +196,8 @@ int mt_inj_start_reading(struct inj_engine *e)
 	e->base_overflows = __atomic_load_n(&e->sh->sset_overflows, __ATOMIC_RELAXED);
 	e->base_dl_timeouts = __atomic_load_n(&e->sh->dl_timeouts, __ATOMIC_RELAXED);
 	e->base_rule_skips = __atomic_load_n(&e->sh->rule_skips, __ATOMIC_RELAXED);
+	e->base_ltab_overflows = __atomic_load_n(&e->sh->ltab_overflows, __ATOMIC_RELAXED);
+	e->base_ltab_stale = __atomic_load_n(&e->sh->ltab_stale, __ATOMIC_RELAXED);
 	e->rs = mt_rulesrv_new(e->pid, e->sh, e->shm_len - e->rings_len, e->cfg.debug_dirs,
 			       e->cfg.ndebug_dirs);
 	if (!e->rs)
@@ -130,7 +214,18 @@ int mt_inj_start_reading(struct inj_engine *e)
 	e->st.tid_offset = tid_off;
 	st.depth = depth < 1 ? 1 : depth;
 	st.sample_bytes = e->cfg.sample_bytes;
-	st.flags = e->cfg.lossless ? MT_AGENT_F_WAIT : 0;
+	/* Accounting in the agent: the rings carry only what its table
+	 * cannot take, and the agent waits for room there, so that every
+	 * call is accounted while memtrace lives. */
+	e->account = can_account(e, st.depth);
+	if (e->account && start_counting(e) < 0)
+		return -ENOMEM;
+	st.flags = (e->cfg.lossless || e->account ? MT_AGENT_F_WAIT : 0) |
+		   (e->account ? MT_AGENT_F_ACCOUNT : 0);
+	st.ltab = e->account ? e->shm_target + e->rings_len + e->ltab_off : 0;
+	st.ltab_mask = e->account ? e->ltab_buckets - 1 : 0;
+	st.counts = e->account ? e->shm_target + e->rings_len + e->counts_off : 0;
+	st.counts_mask = e->account ? e->counts_per_ring - 1 : 0;
 	/* where each thread's ring starts its search (ring.h): the agent
 	 * finds its ring without reading the region's geometry */
 	uint64_t ring0_off, stride;
@@ -184,6 +279,9 @@ int mt_inj_poll(struct mt_engine *base, bool *notify)
 	uint32_t gen = __atomic_load_n(&e->sh->dl_gen, __ATOMIC_ACQUIRE);
 	if (gen != e->dl_seen)
 		*notify = true;
+	/* the agent's counts, now and then: the peak is taken at each read */
+	if (e->acct && mt_inj_now_s() - e->synced_at >= 0.1)
+		mt_inj_sync(base);
 	/* Busy: come back at once (the agent may be waiting for room). */
 	return n >= 65536 ? 0 : n > 4096 ? 1 : 10;
 }
@@ -243,6 +341,21 @@ static void collect_stats(struct inj_engine *e)
 				  e->base_dl_timeouts);
 	e->st.rule_skips = SINCE(__atomic_load_n(&e->sh->rule_skips, __ATOMIC_RELAXED),
 				 e->base_rule_skips);
+	e->st.ltab_overflows = SINCE(__atomic_load_n(&e->sh->ltab_overflows, __ATOMIC_RELAXED),
+				     e->base_ltab_overflows);
+	e->st.ltab_stale = SINCE(__atomic_load_n(&e->sh->ltab_stale, __ATOMIC_RELAXED),
+				 e->base_ltab_stale);
+	e->st.accounting = e->account;
+	if (e->acct) {
+		struct mt_acctread_stats as;
+		mt_acctread_stats(e->acct, &as);
+		e->st.accounted = as.allocs + as.frees;
+		/* a realloc the agent counted as a free and an allocation, or
+		 * as a count and a record, is one call */
+		uint64_t joined = SINCE(joined_now(e), e->base_joined);
+		e->st.calls += e->st.accounted > joined ? e->st.accounted - joined : 0;
+		e->st.count_rejects = as.rejected;
+	}
 #undef SINCE
 	e->st.lost_calls = e->st.dropped + e->st.rejected;
 }

@@ -37,6 +37,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "engine/inj_engine.h"
 #include "engine/inj_priv.h"
@@ -62,6 +63,13 @@ long mt_inj_rsys(struct inj_engine *e, long nr, uint64_t a0, uint64_t a1, uint64
 	long ret;
 	int err = mt_remote_syscall(e->t, e->syscall_pc, nr, args, &ret);
 	return err ? err : ret;
+}
+
+double mt_inj_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void mt_inj_put_state(struct inj_engine *e, size_t off, const void *v, size_t len)
@@ -111,6 +119,7 @@ static void inj_destroy(struct mt_engine *base)
 		mt_rulesrv_destroy(e->rs);
 	if (e->dec)
 		mt_ringdec_destroy(e->dec);
+	mt_acctread_destroy(e->acct);
 	if (e->shm)
 		munmap(e->shm, e->shm_len);
 	free(e->scache);
@@ -131,6 +140,7 @@ static const struct mt_engine_ops inj_ops = {
 	.notify = mt_inj_notify,
 	.wake_fd = inj_wake_fd,
 	.stats = mt_inj_stats,
+	.sync = mt_inj_sync,
 	.destroy = inj_destroy,
 };
 

@@ -19,6 +19,8 @@ struct mt_inj_config {
 	int depth;                 /* return addresses to record (>= 1) */
 	uint64_t sample_bytes;     /* 0: every call */
 	bool lossless;             /* a full ring makes the agent wait, not drop */
+	bool account;              /* the agent may account calls itself (ltab.h)
+	                              when it takes stacks and every call */
 	struct mt_stacks *stacks;  /* where stacks are interned; NULL: callers only */
 	const char *const *debug_dirs;
 	int ndebug_dirs;

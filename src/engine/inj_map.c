@@ -24,10 +24,16 @@
 #include "target/remote.h"
 #include "agent/ring.h"
 #include "agent/sset.h"
+#include "agent/ltab.h"
 
 #define RING_CAPACITY 32768u     /* records per ring: 2 MiB */
 #define RULES_CAP 65536u
 #define STACKS_CAP 32768u
+/* The agent's live table (ltab.h): a million blocks, 16 MiB, of which
+ * only the pages used are ever touched; its granules cover 64 MiB of
+ * address space before two blocks far apart share a bucket. */
+#define LTAB_BUCKETS (1u << 18)
+#define COUNTS_PER_RING 512u     /* stacks a thread counts on its own */
 
 /* Buckets of the set of sampled live blocks (sset.h), from the mean of
  * --sample-bytes N at the region's making: about one recorded live block
@@ -139,6 +145,24 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	e->sset_off = __atomic_load_n(&sh->sset_off, __ATOMIC_RELAXED);
 	e->sset_buckets = __atomic_load_n(&sh->sset_buckets, __ATOMIC_RELAXED);
 	e->sset_shift = __atomic_load_n(&sh->sset_shift, __ATOMIC_RELAXED);
+	e->ltab_off = __atomic_load_n(&sh->ltab_off, __ATOMIC_RELAXED);
+	e->ltab_buckets = __atomic_load_n(&sh->ltab_buckets, __ATOMIC_RELAXED);
+	e->counts_off = __atomic_load_n(&sh->counts_off, __ATOMIC_RELAXED);
+	e->counts_per_ring = __atomic_load_n(&sh->counts_per_ring, __ATOMIC_RELAXED);
+	e->gcounts_off = __atomic_load_n(&sh->gcounts_off, __ATOMIC_RELAXED);
+	e->counts_nrings = ((const struct mt_ring_region *)e->shm)->nrings;
+	uint32_t lb = e->ltab_buckets, cpr = e->counts_per_ring;
+	/* accounting whose tables are not right is not used: every call then
+	 * goes through the rings */
+	if (lb && ((lb & (lb - 1)) || lb > MT_LTAB_MAX_BUCKETS || e->ltab_off % 64 ||
+		   e->ltab_off < sizeof *sh || e->ltab_off > avail ||
+		   (uint64_t)lb * sizeof(struct mt_ltab_bucket) > avail - e->ltab_off ||
+		   !cpr || (cpr & (cpr - 1)) || cpr > MT_LTAB_MAX_COUNTS || e->counts_off % 64 ||
+		   e->counts_off < sizeof *sh || e->counts_off > avail ||
+		   !e->counts_nrings || e->counts_nrings > MT_RING_MAX_RINGS ||
+		   (uint64_t)e->counts_nrings * mt_ltab_area_bytes(cpr) > avail - e->counts_off ||
+		   e->gcounts_off % 64 || e->gcounts_off < sizeof *sh || e->gcounts_off > avail))
+		e->ltab_buckets = 0;
 	uint32_t sb = e->sset_buckets;
 	/* a set that is not right is not used: every free is then recorded */
 	if (sb && ((sb & (sb - 1)) || sb > MT_SSET_MAX_BUCKETS || e->sset_off % 64 ||
@@ -154,6 +178,9 @@ static int adopt_shared(struct inj_engine *e, size_t rings_len)
 	    e->stacks_off < sizeof *sh || e->stacks_off > avail ||
 	    (uint64_t)e->stacks_cap * e->stack_slot > avail - e->stacks_off)
 		return -EINVAL;
+	if (e->ltab_buckets &&
+	    (uint64_t)e->stacks_cap * sizeof(struct mt_ltab_count) > avail - e->gcounts_off)
+		e->ltab_buckets = 0;
 	return 0;
 }
 
@@ -292,8 +319,12 @@ static int map_region(struct inj_engine *e, int nthreads)
 	uint64_t stacks_off = rules_off + (uint64_t)RULES_CAP * sizeof(struct mt_agent_rule);
 	uint64_t sset_off = (stacks_off + (uint64_t)STACKS_CAP * slot + 63) & ~63ULL;
 	uint32_t nsset = sset_buckets(e->cfg.sample_bytes);
-	uint64_t len = rings_len + ((sset_off + (uint64_t)nsset * sizeof(struct mt_sset_bucket) +
-				     4095) & ~4095ULL);
+	uint64_t ltab_off = (sset_off + (uint64_t)nsset * sizeof(struct mt_sset_bucket) + 4095) &
+			    ~4095ULL;
+	uint64_t counts_off = ltab_off + (uint64_t)LTAB_BUCKETS * sizeof(struct mt_ltab_bucket);
+	uint64_t gcounts_off = counts_off + (uint64_t)nrings * mt_ltab_area_bytes(COUNTS_PER_RING);
+	uint64_t len = rings_len + ((gcounts_off + (uint64_t)STACKS_CAP *
+						  sizeof(struct mt_ltab_count) + 4095) & ~4095ULL);
 
 	/* The name memfd_create needs, in the target: the state page (rw). */
 	static const char name[] = MT_AGENT_REGION_NAME;
@@ -351,25 +382,18 @@ static int map_region(struct inj_engine *e, int nthreads)
 		.stacks_off = stacks_off, .stacks_cap = STACKS_CAP, .stack_slot = slot,
 		.sset_off = sset_off, .sset_buckets = nsset,
 		.sset_shift = mt_sset_shift_for(e->cfg.sample_bytes),
+		.ltab_off = ltab_off, .ltab_buckets = LTAB_BUCKETS,
+		.counts_per_ring = COUNTS_PER_RING, .counts_off = counts_off,
+		.gcounts_off = gcounts_off,
 	};
 	return adopt_shared(e, rings_len);
 }
 
-/* Empties the set of sampled live blocks (sset.h), all threads stopped.
- * The blocks in it were recorded for an earlier memtrace: this one reads
- * the rings from where they are now (ringdec.c), so it knows none of them
- * and their frees need not be sent.  A block whose record it will read is
- * put in the set after that record, so after this.  A thread stopped
- * half-way through an insert was inserting such an older block: a flag it
- * set and this clears can only hide that block's free.  Only the pages
- * the set has used are read (mincore), so that an unused set stays
+/* Zeroes the words of [SET, SET + WORDS) that are not zero, reading only
+ * the pages the target has used (mincore), so that an unused table stays
  * unallocated; a page mincore cannot tell is read all the same. */
-void mt_inj_sset_clear(struct inj_engine *e)
+static void zero_used(uint64_t *set, size_t words)
 {
-	if (!e->sh || !e->sset_buckets)
-		return;
-	uint64_t *set = (uint64_t *)((char *)e->sh + e->sset_off);
-	size_t words = (size_t)e->sset_buckets * sizeof(struct mt_sset_bucket) / 8;
 	uintptr_t page0 = (uintptr_t)set & ~(uintptr_t)4095;
 	size_t pages = ((uintptr_t)(set + words) - page0 + 4095) / 4096;
 	unsigned char vec[256];
@@ -387,6 +411,29 @@ void mt_inj_sset_clear(struct inj_engine *e)
 					__atomic_store_n(&w[k], 0, __ATOMIC_RELAXED);
 		}
 	}
+}
+
+/* Empties the set of sampled live blocks (sset.h) and the agent's live
+ * table (ltab.h), all threads stopped.  The blocks in them were recorded
+ * for an earlier memtrace: this one reads the rings from where they are
+ * now (ringdec.c), so it knows none of them; their frees need not be sent
+ * (the set), or must be (the table: this memtrace's census has them).  A
+ * block whose record it will read is put in the set after that record,
+ * so after this.  A thread stopped half-way through an insert was
+ * inserting such an older block: a flag it set and this clears can only
+ * hide that block's free; a table entry it claims after this only holds
+ * a block whose free is then counted without its allocation (one block,
+ * and only when this memtrace found the agent's region already in use). */
+void mt_inj_sset_clear(struct inj_engine *e)
+{
+	if (!e->sh)
+		return;
+	if (e->sset_buckets)
+		zero_used((uint64_t *)((char *)e->sh + e->sset_off),
+			  (size_t)e->sset_buckets * sizeof(struct mt_sset_bucket) / 8);
+	if (e->ltab_buckets)
+		zero_used((uint64_t *)((char *)e->sh + e->ltab_off),
+			  (size_t)e->ltab_buckets * sizeof(struct mt_ltab_bucket) / 8);
 }
 
 /* The offset from the thread pointer where glibc (or another libc) keeps

@@ -16,6 +16,7 @@
 
 #include "agent/agent_abi.h"
 #include "arch/tramp_plan.h"
+#include "engine/acctread.h"
 #include "engine/engine.h"
 #include "engine/inj_engine.h"
 #include "engine/ringdec.h"
@@ -68,6 +69,13 @@ struct inj_engine {
 	uint32_t sset_buckets;     /* 0: the region has none */
 	uint32_t sset_shift;
 	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
+	/* accounting in the agent (ltab.h, inj_count.c); ltab_buckets 0: none */
+	uint64_t ltab_off, counts_off, gcounts_off;
+	uint32_t ltab_buckets, counts_per_ring, counts_nrings;
+	bool account;              /* the agent was told to account */
+	struct mt_acctread *acct;  /* the reader of the counts; NULL: not accounting */
+	double synced_at;          /* when they were last read (mt_inj_now_s) */
+	uint64_t base_ltab_overflows, base_ltab_stale, base_joined;
 	struct mt_ringdec *dec;
 	struct mt_rulesrv *rs;
 	bool reader;               /* we told the agent we read */
@@ -122,5 +130,7 @@ int mt_inj_poll(struct mt_engine *base, bool *notify);
 void mt_inj_notify(struct mt_engine *base);
 void mt_inj_on_task_exit(struct mt_engine *base, pid_t tid);
 void mt_inj_stats(const struct mt_engine *base, struct mt_engine_stats *out);
+void mt_inj_sync(struct mt_engine *base);
+double mt_inj_now_s(void);
 
 #endif

@@ -22,6 +22,17 @@ enum mt_event_kind {
 	                  addr/size allocated (if addr non-zero); addr == 0 with
 	                  size == 0 frees old_addr (glibc's realloc(p, 0));
 	                  addr == 0 otherwise is a failure: old_addr stays     */
+	MT_EV_COUNTS,  /* counts: calls an in-process agent accounted itself
+	                  (agent/ltab.h), of the blocks of stack (0: of
+	                  caller), since the last such event for that stack    */
+	MT_EV_COUNTS_DONE, /* a read of those counts is complete: the live
+	                  totals are consistent here (the peak is taken)       */
+};
+
+/* What MT_EV_COUNTS adds to a site: allocations and frees of its blocks. */
+struct mt_counts {
+	uint64_t allocs, alloc_bytes;
+	uint64_t frees, freed_bytes;
 };
 
 struct mt_event {
@@ -34,6 +45,7 @@ struct mt_event {
 	uint64_t caller;      /* return address of the outermost call      */
 	uint32_t stack;       /* interned call stack (stacks.h), 0: none    */
 	uint64_t time_ns;     /* CLOCK_MONOTONIC, memtrace's clock          */
+	const struct mt_counts *counts;   /* MT_EV_COUNTS only            */
 };
 
 typedef void (*mt_event_sink)(void *ctx, const struct mt_event *ev);

@@ -320,6 +320,34 @@ static uint64_t site_key(const struct mt_event *ev)
 	return ev->stack ? MT_SITE_STACK_KEY(ev->stack) : ev->caller;
 }
 
+/* Calls an in-process agent accounted itself (event.h, MT_EV_COUNTS): no
+ * block reaches the live table, the site and the totals take the counts.
+ * A delta may free more than it allocates (blocks of earlier deltas); the
+ * sums stay right modulo 2^64, and the engine never sends more frees than
+ * allocations in all.  Never under sampling (the agent accounts only when
+ * every call is seen). */
+static void do_counts(struct mt_tracker *t, const struct mt_event *ev)
+{
+	const struct mt_counts *c = ev->counts;
+	if (!c)
+		return;
+	t->st.accounted += c->allocs + c->frees;
+	uint32_t id = mt_sites_intern(t->sites, site_key(ev));
+	struct mt_site *s = mt_sites_get(t->sites, id);
+	if (s) {
+		s->allocs += c->allocs;
+		s->alloc_bytes += c->alloc_bytes;
+		s->frees += c->frees;
+		s->freed_bytes += c->freed_bytes;
+		s->live_blocks += c->allocs - c->frees;
+		s->live_bytes += c->alloc_bytes - c->freed_bytes;
+	}
+	t->st.allocs += c->allocs;
+	t->st.frees += c->frees;
+	t->st.live_blocks += c->allocs - c->frees;
+	t->st.live_bytes += c->alloc_bytes - c->freed_bytes;
+}
+
 void mt_tracker_event(void *ctx, const struct mt_event *ev)
 {
 	struct mt_tracker *t = ctx;
@@ -349,6 +377,14 @@ void mt_tracker_event(void *ctx, const struct mt_event *ev)
 			do_alloc(t, ev->addr, ev->size, site_key(ev), ev->time_ns);
 		break;
 	}
+	case MT_EV_COUNTS:
+		do_counts(t, ev);
+		break;
+	case MT_EV_COUNTS_DONE:
+		t->st.peak_at_reads = true;
+		if (t->st.live_bytes > t->st.peak_live_bytes)
+			t->st.peak_live_bytes = t->st.live_bytes;
+		break;
 	}
 }
 

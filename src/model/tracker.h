@@ -13,7 +13,11 @@
  *     realloc changes nothing;
  *   - an allocation over a live block whose realloc is still in flight on
  *     another thread means that realloc moved: the old block is freed then.
- *     Any other overlap is counted as an inconsistency (never expected).
+ *     Any other overlap is counted as an inconsistency (never expected);
+ *   - calls an in-process agent accounted itself arrive as counts per
+ *     stack (MT_EV_COUNTS): they move the site's and the totals' counters
+ *     and never reach the live table; the peak is then taken at the end of
+ *     each read of those counts (MT_EV_COUNTS_DONE, peak_at_reads).
  *
  * Sampling (mt_tracker_set_sampling, --sample-bytes N): the engine reports
  * only sampled allocations, an allocation of SIZE bytes being sampled with
@@ -28,6 +32,7 @@
 #ifndef MT_TRACKER_H
 #define MT_TRACKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "model/event.h"
@@ -48,6 +53,12 @@ struct mt_tracker_stats {
 	uint64_t inconsistencies;
 	uint64_t live_blocks, live_bytes;
 	uint64_t peak_live_bytes;  /* the most live_bytes was since attach */
+	/* An in-process agent accounted calls itself (event.h MT_EV_COUNTS):
+	 * ACCOUNTED of the allocs and frees above, and the peak is the most
+	 * seen at memtrace's reads of its counts (and at traced events), not
+	 * at every call */
+	uint64_t accounted;
+	bool peak_at_reads;
 	/* sampling */
 	uint64_t sample_bytes;   /* the mean N; 0: every allocation is seen */
 	uint64_t unsampled_frees; /* with sampling, frees of addresses not held

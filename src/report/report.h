@@ -102,6 +102,8 @@ struct mt_report {
 	bool show_stacks;         /* table: each row's stack under it */
 	uint64_t live_blocks, live_bytes, allocs, frees;  /* estimates with sampling */
 	uint64_t peak_live_bytes; /* the most live_bytes was since attach */
+	bool peak_at_reads;       /* ... as seen at memtrace's reads of an agent's
+	                             counts (tracker.h), not at every call */
 	struct mt_report_rss rss;
 	struct mt_report_hook *hooks;
 	size_t nhooks;

@@ -117,6 +117,7 @@ static void header(const struct mt_report_input *in, struct mt_report *r)
 	r->allocs = ts.est_allocs;
 	r->frees = ts.est_frees;
 	r->peak_live_bytes = ts.est_peak_live_bytes;
+	r->peak_at_reads = ts.peak_at_reads;
 	r->rss = in->rss;
 	r->depth = in->depth;
 	r->census = in->census;

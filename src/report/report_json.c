@@ -93,6 +93,7 @@ static json_t *rss(const struct mt_report *r)
 			    ? json_integer((json_int_t)r->rss.anon_end) : json_null());
 	json_object_set_new(j, "end_age_s", json_real(r->rss.end_age_s));
 	json_object_set_new(j, "peak_live_bytes", json_integer((json_int_t)r->peak_live_bytes));
+	json_object_set_new(j, "peak_at_reads", json_boolean(r->peak_at_reads));
 	json_object_set_new(j, "untraced_growth", json_boolean(mt_report_rss_unseen(r)));
 	return j;
 }

@@ -154,7 +154,8 @@ static void rss_lines(FILE *f, const struct mt_report *r)
 	if (r->rss.has_anon)
 		fprintf(f, ", anonymous %s%s", r->rss.anon_end >= r->rss.anon_start ? "+" : "", anon);
 	const char *est = r->sample_bytes ? "~" : "";
-	fprintf(f, "); memtrace saw %s%s live at the end, %s%s at most\n", est, live, est, peak);
+	fprintf(f, "); memtrace saw %s%s live at the end, %s%s at most%s\n", est, live, est, peak,
+		r->peak_at_reads ? " (read every 0.1 s)" : "");
 	if (!mt_report_rss_unseen(r))
 		return;
 	char grew[32];

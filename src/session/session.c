@@ -238,6 +238,9 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 		struct mt_inj_config cfg = {
 			.depth = s->o->depth, .sample_bytes = s->o->sample_bytes,
 			.lossless = s->o->lossless,
+			/* leaks --duration asks the tracker where each traced
+			 * block came from: every block goes through the rings */
+			.account = s->o->cmd != MT_CMD_LEAKS,
 			.stacks = stacks ? s->stacks : NULL,
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,
@@ -480,6 +483,8 @@ static void catch_up(struct session *s, double max_s)
 	while (s->engine && s->engine->ops->poll && s->engine->ops->poll(s->engine, &notify) == 0)
 		if (max_s > 0 && mt_clock_s() >= until)
 			break;
+	if (s->engine && s->engine->ops->sync)
+		s->engine->ops->sync(s->engine);
 }
 
 /* Stop every thread, remove the hooks, detach.  False when the target
@@ -806,6 +811,9 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	} else if (s.end == END_EXEC) {
 		mt_target_detach_all(s.t);
 	}
+	/* What the agent accounted to the end (its region outlives the process). */
+	if (s.engine && s.engine->ops->sync)
+		s.engine->ops->sync(s.engine);
 	/* After the detach and its final drain: the counts of the report. */
 	if (o->verbose && s.engine) {
 		struct mt_engine_stats es;
@@ -835,6 +843,11 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 				mt_say("agent: memtrace was late: %" PRIu64 " ld.so notifications "
 				    "not acknowledged in time, %" PRIu64 " of the stacks cut short "
 				    "asked no rule for a frame meanwhile", es.dl_timeouts, es.rule_skips);
+			if (es.accounting)
+				mt_say("agent: accounted %" PRIu64 " calls itself; %" PRIu64 " blocks "
+				    "found no room in its live table (recorded through the rings), %"
+				    PRIu64 " freed unseen, %" PRIu64 " stacks' counts rejected",
+				    es.accounted, es.ltab_overflows, es.ltab_stale, es.count_rejects);
 			if (es.sset_overflows)
 				mt_say("agent: %" PRIu64 " sampled blocks found no room in its set "
 				    "of sampled live blocks: the frees sharing their places were "

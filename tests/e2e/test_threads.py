@@ -7,17 +7,18 @@ with blocks kept at a known site; exact totals per site.
     test_threads.py --early   the 8 threads exist before "ready" and wait on
                               a barrier: memtrace attaches to 9 threads
                               (262144 calls, to keep the suite short)
-    test_threads.py --drop    as the first, without --lossless
+    test_threads.py --drop    as the first, with --depth 1
 
-The threads allocate as fast as they can, faster than memtrace accounts,
-so exact totals need --lossless (the agent then waits for room in a full
-ring), which the first two pass.  --drop checks memtrace's default, where
-the agent drops what finds its ring full: nothing may be counted that did
-not happen (a function's allocs and frees at most the expectation), and
-every call must be either counted or reported lost (events + lost_events
-at least the threads' calls).  Without drops, events are the calls: at
-least the threads', and beyond them only the allocator's frees of its own
-and the main thread's few.
+The threads allocate as fast as they can, faster than memtrace's consumer
+accounts.  The first two run memtrace's defaults, where the agent accounts
+the calls itself (ltab.h) and every total must be exact.  --drop runs
+--depth 1, where every call goes through the rings and the agent drops
+what finds its ring full: nothing may be counted that did not happen (a
+function's allocs and frees at most the expectation), and every call must
+be either counted or reported lost (events + lost_events at least the
+threads' calls).  Without drops, events are the calls: at least the
+threads', and beyond them only the allocator's frees of its own and the
+main thread's few.
 
 E2E_THREADS_CALLS=N sets the number of calls (e.g. smaller for a quick
 run)."""
@@ -68,7 +69,7 @@ def check(h, report, result):
 
 def test(h):
     args = (['--early'] if EARLY else []) + ([str(CALLS)] if CALLS else [])
-    h.scenario('target_threads', args, memtrace_args=[] if DROP else ['--lossless'],
+    h.scenario('target_threads', args, memtrace_args=['--depth', '1'] if DROP else [],
                report_check=lambda r, res: check(h, r, res), lossy=DROP)
 
 

@@ -1,10 +1,13 @@
 /* target_threads: 8 threads allocating, reallocating and freeing at once.
  *
- *   target_threads [--early] [CALLS]
+ *   target_threads [--early] [--threads N] [--seconds S] [CALLS]
  *       CALLS allocator calls in all (malloc, realloc and free each count
  *       one; default 1048576, rounded up to whole steps per thread).
  *       --early creates the 8 threads before "ready": they wait on a barrier
  *       for "go", so memtrace attaches to 9 existing threads.
+ *       --threads N: N worker threads (1 to 8) instead of 8.
+ *       --seconds S: each thread goes on for S seconds instead of CALLS
+ *       calls (at full speed: "info calls=N" tells how many it made).
  *
  * Each thread works on a ring of SLOTS slots with its own seeded PRNG:
  * an empty slot gets malloc(16 B .. 4 KiB) (site churn_alloc), a full one is
@@ -21,6 +24,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +66,23 @@ struct worker {
 static pthread_barrier_t start;     /* workers (and main with --early) */
 static pthread_barrier_t all_alive; /* the workers, before they end     */
 static struct worker workers[THREADS];
+static int nthreads = THREADS;
+static double seconds;              /* > 0: run this long, not CALLS */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether W has more calls to make. */
+static bool more(struct worker *w, double until)
+{
+	if (!seconds)
+		return w->calls < w->calls_wanted;
+	return (w->calls & 1023) || now_s() < until;
+}
 
 static size_t random_size(struct worker *w)
 {
@@ -128,7 +149,8 @@ static void *work(void *arg)
 	struct worker *w = arg;
 
 	pthread_barrier_wait(&start);
-	while (w->calls < w->calls_wanted) {
+	double until = seconds ? now_s() + seconds : 0;
+	while (more(w, until)) {
 		struct slot *s = &w->ring[prng_next(&w->rng) % SLOTS];
 
 		if (!s->p)
@@ -155,16 +177,34 @@ int main(int argc, char **argv)
 	uint64_t sum = CKSUM_INIT;
 	char line[64];
 
-	if (argc > 1 && strcmp(argv[1], "--early") == 0) {
-		early = true;
-		argc--;
-		argv++;
+	static const char usage[] =
+		"usage: target_threads [--early] [--threads N] [--seconds S] [CALLS]";
+	for (;;) {
+		if (argc > 1 && strcmp(argv[1], "--early") == 0) {
+			early = true;
+			argc--;
+			argv++;
+		} else if (argc > 2 && strcmp(argv[1], "--threads") == 0) {
+			nthreads = atoi(argv[2]);
+			if (nthreads < 1 || nthreads > THREADS)
+				proto_die(usage);
+			argc -= 2;
+			argv += 2;
+		} else if (argc > 2 && strcmp(argv[1], "--seconds") == 0) {
+			seconds = atof(argv[2]);
+			if (!(seconds > 0 && seconds <= 3600))
+				proto_die(usage);
+			argc -= 2;
+			argv += 2;
+		} else {
+			break;
+		}
 	}
 	if (argc > 1) {
 		char *end;
 		calls = strtol(argv[1], &end, 10);
 		if (*end || calls < THREADS || argc > 2)
-			proto_die("usage: target_threads [--early] [CALLS]");
+			proto_die(usage);
 	}
 	for (int s = 0; s < S__COUNT; s++)
 		exp[s] = (struct site_expect){ .function = site_names[s] };
@@ -172,12 +212,12 @@ int main(int argc, char **argv)
 	if (!early)
 		proto_ready();
 
-	pthread_barrier_init(&start, NULL, THREADS + (early ? 1 : 0));
-	pthread_barrier_init(&all_alive, NULL, THREADS);
-	for (int i = 0; i < THREADS; i++) {
+	pthread_barrier_init(&start, NULL, (unsigned)nthreads + (early ? 1 : 0));
+	pthread_barrier_init(&all_alive, NULL, (unsigned)nthreads);
+	for (int i = 0; i < nthreads; i++) {
 		struct worker *w = &workers[i];
 		w->index = i;
-		w->calls_wanted = (calls + THREADS - 1) / THREADS;
+		w->calls_wanted = (calls + nthreads - 1) / nthreads;
 		w->rng = 0x5eed1000 + (uint64_t)i;
 		w->sum = CKSUM_INIT;
 		if (pthread_create(&w->thread, NULL, work, w) != 0)
@@ -187,7 +227,7 @@ int main(int argc, char **argv)
 		proto_ready();
 		pthread_barrier_wait(&start);
 	}
-	for (int i = 0; i < THREADS; i++) {
+	for (int i = 0; i < nthreads; i++) {
 		struct worker *w = &workers[i];
 		pthread_join(w->thread, NULL);
 		for (int s = 0; s < S__COUNT; s++)
@@ -203,7 +243,7 @@ int main(int argc, char **argv)
 
 	if (!proto_wait(line, sizeof(line)) || strcmp(line, "exit") != 0)
 		proto_die("expected 'exit'");
-	for (int i = 0; i < THREADS; i++)
+	for (int i = 0; i < nthreads; i++)
 		for (int k = 0; k < KEEP_BASE + workers[i].index; k++)
 			free(workers[i].kept[k]);
 	return 0;
