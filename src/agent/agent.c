@@ -468,7 +468,7 @@ static inline struct mt_scache_ent *scache_ent(char *area, uint64_t entry, uint6
 static HOT int scache_find(struct call *c, char *area, uint64_t entry, uint64_t sp)
 {
 	struct mt_scache_ent *e = scache_ent(area, entry, sp);
-	if (e->sp != sp || e->entry != entry || e->tid != c->tid)
+	if (e->sp != sp || e->entry != entry || e->tid != c->tid || e->tp != mt_agent_tp())
 		return 0;
 	uint32_t n = e->n;
 	for (uint32_t k = 1; k < n; k++)
@@ -492,6 +492,7 @@ static void scache_put(struct call *c, char *area, uint64_t entry, uint64_t sp,
 	e->n = n;
 	e->slot1 = c->slot1;
 	e->tid = c->tid;
+	e->tp = mt_agent_tp();
 	e->zero_end = wk->zero_end;
 	for (uint32_t k = 1; k < n; k++) {
 		e->at[k] = wk->at[k];
@@ -508,7 +509,10 @@ static void take_stack(struct call *c, const struct mt_agent_hook *h, uint64_t s
 	uint32_t depth = mt_agent_state.depth;
 	if (depth <= 1 || !c->sh || !c->sh->stacks_cap)
 		return;
-	char *area = mt_agent_state.flags & MT_AGENT_F_ACCOUNT ? ring_area(c) : 0;
+	/* the cache needs the thread pointer: where memtrace found the
+	 * thread id through it, it is set up */
+	char *area = (mt_agent_state.flags & MT_AGENT_F_ACCOUNT) && mt_agent_state.tid_off
+			     ? ring_area(c) : 0;
 	if (area && scache_find(c, area, h->addr, sp))
 		return;
 	uint64_t pcs[MT_STACKS_MAX_PCS];

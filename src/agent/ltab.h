@@ -88,12 +88,17 @@ _Static_assert(sizeof(struct mt_ltab_rcount) == 48, "a ring's count entry");
  * stack still holds the return addresses the entry lists at the places it
  * lists, has that entry's stack: the unwind would read the same words and
  * apply the same rules.  Only walks whose frames were all found from the
- * stack pointer (no frame-pointer rule) are kept, and only complete ones. */
+ * stack pointer (no frame-pointer rule) are kept, and only complete ones.
+ * The key includes the thread, its id and its thread pointer, so that the
+ * words read are in the stack they were read from. */
 #define MT_SCACHE_WAYS 4u
 #define MT_SCACHE_PCS 33u             /* --depth 32 and below */
 
 struct mt_scache_ent {
 	uint64_t entry, sp;           /* the key; sp 0: empty */
+	uint64_t tp;                  /* the thread's pointer: a new thread on
+	                                 another stack never matches, even with
+	                                 the same id and stack pointer */
 	uint64_t hash;                /* the stack's, published */
 	uint32_t n, slot1;            /* its pcs; its slot + 1 */
 	uint32_t tid, zero_end;       /* the thread; 1: the walk ended at a 0 */

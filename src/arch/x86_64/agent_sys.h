@@ -25,6 +25,15 @@ static inline uint32_t mt_agent_fs_u32(uint32_t off)
 	return v;
 }
 
+/* The thread pointer itself (the TCB's first word points to itself, as
+ * the x86_64 TLS ABI has it). */
+static inline uint64_t mt_agent_tp(void)
+{
+	uint64_t v;
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(v));
+	return v;
+}
+
 static inline long mt_agent_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 {
 	long ret;
