@@ -7,13 +7,15 @@ configs of --configs; by default
 
     untraced                      malloc_bench THREADS CALLS
     default                       memtrace histo PID --duration 0 (no
-                                  --engine: memtrace's default engine)
+                                  --engine: memtrace's default engine; the
+                                  agent accounts every call itself)
     default+sample=524288         ... --sample-bytes 524288
-    default+lossless              ... --lossless (the agent waits for room
-                                  instead of dropping events)
     heaptrack                     heaptrack -o TMP malloc_bench THREADS CALLS
 
 and on demand, among others,
+
+    default+lossless              ... --lossless (the same as the default,
+                                  but with --sample-bytes or --depth 1)
 
     breakpoint                    ... --engine breakpoint
     inject:1                      ... --engine inject --depth 1 (caller sites)
@@ -108,7 +110,7 @@ START_TIMEOUT = 60.0    # memtrace attach and hook installation
 RUN_TIMEOUT = 900.0     # one traced benchmark run
 STOP_TIMEOUT = 120.0    # memtrace detach and report after SIGINT
 # memtrace's default, --sample-bytes, today's exact mode, and heaptrack.
-DEFAULT_CONFIGS = 'default,default+sample=524288,default+lossless,heaptrack'
+DEFAULT_CONFIGS = 'default,default+sample=524288,heaptrack'
 
 
 def parse_result(line):

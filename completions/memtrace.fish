@@ -102,7 +102,7 @@ complete -c memtrace -n '__memtrace_using diff' -F -d 'Snapshot file'
 complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l lossless -d 'Slow the process down rather than drop events when memtrace falls behind'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l lossless -d 'With --sample-bytes or --depth 1, slow the process down rather than drop events'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l wrapper -x -d 'Treat a function (glob, or MODULE+OFFSET) as an allocator wrapper'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l no-default-wrappers -d 'Skip only the allocator, not the well-known program wrappers'

@@ -451,8 +451,9 @@ static const struct help_row help_rows[] = {
 	{ OPT_SAMPLE_BYTES, H | A | R | S,
 	  "sample allocations, one per ~N bytes; reports estimates (default: all)" },
 	{ OPT_LOSSLESS, H | A | R | S,
-	  "when memtrace falls behind, slow the process down instead of\n"
-	  "dropping events (inject; default: drop and count them)" },
+	  "with --sample-bytes or --depth 1, slow the process down instead\n"
+	  "of dropping events when memtrace falls behind (inject; the\n"
+	  "default, where the agent accounts itself, never drops)" },
 	{ OPT_DEPTH, H | A | R | S, "unwind N frames above the allocator (default 32, at most 128)" },
 	/* What a stripped module's functions are called is in memtrace(1)
 	 * (SYMBOLS); the well-known wrappers are listed there too. */
