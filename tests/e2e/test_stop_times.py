@@ -49,7 +49,8 @@ def test(h):
                 f"'threads were stopped X ms to {what}': {len(times.get(what, []))} such "
                 f'lines, expected 1')
     if tr.group(6) == 'inject':
-        agent = [line for line in m.err.lines if line.startswith('memtrace: agent:')]
+        agent = [line for line in m.err.lines
+                 if line.startswith('memtrace: agent:') and 'events dropped' in line]
         h.check(len(agent) == 1 and re.search(r'thread ids at %fs:0x[0-9a-f]+', agent[0]),
                 f"the agent line should say 'thread ids at %fs:0x...': {agent}")
     if h.failures:
