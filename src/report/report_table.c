@@ -226,8 +226,9 @@ static void live_line(FILE *f, const struct mt_report *r)
 
 static void header(FILE *f, const struct mt_report *r)
 {
-	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
-		r->threads, r->allocator, r->engine);
+	fprintf(f, "pid %d (%s), %d threads, allocator %s%s%s, engine %s\n", r->pid, r->comm,
+		r->threads, r->allocator, r->pymalloc[0] ? " + pymalloc in " : "", r->pymalloc,
+		r->engine);
 	sampling_line(f, r);
 	if (r->unsupported[0]) {
 		bool many = strchr(r->unsupported, ',') != NULL;
