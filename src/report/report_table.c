@@ -224,6 +224,20 @@ static void live_line(FILE *f, const struct mt_report *r)
 		est, r->live_bytes, c->frees_unseen ? ", as at attach" : "", cb, cy);
 }
 
+/* pymalloc is hooked at its API's entry points (allocfn.h MT_FAM_PY).  An
+ * interpreter built with LTO (Debian's, most distributions') inlines
+ * PyObject_Malloc and pymalloc's fast path into its own callers (some 190
+ * places in Debian 12's python3.11: object creation, unicode, ...), which
+ * never reach the entry: say so, as no count of them can be had. */
+static void pymalloc_line(FILE *f, const struct mt_report *r)
+{
+	if (!r->pymalloc[0])
+		return;
+	fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co): calls the "
+		"interpreter inlined into its own code are not seen, so some of its objects "
+		"are not, and a block seen that such code frees stays live here\n");
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
 	fprintf(f, "pid %d (%s), %d threads, allocator %s%s%s, engine %s\n", r->pid, r->comm,
@@ -236,6 +250,7 @@ static void header(FILE *f, const struct mt_report *r)
 			r->unsupported, many ? "these allocation entries" : "this allocation entry",
 			many ? "their" : "its");
 	}
+	pymalloc_line(f, r);
 	unseen_line(f, r);
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);

@@ -329,8 +329,9 @@ START_TEST(test_table_unsupported)
 }
 END_TEST
 
-/* pymalloc hooked: its module in JSON (null when not) and beside the
- * allocator in the table's first line. */
+/* pymalloc hooked: its module in JSON (null when not), beside the
+ * allocator in the table's first line, and a line saying what its entry
+ * points do not see. */
 START_TEST(test_pymalloc)
 {
 	for (int hooked = 0; hooked < 2; hooked++) {
@@ -356,6 +357,8 @@ START_TEST(test_pymalloc)
 					  : ", allocator /usr/lib/x86_64-linux-gnu/libc.so.6, engine "
 					    "breakpoint\n";
 		ck_assert_msg(strstr(buf, want), "%s", buf);
+		ck_assert_msg(!strstr(buf, "\npymalloc: hooked at its entry points") == !hooked, "%s",
+			      buf);
 		free(buf);
 	}
 }
