@@ -228,14 +228,16 @@ static void live_line(FILE *f, const struct mt_report *r)
  * interpreter built with LTO (Debian's, most distributions') inlines
  * PyObject_Malloc and pymalloc's fast path into its own callers (some 190
  * places in Debian 12's python3.11: object creation, unicode, ...), which
- * never reach the entry: say so, as no count of them can be had. */
+ * never reach the entry: say so, as no count of them can be had (pyenv's
+ * shared libpython, built without LTO, has every call seen). */
 static void pymalloc_line(FILE *f, const struct mt_report *r)
 {
 	if (!r->pymalloc[0])
 		return;
-	fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co): calls the "
-		"interpreter inlined into its own code are not seen, so some of its objects "
-		"are not, and a block seen that such code frees stays live here\n");
+	fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co): an "
+		"interpreter built with link-time optimization (Debian's) has them inlined in "
+		"places whose calls are not seen, and a block seen that such code frees stays "
+		"live here\n");
 }
 
 static void header(FILE *f, const struct mt_report *r)
