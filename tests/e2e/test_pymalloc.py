@@ -46,6 +46,12 @@ def check_hooks(h, report):
             f'report pymalloc {report.get("pymalloc")!r}, expected {os.path.realpath(PYTHON)}')
     h.check(not [n for n in names if n.startswith('PyMem_Raw')],
             f'PyMem_Raw* hooked (they only call malloc): {sorted(names)}')
+    h.check(not report.get('unhooked'), f'entries found but not hooked: {report.get("unhooked")}')
+    # The python executable is not position-independent (0x400000): its
+    # hooks need trampolines of their own near it, none a breakpoint.
+    if harness.test_engine() == 'inject':
+        bp = [hk['symbol'] for hk in report['hooks'] if hk.get('engine') != 'inject']
+        h.check(not bp, f'hooks not traced by the inject engine: {bp}')
 
 
 def check_sites(h, report, result):
