@@ -14,6 +14,13 @@
  *   EXT  an allocator's own API (jemalloc *allocx, tcmalloc tc_*, mimalloc
  *        mi_*): hooked when some module binds to the name (an undefined
  *        dynamic symbol), or when it is an alias of a hooked entry.
+ *   PY   CPython's allocator API (PyObject_* and PyMem_*, which pymalloc
+ *        serves up to 512 bytes from arenas of its own, so malloc never
+ *        sees those blocks): hooked wherever the runtime defines them, a
+ *        libpython3.X.so or the python executable (Debian's is linked
+ *        with libpython statically and exports them).  A larger request
+ *        calls malloc inside: nested, one call.  PyMem_Raw* only call
+ *        malloc and are left alone.
  *
  * Names at one address become one hook (tcmalloc's free == _ZdlPv ==
  * tc_free); their conventions agree, as C aliases must.
@@ -54,7 +61,7 @@ enum mt_fn_size {
 	MT_SZ_A1A2,   /* a1 * a2: reallocarray(p, n, size) */
 };
 
-enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT };
+enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY };
 
 #define MT_FN_LIST(X)                                                                          \
 	/* id                      symbol name                        abi / size / family */   \
@@ -157,7 +164,16 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT };
 	X(MI_NEW,                  "mi_new",                          NEW1,    A0,   EXT)      \
 	X(MI_NEW_NOTHROW,          "mi_new_nothrow",                  ALLOC1,  A0,   EXT)      \
 	X(MI_NEW_ALIGNED,          "mi_new_aligned",                  NEW2,    A0,   EXT)      \
-	X(MI_NEW_ALIGNED_NOTHROW,  "mi_new_aligned_nothrow",          ALLOC2,  A0,   EXT)
+	X(MI_NEW_ALIGNED_NOTHROW,  "mi_new_aligned_nothrow",          ALLOC2,  A0,   EXT)      \
+	/* CPython: PyObject_Calloc(nelem, elsize); the PyMem_ ones alike */                  \
+	X(PY_OBJECT_MALLOC,        "PyObject_Malloc",                 ALLOC1,  A0,   PY)       \
+	X(PY_OBJECT_CALLOC,        "PyObject_Calloc",                 ALLOC2,  A0A1, PY)       \
+	X(PY_OBJECT_REALLOC,       "PyObject_Realloc",                REALLOC2, A1,  PY)       \
+	X(PY_OBJECT_FREE,          "PyObject_Free",                   FREE1,   NONE, PY)       \
+	X(PY_MEM_MALLOC,           "PyMem_Malloc",                    ALLOC1,  A0,   PY)       \
+	X(PY_MEM_CALLOC,           "PyMem_Calloc",                    ALLOC2,  A0A1, PY)       \
+	X(PY_MEM_REALLOC,          "PyMem_Realloc",                   REALLOC2, A1,  PY)       \
+	X(PY_MEM_FREE,             "PyMem_Free",                      FREE1,   NONE, PY)
 
 enum mt_fn {
 #define MT_X(id, name, abi, size, fam) MT_FN_##id,

@@ -79,6 +79,10 @@ struct mt_report {
 	char comm[64];
 	const char *engine;
 	char allocator[256];
+	/* the module whose CPython allocator API (PyObject_Malloc & co,
+	 * allocfn.h MT_FAM_PY) is hooked: pymalloc's blocks are seen; "" when
+	 * none is */
+	char pymalloc[256];
 	/* allocation entries the program binds to that memtrace does not hook
 	 * (comma-separated; discover.h): their blocks are not seen */
 	char unsupported[256];

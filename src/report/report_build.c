@@ -140,6 +140,8 @@ static void hooks(const struct mt_report_input *in, struct mt_report *r)
 		snprintf(rh->engine, sizeof rh->engine, "%s", r->engine ? r->engine : "");
 		snprintf(rh->why, sizeof rh->why, "%s",
 			 installed || !in->why_not ? "" : in->why_not[i]);
+		if (installed && !r->pymalloc[0] && mt_fn_family(h->fn) == MT_FAM_PY)
+			snprintf(r->pymalloc, sizeof r->pymalloc, "%s", h->module);
 	}
 }
 

@@ -206,6 +206,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "comm", str(r->comm));
 	json_object_set_new(o, "engine", json_string(r->engine));
 	json_object_set_new(o, "allocator", str(r->allocator));
+	/* CPython's allocator API hooked in this module (report.h), or null */
+	json_object_set_new(o, "pymalloc", r->pymalloc[0] ? str(r->pymalloc) : json_null());
 	json_object_set_new(o, "unsupported", names_array(r->unsupported));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));

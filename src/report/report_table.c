@@ -224,10 +224,27 @@ static void live_line(FILE *f, const struct mt_report *r)
 		est, r->live_bytes, c->frees_unseen ? ", as at attach" : "", cb, cy);
 }
 
+/* pymalloc is hooked at its API's entry points (allocfn.h MT_FAM_PY).  An
+ * interpreter built with LTO (Debian's, most distributions') inlines
+ * PyObject_Malloc and pymalloc's fast path into its own callers (some 190
+ * places in Debian 12's python3.11: object creation, unicode, ...), which
+ * never reach the entry: say so, as no count of them can be had (pyenv's
+ * shared libpython, built without LTO, has every call seen). */
+static void pymalloc_line(FILE *f, const struct mt_report *r)
+{
+	if (!r->pymalloc[0])
+		return;
+	fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co): an "
+		"interpreter built with link-time optimization (Debian's) has them inlined in "
+		"places whose calls are not seen, and a block seen that such code frees stays "
+		"live here\n");
+}
+
 static void header(FILE *f, const struct mt_report *r)
 {
-	fprintf(f, "pid %d (%s), %d threads, allocator %s, engine %s\n", r->pid, r->comm,
-		r->threads, r->allocator, r->engine);
+	fprintf(f, "pid %d (%s), %d threads, allocator %s%s%s, engine %s\n", r->pid, r->comm,
+		r->threads, r->allocator, r->pymalloc[0] ? " + pymalloc in " : "", r->pymalloc,
+		r->engine);
 	sampling_line(f, r);
 	if (r->unsupported[0]) {
 		bool many = strchr(r->unsupported, ',') != NULL;
@@ -235,6 +252,7 @@ static void header(FILE *f, const struct mt_report *r)
 			r->unsupported, many ? "these allocation entries" : "this allocation entry",
 			many ? "their" : "its");
 	}
+	pymalloc_line(f, r);
 	unseen_line(f, r);
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);

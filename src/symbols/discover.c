@@ -785,7 +785,8 @@ static uint64_t nothrow_of(const struct ctx *c, enum mt_fn fn)
 	return c->found[alt].addr;
 }
 
-/* Whether found FN is hooked: the C names always; a throwing operator new
+/* Whether found FN is hooked: the C names and CPython's (PyObject_Malloc
+ * & co: where defined, the program is a Python) always; a throwing operator new
  * where its nothrow form is beside it; an allocator's own API where bound,
  * or at an address hooked already (an alias costs nothing). */
 static bool wanted_fn(const struct ctx *c, struct mt_alloc_set *out, enum mt_fn fn)

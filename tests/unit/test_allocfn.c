@@ -134,6 +134,44 @@ START_TEST(test_throwing_new_has_nothrow_form)
 }
 END_TEST
 
+/* CPython's allocator API: PyObject_ and PyMem_ Malloc(size),
+ * Calloc(nelem, elsize), Realloc(p, size) and Free(p), eight entries of
+ * their own family (hooked wherever the runtime defines them), not the
+ * PyMem_Raw ones (they only call malloc).  Their frees need the return:
+ * PyObject_Free of a large block calls free inside, one call. */
+START_TEST(test_cpython_api)
+{
+	static const struct {
+		const char *suffix;
+		enum mt_fn_abi abi;
+		enum mt_fn_size size;
+	} want[] = {
+		{ "Malloc", MT_ABI_ALLOC1, MT_SZ_A0 },
+		{ "Calloc", MT_ABI_ALLOC2, MT_SZ_A0A1 },
+		{ "Realloc", MT_ABI_REALLOC2, MT_SZ_A1 },
+		{ "Free", MT_ABI_FREE1, MT_SZ_NONE },
+	};
+	static const char *const prefixes[] = { "PyObject_", "PyMem_" };
+	int py = 0;
+	for (int i = 0; i < MT_FN__COUNT; i++)
+		py += mt_fn_family((enum mt_fn)i) == MT_FAM_PY;
+	ck_assert_int_eq(py, 8);
+	for (size_t p = 0; p < 2; p++)
+		for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+			char name[64];
+			snprintf(name, sizeof name, "%s%s", prefixes[p], want[k].suffix);
+			enum mt_fn fn = mt_fn_from_name(name);
+			ck_assert_msg(fn != MT_FN__COUNT, "%s", name);
+			ck_assert_int_eq(mt_fn_family(fn), MT_FAM_PY);
+			ck_assert_int_eq(mt_fn_abi(fn), want[k].abi);
+			ck_assert_int_eq(mt_fn_size(fn), want[k].size);
+			ck_assert(mt_fn_needs_return(fn));
+		}
+	ck_assert_int_eq(mt_fn_from_name("PyMem_RawMalloc"), MT_FN__COUNT);
+	ck_assert_int_eq(mt_fn_from_name("_PyObject_Malloc"), MT_FN__COUNT);
+}
+END_TEST
+
 START_TEST(test_size_rules)
 {
 	ck_assert_uint_eq(mt_fn_size_of(MT_SZ_A0, 7, 11, 13), 7);
@@ -172,6 +210,7 @@ static Suite *allocfn_suite(void)
 	tcase_add_test(tc, test_conventions_agree_with_sizes);
 	tcase_add_test(tc, test_operators_match_their_mangling);
 	tcase_add_test(tc, test_throwing_new_has_nothrow_form);
+	tcase_add_test(tc, test_cpython_api);
 	tcase_add_test(tc, test_size_rules);
 	tcase_add_test(tc, test_fn_set);
 	suite_add_tcase(s, tc);

@@ -156,12 +156,48 @@ START_TEST(test_empty)
 }
 END_TEST
 
+/* CPython's allocator API hooked in the python executable: the report
+ * names that module as pymalloc's; found but not hooked, it does not. */
+START_TEST(test_pymalloc)
+{
+	for (int hooked = 0; hooked < 2; hooked++) {
+		struct mt_tracker *t = mt_tracker_new();
+		ck_assert_ptr_nonnull(t);
+		struct mt_alloc_set set;
+		bool installed[MT_MAX_HOOKS] = { false };
+		char why[MT_MAX_HOOKS][160] = { { 0 } };
+		hook_set(&set, installed, why);
+		static const enum mt_fn py[] = { MT_FN_PY_OBJECT_MALLOC, MT_FN_PY_MEM_FREE };
+		for (int i = 0; i < 2; i++) {
+			struct mt_hook_spec *h = &set.hooks[set.n];
+			h->fn = py[i];
+			mt_fn_set_add(&h->fn_mask, py[i]);
+			snprintf(h->symbol, sizeof h->symbol, "%s", mt_fn_name(py[i]));
+			snprintf(h->module, sizeof h->module, "/usr/bin/python3.11");
+			h->addr = 0x4fb350 + 0x100 * (uint64_t)i;
+			installed[set.n++] = hooked;
+		}
+		struct mt_report_input in = { .tracker = t, .set = &set, .installed = installed,
+					      .why_not = why, .engine = "inject",
+					      .end_reason = "signal" };
+		struct mt_report r;
+		ck_assert_int_eq(mt_report_build(&in, &r), 0);
+		ck_assert_str_eq(r.allocator, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+		ck_assert_str_eq(r.pymalloc, hooked ? "/usr/bin/python3.11" : "");
+		ck_assert_uint_eq(r.nhooks, hooked ? 4 : 2);
+		mt_report_free(&r);
+		mt_tracker_destroy(t);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report_build");
 	TCase *tc = tcase_create("build");
 	tcase_add_test(tc, test_build);
 	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_pymalloc);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

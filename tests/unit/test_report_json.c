@@ -329,6 +329,41 @@ START_TEST(test_table_unsupported)
 }
 END_TEST
 
+/* pymalloc hooked: its module in JSON (null when not), beside the
+ * allocator in the table's first line, and a line saying what its entry
+ * points do not see. */
+START_TEST(test_pymalloc)
+{
+	for (int hooked = 0; hooked < 2; hooked++) {
+		struct mt_report r = report();
+		if (hooked)
+			strcpy(r.pymalloc, "/usr/bin/python3.11");
+		json_t *o = print_parse(&r, 0, NULL);
+		json_t *p = get(o, "pymalloc");
+		if (hooked)
+			ck_assert_str_eq(json_string_value(p), "/usr/bin/python3.11");
+		else
+			ck_assert(json_is_null(p));
+		json_decref(o);
+
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		const char *want = hooked ? ", allocator /usr/lib/x86_64-linux-gnu/libc.so.6 + "
+					    "pymalloc in /usr/bin/python3.11, engine breakpoint\n"
+					  : ", allocator /usr/lib/x86_64-linux-gnu/libc.so.6, engine "
+					    "breakpoint\n";
+		ck_assert_msg(strstr(buf, want), "%s", buf);
+		ck_assert_msg(!strstr(buf, "\npymalloc: hooked at its entry points") == !hooked, "%s",
+			      buf);
+		free(buf);
+	}
+}
+END_TEST
+
 /* Stacks the agent cut short: a count in JSON, and a header line only when
  * there are any (the sites of such stacks may be too deep). */
 START_TEST(test_stacks_cut)
@@ -583,6 +618,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_end_reasons);
 	tcase_add_test(tc, test_unsupported);
 	tcase_add_test(tc, test_table_unsupported);
+	tcase_add_test(tc, test_pymalloc);
 	tcase_add_test(tc, test_stacks_cut);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
