@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""A JVM whose JNI library leaks a tensor per request
+(tests/targets/jvm/InferenceService.java and tensor.c, built here with the
+JDK's javac and the C compiler): Java frames named with --jvm-perfmap.
+
+The JVM runs with -Xbatch -XX:-TieredCompilation (a method is compiled by
+C2 after 10,000 calls, the calling thread waiting for it) and handle() and
+handleLate() never inlined; it warms handle() up before it says "ready".
+
+  test_jvm.py         memtrace histo PID --jvm-perfmap --group-by stack
+                      --json, N calls of handle(), then M of handleLate()
+                      (compiled only during the trace, named only because
+                      memtrace asks the JVM again at the end):
+                      - the header's java line says the frames were named
+                        from the JVM's perf map;
+                      - the stacks of Java_InferenceService_createTensor
+                        hold exactly N live blocks of handle()'s size, each
+                        with the Java method InferenceService.handle in a
+                        [jit] frame above the native one; some of
+                        handleLate()'s blocks have InferenceService.handleLate
+                        above it;
+                      - the JVM runs on after the detach: it answers another
+                        request and exits 0.
+  test_jvm.py plain   the same without --jvm-perfmap: the java line says
+                      JIT frames are not named and --jvm-perfmap names them,
+                      and no frame is named InferenceService.handleLate.
+  test_jvm.py kill9   memtrace (inject engine) is killed with SIGKILL while
+                      tracing: the JVM runs on, answers a request and exits 0.
+
+Skipped (77) without a JDK (javac, jni.h, java, jcmd) or a C compiler;
+tools/setup installs Debian's openjdk-17-jdk-headless."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+import harness
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, '..', 'targets', 'jvm')
+SIZE, LATE_SIZE = 4093, 61          # InferenceService.java's
+N, M = 25, 15000
+NAMED = "frames named from the JVM's perf map (jcmd Compiler.perfmap)"
+
+
+def find_jdk(h):
+    javac = shutil.which('javac')
+    if not javac:
+        h.skip('no javac (tools/setup installs openjdk-17-jdk-headless)')
+    home = os.path.dirname(os.path.dirname(os.path.realpath(javac)))
+    for need in ('include/jni.h', 'include/linux/jni_md.h', 'bin/java', 'bin/jcmd'):
+        if not os.path.exists(os.path.join(home, need)):
+            h.skip(f'the JDK at {home} has no {need}')
+    cc = os.environ.get('CC') or shutil.which('cc') or shutil.which('gcc')
+    if not cc:
+        h.skip('no C compiler to build the JNI library')
+    return home, cc
+
+
+def build(h, home, cc, out):
+    inc = os.path.join(home, 'include')
+    cmds = ([os.path.join(home, 'bin', 'javac'), '-d', out,
+             os.path.join(SRC, 'InferenceService.java')],
+            [cc, '-shared', '-fPIC', '-O0', '-g', '-fno-omit-frame-pointer',
+             '-I', inc, '-I', os.path.join(inc, 'linux'), '-o',
+             os.path.join(out, 'libtensor.so'), os.path.join(SRC, 'tensor.c')])
+    for cmd in cmds:
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=harness.TIMEOUT, check=False)
+        if r.returncode != 0:
+            h.broken(f'{" ".join(cmd)} failed: {r.stdout.decode(errors="replace")}')
+    os.chmod(out, 0o755)   # the JVM may run as another user (RUN_AS)
+
+
+class Jvm(harness.Target):
+    """The JVM as a target: harness.Target's line protocol, another program."""
+
+    def __init__(self, h, argv):    # pylint: disable=super-init-not-called
+        self.exe = argv[0]
+        harness._Proc.__init__(self, h, argv, 'java', subprocess.PIPE, None,
+                               harness.TARGET_PREEXEC)
+        self.result = harness.Result()
+
+
+def start_jvm(h, home, classes):
+    jvm = Jvm(h, [os.path.join(home, 'bin', 'java'), '-Xbatch', '-XX:-TieredCompilation',
+                  '-XX:CompileCommand=quiet',
+                  '-XX:CompileCommand=dontinline,InferenceService::handle*',
+                  f'-Djava.library.path={classes}', '-cp', classes, 'InferenceService'])
+    jvm.ready()
+    return jvm
+
+
+def request(jvm, word, n):
+    jvm.send(f'{word} {n}')
+    jvm.expect_line(rf'^{word}ed {n}$' if word == 'call' else rf'^lated {n}$')
+
+
+def names(frames):
+    return [f['function'] for f in frames]
+
+
+def above_native(site, method):
+    """Whether the frame just outside the JNI function's is METHOD's, in
+    JIT code (the perf map may name a method with its return and
+    parameter types: "long InferenceService.handle(int)")."""
+    stack = site['stack']
+    for i, f in enumerate(stack):
+        if f['function'] == 'Java_InferenceService_createTensor':
+            outer = [g for g in stack[i + 1:] if 'createTensor' not in g['function']]
+            return bool(outer) and f'InferenceService.{method}(' in outer[0]['function'] \
+                and outer[0]['module'] == '[jit]'
+    return False
+
+
+def check_trace(h, report, named):
+    native = [s for s in report['sites']
+              if 'Java_InferenceService_createTensor' in names(s['stack'])]
+    for s in native:
+        harness.log(f"site: {s['live_blocks']} blocks of {s['live_bytes']} B: "
+                    f"{' <- '.join(names(s['stack'])[:6])}")
+    if not h.check(native, 'no stack holds Java_InferenceService_createTensor'):
+        return
+    big = [s for s in native if s['live_bytes'] == s['live_blocks'] * SIZE and s['live_blocks']]
+    blocks = sum(s['live_blocks'] for s in big)
+    h.check(blocks == N, f'{blocks} live blocks of {SIZE} B under the JNI function, '
+                         f'expected {N}')
+    if named:
+        h.check(all(above_native(s, 'handle') for s in big),
+                'a stack of handle()\'s blocks lacks InferenceService.handle in [jit] '
+                'above Java_InferenceService_createTensor')
+    late = [s for s in native if above_native(s, 'handleLate')]
+    h.check(bool(late) == named,
+            f'InferenceService.handleLate {"not " if named else ""}named above the JNI '
+            f'function ({"with" if named else "without"} --jvm-perfmap)')
+    total = sum(s['live_blocks'] for s in native)
+    h.check(total == N + M, f'{total} live blocks under the JNI function, expected {N + M}')
+
+
+def traced(h, home, classes, named):
+    jvm = start_jvm(h, home, classes)
+    extra = ['--jvm-perfmap'] if named else []
+    m = h.attach(jvm, ['--no-census', '--group-by', 'stack', *extra])
+    request(jvm, 'call', N)
+    request(jvm, 'late', M)
+    report = m.stop()
+    want = NAMED if named else 'JIT frames not named (--jvm-perfmap'
+    h.check((report.get('java') or '').startswith(want),
+            f'java line {report.get("java")!r}, expected {want!r}...')
+    check_trace(h, report, named)
+    h.check_released(jvm.pid)
+    request(jvm, 'call', 3)         # runs on after the detach
+    jvm.send('exit')
+    jvm.expect_line(r'^bye \d+$')
+    jvm.wait_exit(0)
+
+
+def killed(h, home, classes):
+    if harness.test_engine() == 'breakpoint':
+        h.skip('SIGKILL leaves the breakpoint engine\'s int3s behind')
+    jvm = start_jvm(h, home, classes)
+    m = h.attach(jvm, ['--no-census', '--jvm-perfmap'])
+    request(jvm, 'call', N)
+    os.kill(m.pid, signal.SIGKILL)
+    rc = m.wait(what='die of SIGKILL')
+    h.check(rc == -signal.SIGKILL, f'memtrace exit status {rc}, expected death by SIGKILL')
+    h.check_released(jvm.pid)
+    request(jvm, 'call', N)
+    request(jvm, 'late', M)
+    jvm.send('exit')
+    jvm.expect_line(r'^bye \d+$')
+    jvm.wait_exit(0)
+
+
+def test(h):
+    mode = sys.argv[1] if len(sys.argv) > 1 else 'named'
+    if mode not in ('named', 'plain', 'kill9'):
+        h.broken('usage: test_jvm.py [plain|kill9]')
+    home, cc = find_jdk(h)
+    with tempfile.TemporaryDirectory(prefix='mt-jvm-') as classes:
+        build(h, home, cc, classes)
+        if mode == 'kill9':
+            killed(h, home, classes)
+        else:
+            traced(h, home, classes, mode == 'named')
+        h.cleanup()    # the JVM ends before its directory goes
+
+
+harness.main(test)
