@@ -26,11 +26,11 @@ static void say_unasked(struct session *s)
 {
 	if (mt_jvm_perfmap_exists(s->pid))
 		snprintf(s->java, sizeof s->java,
-			 "JIT frames named from an existing /tmp/perf-PID.map, as old as it is "
-			 "(--jvm-perfmap asks the JVM for a fresh one)");
+			 "JIT frames named from an existing /tmp/perf-%d.map, as old as it is "
+			 "(--jvm-perfmap asks the JVM for a fresh one)", (int)s->pid);
 	else
 		snprintf(s->java, sizeof s->java,
-			 "JIT frames not named (--jvm-perfmap names them from " ASK_HOW ")");
+			 "JIT frames not named: --jvm-perfmap names them (jcmd Compiler.perfmap)");
 }
 
 static void say_failed(struct session *s, enum mt_jvm_ask r, const char *why)
@@ -78,15 +78,14 @@ void mt_session_jvm_end(struct session *s)
 		if (alive)
 			say_unasked(s);
 		else
-			snprintf(s->java, sizeof s->java, "JIT frames not named, or from a perf map "
-				 "the JVM wrote at exit (--jvm-perfmap names them)");
+			snprintf(s->java, sizeof s->java, "JIT frames not named: --jvm-perfmap "
+				 "names them (jcmd Compiler.perfmap) while the JVM runs");
 		return;
 	}
 	if (!alive) {
 		if (!s->jvm_named)
 			snprintf(s->java, sizeof s->java, "JIT frames not named: the JVM ended before "
-				 "memtrace could ask it (java -XX:+DumpPerfMapAtExit writes the map "
-				 "at exit)");
+				 "memtrace could ask it");
 		else
 			snprintf(s->java, sizeof s->java, "frames named from " ASK_HOW
 				 " as at attach: the JVM ended before memtrace could ask again");

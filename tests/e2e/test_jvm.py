@@ -146,7 +146,7 @@ def traced(h, home, classes, named):
     request(jvm, 'call', N)
     request(jvm, 'late', M)
     report = m.stop()
-    want = NAMED if named else 'JIT frames not named (--jvm-perfmap'
+    want = NAMED if named else 'JIT frames not named: --jvm-perfmap names them'
     h.check((report.get('java') or '').startswith(want),
             f'java line {report.get("java")!r}, expected {want!r}...')
     check_trace(h, report, named)
