@@ -19,6 +19,10 @@ handleLate() never inlined; it warms handle() up before it says "ready".
                         [jit] frame above the native one; some of
                         handleLate()'s blocks have InferenceService.handleLate
                         above it;
+                      - a report asked for meanwhile (a second memtrace
+                        histo) does not name handleLate (no map has it yet),
+                        and the final one still does (what was named before
+                        is named again);
                       - the JVM runs on after the detach: it answers another
                         request and exits 0.
   test_jvm.py plain   the same without --jvm-perfmap: the java line says
@@ -145,6 +149,14 @@ def traced(h, home, classes, named):
     m = h.attach(jvm, ['--no-census', '--group-by', 'stack', *extra])
     request(jvm, 'call', N)
     request(jvm, 'late', M)
+    if named:
+        # A report meanwhile (another memtrace asks this one): handleLate's
+        # frames are named there by no map yet, and must not stay unnamed
+        # in the final report (memtrace asks again after the detach).
+        mid = h.start_memtrace(['histo', str(jvm.pid), '--json', '--group-by', 'stack'],
+                               engine=False).finish()
+        h.check(not any(above_native(s, 'handleLate') for s in mid['sites']),
+                'handleLate named before the JVM was asked again: the test proves nothing')
     report = m.stop()
     want = NAMED if named else 'JIT frames not named: --jvm-perfmap names them'
     h.check((report.get('java') or '').startswith(want),
