@@ -61,6 +61,7 @@ void mt_session_jvm_begin(struct session *s)
 	char why[200];
 	enum mt_jvm_ask r = ask(s, why, sizeof why);
 	s->jvm_named = r == MT_JVM_ASK_OK;
+	s->jvm_refused = r == MT_JVM_ASK_NO_JCMD || r == MT_JVM_ASK_NOT_ALLOWED;
 	if (s->jvm_named)
 		snprintf(s->java, sizeof s->java, "frames named from " ASK_HOW);
 	else
@@ -82,6 +83,8 @@ void mt_session_jvm_end(struct session *s)
 				 "names them (jcmd Compiler.perfmap) while the JVM runs");
 		return;
 	}
+	if (s->jvm_refused)
+		return;                /* the java line says why already */
 	if (!alive) {
 		if (!s->jvm_named)
 			snprintf(s->java, sizeof s->java, "JIT frames not named: the JVM ended before "

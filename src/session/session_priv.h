@@ -92,6 +92,7 @@ struct session {
 	/* session_jvm.c: a JVM's JIT frames, named from its perf map or not */
 	bool jvm;                  /* libjvm.so is mapped */
 	bool jvm_named;            /* the JVM wrote its perf map when asked */
+	bool jvm_refused;          /* no jcmd, or the JVM refused: not asked again */
 	char java[400];            /* the report's "java:" line, "" when no JVM */
 };
 

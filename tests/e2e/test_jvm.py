@@ -28,6 +28,9 @@ handleLate() never inlined; it warms handle() up before it says "ready".
   test_jvm.py plain   the same without --jvm-perfmap: the java line says
                       JIT frames are not named and --jvm-perfmap names them,
                       and no frame is named InferenceService.handleLate.
+  test_jvm.py refused the JVM runs with -XX:+DisableAttachMechanism: the java
+                      line says "not allowed", memtrace asked once only, the
+                      N blocks are counted exactly, unnamed.
   test_jvm.py kill9   memtrace (inject engine) is killed with SIGKILL while
                       tracing: the JVM runs on, answers a request and exits 0.
 
@@ -88,8 +91,8 @@ class Jvm(harness.Target):
         self.result = harness.Result()
 
 
-def start_jvm(h, home, classes):
-    jvm = Jvm(h, [os.path.join(home, 'bin', 'java'), '-Xbatch', '-XX:-TieredCompilation',
+def start_jvm(h, home, classes, extra=()):
+    jvm = Jvm(h, [os.path.join(home, 'bin', 'java'), *extra, '-Xbatch', '-XX:-TieredCompilation',
                   '-XX:CompileCommand=quiet',
                   '-XX:CompileCommand=dontinline,InferenceService::handle*',
                   f'-Djava.library.path={classes}', '-cp', classes, 'InferenceService'])
@@ -169,6 +172,29 @@ def traced(h, home, classes, named):
     jvm.wait_exit(0)
 
 
+def refused(h, home, classes):
+    jvm = start_jvm(h, home, classes, ['-XX:+DisableAttachMechanism'])
+    m = h.attach(jvm, ['--no-census', '--group-by', 'stack', '--jvm-perfmap'])
+    request(jvm, 'call', N)
+    report = m.stop()
+    want = 'JIT frames not named: not allowed: '
+    h.check((report.get('java') or '').startswith(want),
+            f'java line {report.get("java")!r}, expected {want!r}...')
+    asked = [line for line in m.err.lines if line.startswith('memtrace: java: asking')]
+    h.check(len(asked) == 1, f'memtrace asked the JVM {len(asked)} times, expected once '
+                             f'(not again after a refusal)')
+    native = [s for s in report['sites']
+              if 'Java_InferenceService_createTensor' in names(s['stack'])]
+    blocks = sum(s['live_blocks'] for s in native)
+    h.check(blocks == N, f'{blocks} live blocks under the JNI function, expected {N}')
+    h.check(not any(above_native(s, 'handle') for s in native),
+            'InferenceService.handle named though the JVM refused to write its map')
+    h.check_released(jvm.pid)
+    jvm.send('exit')
+    jvm.expect_line(r'^bye \d+$')
+    jvm.wait_exit(0)
+
+
 def killed(h, home, classes):
     if harness.test_engine() == 'breakpoint':
         h.skip('SIGKILL leaves the breakpoint engine\'s int3s behind')
@@ -188,13 +214,15 @@ def killed(h, home, classes):
 
 def test(h):
     mode = sys.argv[1] if len(sys.argv) > 1 else 'named'
-    if mode not in ('named', 'plain', 'kill9'):
-        h.broken('usage: test_jvm.py [plain|kill9]')
+    if mode not in ('named', 'plain', 'refused', 'kill9'):
+        h.broken('usage: test_jvm.py [plain|refused|kill9]')
     home, cc = find_jdk(h)
     with tempfile.TemporaryDirectory(prefix='mt-jvm-') as classes:
         build(h, home, cc, classes)
         if mode == 'kill9':
             killed(h, home, classes)
+        elif mode == 'refused':
+            refused(h, home, classes)
         else:
             traced(h, home, classes, mode == 'named')
         h.cleanup()    # the JVM ends before its directory goes
