@@ -4,9 +4,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,21 +19,64 @@
 
 #define OUTPUT_MAX 4096
 
-bool mt_jvm_mapped(pid_t pid)
+#define LIBJVM "/libjvm.so"
+#define LIBJVM_MAX_SIZE (512u << 20)
+
+/* Whether the file FD holds HotSpot's exported gHotSpotVMStructs (every
+ * HotSpot libjvm.so has it, for its serviceability agent). */
+static bool holds_hotspot(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > LIBJVM_MAX_SIZE)
+		return false;
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return false;
+	static const char name[] = "gHotSpotVMStructs";
+	bool found = memmem(p, (size_t)st.st_size, name, sizeof name - 1) != NULL;
+	munmap(p, (size_t)st.st_size);
+	return found;
+}
+
+/* The libjvm.so of the maps LINE ("START-END ... PATH"), opened as the
+ * process sees it: through map_files (a file replaced since), else its
+ * root. */
+static int open_libjvm(pid_t pid, const char *line)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof p, "/proc/%d/map_files/%.*s", (int)pid, (int)strcspn(line, " "), line);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	const char *path = strchr(line, '/');
+	if (fd < 0 && path) {
+		snprintf(p, sizeof p, "/proc/%d/root%s", (int)pid, path);
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+enum mt_jvm_kind mt_jvm_kind(pid_t pid)
 {
 	char path[64], line[4096];
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return false;
-	bool found = false;
-	while (!found && fgets(line, sizeof line, f)) {
+		return MT_JVM_NONE;
+	enum mt_jvm_kind kind = MT_JVM_NONE;
+	while (kind == MT_JVM_NONE && fgets(line, sizeof line, f)) {
 		size_t n = strcspn(line, "\n");
 		line[n] = '\0';
-		found = n >= 10 && strcmp(line + n - 10, "/libjvm.so") == 0;
+		if (n > 10 && strcmp(line + n - 10, " (deleted)") == 0)
+			line[n -= 10] = '\0';
+		if (n < sizeof LIBJVM - 1 || strcmp(line + n - (sizeof LIBJVM - 1), LIBJVM) != 0)
+			continue;
+		int fd = open_libjvm(pid, line);
+		kind = fd >= 0 && holds_hotspot(fd) ? MT_JVM_HOTSPOT : MT_JVM_OTHER;
+		if (fd >= 0)
+			close(fd);
 	}
 	fclose(f);
-	return found;
+	return kind;
 }
 
 static void perfmap_path(pid_t pid, char *buf, size_t len)

@@ -24,8 +24,16 @@ enum mt_jvm_ask {
 	MT_JVM_ASK_FAILED,       /* jcmd failed, timed out, or no map was written */
 };
 
-/* Whether PID maps HotSpot's libjvm.so (read from /proc/PID/maps). */
-bool mt_jvm_mapped(pid_t pid);
+enum mt_jvm_kind {
+	MT_JVM_NONE,             /* no libjvm.so mapped */
+	MT_JVM_HOTSPOT,          /* a libjvm.so that holds HotSpot's gHotSpotVMStructs */
+	MT_JVM_OTHER,            /* another libjvm.so (OpenJ9's): not asked, its
+	                          * attach is not HotSpot's (a SIGQUIT there dumps) */
+};
+
+/* Whether PID maps a libjvm.so (from /proc/PID/maps), and whose: its file
+ * is searched for HotSpot's symbol name, as the process sees the file. */
+enum mt_jvm_kind mt_jvm_kind(pid_t pid);
 
 /* Runs `jcmd PID Compiler.perfmap` as PID's user, at most
  * MT_JVM_JCMD_TIMEOUT_S (killed then), or until SIGFD (a signalfd, -1 for

@@ -49,10 +49,23 @@ static enum mt_jvm_ask ask(struct session *s, char *why, size_t len)
 	return r;
 }
 
+/* A libjvm.so that is not HotSpot's: jcmd's attach (a SIGQUIT) is not
+ * for it. */
+static void say_other(struct session *s)
+{
+	snprintf(s->java, sizeof s->java,
+		 "JIT frames not named: its libjvm.so is not HotSpot's (--jvm-perfmap "
+		 "asks HotSpot JVMs only)");
+	s->jvm_refused = true;
+}
+
 void mt_session_jvm_begin(struct session *s)
 {
-	s->jvm = mt_jvm_mapped(s->pid);
-	if (!s->jvm)
+	enum mt_jvm_kind kind = mt_jvm_kind(s->pid);
+	s->jvm = kind != MT_JVM_NONE;
+	if (kind == MT_JVM_OTHER)
+		say_other(s);
+	if (!s->jvm || kind == MT_JVM_OTHER)
 		return;
 	if (!s->o->jvm_perfmap) {
 		say_unasked(s);
@@ -71,10 +84,14 @@ void mt_session_jvm_begin(struct session *s)
 void mt_session_jvm_end(struct session *s)
 {
 	bool alive = s->end != END_EXITED && s->end != END_EXEC;
-	if (!s->jvm)
-		s->jvm = jvm_module_seen(s) || (alive && mt_jvm_mapped(s->pid));
-	if (!s->jvm)
-		return;
+	if (!s->jvm) {
+		enum mt_jvm_kind kind = alive ? mt_jvm_kind(s->pid) : MT_JVM_NONE;
+		s->jvm = kind != MT_JVM_NONE || jvm_module_seen(s);
+		if (kind == MT_JVM_OTHER)
+			say_other(s);
+	}
+	if (!s->jvm || s->jvm_refused)
+		return;                /* the java line says why already */
 	if (!s->o->jvm_perfmap) {
 		if (alive)
 			say_unasked(s);
@@ -83,8 +100,6 @@ void mt_session_jvm_end(struct session *s)
 				 "names them (jcmd Compiler.perfmap) while the JVM runs");
 		return;
 	}
-	if (s->jvm_refused)
-		return;                /* the java line says why already */
 	if (!alive) {
 		if (!s->jvm_named)
 			snprintf(s->java, sizeof s->java, "JIT frames not named: the JVM ended before "
