@@ -91,12 +91,16 @@ class Jvm(harness.Target):
         self.result = harness.Result()
 
 
+MAPS = []   # the perf maps the JVMs were asked to write, removed at the end
+
+
 def start_jvm(h, home, classes, extra=()):
     jvm = Jvm(h, [os.path.join(home, 'bin', 'java'), *extra, '-Xbatch', '-XX:-TieredCompilation',
                   '-XX:CompileCommand=quiet',
                   '-XX:CompileCommand=dontinline,InferenceService::handle*',
                   f'-Djava.library.path={classes}', '-cp', classes, 'InferenceService'])
     jvm.ready()
+    MAPS.append(f'/tmp/perf-{jvm.pid}.map')
     return jvm
 
 
@@ -218,14 +222,19 @@ def test(h):
         h.broken('usage: test_jvm.py [plain|refused|kill9]')
     home, cc = find_jdk(h)
     with tempfile.TemporaryDirectory(prefix='mt-jvm-') as classes:
-        build(h, home, cc, classes)
-        if mode == 'kill9':
-            killed(h, home, classes)
-        elif mode == 'refused':
-            refused(h, home, classes)
-        else:
-            traced(h, home, classes, mode == 'named')
-        h.cleanup()    # the JVM ends before its directory goes
+        try:
+            build(h, home, cc, classes)
+            if mode == 'kill9':
+                killed(h, home, classes)
+            elif mode == 'refused':
+                refused(h, home, classes)
+            else:
+                traced(h, home, classes, mode == 'named')
+        finally:
+            h.cleanup()    # the JVM ends before its directory and map go
+            for path in MAPS:
+                if os.path.exists(path):
+                    os.unlink(path)
 
 
 harness.main(test)
