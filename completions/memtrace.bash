@@ -86,16 +86,16 @@ _memtrace()
         fi
         ;;
     histo)
-        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --verbose -v --help -h'
+        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --verbose -v --help -h'
+        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     run)
-        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --verbose -v --help -h --'
+        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --jvm-perfmap --verbose -v --help -h --'
         ;;
     snapshot)
-        opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --no-census --verbose -v --help -h'
+        opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     census)
         opts='--json --top --output -o --verbose -v --help -h'

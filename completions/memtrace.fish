@@ -103,6 +103,7 @@ complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each ro
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l lossless -d 'With --sample-bytes or --depth 1, slow the process down rather than drop events'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l jvm-perfmap -d "Name a JVM's JIT frames from the perf map jcmd has it write"
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l wrapper -x -d 'Treat a function (glob, or MODULE+OFFSET) as an allocator wrapper'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l no-default-wrappers -d 'Skip only the allocator, not the well-known program wrappers'

@@ -50,6 +50,7 @@ enum opt_id {
 	OPT_GROUP_BY,
 	OPT_DEBUG_DIR,
 	OPT_NO_CENSUS,
+	OPT_JVM_PERFMAP,
 	OPT_SHOW_REACHABLE,
 	OPT_WHY,
 	OPT_ERROR_EXITCODE,
@@ -113,7 +114,7 @@ static const char *const usage_heads[] = {
 		"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
 		"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
 		"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
-		"                      [--no-census] [--verbose]\n"
+		"                      [--no-census] [--jvm-perfmap] [--verbose]\n"
 		"\n"
 		"Trace PID, then detach and print live blocks and bytes by allocation site,\n"
 		"largest live bytes first, then the census of the blocks allocated before\n"
@@ -123,7 +124,8 @@ static const char *const usage_heads[] = {
 		"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
 		"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 		"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
-		"                      [--group-by KEY] [--debug-dir DIR]... [--no-census] [--verbose]\n"
+		"                      [--group-by KEY] [--debug-dir DIR]... [--no-census]\n"
+		"                      [--jvm-perfmap] [--verbose]\n"
 		"\n"
 		"Trace PID until Ctrl-C, SIGTERM, SIGHUP, the duration, or the target exits;\n"
 		"every interval print the top sites with their live bytes, change, rate and\n"
@@ -132,7 +134,7 @@ static const char *const usage_heads[] = {
 		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
 		"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 		"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
-		"                    [--group-by KEY] [--debug-dir DIR]... [--verbose]\n"
+		"                    [--group-by KEY] [--debug-dir DIR]... [--jvm-perfmap] [--verbose]\n"
 		"                    -- COMMAND [ARGS...]\n"
 		"\n"
 		"Start COMMAND traced from its first allocation; when it exits, print what it\n"
@@ -141,7 +143,7 @@ static const char *const usage_heads[] = {
 		"usage: memtrace snapshot <pid> -o FILE [--duration SECONDS] [--engine ENGINE]\n"
 		"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
 		"                      [--no-default-wrappers] [--debug-dir DIR]... [--no-census]\n"
-		"                      [--verbose]\n"
+		"                      [--jvm-perfmap] [--verbose]\n"
 		"\n"
 		"Trace PID (or ask the memtrace session already tracing it), then write a\n"
 		"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
@@ -235,6 +237,7 @@ FLAG_SETTER(force)
 FLAG_SETTER(lossless)
 FLAG_SETTER(no_default_wrappers)
 FLAG_SETTER(no_census)
+FLAG_SETTER(jvm_perfmap)
 FLAG_SETTER(show_reachable)
 
 static int set_why(struct mt_options *o, const struct given *g)
@@ -410,6 +413,7 @@ static const struct cli_option options[NOPTS] = {
 	[OPT_GROUP_BY] = { "group-by", 0, "KEY", set_group_by },
 	[OPT_DEBUG_DIR] = { "debug-dir", 0, "DIR", set_debug_dir },
 	[OPT_NO_CENSUS] = { "no-census", 0, NULL, set_no_census },
+	[OPT_JVM_PERFMAP] = { "jvm-perfmap", 0, NULL, set_jvm_perfmap },
 	[OPT_SHOW_REACHABLE] = { "show-reachable", 0, NULL, set_show_reachable },
 	[OPT_WHY] = { "why", 0, "TYPE|SITE", set_why },
 	[OPT_ERROR_EXITCODE] = { "error-exitcode", 0, "N", set_error_exitcode },
@@ -471,6 +475,10 @@ static const struct help_row help_rows[] = {
 	{ OPT_NO_CENSUS, H | A | S,
 	  "take no census of the heap at attach (the blocks allocated\n"
 	  "before are then not counted; their frees are unknown)" },
+	{ OPT_JVM_PERFMAP, H | A | R | S,
+	  "a JVM (JDK 17+): name its JIT frames by Java method, from the\n"
+	  "perf map it writes when asked (jcmd PID Compiler.perfmap, as\n"
+	  "its user) before attach and after detach" },
 	{ OPT_VERBOSE, H | A | R | S, "say what memtrace does (hooks, stop times) on stderr" },
 	{ OPT_VERBOSE, C, "say how long the threads were paused and the census took" },
 	{ OPT_VERBOSE, L, "say how long the threads were paused and what was scanned" },

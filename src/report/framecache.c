@@ -89,6 +89,27 @@ static int build(struct mt_framecache *fc, struct entry *e, const uint64_t *pcs,
 	return 0;
 }
 
+static void forget_if_unnamed_jit(struct entry *e)
+{
+	for (int i = 0; e->done && i < e->n; i++) {
+		if (!e->frames[i].function[0] && strcmp(e->frames[i].module, "[jit]") == 0) {
+			free_frames(e->frames, e->n);
+			*e = (struct entry){ 0 };
+		}
+	}
+}
+
+void mt_framecache_forget_unnamed_jit(struct mt_framecache *fc)
+{
+	if (!fc)
+		return;
+	for (size_t i = 0; i < fc->cap; i++)
+		forget_if_unnamed_jit(&fc->v[i]);
+	/* a caller's slot stays taken (open addressing): rebuilt in place */
+	for (size_t i = 0; i < fc->capcallers; i++)
+		forget_if_unnamed_jit(&fc->callers[i].e);
+}
+
 int mt_framecache_stack(struct mt_framecache *fc, uint32_t id, const uint64_t *pcs, int n,
 			const struct mt_report_frame **frames)
 {
@@ -146,11 +167,11 @@ int mt_framecache_caller(struct mt_framecache *fc, uint64_t caller,
 	while (fc->callers[j].addr && fc->callers[j].addr != caller)
 		j = (j + 1) & (fc->capcallers - 1);
 	struct caller_entry *c = &fc->callers[j];
-	if (!c->addr) {
+	if (!c->addr || !c->e.done) {
 		if (build(fc, &c->e, &caller, 1, false) < 0)
 			return 0;
+		fc->ncallers += !c->addr;
 		c->addr = caller;
-		fc->ncallers++;
 	}
 	*frames = c->e.frames;
 	return c->e.n;

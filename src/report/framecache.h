@@ -18,6 +18,12 @@ void mt_framecache_destroy(struct mt_framecache *fc);
 int mt_framecache_stack(struct mt_framecache *fc, uint32_t id, const uint64_t *pcs, int n,
 			const struct mt_report_frame **frames);
 
+/* Forget every stack and caller that holds a JIT frame ("[jit]") without a
+ * name: they are named again when next asked for, after a perf map came
+ * (a JVM asked for one at the end).  Frames handed out before are freed:
+ * call it only while no report holds them. */
+void mt_framecache_forget_unnamed_jit(struct mt_framecache *fc);
+
 /* The frames at return address CALLER (a row keyed by its caller alone:
  * --depth 1), inline frames expanded, innermost first; built once.
  * Returns the count (0 when none); *FRAMES stays valid until destroy. */

@@ -120,6 +120,9 @@ struct mt_report {
 	 * blocks still live count in the header's live line beside the
 	 * traced ones; live_blocks and live_bytes above stay the traced. */
 	const struct mt_census_report *census;
+	/* a JVM: how its JIT frames were named (--jvm-perfmap), or why they
+	 * were not; NULL for any other process */
+	const char *java;
 	int interval;             /* attach: the interval's number, from 1 */
 	bool color;               /* tables: ANSI colors (a terminal, no NO_COLOR) */
 };

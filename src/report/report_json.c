@@ -209,6 +209,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	/* CPython's allocator API hooked in this module (report.h), or null */
 	json_object_set_new(o, "pymalloc", r->pymalloc[0] ? str(r->pymalloc) : json_null());
 	json_object_set_new(o, "unsupported", names_array(r->unsupported));
+	json_object_set_new(o, "java", r->java ? json_string(r->java) : json_null());
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));
@@ -315,6 +316,7 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	json_object_set_new(o, "rss", rss(r));
 	if (final)
 		json_object_set_new(o, "end_reason", json_string(r->end_reason));
+	json_object_set_new(o, "java", r->java ? json_string(r->java) : json_null());
 	json_t *sites = json_array();
 	size_t n = top > 0 && (size_t)top < r->nsites ? (size_t)top : r->nsites;
 	for (size_t i = 0; i < n; i++) {

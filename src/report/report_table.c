@@ -254,6 +254,8 @@ static void header(FILE *f, const struct mt_report *r)
 	}
 	pymalloc_line(f, r);
 	unseen_line(f, r);
+	if (r->java)
+		fprintf(f, "java: %s\n", r->java);
 	fprintf(f, "traced %.1f s: %" PRIu64 " events, %" PRIu64 " unknown frees", r->duration_s,
 		r->events, r->unknown_frees);
 	if (r->unknown_frees_internal)

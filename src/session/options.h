@@ -79,6 +79,7 @@ struct mt_options {
 	uint64_t sample_bytes;    /* --sample-bytes: mean bytes between samples; 0 = off */
 	bool lossless;            /* --lossless: the agent waits for room, never drops */
 	bool no_census;           /* --no-census: no census of the heap at attach */
+	bool jvm_perfmap;         /* --jvm-perfmap: ask a JVM for its perf map (jcmd) */
 	bool show_reachable;      /* leaks --show-reachable: every reachable group */
 	const char *leaks_why;    /* leaks --why TYPE|SITE */
 	int error_exitcode;       /* leaks --error-exitcode N (0: none) */

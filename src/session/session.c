@@ -636,6 +636,7 @@ static int attach_target(struct session *s)
 	if (e != MT_E_OK)
 		return mt_fail(e, "%s", msg);
 	mt_session_read_comm(s->pid, s->comm, sizeof s->comm);
+	mt_session_jvm_begin(s);   /* jcmd, before any thread is stopped */
 
 	double t0 = mt_clock_s();
 	struct mt_attach_diag diag;
@@ -811,6 +812,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	} else if (s.end == END_EXEC) {
 		mt_target_detach_all(s.t);
 	}
+	mt_session_jvm_end(&s);
 	/* What the agent accounted to the end (its region outlives the process). */
 	if (s.engine && s.engine->ops->sync)
 		s.engine->ops->sync(s.engine);

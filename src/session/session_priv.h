@@ -89,6 +89,11 @@ struct session {
 	double census_t0, census_paused_ms, census_took_ms;
 	uint64_t census_rss;       /* VmRSS at the census */
 	struct leakrun *leaks;     /* memtrace leaks: the check (session_leaks.c) */
+	/* session_jvm.c: a JVM's JIT frames, named from its perf map or not */
+	bool jvm;                  /* libjvm.so is mapped */
+	bool jvm_named;            /* the JVM wrote its perf map when asked */
+	bool jvm_refused;          /* no jcmd, or the JVM refused: not asked again */
+	char java[400];            /* the report's "java:" line, "" when no JVM */
 };
 
 /* session_report.c */
@@ -137,6 +142,14 @@ const struct mt_census_report *mt_session_census_report(struct session *s);
 void mt_session_census_free(struct session *s);
 /* memtrace census PID: the exit status. */
 int mt_session_census_command(struct session *s);
+
+/* session_jvm.c */
+/* Before attaching (nothing stopped): is PID a JVM; with --jvm-perfmap,
+ * ask it for its perf map. */
+void mt_session_jvm_begin(struct session *s);
+/* After detaching, before the report: with --jvm-perfmap, ask again (code
+ * compiled meanwhile), names read afresh; the java line either way. */
+void mt_session_jvm_end(struct session *s);
 
 /* session_hints.c */
 /* Before R's rows are grouped: which site function fans out most. */

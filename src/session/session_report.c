@@ -105,6 +105,7 @@ static int build_report(struct session *s, const struct report_opts *ro, struct 
 		return err;
 	r->group_by = mt_report_group_name(ro->group_by);
 	r->show_stacks = ro->stacks;
+	r->java = s->java[0] ? s->java : NULL;
 	mt_session_hints_note_fanout(s, r);
 	return mt_report_group(r, ro->group_by) < 0 ? -ENOMEM : 0;
 }

@@ -233,6 +233,13 @@ static void perfmap_update(struct mt_symbolizer *s, bool force)
 	j->read_cost_ns = j->read_ns - now;
 }
 
+void mt_symbolizer_perfmap_changed(struct mt_symbolizer *s)
+{
+	s->jit.size = -1;
+	s->jit.checked_ns = 0;
+	s->jit.read_ns = 0;
+}
+
 /* ADDR in JIT code: in mt_sym_jit_memory (M, its mapping), or named by the perf
  * map (code unmapped since, M NULL, keeps its name). */
 static bool resolve_jit(struct mt_symbolizer *s, uint64_t addr, const struct mt_map *m,

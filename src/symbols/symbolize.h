@@ -109,6 +109,10 @@ bool mt_symbolize_data(struct mt_symbolizer *s, uint64_t addr, struct mt_data_sy
  * told apart: see mt_symbolize_pc); FILE:LINE is the line table's.  Cached
  * per address (JIT code excepted). */
 void mt_symbolize(struct mt_symbolizer *s, uint64_t addr, struct mt_symbol *out);
+/* Read /tmp/perf-PID.map again at the next lookup in JIT code, whatever its
+ * size (a JVM asked to write it again rewrites it whole: the same size is
+ * no proof of the same contents). */
+void mt_symbolizer_perfmap_changed(struct mt_symbolizer *s);
 /* Re-read the module list now (e.g. at ld.so's notification of a dlopen
  * or dlclose).  Cached answers stay, but for addresses whose module went
  * away and was replaced (see above). */

@@ -544,7 +544,7 @@ START_TEST(test_usage_synopsis)
 		ck_assert_msg(strlen(text) > strlen(last) &&
 			      strcmp(text + strlen(text) - strlen(last), last) == 0,
 			      "usage %d: cut short, or --help not last", c);
-		char synopsis[2048], listed[2048], syn[1024], opts[1024];
+		char synopsis[2048], listed[4096], syn[1024], opts[1024];
 		snprintf(synopsis, sizeof synopsis, "%.*s --help", (int)(blank - text), text);
 		/* -o FILE is --output */
 		if (strstr(synopsis, "-o FILE"))

@@ -364,6 +364,39 @@ START_TEST(test_pymalloc)
 }
 END_TEST
 
+/* A JVM's java line: null in JSON and no table line for other processes;
+ * the text as given in both for a JVM. */
+START_TEST(test_java)
+{
+	static const char *const texts[] = {
+		NULL, "frames named from the JVM's perf map (jcmd Compiler.perfmap)" };
+	for (int i = 0; i < 2; i++) {
+		struct mt_report r = report();
+		r.java = texts[i];
+		json_t *o = print_parse(&r, 0, NULL);
+		json_t *j = get(o, "java");
+		if (texts[i])
+			ck_assert_str_eq(json_string_value(j), texts[i]);
+		else
+			ck_assert(json_is_null(j));
+		json_decref(o);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		char line[160];
+		snprintf(line, sizeof line, "\njava: %s\ntraced ", texts[1]);
+		if (texts[i])
+			ck_assert_msg(strstr(buf, line), "%s", buf);
+		else
+			ck_assert_msg(!strstr(buf, "java:"), "%s", buf);
+		free(buf);
+	}
+}
+END_TEST
+
 /* Stacks the agent cut short: a count in JSON, and a header line only when
  * there are any (the sites of such stacks may be too deep). */
 START_TEST(test_stacks_cut)
@@ -619,6 +652,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_unsupported);
 	tcase_add_test(tc, test_table_unsupported);
 	tcase_add_test(tc, test_pymalloc);
+	tcase_add_test(tc, test_java);
 	tcase_add_test(tc, test_stacks_cut);
 	tcase_add_test(tc, test_top);
 	tcase_add_test(tc, test_empty);
