@@ -239,9 +239,99 @@ struct walk {
 	int zero_end;     /* ended at a 0 read at at[n] */
 };
 
+/* ---- Python frames (issue 21) ----------------------------------------- *
+ *
+ * Where a return address is in CPython's eval loop, the Python frames that
+ * activation runs replace it: the thread's chain of _PyInterpreterFrame,
+ * innermost first, up to and including the one marked is_entry (the frame
+ * that activation was entered with; the next ones belong to an eval loop
+ * further out).  Each becomes a tagged pc (agent_abi.h): its code object
+ * and instruction index, named by memtrace.
+ *
+ * The chain is read only while the calling thread is the interpreter's
+ * current one (it holds the GIL: its frames cannot change under it), every
+ * pointer non-zero, 8-aligned and in user space, and at most PY_MAX_FRAMES
+ * frames per stack.  Another thread's frames are never read.  Such a stack
+ * is never cached (ltab.h's stack cache replays native walks: the Python
+ * frames change where the native stack does not). */
+#define PY_MAX_FRAMES 128
+
+struct pywalk {
+	int state;          /* 0: not looked yet, 1: reading, 2: none */
+	uint64_t frame;     /* the next _PyInterpreterFrame, 0: none */
+	uint32_t left;
+};
+
+static inline int py_ptr_ok(uint64_t p)
+{
+	return p && !(p & 7) && p < (1ULL << 47);
+}
+
+static inline uint64_t py_load(uint64_t base, uint16_t off)
+{
+	return *(const volatile uint64_t *)(base + off);
+}
+
+/* The thread's innermost Python frame, when it is the current thread. */
+static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
+{
+	pw->state = 2;
+	uint64_t ts = __atomic_load_n((const uint64_t *)s->py_tstate, __ATOMIC_ACQUIRE);
+	if (!py_ptr_ok(ts) || py_load(ts, s->py_ts_thread) != mt_agent_tp())
+		return;
+	uint64_t cf = py_load(ts, s->py_ts_cframe);
+	if (!py_ptr_ok(cf))
+		return;
+	uint64_t f = py_load(cf, s->py_cf_frame);
+	if (!py_ptr_ok(f))
+		return;
+	pw->frame = f;
+	pw->left = PY_MAX_FRAMES;
+	pw->state = 1;
+}
+
+/* The Python frames of one eval-loop activation into PCS[N..MAX): the
+ * new count. */
+static uint32_t py_frames(const struct mt_agent_state *s, struct pywalk *pw, uint64_t *pcs,
+			  uint32_t n, uint32_t max)
+{
+	if (pw->state == 0)
+		py_start(s, pw);
+	while (pw->state == 1 && n < max && pw->left) {
+		uint64_t f = pw->frame;
+		pw->left--;
+		uint64_t code = py_load(f, s->py_fr_code);
+		uint64_t instr = py_load(f, s->py_fr_instr);
+		uint64_t prev = py_load(f, s->py_fr_prev);
+		int entry = *(const volatile uint8_t *)(f + s->py_fr_entry) != 0;
+		if (!py_ptr_ok(code)) {
+			pw->state = 2;
+			break;
+		}
+		uint64_t units = code + s->py_co_code;
+		uint64_t unit = instr >= units && !(instr & 1) ? (instr - units) / 2
+							       : MT_AGENT_PY_NOUNIT;
+		pcs[n++] = mt_agent_py_pc(code, unit);
+		if (py_ptr_ok(prev))
+			pw->frame = prev;
+		else
+			pw->state = 2;
+		if (entry)
+			break;
+	}
+	return n;
+}
+
+static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
+{
+	return s->py_tstate && ra - 1 >= s->py_eval_lo && ra - 1 < s->py_eval_hi;
+}
+
 static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, uint64_t bp,
 		       uint64_t *pcs, uint32_t max, struct walk *wk)
 {
+	const struct mt_agent_state *st = &mt_agent_state;
+	struct pywalk pw = { 0 };
 	uint32_t n = 0;
 	pcs[n++] = entry;
 	/* At a function's first instruction: CFA = rsp + 8, RA at CFA - 8. */
@@ -254,7 +344,13 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 	while (n < max && ra) {
 		if (n <= MT_SCACHE_PCS)
 			wk->at[n] = at;
-		pcs[n++] = ra;
+		uint32_t was = n;
+		if (in_eval(st, ra)) {
+			wk->keep = 0;
+			n = py_frames(st, &pw, pcs, n, max);
+		}
+		if (n == was)
+			pcs[n++] = ra;
 		if (n == max)
 			break;
 		struct mt_agent_rule r;

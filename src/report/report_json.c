@@ -207,6 +207,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "engine", json_string(r->engine));
 	json_object_set_new(o, "allocator", str(r->allocator));
 	json_object_set_new(o, "unsupported", names_array(r->unsupported));
+	if (r->python[0])
+		json_object_set_new(o, "python", str(r->python));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));

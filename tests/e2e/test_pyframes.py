@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""histo on a CPython 3.11 service (Debian's /usr/bin/python3, not a
+python found on PATH): after "go N" it grows a module-level dict from a
+function `handle`, N payloads of 2,000 bytes, each a bytes object that
+CPython allocates with malloc (larger than pymalloc's 512 bytes).
+
+The report must name the payloads' site by the Python frame that makes
+them: `handle` in the script's file at the line of the insertion, with
+exactly N live blocks of the payload's size there, and the stack above it
+must show the Python callers (main, <module>) in place of the interpreter's
+eval loop (_PyEval_EvalFrameDefault).  The header says which CPython.  The
+interpreter runs on unharmed through attach and detach and exits 0.
+
+The breakpoint engine takes no Python frames: it only checks that the
+header says so and that the interpreter survives.  Skips (77) when
+/usr/bin/python3 is missing or is not CPython 3.11 (tools/setup installs
+Debian's python3)."""
+import os
+import subprocess
+import tempfile
+
+import harness
+
+PYTHON = '/usr/bin/python3'
+N = 300
+
+SERVICE = '''\
+import os
+import sys
+
+STORE = {}
+FILL = b"x"
+SIZE = 2000
+
+
+def handle(i):
+    STORE[i] = FILL * SIZE  # the payload
+
+
+def main():
+    print("ready", os.getpid(), flush=True)
+    for line in sys.stdin:
+        cmd = line.split()
+        if cmd and cmd[0] == "go":
+            for i in range(int(cmd[1])):
+                handle(i)
+            print("done", len(STORE), sys.getsizeof(STORE[0]), flush=True)
+        elif cmd and cmd[0] == "quit":
+            break
+
+
+main()
+'''
+HANDLE_LINE = SERVICE.splitlines().index('    STORE[i] = FILL * SIZE  # the payload') + 1
+
+
+class Service(harness.Target):
+    """The service script run by PYTHON, spoken to like a target."""
+
+    def __init__(self, h, script):
+        self.exe = PYTHON
+        harness._Proc.__init__(self, h, [PYTHON, script], 'python3', subprocess.PIPE,
+                               None, harness.TARGET_PREEXEC)
+        self.result = harness.Result()
+
+
+def python_version():
+    try:
+        out = subprocess.run([PYTHON, '-c', 'import sys; print(sys.version_info[:2])'],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.strip()
+
+
+def frames_of(site):
+    return [f.get('function', '') for f in site.get('stack', [])]
+
+
+def test(h):
+    if not os.access(PYTHON, os.X_OK):
+        h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
+    if python_version() != '(3, 11)':
+        h.skip(f'{PYTHON} is not CPython 3.11 ({python_version()})')
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, 'service.py')
+        with open(script, 'w') as f:
+            f.write(SERVICE)
+        t = Service(h, script)
+        t.ready()
+        m = h.attach(t)
+        t.send(f'go {N}')
+        done = t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE'")
+        stored, size = int(done.group(1)), int(done.group(2))
+        h.check(stored == N, f'the service stored {stored} payloads, expected {N}')
+        report = m.stop()
+        t.send('quit')
+        t.wait_exit(0)
+    inject = report['engine'] == 'inject'
+    note = report.get('python', '')
+    want = 'CPython 3.11: Python frames ' + ('named' if inject else 'not taken')
+    h.check(note.startswith(want), f'header says python {note!r}, expected {want!r}...')
+    if not inject:
+        return
+    mine = [s for s in report['sites']
+            if s['function'] == 'handle' and s['file'] == script and s['line'] == HANDLE_LINE]
+    payloads = [s for s in mine if s['live_blocks'] == N and s['live_bytes'] == N * size]
+    if not h.check(len(payloads) == 1,
+                   f'no site handle ({script}:{HANDLE_LINE}) with {N} live blocks of '
+                   f'{size} bytes: ' + str([(s['function'], s['file'], s['line'],
+                                            s['live_blocks'], s['live_bytes'])
+                                           for s in report['sites'][:8]])):
+        return
+    names = frames_of(payloads[0])
+    h.check('_PyEval_EvalFrameDefault' not in names,
+            f'the eval loop is still in the stack: {names}')
+    i = names.index('handle') if 'handle' in names else -1
+    h.check(i >= 0 and names[i + 1:i + 3] == ['main', '<module>'],
+            f'the stack does not show handle <- main <- <module>: {names}')
+
+
+harness.main(test)
