@@ -4,6 +4,11 @@ python found on PATH): after "go N" it grows a module-level dict from a
 function `handle`, N payloads of 2,000 bytes, each a bytes object that
 CPython allocates with malloc (larger than pymalloc's 512 bytes).
 
+`other`, called right after it from the same loop, makes N payloads of
+3,000 bytes: the same native stack at the same places, only the Python
+frames differ, so a stack served from the agent's stack cache (which
+replays native walks) would put them at handle's site.
+
 The report must name the payloads' site by the Python frame that makes
 them: `handle` in the script's file at the line of the insertion, with
 exactly N live blocks of the payload's size there, and the stack above it
@@ -31,10 +36,15 @@ import sys
 STORE = {}
 FILL = b"x"
 SIZE = 2000
+OTHER = {}
 
 
 def handle(i):
     STORE[i] = FILL * SIZE  # the payload
+
+
+def other(i):
+    OTHER[i] = FILL * (SIZE + 1000)  # another payload
 
 
 def main():
@@ -44,6 +54,7 @@ def main():
         if cmd and cmd[0] == "go":
             for i in range(int(cmd[1])):
                 handle(i)
+                other(i)
             print("done", len(STORE), sys.getsizeof(STORE[0]), flush=True)
         elif cmd and cmd[0] == "quit":
             break
@@ -52,6 +63,7 @@ def main():
 main()
 '''
 HANDLE_LINE = SERVICE.splitlines().index('    STORE[i] = FILL * SIZE  # the payload') + 1
+OTHER_LINE = SERVICE.splitlines().index('    OTHER[i] = FILL * (SIZE + 1000)  # another payload') + 1
 
 
 class Service(harness.Target):
@@ -73,6 +85,12 @@ def python_version():
     return out.strip()
 
 
+def harness_bytes_header():
+    """sys.getsizeof(b'') of CPython 3.11 on 64 bits: a bytes object's
+    header and its NUL, allocated with its data."""
+    return 33
+
+
 def frames_of(site):
     return [f.get('function', '') for f in site.get('stack', [])]
 
@@ -92,7 +110,8 @@ def test(h):
         t.send(f'go {N}')
         done = t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE'")
         stored, size = int(done.group(1)), int(done.group(2))
-        h.check(stored == N, f'the service stored {stored} payloads, expected {N}')
+        h.check(stored == N and size == 2000 + harness_bytes_header(),
+                f'the service stored {stored} payloads of {size} bytes, expected {N}')
         report = m.stop()
         t.send('quit')
         t.wait_exit(0)
@@ -102,14 +121,17 @@ def test(h):
     h.check(note.startswith(want), f'header says python {note!r}, expected {want!r}...')
     if not inject:
         return
-    mine = [s for s in report['sites']
-            if s['function'] == 'handle' and s['file'] == script and s['line'] == HANDLE_LINE]
-    payloads = [s for s in mine if s['live_blocks'] == N and s['live_bytes'] == N * size]
-    if not h.check(len(payloads) == 1,
-                   f'no site handle ({script}:{HANDLE_LINE}) with {N} live blocks of '
-                   f'{size} bytes: ' + str([(s['function'], s['file'], s['line'],
-                                            s['live_blocks'], s['live_bytes'])
-                                           for s in report['sites'][:8]])):
+    payloads = None
+    for fn, line, nbytes in (('handle', HANDLE_LINE, size), ('other', OTHER_LINE, size + 1000)):
+        mine = [s for s in report['sites']
+                if s['function'] == fn and s['file'] == script and s['line'] == line]
+        got = [s for s in mine if s['live_blocks'] == N and s['live_bytes'] == N * nbytes]
+        h.check(len(got) == 1,
+                f'no site {fn} ({script}:{line}) with {N} live blocks of {nbytes} bytes: ' +
+                str([(s['function'], s['file'], s['line'], s['live_blocks'], s['live_bytes'])
+                     for s in report['sites'][:8]]))
+        payloads = payloads or got
+    if not payloads:
         return
     names = frames_of(payloads[0])
     h.check('_PyEval_EvalFrameDefault' not in names,
