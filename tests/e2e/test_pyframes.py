@@ -21,6 +21,7 @@ header says so and that the interpreter survives.  Skips (77) when
 /usr/bin/python3 is missing or is not CPython 3.11 (tools/setup installs
 Debian's python3)."""
 import os
+import signal
 import subprocess
 import tempfile
 
@@ -63,6 +64,8 @@ def main():
 main()
 '''
 HANDLE_LINE = SERVICE.splitlines().index('    STORE[i] = FILL * SIZE  # the payload') + 1
+MAIN_LINE = SERVICE.splitlines().index('                handle(i)') + 1
+MODULE_LINE = SERVICE.splitlines().index('main()') + 1
 OTHER_LINE = SERVICE.splitlines().index('    OTHER[i] = FILL * (SIZE + 1000)  # another payload') + 1
 
 
@@ -95,6 +98,18 @@ def frames_of(site):
     return [f.get('function', '') for f in site.get('stack', [])]
 
 
+def attach_folded(h, t):
+    """A second attach, --format folded, over a second "go": the text."""
+    m = h.start_memtrace(['histo', str(t.pid), '--format', 'folded', '--duration', '0'])
+    m.wait_tracing()
+    t.send(f'go {N}')
+    t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE' (second)")
+    os.kill(m.pid, signal.SIGINT)
+    rc = m.wait(what='exit after SIGINT')
+    h.check(rc == 0, f'memtrace --format folded exited with status {rc}')
+    return m.out.text()
+
+
 def test(h):
     if not os.access(PYTHON, os.X_OK):
         h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
@@ -113,6 +128,9 @@ def test(h):
         h.check(stored == N and size == 2000 + harness_bytes_header(),
                 f'the service stored {stored} payloads of {size} bytes, expected {N}')
         report = m.stop()
+        folded = None
+        if report['engine'] == 'inject':
+            folded = attach_folded(h, t)
         t.send('quit')
         t.wait_exit(0)
     inject = report['engine'] == 'inject'
@@ -136,6 +154,11 @@ def test(h):
     names = frames_of(payloads[0])
     h.check('_PyEval_EvalFrameDefault' not in names,
             f'the eval loop is still in the stack: {names}')
+    want = (f'<module> (service.py:{MODULE_LINE});main (service.py:{MAIN_LINE});'
+            f'handle (service.py:{HANDLE_LINE});')
+    h.check(folded is not None and
+            any(want in line and line.endswith(f' {N * size}') for line in folded.splitlines()),
+            f'no folded line with {want!r} weighing {N * size}: {folded!r}')
     i = names.index('handle') if 'handle' in names else -1
     h.check(i >= 0 and names[i + 1:i + 3] == ['main', '<module>'],
             f'the stack does not show handle <- main <- <module>: {names}')
