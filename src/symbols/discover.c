@@ -1066,7 +1066,7 @@ static void collect_wanted(void *arg, const char *name, const GElf_Sym *sym, boo
 	}
 }
 
-int mt_discover_symbols(pid_t pid, struct mt_sym_want *want, int n)
+int mt_discover_symbols(pid_t pid, const char *path_part, struct mt_sym_want *want, int n)
 {
 	struct ctx c = { .pid = pid };
 	for (int i = 0; i < n; i++) {
@@ -1079,12 +1079,14 @@ int mt_discover_symbols(pid_t pid, struct mt_sym_want *want, int n)
 	int found = 0;
 	if (modules_from_maps_all(&c) == MT_E_OK) {
 		for (size_t i = 0; i < c.nmods && found < n; i++) {
+			const char *base = strrchr(c.mods[i].map->path, '/');
+			if (path_part && !strstr(base ? base + 1 : c.mods[i].map->path, path_part))
+				continue;
 			struct elf_file ef;
 			if (open_module(&c, i, &ef) < 0)
 				continue;
 			struct want_arg a = { want, n, c.mods[i].bias, c.mods[i].map->path };
 			for_each_symbol(ef.elf, SHT_DYNSYM, collect_wanted, &a);
-			for_each_symbol(ef.elf, SHT_SYMTAB, collect_wanted, &a);
 			elf_file_close(&ef);
 			found = 0;
 			for (int k = 0; k < n; k++)

@@ -56,7 +56,9 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 		[W_CODE] = { .name = "PyCode_Type" }, [W_STR] = { .name = "PyUnicode_Type" },
 		[W_BYTES] = { .name = "PyBytes_Type" },
 	};
-	if (!mt_discover_symbols(pid, w, W__N) || !w[W_RUNTIME].addr)
+	/* the interpreter (python3.11) or libpython3.11.so: .dynsym keeps
+	 * its C API even stripped; no other module is opened */
+	if (!mt_discover_symbols(pid, "python", w, W__N) || !w[W_RUNTIME].addr)
 		return;
 	uint32_t hex = 0;
 	if (w[W_VERSION].addr && mt_mem_read(pid, w[W_VERSION].addr, &hex, 4) == 0 &&
