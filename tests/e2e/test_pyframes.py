@@ -7,7 +7,9 @@ CPython allocates with malloc (larger than pymalloc's 512 bytes).
 `other`, called right after it from the same loop, makes N payloads of
 3,000 bytes: the same native stack at the same places, only the Python
 frames differ, so a stack served from the agent's stack cache (which
-replays native walks) would put them at handle's site.
+replays native walks) would put them at handle's site.  Then "thread N"
+makes N payloads of 4,000 bytes in `worker`, run by a thread of its own:
+its site is `worker`, exactly N blocks.
 
 The report must name the payloads' site by the Python frame that makes
 them: `handle` in the script's file at the line of the insertion, with
@@ -33,6 +35,7 @@ N = 300
 SERVICE = '''\
 import os
 import sys
+import threading
 
 STORE = {}
 FILL = b"x"
@@ -48,6 +51,11 @@ def other(i):
     OTHER[i] = FILL * (SIZE + 1000)  # another payload
 
 
+def worker(n):
+    for i in range(n):
+        OTHER[-1 - i] = FILL * (SIZE + 2000)  # a thread's payload
+
+
 def main():
     print("ready", os.getpid(), flush=True)
     for line in sys.stdin:
@@ -57,6 +65,11 @@ def main():
                 handle(i)
                 other(i)
             print("done", len(STORE), sys.getsizeof(STORE[0]), flush=True)
+        elif cmd and cmd[0] == "thread":
+            t = threading.Thread(target=worker, args=(int(cmd[1]),))
+            t.start()
+            t.join()
+            print("joined", flush=True)
         elif cmd and cmd[0] == "quit":
             break
 
@@ -66,6 +79,8 @@ main()
 HANDLE_LINE = SERVICE.splitlines().index('    STORE[i] = FILL * SIZE  # the payload') + 1
 MAIN_LINE = SERVICE.splitlines().index('                handle(i)') + 1
 MODULE_LINE = SERVICE.splitlines().index('main()') + 1
+WORKER_LINE = SERVICE.splitlines().index(
+    '        OTHER[-1 - i] = FILL * (SIZE + 2000)  # a thread\'s payload') + 1
 OTHER_LINE = SERVICE.splitlines().index('    OTHER[i] = FILL * (SIZE + 1000)  # another payload') + 1
 
 
@@ -125,6 +140,8 @@ def test(h):
         t.send(f'go {N}')
         done = t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE'")
         stored, size = int(done.group(1)), int(done.group(2))
+        t.send(f'thread {N}')
+        t.expect_line(r'^joined$', "'joined'")
         h.check(stored == N and size == 2000 + harness_bytes_header(),
                 f'the service stored {stored} payloads of {size} bytes, expected {N}')
         report = m.stop()
@@ -140,7 +157,8 @@ def test(h):
     if not inject:
         return
     payloads = None
-    for fn, line, nbytes in (('handle', HANDLE_LINE, size), ('other', OTHER_LINE, size + 1000)):
+    for fn, line, nbytes in (('handle', HANDLE_LINE, size), ('other', OTHER_LINE, size + 1000),
+                             ('worker', WORKER_LINE, size + 2000)):
         mine = [s for s in report['sites']
                 if s['function'] == fn and s['file'] == script and s['line'] == line]
         got = [s for s in mine if s['live_blocks'] == N and s['live_bytes'] == N * nbytes]
