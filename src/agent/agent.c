@@ -241,25 +241,32 @@ struct walk {
 
 /* ---- Python frames (issue 21) ----------------------------------------- *
  *
- * Where a return address is in CPython's eval loop, the Python frames that
- * activation runs replace it: the thread's chain of _PyInterpreterFrame,
- * innermost first, up to and including the one marked is_entry (the frame
- * that activation was entered with; the next ones belong to an eval loop
- * further out).  Each becomes a tagged pc (agent_abi.h): its code object
- * and instruction index, named by memtrace.
+ * An activation of CPython's eval loop (3.11: _PyEval_EvalFrameDefault)
+ * keeps a _PyCFrame in its own C frame, linked to the one of the
+ * activation it was called under (previous), the innermost one in the
+ * thread state (PyThreadState.cframe); each _PyCFrame's current_frame
+ * starts the chain of Python frames that activation runs
+ * (_PyInterpreterFrame, linked by previous), up to the one it was entered
+ * with (is_entry).  So the native frame whose stack holds a _PyCFrame is
+ * that activation, wherever its code is (a GCC .cold part included), and
+ * the Python frames it runs take its place in the stack: each one a tagged
+ * pc (agent_abi.h) of its code object and instruction index, named by
+ * memtrace.  An activation that has not linked its _PyCFrame yet stays a
+ * native frame.
  *
- * The chain is read only while the calling thread is the interpreter's
- * current one (it holds the GIL: its frames cannot change under it), every
- * pointer non-zero, 8-aligned and in user space, and at most PY_MAX_FRAMES
- * frames per stack.  Another thread's frames are never read.  Such a stack
- * is never cached (ltab.h's stack cache replays native walks: the Python
- * frames change where the native stack does not). */
+ * Only the calling thread's own chain is read, and only while it is the
+ * interpreter's current thread (it holds the GIL: its frames do not change
+ * under it): every pointer non-zero, 8-aligned and in user space, every
+ * _PyCFrame inside the native frame being walked, at most PY_MAX_FRAMES
+ * Python frames per stack.  A stack that goes through the eval loop is
+ * never put in the stack cache (ltab.h): it replays native walks, and the
+ * Python frames change where the native stack does not. */
 #define PY_MAX_FRAMES 128
 
 struct pywalk {
-	int state;          /* 0: not looked yet, 1: reading, 2: none */
-	uint64_t frame;     /* the next _PyInterpreterFrame, 0: none */
-	uint32_t left;
+	int state;          /* 0: not looked yet, 1: reading, 2: done */
+	uint64_t cf;        /* the next activation's _PyCFrame */
+	uint32_t left;      /* Python frames still allowed */
 };
 
 static inline int py_ptr_ok(uint64_t p)
@@ -272,7 +279,7 @@ static inline uint64_t py_load(uint64_t base, uint16_t off)
 	return *(const volatile uint64_t *)(base + off);
 }
 
-/* The thread's innermost Python frame, when it is the current thread. */
+/* The thread's innermost _PyCFrame, when it is the current thread. */
 static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
 {
 	pw->state = 2;
@@ -282,44 +289,45 @@ static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
 	uint64_t cf = py_load(ts, s->py_ts_cframe);
 	if (!py_ptr_ok(cf))
 		return;
-	uint64_t f = py_load(cf, s->py_cf_frame);
-	if (!py_ptr_ok(f))
-		return;
-	pw->frame = f;
+	pw->cf = cf;
 	pw->left = PY_MAX_FRAMES;
 	pw->state = 1;
 }
 
-/* The Python frames of one eval-loop activation into PCS[N..MAX): the
- * new count. */
-static uint32_t py_frames(const struct mt_agent_state *s, struct pywalk *pw, uint64_t *pcs,
-			  uint32_t n, uint32_t max)
+/* The native frame at PCS[N] spans [SP, CFA) of the stack: when it holds
+ * the next _PyCFrame, the Python frames of that activation replace it.
+ * Returns the new count (N + 1 when it stays). */
+static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw, uint64_t sp,
+			      uint64_t cfa, uint64_t *pcs, uint32_t n, uint32_t max)
 {
 	if (pw->state == 0)
 		py_start(s, pw);
-	while (pw->state == 1 && n < max && pw->left) {
-		uint64_t f = pw->frame;
+	uint64_t cf = pw->cf;
+	if (pw->state != 1 || cf < sp || cf + 8 > cfa)
+		return n + 1;
+	uint32_t k = n;
+	uint64_t f = py_load(cf, s->py_cf_frame);
+	while (py_ptr_ok(f) && k < max && pw->left) {
 		pw->left--;
 		uint64_t code = py_load(f, s->py_fr_code);
 		uint64_t instr = py_load(f, s->py_fr_instr);
-		uint64_t prev = py_load(f, s->py_fr_prev);
 		int entry = *(const volatile uint8_t *)(f + s->py_fr_entry) != 0;
-		if (!py_ptr_ok(code)) {
-			pw->state = 2;
+		if (!py_ptr_ok(code))
 			break;
-		}
 		uint64_t units = code + s->py_co_code;
 		uint64_t unit = instr >= units && !(instr & 1) ? (instr - units) / 2
 							       : MT_AGENT_PY_NOUNIT;
-		pcs[n++] = mt_agent_py_pc(code, unit);
-		if (py_ptr_ok(prev))
-			pw->frame = prev;
-		else
-			pw->state = 2;
+		pcs[k++] = mt_agent_py_pc(code, unit);
 		if (entry)
 			break;
+		f = py_load(f, s->py_fr_prev);
 	}
-	return n;
+	uint64_t prev = py_load(cf, s->py_cf_prev);
+	if (py_ptr_ok(prev))
+		pw->cf = prev;
+	else
+		pw->state = 2;
+	return k > n ? k : n + 1;
 }
 
 static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
@@ -344,13 +352,9 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 	while (n < max && ra) {
 		if (n <= MT_SCACHE_PCS)
 			wk->at[n] = at;
-		uint32_t was = n;
-		if (in_eval(st, ra)) {
+		pcs[n++] = ra;
+		if (in_eval(st, ra))
 			wk->keep = 0;
-			n = py_frames(st, &pw, pcs, n, max);
-		}
-		if (n == was)
-			pcs[n++] = ra;
 		if (n == max)
 			break;
 		struct mt_agent_rule r;
@@ -375,6 +379,13 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
 			wk->keep = 0;
 			break;
+		}
+		if (st->py_tstate) {
+			uint32_t k = py_activation(st, &pw, sp, cfa, pcs, n - 1, max);
+			if (k != n) {
+				n = k;
+				wk->keep = 0;
+			}
 		}
 		ra = *(const uint64_t *)at;
 		if (!ra && n <= MT_SCACHE_PCS) {

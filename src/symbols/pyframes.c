@@ -13,14 +13,14 @@
 struct mt_pyver {
 	int major, minor;
 	uint16_t rt_tstate;      /* _PyRuntime.gilstate.tstate_current */
-	uint16_t ts_thread, ts_cframe, cf_frame;
+	uint16_t ts_thread, ts_cframe, cf_frame, cf_prev;
 	uint16_t fr_code, fr_prev, fr_instr, fr_entry;
 	uint16_t co_firstlineno, co_filename, co_qualname, co_linetable, co_code;
 };
 
 static const struct mt_pyver versions[] = {
 	{ .major = 3, .minor = 11, .rt_tstate = 576,
-	  .ts_thread = 152, .ts_cframe = 56, .cf_frame = 8,
+	  .ts_thread = 152, .ts_cframe = 56, .cf_frame = 8, .cf_prev = 16,
 	  .fr_code = 32, .fr_prev = 48, .fr_instr = 56, .fr_entry = 68,
 	  .co_firstlineno = 72, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
 	  .co_code = 184 },
@@ -98,7 +98,7 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 void mt_pyframes_configure(const struct mt_pyinfo *py, struct mt_agent_state *st)
 {
 	st->py_tstate = st->py_eval_lo = st->py_eval_hi = 0;
-	st->py_ts_thread = st->py_ts_cframe = st->py_cf_frame = 0;
+	st->py_ts_thread = st->py_ts_cframe = st->py_cf_frame = st->py_cf_prev = 0;
 	st->py_fr_code = st->py_fr_prev = st->py_fr_instr = st->py_fr_entry = st->py_co_code = 0;
 	if (!py || py->status != MT_PY_OK)
 		return;
@@ -108,6 +108,7 @@ void mt_pyframes_configure(const struct mt_pyinfo *py, struct mt_agent_state *st
 	st->py_ts_thread = v->ts_thread;
 	st->py_ts_cframe = v->ts_cframe;
 	st->py_cf_frame = v->cf_frame;
+	st->py_cf_prev = v->cf_prev;
 	st->py_fr_code = v->fr_code;
 	st->py_fr_prev = v->fr_prev;
 	st->py_fr_instr = v->fr_instr;

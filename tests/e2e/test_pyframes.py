@@ -9,7 +9,9 @@ CPython allocates with malloc (larger than pymalloc's 512 bytes).
 frames differ, so a stack served from the agent's stack cache (which
 replays native walks) would put them at handle's site.  Then "thread N"
 makes N payloads of 4,000 bytes in `worker`, run by a thread of its own:
-its site is `worker`, exactly N blocks.
+its site is `worker`, exactly N blocks.  And "go" has map() call `make`
+N times, 5,000 bytes each: a second eval loop under map's C code, whose
+stack must show make, native frames, then main and <module>.
 
 The report must name the payloads' site by the Python frame that makes
 them: `handle` in the script's file at the line of the insertion, with
@@ -41,6 +43,7 @@ STORE = {}
 FILL = b"x"
 SIZE = 2000
 OTHER = {}
+MADE = []
 
 
 def handle(i):
@@ -49,6 +52,10 @@ def handle(i):
 
 def other(i):
     OTHER[i] = FILL * (SIZE + 1000)  # another payload
+
+
+def make(i):
+    return FILL * (SIZE + 3000)  # called by map
 
 
 def worker(n):
@@ -64,6 +71,7 @@ def main():
             for i in range(int(cmd[1])):
                 handle(i)
                 other(i)
+            MADE.extend(map(make, range(int(cmd[1]))))
             print("done", len(STORE), sys.getsizeof(STORE[0]), flush=True)
         elif cmd and cmd[0] == "thread":
             t = threading.Thread(target=worker, args=(int(cmd[1]),))
@@ -77,6 +85,7 @@ def main():
 main()
 '''
 HANDLE_LINE = SERVICE.splitlines().index('    STORE[i] = FILL * SIZE  # the payload') + 1
+MAKE_LINE = SERVICE.splitlines().index('    return FILL * (SIZE + 3000)  # called by map') + 1
 MAIN_LINE = SERVICE.splitlines().index('                handle(i)') + 1
 MODULE_LINE = SERVICE.splitlines().index('main()') + 1
 WORKER_LINE = SERVICE.splitlines().index(
@@ -126,6 +135,7 @@ def attach_folded(h, t):
 
 
 def test(h):
+    made = {}
     if not os.access(PYTHON, os.X_OK):
         h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
     if python_version() != '(3, 11)':
@@ -158,7 +168,8 @@ def test(h):
         return
     payloads = None
     for fn, line, nbytes in (('handle', HANDLE_LINE, size), ('other', OTHER_LINE, size + 1000),
-                             ('worker', WORKER_LINE, size + 2000)):
+                             ('worker', WORKER_LINE, size + 2000),
+                             ('make', MAKE_LINE, size + 3000)):
         mine = [s for s in report['sites']
                 if s['function'] == fn and s['file'] == script and s['line'] == line]
         got = [s for s in mine if s['live_blocks'] == N and s['live_bytes'] == N * nbytes]
@@ -167,8 +178,17 @@ def test(h):
                 str([(s['function'], s['file'], s['line'], s['live_blocks'], s['live_bytes'])
                      for s in report['sites'][:8]]))
         payloads = payloads or got
+        if fn == 'make' and got:
+            made = got[0]
     if not payloads:
         return
+    # make runs in an eval loop of its own, under map's C code: main's
+    # loop is the one further out, with native frames between the two
+    mods = [(f.get('function'), f.get('module')) for f in made.get('stack', [])]
+    k = [i for i, (fn, mod) in enumerate(mods) if mod == '[python]']
+    h.check(len(k) >= 3 and mods[k[0]][0] == 'make' and mods[k[1]][0] == 'main' and
+            k[1] > k[0] + 1 and mods[k[2]][0] == '<module>',
+            f'make\'s stack is not make <- (native) <- main <- <module>: {mods}')
     names = frames_of(payloads[0])
     h.check('_PyEval_EvalFrameDefault' not in names,
             f'the eval loop is still in the stack: {names}')
