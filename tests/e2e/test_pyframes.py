@@ -11,7 +11,10 @@ replays native walks) would put them at handle's site.  Then "thread N"
 makes N payloads of 4,000 bytes in `worker`, run by a thread of its own:
 its site is `worker`, exactly N blocks.  And "go" has map() call `make`
 N times, 5,000 bytes each: a second eval loop under map's C code, whose
-stack must show make, native frames, then main and <module>.
+stack must show make, native frames, then main and <module>.  With the
+inject engine, a second memtrace writes folded stacks, and a third is
+killed (SIGKILL) while the service works: the service must go on, and
+exit 0 at the end.
 
 The report must name the payloads' site by the Python frame that makes
 them: `handle` in the script's file at the line of the insertion, with
@@ -134,6 +137,19 @@ def attach_folded(h, t):
     return m.out.text()
 
 
+def attach_kill9(h, t):
+    """A third attach, SIGKILLed while the service works: the agent stays
+    in it, Python frames configured, nobody reading; it must go on."""
+    m = h.start_memtrace(['histo', str(t.pid), '--json', '--duration', '0'])
+    m.wait_tracing()
+    t.send(f'go {N}')
+    os.kill(m.pid, signal.SIGKILL)
+    m.wait(what='die of SIGKILL')
+    t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE' (after SIGKILL of memtrace)")
+    t.send(f'thread {N}')
+    t.expect_line(r'^joined$', "'joined' (after SIGKILL of memtrace)")
+
+
 def test(h):
     made = {}
     if not os.access(PYTHON, os.X_OK):
@@ -158,6 +174,7 @@ def test(h):
         folded = None
         if report['engine'] == 'inject':
             folded = attach_folded(h, t)
+            attach_kill9(h, t)
         t.send('quit')
         t.wait_exit(0)
     inject = report['engine'] == 'inject'
