@@ -296,7 +296,7 @@ static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
 
 /* The native frame at PCS[N] spans [SP, CFA) of the stack: when it holds
  * the next _PyCFrame, the Python frames of that activation replace it.
- * Returns the new count (N + 1 when it stays). */
+ * Returns how many took its place (0: it stays). */
 static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw, uint64_t sp,
 			      uint64_t cfa, uint64_t *pcs, uint32_t n, uint32_t max)
 {
@@ -304,7 +304,7 @@ static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw,
 		py_start(s, pw);
 	uint64_t cf = pw->cf;
 	if (pw->state != 1 || cf < sp || cf + 8 > cfa)
-		return n + 1;
+		return 0;
 	uint32_t k = n;
 	uint64_t f = py_load(cf, s->py_cf_frame);
 	while (py_ptr_ok(f) && k < max && pw->left) {
@@ -327,7 +327,7 @@ static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw,
 		pw->cf = prev;
 	else
 		pw->state = 2;
-	return k > n ? k : n + 1;
+	return k - n;
 }
 
 static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
@@ -380,12 +380,10 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 			wk->keep = 0;
 			break;
 		}
-		if (st->py_tstate) {
-			uint32_t k = py_activation(st, &pw, sp, cfa, pcs, n - 1, max);
-			if (k != n) {
-				n = k;
-				wk->keep = 0;
-			}
+		uint32_t py = st->py_tstate ? py_activation(st, &pw, sp, cfa, pcs, n - 1, max) : 0;
+		if (py) {
+			n = n - 1 + py;
+			wk->keep = 0;
 		}
 		ra = *(const uint64_t *)at;
 		if (!ra && n <= MT_SCACHE_PCS) {
