@@ -16,6 +16,9 @@ struct mt_pyver {
 	uint16_t ts_thread, ts_cframe, cf_frame, cf_prev;
 	uint16_t fr_code, fr_prev, fr_instr, fr_entry;
 	uint16_t co_firstlineno, co_filename, co_qualname, co_linetable, co_code;
+	/* str: a compact ASCII one's data; a compact one's UTF-8 length,
+	 * UTF-8 and data (3.12 dropped wstr: these move) */
+	uint16_t str_ascii_data, str_utf8_len, str_utf8, str_compact_data;
 };
 
 static const struct mt_pyver versions[] = {
@@ -23,17 +26,16 @@ static const struct mt_pyver versions[] = {
 	  .ts_thread = 152, .ts_cframe = 56, .cf_frame = 8, .cf_prev = 16,
 	  .fr_code = 32, .fr_prev = 48, .fr_instr = 56, .fr_entry = 68,
 	  .co_firstlineno = 72, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
-	  .co_code = 184 },
+	  .co_code = 184, .str_ascii_data = 48, .str_utf8_len = 48, .str_utf8 = 56,
+	  .str_compact_data = 72 },
 };
 
-/* PyObject header, PyASCIIObject and PyBytesObject (3.9-3.13 alike). */
+/* The object header, str's length and state, and bytes' data (3.9-3.13
+ * alike). */
 #define OB_TYPE 8
 #define OB_SIZE 16
 #define STR_STATE 32
-#define STR_ASCII_DATA 48
-#define STR_UTF8_LEN 48
-#define STR_UTF8 56
-#define STR_COMPACT_DATA 72
+#define STR_HEADER_MAX 96
 #define BYTES_DATA 32
 #define MAX_LINETABLE (1u << 20)
 #define MAX_NAME 4096
@@ -178,31 +180,40 @@ static void put_utf8(char *out, size_t len, size_t *n, uint32_t c)
  * False when it is no str or cannot be read. */
 static bool read_str(const struct mt_pyframes *p, uint64_t addr, char *out, size_t len)
 {
-	uint8_t h[STR_COMPACT_DATA];
+	const struct mt_pyver *v = p->info.ver;
+	uint8_t h[STR_HEADER_MAX] = { 0 };
 	out[0] = 0;
-	if (!addr || (addr & 7) || len < 2 || mt_mem_read(p->pid, addr, h, sizeof h) < 0)
+	/* the ASCII header first: a short string may end its mapping */
+	if (!addr || (addr & 7) || len < 2 || v->str_compact_data > sizeof h ||
+	    v->str_utf8 + 8u > sizeof h || v->str_utf8_len + 8u > sizeof h ||
+	    v->str_ascii_data < STR_STATE + 4 ||
+	    mt_mem_read(p->pid, addr, h, v->str_ascii_data) < 0)
 		return false;
 	uint64_t type, slen, utf8, utf8_len;
 	uint32_t state;
 	memcpy(&type, h + OB_TYPE, 8);
 	memcpy(&slen, h + OB_SIZE, 8);
 	memcpy(&state, h + STR_STATE, 4);
-	memcpy(&utf8_len, h + STR_UTF8_LEN, 8);
-	memcpy(&utf8, h + STR_UTF8, 8);
 	if (type != p->info.str_type || slen > MAX_NAME)
 		return false;
 	unsigned kind = state >> 2 & 7, compact = state >> 5 & 1, ascii = state >> 6 & 1;
+	if (!(compact && ascii) &&
+	    mt_mem_read(p->pid, addr + v->str_ascii_data, h + v->str_ascii_data,
+			v->str_compact_data - v->str_ascii_data) < 0)
+		return false;
+	memcpy(&utf8_len, h + v->str_utf8_len, 8);
+	memcpy(&utf8, h + v->str_utf8, 8);
 	uint8_t buf[MAX_NAME * 4];
 	size_t n = 0;
 	if (compact && ascii) {
 		size_t k = slen < len - 1 ? slen : len - 1;
-		if (mt_mem_read(p->pid, addr + STR_ASCII_DATA, out, k) < 0)
+		if (mt_mem_read(p->pid, addr + v->str_ascii_data, out, k) < 0)
 			return false;
 		out[k] = 0;
 		return true;
 	}
 	if (compact && (kind == 1 || kind == 2 || kind == 4)) {
-		if (mt_mem_read(p->pid, addr + STR_COMPACT_DATA, buf, slen * kind) < 0)
+		if (mt_mem_read(p->pid, addr + v->str_compact_data, buf, slen * kind) < 0)
 			return false;
 		for (size_t i = 0; i < slen; i++) {
 			uint32_t c = 0;
