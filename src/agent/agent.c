@@ -239,9 +239,107 @@ struct walk {
 	int zero_end;     /* ended at a 0 read at at[n] */
 };
 
+/* ---- Python frames (issue 21) ----------------------------------------- *
+ *
+ * An activation of CPython's eval loop (3.11: _PyEval_EvalFrameDefault)
+ * keeps a _PyCFrame in its own C frame, linked to the one of the
+ * activation it was called under (previous), the innermost one in the
+ * thread state (PyThreadState.cframe); each _PyCFrame's current_frame
+ * starts the chain of Python frames that activation runs
+ * (_PyInterpreterFrame, linked by previous), up to the one it was entered
+ * with (is_entry).  So the native frame whose stack holds a _PyCFrame is
+ * that activation, wherever its code is (a GCC .cold part included), and
+ * the Python frames it runs take its place in the stack: each one a tagged
+ * pc (agent_abi.h) of its code object and instruction index, named by
+ * memtrace.  An activation that has not linked its _PyCFrame yet stays a
+ * native frame.
+ *
+ * Only the calling thread's own chain is read, and only while it is the
+ * interpreter's current thread (it holds the GIL: its frames do not change
+ * under it): every pointer non-zero, 8-aligned and in user space, every
+ * _PyCFrame inside the native frame being walked, at most PY_MAX_FRAMES
+ * Python frames per stack.  A stack that goes through the eval loop is
+ * never put in the stack cache (ltab.h): it replays native walks, and the
+ * Python frames change where the native stack does not. */
+#define PY_MAX_FRAMES 128
+
+struct pywalk {
+	int state;          /* 0: not looked yet, 1: reading, 2: done */
+	uint64_t cf;        /* the next activation's _PyCFrame */
+	uint32_t left;      /* Python frames still allowed */
+};
+
+static inline int py_ptr_ok(uint64_t p)
+{
+	return p && !(p & 7) && p < (1ULL << 47);
+}
+
+static inline uint64_t py_load(uint64_t base, uint16_t off)
+{
+	return *(const volatile uint64_t *)(base + off);
+}
+
+/* The thread's innermost _PyCFrame, when it is the current thread. */
+static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
+{
+	pw->state = 2;
+	uint64_t ts = __atomic_load_n((const uint64_t *)s->py_tstate, __ATOMIC_ACQUIRE);
+	if (!py_ptr_ok(ts) || py_load(ts, s->py_ts_thread) != mt_agent_tp())
+		return;
+	uint64_t cf = py_load(ts, s->py_ts_cframe);
+	if (!py_ptr_ok(cf))
+		return;
+	pw->cf = cf;
+	pw->left = PY_MAX_FRAMES;
+	pw->state = 1;
+}
+
+/* The native frame at PCS[N] spans [SP, CFA) of the stack: when it holds
+ * the next _PyCFrame, the Python frames of that activation replace it.
+ * Returns how many took its place (0: it stays). */
+static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw, uint64_t sp,
+			      uint64_t cfa, uint64_t *pcs, uint32_t n, uint32_t max)
+{
+	if (pw->state == 0)
+		py_start(s, pw);
+	uint64_t cf = pw->cf;
+	if (pw->state != 1 || cf < sp || cf + 8 > cfa)
+		return 0;
+	uint32_t k = n;
+	uint64_t f = py_load(cf, s->py_cf_frame);
+	while (py_ptr_ok(f) && k < max && pw->left) {
+		pw->left--;
+		uint64_t code = py_load(f, s->py_fr_code);
+		uint64_t instr = py_load(f, s->py_fr_instr);
+		int entry = *(const volatile uint8_t *)(f + s->py_fr_entry) != 0;
+		if (!py_ptr_ok(code))
+			break;
+		uint64_t units = code + s->py_co_code;
+		uint64_t unit = instr >= units && !(instr & 1) ? (instr - units) / 2
+							       : MT_AGENT_PY_NOUNIT;
+		pcs[k++] = mt_agent_py_pc(code, unit);
+		if (entry)
+			break;
+		f = py_load(f, s->py_fr_prev);
+	}
+	uint64_t prev = py_load(cf, s->py_cf_prev);
+	if (py_ptr_ok(prev))
+		pw->cf = prev;
+	else
+		pw->state = 2;
+	return k - n;
+}
+
+static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
+{
+	return s->py_tstate && ra - 1 >= s->py_eval_lo && ra - 1 < s->py_eval_hi;
+}
+
 static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, uint64_t bp,
 		       uint64_t *pcs, uint32_t max, struct walk *wk)
 {
+	const struct mt_agent_state *st = &mt_agent_state;
+	struct pywalk pw = { 0 };
 	uint32_t n = 0;
 	pcs[n++] = entry;
 	/* At a function's first instruction: CFA = rsp + 8, RA at CFA - 8. */
@@ -255,6 +353,8 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 		if (n <= MT_SCACHE_PCS)
 			wk->at[n] = at;
 		pcs[n++] = ra;
+		if (in_eval(st, ra))
+			wk->keep = 0;
 		if (n == max)
 			break;
 		struct mt_agent_rule r;
@@ -279,6 +379,11 @@ static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, 
 			__atomic_fetch_add(&sh->stacks_truncated, 1, __ATOMIC_RELAXED);
 			wk->keep = 0;
 			break;
+		}
+		uint32_t py = st->py_tstate ? py_activation(st, &pw, sp, cfa, pcs, n - 1, max) : 0;
+		if (py) {
+			n = n - 1 + py;
+			wk->keep = 0;
 		}
 		ra = *(const uint64_t *)at;
 		if (!ra && n <= MT_SCACHE_PCS) {

@@ -58,7 +58,7 @@
 #include "model/stacks.h"
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 7u
+#define MT_AGENT_VERSION 8u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 #define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
@@ -120,7 +120,7 @@ struct mt_agent_hook_rec {
  * first page, wiped in a forked child) and never the records (the second
  * page, inherited by a forked child). */
 #define MT_AGENT_RECORDS_OFF 4096u
-#define MT_AGENT_CONFIG_BYTES 112u
+#define MT_AGENT_CONFIG_BYTES 160u
 struct mt_agent_state {
 	/* ---- configuration: MADV_WIPEONFORK ---- */
 	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
@@ -146,6 +146,23 @@ struct mt_agent_state {
 	                          counts + i * mt_ltab_area_bytes(counts_mask + 1) */
 	uint32_t ltab_mask;    /* its buckets - 1 */
 	uint32_t counts_mask;  /* entries per ring - 1 */
+	/* Python frames (issue 21, symbols/pyframes.h, agent.c): each native
+	 * frame of the eval loop gives its place to the Python frames it runs
+	 * (tagged pcs, MT_AGENT_PY_TAG).  py_tstate 0: none.  Offsets are in
+	 * bytes. */
+	uint64_t py_tstate;    /* the address of the current PyThreadState * */
+	uint64_t py_eval_lo;   /* the eval loop's code, [lo, hi) */
+	uint64_t py_eval_hi;
+	uint16_t py_ts_thread; /* PyThreadState: its thread's pthread_self() */
+	uint16_t py_ts_cframe; /* PyThreadState: the _PyCFrame * */
+	uint16_t py_cf_frame;  /* _PyCFrame: the current _PyInterpreterFrame * */
+	uint16_t py_cf_prev;   /* _PyCFrame: the previous _PyCFrame * */
+	uint16_t py_fr_code;   /* _PyInterpreterFrame: f_code */
+	uint16_t py_fr_prev;   /* _PyInterpreterFrame: previous */
+	uint16_t py_fr_instr;  /* _PyInterpreterFrame: prev_instr */
+	uint16_t py_fr_entry;  /* _PyInterpreterFrame: is_entry (a byte) */
+	uint16_t py_co_code;   /* PyCodeObject: its code units */
+	uint16_t py_pad[3];
 	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
 	/* ---- records: inherited by a forked child ---- */
 	uint64_t tramp_pages[MT_AGENT_MAX_HOOKS]; /* pages memtrace mapped, 0: none */
@@ -279,6 +296,20 @@ struct mt_agent_shared {
 	                                still held (its free was not seen) */
 	uint64_t reserved[3];
 };
+
+/* A Python frame in a stack's pcs: the tag bit (no user-space address
+ * has it), the instruction's index in code units (MT_AGENT_PY_NOUNIT when
+ * unknown or too far) and the code object's address. */
+#define MT_AGENT_PY_TAG (1ULL << 63)
+#define MT_AGENT_PY_NOUNIT 0x7fffu
+#define MT_AGENT_PY_ADDR_MASK ((1ULL << 48) - 1)
+
+static inline uint64_t mt_agent_py_pc(uint64_t code, uint64_t unit)
+{
+	if (unit > MT_AGENT_PY_NOUNIT)
+		unit = MT_AGENT_PY_NOUNIT;
+	return MT_AGENT_PY_TAG | unit << 48 | (code & MT_AGENT_PY_ADDR_MASK);
+}
 
 static inline uint64_t mt_agent_rule_slot(uint64_t addr, uint32_t cap)
 {

@@ -17,6 +17,7 @@
 #include "agent/ring.h"
 #include "engine/ringdec.h"
 #include "engine/rulesrv.h"
+#include "symbols/pyframes.h"
 
 /* ---- the agent's stacks ----------------------------------------------- */
 
@@ -241,6 +242,7 @@ int mt_inj_start_reading(struct inj_engine *e)
 	st.sset_mask = sset ? e->sset_buckets - 1 : 0;
 	st.sset_shift = sset ? e->sset_shift : 0;
 	e->st.frees_sampled = sset;
+	mt_pyframes_configure(e->cfg.stacks && st.depth > 1 ? e->cfg.py : NULL, &st);
 	st.rings = 0;   /* written last */
 	mt_inj_poke(e, e->state, &st, offsetof(struct mt_agent_state, tramp_pages));
 	__atomic_store_n(&e->sh->reader_stale, 0, __ATOMIC_RELAXED);

@@ -9,6 +9,7 @@
 
 #include "agent/agent_abi.h"
 #include "symbols/discover.h"
+#include "symbols/pyframes.h"
 #include "engine/engine.h"
 #include "model/event.h"
 #include "model/stacks.h"
@@ -24,6 +25,9 @@ struct mt_inj_config {
 	struct mt_stacks *stacks;  /* where stacks are interned; NULL: callers only */
 	const char *const *debug_dirs;
 	int ndebug_dirs;
+	/* CPython in the target (pyframes.h): its frames are taken with the
+	 * stacks when supported; NULL: none */
+	const struct mt_pyinfo *py;
 };
 
 /* An engine for the stopped target T hooking SET (which must outlive it),

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "report/framecache.h"
+#include "symbols/pyframes.h"
 
 #define MAX_INLINE 8
 
@@ -67,7 +68,8 @@ static int build(struct mt_framecache *fc, struct entry *e, const uint64_t *pcs,
 		return -1;
 	struct mt_frame tmp[MAX_INLINE];
 	for (int i = 0; i < n; i++) {
-		bool ret = i > 0 || !entry;
+		/* a Python frame (pyframes.h) is no return address */
+		bool ret = (i > 0 || !entry) && !mt_pyframes_is_tagged(pcs[i]);
 		int k = mt_symbolize_pc(fc->sym, pcs[i], ret, tmp, MAX_INLINE);
 		for (int j = 0; j < k; j++) {
 			struct mt_report_frame *f = &e->frames[e->n++];

@@ -86,6 +86,8 @@ struct mt_report {
 	/* allocation entries the program binds to that memtrace does not hook
 	 * (comma-separated; discover.h): their blocks are not seen */
 	char unsupported[256];
+	/* Python frames (pyframes.h): what was found, "" when no CPython */
+	char python[128];
 	int threads;
 	double duration_s;
 	uint64_t events;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "report/report_build.h"
+#include "symbols/pyframes.h"
 
 static void symbolize_site(const struct mt_report_input *in, struct mt_report_site *rs)
 {
@@ -47,6 +48,13 @@ static bool name_by_frames(const struct mt_report_input *in, struct mt_report_si
 		names[i] = fr[i].function;
 	int k = mt_wrappers_site_index(in->wrappers, names, nf);
 	free(names);
+	/* Python code (pyframes.h): the innermost Python frame names the
+	 * site, not the interpreter's C code under it */
+	for (int i = k; i < nf; i++)
+		if (strcmp(fr[i].module, MT_PY_MODULE) == 0) {
+			k = i;
+			break;
+		}
 	const struct mt_report_frame *f = &fr[k];
 	rs->frames = fr;
 	rs->nframes = nf;
@@ -96,6 +104,7 @@ static void header(const struct mt_report_input *in, struct mt_report *r)
 		snprintf(r->allocator, sizeof r->allocator, "%s", in->set->allocator);
 		snprintf(r->unsupported, sizeof r->unsupported, "%s", in->set->unhooked);
 	}
+	snprintf(r->python, sizeof r->python, "%s", in->python ? in->python : "");
 	r->threads = in->threads;
 	r->duration_s = in->duration_s;
 	r->events = in->events;

@@ -38,6 +38,7 @@ struct mt_report_input {
 	double duration_s;
 	uint64_t events, lost_events, stacks_cut, nested_calls, in_flight;
 	int depth;                /* --depth, 0 without stacks */
+	const char *python;       /* Python frames' note (pyframes.h); NULL: none */
 	struct mt_report_rss rss;
 	const struct mt_census_report *census;  /* NULL: none (run) */
 };

@@ -6,7 +6,8 @@
  *   main;target_basic+0x11d9;leak_small_[i] 1600
  *
  * A frame is named by its function, "module+0xOFFSET" (module base name,
- * module_offset) when unnamed, "0xADDRESS" when outside any known module.
+ * module_offset) when unnamed, "0xADDRESS" when outside any known module;
+ * a Python frame (pyframes.h) "function (file:line)", as py-spy names it.
  * An inlined frame ends in "_[i]", the suffix flamegraph.pl and async-profiler
  * use for inlined frames.  The allocator's and wrappers' frames stay: they
  * are the tips of the flames.  ';' or a control character in a name (there
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "symbols/pyframes.h"
 
 struct folded_line {
 	char *stack;
@@ -49,6 +51,19 @@ static void put_frame(FILE *m, const char *function, const char *module,
 		fputs("_[i]", m);
 }
 
+/* A Python frame (pyframes.h) as py-spy folds it: "handle (service.py:10)". */
+static bool put_python(FILE *m, const struct mt_report_frame *fr)
+{
+	if (strcmp(fr->module, MT_PY_MODULE) != 0)
+		return false;
+	const char *base = strrchr(fr->file, '/');
+	put_name(m, fr->function);
+	fputs(" (", m);
+	put_name(m, base ? base + 1 : fr->file);
+	fprintf(m, ":%d)", fr->line);
+	return true;
+}
+
 /* The folded stack of S, or NULL when out of memory. */
 static char *fold(const struct mt_report_site *s)
 {
@@ -62,8 +77,9 @@ static char *fold(const struct mt_report_site *s)
 	} else {
 		for (int i = s->nframes - 1; i >= 0; i--) {
 			const struct mt_report_frame *fr = &s->frames[i];
-			put_frame(m, fr->function, fr->module, fr->module_offset, fr->address,
-				  fr->inlined);
+			if (!put_python(m, fr))
+				put_frame(m, fr->function, fr->module, fr->module_offset,
+					  fr->address, fr->inlined);
 			if (i > 0)
 				fputc(';', m);
 		}

@@ -210,6 +210,8 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "pymalloc", r->pymalloc[0] ? str(r->pymalloc) : json_null());
 	json_object_set_new(o, "unsupported", names_array(r->unsupported));
 	json_object_set_new(o, "java", r->java ? json_string(r->java) : json_null());
+	if (r->python[0])
+		json_object_set_new(o, "python", str(r->python));
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "events", json_integer((json_int_t)r->events));

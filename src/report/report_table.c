@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "symbols/pyframes.h"
 
 void mt_format_bytes(char *buf, size_t len, double bytes)
 {
@@ -76,6 +77,11 @@ static void frame_name(char *buf, size_t len, const char *function, uint64_t off
 	const char *mod = strrchr(module, '/');
 	mod = mod ? mod + 1 : module;
 	int n;
+	if (strcmp(module, MT_PY_MODULE) == 0) {   /* "handle (service.py:10)" */
+		const char *f = strrchr(file, '/');
+		snprintf(buf, len, "%s (%s:%d)", function, f ? f + 1 : file, line);
+		return;
+	}
 	if (function[0])
 		n = snprintf(buf, len, "%s+0x%" PRIx64 "%s%s%s", function, offset,
 			     mod[0] ? " (" : "", mod, mod[0] ? ")" : "");
@@ -253,6 +259,8 @@ static void header(FILE *f, const struct mt_report *r)
 			many ? "their" : "its");
 	}
 	pymalloc_line(f, r);
+	if (r->python[0])
+		fprintf(f, "%s\n", r->python);
 	unseen_line(f, r);
 	if (r->java)
 		fprintf(f, "java: %s\n", r->java);

@@ -244,6 +244,7 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 			.stacks = stacks ? s->stacks : NULL,
 			.debug_dirs = (const char *const *)s->o->debug_dirs,
 			.ndebug_dirs = s->o->ndebug_dirs,
+			.py = stacks ? &s->py : NULL,
 		};
 		s->engine = mt_inj_engine_new(s->t, &s->set, mt_tracker_event, s->tracker, &cfg);
 	} else {
@@ -257,6 +258,18 @@ static int make_engine(struct session *s, enum mt_engine_kind kind)
 	if (!s->engine)
 		return mt_fail(MT_E_INTERNAL, "cannot open the memory of PID %d", (int)s->pid);
 	return 0;
+}
+
+/* CPython in the target: its frames are named in the stacks (pyframes.h)
+ * by the agent's engine, when it takes stacks; the header says what. */
+static void python_of(struct session *s)
+{
+	mt_pyframes_detect(s->pid, &s->py);
+	if (s->py.status != MT_PY_OK)
+		return;
+	if (s->o->engine == MT_ENGINE_BREAKPOINT || !s->stacks || s->o->depth <= 1)
+		snprintf(s->py.note, sizeof s->py.note, "CPython %d.%d: Python frames not taken "
+			 "(they need the inject engine and --depth above 1)", s->py.major, s->py.minor);
 }
 
 static int install_hooks(struct session *s)
@@ -291,6 +304,7 @@ static int install_hooks(struct session *s)
 		s->stackcap = mt_stackcap_new(s->pid, s->sym, s->stacks, s->o->depth);
 	if (s->sym)
 		s->frames = mt_framecache_new(s->sym);
+	python_of(s);
 	int rc = make_engine(s, s->o->engine);
 	if (rc)
 		return rc;

@@ -17,6 +17,7 @@
 #include "session/ctlsock.h"
 #include "util/clock.h"
 #include "symbols/discover.h"
+#include "symbols/pyframes.h"
 #include "engine/engine.h"
 #include "report/framecache.h"
 #include "census/heapfreeze.h"
@@ -42,6 +43,7 @@ struct session {
 	char comm[64];
 	struct mt_target *t;
 	struct mt_alloc_set set;
+	struct mt_pyinfo py;           /* CPython in the target (pyframes.h) */
 	bool installed[MT_MAX_HOOKS];
 	char why_not[MT_MAX_HOOKS][160]; /* why set.hooks[i] is not hooked */
 	struct mt_engine *engine;

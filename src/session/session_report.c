@@ -77,6 +77,7 @@ static struct mt_report_input report_input(struct session *s)
 		.in_flight = es.in_flight,
 		/* the trace's depth, whoever asks for the report */
 		.depth = s->stacks ? s->o->depth : 0,
+		.python = s->py.note,
 		.rss = rss_of(s),
 		.census = s->spawned ? NULL : mt_session_census_report(s),
 	};

@@ -564,6 +564,18 @@ static enum mt_err modules_from_maps(struct ctx *c, uint64_t exe_bias)
 	return err;
 }
 
+/* Every file mapped executable, in map order, biases from the mappings. */
+static enum mt_err modules_from_maps_all(struct ctx *c)
+{
+	enum mt_err err = MT_E_OK;
+	for (size_t i = 0; err == MT_E_OK && i < c->maps.n; i++) {
+		const struct mt_map *m = &c->maps.v[i];
+		if (m->x && is_file_map(m))
+			err = add_module(c, map_of_path(c, m->path), 0, false, false);
+	}
+	return err;
+}
+
 struct rdebug_sym_arg {
 	uint64_t value;
 };
@@ -1028,4 +1040,61 @@ out:
 	free(c.wanted);
 	mt_maps_free(&c.maps);
 	return err;
+}
+
+/* ---- named symbols of any module (Python frames, pyframes.c) ----------- */
+
+struct want_arg {
+	struct mt_sym_want *want;
+	int n;
+	uint64_t bias;
+	const char *path;
+};
+
+static void collect_wanted(void *arg, const char *name, const GElf_Sym *sym, bool hidden)
+{
+	(void)hidden;
+	struct want_arg *a = arg;
+	if (sym->st_shndx == SHN_UNDEF || !sym->st_value)
+		return;
+	for (int i = 0; i < a->n; i++) {
+		struct mt_sym_want *w = &a->want[i];
+		if (w->addr || strcmp(w->name, name) != 0)
+			continue;
+		w->addr = a->bias + sym->st_value;
+		w->size = sym->st_size;
+		snprintf(w->module, sizeof w->module, "%s", a->path);
+	}
+}
+
+int mt_discover_symbols(pid_t pid, const char *path_part, struct mt_sym_want *want, int n)
+{
+	struct ctx c = { .pid = pid };
+	for (int i = 0; i < n; i++) {
+		want[i].addr = want[i].size = 0;
+		want[i].module[0] = 0;
+	}
+	elf_version(EV_CURRENT);
+	if (mt_maps_read(pid, &c.maps) < 0)
+		return 0;
+	int found = 0;
+	if (modules_from_maps_all(&c) == MT_E_OK) {
+		for (size_t i = 0; i < c.nmods && found < n; i++) {
+			const char *base = strrchr(c.mods[i].map->path, '/');
+			if (path_part && !strstr(base ? base + 1 : c.mods[i].map->path, path_part))
+				continue;
+			struct elf_file ef;
+			if (open_module(&c, i, &ef) < 0)
+				continue;
+			struct want_arg a = { want, n, c.mods[i].bias, c.mods[i].map->path };
+			for_each_symbol(ef.elf, SHT_DYNSYM, collect_wanted, &a);
+			elf_file_close(&ef);
+			found = 0;
+			for (int k = 0; k < n; k++)
+				found += want[k].addr != 0;
+		}
+	}
+	free(c.mods);
+	mt_maps_free(&c.maps);
+	return found;
 }

@@ -67,4 +67,16 @@ enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
 enum mt_err mt_discover_module_allocators(pid_t pid, const char *path,
 					  struct mt_alloc_set *out);
 
+/* Symbols to find by name in the .dynsym of every module mapped executable
+ * whose file name contains PATH_PART (NULL: every one), in map order, the
+ * first definition winning: ADDR (runtime), SIZE and MODULE (its path) are
+ * filled for those found, ADDR 0 for the others.  Returns how many were
+ * found. */
+struct mt_sym_want {
+	const char *name;
+	uint64_t addr, size;
+	char module[256];
+};
+int mt_discover_symbols(pid_t pid, const char *path_part, struct mt_sym_want *want, int n);
+
 #endif

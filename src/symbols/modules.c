@@ -641,6 +641,7 @@ void mt_symbolizer_destroy(struct mt_symbolizer *s)
 	free(s->rules.v);
 	free(s->gone);
 	mt_perfmap_free(&s->jit.map);
+	mt_pyframes_destroy(s->py);
 	mt_maps_free(&s->maps);
 	free(s->debug_path);
 	free(s);

@@ -553,6 +553,25 @@ static int copy_frames(const struct mt_frame *src, int n, struct mt_frame *out, 
 	return max;
 }
 
+/* A Python frame (agent_abi.h's tagged pc): named from its code object in
+ * the process (pyframes.c), module MT_PY_MODULE; not cached (a code
+ * object's memory may be reused), its reads are few and bounded. */
+static int python_frame(struct mt_symbolizer *s, uint64_t pc, struct mt_frame *out)
+{
+	memset(out, 0, sizeof *out);
+	out->address = pc;
+	snprintf(out->sym.module, sizeof out->sym.module, "%s", MT_PY_MODULE);
+	out->sym.module_offset = pc >> 48 & MT_AGENT_PY_NOUNIT;
+	if (!s->py)
+		s->py = mt_pyframes_new(s->pid);
+	if (!s->py)
+		snprintf(out->sym.function, sizeof out->sym.function, "[python]");
+	else
+		mt_pyframes_name(s->py, pc, out->sym.function, sizeof out->sym.function,
+				 out->sym.file, sizeof out->sym.file, &out->sym.line);
+	return 1;
+}
+
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		    struct mt_frame *out, int max)
 {
@@ -563,6 +582,8 @@ int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		out->address = pc;
 		return 1;
 	}
+	if (mt_pyframes_is_tagged(pc))
+		return python_frame(s, pc, out);
 	/* User-space pcs are below 2^63: room for the flag. */
 	uint64_t key = pc << 1 | is_return;
 	const struct chain *hit = cache_get(&s->chains, key);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "symbols/perfmap.h"
+#include "symbols/pyframes.h"
 #include "symbols/symbolize.h"
 #include "symbols/unwind.h"
 #include "target/maps.h"
@@ -91,6 +92,7 @@ struct mt_symbolizer {
 	struct cache chains;          /* mt_symbolize_pc: pc*2+is_return -> chain */
 	struct mt_frame scratch[MAX_CHAIN];
 	struct perfmap_file jit;
+	struct mt_pyframes *py;       /* Python frames' namer, made on first use */
 	bool downloading;             /* mt_symbolizer_downloads(s, true) */
 	uint64_t download_ns;         /* spent in searches that found nothing */
 	struct unexplained {

@@ -1,0 +1,80 @@
+/* Python frames (issue 21): CPython's frames named in the stacks, in place
+ * of its eval loop's, as py-spy --native shows them.
+ *
+ * At allocation time the agent reads the calling thread's chain of
+ * interpreter frames (agent.c, "Python frames") and puts each frame's code
+ * object and instruction index into the stack as a tagged pc
+ * (MT_AGENT_PY_TAG, agent_abi.h).  This module finds the interpreter in
+ * the process (its symbols: _PyRuntime, Py_Version, the eval loop), says
+ * which offsets the agent needs for that version, and names a tagged pc
+ * by reading its code object from the process: qualified name, file, and
+ * the line of the instruction from the code's location table.
+ *
+ * Supported: CPython 3.11 (the table below is the one place to extend).
+ * Everything read from the process is validated (object types, sizes,
+ * bounds) and every loop is bounded. */
+#ifndef MT_PYFRAMES_H
+#define MT_PYFRAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent/agent_abi.h"
+
+enum mt_py_status {
+	MT_PY_NONE = 0,        /* no CPython in the process */
+	MT_PY_OK,              /* Python frames are taken */
+	MT_PY_UNSUPPORTED,     /* CPython of a version not in the table */
+};
+
+/* The module of a Python frame (struct mt_symbol.module). */
+#define MT_PY_MODULE "[python]"
+
+struct mt_pyver;
+
+struct mt_pyinfo {
+	enum mt_py_status status;
+	int major, minor;           /* 0.0 when unknown */
+	char note[128];             /* for the header: "CPython 3.11: Python
+	                             * frames named", "Python frames: not
+	                             * supported for CPython 3.12"; "" when none */
+	uint64_t tstate;            /* &_PyRuntime's current thread state */
+	uint64_t eval_lo, eval_hi;  /* _PyEval_EvalFrameDefault's code */
+	uint64_t code_type, str_type, bytes_type; /* PyCode_Type & co */
+	const struct mt_pyver *ver;
+};
+
+/* What PID runs, from its modules' symbols and memory.  Never fails:
+ * OUT->status says. */
+void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out);
+
+/* The agent's Python fields of ST: the interpreter's when PY is MT_PY_OK,
+ * else all 0 (no Python frames taken). */
+void mt_pyframes_configure(const struct mt_pyinfo *py, struct mt_agent_state *st);
+
+/* Whether PC is a Python frame's tagged pc. */
+static inline int mt_pyframes_is_tagged(uint64_t pc)
+{
+	return (pc & MT_AGENT_PY_TAG) != 0;
+}
+
+struct mt_pyframes;
+
+/* A namer for PID's tagged pcs; detects the interpreter on first use.
+ * NULL when out of memory. */
+struct mt_pyframes *mt_pyframes_new(pid_t pid);
+void mt_pyframes_destroy(struct mt_pyframes *p);
+
+/* Names the tagged pc PC: FUNC (the code's qualified name), FILE (its
+ * co_filename) and *LINE (0 when unknown).  0, or -1 when the code object
+ * cannot be read or is no code object (FUNC then "[python]"). */
+int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen,
+		     char *file, size_t filelen, int *line);
+
+/* Pure: the line of the instruction at byte offset ADDR_BYTES in a 3.11
+ * location table TAB[0..LEN) of a code object starting at FIRSTLINE; 0
+ * when the table says none or ends before. */
+int mt_pyframes_line311(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes);
+
+#endif
