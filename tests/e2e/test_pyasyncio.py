@@ -10,12 +10,11 @@ interpreter runs on through attach and detach and exits 0.  With the
 breakpoint engine (no Python frames) the blocks must be there all the
 same, exact.  Skips (77) without /usr/bin/python3 3.11."""
 import os
-import subprocess
 import tempfile
 
 import harness
-
-PYTHON = '/usr/bin/python3'
+import pyservice
+from pyservice import Service
 N = 200
 SIZE = 2500
 BYTES_HEADER = 33   # sys.getsizeof(b'') on 64-bit CPython 3.11
@@ -54,29 +53,8 @@ main()
 STORE_LINE = SERVICE.splitlines().index(f'    STORE.append(FILL * {SIZE})  # the payload') + 1
 
 
-class Service(harness.Target):
-    """The service script run by PYTHON, spoken to like a target."""
-
-    def __init__(self, h, script):
-        self.exe = PYTHON
-        harness._Proc.__init__(self, h, [PYTHON, script], 'python3', subprocess.PIPE,
-                               None, harness.TARGET_PREEXEC)
-        self.result = harness.Result()
-
-
-def version():
-    try:
-        return subprocess.run([PYTHON, '-c', 'import sys; print(sys.version_info[:2])'],
-                              capture_output=True, text=True, timeout=60).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def test(h):
-    if not os.access(PYTHON, os.X_OK):
-        h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
-    if version() != '(3, 11)':
-        h.skip(f'{PYTHON} is not CPython 3.11 ({version()})')
+    pyservice.need_311(h)
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, 'service.py')
         with open(script, 'w') as f:

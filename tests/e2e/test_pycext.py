@@ -14,13 +14,11 @@ C compiler."""
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 import tempfile
 
 import harness
-
-PYTHON = '/usr/bin/python3'
+import pyservice
+from pyservice import PYTHON, Service, query
 N = 250
 SIZE = 3001
 
@@ -55,24 +53,6 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'targets
                       'leaky.c')
 
 
-class Service(harness.Target):
-    """The service script run by PYTHON, spoken to like a target."""
-
-    def __init__(self, h, script):
-        self.exe = PYTHON
-        harness._Proc.__init__(self, h, [PYTHON, script], 'python3', subprocess.PIPE,
-                               None, harness.TARGET_PREEXEC)
-        self.result = harness.Result()
-
-
-def query(code):
-    try:
-        r = subprocess.run([PYTHON, '-c', code], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
 def build(h, d):
     """leaky's module in D, for PYTHON; skips without headers or cc."""
     include = query('import sysconfig; print(sysconfig.get_paths()["include"])')
@@ -90,11 +70,7 @@ def build(h, d):
 
 
 def test(h):
-    if not os.access(PYTHON, os.X_OK):
-        h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
-    version = query('import sys; print(sys.version_info[:2])')
-    if version != '(3, 11)':
-        h.skip(f'{PYTHON} is not CPython 3.11 ({version})')
+    pyservice.need_311(h)
     with tempfile.TemporaryDirectory() as d:
         build(h, d)
         script = os.path.join(d, 'service.py')

@@ -29,12 +29,11 @@ header says so and that the interpreter survives.  Skips (77) when
 Debian's python3)."""
 import os
 import signal
-import subprocess
 import tempfile
 
 import harness
-
-PYTHON = '/usr/bin/python3'
+import pyservice
+from pyservice import Service
 N = 300
 
 SERVICE = '''\
@@ -96,25 +95,6 @@ WORKER_LINE = SERVICE.splitlines().index(
 OTHER_LINE = SERVICE.splitlines().index('    OTHER[i] = FILL * (SIZE + 1000)  # another payload') + 1
 
 
-class Service(harness.Target):
-    """The service script run by PYTHON, spoken to like a target."""
-
-    def __init__(self, h, script):
-        self.exe = PYTHON
-        harness._Proc.__init__(self, h, [PYTHON, script], 'python3', subprocess.PIPE,
-                               None, harness.TARGET_PREEXEC)
-        self.result = harness.Result()
-
-
-def python_version():
-    try:
-        out = subprocess.run([PYTHON, '-c', 'import sys; print(sys.version_info[:2])'],
-                             capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.strip()
-
-
 def harness_bytes_header():
     """sys.getsizeof(b'') of CPython 3.11 on 64 bits: a bytes object's
     header and its NUL, allocated with its data."""
@@ -152,10 +132,7 @@ def attach_kill9(h, t):
 
 def test(h):
     made = {}
-    if not os.access(PYTHON, os.X_OK):
-        h.skip(f'{PYTHON} is not installed (tools/setup installs it)')
-    if python_version() != '(3, 11)':
-        h.skip(f'{PYTHON} is not CPython 3.11 ({python_version()})')
+    pyservice.need_311(h)
     with tempfile.TemporaryDirectory() as d:
         script = os.path.join(d, 'service.py')
         with open(script, 'w') as f:
