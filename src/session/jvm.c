@@ -202,16 +202,26 @@ static int collect(int fd, int sigfd, double deadline, char *out, size_t cap)
 
 /* The line of OUT that says what went wrong: the first naming an
  * exception or an error, else the last non-empty one. */
+static bool line_has(const char *l, size_t n, const char *word)
+{
+	size_t k = strlen(word);
+	for (size_t i = 0; i + k <= n; i++)
+		if (strncmp(l + i, word, k) == 0)
+			return true;
+	return false;
+}
+
 static void reason(const char *out, char *buf, size_t len)
 {
 	const char *pick = NULL, *last = NULL;
-	for (const char *l = out; *l;) {
+	for (size_t at = 0; out[at];) {
+		const char *l = out + at;
 		size_t n = strcspn(l, "\n");
-		if (n && !pick && (memmem(l, n, "Exception", 9) || memmem(l, n, "rror", 4)))
+		if (n && !pick && (line_has(l, n, "Exception") || line_has(l, n, "rror")))
 			pick = l;
 		if (n)
 			last = l;
-		l += n + (l[n] == '\n');
+		at += n + (l[n] == '\n');
 	}
 	const char *l = pick ? pick : last;
 	if (!l) {
