@@ -73,6 +73,18 @@ static json_t *print_parse(const struct mt_report *r, int top, char **text)
 	return o;
 }
 
+/* R's table (mt_report_table, no --top), to be freed. */
+static char *table_of(const struct mt_report *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(mt_report_table(f, r, 0), 0);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
 static json_t *get(const json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
@@ -314,12 +326,7 @@ START_TEST(test_table_unsupported)
 	for (int i = 0; i < 3; i++) {
 		struct mt_report r = report();
 		snprintf(r.unsupported, sizeof r.unsupported, "%s", lists[i]);
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
-		ck_assert_int_eq(fclose(f), 0);
+		char *buf = table_of(&r);
 		if (lines[i])
 			ck_assert_msg(strstr(buf, lines[i]), "%s", buf);
 		else
@@ -346,12 +353,7 @@ START_TEST(test_pymalloc)
 			ck_assert(json_is_null(p));
 		json_decref(o);
 
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
-		ck_assert_int_eq(fclose(f), 0);
+		char *buf = table_of(&r);
 		const char *want = hooked ? ", allocator /usr/lib/x86_64-linux-gnu/libc.so.6 + "
 					    "pymalloc in /usr/bin/python3.11, engine breakpoint\n"
 					  : ", allocator /usr/lib/x86_64-linux-gnu/libc.so.6, engine "
@@ -380,12 +382,7 @@ START_TEST(test_java)
 		else
 			ck_assert(json_is_null(j));
 		json_decref(o);
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
-		ck_assert_int_eq(fclose(f), 0);
+		char *buf = table_of(&r);
 		char line[160];
 		snprintf(line, sizeof line, "\njava: %s\ntraced ", texts[1]);
 		if (texts[i])
@@ -408,12 +405,7 @@ START_TEST(test_stacks_cut)
 		json_t *o = print_parse(&r, 0, NULL);
 		ck_assert_int_eq(get_int(o, "stacks_cut_short"), (json_int_t)counts[i]);
 		json_decref(o);
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *f = open_memstream(&buf, &len);
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(mt_report_table(f, &r, 0), 0);
-		ck_assert_int_eq(fclose(f), 0);
+		char *buf = table_of(&r);
 		char want[64];
 		snprintf(want, sizeof want, "\nstacks: %llu cut short at a frame",
 			 (unsigned long long)counts[i]);
@@ -565,11 +557,7 @@ static json_t *rss_of(const struct mt_report *r, char **table)
 	json_t *o = print_parse(r, 0, NULL);
 	json_t *rss = json_incref(get(o, "rss"));
 	json_decref(o);
-	size_t len = 0;
-	FILE *f = open_memstream(table, &len);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(mt_report_table(f, r, 0), 0);
-	ck_assert_int_eq(fclose(f), 0);
+	*table = table_of(r);
 	return rss;
 }
 
