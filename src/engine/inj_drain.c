@@ -187,7 +187,9 @@ int mt_inj_start_reading(struct inj_engine *e)
 	int err = mt_ringdec_new(e->shm, e->rings_len, &ops, &e->dec);
 	if (err < 0)
 		return err;
-	mt_ringdec_set_evict(e->dec, !e->cfg.lossless && !can_account(e, e->cfg.stacks ? (uint32_t)e->cfg.depth : 1));
+	uint32_t depth = (uint32_t)(e->cfg.stacks ? e->cfg.depth : 1);
+	bool account = can_account(e, depth);
+	mt_ringdec_set_evict(e->dec, !e->cfg.lossless && !account);
 	/* The agent's counters run since it was loaded: ours start now. */
 	mt_ringdec_stats(e->dec, &e->at_start);
 	e->base_truncated = __atomic_load_n(&e->sh->stacks_truncated, __ATOMIC_RELAXED);
@@ -204,7 +206,6 @@ int mt_inj_start_reading(struct inj_engine *e)
 	if (!e->rs)
 		return -ENOMEM;
 	uint32_t tid_off = mt_inj_find_tid_offset(e);
-	uint32_t depth = (uint32_t)(e->cfg.stacks ? e->cfg.depth : 1);
 	struct mt_agent_state st;
 	if (mt_inj_peek(e, e->state, &st, sizeof st) < 0)
 		return -EFAULT;
@@ -218,15 +219,14 @@ int mt_inj_start_reading(struct inj_engine *e)
 	/* Accounting in the agent: the rings carry only what its table
 	 * cannot take, and the agent waits for room there, so that every
 	 * call is accounted while memtrace lives. */
-	e->account = can_account(e, st.depth);
-	if (e->account && start_counting(e) < 0)
+	if (account && start_counting(e) < 0)
 		return -ENOMEM;
-	st.flags = (e->cfg.lossless || e->account ? MT_AGENT_F_WAIT : 0) |
-		   (e->account ? MT_AGENT_F_ACCOUNT : 0);
-	st.ltab = e->account ? e->shm_target + e->rings_len + e->ltab_off : 0;
-	st.ltab_mask = e->account ? e->ltab_buckets - 1 : 0;
-	st.counts = e->account ? e->shm_target + e->rings_len + e->counts_off : 0;
-	st.counts_mask = e->account ? e->counts_per_ring - 1 : 0;
+	st.flags = (e->cfg.lossless || account ? MT_AGENT_F_WAIT : 0) |
+		   (account ? MT_AGENT_F_ACCOUNT : 0);
+	st.ltab = account ? e->shm_target + e->rings_len + e->ltab_off : 0;
+	st.ltab_mask = account ? e->ltab_buckets - 1 : 0;
+	st.counts = account ? e->shm_target + e->rings_len + e->counts_off : 0;
+	st.counts_mask = account ? e->counts_per_ring - 1 : 0;
 	/* where each thread's ring starts its search (ring.h): the agent
 	 * finds its ring without reading the region's geometry */
 	uint64_t ring0_off, stride;
@@ -347,7 +347,7 @@ static void collect_stats(struct inj_engine *e)
 				     e->base_ltab_overflows);
 	e->st.ltab_stale = SINCE(__atomic_load_n(&e->sh->ltab_stale, __ATOMIC_RELAXED),
 				 e->base_ltab_stale);
-	e->st.accounting = e->account;
+	e->st.accounting = e->acct != NULL;
 	if (e->acct) {
 		struct mt_acctread_stats as;
 		mt_acctread_stats(e->acct, &as);

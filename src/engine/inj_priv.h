@@ -69,10 +69,9 @@ struct inj_engine {
 	uint32_t sset_buckets;     /* 0: the region has none */
 	uint32_t sset_shift;
 	uint64_t stacks_unkept;    /* the agent's stacks memtrace could not read or intern */
-	/* accounting in the agent (ltab.h, inj_count.c); ltab_buckets 0: none */
+	/* accounting in the agent (ltab.h, acctread.c); ltab_buckets 0: none */
 	uint64_t ltab_off, counts_off, gcounts_off;
 	uint32_t ltab_buckets, counts_per_ring, counts_nrings;
-	bool account;              /* the agent was told to account */
 	struct mt_acctread *acct;  /* the reader of the counts; NULL: not accounting */
 	double synced_at;          /* when they were last read (mt_inj_now_s) */
 	uint64_t base_ltab_overflows, base_ltab_stale, base_joined;
