@@ -868,16 +868,84 @@ static HOT void *alloc_common(uint64_t a, uint64_t b, uint64_t c, const struct m
 	return p;
 }
 
-void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
-void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+/* With --sample-bytes almost every call is not sampled, and its whole
+ * cost is this: the thread's ring where it almost always is, its bytes
+ * off the gap to the next sample.  The ring, with its nesting count to
+ * raise around the original; NULL: the full path decides (no sampling,
+ * ring elsewhere, first call, this call sampled).  It takes a call only
+ * where begin() and sampled() would let it through untraced, with the
+ * same change to the ring. */
+static HOT struct mt_ring *skip_ring(uint64_t size)
+{
+	const struct mt_agent_state *s = &mt_agent_state;
+	uint64_t first = s->ring0;
+	uint32_t off = s->tid_off;   /* 0: gettid(), a syscall: the full path */
+	if (!s->sample_bytes || !first || !off || !__atomic_load_n(&s->rings, __ATOMIC_ACQUIRE))
+		return 0;
+	uint32_t tid = mt_agent_fs_u32(off);
+	uint64_t i = (tid * 0x9e3779b1u) & s->ring_mask;   /* mt_ring_home() */
+	struct mt_ring *r = (struct mt_ring *)(first + i * s->ring_stride);
+	if (__atomic_load_n(&r->owner, __ATOMIC_RELAXED) != tid)
+		return 0;
+	if (r->nest)
+		return r;   /* nested: only run, and not counted (begin()) */
+	int64_t left = r->sample_left;
+	int64_t next = left - (int64_t)(size ? size : 1);
+	if (left == 0 || next <= 0)
+		return 0;
+	r->sample_left = next;
+	return r;
+}
+
+static NOINLINE void *alloc1_full(uint64_t a, const struct mt_agent_hook *h, uint64_t sp,
+				  uint64_t bp)
 {
 	return alloc_common(a, 0, 0, h, sp, bp, 1);
 }
 
+static NOINLINE void *alloc1_skip(struct mt_ring *r, uint64_t a, const struct mt_agent_hook *h)
+{
+	r->nest++;
+	void *p = ((fn1)h->orig)(a);
+	r->nest--;
+	return p;
+}
+
+/* malloc and its one-argument kin.  Both ways are tail calls, so that this
+ * function has no frame: the unsampled call's (alloc1_skip) saves one
+ * register, the full one's (alloc1_full) six, as free1_seen for frees. */
+void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
+void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
+{
+	struct mt_ring *r = skip_ring(a);
+	if (__builtin_expect(!r, 0))
+		return alloc1_full(a, h, sp, bp);
+	return alloc1_skip(r, a, h);
+}
+
+static NOINLINE void *alloc2_full(uint64_t a, uint64_t b, const struct mt_agent_hook *h,
+				  uint64_t sp, uint64_t bp)
+{
+	return alloc_common(a, b, 0, h, sp, bp, 2);
+}
+
+static NOINLINE void *alloc2_skip(struct mt_ring *r, uint64_t a, uint64_t b,
+				  const struct mt_agent_hook *h)
+{
+	r->nest++;
+	void *p = ((fn2)h->orig)(a, b);
+	r->nest--;
+	return p;
+}
+
+/* calloc, memalign, aligned_alloc...: as mt_h_alloc1 */
 void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	return alloc_common(a, b, 0, h, sp, bp, 2);
+	struct mt_ring *r = skip_ring(size_of(h, a, b, 0));
+	if (__builtin_expect(!r, 0))
+		return alloc2_full(a, b, h, sp, bp);
+	return alloc2_skip(r, a, b, h);
 }
 
 void *mt_h_alloc3(uint64_t a, uint64_t b, uint64_t c, const struct mt_agent_hook *h, uint64_t sp,
@@ -920,16 +988,47 @@ static HOT uint64_t new_common(uint64_t a, uint64_t b, const struct mt_agent_hoo
 	return (uint64_t)p;
 }
 
+/* An unsampled operator new (skip_ring): its nothrow form runs nested, as
+ * a sampled one's does, so that the malloc inside is not drawn a second
+ * time; 0 (failed) lets the original run and throw. */
+static NOINLINE uint64_t new_skip(struct mt_ring *r, uint64_t a, uint64_t b,
+				  const struct mt_agent_hook *h, int nargs)
+{
+	uint64_t tag = (uint64_t)&nothrow_tag;
+	r->nest++;
+	void *p = nargs == 1 ? ((fn2)h->alt)(a, tag) : ((fn3)h->alt)(a, b, tag);
+	r->nest--;
+	return (uint64_t)p;
+}
+
+static NOINLINE uint64_t new1_full(uint64_t a, uint64_t b, const struct mt_agent_hook *h,
+				   uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 1);
+}
+
+static NOINLINE uint64_t new2_full(uint64_t a, uint64_t b, const struct mt_agent_hook *h,
+				   uint64_t sp, uint64_t bp)
+{
+	return new_common(a, b, h, sp, bp, 2);
+}
+
 uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 uint64_t mt_h_new1(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	return new_common(a, b, h, sp, bp, 1);
+	struct mt_ring *r = h->alt ? skip_ring(a) : 0;
+	if (__builtin_expect(!r, 0))
+		return new1_full(a, b, h, sp, bp);
+	return new_skip(r, a, b, h, 1);
 }
 
 uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 uint64_t mt_h_new2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	return new_common(a, b, h, sp, bp, 2);
+	struct mt_ring *r = h->alt ? skip_ring(a) : 0;
+	if (__builtin_expect(!r, 0))
+		return new2_full(a, b, h, sp, bp);
+	return new_skip(r, a, b, h, 2);
 }
 
 /* posix_memalign(&p, al, size) */
