@@ -67,7 +67,7 @@ _memtrace()
         return 0
         ;;
     --format)
-        mapfile -t COMPREPLY < <(compgen -W 'table json folded' -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W 'table json folded html' -- "$cur")
         return 0
         ;;
     --snapshot | --output | -o | --record)
@@ -82,7 +82,7 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run snapshot census leaks diff detach help'
+            opts='histo attach run snapshot census leaks diff report detach help'
         fi
         ;;
     histo)
@@ -114,8 +114,16 @@ _memtrace()
             return 0
         fi
         ;;
+    report)
+        if [[ $cur == -* ]]; then
+            opts='--output -o --top --help -h'
+        else
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return 0
+        fi
+        ;;
     help)
-        ((npos == 0)) && opts='histo attach run snapshot census leaks diff detach help'
+        ((npos == 0)) && opts='histo attach run snapshot census leaks diff report detach help'
         ;;
     *)
         return 0

@@ -81,6 +81,7 @@ complete -c memtrace -n __fish_use_subcommand -a snapshot -d 'Trace a process, t
 complete -c memtrace -n __fish_use_subcommand -a census -d 'Every live block now by C++ class and size, and the heap summary'
 complete -c memtrace -n __fish_use_subcommand -a leaks -d 'Which blocks nothing points to any more, and who holds the rest'
 complete -c memtrace -n __fish_use_subcommand -a diff -d 'Show what grew and shrank between two snapshots'
+complete -c memtrace -n __fish_use_subcommand -a report -d 'Write an HTML page over snapshots: growth charts, flame graph, census'
 complete -c memtrace -n __fish_use_subcommand -a detach -d 'Remove the hooks a memtrace killed with SIGKILL left in a process'
 complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memtrace or of a command'
 
@@ -88,7 +89,8 @@ complete -c memtrace -n __fish_use_subcommand -a help -d 'Show the usage of memt
 complete -c memtrace -n '__memtrace_using histo attach run snapshot leaks' -l duration -x -d 'Trace for at most SECONDS (0: no limit)'
 complete -c memtrace -n '__memtrace_using histo attach run diff census leaks' -l top -x -d 'Show the N sites holding the most live bytes'
 complete -c memtrace -n '__memtrace_using histo attach run diff census leaks' -l json -d 'Print the report as JSON (attach: one object per interval)'
-complete -c memtrace -n '__memtrace_using histo attach run diff' -l format -x -a 'table json folded' -d 'Output format'
+complete -c memtrace -n '__memtrace_using histo attach run' -l format -x -a 'table json folded html' -d 'Output format'
+complete -c memtrace -n '__memtrace_using diff' -l format -x -a 'table json folded' -d 'Output format'
 complete -c memtrace -n '__memtrace_using histo run' -l snapshot -r -F -d 'Also write a snapshot to FILE'
 complete -c memtrace -n '__memtrace_using snapshot census' -s o -l output -r -F -d 'The snapshot file to write'
 complete -c memtrace -n '__memtrace_using histo attach snapshot' -l no-census -d 'Take no census of the heap at attach'
@@ -98,7 +100,9 @@ complete -c memtrace -n '__memtrace_using diff' -l force -d 'Compare snapshots o
 complete -c memtrace -n '__memtrace_using leaks' -l show-reachable -d 'List every reachable group (default: the 5 largest)'
 complete -c memtrace -n '__memtrace_using leaks' -l why -x -d 'Show the chain from a root that holds a C++ class, a size or a site'
 complete -c memtrace -n '__memtrace_using leaks' -l error-exitcode -x -d 'Exit N when blocks are definitely or possibly lost'
-complete -c memtrace -n '__memtrace_using diff' -F -d 'Snapshot file'
+complete -c memtrace -n '__memtrace_using diff report' -F -d 'Snapshot file'
+complete -c memtrace -n '__memtrace_using report' -s o -l output -r -F -d 'Write the HTML page to FILE'
+complete -c memtrace -n '__memtrace_using report' -l top -x -d 'Show the N largest sites of the latest snapshot'
 complete -c memtrace -n '__memtrace_using histo run' -l stacks -d "Print each row's call stack under it"
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
@@ -111,10 +115,10 @@ complete -c memtrace -n '__memtrace_using histo attach run diff' -l group-by -x 
 complete -c memtrace -n '__memtrace_using histo attach run snapshot' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
 complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the top sites every SECONDS (default 10)'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
-complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks diff detach' -s h -l help -d 'Show the usage of this command'
+complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks diff report detach' -s h -l help -d 'Show the usage of this command'
 
 # Arguments
 complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
 complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
 complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
-complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census leaks diff detach help'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census leaks diff report detach help'

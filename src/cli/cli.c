@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "report/report_html.h"
 
 /* The command line is two tables: OPTIONS says what each option is called
  * and how its value is read; HELP_ROWS is the options section of every
@@ -16,7 +17,7 @@
  * in each of those files. */
 
 /* Which commands a help row is for: H histo, A attach, R run, S snapshot,
- * D diff, X detach, C census, L leaks. */
+ * D diff, X detach, C census, L leaks, P report. */
 #define H (1u << MT_CMD_HISTO)
 #define A (1u << MT_CMD_ATTACH)
 #define R (1u << MT_CMD_RUN)
@@ -25,7 +26,8 @@
 #define X (1u << MT_CMD_DETACH)
 #define C (1u << MT_CMD_CENSUS)
 #define L (1u << MT_CMD_LEAKS)
-#define ALL (H | A | R | S | D | X | C | L)
+#define P (1u << MT_CMD_REPORT)
+#define ALL (H | A | R | S | D | X | C | L | P)
 
 enum opt_id {
 	OPT_HELP,
@@ -97,6 +99,8 @@ static const char usage_general[] =
 	"  leaks <pid>          which blocks nothing points to any more (memcheck's\n"
 	"                       definitely, indirectly, possibly lost) and who holds the rest\n"
 	"  diff A B             what grew and shrank between two snapshots\n"
+	"  report SNAPSHOT... [-o FILE]  an HTML page over snapshots: growth charts,\n"
+	"                       flame graph, census\n"
 	"  detach <pid>         remove the hooks a memtrace killed with SIGKILL left\n"
 	"  help [COMMAND]       show help for a command\n"
 	"\n"
@@ -174,6 +178,14 @@ static const char *const usage_heads[] = {
 		"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
 		"largest growth first; sites only in B are new, only in A gone.  When both\n"
 		"snapshots hold a census of the heap, also per C++ class and per block size.\n",
+	[MT_CMD_REPORT] =
+		"usage: memtrace report SNAPSHOT... [-o FILE] [--top N]\n"
+		"\n"
+		"Write one self-contained HTML page (no network when viewed) over snapshot\n"
+		"files, e.g. copies of attach --record's taken over time: the header of the\n"
+		"latest, its sites in a sortable table, each site's live bytes over the\n"
+		"snapshots in a chart, a flame graph of live bytes by stack, and the census\n"
+		"by type.  The snapshots are ordered by the time they were taken.\n",
 	[MT_CMD_DETACH] =
 		"usage: memtrace detach <pid> [--verbose]\n"
 		"\n"
@@ -293,8 +305,10 @@ static int set_format(struct mt_options *o, const struct given *g)
 		o->format = MT_FORMAT_JSON;
 	else if (strcmp(g->val, "folded") == 0)
 		o->format = MT_FORMAT_FOLDED;
+	else if (strcmp(g->val, "html") == 0)
+		o->format = MT_FORMAT_HTML;
 	else
-		FAIL(g, "invalid --format '%s': give table, json or folded", g->val);
+		FAIL(g, "invalid --format '%s': give table, json, folded or html", g->val);
 	return 0;
 }
 
@@ -309,7 +323,12 @@ static int set_snapshot(struct mt_options *o, const struct given *g)
 static int set_output(struct mt_options *o, const struct given *g)
 {
 	if (!*g->val)
-		FAIL(g, "empty %s: give the file to write the snapshot to", g->name);
+		FAIL(g, "empty %s: give the file to write the %s to", g->name,
+		     o->cmd == MT_CMD_REPORT ? "report" : "snapshot");
+	if (o->cmd == MT_CMD_REPORT) {
+		o->report_out = g->val;
+		return 0;
+	}
 	o->snapshot_path = g->val;
 	return 0;
 }
@@ -444,7 +463,12 @@ static const struct help_row help_rows[] = {
 	  "class, a size or an allocation site (a function name)" },
 	{ OPT_ERROR_EXITCODE, L, "exit N when blocks are definitely or possibly lost" },
 	{ OPT_OUTPUT, C, "also write a snapshot holding the census to FILE" },
-	{ OPT_FORMAT, H | A | R | D,
+	{ OPT_OUTPUT, P, "write the HTML page to FILE (default: standard output)" },
+	{ OPT_TOP, P, "show the N largest sites of the latest snapshot (default 20; 0: all)" },
+	{ OPT_FORMAT, H | A | R,
+	  "table (default), json, folded (collapsed stacks for flame\n"
+	  "graphs) or html (one self-contained page; attach: at the end)" },
+	{ OPT_FORMAT, D,
 	  "table (default), json or folded (collapsed stacks for flame graphs)" },
 	{ OPT_STACKS, H | R, "print each row's call stack under it" },
 	{ OPT_SNAPSHOT, H, "also write a snapshot of the live heap to FILE" },
@@ -573,6 +597,7 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "detach") == 0) return MT_CMD_DETACH;
 	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
 	if (strcmp(s, "leaks") == 0) return MT_CMD_LEAKS;
+	if (strcmp(s, "report") == 0) return MT_CMD_REPORT;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -617,6 +642,11 @@ static int take_operand(const char *a, struct mt_options *o, const char **pid_ar
 {
 	if (o->cmd == MT_CMD_RUN)
 		FAIL("put '--' before the command to run: memtrace run [OPTIONS] -- %s", a);
+	if (o->cmd == MT_CMD_REPORT) {
+		/* argv is rewritten in place: every snapshot moves to the front */
+		o->report_files[o->nreport_files++] = (char *)a;
+		return 0;
+	}
 	if (o->cmd == MT_CMD_DIFF) {
 		if (*nfiles == 2)
 			FAIL("diff compares two snapshots: '%s', '%s' and '%s' given", files[0],
@@ -640,6 +670,19 @@ static int finish(int argc, char **argv, int i, const char *first, const char *p
 	 * one at the end, which covers every block */
 	if (o->cmd == MT_CMD_LEAKS)
 		o->no_census = true;
+	if (o->cmd == MT_CMD_DIFF && o->format == MT_FORMAT_HTML)
+		FAIL("diff has no html format: give table, json or folded");
+	if (o->format == MT_FORMAT_HTML && !mt_report_html_available())
+		FAIL("this memtrace was built without the HTML report's libraries (web/node_modules "
+		     "missing): run tools/setup, then rebuild");
+	if (o->cmd == MT_CMD_REPORT) {
+		if (o->nreport_files == 0)
+			FAIL("report needs at least one snapshot: memtrace report SNAPSHOT... -o FILE");
+		if (!mt_report_html_available())
+			FAIL("this memtrace was built without the HTML report's libraries "
+			     "(web/node_modules missing): run tools/setup, then rebuild");
+		return 0;
+	}
 	if (o->cmd == MT_CMD_DIFF) {
 		if (nfiles < 2)
 			FAIL("diff needs two snapshots: memtrace diff A B");
@@ -705,6 +748,7 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	if (rc <= 0)
 		return rc;
 	const char *first = argv[1];
+	o->report_files = argv + 2;
 	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
 
 	const char *pid_arg = NULL;

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_detach.h"
 #include "cli/cmd_diff.h"
+#include "cli/cmd_report.h"
 #include "config.h"
 #include "util/errors.h"
 #include "session/session.h"
@@ -30,6 +31,9 @@ int main(int argc, char **argv)
 	case MT_CMD_DIFF:
 		signal(SIGPIPE, SIG_IGN);
 		return mt_cmd_diff(&o);
+	case MT_CMD_REPORT:
+		signal(SIGPIPE, SIG_IGN);
+		return mt_cmd_report(&o);
 	case MT_CMD_DETACH:
 		signal(SIGPIPE, SIG_IGN);
 		return mt_cmd_detach(&o);

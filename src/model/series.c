@@ -567,3 +567,12 @@ void mt_series_sparkline(const struct mt_series *s, int width, char *buf, size_t
 	}
 	*o = 0;
 }
+
+size_t mt_series_points(const struct mt_series *s, double *t, uint64_t *bytes, size_t max)
+{
+	for (size_t i = 0; i < s->n && i < max; i++) {
+		t[i] = s->p[i].t1;
+		bytes[i] = s->p[i].last;
+	}
+	return s->n;
+}

@@ -72,6 +72,12 @@ void mt_series_trend(const struct mt_series *s, struct mt_trend_info *out);
  * slice.  Always NUL-terminated when LEN > 0; only whole cells are written. */
 void mt_series_sparkline(const struct mt_series *s, int width, char *buf, size_t len);
 
+/* The points kept, oldest first: for each, the time of its last sample
+ * (seconds since attach) into T and its live bytes then into BYTES, at most
+ * MAX of them.  Returns how many points the series holds (at most
+ * MT_SERIES_MAX_POINTS). */
+size_t mt_series_points(const struct mt_series *s, double *t, uint64_t *bytes, size_t max);
+
 /* Bytes the series holds (struct and points); constant once it is full. */
 size_t mt_series_memory(const struct mt_series *s);
 

@@ -50,6 +50,12 @@ struct mt_report_site {
 	double rate_bytes_per_min;     /* of the low points */
 	double score;                  /* evidence for growth (rank) */
 	char sparkline[160];
+	/* --format html: live bytes over time, oldest first (seconds since
+	 * attach, or Unix time for memtrace report); malloc'ed, freed by
+	 * mt_report_free; NULL and 0 when there is none */
+	double *series_t;
+	uint64_t *series_bytes;
+	size_t nseries;
 };
 
 struct mt_report_hook {

@@ -188,6 +188,10 @@ int mt_report_build(const struct mt_report_input *in, struct mt_report *r)
 
 void mt_report_free(struct mt_report *r)
 {
+	for (size_t i = 0; r->sites && i < r->nsites; i++) {
+		free(r->sites[i].series_t);
+		free(r->sites[i].series_bytes);
+	}
 	free(r->sites);
 	free(r->hooks);
 	free(r->unhooked);

@@ -173,9 +173,14 @@ static json_t *heap_json(const struct mt_census_report *c)
 	return j;
 }
 
+json_t *mt_report_json_text(const char *s)
+{
+	return str(s);
+}
+
 /* census, census_unavailable (the reason, null when there is a census)
  * and heap into O; nothing when C is NULL (run takes no census). */
-static void add_census(json_t *o, const struct mt_census_report *c)
+void mt_report_json_add_census(json_t *o, const struct mt_census_report *c)
 {
 	if (!c)
 		return;
@@ -190,7 +195,7 @@ int mt_report_census_json(FILE *f, int pid, const char *comm, const struct mt_ce
 	json_object_set_new(o, "memtrace_version", json_string(MT_VERSION));
 	json_object_set_new(o, "pid", json_integer(pid));
 	json_object_set_new(o, "comm", str(comm));
-	add_census(o, c);
+	mt_report_json_add_census(o, c);
 	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(o);
@@ -290,7 +295,7 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 		json_array_append_new(sites, j);
 	}
 	json_object_set_new(o, "sites", sites);
-	add_census(o, r->census);
+	mt_report_json_add_census(o, r->census);
 
 	int err = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
@@ -345,7 +350,7 @@ int mt_report_json_interval(FILE *f, const struct mt_report *r, int top, bool fi
 	}
 	json_object_set_new(o, "sites", sites);
 	if (final)
-		add_census(o, r->census);
+		mt_report_json_add_census(o, r->census);
 	int err = json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	fputc('\n', f);
 	json_decref(o);

@@ -22,6 +22,7 @@ enum mt_cmd {
 	MT_CMD_DETACH,    /* remove what a killed memtrace left in a process */
 	MT_CMD_CENSUS,    /* the heap as it is, by type and size; no tracing */
 	MT_CMD_LEAKS,     /* which blocks nothing points to (memcheck's classes) */
+	MT_CMD_REPORT,    /* an HTML report over snapshot files */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };
@@ -34,6 +35,7 @@ enum mt_format {
 	MT_FORMAT_TABLE,
 	MT_FORMAT_JSON,    /* attach: JSON Lines, one object per interval */
 	MT_FORMAT_FOLDED,  /* collapsed stacks for flame graphs */
+	MT_FORMAT_HTML,    /* one self-contained page (report_html.h) */
 };
 
 /* Which hook engine traces the allocator (--engine). */
@@ -64,6 +66,9 @@ struct mt_options {
 	double snapshot_every;    /* attach --snapshot-every, 0: at the end only */
 	bool force;               /* diff --force */
 	const char *diff_a, *diff_b;
+	char **report_files;      /* report: the snapshots, in argv order */
+	int nreport_files;
+	const char *report_out;   /* report -o FILE; NULL: stdout */
 	int raw_argc;             /* the command line after "memtrace" */
 	char **raw_argv;
 	int depth;                /* frames unwound above the allocator (1..MT_STACKS_MAX_DEPTH) */

@@ -14,6 +14,7 @@
 #include "model/series.h"
 #include "session/session_priv.h"
 #include "report/report_build.h"
+#include "report/report_html.h"
 #include "snapshot/snapbuild.h"
 #include "snapshot/snapshot.h"
 
@@ -161,6 +162,25 @@ static bool use_color(const struct report_opts *ro, FILE *f)
 	       !getenv("NO_COLOR");
 }
 
+/* --format html: each row's series of live bytes, from the history. */
+static void add_series(struct session *s, const struct report_opts *ro, struct mt_report *r)
+{
+	for (size_t i = 0; s->history && i < r->nsites; i++) {
+		struct mt_report_site *rs = &r->sites[i];
+		char key[600];
+		mt_report_row_key(rs, ro->group_by, key, sizeof key);
+		struct mt_history_row *h = mt_history_get(s->history, key);
+		if (!h)
+			continue;
+		rs->series_t = malloc(MT_SERIES_MAX_POINTS * sizeof *rs->series_t);
+		rs->series_bytes = malloc(MT_SERIES_MAX_POINTS * sizeof *rs->series_bytes);
+		if (!rs->series_t || !rs->series_bytes)
+			continue;  /* mt_report_free frees either */
+		rs->nseries = mt_series_points(h->series, rs->series_t, rs->series_bytes,
+					       MT_SERIES_MAX_POINTS);
+	}
+}
+
 int mt_session_print_interval(struct session *s, bool final)
 {
 	const struct report_opts ro = report_opts(s->o);
@@ -174,7 +194,10 @@ int mt_session_print_interval(struct session *s, bool final)
 			err = mt_report_json_interval(stdout, &r, ro.top, final);
 		else if (ro.format == MT_FORMAT_FOLDED)
 			err = final ? mt_report_folded(stdout, &r) : 0;
-		else
+		else if (ro.format == MT_FORMAT_HTML && final) {
+			add_series(s, &ro, &r);
+			err = mt_report_html(stdout, &r, ro.top, MT_HTML_TIME_SINCE_ATTACH);
+		} else if (ro.format != MT_FORMAT_HTML)
 			err = mt_report_growth(stdout, &r, ro.top, final);
 		if (err == 0)
 			mt_session_hints_print(s, &r, ro.top);
@@ -194,6 +217,8 @@ static int print_report(struct session *s, const struct report_opts *ro, FILE *f
 			err = mt_report_json(f, &r, ro->top);
 		else if (ro->format == MT_FORMAT_FOLDED)
 			err = mt_report_folded(f, &r);
+		else if (ro->format == MT_FORMAT_HTML)
+			err = mt_report_html(f, &r, ro->top, MT_HTML_TIME_SINCE_ATTACH);
 		else
 			err = mt_report_table(f, &r, ro->top);
 		if (err == 0 && f == stdout)

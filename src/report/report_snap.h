@@ -1,0 +1,23 @@
+/* memtrace report: a report (report.h) from snapshot files, for the HTML
+ * page.  Pure: the snapshots are read by the caller. */
+#ifndef MT_REPORT_SNAP_H
+#define MT_REPORT_SNAP_H
+
+#include <stddef.h>
+
+#include "report/report.h"
+#include "snapshot/snapshot.h"
+
+/* Fill R from SNAPS[0..N) (N >= 1), taken in any order: the header and
+ * the rows are the latest snapshot's (by time taken), one row per stack,
+ * largest first; the census is the latest one any snapshot holds.  Each
+ * row's series is its live bytes in every snapshot, by Unix time, summed
+ * over the stacks of that snapshot that match it as diff matches them
+ * (diff.h: a frame is its module's build-id, or file name, and offset).
+ * *FRAMES gets the array the rows' stacks point into: free() it after
+ * mt_report_free(R).  The strings point into the snapshots, which must
+ * outlive R.  0, or -ENOMEM. */
+int mt_report_from_snapshots(struct mt_snapshot *const *snaps, size_t n, struct mt_report *r,
+			     struct mt_report_frame **frames);
+
+#endif
