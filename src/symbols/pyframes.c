@@ -93,6 +93,19 @@ static int minor_from_path(const char *path)
 	return p && p[8] >= '0' && p[8] <= '9' ? atoi(p + 8) : 0;
 }
 
+/* Whether a path's "python3.X" is a free-threaded build's ("python3.13t"). */
+static bool free_threaded(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	const char *p = strstr(base ? base + 1 : path, "python3.");
+	if (!p)
+		return false;
+	p += 8;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == 't';
+}
+
 void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 {
 	memset(out, 0, sizeof *out);
@@ -114,7 +127,9 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 	} else if ((out->minor = minor_from_path(w[W_RUNTIME].module)) != 0) {
 		out->major = 3;
 	}
-	for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+	/* a free-threaded build (python3.13t) lays its objects out otherwise */
+	bool nogil = free_threaded(w[W_RUNTIME].module);
+	for (size_t i = 0; i < sizeof versions / sizeof versions[0] && !nogil; i++)
 		if (versions[i].major == out->major && versions[i].minor == out->minor)
 			out->ver = &versions[i];
 	bool have = w[W_EVAL].addr && w[W_EVAL].size && w[W_CODE].addr && w[W_STR].addr &&
@@ -123,8 +138,8 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 		out->status = MT_PY_UNSUPPORTED;
 		if (out->major)
 			snprintf(out->note, sizeof out->note,
-				 "Python frames: not supported for CPython %d.%d", out->major,
-				 out->minor);
+				 "Python frames: not supported for CPython %d.%d%s", out->major,
+				 out->minor, nogil ? " (free-threaded)" : "");
 		else
 			snprintf(out->note, sizeof out->note,
 				 "Python frames: not supported for this CPython (version unknown)");
