@@ -6,6 +6,7 @@ version the test needs."""
 import glob
 import os
 import subprocess
+import sys
 
 import harness
 
@@ -56,3 +57,14 @@ def pyenv(h, minor):
     if v != f'(3, {minor})':
         h.skip(f'{found[-1]} is not CPython 3.{minor} ({v})')
     return found[-1]
+
+
+def chosen(h):
+    """The interpreter an e2e test's argument names and its version "3.N":
+    none is Debian's (3.11, skips unless it is), 3.N is pyenv's."""
+    arg = sys.argv[1] if len(sys.argv) > 1 else ''
+    if not arg:
+        need_311(h)
+        return PYTHON, '3.11'
+    ver = arg.partition('-')[0]
+    return pyenv(h, int(ver.split('.')[1])), ver

@@ -104,13 +104,8 @@ def interpreter(h, d):
     """The interpreter this run takes (argv[1]: none, 3.N or 3.N-stripped),
     its environment and its version "3.N"; a stripped copy of its
     libpython (or of itself when static) in D."""
-    arg = sys.argv[1] if len(sys.argv) > 1 else ''
-    if not arg:
-        pyservice.need_311(h)
-        return pyservice.PYTHON, None, '3.11'
-    ver, _, how = arg.partition('-')
-    minor = int(ver.split('.')[1])
-    python = pyservice.pyenv(h, minor)
+    python, ver = pyservice.chosen(h)
+    how = sys.argv[1].partition('-')[2] if len(sys.argv) > 1 else ''
     if how != 'stripped':
         return python, None, ver
     lib = os.path.join(os.path.dirname(os.path.dirname(python)), 'lib',
