@@ -110,8 +110,8 @@ def interpreter(h, d):
         return python, None, ver
     lib = os.path.join(os.path.dirname(os.path.dirname(python)), 'lib',
                        f'libpython{ver}.so.1.0')
-    if not shutil.which('strip'):
-        h.skip('no strip (binutils)')
+    if not shutil.which('strip') or not shutil.which('readelf'):
+        h.skip('no strip or readelf (binutils)')
     if not os.path.exists(lib):
         # a static interpreter: strip the executable itself, found where
         # it was (its standard library through PYTHONHOME)
