@@ -241,32 +241,46 @@ struct walk {
 
 /* ---- Python frames (issue 21) ----------------------------------------- *
  *
- * An activation of CPython's eval loop (3.11: _PyEval_EvalFrameDefault)
- * keeps a _PyCFrame in its own C frame, linked to the one of the
- * activation it was called under (previous), the innermost one in the
- * thread state (PyThreadState.cframe); each _PyCFrame's current_frame
- * starts the chain of Python frames that activation runs
- * (_PyInterpreterFrame, linked by previous), up to the one it was entered
- * with (is_entry).  So the native frame whose stack holds a _PyCFrame is
- * that activation, wherever its code is (a GCC .cold part included), and
- * the Python frames it runs take its place in the stack: each one a tagged
- * pc (agent_abi.h) of its code object and instruction index, named by
- * memtrace.  An activation that has not linked its _PyCFrame yet stays a
- * native frame.
+ * Each activation of CPython's eval loop (_PyEval_EvalFrameDefault) runs
+ * Python frames; the native frame of that activation gives its place in
+ * the stack to them, each one a tagged pc (agent_abi.h) of its code object
+ * and instruction index, named by memtrace.  How the activations are told
+ * apart depends on the version (py_kind):
+ *
+ * - 3.9, 3.10 (FRAMEOBJ): one PyFrameObject per activation, the thread
+ *   state's frame the innermost, linked by f_back: the native frames in
+ *   the eval loop's code take them in order.
+ * - 3.11 (CFRAME): an activation keeps a _PyCFrame in its own C frame,
+ *   linked to the one of the activation it was called under (previous),
+ *   the innermost one in the thread state; its current_frame starts the
+ *   chain of _PyInterpreterFrames that activation runs (previous), up to
+ *   the one it was entered with (is_entry).
+ * - 3.12, 3.13 (ENTRY_CF, ENTRY): one chain of _PyInterpreterFrames from
+ *   the thread state (3.12: its _PyCFrame's current_frame; 3.13: its
+ *   current_frame); each activation pushes an entry frame of its own (owner
+ *   FRAME_OWNED_BY_CSTACK), kept in its C frame, after which come the
+ *   frames of the activation it was called under.
+ * With a marker in the C stack (3.11+), the native frame whose stack holds
+ * it is that activation, wherever its code is (a GCC .cold part included);
+ * an activation that has not linked it yet stays a native frame.
  *
  * Only the calling thread's own chain is read, and only while it is the
  * interpreter's current thread (it holds the GIL: its frames do not change
  * under it): every pointer non-zero, 8-aligned and in user space, every
- * _PyCFrame inside the native frame being walked, at most PY_MAX_FRAMES
- * Python frames per stack.  A stack that goes through the eval loop is
- * never put in the stack cache (ltab.h): it replays native walks, and the
- * Python frames change where the native stack does not. */
+ * marker inside the native frame being walked, at most PY_MAX_FRAMES
+ * Python frames per stack and as many frames looked through for a marker.
+ * A stack that goes through the eval loop is never put in the stack cache
+ * (ltab.h): it replays native walks, and the Python frames change where
+ * the native stack does not. */
 #define PY_MAX_FRAMES 128
 
 struct pywalk {
 	int state;          /* 0: not looked yet, 1: reading, 2: done */
-	uint64_t cf;        /* the next activation's _PyCFrame */
+	uint64_t cf;        /* the marker of the next activation: its
+	                       _PyCFrame (3.11), its entry frame (3.12+) */
+	uint64_t f;         /* the next frame to name (3.9, 3.10, 3.12+) */
 	uint32_t left;      /* Python frames still allowed */
+	uint32_t looks;     /* frames still allowed to look through */
 };
 
 static inline int py_ptr_ok(uint64_t p)
@@ -279,32 +293,93 @@ static inline uint64_t py_load(uint64_t base, uint16_t off)
 	return *(const volatile uint64_t *)(base + off);
 }
 
-/* The thread's innermost _PyCFrame, when it is the current thread. */
+static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
+{
+	return s->py_tstate && ra - 1 >= s->py_eval_lo && ra - 1 < s->py_eval_hi;
+}
+
+/* ENTRY kinds: the entry frame that ends the run of frames from pw->f,
+ * in pw->cf; done when there is none. */
+static void py_next_entry(const struct mt_agent_state *s, struct pywalk *pw)
+{
+	for (uint64_t f = pw->f; py_ptr_ok(f) && pw->looks; f = py_load(f, s->py_fr_prev)) {
+		pw->looks--;
+		if (*(const volatile uint8_t *)(f + s->py_fr_entry) == MT_AGENT_PY_OWNED_BY_CSTACK) {
+			pw->cf = f;
+			return;
+		}
+	}
+	pw->state = 2;
+}
+
+/* The thread's innermost frame or _PyCFrame, when it is the current
+ * thread. */
 static void py_start(const struct mt_agent_state *s, struct pywalk *pw)
 {
 	pw->state = 2;
 	uint64_t ts = __atomic_load_n((const uint64_t *)s->py_tstate, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < 2 && s->py_ts_deref[i]; i++) {
+		if (!py_ptr_ok(ts) ||
+		    (i == 1 && s->py_gil_locked &&
+		     *(const volatile int32_t *)(ts + s->py_gil_locked) != 1))
+			return;
+		ts = py_load(ts, s->py_ts_deref[i]);
+	}
 	if (!py_ptr_ok(ts) || py_load(ts, s->py_ts_thread) != mt_agent_tp())
 		return;
-	uint64_t cf = py_load(ts, s->py_ts_cframe);
-	if (!py_ptr_ok(cf))
+	uint64_t x = py_load(ts, s->py_ts_frame);
+	if (s->py_kind == MT_AGENT_PY_ENTRY_CF && py_ptr_ok(x))
+		x = py_load(x, s->py_cf_frame);
+	if (!py_ptr_ok(x))
 		return;
-	pw->cf = cf;
 	pw->left = PY_MAX_FRAMES;
+	pw->looks = PY_MAX_FRAMES;
 	pw->state = 1;
+	if (s->py_kind == MT_AGENT_PY_CFRAME) {
+		pw->cf = x;
+		return;
+	}
+	pw->f = x;
+	if (s->py_kind != MT_AGENT_PY_FRAMEOBJ)
+		py_next_entry(s, pw);
 }
 
-/* The native frame at PCS[N] spans [SP, CFA) of the stack: when it holds
- * the next _PyCFrame, the Python frames of that activation replace it.
- * Returns how many took its place (0: it stays). */
-static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw, uint64_t sp,
-			      uint64_t cfa, uint64_t *pcs, uint32_t n, uint32_t max)
+/* The code unit at the instruction pointer INSTR of CODE, or none. */
+static inline uint64_t py_unit(const struct mt_agent_state *s, uint64_t code, uint64_t instr)
 {
-	if (pw->state == 0)
-		py_start(s, pw);
-	uint64_t cf = pw->cf;
-	if (pw->state != 1 || cf < sp || cf + 8 > cfa)
+	uint64_t units = code + s->py_co_code;
+	return instr >= units && !(instr & 1) ? (instr - units) / 2 : MT_AGENT_PY_NOUNIT;
+}
+
+/* 3.9, 3.10: the native frame PC, when in the eval loop, takes the next
+ * PyFrameObject's place. */
+static uint32_t py_frameobj(const struct mt_agent_state *s, struct pywalk *pw, uint64_t pc,
+			    uint64_t *out)
+{
+	uint64_t f = pw->f;
+	if (!in_eval(s, pc))
 		return 0;
+	uint64_t code = py_load(f, s->py_fr_code);
+	int32_t lasti = *(const volatile int32_t *)(f + s->py_fr_instr);
+	uint64_t next = py_load(f, s->py_fr_prev);
+	if (!py_ptr_ok(code)) {
+		pw->state = 2;
+		return 0;
+	}
+	*out = mt_agent_py_pc(code, lasti < 0 ? MT_AGENT_PY_NOUNIT
+					      : (uint64_t)lasti >> s->py_lasti_shift);
+	if (!py_ptr_ok(next) || !--pw->left)
+		pw->state = 2;
+	pw->f = next;
+	return 1;
+}
+
+/* 3.11: the frames of the activation whose _PyCFrame is pw->cf, into
+ * PCS[N..MAX); the next _PyCFrame. */
+static uint32_t py_cframe(const struct mt_agent_state *s, struct pywalk *pw, uint64_t *pcs,
+			  uint32_t n, uint32_t max)
+{
+	uint64_t cf = pw->cf;
 	uint32_t k = n;
 	uint64_t f = py_load(cf, s->py_cf_frame);
 	while (py_ptr_ok(f) && k < max && pw->left) {
@@ -314,10 +389,7 @@ static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw,
 		int entry = *(const volatile uint8_t *)(f + s->py_fr_entry) != 0;
 		if (!py_ptr_ok(code))
 			break;
-		uint64_t units = code + s->py_co_code;
-		uint64_t unit = instr >= units && !(instr & 1) ? (instr - units) / 2
-							       : MT_AGENT_PY_NOUNIT;
-		pcs[k++] = mt_agent_py_pc(code, unit);
+		pcs[k++] = mt_agent_py_pc(code, py_unit(s, code, instr));
 		if (entry)
 			break;
 		f = py_load(f, s->py_fr_prev);
@@ -330,9 +402,43 @@ static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw,
 	return k - n;
 }
 
-static inline int in_eval(const struct mt_agent_state *s, uint64_t ra)
+/* 3.12+: the frames from pw->f up to the entry frame pw->cf, into
+ * PCS[N..MAX); then the run after it and its entry frame. */
+static uint32_t py_entry(const struct mt_agent_state *s, struct pywalk *pw, uint64_t *pcs,
+			 uint32_t n, uint32_t max)
 {
-	return s->py_tstate && ra - 1 >= s->py_eval_lo && ra - 1 < s->py_eval_hi;
+	uint32_t k = n;
+	uint64_t f = pw->f;
+	while (f != pw->cf && py_ptr_ok(f) && k < max && pw->left) {
+		pw->left--;
+		uint64_t code = py_load(f, s->py_fr_code);
+		uint64_t instr = py_load(f, s->py_fr_instr);
+		if (!py_ptr_ok(code))
+			break;
+		pcs[k++] = mt_agent_py_pc(code, py_unit(s, code, instr));
+		f = py_load(f, s->py_fr_prev);
+	}
+	pw->f = py_load(pw->cf, s->py_fr_prev);
+	py_next_entry(s, pw);
+	return k - n;
+}
+
+/* The native frame at PCS[N] spans [SP, CFA) of the stack: when it is an
+ * activation of the eval loop, the Python frames it runs replace it.
+ * Returns how many took its place (0: it stays). */
+static uint32_t py_activation(const struct mt_agent_state *s, struct pywalk *pw, uint64_t sp,
+			      uint64_t cfa, uint64_t *pcs, uint32_t n, uint32_t max)
+{
+	if (pw->state == 0)
+		py_start(s, pw);
+	if (pw->state != 1)
+		return 0;
+	if (s->py_kind == MT_AGENT_PY_FRAMEOBJ)
+		return py_frameobj(s, pw, pcs[n], &pcs[n]);
+	if (pw->cf < sp || pw->cf + 8 > cfa)
+		return 0;
+	return s->py_kind == MT_AGENT_PY_CFRAME ? py_cframe(s, pw, pcs, n, max)
+						: py_entry(s, pw, pcs, n, max);
 }
 
 static uint32_t unwind(struct mt_agent_shared *sh, uint64_t entry, uint64_t sp, uint64_t bp,

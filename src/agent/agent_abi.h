@@ -58,7 +58,7 @@
 #include "model/stacks.h"
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 8u
+#define MT_AGENT_VERSION 9u
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 #define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
@@ -120,7 +120,7 @@ struct mt_agent_hook_rec {
  * first page, wiped in a forked child) and never the records (the second
  * page, inherited by a forked child). */
 #define MT_AGENT_RECORDS_OFF 4096u
-#define MT_AGENT_CONFIG_BYTES 160u
+#define MT_AGENT_CONFIG_BYTES 168u
 struct mt_agent_state {
 	/* ---- configuration: MADV_WIPEONFORK ---- */
 	uint64_t magic;        /* MT_AGENT_STATE_MAGIC once configured */
@@ -149,19 +149,32 @@ struct mt_agent_state {
 	/* Python frames (issue 21, symbols/pyframes.h, agent.c): each native
 	 * frame of the eval loop gives its place to the Python frames it runs
 	 * (tagged pcs, MT_AGENT_PY_TAG).  py_tstate 0: none.  Offsets are in
-	 * bytes. */
-	uint64_t py_tstate;    /* the address of the current PyThreadState * */
+	 * bytes; how they are used depends on py_kind (MT_AGENT_PY_*). */
+	uint64_t py_tstate;    /* the address of a pointer that leads to the
+	                          current PyThreadState * (through py_ts_deref) */
 	uint64_t py_eval_lo;   /* the eval loop's code, [lo, hi) */
 	uint64_t py_eval_hi;
 	uint16_t py_ts_thread; /* PyThreadState: its thread's pthread_self() */
-	uint16_t py_ts_cframe; /* PyThreadState: the _PyCFrame * */
+	uint16_t py_ts_frame;  /* PyThreadState: the _PyCFrame * (3.11, 3.12),
+	                          the current frame (3.9, 3.10, 3.13) */
 	uint16_t py_cf_frame;  /* _PyCFrame: the current _PyInterpreterFrame * */
 	uint16_t py_cf_prev;   /* _PyCFrame: the previous _PyCFrame * */
-	uint16_t py_fr_code;   /* _PyInterpreterFrame: f_code */
-	uint16_t py_fr_prev;   /* _PyInterpreterFrame: previous */
-	uint16_t py_fr_instr;  /* _PyInterpreterFrame: prev_instr */
-	uint16_t py_fr_entry;  /* _PyInterpreterFrame: is_entry (a byte) */
+	uint16_t py_fr_code;   /* a frame's code object (f_code, f_executable) */
+	uint16_t py_fr_prev;   /* a frame's caller (previous, f_back) */
+	uint16_t py_fr_instr;  /* a frame's instruction: a pointer (prev_instr,
+	                          instr_ptr) or an int32 index (f_lasti) */
+	uint16_t py_fr_entry;  /* _PyInterpreterFrame: is_entry (3.11) or owner
+	                          (3.12, 3.13; a byte) */
 	uint16_t py_co_code;   /* PyCodeObject: its code units */
+	uint8_t py_kind;       /* MT_AGENT_PY_*: which frames and links */
+	uint8_t py_lasti_shift; /* f_lasti >> this = the code unit (3.9: 1) */
+	uint16_t py_ts_deref[2]; /* then load *(ts + off) for each non-zero one:
+	                          3.12+ find the GIL holder through the main
+	                          interpreter (interp->ceval.gil->last_holder) */
+	uint16_t py_gil_locked; /* 3.12+: the GIL's locked flag (an int32 in
+	                          what py_ts_deref[0] leads to): its holder is
+	                          only read while it is taken, never a thread
+	                          state freed after its thread dropped it */
 	uint16_t py_pad[3];
 	uint8_t config_pad[MT_AGENT_RECORDS_OFF - MT_AGENT_CONFIG_BYTES];
 	/* ---- records: inherited by a forked child ---- */
@@ -296,6 +309,23 @@ struct mt_agent_shared {
 	                                still held (its free was not seen) */
 	uint64_t reserved[3];
 };
+
+/* py_kind: how the agent walks CPython's frames (agent.c, Python frames).
+ * FRAMEOBJ (3.9, 3.10): one PyFrameObject per activation of the eval
+ * loop, linked by f_back from the thread state's frame.  CFRAME (3.11):
+ * a _PyCFrame in each activation's C frame, its _PyInterpreterFrames up to
+ * the one marked is_entry.  ENTRY_CF (3.12) and ENTRY (3.13): one chain of
+ * _PyInterpreterFrames from the thread state (through its _PyCFrame in
+ * 3.12), with an entry frame (owner MT_AGENT_PY_OWNED_BY_CSTACK) in each
+ * activation's C frame after the frames it runs. */
+enum {
+	MT_AGENT_PY_NONE = 0,
+	MT_AGENT_PY_FRAMEOBJ,
+	MT_AGENT_PY_CFRAME,
+	MT_AGENT_PY_ENTRY_CF,
+	MT_AGENT_PY_ENTRY,
+};
+#define MT_AGENT_PY_OWNED_BY_CSTACK 3
 
 /* A Python frame in a stack's pcs: the tag bit (no user-space address
  * has it), the instruction's index in code units (MT_AGENT_PY_NOUNIT when

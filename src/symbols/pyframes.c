@@ -10,24 +10,68 @@
 #include "symbols/pyframes.h"
 #include "target/memio.h"
 
+/* How a code object maps its instructions to lines. */
+enum py_lines { LINES_LNOTAB, LINES_310, LINES_311 };
+
 struct mt_pyver {
 	int major, minor;
-	uint16_t rt_tstate;      /* _PyRuntime.gilstate.tstate_current */
-	uint16_t ts_thread, ts_cframe, cf_frame, cf_prev;
+	uint8_t kind;            /* MT_AGENT_PY_* (agent_abi.h) */
+	uint8_t lines;           /* enum py_lines */
+	uint8_t lasti_shift;     /* f_lasti in bytes (3.9): 1 */
+	uint16_t rt_tstate;      /* _PyRuntime: gilstate.tstate_current (up
+	                            to 3.11), interpreters.main (3.12+) */
+	uint16_t ts_deref[2];    /* 3.12+: interp->ceval.gil, ->last_holder */
+	uint16_t gil_locked;     /* 3.12+: the GIL's locked */
+	uint16_t ts_thread, ts_frame, cf_frame, cf_prev;
 	uint16_t fr_code, fr_prev, fr_instr, fr_entry;
+	/* co_name where there is no co_qualname (up to 3.10); co_lnotab
+	 * (3.9) or co_linetable */
 	uint16_t co_firstlineno, co_filename, co_qualname, co_linetable, co_code;
 	/* str: a compact ASCII one's data; a compact one's UTF-8 length,
 	 * UTF-8 and data (3.12 dropped wstr: these move) */
 	uint16_t str_ascii_data, str_utf8_len, str_utf8, str_compact_data;
 };
 
+/* Offsets from each version's headers (offsetof with Py_BUILD_CORE on
+ * pyenv's builds, x86_64), the same for a static and a shared
+ * interpreter.  The current thread state: _PyRuntime's up to 3.11; 3.12
+ * keeps it in a thread-local variable only (_Py_tss_tstate), so from there
+ * on the agent takes the main interpreter's GIL holder, while the GIL is
+ * taken (a thread that runs Python code holds it). */
 static const struct mt_pyver versions[] = {
-	{ .major = 3, .minor = 11, .rt_tstate = 576,
-	  .ts_thread = 152, .ts_cframe = 56, .cf_frame = 8, .cf_prev = 16,
+	{ .major = 3, .minor = 9, .kind = MT_AGENT_PY_FRAMEOBJ, .lines = LINES_LNOTAB,
+	  .lasti_shift = 1, .rt_tstate = 568,
+	  .ts_thread = 176, .ts_frame = 24, .fr_code = 32, .fr_prev = 24, .fr_instr = 104,
+	  .co_firstlineno = 40, .co_filename = 104, .co_qualname = 112, .co_linetable = 120,
+	  .co_code = 0, .str_ascii_data = 48, .str_utf8_len = 48, .str_utf8 = 56,
+	  .str_compact_data = 72 },
+	{ .major = 3, .minor = 10, .kind = MT_AGENT_PY_FRAMEOBJ, .lines = LINES_310,
+	  .rt_tstate = 568,
+	  .ts_thread = 176, .ts_frame = 24, .fr_code = 32, .fr_prev = 24, .fr_instr = 96,
+	  .co_firstlineno = 40, .co_filename = 104, .co_qualname = 112, .co_linetable = 120,
+	  .co_code = 0, .str_ascii_data = 48, .str_utf8_len = 48, .str_utf8 = 56,
+	  .str_compact_data = 72 },
+	{ .major = 3, .minor = 11, .kind = MT_AGENT_PY_CFRAME, .lines = LINES_311,
+	  .rt_tstate = 576,
+	  .ts_thread = 152, .ts_frame = 56, .cf_frame = 8, .cf_prev = 16,
 	  .fr_code = 32, .fr_prev = 48, .fr_instr = 56, .fr_entry = 68,
 	  .co_firstlineno = 72, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
 	  .co_code = 184, .str_ascii_data = 48, .str_utf8_len = 48, .str_utf8 = 56,
 	  .str_compact_data = 72 },
+	{ .major = 3, .minor = 12, .kind = MT_AGENT_PY_ENTRY_CF, .lines = LINES_311,
+	  .rt_tstate = 48, .ts_deref = { 384, 8 }, .gil_locked = 16,
+	  .ts_thread = 136, .ts_frame = 56, .cf_frame = 0, .cf_prev = 8,
+	  .fr_code = 0, .fr_prev = 8, .fr_instr = 56, .fr_entry = 70,
+	  .co_firstlineno = 68, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
+	  .co_code = 192, .str_ascii_data = 40, .str_utf8_len = 40, .str_utf8 = 48,
+	  .str_compact_data = 56 },
+	{ .major = 3, .minor = 13, .kind = MT_AGENT_PY_ENTRY, .lines = LINES_311,
+	  .rt_tstate = 640, .ts_deref = { 16, 8 }, .gil_locked = 16,
+	  .ts_thread = 152, .ts_frame = 72,
+	  .fr_code = 0, .fr_prev = 8, .fr_instr = 56, .fr_entry = 70,
+	  .co_firstlineno = 68, .co_filename = 112, .co_qualname = 128, .co_linetable = 136,
+	  .co_code = 200, .str_ascii_data = 40, .str_utf8_len = 40, .str_utf8 = 48,
+	  .str_compact_data = 56 },
 };
 
 /* The object header, str's length and state, and bytes' data (3.9-3.13
@@ -47,6 +91,19 @@ static int minor_from_path(const char *path)
 {
 	const char *p = strstr(path, "python3.");
 	return p && p[8] >= '0' && p[8] <= '9' ? atoi(p + 8) : 0;
+}
+
+/* Whether a path's "python3.X" is a free-threaded build's ("python3.13t"). */
+static bool free_threaded(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	const char *p = strstr(base ? base + 1 : path, "python3.");
+	if (!p)
+		return false;
+	p += 8;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == 't';
 }
 
 void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
@@ -70,7 +127,9 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 	} else if ((out->minor = minor_from_path(w[W_RUNTIME].module)) != 0) {
 		out->major = 3;
 	}
-	for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
+	/* a free-threaded build (python3.13t) lays its objects out otherwise */
+	bool nogil = free_threaded(w[W_RUNTIME].module);
+	for (size_t i = 0; i < sizeof versions / sizeof versions[0] && !nogil; i++)
 		if (versions[i].major == out->major && versions[i].minor == out->minor)
 			out->ver = &versions[i];
 	bool have = w[W_EVAL].addr && w[W_EVAL].size && w[W_CODE].addr && w[W_STR].addr &&
@@ -79,8 +138,8 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 		out->status = MT_PY_UNSUPPORTED;
 		if (out->major)
 			snprintf(out->note, sizeof out->note,
-				 "Python frames: not supported for CPython %d.%d", out->major,
-				 out->minor);
+				 "Python frames: not supported for CPython %d.%d%s", out->major,
+				 out->minor, nogil ? " (free-threaded)" : "");
 		else
 			snprintf(out->note, sizeof out->note,
 				 "Python frames: not supported for this CPython (version unknown)");
@@ -100,15 +159,22 @@ void mt_pyframes_detect(pid_t pid, struct mt_pyinfo *out)
 void mt_pyframes_configure(const struct mt_pyinfo *py, struct mt_agent_state *st)
 {
 	st->py_tstate = st->py_eval_lo = st->py_eval_hi = 0;
-	st->py_ts_thread = st->py_ts_cframe = st->py_cf_frame = st->py_cf_prev = 0;
+	st->py_ts_thread = st->py_ts_frame = st->py_cf_frame = st->py_cf_prev = 0;
 	st->py_fr_code = st->py_fr_prev = st->py_fr_instr = st->py_fr_entry = st->py_co_code = 0;
+	st->py_kind = st->py_lasti_shift = 0;
+	st->py_ts_deref[0] = st->py_ts_deref[1] = st->py_gil_locked = 0;
 	if (!py || py->status != MT_PY_OK)
 		return;
 	const struct mt_pyver *v = py->ver;
 	st->py_eval_lo = py->eval_lo;
 	st->py_eval_hi = py->eval_hi;
+	st->py_kind = v->kind;
+	st->py_lasti_shift = v->lasti_shift;
+	st->py_ts_deref[0] = v->ts_deref[0];
+	st->py_ts_deref[1] = v->ts_deref[1];
+	st->py_gil_locked = v->gil_locked;
 	st->py_ts_thread = v->ts_thread;
-	st->py_ts_cframe = v->ts_cframe;
+	st->py_ts_frame = v->ts_frame;
 	st->py_cf_frame = v->cf_frame;
 	st->py_cf_prev = v->cf_prev;
 	st->py_fr_code = v->fr_code;
@@ -279,6 +345,39 @@ int mt_pyframes_line311(const uint8_t *tab, size_t len, int firstline, uint64_t 
 	return 0;
 }
 
+/* 3.9's co_lnotab: pairs (byte offset delta, signed line delta); an
+ * instruction's line is the one reached before the offsets pass it. */
+int mt_pyframes_line39(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes)
+{
+	int line = firstline;
+	uint64_t addr = 0;
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		addr += tab[i];
+		if (addr > addr_bytes)
+			break;
+		line += (int8_t)tab[i + 1];
+	}
+	return line < 0 ? 0 : line;
+}
+
+/* 3.10's co_linetable: pairs (byte length of a range, signed line delta
+ * from the previous range's line, -128: the range has no line). */
+int mt_pyframes_line310(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes)
+{
+	int line = firstline;
+	uint64_t end = 0;
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		uint64_t start = end;
+		end += tab[i];
+		int8_t d = (int8_t)tab[i + 1];
+		if (d != -128)
+			line += d;
+		if (addr_bytes >= start && addr_bytes < end)
+			return d == -128 || line < 0 ? 0 : line;
+	}
+	return 0;
+}
+
 static void detect_once(struct mt_pyframes *p)
 {
 	if (!p->detected) {
@@ -300,7 +399,8 @@ int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t func
 	uint64_t code = pc & MT_AGENT_PY_ADDR_MASK;
 	uint64_t unit = pc >> 48 & MT_AGENT_PY_NOUNIT;
 	uint8_t co[256];
-	if (v->co_code > sizeof co || (code & 7) || mt_mem_read(p->pid, code, co, v->co_code) < 0)
+	size_t need = v->co_linetable + 8u;   /* the last field read */
+	if (need > sizeof co || (code & 7) || mt_mem_read(p->pid, code, co, need) < 0)
 		return -1;
 	uint64_t type, fname, qname, ltab;
 	int32_t first;
@@ -324,7 +424,9 @@ int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t func
 	if (!tab)
 		return 0;
 	if (mt_mem_read(p->pid, ltab + BYTES_DATA, tab, blen) == 0) {
-		int l = mt_pyframes_line311(tab, blen, first, unit * 2);
+		int l = v->lines == LINES_LNOTAB ? mt_pyframes_line39(tab, blen, first, unit * 2)
+			: v->lines == LINES_310	 ? mt_pyframes_line310(tab, blen, first, unit * 2)
+						 : mt_pyframes_line311(tab, blen, first, unit * 2);
 		if (l > 0)
 			*line = l;
 	}

@@ -10,7 +10,8 @@
  * by reading its code object from the process: qualified name, file, and
  * the line of the instruction from the code's location table.
  *
- * Supported: CPython 3.11 (the table below is the one place to extend).
+ * Supported: CPython 3.9 to 3.13 (the table in pyframes.c is the one place
+ * to extend).
  * Everything read from the process is validated (object types, sizes,
  * bounds) and every loop is bounded. */
 #ifndef MT_PYFRAMES_H
@@ -38,8 +39,9 @@ struct mt_pyinfo {
 	int major, minor;           /* 0.0 when unknown */
 	char note[128];             /* for the header: "CPython 3.11: Python
 	                             * frames named", "Python frames: not
-	                             * supported for CPython 3.12"; "" when none */
-	uint64_t tstate;            /* &_PyRuntime's current thread state */
+	                             * supported for CPython 3.14"; "" when none */
+	uint64_t tstate;            /* where the agent starts for the current
+	                             * thread state (agent_abi.h py_tstate) */
 	uint64_t eval_lo, eval_hi;  /* _PyEval_EvalFrameDefault's code */
 	uint64_t code_type, str_type, bytes_type; /* PyCode_Type & co */
 	const struct mt_pyver *ver;
@@ -73,8 +75,14 @@ int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t func
 		     char *file, size_t filelen, int *line);
 
 /* Pure: the line of the instruction at byte offset ADDR_BYTES in a 3.11
- * location table TAB[0..LEN) of a code object starting at FIRSTLINE; 0
+ * (to 3.13) location table TAB[0..LEN) of a code object starting at FIRSTLINE; 0
  * when the table says none or ends before. */
 int mt_pyframes_line311(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes);
+
+/* The same for 3.9's co_lnotab (the line of the last entry at or before
+ * ADDR_BYTES: never 0 unless FIRSTLINE is) and 3.10's co_linetable (0
+ * where a range says no line or past the end). */
+int mt_pyframes_line39(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes);
+int mt_pyframes_line310(const uint8_t *tab, size_t len, int firstline, uint64_t addr_bytes);
 
 #endif

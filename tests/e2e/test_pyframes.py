@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""histo on a CPython 3.11 service (Debian's /usr/bin/python3, not a
-python found on PATH): after "go N" it grows a module-level dict from a
+"""histo on a CPython service: Debian's /usr/bin/python3 (3.11, a static
+interpreter), not a python found on PATH; or, with an argument 3.N, pyenv's
+CPython 3.N (a shared libpython), and with 3.N-stripped the same with a
+stripped copy of its libpython (only .dynsym left).  After "go N" it grows a module-level dict from a
 function `handle`, N payloads of 2,000 bytes, each a bytes object that
 CPython allocates with malloc (larger than pymalloc's 512 bytes).
 
@@ -26,9 +28,12 @@ interpreter runs on unharmed through attach and detach and exits 0.
 The breakpoint engine takes no Python frames: it only checks that the
 header says so and that the interpreter survives.  Skips (77) when
 /usr/bin/python3 is missing or is not CPython 3.11 (tools/setup installs
-Debian's python3)."""
+Debian's python3), or when pyenv has no CPython 3.N."""
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 
 import harness
@@ -95,8 +100,43 @@ WORKER_LINE = SERVICE.splitlines().index(
 OTHER_LINE = SERVICE.splitlines().index('    OTHER[i] = FILL * (SIZE + 1000)  # another payload') + 1
 
 
+def interpreter(h, d):
+    """The interpreter this run takes (argv[1]: none, 3.N or 3.N-stripped),
+    its environment and its version "3.N"; a stripped copy of its
+    libpython (or of itself when static) in D."""
+    python, ver = pyservice.chosen(h)
+    how = sys.argv[1].partition('-')[2] if len(sys.argv) > 1 else ''
+    if how != 'stripped':
+        return python, None, ver
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), 'lib',
+                       f'libpython{ver}.so.1.0')
+    if not shutil.which('strip') or not shutil.which('readelf'):
+        h.skip('no strip or readelf (binutils)')
+    if not os.path.exists(lib):
+        # a static interpreter: strip the executable itself, found where
+        # it was (its standard library through PYTHONHOME)
+        copy = os.path.join(d, f'python{ver}')
+        subprocess.run(['strip', '-o', copy, python], check=True)
+        home = os.path.dirname(os.path.dirname(python))
+        return copy, dict(os.environ, PYTHONHOME=home), ver
+    subprocess.run(['strip', '-o', os.path.join(d, os.path.basename(lib)), lib], check=True)
+    return python, dict(os.environ, LD_LIBRARY_PATH=d), ver
+
+
+def check_stripped(h, t, d):
+    """The stripped copy in D is what the service runs: no .symtab left."""
+    with open(f'/proc/{t.pid}/maps', encoding='utf-8') as f:
+        mine = [line.split()[-1] for line in f if line.rstrip().endswith('.so.1.0') or
+                'python3.' in line]
+    copies = {p for p in mine if p.startswith(d + '/')}
+    h.check(len(copies) == 1, f'the service does not run the stripped copy in {d}: {mine}')
+    for p in copies:
+        out = subprocess.run(['readelf', '-S', p], capture_output=True, text=True).stdout
+        h.check('.symtab' not in out, f'{p} still has a .symtab')
+
+
 def harness_bytes_header():
-    """sys.getsizeof(b'') of CPython 3.11 on 64 bits: a bytes object's
+    """sys.getsizeof(b'') of CPython 3.9 to 3.13 on 64 bits: a bytes object's
     header and its NUL, allocated with its data."""
     return 33
 
@@ -132,13 +172,15 @@ def attach_kill9(h, t):
 
 def test(h):
     made = {}
-    pyservice.need_311(h)
     with tempfile.TemporaryDirectory() as d:
+        python, env, ver = interpreter(h, d)
         script = os.path.join(d, 'service.py')
         with open(script, 'w') as f:
             f.write(SERVICE)
-        t = Service(h, script)
+        t = Service(h, script, python, env)
         t.ready()
+        if env:
+            check_stripped(h, t, d)
         m = h.attach(t)
         t.send(f'go {N}')
         done = t.expect_line(r'^done (\d+) (\d+)$', "'done N SIZE'")
@@ -156,7 +198,7 @@ def test(h):
         t.wait_exit(0)
     inject = report['engine'] == 'inject'
     note = report.get('python', '')
-    want = 'CPython 3.11: Python frames ' + ('named' if inject else 'not taken')
+    want = f'CPython {ver}: Python frames ' + ('named' if inject else 'not taken')
     h.check(note.startswith(want), f'header says python {note!r}, expected {want!r}...')
     if not inject:
         return
@@ -186,14 +228,30 @@ def test(h):
     names = frames_of(payloads[0])
     h.check('_PyEval_EvalFrameDefault' not in names,
             f'the eval loop is still in the stack: {names}')
-    want = (f'<module> (service.py:{MODULE_LINE});main (service.py:{MAIN_LINE});'
-            f'handle (service.py:{HANDLE_LINE});')
-    h.check(folded is not None and
-            any(want in line and line.endswith(f' {N * size}') for line in folded.splitlines()),
+    # up to 3.10 each Python call goes through the interpreter's native
+    # call frames (function_code_fastcall, _PyEval_Vector): they stay
+    # between the Python frames; from 3.11 on, Python calls Python inline
+    inline = ver not in ('3.9', '3.10')
+    want = [f'<module> (service.py:{MODULE_LINE})', f'main (service.py:{MAIN_LINE})',
+            f'handle (service.py:{HANDLE_LINE})']
+    lines = [line for line in (folded or '').splitlines() if line.endswith(f' {N * size}')]
+    h.check(any(folded_shows(line, want, inline) for line in lines),
             f'no folded line with {want!r} weighing {N * size}: {folded!r}')
     i = names.index('handle') if 'handle' in names else -1
-    h.check(i >= 0 and names[i + 1:i + 3] == ['main', '<module>'],
-            f'the stack does not show handle <- main <- <module>: {names}')
+    mods = [f.get('module') for f in payloads[0].get('stack', [])]
+    python = [n for n, mod in zip(names, mods) if mod == '[python]']
+    j = python.index('handle') if 'handle' in python else -1
+    h.check(i >= 0 and (names[i + 1:i + 3] if inline else python[j + 1:j + 3]) ==
+            ['main', '<module>'], f'the stack does not show handle <- main <- <module>: {names}')
 
+
+def folded_shows(line, want, inline):
+    """Whether the folded stack LINE has the frames WANT, adjacent when
+    INLINE, else with only native frames between them."""
+    frames = line.rsplit(' ', 1)[0].split(';')
+    if inline:
+        return ';'.join(want) in ';'.join(frames)
+    python = [f for f in frames if '(service.py:' in f]
+    return ';'.join(want) in ';'.join(python)
 
 harness.main(test)
