@@ -111,7 +111,8 @@ static const char usage_general[] =
 static const char *const usage_heads[] = {
 	[MT_CMD_HISTO] =
 		"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
-		"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
+		"                      [-o FILE] [--stacks] [--snapshot FILE] [--engine ENGINE]\n"
+		"                      [--sample-bytes N]\n"
 		"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
 		"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
 		"                      [--no-census] [--jvm-perfmap] [--verbose]\n"
@@ -121,7 +122,8 @@ static const char *const usage_heads[] = {
 		"attach (by C++ class and size) and the heap summary.\n",
 	[MT_CMD_ATTACH] =
 		"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
-		"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
+		"                      [--json] [--format FORMAT] [-o FILE]\n"
+		"                      [--record FILE [--snapshot-every SECONDS]]\n"
 		"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 		"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
 		"                      [--group-by KEY] [--debug-dir DIR]... [--no-census]\n"
@@ -131,8 +133,9 @@ static const char *const usage_heads[] = {
 		"every interval print the top sites with their live bytes, change, rate and\n"
 		"verdict (growing, plateau, fluctuating, shrinking, flat), then a final summary.\n",
 	[MT_CMD_RUN] =
-		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
-		"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
+		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [-o FILE]\n"
+		"                    [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
+		"                    [--lossless]\n"
 		"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
 		"                    [--group-by KEY] [--debug-dir DIR]... [--jvm-perfmap] [--verbose]\n"
 		"                    -- COMMAND [ARGS...]\n"
@@ -149,7 +152,8 @@ static const char *const usage_heads[] = {
 		"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
 		"the census of the heap at attach.\n",
 	[MT_CMD_CENSUS] =
-		"usage: memtrace census <pid> [--json] [--top N] [-o FILE] [--verbose]\n"
+		"usage: memtrace census <pid> [--json] [--format FORMAT] [--top N] [-o FILE]\n"
+		"                      [--snapshot FILE] [--verbose]\n"
 		"\n"
 		"Take a census of PID's heap as it is (glibc's malloc): every live block by\n"
 		"C++ class (its vtable) or by usable size, largest first, jmap -histo style,\n"
@@ -158,7 +162,7 @@ static const char *const usage_heads[] = {
 		"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
 		"hooked, memtrace detaches when the census is taken.\n",
 	[MT_CMD_LEAKS] =
-		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N]\n"
+		"usage: memtrace leaks <pid> [--json] [-o FILE] [--show-reachable] [--top N]\n"
 		"                      [--duration SECONDS] [--why TYPE|SITE]\n"
 		"                      [--error-exitcode N] [--verbose]\n"
 		"\n"
@@ -169,7 +173,8 @@ static const char *const usage_heads[] = {
 		"that holds them from a global, a stack or a register.  The threads are paused\n"
 		"only to copy the heap (copy-on-write); the marking reads the copy.\n",
 	[MT_CMD_DIFF] =
-		"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
+		"usage: memtrace diff A B [--json] [--format FORMAT] [-o FILE] [--group-by KEY] [--top N]\n"
+		"                      [--force]\n"
 		"\n"
 		"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
 		"largest growth first; sites only in B are new, only in A gone.  When both\n"
@@ -291,10 +296,14 @@ static int set_format(struct mt_options *o, const struct given *g)
 		o->format = MT_FORMAT_TABLE;
 	else if (strcmp(g->val, "json") == 0)
 		o->format = MT_FORMAT_JSON;
-	else if (strcmp(g->val, "folded") == 0)
+	else if (strcmp(g->val, "folded") == 0 && o->cmd != MT_CMD_CENSUS)
 		o->format = MT_FORMAT_FOLDED;
+	else if (strcmp(g->val, "pprof") == 0)
+		o->format = MT_FORMAT_PPROF;
+	else if (o->cmd == MT_CMD_CENSUS)
+		FAIL(g, "invalid --format '%s': give table, json or pprof", g->val);
 	else
-		FAIL(g, "invalid --format '%s': give table, json or folded", g->val);
+		FAIL(g, "invalid --format '%s': give table, json, folded or pprof", g->val);
 	return 0;
 }
 
@@ -306,11 +315,17 @@ static int set_snapshot(struct mt_options *o, const struct given *g)
 	return 0;
 }
 
+/* -o FILE is where the command's output goes: snapshot's is its snapshot,
+ * every other command's its report (session/output.h). */
 static int set_output(struct mt_options *o, const struct given *g)
 {
 	if (!*g->val)
-		FAIL(g, "empty %s: give the file to write the snapshot to", g->name);
-	o->snapshot_path = g->val;
+		FAIL(g, "empty %s: give the file to write the %s to", g->name,
+		     o->cmd == MT_CMD_SNAPSHOT ? "snapshot" : "report");
+	if (o->cmd == MT_CMD_SNAPSHOT)
+		o->snapshot_path = g->val;
+	else
+		o->output_path = g->val;
 	return 0;
 }
 
@@ -424,6 +439,9 @@ static const struct cli_option options[NOPTS] = {
 static const struct help_row help_rows[] = {
 	{ OPT_INTERVAL, A, "report every SECONDS (default 10)" },
 	{ OPT_OUTPUT, S, "the snapshot file to write" },
+	{ OPT_OUTPUT, H | A | R | D | C | L,
+	  "write the report to FILE instead of stdout (created or\n"
+	  "truncated before anything is traced)" },
 	{ OPT_DURATION, H | S, "trace this long (default 10; 0: until Ctrl-C or the target exits)" },
 	{ OPT_DURATION, A, "stop after SECONDS (default 0: no limit)" },
 	{ OPT_DURATION, R, "stop tracing after SECONDS (default 0: until COMMAND exits)" },
@@ -443,9 +461,14 @@ static const struct help_row help_rows[] = {
 	  "show the chain from a root that holds the blocks of a C++\n"
 	  "class, a size or an allocation site (a function name)" },
 	{ OPT_ERROR_EXITCODE, L, "exit N when blocks are definitely or possibly lost" },
-	{ OPT_OUTPUT, C, "also write a snapshot holding the census to FILE" },
+	{ OPT_SNAPSHOT, C, "also write a snapshot holding the census to FILE" },
 	{ OPT_FORMAT, H | A | R | D,
-	  "table (default), json or folded (collapsed stacks for flame graphs)" },
+	  "table (default), json, folded (collapsed stacks for flame\n"
+	  "graphs) or pprof (gzipped profile.proto: go tool pprof,\n"
+	  "Pyroscope, Grafana; binary, so not to a terminal)" },
+	{ OPT_FORMAT, C,
+	  "table (default), json or pprof (gzipped profile.proto,\n"
+	  "rows as frames by class and size)" },
 	{ OPT_STACKS, H | R, "print each row's call stack under it" },
 	{ OPT_SNAPSHOT, H, "also write a snapshot of the live heap to FILE" },
 	{ OPT_SNAPSHOT, R, "also write a snapshot of what it held to FILE" },

@@ -34,6 +34,7 @@ enum mt_format {
 	MT_FORMAT_TABLE,
 	MT_FORMAT_JSON,    /* attach: JSON Lines, one object per interval */
 	MT_FORMAT_FOLDED,  /* collapsed stacks for flame graphs */
+	MT_FORMAT_PPROF,   /* gzipped profile.proto (report/pprof.h) */
 };
 
 /* Which hook engine traces the allocator (--engine). */
@@ -59,7 +60,8 @@ struct mt_options {
 	bool json;                /* format == MT_FORMAT_JSON */
 	enum mt_format format;
 	bool verbose;
-	const char *snapshot_path; /* histo/run --snapshot, snapshot -o */
+	const char *snapshot_path; /* histo/run/census --snapshot, snapshot -o */
+	const char *output_path;  /* -o: the report's file (output.h); NULL: stdout */
 	const char *record_path;  /* attach --record */
 	double snapshot_every;    /* attach --snapshot-every, 0: at the end only */
 	bool force;               /* diff --force */
