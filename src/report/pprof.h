@@ -29,9 +29,11 @@
  * one sample per row, on a two-frame pseudo-stack, no mapping and address
  * 0: the class name (or "[N-byte blocks]" for a size row) called from
  * "[census]".  Its four values are the row's blocks and bytes (chunk
- * bytes, headers included), as the census counted them at attach: they
- * were all allocated then, and nothing tells which were freed since (a
- * comment of the profile says how many were in all).
+ * bytes, headers included), as the census counted them at attach.  The
+ * census knows how many of its blocks were freed since, not of which rows:
+ * one more sample, "[freed since attach]" under "[census]", holds them as
+ * negative in-use values (0 alloc values: they were allocated), so that
+ * "[census]" in all is what is still live.  A comment says the figures.
  *
  * Profile comments say what the numbers are: the process, a sampled trace
  * (values are estimates; period is --sample-bytes), lost events, and for a
@@ -51,6 +53,10 @@
 #include <stdio.h>
 
 #include "snapshot/snapshot.h"
+
+/* The pseudo-frames of the census. */
+#define MT_PPROF_CENSUS "[census]"
+#define MT_PPROF_FREED "[freed since attach]"
 
 struct mt_pprof;
 

@@ -151,9 +151,9 @@ static int64_t clamp(uint64_t v, int sign)
 	return sign < 0 ? -x : x;
 }
 
-/* A sample of LOCS (NLOCS ids, innermost first) with VALUES times SIGN. */
+/* A sample of LOCS (NLOCS ids, innermost first) with the values V. */
 static int add_sample(struct mt_pprof *p, const uint64_t *locs, size_t nlocs,
-		      const uint64_t values[NVALUES], int sign)
+		      const int64_t v[NVALUES])
 {
 	if (GROW(p->samples, p->nsamples, p->capsamples) < 0)
 		return -ENOMEM;
@@ -168,8 +168,7 @@ static int add_sample(struct mt_pprof *p, const uint64_t *locs, size_t nlocs,
 	}
 	memcpy(s->location_id, locs, nlocs * sizeof *locs);
 	s->n_location_id = nlocs;
-	for (int i = 0; i < NVALUES; i++)
-		s->value[i] = clamp(values[i], sign);
+	memcpy(s->value, v, NVALUES * sizeof *v);
 	s->n_value = NVALUES;
 	p->nsamples++;
 	return 0;
@@ -322,12 +321,14 @@ static int add_sites(struct mt_pprof *p, const struct mt_snapshot *s, int sign,
 			if (!locs[n++])
 				err = -ENOMEM;
 		}
-		const uint64_t v[NVALUES] = {
-			[V_ALLOC_OBJECTS] = site->allocs, [V_ALLOC_SPACE] = site->alloc_bytes,
-			[V_INUSE_OBJECTS] = site->live_blocks, [V_INUSE_SPACE] = site->live_bytes,
+		const int64_t v[NVALUES] = {
+			[V_ALLOC_OBJECTS] = clamp(site->allocs, sign),
+			[V_ALLOC_SPACE] = clamp(site->alloc_bytes, sign),
+			[V_INUSE_OBJECTS] = clamp(site->live_blocks, sign),
+			[V_INUSE_SPACE] = clamp(site->live_bytes, sign),
 		};
 		if (!err)
-			err = add_sample(p, locs, n, v, sign);
+			err = add_sample(p, locs, n, v);
 	}
 	free(locs);
 	return err;
@@ -357,20 +358,40 @@ static int add_census_row(struct mt_pprof *p, const struct mt_census_row *row, u
 	uint64_t locs[2] = { pseudo_location(p, row->type ? row->type : name), root };
 	if (!locs[0])
 		return -ENOMEM;
-	const uint64_t v[NVALUES] = { row->blocks, row->bytes, row->blocks, row->bytes };
-	return add_sample(p, locs, 2, v, sign);
+	const int64_t v[NVALUES] = { clamp(row->blocks, sign), clamp(row->bytes, sign),
+				     clamp(row->blocks, sign), clamp(row->bytes, sign) };
+	return add_sample(p, locs, 2, v);
+}
+
+/* The census's blocks freed since attach, by no row in particular (the
+ * census counts them in all): taken off the in-use values, so that
+ * "[census]" holds what is still live; they were allocated, so the alloc
+ * values stay. */
+static int add_census_freed(struct mt_pprof *p, const struct mt_census_report *c,
+			    uint64_t root, int sign)
+{
+	if (!c->freed_blocks && !c->freed_bytes)
+		return 0;
+	uint64_t locs[2] = { pseudo_location(p, MT_PPROF_FREED), root };
+	if (!locs[0])
+		return -ENOMEM;
+	const int64_t v[NVALUES] = { 0, 0, clamp(c->freed_blocks, -sign),
+				     clamp(c->freed_bytes, -sign) };
+	return add_sample(p, locs, 2, v);
 }
 
 static int add_census(struct mt_pprof *p, const struct mt_census_report *c, int sign)
 {
 	if (!c || !c->available || (!c->ntypes && !c->nsizes))
 		return 0;
-	uint64_t root = pseudo_location(p, "[census]");
+	uint64_t root = pseudo_location(p, MT_PPROF_CENSUS);
 	int err = root ? 0 : -ENOMEM;
 	for (size_t i = 0; i < c->ntypes && !err; i++)
 		err = add_census_row(p, &c->types[i], root, sign);
 	for (size_t i = 0; i < c->nsizes && !err; i++)
 		err = add_census_row(p, &c->sizes[i], root, sign);
+	if (!err)
+		err = add_census_freed(p, c, root, sign);
 	return err;
 }
 
@@ -394,10 +415,11 @@ static int add_comments(struct mt_pprof *p, const struct mt_snapshot *s, int sig
 	}
 	const struct mt_census_report *c = s->census;
 	if (!err && c && c->available) {
-		snprintf(text, sizeof text, "[census]: %" PRIu64 " blocks, %" PRIu64 " bytes "
-			 "(chunks, headers included) live at attach, by class and size; %" PRIu64
-			 " blocks (%" PRIu64 " bytes) of them freed since%s", c->blocks, c->bytes,
-			 c->freed_blocks, c->freed_bytes, c->frees_unseen ? " (at least)" : "");
+		snprintf(text, sizeof text, MT_PPROF_CENSUS ": %" PRIu64 " blocks, %" PRIu64
+			 " bytes (chunks, headers included) live at attach, by class and size; %"
+			 PRIu64 " blocks (%" PRIu64 " bytes) of them freed since%s, in-use values "
+			 "under " MT_PPROF_FREED, c->blocks, c->bytes, c->freed_blocks,
+			 c->freed_bytes, c->frees_unseen ? " (at least)" : "");
 		err = mt_pprof_comment(p, text);
 	}
 	return err;

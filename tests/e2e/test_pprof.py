@@ -95,14 +95,19 @@ def check_traces(h, path):
 
 
 def check_census_frame(h, path):
-    """The census's bytes, as the comment says, all under "[census]"."""
-    m = re.search(r'\[census\]: (\d+) blocks, (\d+) bytes', comments(h, path))
+    """The census's bytes, as the comment says, under "[census]": all of
+    them allocated, those not freed since in use."""
+    m = re.search(r'\[census\]: (\d+) blocks, (\d+) bytes .* (\d+) blocks \((\d+) bytes\) '
+                  r'of them freed since', comments(h, path))
     if not m:
         h.fail(f'{path}: no census comment in the profile')
-    rows = top(h, path, 'inuse_space')
-    got = rows.get('[census]', (0, 0))[1]
-    h.check(got == int(m.group(2)), f'{path}: "[census]" holds {got} bytes, the census '
-            f'{m.group(2)}')
+    nbytes, freed = int(m.group(2)), int(m.group(4))
+    got = top(h, path, 'inuse_space').get('[census]', (0, 0))[1]
+    h.check(got == nbytes - freed, f'{path}: "[census]" holds {got} bytes in use, the census '
+            f'{nbytes} less {freed} freed')
+    got = top(h, path, 'alloc_space').get('[census]', (0, 0))[1]
+    h.check(got == nbytes, f'{path}: "[census]" holds {got} bytes allocated, the census '
+            f'{nbytes}')
 
 
 def traced(h, memtrace_args, snapshot=None):

@@ -203,9 +203,9 @@ START_TEST(test_census)
 	s.lost_events = 0;
 	s.census = &c;
 	Perftools__Profiles__Profile *pr = build(&s, NULL);
-	ck_assert_uint_eq(pr->n_sample, 2);
-	const char *leaf[] = { "app::Session", "[64-byte blocks]" };
-	for (int i = 0; i < 2; i++) {
+	ck_assert_uint_eq(pr->n_sample, 3);
+	const char *leaf[] = { "app::Session", "[64-byte blocks]", "[freed since attach]" };
+	for (int i = 0; i < 3; i++) {
 		const Perftools__Profiles__Sample *x = pr->sample[i];
 		ck_assert_uint_eq(x->n_location_id, 2);
 		ck_assert_str_eq(loc_function(pr, x->location_id[0]), leaf[i]);
@@ -214,12 +214,17 @@ START_TEST(test_census)
 	}
 	check_values(pr->sample[0], 3, 480, 3, 480);
 	check_values(pr->sample[1], 10, 800, 10, 800);
-	/* one root location for both */
+	/* the freed ones off the in-use values: [census] holds 12 blocks, 1120
+	 * bytes in use, 13 and 1280 allocated */
+	check_values(pr->sample[2], 0, 0, -1, -160);
+	/* one root location for all */
 	ck_assert_uint_eq(pr->sample[0]->location_id[1], pr->sample[1]->location_id[1]);
+	ck_assert_uint_eq(pr->sample[0]->location_id[1], pr->sample[2]->location_id[1]);
 	ck_assert_uint_eq(pr->n_comment, 2);
 	ck_assert_str_eq(str(pr, pr->comment[1]),
 			 "[census]: 13 blocks, 1280 bytes (chunks, headers included) live at "
-			 "attach, by class and size; 1 blocks (160 bytes) of them freed since");
+			 "attach, by class and size; 1 blocks (160 bytes) of them freed since, "
+			 "in-use values under [freed since attach]");
 	perftools__profiles__profile__free_unpacked(pr, NULL);
 }
 END_TEST
