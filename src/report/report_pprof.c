@@ -21,22 +21,22 @@ struct loc {
 };
 
 struct mt_pprof {
-	char **strs;                   /* the string table; strs[0] is "" */
+	char **strs; /* the string table; strs[0] is "" */
 	size_t nstrs, capstrs;
-	struct mt_u64map str_ix;       /* hash (probed on collision) -> index */
-	Perftools__Profiles__Function *funcs;  /* id i + 1 */
+	struct mt_u64map str_ix;	      /* hash (probed on collision) -> index */
+	Perftools__Profiles__Function *funcs; /* id i + 1 */
 	size_t nfuncs, capfuncs;
-	struct mt_u64map func_ix;      /* hash of (name, file) -> index */
-	struct mt_u64map pseudo_loc;   /* census pseudo-frames: function id -> location id */
+	struct mt_u64map func_ix;    /* hash of (name, file) -> index */
+	struct mt_u64map pseudo_loc; /* census pseudo-frames: function id -> location id */
 	Perftools__Profiles__Mapping *maps;
 	size_t nmaps, capmaps;
-	struct loc *locs;              /* id i + 1 */
+	struct loc *locs; /* id i + 1 */
 	size_t nlocs, caplocs;
 	Perftools__Profiles__Sample *samples;
 	size_t nsamples, capsamples;
 	int64_t *comments;
 	size_t ncomments, capcomments;
-	bool started;                  /* the first snapshot's header is taken */
+	bool started; /* the first snapshot's header is taken */
 	int64_t time_nanos, duration_nanos, period;
 };
 
@@ -46,8 +46,15 @@ enum { V_ALLOC_OBJECTS, V_ALLOC_SPACE, V_INUSE_OBJECTS, V_INUSE_SPACE, NVALUES }
 static const char *const fixed_strings[] = {
 	"alloc_objects", "count", "alloc_space", "bytes", "inuse_objects", "inuse_space", "space",
 };
-enum { S_ALLOC_OBJECTS = 1, S_COUNT, S_ALLOC_SPACE, S_BYTES, S_INUSE_OBJECTS, S_INUSE_SPACE,
-       S_SPACE };
+enum {
+	S_ALLOC_OBJECTS = 1,
+	S_COUNT,
+	S_ALLOC_SPACE,
+	S_BYTES,
+	S_INUSE_OBJECTS,
+	S_INUSE_SPACE,
+	S_SPACE
+};
 
 static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
@@ -219,9 +226,11 @@ static void scan_modules(const struct mt_snapshot *s, struct modinfo *mi)
 			continue;
 		struct modinfo *m = &mi[fr->module - 1];
 		if (!m->used) {
-			*m = (struct modinfo){ .used = true, .functions = true, .filenames = true,
-					       .lines = true };
-			m->bias = fr->address >= fr->module_offset ? fr->address - fr->module_offset : 0;
+			*m = (struct modinfo){
+				.used = true, .functions = true, .filenames = true, .lines = true
+			};
+			m->bias = fr->address >= fr->module_offset ? fr->address - fr->module_offset
+								   : 0;
 		}
 		if (fr->address >= m->limit)
 			m->limit = fr->address + 1;
@@ -269,7 +278,8 @@ static int add_mappings(struct mt_pprof *p, const struct mt_snapshot *s, uint64_
 		return -ENOMEM;
 	scan_modules(s, mi);
 	int err = 0;
-	uint32_t exe = s->exe_module && s->exe_module <= s->nmodules ? s->exe_module - 1 : UINT32_MAX;
+	uint32_t exe = s->exe_module && s->exe_module <= s->nmodules ? s->exe_module - 1
+								     : UINT32_MAX;
 	if (exe != UINT32_MAX && mi[exe].used)
 		err = add_mapping(p, &s->modules[exe], &mi[exe], &map_ids[exe]);
 	for (uint32_t i = 0; i < s->nmodules && !err; i++)
@@ -367,8 +377,8 @@ static int add_census_row(struct mt_pprof *p, const struct mt_census_row *row, u
  * census counts them in all): taken off the in-use values, so that
  * "[census]" holds what is still live; they were allocated, so the alloc
  * values stay. */
-static int add_census_freed(struct mt_pprof *p, const struct mt_census_report *c,
-			    uint64_t root, int sign)
+static int add_census_freed(struct mt_pprof *p, const struct mt_census_report *c, uint64_t root,
+			    int sign)
 {
 	if (!c->freed_blocks && !c->freed_bytes)
 		return 0;
@@ -404,22 +414,30 @@ static int add_comments(struct mt_pprof *p, const struct mt_snapshot *s, int sig
 		 (int)s->pid, s->comm ? s->comm : "", s->engine ? s->engine : "", s->duration_s);
 	int err = mt_pprof_comment(p, text);
 	if (!err && s->sample_bytes) {
-		snprintf(text, sizeof text, "sampled: one allocation per ~%" PRIu64 " bytes "
-			 "recorded; the values are estimates", s->sample_bytes);
+		snprintf(text, sizeof text,
+			 "sampled: one allocation per ~%" PRIu64 " bytes "
+			 "recorded; the values are estimates",
+			 s->sample_bytes);
 		err = mt_pprof_comment(p, text);
 	}
 	if (!err && s->lost_events) {
-		snprintf(text, sizeof text, "%" PRIu64 " allocator calls lost: their blocks "
-			 "are not counted", s->lost_events);
+		snprintf(text, sizeof text,
+			 "%" PRIu64 " allocator calls lost: their blocks "
+			 "are not counted",
+			 s->lost_events);
 		err = mt_pprof_comment(p, text);
 	}
 	const struct mt_census_report *c = s->census;
 	if (!err && c && c->available) {
-		snprintf(text, sizeof text, MT_PPROF_CENSUS ": %" PRIu64 " blocks, %" PRIu64
-			 " bytes (chunks, headers included) live at attach, by class and size; %"
-			 PRIu64 " blocks (%" PRIu64 " bytes) of them freed since%s, in-use values "
-			 "under " MT_PPROF_FREED, c->blocks, c->bytes, c->freed_blocks,
-			 c->freed_bytes, c->frees_unseen ? " (at least)" : "");
+		snprintf(
+			text, sizeof text,
+			MT_PPROF_CENSUS
+			": %" PRIu64 " blocks, %" PRIu64
+			" bytes (chunks, headers included) live at attach, by class and size; %" PRIu64
+			" blocks (%" PRIu64 " bytes) of them freed since%s, in-use values "
+			"under " MT_PPROF_FREED,
+			c->blocks, c->bytes, c->freed_blocks, c->freed_bytes,
+			c->frees_unseen ? " (at least)" : "");
 		err = mt_pprof_comment(p, text);
 	}
 	return err;
@@ -466,8 +484,10 @@ int mt_pprof_pack(struct mt_pprof *p, uint8_t **buf, size_t *len)
 	Perftools__Profiles__ValueType vt[NVALUES + 1];
 	Perftools__Profiles__ValueType *vtp[NVALUES];
 	static const int64_t types[NVALUES][2] = {
-		{ S_ALLOC_OBJECTS, S_COUNT }, { S_ALLOC_SPACE, S_BYTES },
-		{ S_INUSE_OBJECTS, S_COUNT }, { S_INUSE_SPACE, S_BYTES },
+		{ S_ALLOC_OBJECTS, S_COUNT },
+		{ S_ALLOC_SPACE, S_BYTES },
+		{ S_INUSE_OBJECTS, S_COUNT },
+		{ S_INUSE_SPACE, S_BYTES },
 	};
 	for (int i = 0; i <= NVALUES; i++) {
 		perftools__profiles__value_type__init(&vt[i]);
@@ -494,11 +514,11 @@ int mt_pprof_pack(struct mt_pprof *p, uint8_t **buf, size_t *len)
 	pr.n_mapping = p->nmaps;
 	pr.mapping = (Perftools__Profiles__Mapping **)pointers(p->maps, p->nmaps, sizeof *p->maps);
 	pr.n_location = p->nlocs;
-	pr.location = (Perftools__Profiles__Location **)pointers(p->locs, p->nlocs,
-								 sizeof *p->locs);
+	pr.location =
+		(Perftools__Profiles__Location **)pointers(p->locs, p->nlocs, sizeof *p->locs);
 	pr.n_function = p->nfuncs;
-	pr.function = (Perftools__Profiles__Function **)pointers(p->funcs, p->nfuncs,
-								 sizeof *p->funcs);
+	pr.function =
+		(Perftools__Profiles__Function **)pointers(p->funcs, p->nfuncs, sizeof *p->funcs);
 	pr.n_string_table = p->nstrs;
 	pr.string_table = p->strs;
 	pr.n_comment = p->ncomments;
@@ -564,10 +584,11 @@ int mt_report_pprof_diff(FILE *f, const struct mt_snapshot *a, const struct mt_s
 {
 	struct mt_pprof *p = mt_pprof_new();
 	int rc = p && mt_pprof_add(p, b, 1) == 0 && mt_pprof_add(p, a, -1) == 0 &&
-			 mt_pprof_comment(p, "diff: the second snapshot's samples, then the "
-					  "first's negated; pprof sums them into the change") == 0
-		 ? write_gzipped(f, p)
-		 : -1;
+				 mt_pprof_comment(
+					 p, "diff: the second snapshot's samples, then the "
+					    "first's negated; pprof sums them into the change") == 0
+			 ? write_gzipped(f, p)
+			 : -1;
 	mt_pprof_free(p);
 	return rc;
 }

@@ -17,7 +17,8 @@ FILE *mt_output_open(const struct mt_options *o, char *err, size_t errlen)
 	bool binary = mt_output_binary(o->format);
 	if (!o->output_path) {
 		if (binary && isatty(STDOUT_FILENO)) {
-			snprintf(err, errlen, "--format pprof writes binary data, not for a terminal: "
+			snprintf(err, errlen,
+				 "--format pprof writes binary data, not for a terminal: "
 				 "give -o FILE or redirect stdout to a file or a pipe");
 			return NULL;
 		}
@@ -25,19 +26,24 @@ FILE *mt_output_open(const struct mt_options *o, char *err, size_t errlen)
 	}
 	struct stat st;
 	if (stat(o->output_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "cannot write the report to %s: it is a directory: give a "
-			 "file", o->output_path);
+		snprintf(err, errlen,
+			 "cannot write the report to %s: it is a directory: give a "
+			 "file",
+			 o->output_path);
 		return NULL;
 	}
 	FILE *f = fopen(o->output_path, "w");
 	if (!f) {
-		snprintf(err, errlen, "cannot write the report to %s: %s: give a file memtrace may "
-			 "write", o->output_path, strerror(errno));
+		snprintf(err, errlen,
+			 "cannot write the report to %s: %s: give a file memtrace may "
+			 "write",
+			 o->output_path, strerror(errno));
 		return NULL;
 	}
 	if (binary && isatty(fileno(f))) {
 		fclose(f);
-		snprintf(err, errlen, "--format pprof writes binary data, not for a terminal: "
+		snprintf(err, errlen,
+			 "--format pprof writes binary data, not for a terminal: "
 			 "give -o a file");
 		return NULL;
 	}
