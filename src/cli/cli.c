@@ -674,6 +674,10 @@ static int finish(int argc, char **argv, int i, const char *first, const char *p
 		FAIL("no output file: memtrace snapshot <pid> -o FILE");
 	if (o->snapshot_every > 0 && !o->record_path)
 		FAIL("--snapshot-every needs --record FILE: the file to rewrite");
+	const char *snap = o->record_path ? o->record_path : o->snapshot_path;
+	if (o->output_path && snap && strcmp(o->output_path, snap) == 0)
+		FAIL("-o and --%s both name '%s': give the report and the snapshot a file each",
+		     o->record_path ? "record" : "snapshot", snap);
 	if (o->cmd == MT_CMD_RUN) {
 		if (i >= argc)
 			FAIL("no command to run: memtrace run [OPTIONS] -- COMMAND [ARGS...]");

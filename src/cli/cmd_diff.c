@@ -50,10 +50,7 @@ static int print(FILE *f, const struct mt_options *o, const struct mt_snapshot *
 int mt_cmd_diff(const struct mt_options *o)
 {
 	struct mt_snapshot *a = NULL, *b = NULL;
-	char oerr[600];
-	FILE *out = mt_output_open(o, oerr, sizeof oerr);
-	if (!out)
-		return mt_fail(MT_E_USAGE, "%s", oerr);
+	FILE *out = NULL;
 	int rc = load(o->diff_a, &a);
 	if (rc == 0)
 		rc = load(o->diff_b, &b);
@@ -67,6 +64,12 @@ int mt_cmd_diff(const struct mt_options *o)
 	struct mt_diff d = { 0 };
 	if (rc == 0 && mt_diff_compute(a, b, o->group_by, &d) < 0)
 		rc = mt_fail(MT_E_INTERNAL, "out of memory comparing the snapshots");
+	/* once A and B are read: -o A must not empty A before */
+	char oerr[600];
+	if (rc == 0 && !(out = mt_output_open(o, oerr, sizeof oerr))) {
+		rc = mt_fail(MT_E_USAGE, "%s", oerr);
+		mt_diff_free(&d);
+	}
 	if (rc == 0) {
 		if (print(out, o, a, b, &d) < 0 || mt_output_close(out) < 0)
 			rc = mt_fail(MT_E_IO, "cannot write the diff: check the output");

@@ -14,6 +14,9 @@ One scenario per argument:
              the profile's comment says
   stdout     the same, the profile written to stdout, a pipe
   run        run --format pprof -o FILE -- target_basic --run-mode
+  record     attach --record SNAP --snapshot-every 0.2 --format pprof -o FILE:
+             FILE holds a whole profile with the target's figures while
+             attach runs (rewritten with each snapshot), and at the end
   diff       snapshot A before the target works, histo --snapshot B after:
              diff A B --format pprof shows B - A (leak_small +2400 bytes),
              diff B A the opposite (-2400)
@@ -22,6 +25,7 @@ One scenario per argument:
   terminal   --format pprof to a terminal (a pty): refused with exit 2 and
              one line, before anything is traced; the target untouched
 """
+import gzip
 import os
 import pty
 import re
@@ -183,6 +187,51 @@ def scenario_run(h, tmp):
     check_traces(h, path)
 
 
+def whole_profile(path, after_ns):
+    """PATH's bytes once rewritten after AFTER_NS and whole (it is
+    rewritten in place: a read may catch it half written), else None."""
+    try:
+        if os.stat(path).st_mtime_ns <= after_ns:
+            return None
+        with open(path, 'rb') as f:
+            data = f.read()
+        gzip.decompress(data)
+        return data
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+
+
+def scenario_record(h, tmp):
+    path, snap = os.path.join(tmp, 'attach.pb.gz'), os.path.join(tmp, 'rec.mtsnap')
+    t = h.start_target('target_basic')
+    m = h.start_memtrace(['attach', str(t.pid), '--record', snap, '--snapshot-every', '0.2',
+                          '--format', 'pprof', '-o', path])
+    m.wait_tracing()
+    t.send('go')
+    result = t.collect()
+    # the second rewrite after "done": its snapshot began after it, the
+    # first's may have begun before
+    after = os.stat(path).st_mtime_ns
+    harness.wait_until(lambda: whole_profile(path, after), 'a profile rewritten')
+    after = os.stat(path).st_mtime_ns
+    data = harness.wait_until(lambda: whole_profile(path, after),
+                              'a profile rewritten after the target worked')
+    copy = os.path.join(tmp, 'during.pb.gz')
+    with open(copy, 'wb') as f:
+        f.write(data)
+    check_sites(h, copy, result)
+    h.check(m.running(), 'attach ended before it was stopped')
+    os.kill(m.pid, 2)
+    rc = m.wait(what='exit after SIGINT')
+    h.check(rc == 0, f'memtrace attach exited with {rc}')
+    h.check(m.out.text() == '', f'attach --format pprof -o wrote to stdout: {m.out.text()[:200]!r}')
+    check_sites(h, path, result)
+    check_traces(h, path)
+    h.check_released(t.pid)
+    t.send('exit')
+    t.wait_exit(0)
+
+
 def scenario_diff(h, tmp):
     a, b = os.path.join(tmp, 'a.mtsnap'), os.path.join(tmp, 'b.mtsnap')
     t = h.start_target('target_basic')
@@ -268,6 +317,7 @@ def scenario_terminal(h, tmp):
 
 
 SCENARIOS = {'histo': scenario_histo, 'stdout': scenario_stdout, 'run': scenario_run,
+             'record': scenario_record,
              'diff': scenario_diff, 'census': scenario_census, 'terminal': scenario_terminal}
 
 

@@ -244,6 +244,8 @@ static const struct bad_case bad_cases[] = {
 	{ { "census", "12", "--engine", "inject" }, "unknown option '--engine' for census" },
 	{ { "census", "12", "-o" }, "option -o needs a value" },
 	{ { "census", "12", "-o", "" }, "empty -o: give the file to write the report to" },
+	{ { "histo", "12", "-o", "f", "--snapshot", "f" }, "-o and --snapshot both name 'f'" },
+	{ { "attach", "12", "--record", "f", "--output=f" }, "-o and --record both name 'f'" },
 	{ { "census", "12", "--format", "folded" }, "invalid --format 'folded': give table, json or pprof" },
 	{ { "histo", "12", "--format", "svg" }, "invalid --format 'svg': give table, json, folded or pprof" },
 	{ { "run", "--no-census", "--", "ls" }, "unknown option '--no-census' for run" },
