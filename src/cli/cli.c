@@ -112,8 +112,7 @@ static const char *const usage_heads[] = {
 	[MT_CMD_HISTO] =
 		"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
 		"                      [-o FILE] [--stacks] [--snapshot FILE] [--engine ENGINE]\n"
-		"                      [--sample-bytes N]\n"
-		"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
+		"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
 		"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
 		"                      [--no-census] [--jvm-perfmap] [--verbose]\n"
 		"\n"
@@ -135,8 +134,7 @@ static const char *const usage_heads[] = {
 	[MT_CMD_RUN] =
 		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [-o FILE]\n"
 		"                    [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
-		"                    [--lossless]\n"
-		"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+		"                    [--lossless] [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
 		"                    [--group-by KEY] [--debug-dir DIR]... [--jvm-perfmap] [--verbose]\n"
 		"                    -- COMMAND [ARGS...]\n"
 		"\n"
