@@ -67,7 +67,13 @@ _memtrace()
         return 0
         ;;
     --format)
-        mapfile -t COMPREPLY < <(compgen -W 'table json folded html' -- "$cur")
+        if [[ $cmd == census ]]; then
+            mapfile -t COMPREPLY < <(compgen -W 'table json pprof' -- "$cur")
+        elif [[ $cmd == diff ]]; then
+            mapfile -t COMPREPLY < <(compgen -W 'table json folded pprof' -- "$cur")
+        else
+            mapfile -t COMPREPLY < <(compgen -W 'table json folded html pprof' -- "$cur")
+        fi
         return 0
         ;;
     --snapshot | --output | -o | --record)
@@ -86,29 +92,29 @@ _memtrace()
         fi
         ;;
     histo)
-        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
+        opts='--duration --top --json --format --output -o --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     attach)
-        opts='--interval --duration --top --json --format --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
+        opts='--interval --duration --top --json --format --output -o --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     run)
-        opts='--duration --top --json --format --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --jvm-perfmap --verbose -v --help -h --'
+        opts='--duration --top --json --format --output -o --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --jvm-perfmap --verbose -v --help -h --'
         ;;
     snapshot)
         opts='--output -o --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     census)
-        opts='--json --top --output -o --verbose -v --help -h'
+        opts='--json --format --top --output -o --snapshot --verbose -v --help -h'
         ;;
     leaks)
-        opts='--json --show-reachable --top --duration --why --error-exitcode --verbose -v --help -h'
+        opts='--json --output -o --show-reachable --top --duration --why --error-exitcode --verbose -v --help -h'
         ;;
     detach)
         opts='--verbose -v --help -h'
         ;;
     diff)
         if [[ $cur == -* ]]; then
-            opts='--json --format --group-by --top --force --help -h'
+            opts='--json --format --output -o --group-by --top --force --help -h'
         else
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return 0

@@ -115,8 +115,8 @@ static const char usage_general[] =
 static const char *const usage_heads[] = {
 	[MT_CMD_HISTO] =
 		"usage: memtrace histo <pid> [--duration SECONDS] [--top N] [--json] [--format FORMAT]\n"
-		"                      [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
-		"                      [--lossless] [--depth N] [--wrapper NAME]...\n"
+		"                      [-o FILE] [--stacks] [--snapshot FILE] [--engine ENGINE]\n"
+		"                      [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
 		"                      [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
 		"                      [--no-census] [--jvm-perfmap] [--verbose]\n"
 		"\n"
@@ -125,7 +125,8 @@ static const char *const usage_heads[] = {
 		"attach (by C++ class and size) and the heap summary.\n",
 	[MT_CMD_ATTACH] =
 		"usage: memtrace attach <pid> [--interval SECONDS] [--duration SECONDS] [--top N]\n"
-		"                      [--json] [--format FORMAT] [--record FILE [--snapshot-every SECONDS]]\n"
+		"                      [--json] [--format FORMAT] [-o FILE]\n"
+		"                      [--record FILE [--snapshot-every SECONDS]]\n"
 		"                      [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
 		"                      [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
 		"                      [--group-by KEY] [--debug-dir DIR]... [--no-census]\n"
@@ -135,9 +136,9 @@ static const char *const usage_heads[] = {
 		"every interval print the top sites with their live bytes, change, rate and\n"
 		"verdict (growing, plateau, fluctuating, shrinking, flat), then a final summary.\n",
 	[MT_CMD_RUN] =
-		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [--stacks]\n"
-		"                    [--snapshot FILE] [--engine ENGINE] [--sample-bytes N] [--lossless]\n"
-		"                    [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
+		"usage: memtrace run [--duration SECONDS] [--top N] [--json] [--format FORMAT] [-o FILE]\n"
+		"                    [--stacks] [--snapshot FILE] [--engine ENGINE] [--sample-bytes N]\n"
+		"                    [--lossless] [--depth N] [--wrapper NAME]... [--no-default-wrappers]\n"
 		"                    [--group-by KEY] [--debug-dir DIR]... [--jvm-perfmap] [--verbose]\n"
 		"                    -- COMMAND [ARGS...]\n"
 		"\n"
@@ -153,7 +154,8 @@ static const char *const usage_heads[] = {
 		"snapshot of its live heap, aggregated per stack, to FILE (atomically), with\n"
 		"the census of the heap at attach.\n",
 	[MT_CMD_CENSUS] =
-		"usage: memtrace census <pid> [--json] [--top N] [-o FILE] [--verbose]\n"
+		"usage: memtrace census <pid> [--json] [--format FORMAT] [--top N] [-o FILE]\n"
+		"                      [--snapshot FILE] [--verbose]\n"
 		"\n"
 		"Take a census of PID's heap as it is (glibc's malloc): every live block by\n"
 		"C++ class (its vtable) or by usable size, largest first, jmap -histo style,\n"
@@ -162,7 +164,7 @@ static const char *const usage_heads[] = {
 		"The threads are paused only to copy the heap (copy-on-write); nothing is\n"
 		"hooked, memtrace detaches when the census is taken.\n",
 	[MT_CMD_LEAKS] =
-		"usage: memtrace leaks <pid> [--json] [--show-reachable] [--top N]\n"
+		"usage: memtrace leaks <pid> [--json] [-o FILE] [--show-reachable] [--top N]\n"
 		"                      [--duration SECONDS] [--why TYPE|SITE]\n"
 		"                      [--error-exitcode N] [--verbose]\n"
 		"\n"
@@ -173,7 +175,8 @@ static const char *const usage_heads[] = {
 		"that holds them from a global, a stack or a register.  The threads are paused\n"
 		"only to copy the heap (copy-on-write); the marking reads the copy.\n",
 	[MT_CMD_DIFF] =
-		"usage: memtrace diff A B [--json] [--format FORMAT] [--group-by KEY] [--top N] [--force]\n"
+		"usage: memtrace diff A B [--json] [--format FORMAT] [-o FILE] [--group-by KEY] [--top N]\n"
+		"                      [--force]\n"
 		"\n"
 		"Compare two snapshots: per site, blocks and bytes in A and in B and the change,\n"
 		"largest growth first; sites only in B are new, only in A gone.  When both\n"
@@ -303,12 +306,16 @@ static int set_format(struct mt_options *o, const struct given *g)
 		o->format = MT_FORMAT_TABLE;
 	else if (strcmp(g->val, "json") == 0)
 		o->format = MT_FORMAT_JSON;
-	else if (strcmp(g->val, "folded") == 0)
+	else if (strcmp(g->val, "folded") == 0 && o->cmd != MT_CMD_CENSUS)
 		o->format = MT_FORMAT_FOLDED;
-	else if (strcmp(g->val, "html") == 0)
+	else if (strcmp(g->val, "html") == 0 && o->cmd != MT_CMD_CENSUS)
 		o->format = MT_FORMAT_HTML;
+	else if (strcmp(g->val, "pprof") == 0)
+		o->format = MT_FORMAT_PPROF;
+	else if (o->cmd == MT_CMD_CENSUS)
+		FAIL(g, "invalid --format '%s': give table, json or pprof", g->val);
 	else
-		FAIL(g, "invalid --format '%s': give table, json, folded or html", g->val);
+		FAIL(g, "invalid --format '%s': give table, json, folded, html or pprof", g->val);
 	return 0;
 }
 
@@ -320,16 +327,17 @@ static int set_snapshot(struct mt_options *o, const struct given *g)
 	return 0;
 }
 
+/* -o FILE is where the command's output goes: snapshot's is its snapshot,
+ * every other command's its report (session/output.h). */
 static int set_output(struct mt_options *o, const struct given *g)
 {
 	if (!*g->val)
 		FAIL(g, "empty %s: give the file to write the %s to", g->name,
-		     o->cmd == MT_CMD_REPORT ? "report" : "snapshot");
-	if (o->cmd == MT_CMD_REPORT) {
-		o->report_out = g->val;
-		return 0;
-	}
-	o->snapshot_path = g->val;
+		     o->cmd == MT_CMD_SNAPSHOT ? "snapshot" : "report");
+	if (o->cmd == MT_CMD_SNAPSHOT)
+		o->snapshot_path = g->val;
+	else
+		o->output_path = g->val;
 	return 0;
 }
 
@@ -443,6 +451,9 @@ static const struct cli_option options[NOPTS] = {
 static const struct help_row help_rows[] = {
 	{ OPT_INTERVAL, A, "report every SECONDS (default 10)" },
 	{ OPT_OUTPUT, S, "the snapshot file to write" },
+	{ OPT_OUTPUT, H | A | R | D | C | L,
+	  "write the report to FILE instead of stdout (created or\n"
+	  "truncated before anything is traced)" },
 	{ OPT_DURATION, H | S, "trace this long (default 10; 0: until Ctrl-C or the target exits)" },
 	{ OPT_DURATION, A, "stop after SECONDS (default 0: no limit)" },
 	{ OPT_DURATION, R, "stop tracing after SECONDS (default 0: until COMMAND exits)" },
@@ -462,14 +473,21 @@ static const struct help_row help_rows[] = {
 	  "show the chain from a root that holds the blocks of a C++\n"
 	  "class, a size or an allocation site (a function name)" },
 	{ OPT_ERROR_EXITCODE, L, "exit N when blocks are definitely or possibly lost" },
-	{ OPT_OUTPUT, C, "also write a snapshot holding the census to FILE" },
+	{ OPT_SNAPSHOT, C, "also write a snapshot holding the census to FILE" },
 	{ OPT_OUTPUT, P, "write the HTML page to FILE (default: standard output)" },
 	{ OPT_TOP, P, "show the N largest sites of the latest snapshot (default 20; 0: all)" },
 	{ OPT_FORMAT, H | A | R,
 	  "table (default), json, folded (collapsed stacks for flame\n"
-	  "graphs) or html (one self-contained page; attach: at the end)" },
+	  "graphs), html (one self-contained page; attach: at the end)\n"
+	  "or pprof (gzipped profile.proto: go tool pprof, Pyroscope,\n"
+	  "Grafana; binary, so not to a terminal)" },
 	{ OPT_FORMAT, D,
-	  "table (default), json or folded (collapsed stacks for flame graphs)" },
+	  "table (default), json, folded (collapsed stacks for flame\n"
+	  "graphs) or pprof (gzipped profile.proto: go tool pprof,\n"
+	  "Pyroscope, Grafana; binary, so not to a terminal)" },
+	{ OPT_FORMAT, C,
+	  "table (default), json or pprof (gzipped profile.proto,\n"
+	  "rows as frames by class and size)" },
 	{ OPT_STACKS, H | R, "print each row's call stack under it" },
 	{ OPT_SNAPSHOT, H, "also write a snapshot of the live heap to FILE" },
 	{ OPT_SNAPSHOT, R, "also write a snapshot of what it held to FILE" },
@@ -671,7 +689,7 @@ static int finish(int argc, char **argv, int i, const char *first, const char *p
 	if (o->cmd == MT_CMD_LEAKS)
 		o->no_census = true;
 	if (o->cmd == MT_CMD_DIFF && o->format == MT_FORMAT_HTML)
-		FAIL("diff has no html format: give table, json or folded");
+		FAIL("diff has no html format: give table, json, folded or pprof");
 	if (o->format == MT_FORMAT_HTML && !mt_report_html_available())
 		FAIL("this memtrace was built without the HTML report's libraries (web/node_modules "
 		     "missing): run tools/setup, then rebuild");
@@ -694,6 +712,10 @@ static int finish(int argc, char **argv, int i, const char *first, const char *p
 		FAIL("no output file: memtrace snapshot <pid> -o FILE");
 	if (o->snapshot_every > 0 && !o->record_path)
 		FAIL("--snapshot-every needs --record FILE: the file to rewrite");
+	const char *snap = o->record_path ? o->record_path : o->snapshot_path;
+	if (o->output_path && snap && strcmp(o->output_path, snap) == 0)
+		FAIL("-o and --%s both name '%s': give the report and the snapshot a file each",
+		     o->record_path ? "record" : "snapshot", snap);
 	if (o->cmd == MT_CMD_RUN) {
 		if (i >= argc)
 			FAIL("no command to run: memtrace run [OPTIONS] -- COMMAND [ARGS...]");

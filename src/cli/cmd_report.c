@@ -35,7 +35,7 @@ static int load(const char *path, struct mt_snapshot **out)
 
 static int write_page(const struct mt_options *o, const struct mt_report *r)
 {
-	if (!o->report_out) {
+	if (!o->output_path) {
 		if (mt_report_html(stdout, r, o->top, MT_HTML_TIME_UNIX) < 0)
 			return mt_fail(MT_E_IO, "cannot write the report: check the output");
 		return 0;
@@ -52,8 +52,8 @@ static int write_page(const struct mt_options *o, const struct mt_report *r)
 	}
 	char why[256];
 	int rc = 0;
-	if (mt_atomic_write(o->report_out, buf, len, why, sizeof why) < 0)
-		rc = mt_fail(MT_E_IO, "cannot write %s: %s: give a writable path", o->report_out,
+	if (mt_atomic_write(o->output_path, buf, len, why, sizeof why) < 0)
+		rc = mt_fail(MT_E_IO, "cannot write %s: %s: give a writable path", o->output_path,
 			     why);
 	free(buf);
 	return rc;

@@ -28,7 +28,7 @@
  * by usable size, like JProfiler's Difference column: blocks and bytes in
  * A and B and the change, largest absolute change in bytes first.  These
  * compare the heap as the census saw it at each snapshot's attach, so two
- * census-only snapshots (memtrace census -o) taken hours apart, with
+ * census-only snapshots (memtrace census --snapshot) taken hours apart, with
  * nothing attached in between, show which classes grew.  When a side has
  * no census, or an unavailable one, there are no such rows (and the
  * printers say why) rather than rows of zeros.

@@ -36,6 +36,7 @@ enum mt_format {
 	MT_FORMAT_JSON,    /* attach: JSON Lines, one object per interval */
 	MT_FORMAT_FOLDED,  /* collapsed stacks for flame graphs */
 	MT_FORMAT_HTML,    /* one self-contained page (report_html.h) */
+	MT_FORMAT_PPROF,   /* gzipped profile.proto (report/pprof.h) */
 };
 
 /* Which hook engine traces the allocator (--engine). */
@@ -61,14 +62,14 @@ struct mt_options {
 	bool json;                /* format == MT_FORMAT_JSON */
 	enum mt_format format;
 	bool verbose;
-	const char *snapshot_path; /* histo/run --snapshot, snapshot -o */
+	const char *snapshot_path; /* histo/run/census --snapshot, snapshot -o */
+	const char *output_path;  /* -o: the report's file (output.h); NULL: stdout */
 	const char *record_path;  /* attach --record */
 	double snapshot_every;    /* attach --snapshot-every, 0: at the end only */
 	bool force;               /* diff --force */
 	const char *diff_a, *diff_b;
 	char **report_files;      /* report: the snapshots, in argv order */
 	int nreport_files;
-	const char *report_out;   /* report -o FILE; NULL: stdout */
 	int raw_argc;             /* the command line after "memtrace" */
 	char **raw_argv;
 	int depth;                /* frames unwound above the allocator (1..MT_STACKS_MAX_DEPTH) */

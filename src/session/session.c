@@ -26,6 +26,7 @@
 #include "target/memio.h"
 #include "symbols/rtld.h"
 #include "session/session.h"
+#include "session/output.h"
 #include "session/session_priv.h"
 
 void mt_session_read_comm(pid_t pid, char *buf, size_t len)
@@ -583,6 +584,9 @@ static void trace_loop(struct session *s)
 		if (next_snap && now >= next_snap) {
 			catch_up(s, 0.2);
 			mt_session_write_snapshot(s, s->o->record_path);
+			if (mt_session_record_pprof(s) < 0)
+				mt_say("warning: cannot write the profile to %s: %s",
+				       s->o->output_path, strerror(errno));
 			next_snap += every;
 			if (next_snap < now)
 				next_snap = now + every;
@@ -733,6 +737,8 @@ static int spawn_target(struct session *s)
 
 static void session_free(struct session *s)
 {
+	mt_output_close(s->out);  /* on errors: what was written stays */
+	s->out = NULL;
 	mt_session_leaks_free(s);
 	mt_session_census_free(s);
 	if (s->engine)
@@ -759,6 +765,17 @@ static void session_free(struct session *s)
 	free(s->modules);
 }
 
+/* The report's stream closed, then the session freed: RC, or the exit
+ * status of a failed write when RC is 0. */
+static int close_output(struct session *s, int rc)
+{
+	if (mt_output_close(s->out) < 0 && !rc)
+		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+	s->out = NULL;
+	session_free(s);
+	return rc;
+}
+
 int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn parse)
 {
 	struct session s = { .o = o, .parse = parse, .sigfd = sigfd, .pid = o->pid, .waitfd = -1,
@@ -767,12 +784,20 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	if (!s.tracker)
 		return mt_fail(MT_E_INTERNAL, "out of memory");
 	if (o->sample_bytes) mt_tracker_set_sampling(s.tracker, o->sample_bytes);
+	/* before the process is touched: a bad -o FILE is refused first */
+	if (o->cmd != MT_CMD_SNAPSHOT) {
+		char oerr[600];
+		s.out = mt_output_open(o, oerr, sizeof oerr);
+		if (!s.out) {
+			session_free(&s);
+			return mt_fail(MT_E_USAGE, "%s", oerr);
+		}
+	}
 
 	if (o->cmd == MT_CMD_CENSUS || (o->cmd == MT_CMD_LEAKS && o->duration == 0)) {
 		int rc = o->cmd == MT_CMD_CENSUS ? mt_session_census_command(&s)
 						 : mt_session_leaks_command(&s);
-		session_free(&s);
-		return rc;
+		return close_output(&s, rc);
 	}
 	int rc = o->cmd == MT_CMD_RUN ? spawn_target(&s) : attach_target(&s);
 	if (s.answered) {
@@ -880,11 +905,13 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 			     ? mt_fail(MT_E_TARGET_LOST, "pid %d %s before the leak check", (int)s.pid,
 				       s.end == END_EXITED ? "exited" : "ran another program")
 			     : mt_session_leaks_print(&s);
-		session_free(&s);
-		return rc;
+		return close_output(&s, rc);
 	}
 	if (o->cmd != MT_CMD_SNAPSHOT && mt_session_print_final(&s) < 0 && !rc)
 		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+	if (mt_output_close(s.out) < 0 && !rc)
+		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+	s.out = NULL;
 	if (o->cmd == MT_CMD_SNAPSHOT && !rc)
 		mt_say("snapshot of pid %d written to %s", (int)s.pid, snap_path);
 

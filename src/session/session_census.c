@@ -28,6 +28,7 @@
 #include "census/heapfreeze.h"
 #include "util/msg.h"
 #include "session/session_priv.h"
+#include "report/pprof.h"
 #include "snapshot/snapbuild.h"
 #include "snapshot/snapshot.h"
 
@@ -313,21 +314,10 @@ int mt_session_census_attach(struct session *s)
 	return 0;
 }
 
-static int census_output(struct session *s, const struct mt_census_report *r)
+/* A snapshot holding only the census R (census --snapshot, --format
+ * pprof); NULL when out of memory. */
+static struct mt_snapshot *census_snapshot(struct session *s, const struct mt_census_report *r)
 {
-	const struct mt_options *o = s->o;
-	if (!r->available) {
-		int rc = mt_fail(MT_E_CENSUS_UNAVAILABLE, "census: not available: %s", r->reason);
-		if (o->json && mt_report_census_json(stdout, (int)s->pid, s->comm, r) < 0)
-			return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
-		return rc;
-	}
-	int err = o->json ? mt_report_census_json(stdout, (int)s->pid, s->comm, r)
-			  : mt_report_census_table(stdout, r, o->top);
-	if (err < 0)
-		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
-	if (!o->snapshot_path)
-		return 0;
 	mt_session_find_exe(s);
 	struct mt_snapbuild_input in = {
 		.pid = s->pid, .comm = s->comm, .exe = s->exe, .engine = "none",
@@ -335,7 +325,37 @@ static int census_output(struct session *s, const struct mt_census_report *r)
 		.start_unix_ns = s->start_unix_ns, .time_unix_ns = s->start_unix_ns,
 		.census = r,
 	};
-	struct mt_snapshot *snap = mt_snapbuild(&in);
+	return mt_snapbuild(&in);
+}
+
+/* The report in the chosen format to the session's stream: 0 or -1. */
+static int census_print(struct session *s, const struct mt_census_report *r)
+{
+	const struct mt_options *o = s->o;
+	if (o->format == MT_FORMAT_PPROF) {
+		struct mt_snapshot *snap = census_snapshot(s, r);
+		int err = snap ? mt_report_pprof(s->out, snap) : -1;
+		mt_snapshot_free(snap);
+		return err;
+	}
+	return o->json ? mt_report_census_json(s->out, (int)s->pid, s->comm, r)
+		       : mt_report_census_table(s->out, r, o->top);
+}
+
+static int census_output(struct session *s, const struct mt_census_report *r)
+{
+	const struct mt_options *o = s->o;
+	if (!r->available) {
+		int rc = mt_fail(MT_E_CENSUS_UNAVAILABLE, "census: not available: %s", r->reason);
+		if (o->json && mt_report_census_json(s->out, (int)s->pid, s->comm, r) < 0)
+			return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+		return rc;
+	}
+	if (census_print(s, r) < 0)
+		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
+	if (!o->snapshot_path)
+		return 0;
+	struct mt_snapshot *snap = census_snapshot(s, r);
 	if (!snap)
 		return mt_fail(MT_E_INTERNAL, "out of memory building the snapshot: free some memory");
 	char msg[600];

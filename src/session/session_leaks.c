@@ -689,12 +689,12 @@ int mt_session_leaks_print(struct session *s)
 	if (!r->available) {
 		/* said once, on stderr; JSON keeps its object on stdout */
 		int rc = mt_fail(MT_E_CENSUS_UNAVAILABLE, "leaks: not available: %s", r->reason);
-		if (o->json && mt_report_leaks_json(stdout, r) < 0)
+		if (o->json && mt_report_leaks_json(s->out, r) < 0)
 			return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 		return rc;
 	}
-	int err = o->json ? mt_report_leaks_json(stdout, r)
-			  : mt_report_leaks_table(stdout, r, o->top);
+	int err = o->json ? mt_report_leaks_json(s->out, r)
+			  : mt_report_leaks_table(s->out, r, o->top);
 	if (err < 0)
 		return mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (o->error_exitcode && (r->blocks[MT_LEAKS_DEFINITE] || r->blocks[MT_LEAKS_POSSIBLE]))

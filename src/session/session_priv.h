@@ -38,6 +38,7 @@ struct session {
 	 * memtrace brings report options of its own (struct report_opts) */
 	const struct mt_options *const o;
 	mt_options_parse_fn parse;  /* a request's command line (cli.c) */
+	FILE *out;                  /* the report's stream: -o FILE or stdout (output.h) */
 	int sigfd;
 	pid_t pid;
 	char comm[64];
@@ -107,6 +108,7 @@ struct report_opts {
 	int top;                  /* rows; 0: all (--json without --top) */
 	bool stacks;              /* table: each row's stack under it */
 	enum mt_report_group group_by;
+	bool no_census;           /* pprof: the snapshot it is made of has no census */
 };
 /* attach: one interval's report (FINAL: the summary at the end). */
 int mt_session_print_interval(struct session *s, bool final);
@@ -117,6 +119,9 @@ int mt_session_print_final(struct session *s);
 int mt_session_report_rows(struct session *s, struct mt_report *r);
 /* The live table as a snapshot at PATH: 0, or an exit status (said). */
 int mt_session_write_snapshot(struct session *s, const char *path);
+/* attach --record with --format pprof and -o FILE: FILE rewritten with the
+ * profile of the live table, as each snapshot is.  0, or -1 (errno). */
+int mt_session_record_pprof(struct session *s);
 void mt_session_serve_request(struct session *s, struct mt_ctl_request *req);
 /* The main executable's path and an address inside it, for snapshots. */
 void mt_session_find_exe(struct session *s);

@@ -12,7 +12,9 @@
 #include "target/maps.h"
 #include "util/msg.h"
 #include "model/series.h"
+#include "session/output.h"
 #include "session/session_priv.h"
+#include "report/pprof.h"
 #include "report/report_build.h"
 #include "report/report_html.h"
 #include "snapshot/snapbuild.h"
@@ -92,6 +94,7 @@ static struct report_opts report_opts(const struct mt_options *o)
 		.top = o->json && !o->top_given ? 0 : o->top,
 		.stacks = o->stacks,
 		.group_by = o->group_by,
+		.no_census = o->no_census,
 	};
 }
 
@@ -181,24 +184,48 @@ static void add_series(struct session *s, const struct report_opts *ro, struct m
 	}
 }
 
+static struct mt_snapshot *build_snapshot(struct session *s, bool no_census);
+
+/* --format pprof: the live table as a snapshot, written as a profile. */
+static int print_pprof(struct session *s, bool no_census, FILE *f)
+{
+	struct mt_snapshot *snap = build_snapshot(s, no_census);
+	if (!snap) {
+		errno = ENOMEM;
+		return -1;
+	}
+	int err = mt_report_pprof(f, snap);
+	mt_snapshot_free(snap);
+	return err;
+}
+
 int mt_session_print_interval(struct session *s, bool final)
 {
 	const struct report_opts ro = report_opts(s->o);
+	FILE *out = s->out ? s->out : stdout;
+	if (ro.format == MT_FORMAT_PPROF) {
+		if (!final)
+			return 0;
+		mt_output_rewind(out);  /* it may hold the last --record's profile */
+		return print_pprof(s, ro.no_census, out);
+	}
 	struct mt_report r;
 	int err = build_report(s, &ro, &r);
 	if (err == 0) {
 		r.interval = ++s->intervals;
-		r.color = use_color(&ro, stdout);
+		r.color = use_color(&ro, out);
 		add_history(s, &ro, &r);
 		if (ro.format == MT_FORMAT_JSON)
-			err = mt_report_json_interval(stdout, &r, ro.top, final);
+			err = mt_report_json_interval(out, &r, ro.top, final);
 		else if (ro.format == MT_FORMAT_FOLDED)
-			err = final ? mt_report_folded(stdout, &r) : 0;
+			err = final ? mt_report_folded(out, &r) : 0;
 		else if (ro.format == MT_FORMAT_HTML && final) {
 			add_series(s, &ro, &r);
-			err = mt_report_html(stdout, &r, ro.top, MT_HTML_TIME_SINCE_ATTACH);
+			err = mt_report_html(out, &r, ro.top, MT_HTML_TIME_SINCE_ATTACH);
 		} else if (ro.format != MT_FORMAT_HTML)
-			err = mt_report_growth(stdout, &r, ro.top, final);
+			err = mt_report_growth(out, &r, ro.top, final);
+		if (err == 0 && fflush(out) != 0)
+			err = -1;
 		if (err == 0)
 			mt_session_hints_print(s, &r, ro.top);
 	}
@@ -206,9 +233,18 @@ int mt_session_print_interval(struct session *s, bool final)
 	return err;
 }
 
+int mt_session_record_pprof(struct session *s)
+{
+	if (s->o->format != MT_FORMAT_PPROF || !s->out || !mt_output_rewind(s->out))
+		return 0;
+	return print_pprof(s, s->o->no_census, s->out);
+}
+
 /* histo, run, and the session answering a client: one report to F. */
 static int print_report(struct session *s, const struct report_opts *ro, FILE *f)
 {
+	if (ro->format == MT_FORMAT_PPROF)
+		return print_pprof(s, ro->no_census, f);
 	struct mt_report r;
 	int err = build_report(s, ro, &r);
 	if (err == 0) {
@@ -221,7 +257,7 @@ static int print_report(struct session *s, const struct report_opts *ro, FILE *f
 			err = mt_report_html(f, &r, ro->top, MT_HTML_TIME_SINCE_ATTACH);
 		else
 			err = mt_report_table(f, &r, ro->top);
-		if (err == 0 && f == stdout)
+		if (err == 0 && f == s->out)
 			mt_session_hints_print(s, &r, ro->top);
 	}
 	mt_report_free(&r);
@@ -233,7 +269,7 @@ int mt_session_print_final(struct session *s)
 	if (s->o->cmd == MT_CMD_ATTACH)
 		return mt_session_print_interval(s, true);
 	const struct report_opts ro = report_opts(s->o);
-	return print_report(s, &ro, stdout);
+	return print_report(s, &ro, s->out ? s->out : stdout);
 }
 
 /* ---- snapshots --------------------------------------------------------- */
@@ -245,11 +281,9 @@ uint64_t mt_session_unix_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-/* Write the live table as a snapshot to PATH (atomically).  NO_CENSUS:
- * --no-census of whoever asks for it.  0, or an exit status with the reason
- * in MSG. */
-static int snapshot_to(struct session *s, const char *path, bool no_census, char *msg,
-		       size_t len)
+/* The live table as a snapshot.  NO_CENSUS: --no-census of whoever asks
+ * for it.  NULL when out of memory. */
+static struct mt_snapshot *build_snapshot(struct session *s, bool no_census)
 {
 	struct mt_tracker_stats ts;
 	struct mt_engine_stats es = { 0 };
@@ -272,6 +306,16 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 	mt_symbolizer_downloads(s->sym, true);
 	struct mt_snapshot *snap = mt_snapbuild(&in);
 	mt_symbolizer_downloads(s->sym, false);
+	return snap;
+}
+
+/* Write the live table as a snapshot to PATH (atomically).  NO_CENSUS:
+ * --no-census of whoever asks for it.  0, or an exit status with the reason
+ * in MSG. */
+static int snapshot_to(struct session *s, const char *path, bool no_census, char *msg,
+		       size_t len)
+{
+	struct mt_snapshot *snap = build_snapshot(s, no_census);
 	if (!snap) {
 		snprintf(msg, len, "out of memory building the snapshot: free some memory");
 		return mt_err_exit_status(MT_E_INTERNAL);
@@ -337,8 +381,13 @@ void mt_session_serve_request(struct session *s, struct mt_ctl_request *req)
 				 "tracing it", (int)s->pid, ro.snapshot_path);
 	}
 	if (!rc && ro.cmd == MT_CMD_HISTO) {
-		int fd = dup(req->out_fd);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		/* -o FILE: the client's, from its directory, as --snapshot's */
+		char path[8192] = "";
+		if (ro.output_path)
+			snprintf(path, sizeof path, "%s%s%s", ro.output_path[0] == '/' ? "" : req->cwd,
+				 ro.output_path[0] == '/' ? "" : "/", ro.output_path);
+		int fd = path[0] ? -1 : dup(req->out_fd);
+		FILE *f = path[0] ? fopen(path, "w") : fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!f || print_report(s, &opts, f) < 0) {
 			rc = mt_err_exit_status(MT_E_IO);
 			snprintf(msg, sizeof msg, "cannot write the report: check the output");

@@ -15,7 +15,7 @@
 #include "symbols/wrappers.h"
 
 struct mt_snapbuild_input {
-	/* NULL: no traced sites (memtrace census -o: a census-only snapshot);
+	/* NULL: no traced sites (memtrace census --snapshot: a census-only snapshot);
 	 * stacks, frames, wrappers and sym may then be NULL too */
 	const struct mt_tracker *tracker;
 	struct mt_stacks *stacks;

@@ -113,7 +113,7 @@ struct mt_snapshot {
 	uint32_t nsites;
 	/* The census of the heap at attach, owned by the snapshot; NULL when
 	 * none was taken (--no-census, or a snapshot written before censuses
-	 * existed).  A census-only snapshot (memtrace census -o) has no sites. */
+	 * existed).  A census-only snapshot (memtrace census --snapshot) has no sites. */
 	struct mt_census_report *census;
 };
 

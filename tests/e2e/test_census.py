@@ -28,7 +28,7 @@ One scenario per argument:
                freed_bytes as the target freed); the census at attach adds
                up to mallinfo2() taken just before
   freed-attach the same with memtrace attach --json (its final object)
-  diff         census -o A, N more cen::Beta, census -o B: diff --json
+  diff         census --snapshot A, N more cen::Beta, census --snapshot B: diff --json
                shows delta_blocks N for cen::Beta, 0 for the other classes
                and the target's own sizes
   corrupt      a live chunk's size field overwritten (the target's 8-byte
@@ -314,10 +314,10 @@ def scenario_diff(h):
     t, exp = start(h)
     with tempfile.TemporaryDirectory(prefix='mt-census-') as tmp:
         a, b = os.path.join(tmp, 'a.mtsnap'), os.path.join(tmp, 'b.mtsnap')
-        census(h, t.pid, '-o', a)
+        census(h, t.pid, '--snapshot', a)
         t.send(f'grow {GROW}')
         grown = fields(t.expect_line(r'^grown (.*)$', "the 'grown' line").group(1), 'grown')
-        census(h, t.pid, '-o', b)
+        census(h, t.pid, '--snapshot', b)
         for path in (a, b):
             h.check(os.path.getsize(path) > 0, f'{path} is empty')
         m = h.start_memtrace(['diff', a, b, '--json'])

@@ -10,7 +10,7 @@
  *                        DIR/seed-sampled.mtsnap    the program, sampled
  *                        DIR/seed-census.mtsnap     the program with a census:
  *                            classes, sizes, warnings, a heap summary
- *                        DIR/seed-census-only.mtsnap  what census -o writes:
+ *                        DIR/seed-census-only.mtsnap  what census --snapshot writes:
  *                            a census, no sites
  *                        DIR/seed-census-unavailable.mtsnap  a census that
  *                            could not be taken, and why

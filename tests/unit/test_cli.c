@@ -243,7 +243,11 @@ static const struct bad_case bad_cases[] = {
 	{ { "census", "12", "--no-census" }, "unknown option '--no-census' for census" },
 	{ { "census", "12", "--engine", "inject" }, "unknown option '--engine' for census" },
 	{ { "census", "12", "-o" }, "option -o needs a value" },
-	{ { "census", "12", "-o", "" }, "empty -o" },
+	{ { "census", "12", "-o", "" }, "empty -o: give the file to write the report to" },
+	{ { "histo", "12", "-o", "f", "--snapshot", "f" }, "-o and --snapshot both name 'f'" },
+	{ { "attach", "12", "--record", "f", "--output=f" }, "-o and --record both name 'f'" },
+	{ { "census", "12", "--format", "folded" }, "invalid --format 'folded': give table, json or pprof" },
+	{ { "histo", "12", "--format", "svg" }, "invalid --format 'svg': give table, json, folded, html or pprof" },
 	{ { "run", "--no-census", "--", "ls" }, "unknown option '--no-census' for run" },
 	{ { "diff", "a", "b", "--no-census" }, "unknown option '--no-census' for diff" },
 	/* every flag refuses a value, not only some */
@@ -252,8 +256,7 @@ static const struct bad_case bad_cases[] = {
 	{ { "histo", "12", "--no-default-wrappers=0" }, "option --no-default-wrappers takes no value" },
 	{ { "diff", "a", "b", "--force=yes" }, "option --force takes no value" },
 	{ { "snapshot", "12", "--output" }, "option --output needs a value" },
-	{ { "snapshot", "12", "--output=" }, "empty --output" },
-	{ { "diff", "a", "b", "-o", "f" }, "unknown option '-o' for diff" },
+	{ { "snapshot", "12", "--output=" }, "empty --output: give the file to write the snapshot to" },
 	{ { "detach", "12", "-o", "f" }, "unknown option '-o' for detach" },
 };
 
@@ -409,18 +412,55 @@ START_TEST(test_snapshot_diff_options)
 }
 END_TEST
 
+/* Issue 22: -o FILE is the report's file on every command that prints
+ * one, snapshot's own file for snapshot; --format pprof where it is given. */
+START_TEST(test_output_pprof)
+{
+	static const char *const cmds[][7] = {
+		{ "histo", "5", "-o", "r", "--format", "pprof" },
+		{ "attach", "5", "--format", "pprof", "--output", "r" },
+		{ "run", "-o", "r", "--format", "pprof", "--", "ls" },
+		{ "diff", "a", "b", "--format", "pprof", "-o", "r" },
+		{ "census", "5", "--format=pprof", "-o", "r" },
+		{ "leaks", "5", "-o", "r" },
+	};
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		char *argv[9] = { "memtrace" };
+		int argc = 1;
+		for (size_t k = 0; k < 7 && cmds[i][k]; k++)
+			argv[argc++] = (char *)cmds[i][k];
+		struct mt_options o;
+		char err[256];
+		ck_assert_msg(mt_cli_parse(argc, argv, &o, err, sizeof err) == 0, "%s: %s",
+			      cmds[i][0], err);
+		ck_assert_str_eq(o.output_path, "r");
+		ck_assert_ptr_null(o.snapshot_path);
+		ck_assert_int_eq(o.format, o.cmd == MT_CMD_LEAKS ? MT_FORMAT_TABLE : MT_FORMAT_PPROF);
+		ck_assert(!o.json);
+	}
+	struct mt_options o;
+	char err[256];
+	char *s[] = { "memtrace", "snapshot", "5", "-o", "s", NULL };
+	ck_assert_int_eq(mt_cli_parse(5, s, &o, err, sizeof err), 0);
+	ck_assert_str_eq(o.snapshot_path, "s");
+	ck_assert_ptr_null(o.output_path);
+}
+END_TEST
+
 /* Issue 17: the census command and --no-census. */
 START_TEST(test_census_options)
 {
 	struct mt_options o;
 	char err[256];
-	char *a1[] = { "memtrace", "census", "77", "--json", "-o", "c.snap", "--top", "5", "-v",
-		       NULL };
-	ck_assert_int_eq(mt_cli_parse(9, a1, &o, err, sizeof err), 0);
+	char *a1[] = { "memtrace", "census", "77", "--json", "--snapshot", "c.snap", "--top", "5",
+		       "-v", "-o", "c.json", NULL };
+	ck_assert_int_eq(mt_cli_parse(11, a1, &o, err, sizeof err), 0);
 	ck_assert_int_eq(o.cmd, MT_CMD_CENSUS);
 	ck_assert_int_eq(o.pid, 77);
 	ck_assert(o.json && o.verbose);
 	ck_assert_str_eq(o.snapshot_path, "c.snap");
+	/* census's -o is its report's file, as every reporting command's */
+	ck_assert_str_eq(o.output_path, "c.json");
 	ck_assert_int_eq(o.top, 5);
 	ck_assert(!o.no_census);
 	char *a2[] = { "memtrace", "census", "77", NULL };
@@ -638,6 +678,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_usage_is_what_is_taken);
 	tcase_add_test(tc, test_snapshot_diff_options);
 	tcase_add_test(tc, test_census_options);
+	tcase_add_test(tc, test_output_pprof);
 	tcase_add_test(tc, test_engine_sampling_options);
 	suite_add_tcase(s, tc);
 	return s;
