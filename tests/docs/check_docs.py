@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 
-COMMANDS = ("histo", "attach", "run", "snapshot", "diff", "detach", "census", "leaks")
+COMMANDS = ("histo", "attach", "top", "run", "snapshot", "diff", "detach", "census", "leaks")
 
 # "--duration" but not the "--" of "-- COMMAND" nor the tail of "a--b"
 LONG_OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
