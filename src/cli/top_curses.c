@@ -337,14 +337,17 @@ static enum mt_view_action ui_input(void *ctx)
 	struct mt_top_ui *ui = ctx;
 	struct epoll_event ev[2];
 	int n = epoll_wait(ui->epfd, ev, 2, 0);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (ev[i].data.fd == ui->winchfd)
 			resize(ui);
-	if (!ui->screen) {
-		/* before the first report: keys wait in the terminal's buffer,
-		 * but one end of file (the terminal gone) is not a key */
-		return MT_VIEW_NONE;
+		/* A hung-up terminal is readable for ever (end of file), and
+		 * SIGHUP goes to its session leader only: a shell that traps
+		 * it (or nohup) leaves memtrace to find out here. */
+		else if (ev[i].events & (EPOLLHUP | EPOLLERR))
+			return MT_VIEW_HANGUP;
 	}
+	if (!ui->screen)
+		return MT_VIEW_NONE;   /* keys wait in the terminal's buffer */
 	/* Every key there is, so that the level-triggered epoll rests; a
 	 * bounded number, so that a flood of input cannot hold the loop. */
 	for (int k = 0; k < 256; k++) {

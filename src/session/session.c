@@ -557,9 +557,11 @@ static bool detach(struct session *s)
  * anything else did: the view reads without waiting).  False: quit. */
 static bool view_input(struct session *s)
 {
-	switch (s->view->input(s->view->ctx)) {
+	enum mt_view_action a = s->view->input(s->view->ctx);
+	switch (a) {
 	case MT_VIEW_QUIT:
-		mt_say("quit: stopping");
+	case MT_VIEW_HANGUP:
+		mt_say("%s: stopping", a == MT_VIEW_QUIT ? "quit" : "the terminal closed");
 		s->end = END_SIGNAL;
 		return false;
 	case MT_VIEW_SNAPSHOT:

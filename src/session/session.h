@@ -20,6 +20,7 @@ struct mt_report;
 enum mt_view_action {
 	MT_VIEW_NONE,      /* nothing for the session (the view redrew itself) */
 	MT_VIEW_QUIT,      /* detach and end, as on Ctrl-C */
+	MT_VIEW_HANGUP,    /* the terminal is gone (no SIGHUP came): the same */
 	MT_VIEW_SNAPSHOT,  /* write a snapshot now; STATUS gets the outcome */
 };
 struct mt_view {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """memtrace top, driven through tmux (issue 22, item 3).
 
+usage: test_top.py quit | hup | ctrl-c | sigterm | target-exit
+
 grow_sites --plateau-ms 0 has a growing site (leak_steady), a flat one with
 heavy churn (churn_ring) and, since memtrace attaches before "go", a
 shrinking one (shrink_pool).  `memtrace top PID --interval 0.5` runs in a
@@ -20,15 +22,24 @@ expects (never a fixed sleep), and types with send-keys:
     thread is traced or stopped, and the target goes on and exits 0 when
     told.
 
+hup: once the rows are there, the tmux session is killed (the terminal
+closes; the shell, the session's leader, traps the SIGHUP as nohup would
+ignore it, so memtrace must see the terminal hung up); memtrace exits 0
+having detached, the bytes are the file's, the target goes on.  ctrl-c
+(typed in the terminal) and sigterm (sent to memtrace) end it the same way,
+and the terminal is given back.  target-exit: the target is told to exit;
+memtrace exits 0, says so, and gives the terminal back.
+
 Skipped (77) without tmux.
 """
 
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
-import time
 
 import growthcheck
 from growthcheck import Fail, log
@@ -124,23 +135,115 @@ def test(h):
     rc_file, err_file = os.path.join(d, 'rc'), os.path.join(d, 'stderr')
     # stderr to a file: top needs only stdin and stdout on the terminal,
     # and writes what it said there once the screen is given back
-    command = (' '.join(args) + f' 2>{err_file}; echo $? >{rc_file}.tmp; '
-               f'mv {rc_file}.tmp {rc_file}; echo top-ended; exec sleep 600')
+    # a trap, not an ignored SIGHUP (which memtrace would inherit): the
+    # shell outlives the terminal to write memtrace's exit status
+    command = ("trap 'echo hup >/dev/null' HUP; " + ' '.join(args) + f' 2>{err_file}; '
+               f'echo $? >{rc_file}.tmp; mv {rc_file}.tmp {rc_file}; echo top-ended; '
+               'exec sleep 600')
     try:
         tm.start(d, command)
-        run_top(h, tm, t, d, rc_file, err_file)
+        MODES[MODE](h, tm, t, d, rc_file, err_file)
     finally:
         tm.kill()
         shutil.rmtree(d, ignore_errors=True)
 
 
-def run_top(h, tm, t, d, rc_file, err_file):
+def first_rows(tm, t):
+    """Once memtrace top shows its header, "go"; the screen once the rows
+    are there, leak_steady first."""
     wait_screen(tm, lambda ls: ls and ls[0].startswith(f'memtrace top  pid {t.pid} '),
                 'the header of memtrace top')
     t.send('go')
-    lines = wait_screen(tm, lambda ls: first_row(ls) == (1, 'growing', 'leak_steady')
-                        and {'churn_ring', 'shrink_pool'} <= {r[2] for r in rows(ls)},
-                        'leak_steady first and growing, churn_ring and shrink_pool shown')
+    return wait_screen(tm, lambda ls: first_row(ls) == (1, 'growing', 'leak_steady')
+                       and {'churn_ring', 'shrink_pool'} <= {r[2] for r in rows(ls)},
+                       'leak_steady first and growing, churn_ring and shrink_pool shown')
+
+
+def ended(h, rc_file, err_file, what):
+    """memtrace's exit status (checked 0) and its stderr lines."""
+    harness.wait_until(lambda: os.path.exists(rc_file), f'memtrace top to exit {what}')
+    with open(rc_file) as f:
+        rc = f.read().strip()
+    with open(err_file) as f:
+        err = f.read()
+    log('memtrace stderr:\n' + err.rstrip())
+    h.check(rc == '0', f'memtrace top exited {rc} {what}, expected 0')
+    return err.splitlines()
+
+
+def check_restored(h, t):
+    """Nothing of memtrace left in the target, which lives on."""
+    h.check_entry_bytes(t.pid)
+    h.check_released(t.pid)
+    h.check(t.running(), 'the target is gone after memtrace ended')
+    t.send('exit')
+    t.expect_line(r'^bye ticks=\d+$', "the target's 'bye' line")
+    t.wait_exit(0)
+
+
+def check_screen_back(h, tm):
+    wait_screen(tm, lambda ls: 'top-ended' in ls, "the shell's line after memtrace")
+    alt = tm.run('display-message', '-p', '-t', 'top', '#{alternate_on}').strip()
+    h.check(alt == '0', f'the terminal is still on the alternate screen ({alt!r})')
+
+
+def mode_hup(h, tm, t, d, rc_file, err_file):
+    first_rows(tm, t)
+    tm.run('kill-session', '-t', 'top')
+    err = ended(h, rc_file, err_file, 'after its terminal closed (SIGHUP)')
+    # SIGHUP goes to the session leader, the shell here, which traps it:
+    # memtrace finds the terminal hung up
+    h.check('memtrace: the terminal closed: stopping' in err,
+            "no 'memtrace: the terminal closed: stopping' line on stderr")
+    h.check(f'memtrace: detached from pid {t.pid}' in err,
+            f"no 'memtrace: detached from pid {t.pid}' line on stderr")
+    check_restored(h, t)
+
+
+def memtrace_pid(tm):
+    """memtrace's PID: the only child of the pane's shell."""
+    shell = int(tm.run('display-message', '-p', '-t', 'top', '#{pane_pid}').strip())
+    kids = harness.wait_until(lambda: harness.children(shell), 'memtrace under the shell')
+    return kids[0][0]
+
+
+def stopped_by(h, tm, t, rc_file, err_file, act, said, what):
+    """ACT() once the rows are there; memtrace then says SAID, detaches,
+    exits 0 and gives the terminal back; the target lives on."""
+    first_rows(tm, t)
+    act()
+    err = ended(h, rc_file, err_file, what)
+    h.check(f'memtrace: {said}: stopping' in err, f"no 'memtrace: {said}: stopping' line")
+    h.check(f'memtrace: detached from pid {t.pid}' in err,
+            f"no 'memtrace: detached from pid {t.pid}' line on stderr")
+    check_screen_back(h, tm)
+    check_restored(h, t)
+
+
+def mode_ctrl_c(h, tm, t, d, rc_file, err_file):
+    stopped_by(h, tm, t, rc_file, err_file, lambda: tm.keys('C-c'), 'Interrupt',
+               'after Ctrl-C')
+
+
+def mode_sigterm(h, tm, t, d, rc_file, err_file):
+    stopped_by(h, tm, t, rc_file, err_file,
+               lambda: os.kill(memtrace_pid(tm), signal.SIGTERM), 'Terminated',
+               'after SIGTERM')
+
+
+def mode_target_exit(h, tm, t, d, rc_file, err_file):
+    first_rows(tm, t)
+    t.send('exit')
+    t.expect_line(r'^bye ticks=\d+$', "the target's 'bye' line")
+    t.wait_exit(0)
+    err = ended(h, rc_file, err_file, 'after the target exited')
+    h.check('memtrace: target exited with status 0' in err,
+            "no 'memtrace: target exited with status 0' line on stderr")
+    check_screen_back(h, tm)
+
+
+def mode_quit(h, tm, t, d, rc_file, err_file):
+    lines = first_rows(tm, t)
     h.check('sorted by growth' in lines[0], f'default sort not growth: {lines[0]!r}')
     h.check(re.search(r'\b0 lost events\b', lines[1]) is not None,
             f'no "0 lost events" in the header: {lines[1]!r}')
@@ -178,25 +281,19 @@ def run_top(h, tm, t, d, rc_file, err_file):
         h.check(got and got[0]['bytes_b'] > 0, f'{fn} not live in the snapshot: {got}')
 
     tm.keys('q')
-    harness.wait_until(lambda: os.path.exists(rc_file), 'memtrace top to exit after q')
-    with open(rc_file) as f:
-        rc = f.read().strip()
-    with open(err_file) as f:
-        err = f.read()
-    log('memtrace stderr:\n' + err.rstrip())
-    h.check(rc == '0', f'memtrace top exited {rc} after q, expected 0')
-    h.check(f'memtrace: detached from pid {t.pid}' in err.splitlines(),
+    err = ended(h, rc_file, err_file, 'after q')
+    h.check(f'memtrace: detached from pid {t.pid}' in err,
             f"no 'memtrace: detached from pid {t.pid}' line on stderr")
-    wait_screen(tm, lambda ls: 'top-ended' in ls, "the shell's line after memtrace")
-    alt = tm.run('display-message', '-p', '-t', 'top', '#{alternate_on}').strip()
-    h.check(alt == '0', f'the terminal is still on the alternate screen ({alt!r})')
-    h.check_entry_bytes(t.pid)
-    h.check_released(t.pid)
-    h.check(t.running(), 'the target is gone after memtrace quit')
-    t.send('exit')
-    t.expect_line(r'^bye ticks=\d+$', "the target's 'bye' line")
-    t.wait_exit(0)
+    check_screen_back(h, tm)
+    check_restored(h, t)
 
+
+MODES = {'quit': mode_quit, 'hup': mode_hup, 'ctrl-c': mode_ctrl_c, 'sigterm': mode_sigterm,
+         'target-exit': mode_target_exit}
+MODE = sys.argv[1] if len(sys.argv) == 2 and sys.argv[1] in MODES else None
 
 if __name__ == '__main__':
+    if MODE is None:
+        print(f'usage: test_top.py {" | ".join(MODES)}', file=sys.stderr)
+        sys.exit(99)
     growthcheck.main(test)
