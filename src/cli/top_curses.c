@@ -296,6 +296,11 @@ static enum mt_view_action key(struct mt_top_ui *ui, int ch)
 	case 'p':
 	case ' ':
 		ui->paused = !ui->paused;
+		/* also here: a narrow terminal cuts the header's "[paused]" */
+		snprintf(ui->status, sizeof ui->status, "%s",
+			 ui->paused ? "paused: the rows stay "
+				      "as they are (still sampled); p resumes"
+				    : "resumed");
 		break;
 	case KEY_UP:
 	case 'k':
@@ -347,7 +352,7 @@ static enum mt_view_action ui_input(void *ctx)
 			return MT_VIEW_HANGUP;
 	}
 	if (!ui->screen)
-		return MT_VIEW_NONE;   /* keys wait in the terminal's buffer */
+		return MT_VIEW_NONE; /* keys wait in the terminal's buffer */
 	/* Every key there is, so that the level-triggered epoll rests; a
 	 * bounded number, so that a flood of input cannot hold the loop. */
 	for (int k = 0; k < 256; k++) {
@@ -395,8 +400,8 @@ struct mt_top_ui *mt_top_ui_new(bool color, char *err, size_t len)
 		.ctx = ui, .fd = ui->epfd, .show = ui_show, .input = ui_input, .status = ui_status
 	};
 	snprintf(ui->status, sizeof ui->status,
-		 "attached: the first rows are taken at once, "
-		 "then every interval");
+		 "tracing: the rows refresh every interval; Enter shows the "
+		 "selected row's stack");
 	return ui;
 }
 

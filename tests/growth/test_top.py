@@ -15,6 +15,8 @@ expects (never a fixed sleep), and types with send-keys:
   - `c` sorts by churn: the header says so and churn_ring comes first;
   - Enter shows the first row's stack: churn_ring marked "->", then its
     callers tick and main, each with its file;
+  - `p` pauses (the header and the status line say so), `p` again resumes
+    (the interval's number moves on);
   - `s` writes memtrace-PID-1.snap, which `memtrace diff` reads back with
     leak_steady and churn_ring live in it;
   - `q` quits: memtrace exits 0, says it detached, the terminal left the
@@ -108,6 +110,11 @@ def rows(lines):
         if m:
             out.append((int(m.group(1)), m.group(2), m.group(3)))
     return out
+
+
+def interval_of(lines):
+    m = re.search(r'  interval (\d+)  ', lines[0]) if lines else None
+    return int(m.group(1)) if m else -1
 
 
 def first_row(lines):
@@ -267,6 +274,14 @@ def mode_quit(h, tm, t, d, rc_file, err_file):
             f'no frame of tick under churn_ring: {below}')
     h.check(any(re.match(r'^\s+main\+0x\w+ \(grow_sites\) grow_sites\.c:\d+', x) for x in below),
             f'no frame of main under churn_ring: {below}')
+
+    tm.keys('p')
+    lines = wait_screen(tm, lambda ls: ls[0].endswith('[paused]')
+                        and any(x.startswith('paused: ') for x in ls), "'[paused]' after p")
+    held = interval_of(lines)
+    tm.keys('p')
+    wait_screen(tm, lambda ls: not ls[0].endswith('[paused]') and interval_of(ls) > held,
+                f'the rows refreshed again after the second p (interval > {held})')
 
     tm.keys('s')
     snap = f'memtrace-{t.pid}-1.snap'
