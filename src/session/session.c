@@ -846,10 +846,11 @@ static int session_run(const struct mt_options *o, int sigfd, mt_options_parse_f
 		}
 	}
 	if (view && s.waitfd < 0) {
+		int err = errno;
 		detach(&s);
 		session_free(&s);
 		return mt_fail(MT_E_INTERNAL, "cannot wait for both the keyboard and PID %d: "
-			       "epoll failed (%s)", (int)s.pid, strerror(errno));
+			       "epoll failed (%s)", (int)o->pid, strerror(err));
 	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
