@@ -88,7 +88,7 @@ _memtrace()
         if [[ $cur == -* ]]; then
             opts='--help -h --version -V'
         else
-            opts='histo attach run snapshot census leaks diff report detach help'
+            opts='histo attach top run snapshot census leaks diff report detach help'
         fi
         ;;
     histo)
@@ -96,6 +96,9 @@ _memtrace()
         ;;
     attach)
         opts='--interval --duration --top --json --format --output -o --record --snapshot-every --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
+        ;;
+    top)
+        opts='--interval --duration --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --no-census --jvm-perfmap --verbose -v --help -h'
         ;;
     run)
         opts='--duration --top --json --format --output -o --stacks --snapshot --engine --sample-bytes --lossless --depth --wrapper --no-default-wrappers --group-by --debug-dir --jvm-perfmap --verbose -v --help -h --'
@@ -129,14 +132,14 @@ _memtrace()
         fi
         ;;
     help)
-        ((npos == 0)) && opts='histo attach run snapshot census leaks diff report detach help'
+        ((npos == 0)) && opts='histo attach top run snapshot census leaks diff report detach help'
         ;;
     *)
         return 0
         ;;
     esac
 
-    if [[ ($cmd == histo || $cmd == attach || $cmd == snapshot || $cmd == census || $cmd == leaks || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
+    if [[ ($cmd == histo || $cmd == attach || $cmd == top || $cmd == snapshot || $cmd == census || $cmd == leaks || $cmd == detach) && $npos -eq 0 && $cur != -* ]]; then
         mapfile -t COMPREPLY < <(compgen -W "$(_memtrace_pids)" -- "$cur")
         return 0
     fi

@@ -27,10 +27,10 @@ function __memtrace_after_separator
     test $cmd = run; and contains -- -- (commandline -opc)
 end
 
-# True while histo/attach/snapshot/census/leaks/detach still lacks its PID (option values
-# do not count).
+# True while histo/attach/top/snapshot/census/leaks/detach still lacks its PID (option
+# values do not count).
 function __memtrace_needs_pid
-    __memtrace_using histo attach snapshot census leaks detach; or return 1
+    __memtrace_using histo attach top snapshot census leaks detach; or return 1
     set -l toks (commandline -opc)
     set -l skip 1
     for tok in $toks[3..-1]
@@ -76,6 +76,7 @@ complete -c memtrace -n __fish_use_subcommand -s h -l help -d 'Show the usage'
 complete -c memtrace -n __fish_use_subcommand -s V -l version -d 'Show the version'
 complete -c memtrace -n __fish_use_subcommand -a histo -d 'Trace a process for a while, then print live memory by site'
 complete -c memtrace -n __fish_use_subcommand -a attach -d 'Trace a process until stopped, printing top sites every interval'
+complete -c memtrace -n __fish_use_subcommand -a top -d 'Trace a process with a live view: sites ranked by growth, sparklines'
 complete -c memtrace -n __fish_use_subcommand -a run -d 'Run a command traced from its start; report what it holds at exit'
 complete -c memtrace -n __fish_use_subcommand -a snapshot -d 'Trace a process, then write a snapshot of its live heap'
 complete -c memtrace -n __fish_use_subcommand -a census -d 'Every live block now by C++ class and size, and the heap summary'
@@ -119,8 +120,24 @@ complete -c memtrace -n '__memtrace_using attach' -l interval -x -d 'Print the t
 complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks detach' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
 complete -c memtrace -n '__memtrace_using histo attach run snapshot census leaks diff report detach' -s h -l help -d 'Show the usage of this command'
 
+# memtrace top PID: attach's tracing options, and a live view
+complete -c memtrace -n '__memtrace_using top' -l interval -x -d 'Refresh the view every SECONDS (default 2)'
+complete -c memtrace -n '__memtrace_using top' -l duration -x -d 'Stop after SECONDS (0: no limit)'
+complete -c memtrace -n '__memtrace_using top' -l engine -x -a 'inject breakpoint' -d 'How the allocator is hooked'
+complete -c memtrace -n '__memtrace_using top' -l sample-bytes -x -d 'Sample one allocation per N bytes on average; report estimates'
+complete -c memtrace -n '__memtrace_using top' -l lossless -d 'With --sample-bytes or --depth 1, slow the process down rather than drop events'
+complete -c memtrace -n '__memtrace_using top' -l depth -x -d 'Unwind N frames above the allocator (default 32)'
+complete -c memtrace -n '__memtrace_using top' -l wrapper -x -d 'Treat a function (glob, or MODULE+OFFSET) as an allocator wrapper'
+complete -c memtrace -n '__memtrace_using top' -l no-default-wrappers -d 'Skip only the allocator, not the well-known program wrappers'
+complete -c memtrace -n '__memtrace_using top' -l group-by -x -a 'site stack function module' -d 'Group rows by'
+complete -c memtrace -n '__memtrace_using top' -l debug-dir -x -a '(__fish_complete_directories)' -d 'Also look for debug info here'
+complete -c memtrace -n '__memtrace_using top' -l no-census -d 'Take no census of the heap at attach'
+complete -c memtrace -n '__memtrace_using top' -l jvm-perfmap -d "Name a JVM's JIT frames from the perf map jcmd has it write"
+complete -c memtrace -n '__memtrace_using top' -s v -l verbose -d 'Print attach/detach timing and hooks on stderr'
+complete -c memtrace -n '__memtrace_using top' -s h -l help -d 'Show the usage of this command'
+
 # Arguments
 complete -c memtrace -n __memtrace_needs_pid -x -a '(__memtrace_pids)'
 complete -c memtrace -n '__memtrace_using run' -x -a -- -d 'End of memtrace options; COMMAND follows'
 complete -c memtrace -n __memtrace_after_separator -x -a '(__memtrace_run_command)'
-complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach run snapshot census leaks diff report detach help'
+complete -c memtrace -n '__memtrace_using help; and test (count (commandline -opc)) -eq 2' -x -a 'histo attach top run snapshot census leaks diff report detach help'

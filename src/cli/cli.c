@@ -17,7 +17,7 @@
  * in each of those files. */
 
 /* Which commands a help row is for: H histo, A attach, R run, S snapshot,
- * D diff, X detach, C census, L leaks, P report. */
+ * D diff, X detach, C census, L leaks, P report, T top. */
 #define H (1u << MT_CMD_HISTO)
 #define A (1u << MT_CMD_ATTACH)
 #define R (1u << MT_CMD_RUN)
@@ -27,7 +27,8 @@
 #define C (1u << MT_CMD_CENSUS)
 #define L (1u << MT_CMD_LEAKS)
 #define P (1u << MT_CMD_REPORT)
-#define ALL (H | A | R | S | D | X | C | L | P)
+#define T (1u << MT_CMD_TOP)
+#define ALL (H | A | R | S | D | X | C | L | P | T)
 
 enum opt_id {
 	OPT_HELP,
@@ -92,6 +93,8 @@ static const char usage_general[] =
 	"commands:\n"
 	"  histo <pid>          live blocks and bytes by allocation site, jmap -histo style\n"
 	"  attach <pid>         trace until stopped; growth per site every interval\n"
+	"  top <pid>            attach with a live view on the terminal: sites ranked by\n"
+	"                       growth, sparklines, stacks, snapshots on a key\n"
 	"  run -- COMMAND ...   start COMMAND traced from its first allocation\n"
 	"  snapshot <pid> -o FILE  trace, then write a snapshot of the live heap\n"
 	"  census <pid>         every live block now, by C++ class and size, and the heap\n"
@@ -174,6 +177,20 @@ static const char *const usage_heads[] = {
 		"reachable, by C++ class or size; the largest reachable groups with the chain\n"
 		"that holds them from a global, a stack or a register.  The threads are paused\n"
 		"only to copy the heap (copy-on-write); the marking reads the copy.\n",
+	[MT_CMD_TOP] =
+		"usage: memtrace top <pid> [--interval SECONDS] [--duration SECONDS] [--engine ENGINE]\n"
+		"                   [--sample-bytes N] [--lossless] [--depth N] [--wrapper NAME]...\n"
+		"                   [--no-default-wrappers] [--group-by KEY] [--debug-dir DIR]...\n"
+		"                   [--no-census] [--jvm-perfmap] [--verbose]\n"
+		"\n"
+		"Trace PID as attach does and show a live view on the terminal, refreshed every\n"
+		"interval: the sites with the most evidence of growth first, each with a\n"
+		"sparkline of its live bytes, its verdict and churn; lost events and the heap\n"
+		"summary above.  Keys: q quit, o next sort (g l r c i: by growth, live bytes,\n"
+		"rate, churn, interval), p pause, up/down select, enter the row's stack, s write\n"
+		"a snapshot (memtrace-PID-N.snap here).  Ends on q, Ctrl-C, SIGTERM, SIGHUP or\n"
+		"the target's exit, every hook removed.  Refused (exit 2) unless stdin and\n"
+		"stdout are a terminal; NO_COLOR turns colors off.\n",
 	[MT_CMD_DIFF] =
 		"usage: memtrace diff A B [--json] [--format FORMAT] [-o FILE] [--group-by KEY] [--top N]\n"
 		"                      [--force]\n"
@@ -450,12 +467,13 @@ static const struct cli_option options[NOPTS] = {
  * between commands has a row per text. */
 static const struct help_row help_rows[] = {
 	{ OPT_INTERVAL, A, "report every SECONDS (default 10)" },
+	{ OPT_INTERVAL, T, "refresh the view every SECONDS (default 2)" },
 	{ OPT_OUTPUT, S, "the snapshot file to write" },
 	{ OPT_OUTPUT, H | A | R | D | C | L,
 	  "write the report to FILE instead of stdout (created or\n"
 	  "truncated before anything is traced)" },
 	{ OPT_DURATION, H | S, "trace this long (default 10; 0: until Ctrl-C or the target exits)" },
-	{ OPT_DURATION, A, "stop after SECONDS (default 0: no limit)" },
+	{ OPT_DURATION, A | T, "stop after SECONDS (default 0: no limit)" },
 	{ OPT_DURATION, R, "stop tracing after SECONDS (default 0: until COMMAND exits)" },
 	{ OPT_TOP, H | R, "show the N largest sites (default 20; 0: all; --json: all)" },
 	{ OPT_TOP, A, "show the N sites with the most evidence of growth (default 20; 0: all)" },
@@ -493,35 +511,35 @@ static const struct help_row help_rows[] = {
 	{ OPT_SNAPSHOT, R, "also write a snapshot of what it held to FILE" },
 	{ OPT_RECORD, A, "write a snapshot to FILE at the end (and every --snapshot-every)" },
 	{ OPT_SNAPSHOT_EVERY, A, "also rewrite the --record snapshot every SECONDS" },
-	{ OPT_ENGINE, H | A | R | S, "inject (default: trampolines, in-process agent) or breakpoint" },
-	{ OPT_SAMPLE_BYTES, H | A | R | S,
+	{ OPT_ENGINE, H | A | R | S | T, "inject (default: trampolines, in-process agent) or breakpoint" },
+	{ OPT_SAMPLE_BYTES, H | A | R | S | T,
 	  "sample allocations, one per ~N bytes; reports estimates (default: all)" },
-	{ OPT_LOSSLESS, H | A | R | S,
+	{ OPT_LOSSLESS, H | A | R | S | T,
 	  "with --sample-bytes or --depth 1, slow the process down instead\n"
 	  "of dropping events when memtrace falls behind (inject; the\n"
 	  "default, where the agent accounts itself, never drops)" },
-	{ OPT_DEPTH, H | A | R | S, "unwind N frames above the allocator (default 32, at most 128)" },
+	{ OPT_DEPTH, H | A | R | S | T, "unwind N frames above the allocator (default 32, at most 128)" },
 	/* What a stripped module's functions are called is in memtrace(1)
 	 * (SYMBOLS); the well-known wrappers are listed there too. */
-	{ OPT_WRAPPER, H | A | R | S,
+	{ OPT_WRAPPER, H | A | R | S | T,
 	  "treat function NAME as an allocator wrapper (glob, or\n"
 	  "MODULE+OFFSET for a function of a stripped module; repeatable)" },
-	{ OPT_NO_DEFAULT_WRAPPERS, H | A | R | S,
+	{ OPT_NO_DEFAULT_WRAPPERS, H | A | R | S | T,
 	  "do not skip the well-known wrappers (zmalloc, palloc,\n"
 	  "g_malloc, PyMem_*, ngx_palloc, xmalloc, ...); the malloc\n"
 	  "family and operator new are always skipped" },
-	{ OPT_GROUP_BY, H | A | R | D, "rows by site (default), stack, function or module" },
+	{ OPT_GROUP_BY, H | A | R | D | T, "rows by site (default), stack, function or module" },
 	{ OPT_TOP, D, "show the N rows that changed most (default 20; 0: all)" },
 	{ OPT_FORCE, D, "compare snapshots of different programs all the same" },
-	{ OPT_DEBUG_DIR, H | A | R | S, "also look for separate debug info in DIR (repeatable)" },
-	{ OPT_NO_CENSUS, H | A | S,
+	{ OPT_DEBUG_DIR, H | A | R | S | T, "also look for separate debug info in DIR (repeatable)" },
+	{ OPT_NO_CENSUS, H | A | S | T,
 	  "take no census of the heap at attach (the blocks allocated\n"
 	  "before are then not counted; their frees are unknown)" },
-	{ OPT_JVM_PERFMAP, H | A | R | S,
+	{ OPT_JVM_PERFMAP, H | A | R | S | T,
 	  "a JVM (JDK 17+): name its JIT frames by Java method, from the\n"
 	  "perf map it writes when asked (jcmd PID Compiler.perfmap, as\n"
 	  "its user) before attach and after detach" },
-	{ OPT_VERBOSE, H | A | R | S, "say what memtrace does (hooks, stop times) on stderr" },
+	{ OPT_VERBOSE, H | A | R | S | T, "say what memtrace does (hooks, stop times) on stderr" },
 	{ OPT_VERBOSE, C, "say how long the threads were paused and the census took" },
 	{ OPT_VERBOSE, L, "say how long the threads were paused and what was scanned" },
 	{ OPT_VERBOSE, X, "also list the entry points found as the file has them" },
@@ -616,6 +634,7 @@ static enum mt_cmd cmd_from_name(const char *s)
 	if (strcmp(s, "census") == 0) return MT_CMD_CENSUS;
 	if (strcmp(s, "leaks") == 0) return MT_CMD_LEAKS;
 	if (strcmp(s, "report") == 0) return MT_CMD_REPORT;
+	if (strcmp(s, "top") == 0) return MT_CMD_TOP;
 	if (strcmp(s, "help") == 0) return MT_CMD_HELP;
 	return MT_CMD_NONE;
 }
@@ -648,7 +667,7 @@ static bool takes(enum mt_cmd cmd, enum opt_id opt)
 static int refuse_option(const char *a, const char *first, enum mt_cmd cmd, char *err,
 			 size_t errlen)
 {
-	if (a[1] >= '0' && a[1] <= '9' && ((H | A | S | X | C | L) & (1u << cmd)))
+	if (a[1] >= '0' && a[1] <= '9' && ((H | A | S | X | C | L | T) & (1u << cmd)))
 		FAIL("'%s' is not a process ID: give a number from 1 to %d, e.g. from pidof or ps",
 		     a, INT_MAX);
 	FAIL("unknown option '%s' for %s: try 'memtrace %s --help'", a, first, first);
@@ -772,6 +791,8 @@ int mt_cli_parse(int argc, char **argv, struct mt_options *o, char *err, size_t 
 	const char *first = argv[1];
 	o->report_files = argv + 2;
 	o->duration = o->cmd == MT_CMD_HISTO || o->cmd == MT_CMD_SNAPSHOT ? 10 : 0;
+	if (o->cmd == MT_CMD_TOP)
+		o->interval = 2;   /* a screen to watch, not a log to read */
 
 	const char *pid_arg = NULL;
 	const char *files[2] = { NULL, NULL };

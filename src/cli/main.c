@@ -9,6 +9,7 @@
 #include "cli/cmd_detach.h"
 #include "cli/cmd_diff.h"
 #include "cli/cmd_report.h"
+#include "cli/cmd_top.h"
 #include "config.h"
 #include "util/errors.h"
 #include "session/session.h"
@@ -57,7 +58,8 @@ int main(int argc, char **argv)
 	/* A closed pipe on stdout must not kill memtrace before it detaches. */
 	signal(SIGPIPE, SIG_IGN);
 
-	int rc = mt_session_main(&o, sigfd, mt_cli_parse);
+	int rc = o.cmd == MT_CMD_TOP ? mt_cmd_top(&o, sigfd, mt_cli_parse)
+				     : mt_session_main(&o, sigfd, mt_cli_parse);
 	close(sigfd);
 	return rc;
 }

@@ -23,6 +23,7 @@ enum mt_cmd {
 	MT_CMD_CENSUS,    /* the heap as it is, by type and size; no tracing */
 	MT_CMD_LEAKS,     /* which blocks nothing points to (memcheck's classes) */
 	MT_CMD_REPORT,    /* an HTML report over snapshot files */
+	MT_CMD_TOP,       /* attach with a live terminal view (cli/top_curses.c) */
 	MT_CMD_HELP,      /* --help, help [COMMAND], COMMAND --help */
 	MT_CMD_VERSION,
 };

@@ -554,11 +554,34 @@ static bool detach(struct session *s)
  * RSS to read). */
 #define RSS_EVERY_S 0.5
 
+/* memtrace top: what the user asked, when the view's fd woke the loop (or
+ * anything else did: the view reads without waiting).  False: quit. */
+static bool view_input(struct session *s)
+{
+	enum mt_view_action a = s->view->input(s->view->ctx);
+	switch (a) {
+	case MT_VIEW_QUIT:
+	case MT_VIEW_HANGUP:
+		mt_say("%s: stopping", a == MT_VIEW_QUIT ? "quit" : "the terminal closed");
+		s->end = END_SIGNAL;
+		return false;
+	case MT_VIEW_SNAPSHOT:
+		catch_up(s, 0.2);
+		mt_session_top_snapshot(s);
+		return true;
+	case MT_VIEW_NONE:
+		break;
+	}
+	return true;
+}
+
 static void trace_loop(struct session *s)
 {
 	double end_at = s->o->duration > 0 ? s->t_start + s->o->duration : 0;
-	double interval = s->o->cmd == MT_CMD_ATTACH ? s->o->interval : 0;
+	double interval = s->o->cmd == MT_CMD_ATTACH || s->view ? s->o->interval : 0;
 	double next_tick = interval > 0 ? s->t_start + interval : 0;
+	if (s->view)
+		next_tick = s->t_start;  /* top: rows on the screen at once */
 	double every = s->o->record_path ? s->o->snapshot_every : 0;
 	double next_snap = every > 0 ? s->t_start + every : 0;
 	double next_poll = s->engine && s->engine->ops->poll ? s->t_start : 0;
@@ -594,7 +617,10 @@ static void trace_loop(struct session *s)
 		}
 		if (next_tick && now >= next_tick) {
 			catch_up(s, 0.2);
-			mt_session_print_interval(s, false);
+			if (s->view)
+				mt_session_top_tick(s);
+			else
+				mt_session_print_interval(s, false);
 			next_tick += interval;
 			if (next_tick < now)
 				next_tick = now + interval;
@@ -628,6 +654,8 @@ static void trace_loop(struct session *s)
 				catch_up(s, 0.2);
 				mt_session_serve_request(s, &req);
 			}
+			if (s->view && !view_input(s))
+				return;
 			continue;
 		}
 		if (!dispatch(s, &st, false))
@@ -776,10 +804,11 @@ static int close_output(struct session *s, int rc)
 	return rc;
 }
 
-int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn parse)
+static int session_run(const struct mt_options *o, int sigfd, mt_options_parse_fn parse,
+		       const struct mt_view *view)
 {
 	struct session s = { .o = o, .parse = parse, .sigfd = sigfd, .pid = o->pid, .waitfd = -1,
-			     .wakefd = -1 };
+			     .wakefd = -1, .view = view };
 	s.tracker = mt_tracker_new();
 	if (!s.tracker)
 		return mt_fail(MT_E_INTERNAL, "out of memory");
@@ -835,6 +864,18 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 		ev.data.fd = s.wakefd;
 		if (s.wakefd >= 0 && epoll_ctl(s.waitfd, EPOLL_CTL_ADD, s.wakefd, &ev) < 0)
 			s.wakefd = -1;
+		ev.data.fd = view ? view->fd : -1;
+		if (view && view->fd >= 0 && epoll_ctl(s.waitfd, EPOLL_CTL_ADD, view->fd, &ev) < 0) {
+			close(s.waitfd);   /* a view deaf to its keys would never quit */
+			s.waitfd = -1;
+		}
+	}
+	if (view && s.waitfd < 0) {
+		int err = errno;
+		detach(&s);
+		session_free(&s);
+		return mt_fail(MT_E_INTERNAL, "cannot wait for both the keyboard and PID %d: "
+			       "epoll failed (%s)", (int)o->pid, strerror(err));
 	}
 	if (o->cmd == MT_CMD_RUN)
 		mt_target_resume_all(s.t);
@@ -907,7 +948,7 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 			     : mt_session_leaks_print(&s);
 		return close_output(&s, rc);
 	}
-	if (o->cmd != MT_CMD_SNAPSHOT && mt_session_print_final(&s) < 0 && !rc)
+	if (o->cmd != MT_CMD_SNAPSHOT && !view && mt_session_print_final(&s) < 0 && !rc)
 		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
 	if (mt_output_close(s.out) < 0 && !rc)
 		rc = mt_fail(MT_E_IO, "cannot write the report: %s", strerror(errno));
@@ -926,4 +967,15 @@ int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn p
 	}
 	session_free(&s);
 	return rc;
+}
+
+int mt_session_main(const struct mt_options *o, int sigfd, mt_options_parse_fn parse)
+{
+	return session_run(o, sigfd, parse, NULL);
+}
+
+int mt_session_top(const struct mt_options *o, int sigfd, mt_options_parse_fn parse,
+		   const struct mt_view *view)
+{
+	return session_run(o, sigfd, parse, view);
 }

@@ -97,6 +97,8 @@ struct session {
 	bool jvm_named;            /* the JVM wrote its perf map when asked */
 	bool jvm_refused;          /* no jcmd, or the JVM refused: not asked again */
 	char java[400];            /* the report's "java:" line, "" when no JVM */
+	const struct mt_view *view; /* memtrace top: the live view, else NULL */
+	int top_snapshots;         /* memtrace top: snapshots written so far */
 };
 
 /* session_report.c */
@@ -128,6 +130,20 @@ void mt_session_find_exe(struct session *s);
 uint64_t mt_session_unix_ns(void);
 /* The process's RSS: the first reading (at attach, START) or the latest. */
 void mt_session_read_rss(struct session *s, bool start);
+
+/* memtrace top: one interval's report with the rows' history, as attach's
+ * (session_report.c): 0, or -ENOMEM (free R with mt_report_free either way). */
+int mt_session_growth_report(struct session *s, struct mt_report *r);
+/* The live table as a snapshot at PATH: 0, or an exit status with the
+ * reason in MSG (nothing printed). */
+int mt_session_snapshot_quiet(struct session *s, const char *path, char *msg, size_t len);
+
+/* session_top.c: memtrace top's interval (the view gets the report), and
+ * the snapshot its key asks for (memtrace-PID-N.snap in the working
+ * directory, N the first free number; the view's status line says where,
+ * or why not). */
+void mt_session_top_tick(struct session *s);
+void mt_session_top_snapshot(struct session *s);
 
 /* session.c: /proc/PID/comm into BUF ("" when it cannot be read). */
 void mt_session_read_comm(pid_t pid, char *buf, size_t len);

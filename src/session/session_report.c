@@ -240,6 +240,17 @@ int mt_session_record_pprof(struct session *s)
 	return print_pprof(s, s->o->no_census, s->out);
 }
 
+int mt_session_growth_report(struct session *s, struct mt_report *r)
+{
+	const struct report_opts ro = report_opts(s->o);
+	int err = build_report(s, &ro, r);
+	if (err == 0) {
+		r->interval = ++s->intervals;
+		add_history(s, &ro, r);
+	}
+	return err;
+}
+
 /* histo, run, and the session answering a client: one report to F. */
 static int print_report(struct session *s, const struct report_opts *ro, FILE *f)
 {
@@ -325,6 +336,11 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 	if (rc != MT_E_OK)
 		return mt_err_exit_status(rc);
 	return 0;
+}
+
+int mt_session_snapshot_quiet(struct session *s, const char *path, char *msg, size_t len)
+{
+	return snapshot_to(s, path, s->o->no_census, msg, len);
 }
 
 int mt_session_write_snapshot(struct session *s, const char *path)

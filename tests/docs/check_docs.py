@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 
-COMMANDS = ("histo", "attach", "run", "snapshot", "diff", "detach", "census", "leaks",
+COMMANDS = ("histo", "attach", "top", "run", "snapshot", "diff", "detach", "census", "leaks",
             "report")
 
 # "--duration" but not the "--" of "-- COMMAND" nor the tail of "a--b"

@@ -102,6 +102,12 @@ static const struct ok_case ok_cases[] = {
 	{ { "help", "detach" }, MT_CMD_HELP, MT_CMD_DETACH, 0, 0, 10, 20, false, false, false, -1 },
 	{ { "-V" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
 	{ { "--version" }, MT_CMD_VERSION, N, 0, 0, 10, 20, false, false, false, -1 },
+	/* top: attach's trace, a view refreshed every 2 s by default */
+	{ { "top", "42" }, MT_CMD_TOP, N, 42, 0, 2, 20, false, false, false, -1 },
+	{ { "top", "--interval=0.5", "--duration", "9", "-v", "42" },
+	  MT_CMD_TOP, N, 42, 9, 0.5, 20, false, false, true, -1 },
+	{ { "top", "--help" }, MT_CMD_HELP, MT_CMD_TOP, 0, 0, 2, 20, false, false, false, -1 },
+	{ { "help", "top" }, MT_CMD_HELP, MT_CMD_TOP, 0, 0, 10, 20, false, false, false, -1 },
 };
 
 START_TEST(test_accepted)
@@ -144,6 +150,15 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	/* top draws rows: no report options, no --record */
+	{ { "top", "12", "--json" }, "unknown option '--json'" },
+	{ { "top", "12", "--top", "5" }, "unknown option '--top'" },
+	{ { "top", "12", "--format", "json" }, "unknown option '--format'" },
+	{ { "top", "12", "--record", "f" }, "unknown option '--record'" },
+	{ { "top", "12", "--stacks" }, "unknown option '--stacks'" },
+	{ { "top" }, "no PID given" },
+	{ { "top", "-3" }, "'-3' is not a process ID" },
+	{ { "top", "12", "--interval", "0.01" }, "invalid --interval '0.01'" },
 	{ { NULL }, "no command" },
 	{ { "bogus" }, "unknown command 'bogus'" },
 	{ { "Histo", "12" }, "unknown command 'Histo'" },
@@ -608,6 +623,24 @@ START_TEST(test_usage_synopsis)
 }
 END_TEST
 
+/* top's synopsis names the options its section lists, and it takes them. */
+START_TEST(test_top_usage)
+{
+	const char *text = mt_cli_usage(MT_CMD_TOP);
+	const char *blank = strstr(text, "\n\n"), *section = strstr(text, "\noptions:\n");
+	ck_assert(blank && section);
+	char synopsis[2048], syn[1024], opts[1024];
+	snprintf(synopsis, sizeof synopsis, "%.*s --help", (int)(blank - text), text);
+	long_options(synopsis, syn, sizeof syn);
+	long_options(section, opts, sizeof opts);
+	ck_assert_str_eq(syn, opts);
+	ck_assert_str_eq(opts, " --interval --duration --engine --sample-bytes --lossless "
+			       "--depth --wrapper --no-default-wrappers --group-by --debug-dir "
+			       "--no-census --jvm-perfmap --verbose --help ");
+	ck_assert_ptr_nonnull(strstr(mt_cli_usage(MT_CMD_NONE), "  top <pid> "));
+}
+END_TEST
+
 /* A command takes an option if and only if its --help lists it. */
 START_TEST(test_usage_is_what_is_taken)
 {
@@ -675,6 +708,7 @@ static Suite *cli_suite(void)
 	tcase_add_test(tc, test_parse_pid);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_usage_synopsis);
+	tcase_add_test(tc, test_top_usage);
 	tcase_add_test(tc, test_usage_is_what_is_taken);
 	tcase_add_test(tc, test_snapshot_diff_options);
 	tcase_add_test(tc, test_census_options);
