@@ -276,7 +276,7 @@ static void python_of(struct session *s)
 
 static int install_hooks(struct session *s)
 {
-	enum mt_err e = mt_discover_allocators(s->pid, &s->set);
+	enum mt_err e = mt_discover_allocators_progress(s->pid, &s->set, s->progress);
 	if (e != MT_E_OK) {
 		if (e == MT_E_NO_ALLOCATOR)
 			return mt_fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "

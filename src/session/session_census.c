@@ -311,7 +311,7 @@ int mt_session_census_attach(struct session *s)
 		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
-	if (mt_discover_allocators(s->pid, &s->set) != MT_E_OK)
+	if (mt_discover_allocators_progress(s->pid, &s->set, s->progress) != MT_E_OK)
 		s->set.allocator[0] = 0;   /* no malloc found: said as the reason */
 	/* names the vtables of classes built without RTTI */
 	s->sym = mt_symbolizer_new(s->pid);

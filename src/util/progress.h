@@ -1,9 +1,10 @@
 /* A progress line on stderr for the steps that can take seconds in a big
- * process: naming the report's sites (debug info of every module a stack
- * passes through is loaded then: a JVM has hundreds) and walking the heap
- * for the census.
+ * process: reading its modules' symbols at attach (a JVM maps hundreds),
+ * naming the report's sites (the debug info of every module a stack
+ * passes through is loaded then) and walking the heap for the census.
  *
- *   memtrace: census: walking the heap: 1,234,567 blocks
+ *   memtrace: reading modules: 112/480
+ *   memtrace: census: walking the heap: 1,234,567 chunks
  *   memtrace: naming sites: 812/4,096
  *
  * Shown only on a terminal with a table report (mt_progress_wanted): never
