@@ -6,6 +6,8 @@
 
 #include "report/report_build.h"
 #include "symbols/pyframes.h"
+#include "util/clock.h"
+#include "util/progress.h"
 
 static void symbolize_site(const struct mt_report_input *in, struct mt_report_site *rs)
 {
@@ -182,7 +184,9 @@ int mt_report_build(const struct mt_report_input *in, struct mt_report *r)
 		rs->sampled_allocs = st->allocs;
 		rs->delta_total = (int64_t)c.live_bytes;
 		name_site(in, rs);
+		mt_progress_update(in->progress, mt_clock_s(), "naming sites", i + 1, n, NULL);
 	}
+	mt_progress_end(in->progress);
 	return 0;
 }
 

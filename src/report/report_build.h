@@ -17,6 +17,8 @@
 #include "symbols/symbolize.h"
 #include "symbols/wrappers.h"
 
+struct mt_progress;
+
 struct mt_report_input {
 	const struct mt_tracker *tracker;
 	/* Rows are named by their stacks (STACKS and FRAMES), by the frames
@@ -26,6 +28,9 @@ struct mt_report_input {
 	struct mt_framecache *frames;
 	struct mt_wrappers *wrappers;
 	struct mt_symbolizer *sym;
+	/* naming loads the debug info of each module a stack passes through:
+	 * its progress line (util/progress.h), NULL for none */
+	struct mt_progress *progress;
 	/* the hooks: SET's entries, INSTALLED[i] whether set->hooks[i] is
 	 * traced, WHY_NOT[i] why not; SET NULL: none */
 	const struct mt_alloc_set *set;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include "util/errors.h"
 #include "target/maps.h"
 #include "util/msg.h"
+#include "util/progress.h"
 #include "target/memio.h"
 #include "symbols/rtld.h"
 #include "session/session.h"
@@ -275,7 +277,7 @@ static void python_of(struct session *s)
 
 static int install_hooks(struct session *s)
 {
-	enum mt_err e = mt_discover_allocators(s->pid, &s->set);
+	enum mt_err e = mt_discover_allocators_progress(s->pid, &s->set, s->progress);
 	if (e != MT_E_OK) {
 		if (e == MT_E_NO_ALLOCATOR)
 			return mt_fail(MT_E_NO_ALLOCATOR, "no malloc/free found in PID %d (%s): a static "
@@ -763,6 +765,18 @@ static int spawn_target(struct session *s)
 	return 0;
 }
 
+/* The progress line (util/progress.h): on a terminal's stderr, with a
+ * table report; cut to the terminal's width. */
+static struct mt_progress *progress_of(const struct mt_options *o)
+{
+	if (!mt_progress_wanted(isatty(STDERR_FILENO), o->format == MT_FORMAT_TABLE,
+				getenv("TERM")))
+		return NULL;
+	struct winsize ws;
+	int width = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+	return mt_progress_new(STDERR_FILENO, width);
+}
+
 static void session_free(struct session *s)
 {
 	mt_output_close(s->out);  /* on errors: what was written stays */
@@ -772,6 +786,7 @@ static void session_free(struct session *s)
 	if (s->engine)
 		s->engine->ops->destroy(s->engine);
 	mt_framecache_destroy(s->frames);
+	mt_progress_destroy(s->progress);
 	mt_stackcap_destroy(s->stackcap);
 	if (s->wrappers)
 		mt_wrappers_destroy(s->wrappers);
@@ -822,6 +837,7 @@ static int session_run(const struct mt_options *o, int sigfd, mt_options_parse_f
 			return mt_fail(MT_E_USAGE, "%s", oerr);
 		}
 	}
+	s.progress = progress_of(o);
 
 	if (o->cmd == MT_CMD_CENSUS || (o->cmd == MT_CMD_LEAKS && o->duration == 0)) {
 		int rc = o->cmd == MT_CMD_CENSUS ? mt_session_census_command(&s)

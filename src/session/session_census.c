@@ -27,6 +27,7 @@
 #include "util/errors.h"
 #include "census/heapfreeze.h"
 #include "util/msg.h"
+#include "util/progress.h"
 #include "session/session_priv.h"
 #include "report/pprof.h"
 #include "snapshot/snapbuild.h"
@@ -110,8 +111,11 @@ static void pump_if_due(struct walk *w)
 static int walk_chunk(void *ctx, const struct mt_glheap_chunk *ch)
 {
 	struct walk *w = ctx;
-	if (++w->chunks % PUMP_CHECK == 0)
+	if (++w->chunks % PUMP_CHECK == 0 || w->chunks == 1) {
+		mt_progress_update(w->s->progress, mt_clock_s(), "census: walking the heap",
+				   w->chunks, 0, "chunks");
 		pump_if_due(w);
+	}
 	return mt_census_chunk(w->c, ch);
 }
 
@@ -147,6 +151,7 @@ int mt_session_census_walk(struct session *s, census_pump_fn pump, char *why, si
 	struct mt_glheap_stats st;
 	memset(&st, 0, sizeof st);
 	int err = mt_glheap_walk(mt_freeze_glheap(s->freeze), src, maps, &cb, &st);
+	mt_progress_end(s->progress);
 	if (err == 0)
 		err = mt_census_finish(c, &st);
 	if (err) {
@@ -307,7 +312,7 @@ int mt_session_census_attach(struct session *s)
 		e = mt_diagnose_attach_error(s->pid, err, msg, sizeof msg);
 		return mt_fail(e, "%s", msg);
 	}
-	if (mt_discover_allocators(s->pid, &s->set) != MT_E_OK)
+	if (mt_discover_allocators_progress(s->pid, &s->set, s->progress) != MT_E_OK)
 		s->set.allocator[0] = 0;   /* no malloc found: said as the reason */
 	/* names the vtables of classes built without RTTI */
 	s->sym = mt_symbolizer_new(s->pid);

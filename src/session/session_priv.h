@@ -16,6 +16,7 @@
 #include "census/census.h"
 #include "session/ctlsock.h"
 #include "util/clock.h"
+#include "util/progress.h"
 #include "symbols/discover.h"
 #include "symbols/pyframes.h"
 #include "engine/engine.h"
@@ -54,6 +55,8 @@ struct session {
 	struct mt_stackcap *stackcap;
 	struct mt_wrappers *wrappers;
 	struct mt_framecache *frames;
+	/* the progress line of slow steps: NULL shows none (util/progress.h) */
+	struct mt_progress *progress;
 	char **modules;           /* file-backed modules seen mapped so far */
 	size_t nmodules, capmodules;
 	double t_start;

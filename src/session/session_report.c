@@ -68,7 +68,7 @@ static struct mt_report_input report_input(struct session *s)
 		s->engine->ops->stats(s->engine, &es);
 	return (struct mt_report_input){
 		.tracker = s->tracker, .stacks = s->stacks, .frames = s->frames,
-		.wrappers = s->wrappers, .sym = s->sym,
+		.wrappers = s->wrappers, .sym = s->sym, .progress = s->progress,
 		.set = &s->set, .installed = s->installed, .why_not = s->why_not,
 		.pid = s->pid, .comm = s->comm,
 		.engine = s->engine ? s->engine->ops->name : "breakpoint",

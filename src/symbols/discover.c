@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "symbols/discover.h"
+#include "util/clock.h"
 #include "util/errors.h"
 #include "target/maps.h"
 #include "target/memio.h"
@@ -964,6 +965,12 @@ enum mt_err mt_discover_check_arch(pid_t pid)
 
 enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 {
+	return mt_discover_allocators_progress(pid, out, NULL);
+}
+
+enum mt_err mt_discover_allocators_progress(pid_t pid, struct mt_alloc_set *out,
+					    struct mt_progress *progress)
+{
 	struct ctx c = { .pid = pid };
 	struct elf_file exe = { -1, NULL };
 	uint64_t entry = 0, exe_bias = 0, r_debug_addr = 0;
@@ -1021,6 +1028,7 @@ enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 
 	/* A library we cannot open is skipped; the executable must open. */
 	for (size_t i = 0; i < c.nmods; i++) {
+		mt_progress_update(progress, mt_clock_s(), "reading modules", i + 1, c.nmods, NULL);
 		rc = search_module(&c, i);
 		if (rc < 0 && i == 0) {
 			err = rc == -ENOEXEC ? MT_E_NO_ALLOCATOR : mt_err_from_errno(rc);
@@ -1033,6 +1041,7 @@ enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out)
 	err = build_result(&c, out);
 
 out:
+	mt_progress_end(progress);
 	if (err != MT_E_OK)
 		memset(out, 0, sizeof *out);
 	elf_file_close(&exe);

@@ -17,6 +17,7 @@
 
 #include "model/allocfn.h"
 #include "util/errors.h"
+#include "util/progress.h"
 
 #define MT_MAX_HOOKS 64    /* jemalloc: 10 C entries, 20 C++ operators, its *allocx */
 #define MT_MAX_ORIG  16   /* code bytes kept from the ELF file per hook */
@@ -59,6 +60,10 @@ enum mt_err mt_discover_check_arch(pid_t pid);
  * be stopped, but its link map should be stable (all threads stopped is
  * best).  A library that cannot be opened is skipped. */
 enum mt_err mt_discover_allocators(pid_t pid, struct mt_alloc_set *out);
+/* The same, with the progress line of the modules read (util/progress.h;
+ * NULL: none): a JVM maps hundreds. */
+enum mt_err mt_discover_allocators_progress(pid_t pid, struct mt_alloc_set *out,
+					    struct mt_progress *progress);
 
 /* Every allocator entry point the module mapped from PATH defines, bound to
  * or not: for a library loaded after attach, whose own calls (symbolic or
