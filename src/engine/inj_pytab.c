@@ -1,0 +1,237 @@
+/* CPython's allocator tables (allocfn.h MT_FAM_PYTAB): the calls an LTO
+ * build inlined PyObject_Malloc & co into are seen by pointing the
+ * tables' entries at trampolines of the agent.
+ *
+ * CPython calls pymalloc through a PyMemAllocatorEx per domain: {ctx,
+ * malloc, calloc, realloc, free}, each function taking ctx first (3.11:
+ * the static _PyObject and _PyMem of obmalloc.c; 3.12+: inside
+ * _PyRuntime.allocators.standard).  An LTO build (Debian's python3.11)
+ * devirtualises `_PyObject.malloc(_PyObject.ctx, n)` speculatively: it
+ * compares the entry with _PyObject_Malloc and runs pymalloc's inlined
+ * copy when equal, which is why some 190 call sites never reach a hooked
+ * entry.  With the entry pointing at a trampoline, every one of them makes
+ * the indirect call, as it does under tracemalloc (PyMem_SetAllocator).
+ *
+ * The tables are static and the executable stripped, so they are found
+ * from the code of the exported entries, which read them: PyObject_Malloc
+ * loads the table's malloc entry and PyObject_Free its free entry (a
+ * RIP-relative or absolute 32-bit address, whatever the version's layout);
+ * the one base address both agree on is the table.  Its four functions
+ * must be code of a mapped file.
+ *
+ * Each entry's trampoline is a head alone (no relocated prologue): its
+ * hook calls the function the entry held, unpatched, with the caller's
+ * ctx, which stays as it was.  Writing one aligned word per entry while
+ * every thread is stopped keeps each call whole: a thread that read the
+ * entry before calls the original, which is as right as ever.  A block
+ * pymalloc served before the swap and freed after is an unseen free,
+ * counted as such.  Trampolines are never unmapped, so after a detach
+ * (each entry still holding its trampoline gets its function back) or a
+ * SIGKILL of memtrace (the agent passes every call through once nobody
+ * reads) they keep working; a later memtrace finds its own agent's
+ * trampoline in the entry and takes it over.  ctx is never written.
+ */
+#include <string.h>
+
+#include "agent/agent_abi.h"
+#include "arch/arch.h"
+#include "engine/inj_priv.h"
+#include "model/allocfn.h"
+#include "target/memio.h"
+
+#define CODE_SCAN 64      /* bytes of an exported entry searched for the table */
+#define TABLE_WORDS 5     /* ctx, malloc, calloc, realloc, free */
+
+static const struct {
+	enum mt_fn malloc_fn, free_fn;
+	uint32_t bit;
+} domains[] = {
+	{ MT_FN_PY_OBJECT_MALLOC, MT_FN_PY_OBJECT_FREE, MT_PYTAB_OBJ },
+	{ MT_FN_PY_MEM_MALLOC, MT_FN_PY_MEM_FREE, MT_PYTAB_MEM },
+};
+
+static const enum mt_fn slot_fn[TABLE_WORDS - 1] = {
+	MT_FN_PYTAB_MALLOC, MT_FN_PYTAB_CALLOC, MT_FN_PYTAB_REALLOC, MT_FN_PYTAB_FREE,
+};
+
+static const struct mt_hook_spec *spec_of(const struct mt_alloc_set *set, enum mt_fn fn)
+{
+	for (int i = 0; i < set->n; i++)
+		if (mt_fn_set_has(&set->hooks[i].fn_mask, fn))
+			return &set->hooks[i];
+	return NULL;
+}
+
+/* The first CODE_SCAN bytes of SPEC's entry as the file has them (a live
+ * hook's jump is over its first bytes in memory). */
+static bool entry_code(struct inj_engine *e, const struct mt_hook_spec *spec, uint8_t *code)
+{
+	if (mt_inj_peek(e, spec->addr, code, CODE_SCAN) < 0)
+		return false;
+	memcpy(code, spec->orig, MT_MAX_ORIG);
+	return true;
+}
+
+/* The address the 4 bytes at CODE[I] name: RIP-relative when they end the
+ * instruction (a load has no immediate after them), else absolute. */
+static bool names(const uint8_t *code, uint64_t at, uint64_t target)
+{
+	for (size_t i = 0; i + 4 <= CODE_SCAN; i++) {
+		int32_t d;
+		memcpy(&d, code + i, sizeof d);
+		if (at + i + 4 + (uint64_t)(int64_t)d == target || (uint64_t)(uint32_t)d == target)
+			return true;
+	}
+	return false;
+}
+
+static bool is_code(const struct mt_maps *maps, uint64_t a)
+{
+	const struct mt_map *m = mt_maps_find(maps, a);
+	return m && m->x && !m->w && m->path;
+}
+
+/* The table of a domain: the base whose malloc entry the malloc code and
+ * whose free entry the free code name, in writable memory; 0: none. */
+static uint64_t find_table(const uint8_t *mcode, uint64_t maddr, const uint8_t *fcode,
+			   uint64_t faddr, const struct mt_maps *maps)
+{
+	for (size_t i = 0; i + 4 <= CODE_SCAN; i++) {
+		int32_t d;
+		memcpy(&d, mcode + i, sizeof d);
+		uint64_t cand[2] = { maddr + i + 4 + (uint64_t)(int64_t)d, (uint32_t)d };
+		for (int k = 0; k < 2; k++) {
+			uint64_t base = cand[k] - 8;
+			const struct mt_map *m = mt_maps_find(maps, base);
+			if (cand[k] % 8 || !m || !m->w || m->x || base + TABLE_WORDS * 8 > m->end)
+				continue;
+			if (names(fcode, faddr, base + 32))
+				return base;
+		}
+	}
+	return 0;
+}
+
+/* An entry that holds a trampoline of this agent for FN (a killed
+ * memtrace's): the function it calls, else 0. */
+static uint64_t adopted(struct inj_engine *e, const struct mt_maps *maps, uint64_t v,
+			enum mt_fn fn)
+{
+	const struct mt_map *m = mt_maps_find(maps, v);
+	uint8_t t[MT_AGENT_TRAMP_CODE_OFF], want[MT_TRAMP_HEAD_LEN];
+	if (!m || m->path || !m->x || v % MT_AGENT_TRAMP_SIZE ||
+	    mt_inj_peek(e, v, t, sizeof t) < 0)
+		return 0;
+	mt_arch_tramp_head(want, v + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
+	struct mt_agent_hook hk;
+	memcpy(&hk, t + MT_AGENT_TRAMP_HOOK_OFF, sizeof hk);
+	if (memcmp(t, want, sizeof want) != 0 || hk.fn != (uint32_t)fn || hk.addr != hk.orig ||
+	    !is_code(maps, hk.orig))
+		return 0;
+	return hk.orig;
+}
+
+/* Points the table entry SLOT (holding V) for FN at a trampoline. */
+static bool swap_entry(struct inj_engine *e, const struct mt_maps *maps, uint64_t slot,
+		       uint64_t v, enum mt_fn fn)
+{
+	if (e->npyswaps == MT_INJ_MAX_PYSWAPS || !e->hdr.entry[mt_fn_abi(fn)])
+		return false;
+	struct inj_pyswap *s = &e->pyswaps[e->npyswaps];
+	uint64_t orig = adopted(e, maps, v, fn);
+	if (orig) {
+		*s = (struct inj_pyswap){ slot, orig, v, true };
+		e->npyswaps++;
+		e->st.hooks_adopted++;
+		return true;
+	}
+	if (!is_code(maps, v))
+		return false;
+	uint64_t t = mt_inj_tramp_slot(e, maps, v);
+	if (!t)
+		return false;
+	uint8_t tr[MT_AGENT_TRAMP_SIZE];
+	memset(tr, MT_BP_BYTE, sizeof tr);
+	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
+	/* index: no record in mt_agent_state.hooks, the entry is data */
+	struct mt_agent_hook hk = { .orig = v, .addr = v, .fn = (uint32_t)fn, .index = UINT32_MAX };
+	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
+	uint64_t now = 0;
+	if (mt_inj_poke(e, t, tr, sizeof tr) < 0 || mt_inj_poke(e, slot, &t, 8) < 0 ||
+	    mt_inj_peek(e, slot, &now, 8) < 0 || now != t)
+		return false;
+	*s = (struct inj_pyswap){ slot, v, t, true };
+	e->npyswaps++;
+	return true;
+}
+
+/* One domain's table: every entry swapped, or none kept (an entry that
+ * could not be, puts the others back). */
+static void swap_table(struct inj_engine *e, const struct mt_maps *maps, uint64_t table,
+		       uint32_t bit)
+{
+	uint64_t w[TABLE_WORDS];
+	if (mt_inj_peek(e, table, w, sizeof w) < 0)
+		return;
+	int first = e->npyswaps;
+	for (int k = 0; k < TABLE_WORDS - 1; k++)
+		if (!swap_entry(e, maps, table + 8 + (uint64_t)k * 8, w[k + 1], slot_fn[k])) {
+			while (e->npyswaps > first) {
+				struct inj_pyswap *s = &e->pyswaps[--e->npyswaps];
+				mt_inj_poke(e, s->slot, &s->orig, 8);
+			}
+			return;
+		}
+	e->st.pytab |= bit;
+	e->st.pytab_at[bit == MT_PYTAB_OBJ ? 0 : 1] = table;
+}
+
+void mt_inj_pytab_install(struct inj_engine *e, const struct mt_maps *maps)
+{
+	for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++) {
+		if (e->st.pytab & domains[d].bit)
+			continue;
+		const struct mt_hook_spec *ms = spec_of(e->set, domains[d].malloc_fn);
+		const struct mt_hook_spec *fs = spec_of(e->set, domains[d].free_fn);
+		uint8_t mcode[CODE_SCAN], fcode[CODE_SCAN];
+		if (!ms || !fs || !entry_code(e, ms, mcode) || !entry_code(e, fs, fcode))
+			continue;
+		uint64_t table = find_table(mcode, ms->addr, fcode, fs->addr, maps);
+		bool seen = false;
+		for (int k = 0; k < e->npyswaps; k++)
+			seen |= e->pyswaps[k].slot == table + 8;
+		if (table && !seen)
+			swap_table(e, maps, table, domains[d].bit);
+	}
+}
+
+/* Puts S's function back in PID (the target, or a forked child): only
+ * where the entry still holds the trampoline (one that PyMem_SetAllocator
+ * changed since keeps its value, the trampoline passes through).  0, or -1
+ * when it cannot be written. */
+static int restore_entry(pid_t pid, const struct inj_pyswap *s)
+{
+	uint64_t now;
+	if (mt_mem_read(pid, s->slot, &now, 8) < 0)
+		return -1;
+	if (now != s->tramp)
+		return 0;
+	if (mt_mem_write(pid, s->slot, &s->orig, 8) < 0 || mt_mem_read(pid, s->slot, &now, 8) < 0 ||
+	    now != s->orig)
+		return -1;
+	return 0;
+}
+
+int mt_inj_pytab_restore(struct inj_engine *e, pid_t pid)
+{
+	int bad = 0;
+	for (int k = 0; k < e->npyswaps; k++)
+		if (e->pyswaps[k].live)
+			bad += restore_entry(pid, &e->pyswaps[k]) < 0;
+	if (pid == e->pid) {
+		for (int k = 0; k < e->npyswaps; k++)
+			e->pyswaps[k].live = false;
+		e->npyswaps = 0;
+	}
+	return bad;
+}
