@@ -28,9 +28,6 @@ struct mt_stack_source {
 	void *ctx;
 };
 
-#define MT_PYTAB_OBJ 1u
-#define MT_PYTAB_MEM 2u
-
 struct mt_engine_stats {
 	uint64_t calls;            /* outermost allocator calls traced: events sent */
 	uint64_t nested_calls;     /* allocator calls made by the allocator itself */
@@ -69,7 +66,8 @@ struct mt_engine_stats {
 	bool reused_agent;         /* the agent was already in the target */
 	int hooks_adopted;         /* live hooks a killed memtrace left, taken over */
 	/* CPython's allocator tables whose entries point at the agent
-	 * (allocfn.h MT_FAM_PYTAB, inj_pytab.c): MT_PYTAB_* bits, and where */
+	 * (allocfn.h MT_FAM_PYTAB, inj_pytab.c): MT_PYTAB_* bits (allocfn.h),
+	 * and where */
 	uint32_t pytab;
 	uint64_t pytab_at[2];      /* the OBJ table, the MEM table; 0: none */
 	enum {

@@ -72,6 +72,10 @@ enum mt_fn_size {
 
 enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY, MT_FAM_PYTAB };
 
+/* CPython's allocator tables (domains) whose entries MT_FAM_PYTAB hooks */
+#define MT_PYTAB_OBJ 1u
+#define MT_PYTAB_MEM 2u
+
 #define MT_FN_LIST(X)                                                                          \
 	/* id                      symbol name                        abi / size / family */   \
 	X(MALLOC,                  "malloc",                          ALLOC1,  A0,   C)        \
