@@ -41,6 +41,8 @@
 
 #define CODE_SCAN 64      /* bytes of an exported entry searched for the table */
 #define TABLE_WORDS 5     /* ctx, malloc, calloc, realloc, free */
+#define MAX_CANDS 4096    /* addresses an entry's code may read (candidates) */
+#define MAX_FIELD_OFF (1 << 20)  /* a table's offset in a struct (_PyRuntime) */
 
 static const struct {
 	enum mt_fn malloc_fn, free_fn;
@@ -72,44 +74,68 @@ static bool entry_code(struct inj_engine *e, const struct mt_hook_spec *spec, ui
 	return true;
 }
 
-/* The address the 4 bytes at CODE[I] name: RIP-relative when they end the
- * instruction (a load has no immediate after them), else absolute. */
-static bool names(const uint8_t *code, uint64_t at, uint64_t target)
-{
-	for (size_t i = 0; i + 4 <= CODE_SCAN; i++) {
-		int32_t d;
-		memcpy(&d, code + i, sizeof d);
-		if (at + i + 4 + (uint64_t)(int64_t)d == target || (uint64_t)(uint32_t)d == target)
-			return true;
-	}
-	return false;
-}
-
 static bool is_code(const struct mt_maps *maps, uint64_t a)
 {
 	const struct mt_map *m = mt_maps_find(maps, a);
 	return m && m->x && !m->w && m->path;
 }
 
-/* The table of a domain: the base whose malloc entry the malloc code and
- * whose free entry the free code name, in writable memory; 0: none. */
-static uint64_t find_table(const uint8_t *mcode, uint64_t maddr, const uint8_t *fcode,
-			   uint64_t faddr, const struct mt_maps *maps)
+static bool is_data(const struct mt_maps *maps, uint64_t a, uint64_t len)
 {
+	const struct mt_map *m = mt_maps_find(maps, a);
+	return m && m->r && !m->x && a + len <= m->end;
+}
+
+struct cands {
+	uint64_t v[MAX_CANDS];
+	int n;
+};
+
+static void cand_add(struct cands *c, uint64_t a)
+{
+	if (c->n < MAX_CANDS)
+		c->v[c->n++] = a;
+}
+
+static bool cand_has(const struct cands *c, uint64_t a)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->v[i] == a)
+			return true;
+	return false;
+}
+
+/* The data addresses CODE (at AT) may read: every 4 bytes taken as a
+ * RIP-relative displacement ending its instruction (a load has no
+ * immediate after it) or as an absolute address; and where such an
+ * address holds a pointer to writable data (a GOT entry: pyenv's shared
+ * libpython reaches _PyRuntime so), that pointer plus each small
+ * displacement the code holds (disp32 or disp8).  Most are noise: the
+ * table must be named three times over (find_table). */
+static void candidates(struct inj_engine *e, const uint8_t *code, uint64_t at,
+		       const struct mt_maps *maps, struct cands *out)
+{
+	out->n = 0;
 	for (size_t i = 0; i + 4 <= CODE_SCAN; i++) {
 		int32_t d;
-		memcpy(&d, mcode + i, sizeof d);
-		uint64_t cand[2] = { maddr + i + 4 + (uint64_t)(int64_t)d, (uint32_t)d };
-		for (int k = 0; k < 2; k++) {
-			uint64_t base = cand[k] - 8;
-			const struct mt_map *m = mt_maps_find(maps, base);
-			if (cand[k] % 8 || !m || !m->w || m->x || base + TABLE_WORDS * 8 > m->end)
-				continue;
-			if (names(fcode, faddr, base + 32))
-				return base;
+		memcpy(&d, code + i, sizeof d);
+		uint64_t rel = at + i + 4 + (uint64_t)(int64_t)d;
+		cand_add(out, rel);
+		cand_add(out, (uint32_t)d);
+		uint64_t p;
+		const struct mt_map *pm;
+		if (rel % 8 || !is_data(maps, rel, 8) || mt_inj_peek(e, rel, &p, 8) < 0 ||
+		    !(pm = mt_maps_find(maps, p)) || !pm->w || pm->x)
+			continue;
+		for (size_t j = 0; j + 4 <= CODE_SCAN; j++) {
+			int32_t o;
+			memcpy(&o, code + j, sizeof o);
+			if (o >= 0 && o < MAX_FIELD_OFF)
+				cand_add(out, p + (uint64_t)o);
+			if (code[j] < 0x80)
+				cand_add(out, p + code[j]);
 		}
 	}
-	return 0;
 }
 
 /* An entry that holds a trampoline of this agent for FN (a killed
@@ -129,6 +155,34 @@ static uint64_t adopted(struct inj_engine *e, const struct mt_maps *maps, uint64
 	    !is_code(maps, hk.orig))
 		return 0;
 	return hk.orig;
+}
+
+/* The table of a domain: a base whose ctx and malloc entries the malloc
+ * code reads and whose free entry the free code reads, in writable data,
+ * and whose four functions are code of a file (or this agent's
+ * trampolines of them); 0: none. */
+static uint64_t find_table(struct inj_engine *e, const uint8_t *mcode, uint64_t maddr,
+			   const uint8_t *fcode, uint64_t faddr, const struct mt_maps *maps)
+{
+	static struct cands m, f;   /* one install at a time: not on the stack */
+	candidates(e, mcode, maddr, maps, &m);
+	candidates(e, fcode, faddr, maps, &f);
+	for (int i = 0; i < m.n; i++) {
+		uint64_t base = m.v[i] - 8;
+		const struct mt_map *mp = mt_maps_find(maps, base);
+		if (m.v[i] % 8 || !mp || !mp->w || mp->x || base + TABLE_WORDS * 8 > mp->end)
+			continue;
+		uint64_t w[TABLE_WORDS];
+		if (!cand_has(&m, base) || !cand_has(&f, base + 32) ||
+		    mt_inj_peek(e, base, w, sizeof w) < 0)
+			continue;
+		bool ok = true;
+		for (int k = 0; k < TABLE_WORDS - 1 && ok; k++)
+			ok = is_code(maps, w[k + 1]) || adopted(e, maps, w[k + 1], slot_fn[k]);
+		if (ok)
+			return base;
+	}
+	return 0;
 }
 
 /* Points the table entry SLOT (holding V) for FN at a trampoline. */
@@ -196,7 +250,7 @@ void mt_inj_pytab_install(struct inj_engine *e, const struct mt_maps *maps)
 		uint8_t mcode[CODE_SCAN], fcode[CODE_SCAN];
 		if (!ms || !fs || !entry_code(e, ms, mcode) || !entry_code(e, fs, fcode))
 			continue;
-		uint64_t table = find_table(mcode, ms->addr, fcode, fs->addr, maps);
+		uint64_t table = find_table(e, mcode, ms->addr, fcode, fs->addr, maps);
 		bool seen = false;
 		for (int k = 0; k < e->npyswaps; k++)
 			seen |= e->pyswaps[k].slot == table + 8;

@@ -19,11 +19,13 @@ original pointers back.  The interpreter exits 0.  Skips (77) when
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 
 import harness
 
-PYTHON = '/usr/bin/python3.11'
+# another interpreter as the first argument (pyenv's, a shared libpython)
+PYTHON = sys.argv[1] if len(sys.argv) > 1 else '/usr/bin/python3.11'
 N = 500
 
 SERVICE = '''\
@@ -80,8 +82,8 @@ class Service(harness.Target):
 
     def __init__(self, h, script):
         self.exe = PYTHON
-        harness._Proc.__init__(self, h, [PYTHON, '-I', script], 'python3.11', subprocess.PIPE,
-                               None, harness.TARGET_PREEXEC)
+        harness._Proc.__init__(self, h, [PYTHON, '-I', script], os.path.basename(PYTHON),
+                               subprocess.PIPE, None, harness.TARGET_PREEXEC)
         self.result = harness.Result()
 
 
