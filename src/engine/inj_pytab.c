@@ -14,10 +14,11 @@
  *
  * The tables are static and the executable stripped, so they are found
  * from the code of the exported entries, which read them: PyObject_Malloc
- * loads the table's malloc entry and PyObject_Free its free entry (a
- * RIP-relative or absolute 32-bit address, whatever the version's layout);
- * the one base address both agree on is the table.  Its four functions
- * must be code of a mapped file.
+ * loads the table's ctx and malloc entries and PyObject_Free its free
+ * entry, by a RIP-relative or absolute address, or through a GOT entry
+ * and a displacement (3.12+ in pyenv's shared libpython: _PyRuntime + off),
+ * whatever the version's layout; a base address all three agree on whose
+ * four functions are code of a mapped file is the table (candidates()).
  *
  * Each entry's trampoline is a head alone (no relocated prologue): its
  * hook calls the function the entry held, unpatched, with the caller's

@@ -187,12 +187,12 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY, MT_FAM_PYTAB };
 	X(PY_MEM_CALLOC,           "PyMem_Calloc",                    ALLOC2,  A0A1, PY)       \
 	X(PY_MEM_REALLOC,          "PyMem_Realloc",                   REALLOC2, A1,  PY)       \
 	X(PY_MEM_FREE,             "PyMem_Free",                      FREE1,   NONE, PY)       \
-	/* CPython's tables: _PyObject_Malloc(ctx, size) & co (the MEM domain's */           \
-	/* are the same functions with pymalloc) */                                          \
-	X(PYTAB_MALLOC,            "_PyObject_Malloc",                ALLOC2,  A1,   PYTAB)    \
-	X(PYTAB_CALLOC,            "_PyObject_Calloc",                ALLOC3,  A1A2, PYTAB)    \
-	X(PYTAB_REALLOC,           "_PyObject_Realloc",               REALLOC_CTX, A2, PYTAB)  \
-	X(PYTAB_FREE,              "_PyObject_Free",                  FREE_CTX, NONE, PYTAB)
+	/* CPython's tables' functions, ctx first: _PyObject_Malloc(ctx, size) */            \
+	/* & co; named by the table's field, as no symbol is */                              \
+	X(PYTAB_MALLOC,            "PyMemAllocatorEx.malloc",         ALLOC2,  A1,   PYTAB)    \
+	X(PYTAB_CALLOC,            "PyMemAllocatorEx.calloc",         ALLOC3,  A1A2, PYTAB)    \
+	X(PYTAB_REALLOC,           "PyMemAllocatorEx.realloc",        REALLOC_CTX, A2, PYTAB)  \
+	X(PYTAB_FREE,              "PyMemAllocatorEx.free",           FREE_CTX, NONE, PYTAB)
 
 enum mt_fn {
 #define MT_X(id, name, abi, size, fam) MT_FN_##id,
