@@ -57,6 +57,18 @@ static const enum mt_fn slot_fn[TABLE_WORDS - 1] = {
 	MT_FN_PYTAB_MALLOC, MT_FN_PYTAB_CALLOC, MT_FN_PYTAB_REALLOC, MT_FN_PYTAB_FREE,
 };
 
+/* Where tables are looked for: the process, its maps, and the agents whose
+ * trampolines an entry may hold ([lo, hi): their code); HDR: this
+ * memtrace's agent's header, at lo[0], whose stubs a trampoline taken
+ * over must jump to; NULL (memtrace detach): any agent's. */
+struct look {
+	pid_t pid;
+	const struct mt_maps *maps;
+	int nagents;
+	uint64_t lo[MT_INJ_MAX_AGENTS], hi[MT_INJ_MAX_AGENTS];
+	const struct mt_agent_header *hdr;
+};
+
 static const struct mt_hook_spec *spec_of(const struct mt_alloc_set *set, enum mt_fn fn)
 {
 	for (int i = 0; i < set->n; i++)
@@ -67,9 +79,9 @@ static const struct mt_hook_spec *spec_of(const struct mt_alloc_set *set, enum m
 
 /* The first CODE_SCAN bytes of SPEC's entry as the file has them (a live
  * hook's jump is over its first bytes in memory). */
-static bool entry_code(struct inj_engine *e, const struct mt_hook_spec *spec, uint8_t *code)
+static bool entry_code(pid_t pid, const struct mt_hook_spec *spec, uint8_t *code)
 {
-	if (mt_inj_peek(e, spec->addr, code, CODE_SCAN) < 0)
+	if (mt_mem_read(pid, spec->addr, code, CODE_SCAN) < 0)
 		return false;
 	memcpy(code, spec->orig, MT_MAX_ORIG);
 	return true;
@@ -113,9 +125,10 @@ static bool cand_has(const struct cands *c, uint64_t a)
  * libpython reaches _PyRuntime so), that pointer plus each small
  * displacement the code holds (disp32 or disp8).  Most are noise: the
  * table must be named three times over (find_table). */
-static void candidates(struct inj_engine *e, const uint8_t *code, uint64_t at,
-		       const struct mt_maps *maps, struct cands *out)
+static void candidates(const struct look *lk, const uint8_t *code, uint64_t at,
+		       struct cands *out)
 {
+	const struct mt_maps *maps = lk->maps;
 	out->n = 0;
 	for (size_t i = 0; i + 4 <= CODE_SCAN; i++) {
 		int32_t d;
@@ -125,7 +138,7 @@ static void candidates(struct inj_engine *e, const uint8_t *code, uint64_t at,
 		cand_add(out, (uint32_t)d);
 		uint64_t p;
 		const struct mt_map *pm;
-		if (rel % 8 || !is_data(maps, rel, 8) || mt_inj_peek(e, rel, &p, 8) < 0 ||
+		if (rel % 8 || !is_data(maps, rel, 8) || mt_mem_read(lk->pid, rel, &p, 8) < 0 ||
 		    !(pm = mt_maps_find(maps, p)) || !pm->w || pm->x)
 			continue;
 		for (size_t j = 0; j + 4 <= CODE_SCAN; j++) {
@@ -139,21 +152,27 @@ static void candidates(struct inj_engine *e, const uint8_t *code, uint64_t at,
 	}
 }
 
-/* An entry that holds a trampoline of this agent for FN (a killed
- * memtrace's): the function it calls, else 0. */
-static uint64_t adopted(struct inj_engine *e, const struct mt_maps *maps, uint64_t v,
-			enum mt_fn fn)
+/* An entry V that holds a memtrace trampoline for FN (of a killed
+ * memtrace, or this one's): the function it calls, else 0. */
+static uint64_t tramp_orig(const struct look *lk, uint64_t v, enum mt_fn fn)
 {
-	const struct mt_map *m = mt_maps_find(maps, v);
+	const struct mt_map *m = mt_maps_find(lk->maps, v);
 	uint8_t t[MT_AGENT_TRAMP_CODE_OFF], want[MT_TRAMP_HEAD_LEN];
 	if (!m || m->path || !m->x || v % MT_AGENT_TRAMP_SIZE ||
-	    mt_inj_peek(e, v, t, sizeof t) < 0)
+	    mt_mem_read(lk->pid, v, t, sizeof t) < 0)
 		return 0;
-	mt_arch_tramp_head(want, v + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
+	uint64_t stub;
+	memcpy(&stub, t + 16, sizeof stub);   /* mt_arch_tramp_head's layout */
+	bool ours = false;
+	for (int i = 0; i < lk->nagents; i++)
+		ours |= stub >= lk->lo[i] && stub < lk->hi[i];
+	if (lk->hdr && stub != lk->lo[0] + lk->hdr->entry[mt_fn_abi(fn)])
+		ours = false;
+	mt_arch_tramp_head(want, v + MT_AGENT_TRAMP_HOOK_OFF, stub);
 	struct mt_agent_hook hk;
 	memcpy(&hk, t + MT_AGENT_TRAMP_HOOK_OFF, sizeof hk);
-	if (memcmp(t, want, sizeof want) != 0 || hk.fn != (uint32_t)fn || hk.addr != hk.orig ||
-	    !is_code(maps, hk.orig))
+	if (!ours || memcmp(t, want, sizeof want) != 0 || hk.fn != (uint32_t)fn ||
+	    hk.addr != hk.orig || !is_code(lk->maps, hk.orig))
 		return 0;
 	return hk.orig;
 }
@@ -162,12 +181,13 @@ static uint64_t adopted(struct inj_engine *e, const struct mt_maps *maps, uint64
  * code reads and whose free entry the free code reads, in writable data,
  * and whose four functions are code of a file (or this agent's
  * trampolines of them); 0: none. */
-static uint64_t find_table(struct inj_engine *e, const uint8_t *mcode, uint64_t maddr,
-			   const uint8_t *fcode, uint64_t faddr, const struct mt_maps *maps)
+static uint64_t find_table(const struct look *lk, const uint8_t *mcode, uint64_t maddr,
+			   const uint8_t *fcode, uint64_t faddr)
 {
-	static struct cands m, f;   /* one install at a time: not on the stack */
-	candidates(e, mcode, maddr, maps, &m);
-	candidates(e, fcode, faddr, maps, &f);
+	static struct cands m, f;   /* one look at a time: not on the stack */
+	const struct mt_maps *maps = lk->maps;
+	candidates(lk, mcode, maddr, &m);
+	candidates(lk, fcode, faddr, &f);
 	for (int i = 0; i < m.n; i++) {
 		uint64_t base = m.v[i] - 8;
 		const struct mt_map *mp = mt_maps_find(maps, base);
@@ -175,11 +195,11 @@ static uint64_t find_table(struct inj_engine *e, const uint8_t *mcode, uint64_t 
 			continue;
 		uint64_t w[TABLE_WORDS];
 		if (!cand_has(&m, base) || !cand_has(&f, base + 32) ||
-		    mt_inj_peek(e, base, w, sizeof w) < 0)
+		    mt_mem_read(lk->pid, base, w, sizeof w) < 0)
 			continue;
 		bool ok = true;
 		for (int k = 0; k < TABLE_WORDS - 1 && ok; k++)
-			ok = is_code(maps, w[k + 1]) || adopted(e, maps, w[k + 1], slot_fn[k]);
+			ok = is_code(maps, w[k + 1]) || tramp_orig(lk, w[k + 1], slot_fn[k]);
 		if (ok)
 			return base;
 	}
@@ -187,13 +207,14 @@ static uint64_t find_table(struct inj_engine *e, const uint8_t *mcode, uint64_t 
 }
 
 /* Points the table entry SLOT (holding V) for FN at a trampoline. */
-static bool swap_entry(struct inj_engine *e, const struct mt_maps *maps, uint64_t slot,
-		       uint64_t v, enum mt_fn fn)
+static bool swap_entry(struct inj_engine *e, const struct look *lk, uint64_t slot, uint64_t v,
+		       enum mt_fn fn)
 {
+	const struct mt_maps *maps = lk->maps;
 	if (e->npyswaps == MT_INJ_MAX_PYSWAPS || !e->hdr.entry[mt_fn_abi(fn)])
 		return false;
 	struct inj_pyswap *s = &e->pyswaps[e->npyswaps];
-	uint64_t orig = adopted(e, maps, v, fn);
+	uint64_t orig = tramp_orig(lk, v, fn);
 	if (orig) {
 		*s = (struct inj_pyswap){ slot, orig, v, true };
 		e->npyswaps++;
@@ -222,7 +243,7 @@ static bool swap_entry(struct inj_engine *e, const struct mt_maps *maps, uint64_
 
 /* One domain's table: every entry swapped, or none kept (an entry that
  * could not be, puts the others back). */
-static void swap_table(struct inj_engine *e, const struct mt_maps *maps, uint64_t table,
+static void swap_table(struct inj_engine *e, const struct look *lk, uint64_t table,
 		       uint32_t bit)
 {
 	uint64_t w[TABLE_WORDS];
@@ -230,7 +251,7 @@ static void swap_table(struct inj_engine *e, const struct mt_maps *maps, uint64_
 		return;
 	int first = e->npyswaps;
 	for (int k = 0; k < TABLE_WORDS - 1; k++)
-		if (!swap_entry(e, maps, table + 8 + (uint64_t)k * 8, w[k + 1], slot_fn[k])) {
+		if (!swap_entry(e, lk, table + 8 + (uint64_t)k * 8, w[k + 1], slot_fn[k])) {
 			while (e->npyswaps > first) {
 				struct inj_pyswap *s = &e->pyswaps[--e->npyswaps];
 				mt_inj_poke(e, s->slot, &s->orig, 8);
@@ -241,22 +262,31 @@ static void swap_table(struct inj_engine *e, const struct mt_maps *maps, uint64_
 	e->st.pytab_at[bit == MT_PYTAB_OBJ ? 0 : 1] = table;
 }
 
+/* The table of domain D in LK's process, SET naming its entry points; 0:
+ * not found. */
+static uint64_t domain_table(const struct look *lk, const struct mt_alloc_set *set, size_t d)
+{
+	const struct mt_hook_spec *ms = spec_of(set, domains[d].malloc_fn);
+	const struct mt_hook_spec *fs = spec_of(set, domains[d].free_fn);
+	uint8_t mcode[CODE_SCAN], fcode[CODE_SCAN];
+	if (!ms || !fs || !entry_code(lk->pid, ms, mcode) || !entry_code(lk->pid, fs, fcode))
+		return 0;
+	return find_table(lk, mcode, ms->addr, fcode, fs->addr);
+}
+
 void mt_inj_pytab_install(struct inj_engine *e, const struct mt_maps *maps)
 {
+	struct look lk = { .pid = e->pid, .maps = maps, .nagents = 1, .lo = { e->agent },
+			   .hi = { e->agent + e->hdr.code_size }, .hdr = &e->hdr };
 	for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++) {
 		if (e->st.pytab & domains[d].bit)
 			continue;
-		const struct mt_hook_spec *ms = spec_of(e->set, domains[d].malloc_fn);
-		const struct mt_hook_spec *fs = spec_of(e->set, domains[d].free_fn);
-		uint8_t mcode[CODE_SCAN], fcode[CODE_SCAN];
-		if (!ms || !fs || !entry_code(e, ms, mcode) || !entry_code(e, fs, fcode))
-			continue;
-		uint64_t table = find_table(e, mcode, ms->addr, fcode, fs->addr, maps);
+		uint64_t table = domain_table(&lk, e->set, d);
 		bool seen = false;
 		for (int k = 0; k < e->npyswaps; k++)
 			seen |= e->pyswaps[k].slot == table + 8;
 		if (table && !seen)
-			swap_table(e, maps, table, domains[d].bit);
+			swap_table(e, &lk, table, domains[d].bit);
 	}
 }
 
@@ -289,4 +319,28 @@ int mt_inj_pytab_restore(struct inj_engine *e, pid_t pid)
 		e->npyswaps = 0;
 	}
 	return bad;
+}
+
+int mt_inj_leftover_pytab(pid_t pid, const struct mt_maps *maps, const struct mt_alloc_set *set,
+			  const struct mt_inj_leftover *lo)
+{
+	struct look lk = { .pid = pid, .maps = maps };
+	for (int i = 0; i < lo->n && lk.nagents < MT_INJ_MAX_AGENTS; i++) {
+		lk.lo[lk.nagents] = lo->v[i].code;
+		lk.hi[lk.nagents++] = lo->v[i].code_end;
+	}
+	int put = 0;
+	for (size_t d = 0; lk.nagents && d < sizeof domains / sizeof domains[0]; d++) {
+		uint64_t table = domain_table(&lk, set, d), w[TABLE_WORDS], now;
+		if (!table || mt_mem_read(pid, table, w, sizeof w) < 0)
+			continue;
+		for (int k = 0; k < TABLE_WORDS - 1; k++) {
+			uint64_t slot = table + 8 + (uint64_t)k * 8;
+			uint64_t orig = tramp_orig(&lk, w[k + 1], slot_fn[k]);
+			if (orig && mt_mem_write(pid, slot, &orig, 8) == 0 &&
+			    mt_mem_read(pid, slot, &now, 8) == 0 && now == orig)
+				put++;
+		}
+	}
+	return put;
 }

@@ -14,7 +14,8 @@ differ from what they were; once memtrace detached they are as before.
 A second memtrace is SIGKILLed while the service works: the service goes
 on (through the trampolines left in its tables) and a third memtrace takes
 them over, sees the keys of a further "go" exactly, and on detach puts the
-original pointers back.  The interpreter exits 0.  Skips (77) when
+original pointers back; after another SIGKILL, `memtrace detach PID` puts
+them back.  The interpreter exits 0.  Skips (77) when
 /usr/bin/python3.11 is missing (tools/setup installs Debian's python3).
 
 With another interpreter as argument (pyenv's 3.12 and 3.13: the tables
@@ -121,6 +122,24 @@ def check_sites(h, report, script, sizes, what):
                      for s in report['sites'][:8]]))
 
 
+def detach_after_kill(h, t, before):
+    """Another memtrace SIGKILLed: `memtrace detach PID` puts the tables'
+    functions back (8 entries) and says so."""
+    k = h.start_memtrace(['histo', str(t.pid), '--json', '--duration', '0'])
+    k.wait_tracing()
+    os.kill(k.pid, signal.SIGKILL)
+    k.wait(what='die of SIGKILL')
+    h.check(tables(t) != before, 'the tables were not swapped before the SIGKILL')
+    d = h.start_memtrace(['detach', str(t.pid)], engine=False)
+    rc = d.wait(what='memtrace detach to exit')
+    said = [line for line in d.err.lines if 'CPython allocator table entries' in line]
+    h.check(rc == 0 and len(said) == 1 and 'restored 8 CPython' in said[0],
+            f'memtrace detach: status {rc}, said {d.err.lines}')
+    after = tables(t)
+    h.check(after == before, f'tables after memtrace detach {after}, at first {before}')
+    go(t, 4 * N)
+
+
 def test(h):
     if not os.access(PYTHON, os.X_OK):
         # pyenv's are not installed by tools/setup: skipped where missing
@@ -167,6 +186,7 @@ def test(h):
         after = tables(t)
         h.check(after == before, f'tables after the last detach {after}, at first {before}')
         sizes = go(t, 3 * N)
+        detach_after_kill(h, t, before)
         t.send('quit')
         t.wait_exit(0)
 
