@@ -11,6 +11,8 @@ exactly N blocks of the sizes the service prints (sys.getsizeof), and the
 report says both tables were hooked.  The service prints its tables'
 function pointers (PyMem_GetAllocator through ctypes): while traced they
 differ from what they were; once memtrace detached they are as before.
+A child the service forks while traced has its tables as before attach
+(memtrace puts them back in it), works and exits 0.
 A second memtrace is SIGKILLed while the service works: the service goes
 on (through the trampolines left in its tables) and a third memtrace takes
 them over, sees the keys of a further "go" exactly, and on detach puts the
@@ -74,6 +76,18 @@ def main():
             sizes = sys.getsizeof(k), sys.getsizeof(STORE[k])
             del k  # before "done": a report taken then does not hold it
             print("done", len(STORE), *sizes, flush=True)
+        elif cmd and cmd[0] == "fork":
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                mine = tables() + " " + str(len({"k%d" % i: i for i in range(1000)}))
+                os.write(w, mine.encode())
+                os._exit(0)
+            os.close(w)
+            got = os.read(r, 4096).decode()
+            os.close(r)
+            print("child", got, os.waitpid(pid, 0)[1], flush=True)
         elif cmd and cmd[0] == "tables":
             print("tables", tables(), flush=True)
         elif cmd and cmd[0] == "quit":
@@ -157,6 +171,12 @@ def test(h):
         m = h.attach(t)
         during = tables(t)
         sizes = go(t, 0)
+        t.send('fork')
+        child = t.expect_line(r'^child ((?:[0-9a-f]+ ){8})1000 (\d+)$',
+                              "'child TABLES 1000 STATUS'")
+        h.check(child.group(1).strip() == before and child.group(2) == '0',
+                f'a forked child: tables {child.group(1)} (before: {before}), status '
+                f'{child.group(2)}')
         report = m.stop()
         after = tables(t)
         h.check(report.get('pymalloc_tables') == ['obj', 'mem'],
