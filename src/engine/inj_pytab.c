@@ -45,12 +45,15 @@
 #define MAX_CANDS 4096    /* addresses an entry's code may read (candidates) */
 #define MAX_FIELD_OFF (1 << 20)  /* a table's offset in a struct (_PyRuntime) */
 
+/* A domain's API entries: malloc, calloc, realloc, free (as the table) */
 static const struct {
-	enum mt_fn malloc_fn, free_fn;
+	enum mt_fn api[TABLE_WORDS - 1];
 	uint32_t bit;
 } domains[] = {
-	{ MT_FN_PY_OBJECT_MALLOC, MT_FN_PY_OBJECT_FREE, MT_PYTAB_OBJ },
-	{ MT_FN_PY_MEM_MALLOC, MT_FN_PY_MEM_FREE, MT_PYTAB_MEM },
+	{ { MT_FN_PY_OBJECT_MALLOC, MT_FN_PY_OBJECT_CALLOC, MT_FN_PY_OBJECT_REALLOC,
+	    MT_FN_PY_OBJECT_FREE }, MT_PYTAB_OBJ },
+	{ { MT_FN_PY_MEM_MALLOC, MT_FN_PY_MEM_CALLOC, MT_FN_PY_MEM_REALLOC, MT_FN_PY_MEM_FREE },
+	  MT_PYTAB_MEM },
 };
 
 static const enum mt_fn slot_fn[TABLE_WORDS - 1] = {
@@ -172,7 +175,7 @@ static uint64_t tramp_orig(const struct look *lk, uint64_t v, enum mt_fn fn)
 	struct mt_agent_hook hk;
 	memcpy(&hk, t + MT_AGENT_TRAMP_HOOK_OFF, sizeof hk);
 	if (!ours || memcmp(t, want, sizeof want) != 0 || hk.fn != (uint32_t)fn ||
-	    hk.addr != hk.orig || !is_code(lk->maps, hk.orig))
+	    !is_code(lk->maps, hk.addr) || !is_code(lk->maps, hk.orig))
 		return 0;
 	return hk.orig;
 }
@@ -206,9 +209,13 @@ static uint64_t find_table(const struct look *lk, const uint8_t *mcode, uint64_t
 	return 0;
 }
 
-/* Points the table entry SLOT (holding V) for FN at a trampoline. */
+/* Points the table entry SLOT (holding V) for FN at a trampoline.  Its
+ * stacks start at API, the domain's exported entry for the same call
+ * (PyObject_Malloc for the OBJ table's malloc): a call the LTO build
+ * inlined is one of those, and a site is named past it (wrappers.h), as
+ * the static function V of a stripped interpreter has no name. */
 static bool swap_entry(struct inj_engine *e, const struct look *lk, uint64_t slot, uint64_t v,
-		       enum mt_fn fn)
+		       enum mt_fn fn, uint64_t api)
 {
 	const struct mt_maps *maps = lk->maps;
 	if (e->npyswaps == MT_INJ_MAX_PYSWAPS || !e->hdr.entry[mt_fn_abi(fn)])
@@ -230,7 +237,8 @@ static bool swap_entry(struct inj_engine *e, const struct look *lk, uint64_t slo
 	memset(tr, MT_BP_BYTE, sizeof tr);
 	mt_arch_tramp_head(tr, t + MT_AGENT_TRAMP_HOOK_OFF, e->agent + e->hdr.entry[mt_fn_abi(fn)]);
 	/* index: no record in mt_agent_state.hooks, the entry is data */
-	struct mt_agent_hook hk = { .orig = v, .addr = v, .fn = (uint32_t)fn, .index = UINT32_MAX };
+	struct mt_agent_hook hk = { .orig = v, .addr = api ? api : v, .fn = (uint32_t)fn,
+				    .index = UINT32_MAX };
 	memcpy(tr + MT_AGENT_TRAMP_HOOK_OFF, &hk, sizeof hk);
 	uint64_t now = 0;
 	if (mt_inj_poke(e, t, tr, sizeof tr) < 0 || mt_inj_poke(e, slot, &t, 8) < 0 ||
@@ -243,31 +251,33 @@ static bool swap_entry(struct inj_engine *e, const struct look *lk, uint64_t slo
 
 /* One domain's table: every entry swapped, or none kept (an entry that
  * could not be, puts the others back). */
-static void swap_table(struct inj_engine *e, const struct look *lk, uint64_t table,
-		       uint32_t bit)
+static void swap_table(struct inj_engine *e, const struct look *lk, uint64_t table, size_t d)
 {
 	uint64_t w[TABLE_WORDS];
 	if (mt_inj_peek(e, table, w, sizeof w) < 0)
 		return;
 	int first = e->npyswaps;
-	for (int k = 0; k < TABLE_WORDS - 1; k++)
-		if (!swap_entry(e, lk, table + 8 + (uint64_t)k * 8, w[k + 1], slot_fn[k])) {
+	for (int k = 0; k < TABLE_WORDS - 1; k++) {
+		const struct mt_hook_spec *api = spec_of(e->set, domains[d].api[k]);
+		if (!swap_entry(e, lk, table + 8 + (uint64_t)k * 8, w[k + 1], slot_fn[k],
+				api ? api->addr : 0)) {
 			while (e->npyswaps > first) {
 				struct inj_pyswap *s = &e->pyswaps[--e->npyswaps];
 				mt_inj_poke(e, s->slot, &s->orig, 8);
 			}
 			return;
 		}
-	e->st.pytab |= bit;
-	e->st.pytab_at[bit == MT_PYTAB_OBJ ? 0 : 1] = table;
+	}
+	e->st.pytab |= domains[d].bit;
+	e->st.pytab_at[d] = table;
 }
 
 /* The table of domain D in LK's process, SET naming its entry points; 0:
  * not found. */
 static uint64_t domain_table(const struct look *lk, const struct mt_alloc_set *set, size_t d)
 {
-	const struct mt_hook_spec *ms = spec_of(set, domains[d].malloc_fn);
-	const struct mt_hook_spec *fs = spec_of(set, domains[d].free_fn);
+	const struct mt_hook_spec *ms = spec_of(set, domains[d].api[0]);
+	const struct mt_hook_spec *fs = spec_of(set, domains[d].api[TABLE_WORDS - 2]);
 	uint8_t mcode[CODE_SCAN], fcode[CODE_SCAN];
 	if (!ms || !fs || !entry_code(lk->pid, ms, mcode) || !entry_code(lk->pid, fs, fcode))
 		return 0;
@@ -286,7 +296,7 @@ void mt_inj_pytab_install(struct inj_engine *e, const struct mt_maps *maps)
 		for (int k = 0; k < e->npyswaps; k++)
 			seen |= e->pyswaps[k].slot == table + 8;
 		if (table && !seen)
-			swap_table(e, &lk, table, domains[d].bit);
+			swap_table(e, &lk, table, d);
 	}
 }
 

@@ -69,11 +69,11 @@ def check_sites(h, report, result):
 
     # With CPython's allocator tables hooked (inj_pytab.c) work()'s lines
     # also make the interpreter's own objects (its tuples, the ints of the
-    # pointers), whose stacks start in the table's functions: the rows are
-    # stacks, and the ctypes calls' start at an API entry itself.
+    # pointers), seen as calls of the API entries too: the rows are
+    # stacks, and the ctypes calls' have libffi right under the entry.
     def api(s):
-        top = (s.get('stack') or [{}])[0]
-        return top.get('function') in PY_HOOKS and top.get('offset') == 0
+        st = s.get('stack') or []
+        return len(st) > 1 and st[0].get('function') in PY_HOOKS and ffi(st[1])
 
     mine = [s for s in report['sites']
             if ffi(s) or (s['module'] == '[python]' and s['function'] == 'work'
