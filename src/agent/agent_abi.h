@@ -79,7 +79,10 @@ struct mt_agent_header {
 	uint64_t entry[MT_AGENT_NENTRIES]; /* stub offsets; 0: none */
 };
 
-/* Inside each trampoline, at T+32: read by the agent (r11 points here). */
+/* Inside each trampoline, at T+32: read by the agent (r11 points here).
+ * A trampoline that a CPython allocator table's entry points at
+ * (engine/inj_pytab.c) has no relocated prologue: orig is the function
+ * the entry held, addr the domain's API entry, index UINT32_MAX. */
 struct mt_agent_hook {
 	uint64_t orig;       /* T+64: call this to run the original function */
 	uint64_t addr;       /* F: the hooked entry (pcs[0] of its stacks) */
