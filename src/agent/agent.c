@@ -1178,8 +1178,19 @@ int mt_h_posix_memalign(uint64_t pp, uint64_t al, uint64_t size, const struct mt
  * failed call puts it back.  An old block the table did not hold goes
  * through the ring as before (REALLOC_BEGIN, then a REALLOC that releases
  * it); a new block the table cannot take is recorded in the ring. */
+/* How a realloc's original is called: (p, n), (p, n, m), or a CPython
+ * table's (ctx, p, n), with the context passed in M. */
+enum { RE_TWO, RE_THREE, RE_CTX };
+
+static inline void *call_realloc(const struct mt_agent_hook *h, uint64_t p, uint64_t n,
+				 uint64_t m, int conv)
+{
+	return conv == RE_CTX ? ((fn3)h->orig)(m, p, n)
+	       : conv == RE_THREE ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+}
+
 static void *realloc_account(struct call *c, uint64_t p, uint64_t n, uint64_t m,
-			     const struct mt_agent_hook *h, uint64_t sp, uint64_t bp, int three,
+			     const struct mt_agent_hook *h, uint64_t sp, uint64_t bp, int conv,
 			     uint64_t size)
 {
 	uint64_t oval = 0;
@@ -1190,7 +1201,7 @@ static void *realloc_account(struct call *c, uint64_t p, uint64_t n, uint64_t m,
 	if (ring_old)
 		put(c, MT_RING_REALLOC_BEGIN, h->fn, 0, 0, ring_old);
 	take_stack(c, h, sp, bp);
-	void *q = three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n);
+	void *q = call_realloc(h, p, n, m, conv);
 	if (held && (q || size == 0)) {
 		count_free(c, oval);
 		counts++;
@@ -1225,20 +1236,20 @@ static void *realloc_account(struct call *c, uint64_t p, uint64_t n, uint64_t m,
 }
 
 static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
-			    uint64_t sp, uint64_t bp, int three)
+			    uint64_t sp, uint64_t bp, int conv)
 {
 	struct call c;
 	int how = begin(&c, sp);
-#define CALL_ORIG() (three ? ((fn3)h->orig)(p, n, m) : ((fn2)h->orig)(p, n))
+#define CALL_ORIG() call_realloc(h, p, n, m, conv)
 	if (how != TRACE) {
 		void *q = CALL_ORIG();
 		if (how != PASS)
 			end(&c);
 		return q;
 	}
-	uint64_t size = size_of(h, p, n, m);
+	uint64_t size = conv == RE_CTX ? n : size_of(h, p, n, m);
 	if (accounting()) {
-		void *q = realloc_account(&c, p, n, m, h, sp, bp, three, size);
+		void *q = realloc_account(&c, p, n, m, h, sp, bp, conv, size);
 		end(&c);
 		return q;
 	}
@@ -1275,7 +1286,7 @@ static void *realloc_common(uint64_t p, uint64_t n, uint64_t m, const struct mt_
 void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_realloc(uint64_t p, uint64_t size, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
-	return realloc_common(p, size, 0, h, sp, bp, 0);
+	return realloc_common(p, size, 0, h, sp, bp, RE_TWO);
 }
 
 void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
@@ -1283,7 +1294,16 @@ void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agen
 void *mt_h_reallocarray(uint64_t p, uint64_t n, uint64_t m, const struct mt_agent_hook *h,
 			uint64_t sp, uint64_t bp)
 {
-	return realloc_common(p, n, m, h, sp, bp, 1);
+	return realloc_common(p, n, m, h, sp, bp, RE_THREE);
+}
+
+/* CPython's table realloc(ctx, p, n) (allocfn.h MT_FAM_PYTAB) */
+void *mt_h_realloc_ctx(uint64_t ctx, uint64_t p, uint64_t n, const struct mt_agent_hook *h,
+		       uint64_t sp, uint64_t bp);
+void *mt_h_realloc_ctx(uint64_t ctx, uint64_t p, uint64_t n, const struct mt_agent_hook *h,
+		       uint64_t sp, uint64_t bp)
+{
+	return realloc_common(p, n, ctx, h, sp, bp, RE_CTX);
 }
 
 /* free(p), free_sized(p, n), free_aligned_sized(p, al, n), operator
@@ -1371,6 +1391,30 @@ void mt_h_free3(uint64_t p, uint64_t a, uint64_t b, const struct mt_agent_hook *
 	free3_seen(p, a, b, h, sp);
 }
 
+/* CPython's table free(ctx, p) (allocfn.h MT_FAM_PYTAB) */
+static NOINLINE void free_ctx_seen(uint64_t ctx, uint64_t p, const struct mt_agent_hook *h,
+				   uint64_t sp)
+{
+	struct call c;
+	int how;
+	free_common(p, h, sp, &c, &how);
+	((void (*)(uint64_t, uint64_t))h->orig)(ctx, p);
+	if (how != PASS)
+		end(&c);
+}
+
+void mt_h_free_ctx(uint64_t ctx, uint64_t p, const struct mt_agent_hook *h, uint64_t sp,
+		   uint64_t bp);
+void mt_h_free_ctx(uint64_t ctx, uint64_t p, const struct mt_agent_hook *h, uint64_t sp,
+		   uint64_t bp)
+{
+	if (free_unseen(p)) {
+		((void (*)(uint64_t, uint64_t))h->orig)(ctx, p);
+		return;
+	}
+	free_ctx_seen(ctx, p, h, sp);
+}
+
 /* ld.so's _dl_debug_state(), around every dlopen and dlclose: memtrace
  * must see the link map before ld.so goes on (to hook a new library's
  * allocator, to name frames of one about to be unloaded).  Wait for its
@@ -1420,7 +1464,7 @@ extern char mt_agent_code_end[], mt_agent_state_end[];
 void mt_stub_alloc1(void), mt_stub_alloc2(void), mt_stub_alloc3(void), mt_stub_realloc(void),
 	mt_stub_reallocarray(void), mt_stub_free1(void), mt_stub_free2(void),
 	mt_stub_free3(void), mt_stub_posix_memalign(void), mt_stub_new1(void), mt_stub_new2(void),
-	mt_stub_dl_notify(void);
+	mt_stub_dl_notify(void), mt_stub_realloc_ctx(void), mt_stub_free_ctx(void);
 
 _Static_assert(MT_AGENT_ENTRY_DL_NOTIFY == MT_ABI__COUNT, "one entry stub per calling convention");
 
@@ -1444,6 +1488,8 @@ const struct mt_agent_header mt_agent_header = {
 		[MT_ABI_FREE3] = (uint64_t)mt_stub_free3,
 		[MT_ABI_NEW1] = (uint64_t)mt_stub_new1,
 		[MT_ABI_NEW2] = (uint64_t)mt_stub_new2,
+		[MT_ABI_REALLOC_CTX] = (uint64_t)mt_stub_realloc_ctx,
+		[MT_ABI_FREE_CTX] = (uint64_t)mt_stub_free_ctx,
 		[MT_AGENT_ENTRY_DL_NOTIFY] = (uint64_t)mt_stub_dl_notify,
 	},
 };

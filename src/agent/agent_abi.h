@@ -58,15 +58,15 @@
 #include "model/stacks.h"
 
 #define MT_AGENT_MAGIC   0x31544e4547415446ULL   /* "FTAGENT1" */
-#define MT_AGENT_VERSION 9u
+#define MT_AGENT_VERSION 10u  /* 9: pyframes per version (h/pyver) or the CPython tables (h/pyswap); 10: both */
 #define MT_AGENT_STATE_MAGIC 0x4554415453544d4dULL
 #define MT_AGENT_SHARED_MAGIC 0x4445524148534d4dULL
 #define MT_AGENT_REGION_NAME "memtrace-rings"   /* the memfd's name */
 
 /* Entry stubs: one per calling convention (enum mt_fn_abi, allocfn.h),
  * then ld.so's notification.  The agent reads a hook's sizes by its fn. */
-#define MT_AGENT_ENTRY_DL_NOTIFY 11
-#define MT_AGENT_NENTRIES 12
+#define MT_AGENT_ENTRY_DL_NOTIFY 13
+#define MT_AGENT_NENTRIES 14
 
 /* At offset 0 of the agent's code.  Offsets are from the mapping's start. */
 struct mt_agent_header {
@@ -79,7 +79,10 @@ struct mt_agent_header {
 	uint64_t entry[MT_AGENT_NENTRIES]; /* stub offsets; 0: none */
 };
 
-/* Inside each trampoline, at T+32: read by the agent (r11 points here). */
+/* Inside each trampoline, at T+32: read by the agent (r11 points here).
+ * A trampoline that a CPython allocator table's entry points at
+ * (engine/inj_pytab.c) has no relocated prologue: orig is the function
+ * the entry held, addr the domain's API entry, index UINT32_MAX. */
 struct mt_agent_hook {
 	uint64_t orig;       /* T+64: call this to run the original function */
 	uint64_t addr;       /* F: the hooked entry (pcs[0] of its stacks) */

@@ -16,6 +16,8 @@
  *      memtrace's jump, or someone else's change (left alone, said);
  *   5. a breakpoint or a jump gets the file's bytes back, unless a thread
  *      is stopped inside them, and is read back;
+ *   5b. CPython's allocator tables whose entries hold an agent's
+ *      trampolines (inj_pytab.c) get their functions back;
  *   6. each agent's records say not live and its rings have no reader;
  *      the agent and the trampolines stay mapped (a thread may still run
  *      in them), as after a clean detach.
@@ -59,6 +61,8 @@ struct detach {
 	struct entry v[MAX_ENTRIES];
 	int n;
 	int jumps, int3s, left;
+	struct mt_alloc_set py;    /* CPython's entry points found (step 5b) */
+	int tables;                /* table entries put back */
 };
 
 static void add_entry(struct detach *d, uint64_t addr, const char *name)
@@ -75,8 +79,15 @@ static void add_entry(struct detach *d, uint64_t addr, const char *name)
 
 static void add_set(struct detach *d, const struct mt_alloc_set *set)
 {
-	for (int i = 0; i < set->n; i++)
+	for (int i = 0; i < set->n; i++) {
 		add_entry(d, set->hooks[i].addr, set->hooks[i].symbol);
+		bool known = false;
+		for (int k = 0; k < d->py.n; k++)
+			known |= d->py.hooks[k].addr == set->hooks[i].addr;
+		if (!known && d->py.n < MT_MAX_HOOKS &&
+		    mt_fn_family(set->hooks[i].fn) == MT_FAM_PY)
+			d->py.hooks[d->py.n++] = set->hooks[i];
+	}
 }
 
 /* The function a record's trampoline serves (its struct mt_agent_hook). */
@@ -295,6 +306,11 @@ static int run(struct detach *d)
 	collect_records(d);
 	for (int i = 0; i < d->n; i++)
 		check_entry(d, &d->v[i]);
+	d->tables = mt_inj_leftover_pytab(d->pid, &d->maps, &d->py, &d->lo);
+	if (d->tables)
+		mt_say("pid %d: restored %d CPython allocator table entr%s (their functions, in "
+		       "place of memtrace's trampolines)", (int)d->pid, d->tables,
+		       d->tables == 1 ? "y" : "ies");
 	for (int a = 0; a < d->lo.n; a++)
 		mt_inj_leftover_readerless(d->pid, &d->lo.v[a]);
 	return 0;
@@ -307,9 +323,9 @@ static int report(const struct detach *d)
 		return mt_fail(MT_E_NOT_RESTORED, "PID %d: %d entr%s left as found, %d restored: "
 			       "see the warnings above", (int)d->pid, d->left,
 			       d->left == 1 ? "y" : "ies", fixed);
-	if (!fixed)
+	if (!fixed && !d->tables)   /* the tables' entries: said in run() */
 		mt_say("pid %d: nothing to restore", (int)d->pid);
-	else
+	if (fixed)
 		mt_say("pid %d: restored %d entry point%s (%d jump%s, %d breakpoint%s)%s", (int)d->pid,
 		       fixed, fixed == 1 ? "" : "s", d->jumps, d->jumps == 1 ? "" : "s", d->int3s,
 		       d->int3s == 1 ? "" : "s",

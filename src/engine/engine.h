@@ -65,6 +65,11 @@ struct mt_engine_stats {
 	                              (so nor is that of a block from before) */
 	bool reused_agent;         /* the agent was already in the target */
 	int hooks_adopted;         /* live hooks a killed memtrace left, taken over */
+	/* CPython's allocator tables whose entries point at the agent
+	 * (allocfn.h MT_FAM_PYTAB, inj_pytab.c): MT_PYTAB_* bits (allocfn.h),
+	 * and where */
+	uint32_t pytab;
+	uint64_t pytab_at[2];      /* the OBJ table, the MEM table; 0: none */
 	enum {
 		MT_AGENT_REGION_KEPT,        /* the agent's own, or a new agent's */
 		MT_AGENT_REGION_FORKED,      /* the agent came with a fork: new region */

@@ -105,6 +105,7 @@ static void inj_abandon(struct mt_engine *base)
 	for (int i = 0; i < e->nhooks; i++)
 		e->hooks[i].live = false;
 	e->dl.live = false;
+	e->npyswaps = 0;
 	e->reader = false;
 }
 

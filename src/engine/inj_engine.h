@@ -64,5 +64,11 @@ void mt_inj_leftover_find(pid_t pid, const struct mt_maps *maps, struct mt_inj_l
 void mt_inj_leftover_unhooked(pid_t pid, const struct mt_inj_agent *a, uint64_t addr);
 /* Tells agent A's rings that no reader is attached (reader_pid 0). */
 void mt_inj_leftover_readerless(pid_t pid, const struct mt_inj_agent *a);
+/* CPython's allocator tables (inj_pytab.c) whose entries hold trampolines
+ * of an agent of LO, SET naming the process's PyObject_Malloc & co: each
+ * such entry gets its function back.  Every thread stopped.  The number
+ * of entries put back. */
+int mt_inj_leftover_pytab(pid_t pid, const struct mt_maps *maps, const struct mt_alloc_set *set,
+			  const struct mt_inj_leftover *lo);
 
 #endif

@@ -63,6 +63,11 @@ static uint64_t tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uin
 	return hole;
 }
 
+uint64_t mt_inj_tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uint64_t near)
+{
+	return tramp_slot(e, maps, near);
+}
+
 struct pc_check {
 	struct inj_engine *e;
 	uint64_t lo, hi;
@@ -256,6 +261,7 @@ enum mt_err mt_inj_install(struct mt_engine *base, bool *installed, const char *
 		installed[i] = true;
 		e->nhooks++;
 	}
+	mt_inj_pytab_install(e, &maps);
 	mt_maps_free(&maps);
 	bool have_malloc = false;
 	for (int k = 0; k < e->nhooks; k++)
@@ -365,13 +371,15 @@ int mt_inj_clean_child(struct mt_engine *base, pid_t child)
 		else
 			record_restored(e, child, h->addr);
 	}
+	bad += mt_inj_pytab_restore(e, child);
 	return bad ? -EIO : 0;
 }
 
 int mt_inj_remove(struct mt_engine *base)
 {
 	struct inj_engine *e = (struct inj_engine *)base;
-	int bad = 0;
+	/* the tables first: their trampolines call the functions, unpatched */
+	int bad = mt_inj_pytab_restore(e, e->pid);
 	for (int i = 0; i < e->nhooks; i++) {
 		struct hook *h = &e->hooks[i];
 		if (!h->live)

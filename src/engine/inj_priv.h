@@ -41,6 +41,15 @@ struct page {
 	unsigned used;
 };
 
+/* A CPython allocator table's entry pointed at a trampoline (inj_pytab.c) */
+#define MT_INJ_MAX_PYSWAPS 8
+struct inj_pyswap {
+	uint64_t slot;             /* the entry's address */
+	uint64_t orig;             /* the function it held */
+	uint64_t tramp;            /* what it holds now */
+	bool live;
+};
+
 struct scache_ent {
 	uint64_t hash;
 	uint32_t id;
@@ -84,6 +93,8 @@ struct inj_engine {
 	struct hook hooks[MT_MAX_HOOKS];
 	int nhooks;
 	struct hook dl;
+	struct inj_pyswap pyswaps[MT_INJ_MAX_PYSWAPS];
+	int npyswaps;
 	void (*dl_cb)(void *ctx, pid_t tid);
 	void *dl_ctx;
 	uint32_t dl_seen;
@@ -121,6 +132,13 @@ int mt_inj_watch(struct mt_engine *base, uint64_t addr, void (*cb)(void *ctx, pi
 	      void *ctx);
 int mt_inj_clean_child(struct mt_engine *base, pid_t child);
 int mt_inj_remove(struct mt_engine *base);
+uint64_t mt_inj_tramp_slot(struct inj_engine *e, const struct mt_maps *maps, uint64_t near);
+
+/* inj_pytab.c: CPython's allocator tables (allocfn.h MT_FAM_PYTAB), all
+ * threads stopped.  Restore: in the target or a forked child; the number
+ * of entries that could not be written back. */
+void mt_inj_pytab_install(struct inj_engine *e, const struct mt_maps *maps);
+int mt_inj_pytab_restore(struct inj_engine *e, pid_t pid);
 
 /* inj_drain.c */
 int mt_inj_start_reading(struct inj_engine *e);

@@ -37,13 +37,13 @@ enum mt_fn_family mt_fn_family(enum mt_fn fn)
 bool mt_fn_is_free(enum mt_fn fn)
 {
 	enum mt_fn_abi a = mt_fn_abi(fn);
-	return a == MT_ABI_FREE1 || a == MT_ABI_FREE2 || a == MT_ABI_FREE3;
+	return a == MT_ABI_FREE1 || a == MT_ABI_FREE2 || a == MT_ABI_FREE3 || a == MT_ABI_FREE_CTX;
 }
 
 bool mt_fn_is_realloc(enum mt_fn fn)
 {
 	enum mt_fn_abi a = mt_fn_abi(fn);
-	return a == MT_ABI_REALLOC2 || a == MT_ABI_REALLOC3;
+	return a == MT_ABI_REALLOC2 || a == MT_ABI_REALLOC3 || a == MT_ABI_REALLOC_CTX;
 }
 
 bool mt_fn_needs_return(enum mt_fn fn)

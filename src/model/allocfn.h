@@ -21,6 +21,11 @@
  *        with libpython statically and exports them).  A larger request
  *        calls malloc inside: nested, one call.  PyMem_Raw* only call
  *        malloc and are left alone.
+ *   PYTAB the functions CPython's allocator tables (PyMemAllocatorEx, the
+ *        OBJ and MEM domains) point to, context first: never hooked by
+ *        name, but by pointing the table's entries at trampolines
+ *        (engine/inj_pytab.c), so that the calls an LTO build inlined
+ *        the PY entries into are seen too.
  *
  * Names at one address become one hook (tcmalloc's free == _ZdlPv ==
  * tc_free); their conventions agree, as C aliases must.
@@ -48,6 +53,10 @@ enum mt_fn_abi {
 	 * that its exception unwinds to the program's handler */
 	MT_ABI_NEW1,            /* p = f(size)                                    */
 	MT_ABI_NEW2,            /* p = f(size, align)                             */
+	/* an allocator table's functions whose context comes first (CPython's
+	 * PyMemAllocatorEx: ctx, malloc, calloc, realloc, free) */
+	MT_ABI_REALLOC_CTX,     /* q = f(ctx, p, a2)                              */
+	MT_ABI_FREE_CTX,        /* f(ctx, p)                                      */
 	MT_ABI__COUNT
 };
 
@@ -61,7 +70,11 @@ enum mt_fn_size {
 	MT_SZ_A1A2,   /* a1 * a2: reallocarray(p, n, size) */
 };
 
-enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY };
+enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY, MT_FAM_PYTAB };
+
+/* CPython's allocator tables (domains) whose entries MT_FAM_PYTAB hooks */
+#define MT_PYTAB_OBJ 1u
+#define MT_PYTAB_MEM 2u
 
 #define MT_FN_LIST(X)                                                                          \
 	/* id                      symbol name                        abi / size / family */   \
@@ -173,7 +186,13 @@ enum mt_fn_family { MT_FAM_C, MT_FAM_CXX, MT_FAM_EXT, MT_FAM_PY };
 	X(PY_MEM_MALLOC,           "PyMem_Malloc",                    ALLOC1,  A0,   PY)       \
 	X(PY_MEM_CALLOC,           "PyMem_Calloc",                    ALLOC2,  A0A1, PY)       \
 	X(PY_MEM_REALLOC,          "PyMem_Realloc",                   REALLOC2, A1,  PY)       \
-	X(PY_MEM_FREE,             "PyMem_Free",                      FREE1,   NONE, PY)
+	X(PY_MEM_FREE,             "PyMem_Free",                      FREE1,   NONE, PY)       \
+	/* CPython's tables' functions, ctx first: _PyObject_Malloc(ctx, size) */            \
+	/* & co; named by the table's field, as no symbol is */                              \
+	X(PYTAB_MALLOC,            "PyMemAllocatorEx.malloc",         ALLOC2,  A1,   PYTAB)    \
+	X(PYTAB_CALLOC,            "PyMemAllocatorEx.calloc",         ALLOC3,  A1A2, PYTAB)    \
+	X(PYTAB_REALLOC,           "PyMemAllocatorEx.realloc",        REALLOC_CTX, A2, PYTAB)  \
+	X(PYTAB_FREE,              "PyMemAllocatorEx.free",           FREE_CTX, NONE, PYTAB)
 
 enum mt_fn {
 #define MT_X(id, name, abi, size, fam) MT_FN_##id,

@@ -89,6 +89,9 @@ struct mt_report {
 	 * allocfn.h MT_FAM_PY) is hooked: pymalloc's blocks are seen; "" when
 	 * none is */
 	char pymalloc[256];
+	/* CPython's allocator tables pointed at the agent (allocfn.h
+	 * MT_PYTAB_*: OBJ, MEM): pymalloc's inlined calls are seen too */
+	uint32_t pytab;
 	/* allocation entries the program binds to that memtrace does not hook
 	 * (comma-separated; discover.h): their blocks are not seen */
 	char unsupported[256];

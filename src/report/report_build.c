@@ -107,6 +107,7 @@ static void header(const struct mt_report_input *in, struct mt_report *r)
 		snprintf(r->unsupported, sizeof r->unsupported, "%s", in->set->unhooked);
 	}
 	snprintf(r->python, sizeof r->python, "%s", in->python ? in->python : "");
+	r->pytab = in->pytab;
 	r->threads = in->threads;
 	r->duration_s = in->duration_s;
 	r->events = in->events;

@@ -44,6 +44,7 @@ struct mt_report_input {
 	uint64_t events, lost_events, stacks_cut, nested_calls, in_flight;
 	int depth;                /* --depth, 0 without stacks */
 	const char *python;       /* Python frames' note (pyframes.h); NULL: none */
+	uint32_t pytab;           /* CPython's tables hooked (report.h) */
 	struct mt_report_rss rss;
 	const struct mt_census_report *census;  /* NULL: none (run) */
 };

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "model/allocfn.h"
 #include "report/hints.h"
 #include "report/report.h"
 #include "report/report_json.h"
@@ -213,6 +214,13 @@ int mt_report_json(FILE *f, const struct mt_report *r, int top)
 	json_object_set_new(o, "allocator", str(r->allocator));
 	/* CPython's allocator API hooked in this module (report.h), or null */
 	json_object_set_new(o, "pymalloc", r->pymalloc[0] ? str(r->pymalloc) : json_null());
+	/* the allocator tables pointed at the agent: "obj", "mem" */
+	json_t *tabs = json_array();
+	if (r->pytab & MT_PYTAB_OBJ)
+		json_array_append_new(tabs, json_string("obj"));
+	if (r->pytab & MT_PYTAB_MEM)
+		json_array_append_new(tabs, json_string("mem"));
+	json_object_set_new(o, "pymalloc_tables", tabs);
 	json_object_set_new(o, "unsupported", names_array(r->unsupported));
 	json_object_set_new(o, "java", r->java ? json_string(r->java) : json_null());
 	if (r->python[0])

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/allocfn.h"
 #include "report/report.h"
 #include "symbols/pyframes.h"
 
@@ -234,12 +235,22 @@ static void live_line(FILE *f, const struct mt_report *r)
  * interpreter built with LTO (Debian's, most distributions') inlines
  * PyObject_Malloc and pymalloc's fast path into its own callers (some 190
  * places in Debian 12's python3.11: object creation, unicode, ...), which
- * never reach the entry: say so, as no count of them can be had (pyenv's
- * shared libpython, built without LTO, has every call seen). */
+ * never reach the entry.  Where CPython's allocator tables were found and
+ * pointed at the agent (MT_FAM_PYTAB), those calls are seen too; else say
+ * so, as no count of them can be had (pyenv's shared libpython, built
+ * without LTO, has every call seen). */
 static void pymalloc_line(FILE *f, const struct mt_report *r)
 {
 	if (!r->pymalloc[0])
 		return;
+	if (r->pytab) {
+		fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co) and in "
+			"CPython's allocator tables (%s%s%s): calls inlined by link-time "
+			"optimization are seen too\n", r->pytab & MT_PYTAB_OBJ ? "OBJ" : "",
+			r->pytab == (MT_PYTAB_OBJ | MT_PYTAB_MEM) ? ", " : "",
+			r->pytab & MT_PYTAB_MEM ? "MEM" : "");
+		return;
+	}
 	fprintf(f, "pymalloc: hooked at its entry points (PyObject_Malloc & co): an "
 		"interpreter built with link-time optimization (Debian's) has them inlined in "
 		"places whose calls are not seen, and a block seen that such code frees stays "

@@ -210,6 +210,18 @@ static void say_hooks(struct session *s, int from, const char *const *why,
 	}
 }
 
+/* --verbose: CPython's allocator tables pointed at the agent (inj_pytab.c) */
+static void say_pytab(const struct session *s)
+{
+	struct mt_engine_stats es;
+	s->engine->ops->stats(s->engine, &es);
+	for (int d = 0; s->o->verbose && d < 2; d++)
+		if (es.pytab & (d ? MT_PYTAB_MEM : MT_PYTAB_OBJ))
+			mt_say("hooked CPython's %s allocator table at %#" PRIx64 ": its malloc, "
+			       "calloc, realloc and free point at the agent (calls inlined by LTO "
+			       "are seen)", d ? "MEM" : "OBJ", es.pytab_at[d]);
+}
+
 /* Hooks a memtrace killed with SIGKILL left live: the user learns that
  * it happened, and how to clean up without tracing next time. */
 static void say_adopted(const struct session *s)
@@ -323,6 +335,7 @@ static int install_hooks(struct session *s)
 			    s->comm, why[0] ? why[0] : "unknown");
 	}
 	say_hooks(s, 0, why, "");
+	say_pytab(s);
 	say_adopted(s);
 	set_allocator_range(s);
 	if (e == MT_E_OK) {

@@ -81,6 +81,7 @@ static struct mt_report_input report_input(struct session *s)
 		/* the trace's depth, whoever asks for the report */
 		.depth = s->stacks ? s->o->depth : 0,
 		.python = s->py.note,
+		.pytab = es.pytab,
 		.rss = rss_of(s),
 		.census = s->spawned ? NULL : mt_session_census_report(s),
 	};

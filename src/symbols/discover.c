@@ -805,6 +805,8 @@ static uint64_t nothrow_of(const struct ctx *c, enum mt_fn fn)
 static bool wanted_fn(const struct ctx *c, struct mt_alloc_set *out, enum mt_fn fn)
 {
 	const struct found *f = &c->found[fn];
+	if (mt_fn_family(fn) == MT_FAM_PYTAB)
+		return false;   /* reached through CPython's tables (inj_pytab.c) */
 	if (mt_fn_nothrow(fn) != MT_FN__COUNT && !nothrow_of(c, fn))
 		return false;
 	if (mt_fn_family(fn) != MT_FAM_EXT)

@@ -31,6 +31,7 @@ START_TEST(test_conventions_agree_with_sizes)
 		[MT_ABI_REALLOC2] = 2, [MT_ABI_REALLOC3] = 3, [MT_ABI_POSIX_MEMALIGN] = 3,
 		[MT_ABI_FREE1] = 1, [MT_ABI_FREE2] = 2, [MT_ABI_FREE3] = 3,
 		[MT_ABI_NEW1] = 1, [MT_ABI_NEW2] = 2,
+		[MT_ABI_REALLOC_CTX] = 3, [MT_ABI_FREE_CTX] = 2,
 	};
 	static const int last_arg[] = {
 		[MT_SZ_NONE] = -1, [MT_SZ_A0] = 0, [MT_SZ_A1] = 1, [MT_SZ_A2] = 2,
@@ -172,6 +173,35 @@ START_TEST(test_cpython_api)
 }
 END_TEST
 
+/* CPython's allocator tables' functions (MT_FAM_PYTAB): ctx first, the
+ * block after it, the size after that. */
+START_TEST(test_cpython_tables)
+{
+	static const struct {
+		enum mt_fn fn;
+		enum mt_fn_abi abi;
+		enum mt_fn_size size;
+	} want[] = {
+		{ MT_FN_PYTAB_MALLOC, MT_ABI_ALLOC2, MT_SZ_A1 },
+		{ MT_FN_PYTAB_CALLOC, MT_ABI_ALLOC3, MT_SZ_A1A2 },
+		{ MT_FN_PYTAB_REALLOC, MT_ABI_REALLOC_CTX, MT_SZ_A2 },
+		{ MT_FN_PYTAB_FREE, MT_ABI_FREE_CTX, MT_SZ_NONE },
+	};
+	int n = 0;
+	for (int i = 0; i < MT_FN__COUNT; i++)
+		n += mt_fn_family((enum mt_fn)i) == MT_FAM_PYTAB;
+	ck_assert_int_eq(n, 4);
+	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+		ck_assert_int_eq(mt_fn_family(want[k].fn), MT_FAM_PYTAB);
+		ck_assert_int_eq(mt_fn_abi(want[k].fn), want[k].abi);
+		ck_assert_int_eq(mt_fn_size(want[k].fn), want[k].size);
+	}
+	ck_assert(mt_fn_is_realloc(MT_FN_PYTAB_REALLOC));
+	ck_assert(mt_fn_is_free(MT_FN_PYTAB_FREE));
+	ck_assert_uint_eq(mt_fn_size_of(mt_fn_size(MT_FN_PYTAB_REALLOC), 1, 0x1000, 48), 48);
+}
+END_TEST
+
 START_TEST(test_size_rules)
 {
 	ck_assert_uint_eq(mt_fn_size_of(MT_SZ_A0, 7, 11, 13), 7);
@@ -211,6 +241,7 @@ static Suite *allocfn_suite(void)
 	tcase_add_test(tc, test_operators_match_their_mangling);
 	tcase_add_test(tc, test_throwing_new_has_nothrow_form);
 	tcase_add_test(tc, test_cpython_api);
+	tcase_add_test(tc, test_cpython_tables);
 	tcase_add_test(tc, test_size_rules);
 	tcase_add_test(tc, test_fn_set);
 	suite_add_tcase(s, tc);

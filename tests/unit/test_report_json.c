@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "model/allocfn.h"
 #include "report/report.h"
 
 static struct mt_report_hook hooks[] = {
@@ -366,6 +367,37 @@ START_TEST(test_pymalloc)
 }
 END_TEST
 
+/* CPython's allocator tables hooked: listed in JSON ([] when none), and
+ * the pymalloc line says the inlined calls are seen, naming the tables. */
+START_TEST(test_pytab)
+{
+	static const struct {
+		uint32_t pytab;
+		const char *json, *line;
+	} cases[] = {
+		{ 0, "[]", "an interpreter built with link-time optimization (Debian's) has them "
+			   "inlined" },
+		{ MT_PYTAB_OBJ | MT_PYTAB_MEM, "[\"obj\", \"mem\"]",
+		  "and in CPython's allocator tables (OBJ, MEM): calls inlined by link-time "
+		  "optimization are seen too\n" },
+		{ MT_PYTAB_MEM, "[\"mem\"]", "allocator tables (MEM): calls" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct mt_report r = report();
+		strcpy(r.pymalloc, "/usr/bin/python3.11");
+		r.pytab = cases[i].pytab;
+		json_t *o = print_parse(&r, 0, NULL);
+		char *got = json_dumps(get(o, "pymalloc_tables"), JSON_ENCODE_ANY);
+		ck_assert_str_eq(got, cases[i].json);
+		free(got);
+		json_decref(o);
+		char *buf = table_of(&r);
+		ck_assert_msg(strstr(buf, cases[i].line), "%s", buf);
+		free(buf);
+	}
+}
+END_TEST
+
 /* A JVM's java line: null in JSON and no table line for other processes;
  * the text as given in both for a JVM. */
 START_TEST(test_java)
@@ -640,6 +672,7 @@ static Suite *report_json_suite(void)
 	tcase_add_test(tc, test_unsupported);
 	tcase_add_test(tc, test_table_unsupported);
 	tcase_add_test(tc, test_pymalloc);
+	tcase_add_test(tc, test_pytab);
 	tcase_add_test(tc, test_java);
 	tcase_add_test(tc, test_stacks_cut);
 	tcase_add_test(tc, test_top);

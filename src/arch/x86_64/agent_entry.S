@@ -8,6 +8,7 @@
 	.hidden mt_stub_alloc1, mt_stub_alloc2, mt_stub_alloc3, mt_stub_realloc, mt_stub_reallocarray
 	.hidden mt_stub_free1, mt_stub_free2, mt_stub_free3, mt_stub_posix_memalign
 	.hidden mt_stub_new1, mt_stub_new2, mt_stub_dl_notify
+	.hidden mt_stub_realloc_ctx, mt_stub_free_ctx
 
 /* one argument: malloc(size), valloc, pvalloc, operator new, free(p) */
 #define STUB1(name, handler) \
@@ -38,6 +39,9 @@ STUB1(mt_stub_free1, mt_h_free1)
 STUB2(mt_stub_free2, mt_h_free2)
 STUB3(mt_stub_free3, mt_h_free3)
 STUB3(mt_stub_posix_memalign, mt_h_posix_memalign)
+/* CPython's table functions, context first: realloc(ctx, p, n), free(ctx, p) */
+STUB3(mt_stub_realloc_ctx, mt_h_realloc_ctx)
+STUB2(mt_stub_free_ctx, mt_h_free_ctx)
 
 /* operator new(size[, align]), which may throw: the handler is called,
  * not jumped to, so that when it returns 0 the original can run from here
