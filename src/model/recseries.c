@@ -6,9 +6,14 @@
 #include "model/recseries.h"
 #include "model/sites.h"
 
+/* The points are the samples whose number is a multiple of STRIDE (the
+ * grid), then the newest sample when it is not one of those. */
 struct mt_recseries {
 	double t[MT_RECSERIES_MAX_POINTS];
+	uint64_t k[MT_RECSERIES_MAX_POINTS];  /* each point's sample number */
 	size_t n;
+	uint64_t samples, stride;
+	double last_t;
 	uint64_t **rows;     /* by site id; NULL: not sampled yet */
 	size_t nrows;
 };
@@ -28,16 +33,22 @@ void mt_recseries_destroy(struct mt_recseries *r)
 	free(r);
 }
 
-/* Full: keep points 1, 3, 5... (the later of each pair). */
-static void halve(struct mt_recseries *r)
+/* Full (of grid points only): twice the stride, so every other point goes. */
+static void thin(struct mt_recseries *r)
 {
-	size_t half = r->n / 2;
-	for (size_t j = 0; j < half; j++)
-		r->t[j] = r->t[2 * j + 1];
-	for (size_t i = 0; i < r->nrows; i++)
-		for (size_t j = 0; r->rows[i] && j < half; j++)
-			r->rows[i][j] = r->rows[i][2 * j + 1];
-	r->n = half;
+	r->stride *= 2;
+	size_t n = 0;
+	for (size_t j = 0; j < r->n; j++) {
+		if (r->k[j] % r->stride)
+			continue;
+		r->t[n] = r->t[j];
+		r->k[n] = r->k[j];
+		for (size_t i = 0; i < r->nrows; i++)
+			if (r->rows[i])
+				r->rows[i][n] = r->rows[i][j];
+		n++;
+	}
+	r->n = n;
 }
 
 static int grow_rows(struct mt_recseries *r, size_t n)
@@ -62,10 +73,16 @@ int mt_recseries_sample(struct mt_recseries *r, const struct mt_tracker *tracker
 	size_t n = mt_sites_count(sites);
 	if (grow_rows(r, n) < 0)
 		return -ENOMEM;
+	if (!r->stride)
+		r->stride = 1;
+	/* the newest sample off the grid gives way to this one */
+	if (r->n && r->k[r->n - 1] % r->stride)
+		r->n--;
 	if (r->n == MT_RECSERIES_MAX_POINTS)
-		halve(r);
+		thin(r);
 	size_t j = r->n++;
-	r->t[j] = j && t < r->t[j - 1] ? r->t[j - 1] : t;
+	r->k[j] = r->samples++;
+	r->t[j] = r->last_t = r->samples > 1 && t < r->last_t ? r->last_t : t;
 	int err = 0;
 	for (size_t i = 0; i < r->nrows; i++) {
 		const struct mt_site *site = i < n ? mt_sites_get_const(sites, (uint32_t)i) : NULL;

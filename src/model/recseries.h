@@ -3,12 +3,12 @@
  * snapshot file carries the history of its sites (snapshot.proto,
  * series_t).  Pure.
  *
- * Bounded: at most MT_RECSERIES_MAX_POINTS points.  When full, every other
- * point is dropped (the later of each pair is kept, so the newest sample
- * always is), which keeps the points spread over the whole recording at
- * twice the step.  Each site holds MT_RECSERIES_MAX_POINTS * 8 bytes (2 KiB)
- * from its first sample on; a site that did not exist yet at a point reads
- * 0 live bytes there, which it had. */
+ * Bounded: at most MT_RECSERIES_MAX_POINTS points, evenly spread over the
+ * whole recording.  The points are every STRIDE-th sample (the first one
+ * included), then the newest sample; when full, the stride doubles and
+ * every other point goes.  Each site holds MT_RECSERIES_MAX_POINTS * 8 bytes
+ * (2 KiB) from its first sample on; a site that did not exist yet at a
+ * point reads 0 live bytes there, which it had. */
 #ifndef MT_RECSERIES_H
 #define MT_RECSERIES_H
 
