@@ -130,8 +130,9 @@ static uint32_t frame_index(struct builder *b, const struct mt_report_frame *f)
 	return s->nframes++;
 }
 
-/* Site ID's growth series, as the snapshot's site I (its last); true also
- * when there is none. */
+/* The growth series of tracker site ID, for the snapshot's site just added
+ * (its last); zeros when the series never sampled it; true also when the
+ * snapshot has no series. */
 static bool add_series(struct builder *b, uint32_t id)
 {
 	struct mt_snapshot *s = b->s;
