@@ -202,9 +202,10 @@ static const char *const usage_heads[] = {
 		"usage: memtrace report SNAPSHOT... [-o FILE] [--top N]\n"
 		"\n"
 		"Write one self-contained HTML page (no network when viewed) over snapshot\n"
-		"files, e.g. copies of attach --record's taken over time: the header of the\n"
-		"latest, its sites in a sortable table, each site's live bytes over the\n"
-		"snapshots in a chart, a flame graph of live bytes by stack, and the census\n"
+		"files, e.g. one attach --record file: the header of the latest, its sites\n"
+		"in a sortable table, each site's live bytes over time in a chart (the\n"
+		"series an attach --record file carries, else one point per file) with\n"
+		"its growth verdict, a flame graph of live bytes by stack, and the census\n"
 		"by type.  The snapshots are ordered by the time they were taken.\n",
 	[MT_CMD_DETACH] =
 		"usage: memtrace detach <pid> [--verbose]\n"
@@ -509,7 +510,7 @@ static const struct help_row help_rows[] = {
 	{ OPT_STACKS, H | R, "print each row's call stack under it" },
 	{ OPT_SNAPSHOT, H, "also write a snapshot of the live heap to FILE" },
 	{ OPT_SNAPSHOT, R, "also write a snapshot of what it held to FILE" },
-	{ OPT_RECORD, A, "write a snapshot to FILE at the end (and every --snapshot-every)" },
+	{ OPT_RECORD, A, "snapshot to FILE at the end (and every --snapshot-every), with series" },
 	{ OPT_SNAPSHOT_EVERY, A, "also rewrite the --record snapshot every SECONDS" },
 	{ OPT_ENGINE, H | A | R | S | T, "inject (default: trampolines, in-process agent) or breakpoint" },
 	{ OPT_SAMPLE_BYTES, H | A | R | S | T,

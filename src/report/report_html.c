@@ -314,7 +314,7 @@ static const char PAGE_JS[] =
 	"value:function(u,v){return v==null?'':bytes(v);}}]},[s.series.t,s.series.bytes],box);});\n"
 	"document.getElementById('growth-note').textContent=nc?nc+' sites, live bytes over time.':"
 	"'No series: attach --format html samples each interval; memtrace report takes '+"
-	"'several snapshots.';\n"
+	"'an attach --record file or several snapshots.';\n"
 	"if(D.flame&&D.flame.value>0){var fg=flamegraph.default().width("
 	"Math.min(1200,document.body.clientWidth-20)).cellHeight(18).inverted(true)"
 	".transitionDuration(0)"

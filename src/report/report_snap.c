@@ -1,8 +1,10 @@
 /* memtrace report's rows from snapshots (report_snap.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/series.h"
 #include "report/report.h"
 #include "report/report_snap.h"
 
@@ -43,7 +45,8 @@ static uint64_t stack_id(const struct mt_snapshot *s, const struct mt_snap_stack
 }
 
 struct keyed {
-	uint64_t id, bytes;
+	uint64_t id;
+	uint32_t site;  /* index into the snapshot's sites */
 };
 
 static int by_id(const void *a, const void *b)
@@ -59,8 +62,8 @@ static int by_time(const void *a, const void *b)
 	return x->time_unix_ns < y->time_unix_ns ? -1 : x->time_unix_ns > y->time_unix_ns;
 }
 
-/* Live bytes of the stacks with identity ID in K[0..N) (sorted by id). */
-static uint64_t bytes_of(const struct keyed *k, size_t n, uint64_t id)
+/* The first of the stacks with identity ID in K[0..N) (sorted by id). */
+static size_t first_of(const struct keyed *k, size_t n, uint64_t id)
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
@@ -70,10 +73,7 @@ static uint64_t bytes_of(const struct keyed *k, size_t n, uint64_t id)
 		else
 			hi = mid;
 	}
-	uint64_t sum = 0;
-	for (; lo < n && k[lo].id == id; lo++)
-		sum += k[lo].bytes;
-	return sum;
+	return lo;
 }
 
 static struct keyed *keys_of(const struct mt_snapshot *s)
@@ -82,8 +82,7 @@ static struct keyed *keys_of(const struct mt_snapshot *s)
 	if (!k)
 		return NULL;
 	for (uint32_t i = 0; i < s->nsites; i++)
-		k[i] = (struct keyed){ stack_id(s, &s->stacks[s->sites[i].stack]),
-				       s->sites[i].live_bytes };
+		k[i] = (struct keyed){ stack_id(s, &s->stacks[s->sites[i].stack]), i };
 	qsort(k, s->nsites, sizeof *k, by_id);
 	return k;
 }
@@ -142,27 +141,111 @@ static void row(const struct mt_snapshot *s, const struct mt_snap_site *si,
 	rs->alloc_bytes = si->alloc_bytes;
 }
 
+/* One point of the rows' series: snapshot SNAP's own live bytes (POINT
+ * -1), or point POINT of the growth series it carries. */
+struct point {
+	size_t snap;
+	int64_t point;
+	double t;  /* Unix time, seconds */
+};
+
+/* The points of V[0..N) (oldest first), newest first into P: every point
+ * of the newest snapshot, then of each older one those before the first
+ * point already taken.  So where snapshots overlap in time (copies of one
+ * attach --record file taken over time, whose series repeat each other's),
+ * the newest one's points are used; a snapshot without a series gives one
+ * point, its own time.  Returns how many. */
+static size_t points(struct mt_snapshot **v, size_t n, struct point *p)
+{
+	size_t np = 0;
+	double from = HUGE_VAL;
+	for (size_t j = n; j-- > 0;) {
+		const struct mt_snapshot *s = v[j];
+		double start = (double)s->start_unix_ns / 1e9;
+		if (!s->nseries) {
+			double t = (double)s->time_unix_ns / 1e9;
+			if (t < from)
+				p[np++] = (struct point){ j, -1, from = t };
+			continue;
+		}
+		for (uint32_t k = s->nseries; k-- > 0;)
+			if (start + s->series_t[k] < from)
+				p[np++] = (struct point){ j, k, start + s->series_t[k] };
+		from = fmin(from, start + s->series_t[0]);
+	}
+	return np;
+}
+
+/* Live bytes at point P of the stacks of its snapshot K[LO..) with identity ID. */
+static uint64_t bytes_at(const struct mt_snapshot *s, const struct keyed *k, size_t lo,
+			 uint64_t id, const struct point *p)
+{
+	uint64_t sum = 0;
+	for (; lo < s->nsites && k[lo].id == id; lo++)
+		sum += p->point < 0 ? s->sites[k[lo].site].live_bytes :
+		       s->series_bytes[(size_t)k[lo].site * s->nseries + (size_t)p->point];
+	return sum;
+}
+
+/* The trend of row RS's series, as attach gives it (series.h). */
+static void trend(struct mt_report_site *rs)
+{
+	struct mt_series *ser = mt_series_new();
+	if (!ser)
+		return;
+	for (size_t j = 0; j < rs->nseries; j++)
+		mt_series_add(ser, rs->series_t[j] - rs->series_t[0], rs->series_bytes[j], 0);
+	struct mt_trend_info ti;
+	mt_series_trend(ser, &ti);
+	rs->trend = mt_trend_name(ti.trend);
+	rs->rate_bytes_per_min = ti.rate_bytes_per_min;
+	rs->score = ti.score;
+	mt_series_destroy(ser);
+}
+
 static int series(struct mt_snapshot **v, size_t n, struct mt_report *r)
 {
 	const struct mt_snapshot *last = v[n - 1];
+	size_t max = 0;
+	for (size_t j = 0; j < n; j++)
+		max += v[j]->nseries ? v[j]->nseries : 1;
+	struct point *p = malloc(max * sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	size_t np = points(v, n, p);
 	for (size_t i = 0; i < r->nsites; i++) {
-		r->sites[i].series_t = malloc(n * sizeof(double));
-		r->sites[i].series_bytes = malloc(n * sizeof(uint64_t));
-		if (!r->sites[i].series_t || !r->sites[i].series_bytes)
+		r->sites[i].series_t = malloc(np * sizeof(double));
+		r->sites[i].series_bytes = malloc(np * sizeof(uint64_t));
+		if (!r->sites[i].series_t || !r->sites[i].series_bytes) {
+			free(p);
 			return -ENOMEM;
-		r->sites[i].nseries = n;
+		}
+		r->sites[i].nseries = np;
 	}
-	for (size_t j = 0; j < n; j++) {
-		struct keyed *k = keys_of(v[j]);
-		if (!k)
+	/* P holds each snapshot's points together (points()) */
+	for (size_t q0 = 0, q1; q0 < np; q0 = q1) {
+		const struct mt_snapshot *s = v[p[q0].snap];
+		for (q1 = q0 + 1; q1 < np && p[q1].snap == p[q0].snap;)
+			q1++;
+		struct keyed *k = keys_of(s);
+		if (!k) {
+			free(p);
 			return -ENOMEM;
+		}
 		for (size_t i = 0; i < r->nsites; i++) {
-			const struct mt_snap_stack *st = &last->stacks[r->sites[i].key];
-			r->sites[i].series_t[j] = (double)v[j]->time_unix_ns / 1e9;
-			r->sites[i].series_bytes[j] = bytes_of(k, v[j]->nsites, stack_id(last, st));
+			uint64_t id = stack_id(last, &last->stacks[r->sites[i].key]);
+			size_t lo = first_of(k, s->nsites, id);
+			/* P is newest first; the row's series oldest first */
+			for (size_t q = q0; q < q1; q++) {
+				r->sites[i].series_t[np - 1 - q] = p[q].t;
+				r->sites[i].series_bytes[np - 1 - q] = bytes_at(s, k, lo, id, &p[q]);
+			}
 		}
 		free(k);
 	}
+	free(p);
+	for (size_t i = 0; i < r->nsites; i++)
+		trend(&r->sites[i]);
 	return 0;
 }
 

@@ -812,6 +812,7 @@ static void session_free(struct session *s)
 	if (s->t)
 		mt_target_free(s->t);
 	mt_history_destroy(s->history);
+	mt_recseries_destroy(s->recseries);
 	if (s->ctl)
 		mt_ctl_server_destroy(s->ctl);
 	if (s->waitfd > 0)

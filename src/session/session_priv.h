@@ -23,6 +23,7 @@
 #include "report/framecache.h"
 #include "census/heapfreeze.h"
 #include "model/history.h"
+#include "model/recseries.h"
 #include "target/procfs.h"
 #include "report/report.h"
 #include "engine/stackcap.h"
@@ -67,6 +68,7 @@ struct session {
 	bool answered;            /* another memtrace's session answered */
 	bool held;                /* every thread stopped for an ld.so notification */
 	struct mt_history *history; /* attach: each row across intervals */
+	struct mt_recseries *recseries; /* attach --record: each site's growth series */
 	int intervals;
 	uint64_t start_unix_ns;
 	struct mt_ctl_server *ctl; /* answers histo/snapshot from other memtraces */

@@ -185,12 +185,12 @@ static void add_series(struct session *s, const struct report_opts *ro, struct m
 	}
 }
 
-static struct mt_snapshot *build_snapshot(struct session *s, bool no_census);
+static struct mt_snapshot *build_snapshot(struct session *s, bool no_census, bool record);
 
 /* --format pprof: the live table as a snapshot, written as a profile. */
 static int print_pprof(struct session *s, bool no_census, FILE *f)
 {
-	struct mt_snapshot *snap = build_snapshot(s, no_census);
+	struct mt_snapshot *snap = build_snapshot(s, no_census, false);
 	if (!snap) {
 		errno = ENOMEM;
 		return -1;
@@ -293,27 +293,43 @@ uint64_t mt_session_unix_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* attach --record: a point of every site's growth series at DURATION_S,
+ * the series the snapshot carries; NULL when there is none (out of memory:
+ * the snapshot is then written without it, as by an older memtrace). */
+static const struct mt_recseries *record_series(struct session *s, double duration_s)
+{
+	if (!s->recseries)
+		s->recseries = mt_recseries_new();
+	if (!s->recseries || !s->tracker)
+		return NULL;
+	mt_recseries_sample(s->recseries, s->tracker, duration_s);
+	return s->recseries;
+}
+
 /* The live table as a snapshot.  NO_CENSUS: --no-census of whoever asks
- * for it.  NULL when out of memory. */
-static struct mt_snapshot *build_snapshot(struct session *s, bool no_census)
+ * for it; RECORD: attach --record's snapshot, which carries the growth
+ * series.  NULL when out of memory. */
+static struct mt_snapshot *build_snapshot(struct session *s, bool no_census, bool record)
 {
 	struct mt_tracker_stats ts;
 	struct mt_engine_stats es = { 0 };
 	mt_tracker_stats(s->tracker, &ts);
 	if (s->engine)
 		s->engine->ops->stats(s->engine, &es);
+	double duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start;
 	struct mt_snapbuild_input in = {
 		.tracker = s->tracker, .stacks = s->stacks, .frames = s->frames,
 		.wrappers = s->wrappers, .sym = s->sym, .pid = s->pid, .comm = s->comm,
 		.exe = s->exe, .engine = s->engine ? s->engine->ops->name : "breakpoint", .allocator = s->set.allocator,
 		.exe_load = s->exe_load, .start_unix_ns = s->start_unix_ns,
 		.time_unix_ns = mt_session_unix_ns(),
-		.duration_s = (s->t_end ? s->t_end : mt_clock_s()) - s->t_start,
+		.duration_s = duration_s,
 		.events = es.calls, .unknown_frees = ts.unknown_frees,
 		.lost_events = es.lost_calls + es.abandoned_calls,
 		.depth = s->stacks ? s->o->depth : 0,
 		/* none for run (a spawned program has no past) or --no-census */
 		.census = s->spawned || (!s->census && no_census) ? NULL : mt_session_census_report(s),
+		.series = record ? record_series(s, duration_s) : NULL,
 	};
 	mt_symbolizer_downloads(s->sym, true);
 	struct mt_snapshot *snap = mt_snapbuild(&in);
@@ -321,13 +337,13 @@ static struct mt_snapshot *build_snapshot(struct session *s, bool no_census)
 	return snap;
 }
 
-/* Write the live table as a snapshot to PATH (atomically).  NO_CENSUS:
- * --no-census of whoever asks for it.  0, or an exit status with the reason
- * in MSG. */
-static int snapshot_to(struct session *s, const char *path, bool no_census, char *msg,
-		       size_t len)
+/* Write the live table as a snapshot to PATH (atomically), as
+ * build_snapshot() makes it.  0, or an exit status with the reason in
+ * MSG. */
+static int snapshot_to(struct session *s, const char *path, bool no_census, bool record,
+		       char *msg, size_t len)
 {
-	struct mt_snapshot *snap = build_snapshot(s, no_census);
+	struct mt_snapshot *snap = build_snapshot(s, no_census, record);
 	if (!snap) {
 		snprintf(msg, len, "out of memory building the snapshot: free some memory");
 		return mt_err_exit_status(MT_E_INTERNAL);
@@ -341,13 +357,14 @@ static int snapshot_to(struct session *s, const char *path, bool no_census, char
 
 int mt_session_snapshot_quiet(struct session *s, const char *path, char *msg, size_t len)
 {
-	return snapshot_to(s, path, s->o->no_census, msg, len);
+	return snapshot_to(s, path, s->o->no_census, false, msg, len);
 }
 
 int mt_session_write_snapshot(struct session *s, const char *path)
 {
 	char msg[600];
-	int rc = snapshot_to(s, path, s->o->no_census, msg, sizeof msg);
+	int rc = snapshot_to(s, path, s->o->no_census, s->o->cmd == MT_CMD_ATTACH, msg,
+			     sizeof msg);
 	if (rc) {
 		fprintf(stderr, "memtrace: error: %s\n", msg);
 		return rc;
@@ -392,7 +409,7 @@ void mt_session_serve_request(struct session *s, struct mt_ctl_request *req)
 			snprintf(path, sizeof path, "%s", ro.snapshot_path);
 		else
 			snprintf(path, sizeof path, "%s/%s", req->cwd, ro.snapshot_path);
-		rc = snapshot_to(s, path, ro.no_census, msg, sizeof msg);
+		rc = snapshot_to(s, path, ro.no_census, false, msg, sizeof msg);
 		if (!rc && ro.cmd == MT_CMD_SNAPSHOT)
 			snprintf(msg, sizeof msg, "snapshot of pid %d written to %s by the session "
 				 "tracing it", (int)s->pid, ro.snapshot_path);

@@ -9,6 +9,7 @@ struct builder {
 	const struct mt_snapbuild_input *in;
 	struct mt_snapshot *s;
 	size_t capmodules, capframes, capstacks, capsites;
+	size_t capseries;        /* rows of nseries values */
 	uint32_t *frame_slots;   /* open addressing over frames: index + 1 */
 	size_t nslots;
 };
@@ -129,8 +130,43 @@ static uint32_t frame_index(struct builder *b, const struct mt_report_frame *f)
 	return s->nframes++;
 }
 
-/* One site: the tracker's counters for stack ID (or a caller alone). */
-static bool add_site(struct builder *b, const struct mt_site *site)
+/* The growth series of tracker site ID, for the snapshot's site just added
+ * (its last); zeros when the series never sampled it; true also when the
+ * snapshot has no series. */
+static bool add_series(struct builder *b, uint32_t id)
+{
+	struct mt_snapshot *s = b->s;
+	if (!s->nseries)
+		return true;
+	if (!grow((void **)&s->series_bytes, &b->capseries, s->nsites - 1,
+		  s->nseries * sizeof *s->series_bytes))
+		return false;
+	uint64_t *row = s->series_bytes + (size_t)(s->nsites - 1) * s->nseries;
+	const uint64_t *v = mt_recseries_site(b->in->series, id);
+	if (v)
+		memcpy(row, v, s->nseries * sizeof *v);
+	else
+		memset(row, 0, s->nseries * sizeof *row);
+	return true;
+}
+
+/* The times of the growth series, when there is one. */
+static bool add_times(struct builder *b)
+{
+	const double *t;
+	size_t n = b->in->series ? mt_recseries_times(b->in->series, &t) : 0;
+	if (!n)
+		return true;
+	if (!(b->s->series_t = malloc(n * sizeof *t)))
+		return false;
+	memcpy(b->s->series_t, t, n * sizeof *t);
+	b->s->nseries = (uint32_t)n;
+	return true;
+}
+
+/* One site: the tracker's counters for site ID, keyed by a stack (or a
+ * caller alone). */
+static bool add_site(struct builder *b, uint32_t id, const struct mt_site *site)
 {
 	const struct mt_snapbuild_input *in = b->in;
 	struct mt_snapshot *s = b->s;
@@ -199,7 +235,7 @@ static bool add_site(struct builder *b, const struct mt_site *site)
 	};
 	s->nstacks++;
 	s->nsites++;
-	return true;
+	return add_series(b, id);
 }
 
 struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
@@ -233,13 +269,15 @@ struct mt_snapshot *mt_snapbuild(const struct mt_snapbuild_input *in)
 		s->exe_module = module_index(&b, in->exe, in->exe_load);
 	if (ok && in->census)
 		ok = mt_snapshot_set_census(s, in->census) == 0;
+	if (ok)
+		ok = add_times(&b);
 
 	const struct mt_sites *sites = in->tracker ? mt_tracker_sites(in->tracker) : NULL;
 	size_t n = sites ? mt_sites_count(sites) : 0;
 	for (size_t i = 0; ok && i < n; i++) {
 		const struct mt_site *site = mt_sites_get_const(sites, (uint32_t)i);
 		if (site->allocs)
-			ok = add_site(&b, site);
+			ok = add_site(&b, (uint32_t)i, site);
 	}
 	free(b.frame_slots);
 	if (!ok) {

@@ -9,6 +9,7 @@
 
 #include "report/framecache.h"
 #include "snapshot/snapshot.h"
+#include "model/recseries.h"
 #include "model/stacks.h"
 #include "symbols/symbolize.h"
 #include "model/tracker.h"
@@ -33,6 +34,10 @@ struct mt_snapbuild_input {
 	/* the census taken at attach, copied into the snapshot; NULL: none
 	 * (--no-census) */
 	const struct mt_census_report *census;
+	/* attach --record: every site's growth series so far (sampled by the
+	 * caller at this snapshot's time), copied into the snapshot; NULL:
+	 * none */
+	const struct mt_recseries *series;
 };
 
 /* A new snapshot (free with mt_snapshot_free), or NULL when out of memory

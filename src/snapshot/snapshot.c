@@ -125,6 +125,33 @@ static bool census_valid(const struct mt_census_report *c, char *why, size_t why
 	       census_rows_valid(c->sizes, c->nsizes, false, why, whylen);
 }
 
+/* The growth series: bounded, times in order, values for every site. */
+static bool series_valid(const struct mt_snapshot *s, char *why, size_t whylen)
+{
+	if (s->nseries > MT_SNAPSHOT_MAX_SERIES) {
+		say(why, whylen, "a series of %u points (at most %u)", s->nseries,
+		    MT_SNAPSHOT_MAX_SERIES);
+		return false;
+	}
+	if (s->nseries && !s->series_t) {
+		say(why, whylen, "a series with points but no times");
+		return false;
+	}
+	for (uint32_t j = 0; j < s->nseries; j++) {
+		double t = s->series_t[j];
+		if (!isfinite(t) || t < 0 || (j && t < s->series_t[j - 1])) {
+			say(why, whylen, "series time %u is %g: not a finite, non-negative "
+			    "time after the one before", j, t);
+			return false;
+		}
+	}
+	if (s->nseries && s->nsites && !s->series_bytes) {
+		say(why, whylen, "a series with times but no values");
+		return false;
+	}
+	return true;
+}
+
 bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen)
 {
 	if (s->pid < 0) {
@@ -194,7 +221,8 @@ bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen)
 			return false;
 		}
 	}
-	return !s->census || census_valid(s->census, why, whylen);
+	return series_valid(s, why, whylen) &&
+	       (!s->census || census_valid(s->census, why, whylen));
 }
 
 /* ---- a census of one's own --------------------------------------------- */
@@ -442,7 +470,13 @@ static bool pb_build(struct pb *p, const struct mt_snapshot *s)
 		ps->allocs = ss->allocs;
 		ps->frees = ss->frees;
 		ps->alloc_bytes = ss->alloc_bytes;
+		if (s->nseries) {
+			ps->n_series_live_bytes = s->nseries;
+			ps->series_live_bytes = s->series_bytes + (size_t)i * s->nseries;
+		}
 	}
+	m->n_series_t = s->nseries;
+	m->series_t = s->series_t;
 	m->n_modules = s->nmodules;
 	m->modules = p->pmodules;
 	m->n_frames = s->nframes;
@@ -739,6 +773,35 @@ static enum mt_err take_count(uint32_t *dst, size_t n, const char *table, char *
 	return 0;
 }
 
+/* The growth series of M into S (its sites already taken): as many values
+ * in every site as there are times, and no more times than a reader takes
+ * (the rest of the rules: mt_snapshot_valid). */
+static enum mt_err take_series(struct mt_snapshot *s, const Mtsnap__Snapshot *m, char *err,
+			       size_t errlen)
+{
+	if (m->n_series_t > MT_SNAPSHOT_MAX_SERIES)
+		return bad(err, errlen, "corrupt: a series of %zu points (at most %u)",
+			   m->n_series_t, MT_SNAPSHOT_MAX_SERIES);
+	uint32_t n = (uint32_t)m->n_series_t;
+	for (uint32_t i = 0; i < s->nsites; i++)
+		if (m->sites[i]->n_series_live_bytes != n)
+			return bad(err, errlen, "corrupt: sites[%u] has %zu series values for "
+				   "%u series times", i, m->sites[i]->n_series_live_bytes, n);
+	if (!n)
+		return 0;
+	if (!(s->series_t = malloc(n * sizeof *s->series_t)))
+		return bad(err, errlen, "out of memory");
+	memcpy(s->series_t, m->series_t, n * sizeof *s->series_t);
+	s->nseries = n;
+	/* the file holds these values already: the product is bounded */
+	if (!(s->series_bytes = malloc((s->nsites ? s->nsites : 1) * (size_t)n * sizeof(uint64_t))))
+		return bad(err, errlen, "out of memory");
+	for (uint32_t i = 0; i < s->nsites; i++)
+		memcpy(s->series_bytes + (size_t)i * n, m->sites[i]->series_live_bytes,
+		       n * sizeof(uint64_t));
+	return 0;
+}
+
 /* Copy text D into the fixed buffer DST of LEN bytes (NUL included). */
 static enum mt_err take_fixed(char *dst, size_t len, const ProtobufCBinaryData *d, const char *name,
 			      char *err, size_t errlen)
@@ -947,6 +1010,8 @@ static enum mt_err convert(const Mtsnap__Snapshot *m, uint32_t version, struct m
 			.alloc_bytes = ps->alloc_bytes,
 		};
 	}
+	if ((rc = take_series(s, m, err, errlen)))
+		goto fail;
 	if (m->census && (rc = take_census(&s->census, m->census, err, errlen)))
 		goto fail;
 	*out = s;
@@ -1128,6 +1193,8 @@ void mt_snapshot_free(struct mt_snapshot *s)
 	free(s->frames);
 	free(s->stacks);
 	free(s->sites);
+	free(s->series_t);
+	free(s->series_bytes);
 	mt_census_report_free(s->census);
 	free(s->census);
 	free(s);

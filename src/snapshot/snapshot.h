@@ -55,6 +55,9 @@
 #ifndef MT_SNAPSHOT_MAX_UNPACKED
 #define MT_SNAPSHOT_MAX_UNPACKED (2048ULL << 20)     /* protobuf-c's structures */
 #endif
+/* The most points a growth series may have (memtrace writes at most
+ * MT_RECSERIES_MAX_POINTS, model/recseries.h). */
+#define MT_SNAPSHOT_MAX_SERIES 4096u
 
 struct mt_snap_module {
 	char *path;
@@ -115,13 +118,23 @@ struct mt_snapshot {
 	 * none was taken (--no-census, or a snapshot written before censuses
 	 * existed).  A census-only snapshot (memtrace census --snapshot) has no sites. */
 	struct mt_census_report *census;
+	/* attach --record: the times of every site's growth series, seconds
+	 * since start_unix_ns, never decreasing, finite, not negative; at most
+	 * MT_SNAPSHOT_MAX_SERIES.  nseries 0: no series, and series_bytes is
+	 * not read. */
+	double *series_t;
+	uint32_t nseries;
+	/* site I's live bytes at each time: series_bytes[I * nseries + J] */
+	uint64_t *series_bytes;
 };
 
 /* Every rule the comments above state (indexes in range, stacks not empty,
  * build-ids of at most 64 bytes, no negative pid, depth or line, a finite
  * duration, no NULL array with a nonzero count; in a census: finite,
  * non-negative times, a name for every type row and none for a size row,
- * no NULL warning, a verdict of "retention", "normal", "unknown" or NULL).  A NULL string is taken as
+ * no NULL warning, a verdict of "retention", "normal", "unknown" or NULL; a
+ * series of at most MT_SNAPSHOT_MAX_SERIES finite, non-negative, never
+ * decreasing times with values for every site, or none at all).  A NULL string is taken as
  * "" (what the writer stores).  true, or false with a one-line reason in
  * WHY (may be NULL). */
 bool mt_snapshot_valid(const struct mt_snapshot *s, char *why, size_t whylen);
@@ -171,7 +184,8 @@ enum mt_err mt_snapshot_read(const char *path, struct mt_snapshot **out, char *e
 			     size_t errlen);
 
 /* Free S and everything it points to, each allocated with malloc: every
- * string, every stack's frames, the four arrays, the census, S itself.  NULL pointers
+ * string, every stack's frames, the four arrays, the census, the series,
+ * S itself.  NULL pointers
  * are skipped, so a half-built snapshot can be freed; S may be NULL. */
 void mt_snapshot_free(struct mt_snapshot *s);
 

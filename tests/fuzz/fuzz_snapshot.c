@@ -105,6 +105,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (t->nsites != s->nsites || t->nframes != s->nframes || t->pid != s->pid)
 		abort();
+	if (t->nseries != s->nseries ||
+	    (s->nseries && (memcmp(t->series_t, s->series_t, s->nseries * sizeof(double)) ||
+			    memcmp(t->series_bytes, s->series_bytes,
+				   (size_t)s->nsites * s->nseries * sizeof(uint64_t)))))
+		abort();
 	if (!t->census != !s->census ||
 	    (s->census && (t->census->ntypes != s->census->ntypes ||
 			   t->census->nsizes != s->census->nsizes ||

@@ -14,6 +14,8 @@
  *                            a census, no sites
  *                        DIR/seed-census-unavailable.mtsnap  a census that
  *                            could not be taken, and why
+ *                        DIR/seed-series.mtsnap     the program as attach
+ *                            --record writes it: each site's growth series
  *
  * Run at build time (tests/fuzz/seeds/meson.build); tests/fuzz/corpus/
  * holds copies made with it, for running the fuzzer by hand. */
@@ -142,5 +144,18 @@ int main(int argc, char **argv)
 					 .reason = "the process uses jemalloc: no census for it" };
 	only.census = &none;
 	write_seed(&only, dir, "seed-census-unavailable.mtsnap");
+
+	/* the program with a growth series of 4 points per site */
+	double series_t[] = { 0.5, 20.25, 40.125, 60.86 };
+	uint64_t series_bytes[] = {
+		1024000, 2048000, 3072000, 4096000,
+		1ULL << 31, 1ULL << 32, 1ULL << 32, 1ULL << 33,
+		0, 64, 0, 0,
+	};
+	program.census = NULL;
+	program.series_t = series_t;
+	program.nseries = 4;
+	program.series_bytes = series_bytes;
+	write_seed(&program, dir, "seed-series.mtsnap");
 	return 0;
 }

@@ -213,6 +213,60 @@ START_TEST(from_snapshots)
 }
 END_TEST
 
+/* attach --record's series in S (recording since START seconds): N points
+ * a second apart, site 0 at GROW0 + PER * k, site 1 at 50. */
+static void with_series(struct mt_snapshot *s, uint64_t start, uint32_t n, uint64_t grow0,
+			uint64_t per)
+{
+	s->start_unix_ns = start * 1000000000ull;
+	s->time_unix_ns = s->start_unix_ns + (n - 1) * 1000000000ull;
+	s->nseries = n;
+	s->series_t = calloc(n, sizeof *s->series_t);
+	s->series_bytes = calloc(2 * (size_t)n, sizeof *s->series_bytes);
+	for (uint32_t k = 0; k < n; k++) {
+		s->series_t[k] = k;
+		s->series_bytes[k] = grow0 + per * k;
+		s->series_bytes[n + k] = 50;
+	}
+	s->sites[0].live_bytes = grow0 + per * (n - 1);
+}
+
+/* A file with a series gives its points; where files overlap in time the
+ * newest one's points are used (an older copy of the same recording adds
+ * nothing), a file without one adds its own time before them; each row gets
+ * attach's verdict on its series. */
+START_TEST(from_snapshots_series)
+{
+	struct mt_snapshot *v[3] = { snap(0, 0, 50), snap(0, 1000, 50), snap(0, 0, 50) };
+	with_series(v[0], 2, 13, 2000, 100);           /* 2 s .. 14 s */
+	with_series(v[2], 2, 7, 999999, 1);            /* an older copy: 2 s .. 8 s */
+	v[1]->time_unix_ns = 1000000000ull;            /* no series: one point at 1 s */
+	struct mt_report r;
+	struct mt_report_frame *frames;
+	ck_assert_int_eq(mt_report_from_snapshots(v, 3, &r, &frames), 0);
+	ck_assert_int_eq(r.nsites, 2);
+	const struct mt_report_site *g = &r.sites[0], *st = &r.sites[1];
+	ck_assert_str_eq(g->function, "grow");
+	ck_assert_int_eq(g->live_bytes, 3200);
+	ck_assert_int_eq(g->nseries, 14);
+	ck_assert(g->series_t[0] == 1.0);
+	ck_assert_int_eq(g->series_bytes[0], 1000);
+	for (size_t k = 1; k < 14; k++) {
+		ck_assert(g->series_t[k] == 1.0 + (double)k);
+		ck_assert_int_eq(g->series_bytes[k], 2000 + 100 * (k - 1));
+		ck_assert_int_eq(st->series_bytes[k], 50);
+	}
+	ck_assert_str_eq(g->trend, "growing");
+	ck_assert(g->rate_bytes_per_min > 5000 && g->rate_bytes_per_min < 7000);
+	ck_assert(g->score > 0);
+	ck_assert_str_eq(st->trend, "flat");
+	mt_report_free(&r);
+	free(frames);
+	for (int i = 0; i < 3; i++)
+		mt_snapshot_free(v[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report_html");
@@ -221,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, data_flame);
 	tcase_add_test(tc, page_escapes_names);
 	tcase_add_test(tc, from_snapshots);
+	tcase_add_test(tc, from_snapshots_series);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

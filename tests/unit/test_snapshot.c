@@ -925,6 +925,135 @@ START_TEST(test_encode_refuses_invalid)
 END_TEST
 
 
+/* ---- the growth series (attach --record) ----------------------------- */
+
+/* REALISTIC with a series of 3 points: times and every site's values. */
+static void add_series(struct mt_snapshot *s)
+{
+	s->nseries = 3;
+	s->series_t = malloc(3 * sizeof *s->series_t);
+	s->series_bytes = malloc((size_t)s->nsites * 3 * sizeof *s->series_bytes);
+	ck_assert_ptr_nonnull(s->series_t);
+	ck_assert_ptr_nonnull(s->series_bytes);
+	s->series_t[0] = 0.25;
+	s->series_t[1] = 1.0 / 3;
+	s->series_t[2] = 1.0 / 3;   /* equal times are in order */
+	for (uint32_t i = 0; i < s->nsites; i++)
+		for (uint32_t j = 0; j < 3; j++)
+			s->series_bytes[i * 3 + j] = i == 3 ? UINT64_MAX - j : (i + 1) * 1000 + j;
+}
+
+/* Times and values travel exactly, and the format stays version 1: a
+ * reader that does not know the series skips it and misreads nothing. */
+START_TEST(test_round_trip_series)
+{
+	struct mt_snapshot *s = realistic();
+	add_series(s);
+	size_t len;
+	uint8_t *buf = encode(s, &len);
+	ck_assert_mem_eq(buf, "MTSNAP\r\n\x01\0\0\0", 12);
+	struct mt_snapshot *d = NULL;
+	char err[256] = "";
+	ck_assert_msg(mt_snapshot_decode(buf, len, &d, err, sizeof err) == 0, "%s", err);
+	assert_same(s, d);
+	ck_assert_uint_eq(d->nseries, 3);
+	ck_assert_mem_eq(d->series_t, s->series_t, 3 * sizeof(double));
+	ck_assert_mem_eq(d->series_bytes, s->series_bytes, 4 * 3 * sizeof(uint64_t));
+	free(buf);
+	mt_snapshot_free(d);
+
+	/* without one (as every file written before series existed): none read */
+	mt_snapshot_free(s);
+	s = realistic();
+	buf = encode(s, &len);
+	ck_assert_int_eq(mt_snapshot_decode(buf, len, &d, err, sizeof err), 0);
+	ck_assert_uint_eq(d->nseries, 0);
+	ck_assert_ptr_null(d->series_t);
+	ck_assert_ptr_null(d->series_bytes);
+	free(buf);
+	mt_snapshot_free(d);
+	mt_snapshot_free(s);
+}
+END_TEST
+
+/* The reader refuses a series out of line with its times, unbounded, or
+ * with times out of order or not finite; the writer refuses to write one. */
+START_TEST(test_bad_series)
+{
+	struct bad_msg b;
+	double t[MT_SNAPSHOT_MAX_SERIES + 1];
+	uint64_t v[MT_SNAPSHOT_MAX_SERIES + 1];
+	for (uint32_t j = 0; j <= MT_SNAPSHOT_MAX_SERIES; j++) {
+		t[j] = j;
+		v[j] = j;
+	}
+	bad_msg_init(&b);
+	b.m.n_series_t = 2;
+	b.m.series_t = t;
+	b.si.n_series_live_bytes = 2;
+	b.si.series_live_bytes = v;
+	{	/* the base case is valid */
+		size_t len;
+		uint8_t *buf = file_of(&b.m, &len);
+		struct mt_snapshot *d = NULL;
+		char err[256] = "";
+		ck_assert_msg(mt_snapshot_decode(buf, len, &d, err, sizeof err) == 0, "%s", err);
+		ck_assert_uint_eq(d->nseries, 2);
+		ck_assert_uint_eq(d->series_bytes[1], 1);
+		mt_snapshot_free(d);
+		free(buf);
+	}
+	b.si.n_series_live_bytes = 1;
+	expect_bad_msg(&b, "corrupt: sites[0] has 1 series values for 2 series times");
+	b.si.n_series_live_bytes = 3;
+	expect_bad_msg(&b, "corrupt: sites[0] has 3 series values for 2 series times");
+	b.m.n_series_t = 0;
+	expect_bad_msg(&b, "corrupt: sites[0] has 3 series values for 0 series times");
+	b.m.n_series_t = MT_SNAPSHOT_MAX_SERIES + 1;
+	b.si.n_series_live_bytes = MT_SNAPSHOT_MAX_SERIES + 1;
+	expect_bad_msg(&b, "corrupt: a series of 4097 points (at most 4096)");
+	b.m.n_series_t = MT_SNAPSHOT_MAX_SERIES;   /* the bound itself is read */
+	b.si.n_series_live_bytes = MT_SNAPSHOT_MAX_SERIES;
+	{
+		size_t len;
+		uint8_t *buf = file_of(&b.m, &len);
+		struct mt_snapshot *d = NULL;
+		char err[256] = "";
+		ck_assert_msg(mt_snapshot_decode(buf, len, &d, err, sizeof err) == 0, "%s", err);
+		mt_snapshot_free(d);
+		free(buf);
+	}
+	b.m.n_series_t = 3;
+	b.si.n_series_live_bytes = 3;
+	t[1] = 5;
+	expect_bad_msg(&b, "corrupt: series time 2 is 2: not a finite, non-negative time after "
+		       "the one before");
+	t[1] = NAN;
+	expect_bad_msg(&b, "corrupt: series time 1 is nan");
+	t[1] = INFINITY;
+	expect_bad_msg(&b, "corrupt: series time 1 is inf");
+	t[1] = 1;
+	t[0] = -0.5;
+	expect_bad_msg(&b, "corrupt: series time 0 is -0.5");
+	t[0] = 0;
+
+	struct mt_snapshot *s = realistic();
+	add_series(s);
+	s->series_t[1] = 0.125;
+	uint8_t *buf = (uint8_t *)1;
+	size_t len = 1;
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
+	s->series_t[1] = 0.5;
+	s->nseries = MT_SNAPSHOT_MAX_SERIES + 1;
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
+	s->nseries = 3;
+	free(s->series_bytes);
+	s->series_bytes = NULL;
+	ck_assert_int_eq(mt_snapshot_encode(s, &buf, &len), MT_E_INTERNAL);
+	mt_snapshot_free(s);
+}
+END_TEST
+
 /* ---- the census ------------------------------------------------------ */
 
 /* Every census field travels, beside the traced sites; the format stays
@@ -1419,6 +1548,8 @@ static Suite *snapshot_suite(void)
 	tcase_add_test(tc, test_round_trip_empty);
 	tcase_add_test(tc, test_unknown_fields_skipped);
 	tcase_add_test(tc, test_round_trip_census);
+	tcase_add_test(tc, test_round_trip_series);
+	tcase_add_test(tc, test_bad_series);
 	tcase_add_test(tc, test_old_snapshot_has_no_census);
 	tcase_add_test(tc, test_set_census_copies);
 	tcase_add_test(tc, test_bad_census);
