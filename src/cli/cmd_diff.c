@@ -6,30 +6,13 @@
 #include <unistd.h>
 
 #include "cli/cmd_diff.h"
+#include "cli/snapload.h"
 #include "report/diff.h"
 #include "report/pprof.h"
 #include "session/output.h"
 #include "util/errors.h"
 #include "util/msg.h"
 #include "snapshot/snapshot.h"
-
-
-static int load(const char *path, struct mt_snapshot **out)
-{
-	char why[512];
-	enum mt_err e = mt_snapshot_read(path, out, why, sizeof why);
-	if (e == MT_E_OK)
-		return 0;
-	switch (e) {
-	case MT_E_SNAPSHOT_VERSION:
-		return mt_fail(e, "%s: %s: read it with a newer memtrace", path, why);
-	case MT_E_IO:
-		return mt_fail(e, "%s: %s: give a readable snapshot file", path, why);
-	default:
-		return mt_fail(e, "%s is not a usable snapshot (%s): take one with 'memtrace snapshot "
-			    "PID -o FILE'", path, why);
-	}
-}
 
 /* The diff D of A and B in O's format to F: 0, or -1. */
 static int print(FILE *f, const struct mt_options *o, const struct mt_snapshot *a,
@@ -51,9 +34,9 @@ int mt_cmd_diff(const struct mt_options *o)
 {
 	struct mt_snapshot *a = NULL, *b = NULL;
 	FILE *out = NULL;
-	int rc = load(o->diff_a, &a);
+	int rc = mt_cli_load_snapshot(o->diff_a, &a);
 	if (rc == 0)
-		rc = load(o->diff_b, &b);
+		rc = mt_cli_load_snapshot(o->diff_b, &b);
 	if (rc == 0 && !o->force) {
 		char why[512];
 		if (!mt_diff_same_program(a, b, why, sizeof why))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cmd_report.h"
+#include "cli/snapload.h"
 #include "report/report_build.h"
 #include "report/report_html.h"
 #include "report/report_snap.h"
@@ -15,23 +16,6 @@
 #include "util/atomicfile.h"
 #include "util/errors.h"
 #include "util/msg.h"
-
-static int load(const char *path, struct mt_snapshot **out)
-{
-	char why[512];
-	enum mt_err e = mt_snapshot_read(path, out, why, sizeof why);
-	if (e == MT_E_OK)
-		return 0;
-	switch (e) {
-	case MT_E_SNAPSHOT_VERSION:
-		return mt_fail(e, "%s: %s: read it with a newer memtrace", path, why);
-	case MT_E_IO:
-		return mt_fail(e, "%s: %s: give a readable snapshot file", path, why);
-	default:
-		return mt_fail(e, "%s is not a usable snapshot (%s): take one with 'memtrace snapshot "
-			    "PID -o FILE' or 'attach --record FILE'", path, why);
-	}
-}
 
 static int write_page(const struct mt_options *o, const struct mt_report *r)
 {
@@ -67,7 +51,7 @@ int mt_cmd_report(const struct mt_options *o)
 		return mt_fail(MT_E_INTERNAL, "out of memory reading the snapshots");
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = load(o->report_files[i], &snaps[i]);
+		rc = mt_cli_load_snapshot(o->report_files[i], &snaps[i]);
 	struct mt_report r;
 	struct mt_report_frame *frames = NULL;
 	if (rc == 0) {
