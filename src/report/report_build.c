@@ -38,6 +38,17 @@ static void names_of(const struct mt_fn_set *mask, char *buf, size_t len)
 	}
 }
 
+void mt_report_site_name(struct mt_report_site *rs, const struct mt_report_frame *f)
+{
+	rs->address = f->address;
+	snprintf(rs->function, sizeof rs->function, "%s", f->function);
+	rs->offset = f->offset;
+	snprintf(rs->module, sizeof rs->module, "%s", f->module);
+	rs->module_offset = f->module_offset;
+	snprintf(rs->file, sizeof rs->file, "%s", f->file);
+	rs->line = f->line;
+}
+
 /* Name RS by its frames FR[0..NF): the first one outside the allocator and
  * its wrappers.  False when the names cannot be held. */
 static bool name_by_frames(const struct mt_report_input *in, struct mt_report_site *rs,
@@ -61,13 +72,7 @@ static bool name_by_frames(const struct mt_report_input *in, struct mt_report_si
 	rs->frames = fr;
 	rs->nframes = nf;
 	rs->site_frame = k;
-	rs->address = f->address;
-	snprintf(rs->function, sizeof rs->function, "%s", f->function);
-	rs->offset = f->offset;
-	snprintf(rs->module, sizeof rs->module, "%s", f->module);
-	rs->module_offset = f->module_offset;
-	snprintf(rs->file, sizeof rs->file, "%s", f->file);
-	rs->line = f->line;
+	mt_report_site_name(rs, f);
 	return true;
 }
 

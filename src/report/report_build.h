@@ -56,4 +56,7 @@ struct mt_report_input {
 int mt_report_build(const struct mt_report_input *in, struct mt_report *r);
 void mt_report_free(struct mt_report *r);
 
+/* RS named by its site's frame F: address, function, module, file, line. */
+void mt_report_site_name(struct mt_report_site *rs, const struct mt_report_frame *f);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include "model/series.h"
 #include "report/report.h"
+#include "report/report_build.h"
 #include "report/report_snap.h"
 
 /* A stack's identity across restarts, hashed (FNV-1a, 64 bits): per frame
@@ -124,13 +125,7 @@ static void row(const struct mt_snapshot *s, const struct mt_snap_site *si,
 		to_frame(s, &s->frames[st->frames[k]], &fr[k]);
 	const struct mt_report_frame *f = &fr[st->site_frame];
 	rs->key = si->stack;
-	rs->address = f->address;
-	snprintf(rs->function, sizeof rs->function, "%s", f->function);
-	rs->offset = f->offset;
-	snprintf(rs->module, sizeof rs->module, "%s", f->module);
-	rs->module_offset = f->module_offset;
-	snprintf(rs->file, sizeof rs->file, "%s", f->file);
-	rs->line = f->line;
+	mt_report_site_name(rs, f);
 	rs->frames = fr;
 	rs->nframes = (int)st->nframes;
 	rs->site_frame = (int)st->site_frame;
