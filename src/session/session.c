@@ -85,6 +85,51 @@ static void freeze_names(struct session *s)
 	}
 }
 
+/* Name the Python frames of the stacks that came since the last call
+ * while their code objects are in the process (pyframes.h): the report
+ * comes after the process ended with `run`, or after the code objects
+ * were freed.  Bounded per call, for a large application's first
+ * seconds (CPython's start alone brings some 2,000 frames in half a
+ * second): at most PY_STACKS stacks looked at and PY_BUDGET_S spent
+ * reading the process (a frame's few reads take some 10 us), the rest
+ * at the next poll (0.1 s later).  Outermost frame first: the last one
+ * named is the innermost (-v says it). */
+#define PY_STACKS 4096
+#define PY_BUDGET_S 0.01
+static void name_python(struct session *s)
+{
+	if (s->py.status != MT_PY_OK || !s->stacks || !s->sym || s->end)
+		return;
+	size_t n = mt_stacks_count(s->stacks);
+	int reads = 0, looked = 0;
+	double until = mt_clock_s() + PY_BUDGET_S;
+	bool over = false;
+	char func[256] = "";
+	size_t before = s->py_named;
+	while (s->py_named_upto < n && looked++ < PY_STACKS && !over) {
+		const uint64_t *pcs;
+		int k = mt_stacks_get(s->stacks, s->py_named_upto + 1, &pcs);
+		int i = k - 1;
+		for (; i >= 0 && !(over = reads % 16 == 15 && mt_clock_s() >= until); i--) {
+			if (!mt_pyframes_is_tagged(pcs[i]))
+				continue;
+			char f[256];
+			int r = mt_symbolizer_learn_python(s->sym, pcs[i], f, sizeof f);
+			reads += r != 0;
+			if (r > 0) {
+				s->py_named++;
+				memcpy(func, f, sizeof func);
+			}
+		}
+		if (i >= 0)
+			break;   /* the rest of this stack at the next call */
+		s->py_named_upto++;
+	}
+	if (s->o->verbose && s->py_named > before)
+		mt_say("python: %zu frames named while pid %d runs, the newest %s (%d read in %.1f ms)",
+		       s->py_named, (int)s->pid, func, reads, (mt_clock_s() - until + PY_BUDGET_S) * 1000);
+}
+
 static int merge_specs(struct session *s, const struct mt_alloc_set *fresh);
 static void install_added(struct session *s, int added);
 
@@ -613,6 +658,7 @@ static void trace_loop(struct session *s)
 			next_poll = engine_poll(s);
 			if (!next_poll)
 				return;
+			name_python(s);
 			now = mt_clock_s();
 		}
 		if (end_at && now >= end_at) {
