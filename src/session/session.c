@@ -133,7 +133,6 @@ static void name_python(struct session *s)
 	int reads = 0, looked = 0;
 	double t0 = mt_clock_s();
 	bool over = false;
-	char f[256];
 	while (s->py_named_upto < n && looked++ < PY_STACKS && !over) {
 		const uint64_t *pcs;
 		int k = mt_stacks_get(s->stacks, s->py_named_upto + 1, &pcs);
@@ -141,7 +140,7 @@ static void name_python(struct session *s)
 		for (; i >= 0 && !(over = reads % 16 == 15 && mt_clock_s() >= t0 + PY_BUDGET_S); i--) {
 			if (!mt_pyframes_is_tagged(pcs[i]))
 				continue;
-			int r = mt_symbolizer_learn_python(s->sym, pcs[i], f, sizeof f);
+			int r = mt_symbolizer_learn_python(s->sym, pcs[i]);
 			reads += r != 0;
 			s->py_named += r > 0;
 		}

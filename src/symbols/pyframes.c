@@ -531,11 +531,11 @@ int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t func
 	return 0;
 }
 
-int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen)
+int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc)
 {
 	if (named_get(p, pc))
 		return 0;
-	char file[512];
+	char func[256], file[512];
 	int line;
-	return mt_pyframes_name(p, pc, func, funclen, file, sizeof file, &line) < 0 ? -1 : 1;
+	return mt_pyframes_name(p, pc, func, sizeof func, file, sizeof file, &line) < 0 ? -1 : 1;
 }

@@ -82,10 +82,9 @@ void mt_pyframes_destroy(struct mt_pyframes *p);
 int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen,
 		     char *file, size_t filelen, int *line);
 
-/* Name PC now unless it was: 1 when it was named now (FUNC its function),
- * 0 when it was already, -1 when it cannot be (not kept: tried again at
- * the next call). */
-int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen);
+/* Name PC now unless it was: 1 when it was named now, 0 when it was
+ * already, -1 when it cannot be (not kept: tried again at the next call). */
+int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc);
 
 /* Pure: the line of the instruction at byte offset ADDR_BYTES in a 3.11
  * (to 3.13) location table TAB[0..LEN) of a code object starting at FIRSTLINE; 0

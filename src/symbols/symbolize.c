@@ -572,11 +572,11 @@ static int python_frame(struct mt_symbolizer *s, uint64_t pc, struct mt_frame *o
 	return 1;
 }
 
-int mt_symbolizer_learn_python(struct mt_symbolizer *s, uint64_t pc, char *func, size_t len)
+int mt_symbolizer_learn_python(struct mt_symbolizer *s, uint64_t pc)
 {
 	if (!s->py)
 		s->py = mt_pyframes_new(s->pid);
-	return s->py ? mt_pyframes_learn(s->py, pc, func, len) : -1;
+	return s->py ? mt_pyframes_learn(s->py, pc) : -1;
 }
 
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
