@@ -85,6 +85,73 @@ static void freeze_names(struct session *s)
 	}
 }
 
+/* -v: the Python frames named so far, and the innermost Python frame of
+ * the newest stack. */
+static void say_python_named(struct session *s, int reads, double took)
+{
+	const uint64_t *pcs;
+	int k = mt_stacks_get(s->stacks, s->py_named_upto, &pcs);
+	struct mt_frame fr = { 0 };
+	snprintf(fr.sym.function, sizeof fr.sym.function, "none");
+	for (int i = 0; i < k; i++) {
+		if (mt_pyframes_is_tagged(pcs[i])) {
+			mt_symbolize_pc(s->sym, pcs[i], false, &fr, 1);
+			break;
+		}
+	}
+	mt_say("python: %zu frames named while pid %d runs (%d read in %.1f ms); every stack "
+	       "named, the newest in %s", s->py_named, (int)s->pid, reads, took * 1000,
+	       fr.sym.function);
+}
+
+/* Name the Python frames of the stacks that came since the last call
+ * while their code objects are in the process (pyframes.h): the report
+ * comes after the process ended with `run`, or after the code objects
+ * were freed.  Bounded per call, for a large application's first
+ * seconds (CPython's start alone brings some 2,000 frames in half a
+ * second): at most PY_STACKS stacks looked at and PY_BUDGET_S spent
+ * reading the process (a frame's few reads take some 10 to 100 us), the
+ * rest at the next call.  Every PY_EVERY_S, after the agent's counts
+ * were read (the stacks of the calls it accounted itself come with them,
+ * those of the others through the rings, already drained): every stack
+ * of a call made before is there.  -v says when it caught up, with the
+ * innermost Python frame of the newest stack (tests/e2e/test_pyrun.py
+ * waits for it). */
+#define PY_STACKS 4096
+#define PY_BUDGET_S 0.01
+#define PY_EVERY_S 0.1
+static void name_python(struct session *s)
+{
+	if (s->py.status != MT_PY_OK || !s->stacks || !s->sym || s->end ||
+	    mt_clock_s() < s->py_next)
+		return;
+	if (s->engine && s->engine->ops->sync)
+		s->engine->ops->sync(s->engine);
+	s->py_next = mt_clock_s() + PY_EVERY_S;
+	size_t n = mt_stacks_count(s->stacks);
+	uint32_t from = s->py_named_upto;
+	int reads = 0, looked = 0;
+	double t0 = mt_clock_s();
+	bool over = false;
+	while (s->py_named_upto < n && looked++ < PY_STACKS && !over) {
+		const uint64_t *pcs;
+		int k = mt_stacks_get(s->stacks, s->py_named_upto + 1, &pcs);
+		int i = k - 1;
+		for (; i >= 0 && !(over = reads % 16 == 15 && mt_clock_s() >= t0 + PY_BUDGET_S); i--) {
+			if (!mt_pyframes_is_tagged(pcs[i]))
+				continue;
+			int r = mt_symbolizer_learn_python(s->sym, pcs[i]);
+			reads += r != 0;
+			s->py_named += r > 0;
+		}
+		if (i >= 0)
+			break;   /* the rest of this stack at the next call */
+		s->py_named_upto++;
+	}
+	if (s->o->verbose && s->py_named_upto > from && s->py_named_upto == n)
+		say_python_named(s, reads, mt_clock_s() - t0);
+}
+
 static int merge_specs(struct session *s, const struct mt_alloc_set *fresh);
 static void install_added(struct session *s, int added);
 
@@ -613,6 +680,7 @@ static void trace_loop(struct session *s)
 			next_poll = engine_poll(s);
 			if (!next_poll)
 				return;
+			name_python(s);
 			now = mt_clock_s();
 		}
 		if (end_at && now >= end_at) {

@@ -56,6 +56,9 @@ struct session {
 	struct mt_stackcap *stackcap;
 	struct mt_wrappers *wrappers;
 	struct mt_framecache *frames;
+	uint32_t py_named_upto;   /* stacks whose Python frames were named */
+	size_t py_named;          /* Python frames named while the target ran */
+	double py_next;           /* when to name them next */
 	/* the progress line of slow steps: NULL shows none (util/progress.h) */
 	struct mt_progress *progress;
 	char **modules;           /* file-backed modules seen mapped so far */

@@ -187,10 +187,23 @@ void mt_pyframes_configure(const struct mt_pyinfo *py, struct mt_agent_state *st
 
 /* ---- naming ------------------------------------------------------------ */
 
+/* Names given, by tagged pc: a frame keeps the name it had when first
+ * named (while the process ran), after its code object is freed or the
+ * process ended.  Bounded: past MAX_NAMED, pcs are read each time. */
+#define MAX_NAMED 32768u
+
+struct named {
+	uint64_t pc;           /* 0: empty slot (a tagged pc never is 0) */
+	char *func, *file;
+	int line;
+};
+
 struct mt_pyframes {
 	pid_t pid;
 	bool detected;
 	struct mt_pyinfo info;
+	struct named *named;   /* open addressing, a power of two */
+	size_t nnamed, capnamed;
 };
 
 struct mt_pyframes *mt_pyframes_new(pid_t pid)
@@ -203,7 +216,73 @@ struct mt_pyframes *mt_pyframes_new(pid_t pid)
 
 void mt_pyframes_destroy(struct mt_pyframes *p)
 {
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->capnamed; i++) {
+		free(p->named[i].func);
+		free(p->named[i].file);
+	}
+	free(p->named);
 	free(p);
+}
+
+static size_t named_slot(uint64_t pc, size_t cap)
+{
+	return (size_t)((pc * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
+}
+
+static const struct named *named_get(const struct mt_pyframes *p, uint64_t pc)
+{
+	if (!p->capnamed)
+		return NULL;
+	for (size_t i = named_slot(pc, p->capnamed);; i = (i + 1) & (p->capnamed - 1)) {
+		if (p->named[i].pc == pc)
+			return &p->named[i];
+		if (!p->named[i].pc)
+			return NULL;
+	}
+}
+
+/* Twice the room (kept at most half full); false when out of memory. */
+static bool named_grow(struct mt_pyframes *p)
+{
+	size_t cap = p->capnamed ? p->capnamed * 2 : 256;
+	struct named *v = calloc(cap, sizeof *v);
+	if (!v)
+		return false;
+	for (size_t i = 0; i < p->capnamed; i++) {
+		if (!p->named[i].pc)
+			continue;
+		size_t j = named_slot(p->named[i].pc, cap);
+		while (v[j].pc)
+			j = (j + 1) & (cap - 1);
+		v[j] = p->named[i];
+	}
+	free(p->named);
+	p->named = v;
+	p->capnamed = cap;
+	return true;
+}
+
+/* Keep PC's name; nothing when full or out of memory. */
+static void named_put(struct mt_pyframes *p, uint64_t pc, const char *func, const char *file,
+		      int line)
+{
+	if (p->nnamed >= MAX_NAMED || (p->nnamed + 1) * 2 > p->capnamed) {
+		if (p->nnamed >= MAX_NAMED || !named_grow(p))
+			return;
+	}
+	char *f = strdup(func), *fl = strdup(file);
+	if (!f || !fl) {
+		free(f);
+		free(fl);
+		return;
+	}
+	size_t i = named_slot(pc, p->capnamed);
+	while (p->named[i].pc)
+		i = (i + 1) & (p->capnamed - 1);
+	p->named[i] = (struct named){ .pc = pc, .func = f, .file = fl, .line = line };
+	p->nnamed++;
 }
 
 static bool read_u64(const struct mt_pyframes *p, uint64_t addr, uint64_t *v)
@@ -386,12 +465,11 @@ static void detect_once(struct mt_pyframes *p)
 	}
 }
 
-int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen,
-		     char *file, size_t filelen, int *line)
+/* PC named from its code object in the process: 0, or -1 (FUNC then
+ * "[python]"). */
+static int name_now(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen, char *file,
+		    size_t filelen, int *line)
 {
-	snprintf(func, funclen, "[python]");
-	file[0] = 0;
-	*line = 0;
 	detect_once(p);
 	if (p->info.status != MT_PY_OK)
 		return -1;
@@ -432,4 +510,32 @@ int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t func
 	}
 	free(tab);
 	return 0;
+}
+
+int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen,
+		     char *file, size_t filelen, int *line)
+{
+	const struct named *n = named_get(p, pc);
+	if (n) {
+		snprintf(func, funclen, "%s", n->func);
+		snprintf(file, filelen, "%s", n->file);
+		*line = n->line;
+		return 0;
+	}
+	snprintf(func, funclen, "[python]");
+	file[0] = 0;
+	*line = 0;
+	if (name_now(p, pc, func, funclen, file, filelen, line) < 0)
+		return -1;
+	named_put(p, pc, func, file, *line);
+	return 0;
+}
+
+int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc)
+{
+	if (named_get(p, pc))
+		return 0;
+	char func[256], file[512];
+	int line;
+	return mt_pyframes_name(p, pc, func, sizeof func, file, sizeof file, &line) < 0 ? -1 : 1;
 }

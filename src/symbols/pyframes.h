@@ -70,9 +70,21 @@ void mt_pyframes_destroy(struct mt_pyframes *p);
 
 /* Names the tagged pc PC: FUNC (the code's qualified name), FILE (its
  * co_filename) and *LINE (0 when unknown).  0, or -1 when the code object
- * cannot be read or is no code object (FUNC then "[python]"). */
+ * cannot be read or is no code object (FUNC then "[python]").
+ *
+ * A pc named once keeps that name (up to 32768 pcs; past that they are read
+ * each time): named while the process runs (mt_pyframes_learn), a frame
+ * is still named after its code object was freed or the process ended.
+ * What it cannot tell: a code object freed and another made at the same
+ * address give the same tagged pcs, so the agent's stacks of both are
+ * one stack already, named after the code first seen there (as
+ * py-spy's and memray's caches by code address do). */
 int mt_pyframes_name(struct mt_pyframes *p, uint64_t pc, char *func, size_t funclen,
 		     char *file, size_t filelen, int *line);
+
+/* Name PC now unless it was: 1 when it was named now, 0 when it was
+ * already, -1 when it cannot be (not kept: tried again at the next call). */
+int mt_pyframes_learn(struct mt_pyframes *p, uint64_t pc);
 
 /* Pure: the line of the instruction at byte offset ADDR_BYTES in a 3.11
  * (to 3.13) location table TAB[0..LEN) of a code object starting at FIRSTLINE; 0

@@ -554,8 +554,8 @@ static int copy_frames(const struct mt_frame *src, int n, struct mt_frame *out, 
 }
 
 /* A Python frame (agent_abi.h's tagged pc): named from its code object in
- * the process (pyframes.c), module MT_PY_MODULE; not cached (a code
- * object's memory may be reused), its reads are few and bounded. */
+ * the process (pyframes.c), module MT_PY_MODULE; pyframes.c keeps the
+ * name it had when first named. */
 static int python_frame(struct mt_symbolizer *s, uint64_t pc, struct mt_frame *out)
 {
 	memset(out, 0, sizeof *out);
@@ -570,6 +570,13 @@ static int python_frame(struct mt_symbolizer *s, uint64_t pc, struct mt_frame *o
 		mt_pyframes_name(s->py, pc, out->sym.function, sizeof out->sym.function,
 				 out->sym.file, sizeof out->sym.file, &out->sym.line);
 	return 1;
+}
+
+int mt_symbolizer_learn_python(struct mt_symbolizer *s, uint64_t pc)
+{
+	if (!s->py)
+		s->py = mt_pyframes_new(s->pid);
+	return s->py ? mt_pyframes_learn(s->py, pc) : -1;
 }
 
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,

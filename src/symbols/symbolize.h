@@ -139,6 +139,13 @@ struct mt_frame {
 int mt_symbolize_pc(struct mt_symbolizer *s, uint64_t pc, bool is_return,
 		    struct mt_frame *out, int max);
 
+/* Name the Python frame PC (a tagged pc, symbols/pyframes.h) now, while
+ * its code object is in the process, so that later lookups of PC (the
+ * report, after the process ended) have its name: 1 when it was named now,
+ * 0 when it had been, -1 when it cannot be (tried again at the next call).
+ * A few bounded reads of the process. */
+int mt_symbolizer_learn_python(struct mt_symbolizer *s, uint64_t pc);
+
 /* libstdc++'s demangler (__cxa_demangle) for a mangled function
  * ("_ZN2ns3fooEv") or type ("N2ns3FooE", a typeinfo's name) into OUT
  * (truncated to LEN): 0, or -1 when it does not demangle.  The census's
