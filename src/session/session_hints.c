@@ -16,6 +16,7 @@
 #include "report/hints.h"
 #include "util/msg.h"
 #include "session/session_priv.h"
+#include "symbols/pyframes.h"
 
 #define DPKG_QUERY "/usr/bin/dpkg-query"
 /* dpkg-query -S reads its whole database: a second when idle, more under
@@ -39,6 +40,10 @@ void mt_session_hints_note_fanout(struct session *s, const struct mt_report *r)
 		const struct mt_report_site *rs = &r->sites[i];
 		int k = rs->site_frame;
 		if (!rs->frames || k < 0 || k >= rs->nframes)
+			continue;
+		/* a Python frame is the code that allocates, never a wrapper
+		 * (--wrapper takes native functions) */
+		if (strcmp(rs->frames[k].module, MT_PY_MODULE) == 0)
 			continue;
 		rows[i].function = rs->frames[k].function;
 		/* The caller's return address; an inlined caller shares the
