@@ -1017,15 +1017,33 @@ static NOINLINE void *alloc1_skip(struct mt_ring *r, uint64_t a, const struct mt
 	return p;
 }
 
-/* malloc and its one-argument kin.  Both ways are tail calls, so that this
- * function has no frame: the unsampled call's (alloc1_skip) saves one
- * register, the full one's (alloc1_full) six, as free1_seen for frees. */
+/* The allocators' C entries that call no hooked entry themselves (glibc's,
+ * jemalloc's, tcmalloc's and mimalloc's malloc & co run their own code):
+ * an unsampled call to one needs no nesting count around it, so it jumps
+ * to the original, as an unseen free does.  Not operator new (it calls
+ * malloc) nor CPython's (PyMem_Malloc calls PyMem_RawMalloc, malloc). */
+static const uint8_t leaf_fn[MT_FN__COUNT] = {
+	[MT_FN_MALLOC] = 1, [MT_FN_CALLOC] = 1, [MT_FN_ALIGNED_ALLOC] = 1, [MT_FN_MEMALIGN] = 1,
+	[MT_FN_VALLOC] = 1, [MT_FN_PVALLOC] = 1,
+};
+
+static HOT int leaf(const struct mt_agent_hook *h)
+{
+	return h->fn < MT_FN__COUNT && leaf_fn[h->fn];
+}
+
+/* malloc and its one-argument kin.  Every way is a tail call, so that this
+ * function has no frame: a leaf's unsampled call goes straight to the
+ * original, another's (alloc1_skip) saves one register, the full path
+ * (alloc1_full) six, as free1_seen for frees. */
 void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp);
 void *mt_h_alloc1(uint64_t a, const struct mt_agent_hook *h, uint64_t sp, uint64_t bp)
 {
 	struct mt_ring *r = skip_ring(a);
 	if (__builtin_expect(!r, 0))
 		return alloc1_full(a, h, sp, bp);
+	if (leaf(h))
+		return ((fn1)h->orig)(a);
 	return alloc1_skip(r, a, h);
 }
 
@@ -1051,6 +1069,8 @@ void *mt_h_alloc2(uint64_t a, uint64_t b, const struct mt_agent_hook *h, uint64_
 	struct mt_ring *r = skip_ring(size_of(h, a, b, 0));
 	if (__builtin_expect(!r, 0))
 		return alloc2_full(a, b, h, sp, bp);
+	if (leaf(h))
+		return ((fn2)h->orig)(a, b);
 	return alloc2_skip(r, a, b, h);
 }
 
