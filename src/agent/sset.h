@@ -30,8 +30,9 @@
  * every slot of a bucket instead of stopping at a free one, so a removal
  * never hides another address, and the set never clogs with churn.
  *
- * flags only ever gain bits (fetch-or), each set BEFORE the insert that
- * needs it, so a free that comes after the allocation returned sees it:
+ * flags' low bits only ever gain bits (fetch-or), each set BEFORE the
+ * insert that needs it, so a free that comes after the allocation
+ * returned sees it:
  *   SPILL: an address of this home bucket may be in its second bucket;
  *   OVER:  both were full once: an address of this home bucket may be in
  *          neither (its block is recorded all the same, and counted in
@@ -58,12 +59,15 @@
 #define MT_SSET_WAYS 7u            /* addresses per bucket */
 #define MT_SSET_F_SPILL 1u
 #define MT_SSET_F_OVER 2u
+#define MT_SSET_F_BITS 0xffu         /* the flags; above them, the count */
+#define MT_SSET_COUNT_ONE 0x100u     /* of the bucket's slots in use */
 #define MT_SSET_MAX_BUCKETS (1u << 22)
 #define MT_SSET_MIN_SHIFT 4u       /* granules of 16 bytes to 64 KiB */
 #define MT_SSET_MAX_SHIFT 16u
 
 struct mt_sset_bucket {
-	uint64_t flags;                /* MT_SSET_F_*, only ever set        */
+	uint64_t flags;                /* MT_SSET_F_*, only ever set; from
+					  bit 8, the slots in use        */
 	uint64_t addr[MT_SSET_WAYS];   /* 0: free                           */
 };
 _Static_assert(sizeof(struct mt_sset_bucket) == 64, "a bucket is a cache line");
@@ -113,8 +117,10 @@ static inline int mt_sset_put(struct mt_sset_bucket *b, uint64_t addr)
 		uint64_t want = 0;
 		if (__atomic_load_n(&b->addr[k], __ATOMIC_RELAXED) == 0 &&
 		    __atomic_compare_exchange_n(&b->addr[k], &want, addr, 0, __ATOMIC_RELEASE,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_add(&b->flags, MT_SSET_COUNT_ONE, __ATOMIC_RELEASE);
 			return 1;
+		}
 	}
 	return 0;
 }
@@ -125,8 +131,10 @@ static inline int mt_sset_drop(struct mt_sset_bucket *b, uint64_t addr)
 		uint64_t want = addr;
 		if (__atomic_load_n(&b->addr[k], __ATOMIC_RELAXED) == addr &&
 		    __atomic_compare_exchange_n(&b->addr[k], &want, 0, 0, __ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_sub(&b->flags, MT_SSET_COUNT_ONE, __ATOMIC_RELAXED);
 			return 1;
+		}
 	}
 	return 0;
 }
@@ -150,18 +158,24 @@ static inline int mt_sset_insert(struct mt_sset_bucket *set, uint64_t mask, uint
 }
 
 /* Whether the free of ADDR (non-zero) must be recorded: 0 when ADDR is
- * surely no recorded live block (the fast path: one cache line read), 1
- * when it is in the set, or may be (an OVER home bucket). */
+ * surely no recorded live block, 1 when it is in the set, or may be (an
+ * OVER home bucket).  The fast path is one word: a home bucket with no
+ * slot in use and no flag (almost every one: a granule rarely holds a
+ * recorded block).  The count is raised after a slot is claimed and
+ * lowered after one is freed, so it is never below the slots of blocks
+ * whose allocation returned before this free; memtrace's clear
+ * (mt_inj_sset_clear) may leave it above, which only costs the scan. */
 static inline int mt_sset_maybe(const struct mt_sset_bucket *set, uint64_t mask, uint32_t shift,
 				uint64_t addr)
 {
 	const struct mt_sset_bucket *home = &set[mt_sset_home(addr, mask, shift)];
-	if (mt_sset_has(home, addr))
-		return 1;
 	uint64_t f = __atomic_load_n(&home->flags, __ATOMIC_RELAXED);
 	if (__builtin_expect(f == 0, 1))
 		return 0;
-	return (f & MT_SSET_F_OVER) || mt_sset_has(&set[mt_sset_alt(addr, mask, shift)], addr);
+	if ((f & ~(uint64_t)MT_SSET_F_BITS) && mt_sset_has(home, addr))
+		return 1;
+	return (f & MT_SSET_F_OVER) ||
+	       ((f & MT_SSET_F_SPILL) && mt_sset_has(&set[mt_sset_alt(addr, mask, shift)], addr));
 }
 
 /* Takes ADDR out of the set, when its block is freed (before the real
