@@ -395,3 +395,29 @@ def check_steps_diff(h, report, fa, fb, exe, what):
             h.check(False, f'{what}: growth outside planted_grow: {diff_text(s)}')
     if h.failures:
         log_rows(rows, what)
+
+
+def file_id(path):
+    """Which version of PATH is there (a snapshot is replaced, never
+    rewritten in place): None when there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+
+
+def wait_rewritten(record, times, every, timeout=60):
+    """Until RECORD was replaced TIMES times from now: the last of those
+    snapshots was taken after now (the session writes one at a time).
+    The versions seen, the one of now first."""
+    seen = [file_id(record)]
+
+    def replaced():
+        cur = file_id(record)
+        if cur is not None and cur not in seen:
+            seen.append(cur)
+        return len(seen) > times
+    harness.wait_until(replaced, f'{record} to be rewritten {times} times '
+                       f'(--snapshot-every {every})', timeout=timeout)
+    return seen

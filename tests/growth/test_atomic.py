@@ -27,14 +27,6 @@ DURATION = 5.0
 KILL_AFTER = 3.0
 
 
-def file_id(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-
-
 def test(h):
     if len(sys.argv) != 2 or sys.argv[1] not in ('end', 'kill'):
         h.broken('usage: test_atomic.py end|kill')
@@ -87,8 +79,8 @@ def run(h, mode, tmp):
                 with open(os.path.join(tmp, 'bad.bin'), 'wb') as f:
                     f.write(data)
                 break
-        if file_id(record) is not None:
-            versions.add(file_id(record))
+        if growthcheck.file_id(record) is not None:
+            versions.add(growthcheck.file_id(record))
             r = growthcheck.run_mt(h, ['diff', record, record])
             diffs += 1
             if r.rc != 0 and os.path.exists(record):

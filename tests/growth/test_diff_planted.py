@@ -34,26 +34,10 @@ N = 5         # steps between A and B
 EVERY = 0.2
 
 
-def file_id(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-
-
 def copy_fresh(record, dest):
     """Copy RECORD to DEST once it was replaced three times from now: the
     last replacement's state was taken after now (one snapshot at a time)."""
-    seen = [file_id(record)]
-
-    def replaced():
-        cur = file_id(record)
-        if cur is not None and cur not in seen:
-            seen.append(cur)
-        return len(seen) >= 4
-    harness.wait_until(replaced, f'{record} to be rewritten three times '
-                       f'(--snapshot-every {EVERY})', timeout=30)
+    seen = growthcheck.wait_rewritten(record, 3, EVERY, timeout=30)
     with open(record, 'rb') as f:
         st = os.fstat(f.fileno())
         data = f.read()

@@ -34,28 +34,6 @@ STEPS = 2
 EVERY = 0.2
 
 
-def file_id(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-
-
-def wait_rewritten(record, times=3):
-    """Until RECORD was replaced TIMES times from now: the last of those
-    snapshots was taken after now (the session writes one at a time)."""
-    seen = [file_id(record)]
-
-    def replaced():
-        cur = file_id(record)
-        if cur is not None and cur not in seen:
-            seen.append(cur)
-        return len(seen) > times
-    harness.wait_until(replaced, f'{record} to be rewritten {times} times '
-                       f'(--snapshot-every {EVERY})', timeout=60)
-
-
 def page_data(html):
     m = re.search(r'<script type="application/json" id="memtrace-data">(.*?)</script>', html,
                   re.S)
@@ -97,7 +75,7 @@ def run(h, tmp):
     held = []
     for _ in range(ROUNDS):
         fields = growthcheck.step(t, STEPS)
-        wait_rewritten(record)
+        growthcheck.wait_rewritten(record, 3, EVERY)
         held.append(fields['planted_bytes'])
     h.check(m.running(), 'memtrace attach ended while recording')
     rc = growthcheck.sigint(m)
